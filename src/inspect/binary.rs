@@ -1,0 +1,714 @@
+//! Binary identification: what the kernel would make of a file's bytes.
+//!
+//! The one idea: read the first page (what the kernel reads too), decide from
+//! it (ELF / PE / Mach-O / `#!` / nothing), and fetch more bytes only where a
+//! rule needs them: program headers for the loader and truncation, the ARM
+//! attributes section for the ARM variant, Go's build info for GOARCH/GOARM.
+//! Parsing goes through goblin on exactly the byte ranges read.
+
+use super::platform::{goarch_of_elf, goarch_of_pe, EM_ARM};
+use super::verdict::{BinaryFacts, Format, GoInfo};
+use crate::rootfs::{FsError, RootFs};
+use goblin::container::{Container, Ctx, Endian};
+use goblin::elf::program_header::{ProgramHeader, PT_INTERP, PT_LOAD};
+use goblin::elf::section_header::SectionHeader;
+
+/// How much of a file is read first: one page, as the kernel's binfmt
+/// loaders do.
+pub const HEAD_LEN: usize = 4096;
+/// Linux reads at most this much of a `#!` line (`BINPRM_BUF_SIZE`,
+/// include/uapi/linux/binfmts.h, since 5.1).
+pub const SHEBANG_MAX: usize = 256;
+/// Caps on what archgate reads for one table or section, so hostile headers
+/// can't make it read or allocate much.
+const MAX_TABLE: u64 = 1 << 20;
+const MAX_SECTION: u64 = 1 << 16;
+
+/// `SHT_ARM_ATTRIBUTES` (ELF for the Arm Architecture, section types).
+const SHT_ARM_ATTRIBUTES: u32 = 0x7000_0003;
+/// Program header flag: writable (elf.h `PF_W`).
+const PF_W: u32 = 2;
+/// ELF types execve accepts (elf.h `ET_EXEC`, `ET_DYN`).
+const ET_EXEC: u16 = 2;
+const ET_DYN: u16 = 3;
+/// Go build info magic (Go's debug/buildinfo).
+pub const GO_BUILDINFO_MAGIC: &[u8] = b"\xff Go buildinf:";
+
+/// What a file is, as far as exec is concerned.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ident {
+    Elf(ElfInfo),
+    Pe,
+    Macho,
+    /// A `#!` script: the interpreter path and its optional single argument.
+    Script { interpreter: String, arg: Option<String> },
+    /// The kernel would answer ENOEXEC; `why` says what it is instead.
+    NotAProgram { why: String },
+}
+
+/// The parsed ELF headers archgate keeps for later rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ElfInfo {
+    pub machine: u16,
+    pub bits: u8,
+    pub big_endian: bool,
+    pub flags: u32,
+    pub interp: Option<String>,
+    pub phdrs: Vec<ProgramHeader>,
+    pub shoff: u64,
+    pub shnum: u64,
+    pub shentsize: u16,
+    pub shstrndx: u32,
+    pub size: u64,
+}
+
+impl ElfInfo {
+    fn ctx(&self) -> Ctx {
+        let c = if self.bits == 64 { Container::Big } else { Container::Little };
+        let e = if self.big_endian { Endian::Big } else { Endian::Little };
+        Ctx::new(c, e)
+    }
+}
+
+/// Bytes of `path` in `[off, off+len)`, or `None` if the file is shorter.
+async fn read_range<R: RootFs>(
+    fs: &R,
+    path: &str,
+    size: u64,
+    off: u64,
+    len: u64,
+) -> Result<Option<Vec<u8>>, FsError> {
+    let Some(end) = off.checked_add(len) else { return Ok(None) };
+    if end > size {
+        return Ok(None);
+    }
+    let data = fs.read_at(path, off, len as usize).await?;
+    if (data.len() as u64) < len {
+        // The backend found the file shorter than its size said.
+        return Ok(None);
+    }
+    Ok(Some(data))
+}
+
+/// Take a slice of `head` when the range is inside it, else read it.
+async fn range_from<R: RootFs>(
+    fs: &R,
+    path: &str,
+    size: u64,
+    head: &[u8],
+    off: u64,
+    len: u64,
+) -> Result<Option<Vec<u8>>, FsError> {
+    if let Some(end) = off.checked_add(len) {
+        if end <= head.len() as u64 {
+            return Ok(Some(head[off as usize..end as usize].to_vec()));
+        }
+    }
+    read_range(fs, path, size, off, len).await
+}
+
+fn not_a_program(why: impl Into<String>) -> Ident {
+    Ident::NotAProgram { why: why.into() }
+}
+
+/// Identify the regular file at `path` (already resolved) of `size` bytes.
+pub async fn identify<R: RootFs>(fs: &R, path: &str, size: u64) -> Result<Ident, FsError> {
+    if size == 0 {
+        return Ok(not_a_program("an empty file"));
+    }
+    let head = fs.read_at(path, 0, (size as usize).min(HEAD_LEN)).await?;
+    if head.starts_with(b"#!") {
+        return Ok(parse_shebang(&head));
+    }
+    if head.starts_with(b"\x7fELF") {
+        return identify_elf(fs, path, size, &head).await;
+    }
+    if head.starts_with(b"MZ") {
+        return Ok(identify_pe(fs, path, size, &head).await?.unwrap_or(Ident::Pe));
+    }
+    if is_macho(&head) {
+        return Ok(Ident::Macho);
+    }
+    let shown: Vec<String> = head.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    Ok(not_a_program(format!(
+        "neither a known binary nor a #! script (starts with {})",
+        shown.join(" ")
+    )))
+}
+
+fn is_macho(head: &[u8]) -> bool {
+    if head.len() < 8 {
+        return false;
+    }
+    let m = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+    match m {
+        0xfeed_face | 0xfeed_facf | 0xcefa_edfe | 0xcffa_edfe => true,
+        // Fat Mach-O shares its magic with Java class files; a fat header's
+        // arch count is small, a class file's version is not.
+        0xcafe_babe => {
+            let n = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+            (1..20).contains(&n)
+        }
+        _ => false,
+    }
+}
+
+/// Parse a `#!` line the way Linux's binfmt_script does: the interpreter is
+/// the first word, everything after the following blanks (trailing blanks
+/// trimmed) is one optional argument.
+pub fn parse_shebang(head: &[u8]) -> Ident {
+    let buf = &head[2..head.len().min(SHEBANG_MAX)];
+    let (line, complete) = match buf.iter().position(|&b| b == b'\n') {
+        Some(i) => (&buf[..i], true),
+        None => (buf, head.len() < SHEBANG_MAX),
+    };
+    let line = String::from_utf8_lossy(line);
+    let line = line.trim_start_matches([' ', '\t']);
+    let mut split = line.splitn(2, [' ', '\t']);
+    let interp = split.next().unwrap_or("").trim_end_matches('\r');
+    if interp.is_empty() {
+        return not_a_program("a #! line that names no interpreter");
+    }
+    let rest = split.next().map(|r| r.trim_matches([' ', '\t', '\r'])).filter(|r| !r.is_empty());
+    if !complete && rest.is_none() {
+        // The interpreter path itself runs past what the kernel reads.
+        return not_a_program(format!("a #! line longer than {SHEBANG_MAX} bytes"));
+    }
+    Ident::Script { interpreter: interp.to_string(), arg: rest.map(str::to_string) }
+}
+
+async fn identify_elf<R: RootFs>(
+    fs: &R,
+    path: &str,
+    size: u64,
+    head: &[u8],
+) -> Result<Ident, FsError> {
+    if head.len() < 16 {
+        return Ok(not_a_program("a truncated ELF header"));
+    }
+    let (bits, big_endian) = match (head[4], head[5]) {
+        (1, 1) => (32, false),
+        (1, 2) => (32, true),
+        (2, 1) => (64, false),
+        (2, 2) => (64, true),
+        (c, d) => {
+            return Ok(not_a_program(format!("an ELF file with invalid class {c} or data {d}")))
+        }
+    };
+    let hdr = match goblin::elf::Elf::parse_header(head) {
+        Ok(h) => h,
+        Err(_) => return Ok(not_a_program("a truncated ELF header")),
+    };
+    if hdr.e_type != ET_EXEC && hdr.e_type != ET_DYN {
+        return Ok(not_a_program(format!(
+            "an ELF file of type {} (not an executable)",
+            hdr.e_type
+        )));
+    }
+    let mut info = ElfInfo {
+        machine: hdr.e_machine,
+        bits,
+        big_endian,
+        flags: hdr.e_flags,
+        interp: None,
+        phdrs: Vec::new(),
+        shoff: hdr.e_shoff,
+        shnum: hdr.e_shnum as u64,
+        shentsize: hdr.e_shentsize,
+        shstrndx: hdr.e_shstrndx as u32,
+        size,
+    };
+    let ctx = info.ctx();
+    let phsize = ProgramHeader::size(ctx) as u64;
+    if hdr.e_phnum == 0 || hdr.e_phentsize as u64 != phsize {
+        return Ok(not_a_program("an ELF file without valid program headers"));
+    }
+    let table_len = hdr.e_phnum as u64 * phsize;
+    if table_len > 65536 {
+        return Ok(not_a_program("an ELF file with an oversized program header table"));
+    }
+    let Some(table) = range_from(fs, path, size, head, hdr.e_phoff, table_len).await? else {
+        return Ok(not_a_program("a truncated ELF file (program headers past the end)"));
+    };
+    info.phdrs = match ProgramHeader::parse(&table, 0, hdr.e_phnum as usize, ctx) {
+        Ok(p) => p,
+        Err(_) => return Ok(not_a_program("an ELF file with unreadable program headers")),
+    };
+    for ph in &info.phdrs {
+        if ph.p_type == PT_LOAD && ph.p_offset.saturating_add(ph.p_filesz) > size {
+            return Ok(not_a_program(format!(
+                "a truncated ELF file ({size} bytes, a segment ends at {})",
+                ph.p_offset.saturating_add(ph.p_filesz)
+            )));
+        }
+    }
+    if let Some(ph) = info.phdrs.iter().find(|p| p.p_type == PT_INTERP) {
+        if ph.p_filesz == 0 || ph.p_filesz > 4096 {
+            return Ok(not_a_program("an ELF file with an invalid PT_INTERP"));
+        }
+        let Some(bytes) = range_from(fs, path, size, head, ph.p_offset, ph.p_filesz).await? else {
+            return Ok(not_a_program("a truncated ELF file (PT_INTERP past the end)"));
+        };
+        let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+        let interp = String::from_utf8_lossy(&bytes[..end]).into_owned();
+        if interp.is_empty() {
+            return Ok(not_a_program("an ELF file with an empty PT_INTERP"));
+        }
+        info.interp = Some(interp);
+    }
+    Ok(Ident::Elf(info))
+}
+
+async fn identify_pe<R: RootFs>(
+    fs: &R,
+    path: &str,
+    size: u64,
+    head: &[u8],
+) -> Result<Option<Ident>, FsError> {
+    // The PE header sits where e_lfanew (at 0x3c) points.
+    let need = if head.len() >= 0x40 {
+        let lfanew = u32::from_le_bytes([head[0x3c], head[0x3d], head[0x3e], head[0x3f]]) as u64;
+        lfanew.saturating_add(512).min(size)
+    } else {
+        head.len() as u64
+    };
+    let owned;
+    let bytes = if need as usize > head.len() && need <= MAX_TABLE {
+        owned = fs.read_at(path, 0, need as usize).await?;
+        &owned[..]
+    } else {
+        head
+    };
+    match goblin::pe::header::Header::parse(bytes) {
+        Ok(_) => Ok(Some(Ident::Pe)),
+        Err(_) => Ok(Some(not_a_program("a DOS/PE file with a malformed header"))),
+    }
+}
+
+/// The facts about an identified file, from the header bytes alone.
+pub async fn facts<R: RootFs>(fs: &R, path: &str, ident: &Ident) -> Result<BinaryFacts, FsError> {
+    Ok(match ident {
+        Ident::Elf(e) => {
+            let mut f = BinaryFacts::of(Format::Elf);
+            f.arch = goarch_of_elf(e.machine, e.bits, e.big_endian).map(str::to_string);
+            f.bits = Some(e.bits);
+            f.endian = Some(if e.big_endian { "big" } else { "little" });
+            f.interpreter = e.interp.clone();
+            f.machine = Some(e.machine as u32);
+            f.os = Some("linux");
+            if e.machine == EM_ARM {
+                // EF_ARM_ABI_FLOAT_HARD / _SOFT (ELF for the Arm Architecture).
+                if e.flags & 0x400 != 0 {
+                    f.float = Some("hard");
+                } else if e.flags & 0x200 != 0 {
+                    f.float = Some("soft");
+                }
+            }
+            f
+        }
+        Ident::Pe => pe_facts(fs, path).await?,
+        Ident::Macho => macho_facts(fs, path).await?,
+        Ident::Script { interpreter, arg } => {
+            let mut f = BinaryFacts::of(Format::Script);
+            let mut v = vec![interpreter.clone()];
+            v.extend(arg.clone());
+            f.shebang = Some(v);
+            f
+        }
+        Ident::NotAProgram { .. } => BinaryFacts::of(Format::Unknown),
+    })
+}
+
+async fn pe_facts<R: RootFs>(fs: &R, path: &str) -> Result<BinaryFacts, FsError> {
+    let mut f = BinaryFacts::of(Format::Pe);
+    f.os = Some("windows");
+    let head = fs.read_at(path, 0, HEAD_LEN).await?;
+    if head.len() >= 0x40 {
+        let lfanew = u32::from_le_bytes([head[0x3c], head[0x3d], head[0x3e], head[0x3f]]) as u64;
+        let bytes = if (lfanew as usize + 512) > head.len() && lfanew < MAX_TABLE {
+            fs.read_at(path, 0, lfanew as usize + 512).await?
+        } else {
+            head
+        };
+        if let Ok(h) = goblin::pe::header::Header::parse(&bytes) {
+            let m = h.coff_header.machine;
+            f.machine = Some(m as u32);
+            f.arch = goarch_of_pe(m).map(str::to_string);
+            f.endian = Some("little");
+            f.bits = h.optional_header.map(|o| if o.standard_fields.magic == 0x20b { 64 } else { 32 });
+        }
+    }
+    Ok(f)
+}
+
+async fn macho_facts<R: RootFs>(fs: &R, path: &str) -> Result<BinaryFacts, FsError> {
+    use scroll::Pread;
+    let mut f = BinaryFacts::of(Format::Macho);
+    f.os = Some("darwin");
+    let head = fs.read_at(path, 0, 64).await?;
+    if let Ok((_, Some(ctx))) = goblin::mach::parse_magic_and_ctx(&head, 0) {
+        if let Ok(h) = head.pread_with::<goblin::mach::header::Header>(0, ctx) {
+            f.machine = Some(h.cputype);
+            f.bits = Some(if ctx.container.is_big() { 64 } else { 32 });
+            f.endian = Some(if ctx.le.is_little() { "little" } else { "big" });
+            // CPU_TYPE_* (mach/machine.h): x86 7, arm 12, plus the 64-bit ABI bit.
+            f.arch = match h.cputype {
+                0x0100_0007 => Some("amd64"),
+                7 => Some("386"),
+                0x0100_000c => Some("arm64"),
+                12 => Some("arm"),
+                _ => None,
+            }
+            .map(str::to_string);
+        }
+    }
+    Ok(f)
+}
+
+/// ARM facts from `.ARM.attributes`: the architecture level (`Tag_CPU_arch`)
+/// and whether arguments use VFP registers (`Tag_ABI_VFP_args`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ArmAttrs {
+    pub cpu_arch: Option<u64>,
+    pub vfp_args: Option<u64>,
+}
+
+/// Read the section header table (bounded).
+async fn section_headers<R: RootFs>(
+    fs: &R,
+    path: &str,
+    e: &ElfInfo,
+) -> Result<Vec<SectionHeader>, FsError> {
+    let ctx = e.ctx();
+    if e.shoff == 0 || e.shnum == 0 || e.shentsize as usize != SectionHeader::size(ctx) {
+        return Ok(Vec::new());
+    }
+    let len = e.shnum * e.shentsize as u64;
+    if len > MAX_TABLE {
+        return Ok(Vec::new());
+    }
+    let Some(table) = read_range(fs, path, e.size, e.shoff, len).await? else {
+        return Ok(Vec::new());
+    };
+    Ok(SectionHeader::parse_from(&table, 0, e.shnum as usize, ctx).unwrap_or_default())
+}
+
+async fn section_bytes<R: RootFs>(
+    fs: &R,
+    path: &str,
+    e: &ElfInfo,
+    sh: &SectionHeader,
+    cap: u64,
+) -> Result<Option<Vec<u8>>, FsError> {
+    read_range(fs, path, e.size, sh.sh_offset, sh.sh_size.min(cap)).await
+}
+
+/// Read and parse `.ARM.attributes`, found by section type (no names needed).
+pub async fn arm_attributes<R: RootFs>(
+    fs: &R,
+    path: &str,
+    e: &ElfInfo,
+) -> Result<Option<ArmAttrs>, FsError> {
+    let shdrs = section_headers(fs, path, e).await?;
+    let Some(sh) = shdrs.iter().find(|s| s.sh_type == SHT_ARM_ATTRIBUTES) else {
+        return Ok(None);
+    };
+    let Some(data) = section_bytes(fs, path, e, sh, MAX_SECTION).await? else {
+        return Ok(None);
+    };
+    Ok(parse_arm_attributes(&data, e.big_endian))
+}
+
+fn uleb(data: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut v: u64 = 0;
+    let mut shift = 0;
+    loop {
+        let b = *data.get(*pos)?;
+        *pos += 1;
+        if shift < 64 {
+            v |= ((b & 0x7f) as u64) << shift;
+        }
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+        shift += 7;
+    }
+}
+
+fn ntbs(data: &[u8], pos: &mut usize) -> Option<()> {
+    let n = data.get(*pos..)?.iter().position(|&b| b == 0)?;
+    *pos += n + 1;
+    Some(())
+}
+
+/// Parse the build attributes format: `'A'`, then vendor subsections
+/// (`u32 length`, vendor NTBS, then `Tag_File` sub-subsections of
+/// tag/value pairs). Only the "aeabi" vendor's file attributes are read.
+pub fn parse_arm_attributes(data: &[u8], big_endian: bool) -> Option<ArmAttrs> {
+    if data.first() != Some(&b'A') {
+        return None;
+    }
+    let rd32 = |b: &[u8]| -> u32 {
+        let a = [b[0], b[1], b[2], b[3]];
+        if big_endian {
+            u32::from_be_bytes(a)
+        } else {
+            u32::from_le_bytes(a)
+        }
+    };
+    let mut out = ArmAttrs::default();
+    let mut pos = 1usize;
+    while pos + 4 <= data.len() {
+        let len = rd32(&data[pos..]) as usize;
+        if len < 4 || pos + len > data.len() {
+            break;
+        }
+        let sub = &data[pos..pos + len];
+        pos += len;
+        let mut p = 4usize;
+        let name_end = sub[p..].iter().position(|&b| b == 0)? + p;
+        let vendor = &sub[p..name_end];
+        p = name_end + 1;
+        if vendor != b"aeabi" {
+            continue;
+        }
+        while p < sub.len() {
+            let start = p;
+            let tag = uleb(sub, &mut p)?;
+            if p + 4 > sub.len() {
+                break;
+            }
+            let size = rd32(&sub[p..]) as usize;
+            p += 4;
+            let end = start.checked_add(size)?.min(sub.len());
+            if size < 5 {
+                break;
+            }
+            if tag == 1 {
+                // Tag_File: attributes for the whole file.
+                while p < end {
+                    let t = uleb(sub, &mut p)?;
+                    match t {
+                        4 | 5 | 67 => ntbs(sub, &mut p)?,
+                        32 => {
+                            uleb(sub, &mut p)?;
+                            ntbs(sub, &mut p)?;
+                        }
+                        t if t < 32 || t % 2 == 0 => {
+                            let v = uleb(sub, &mut p)?;
+                            if t == 6 {
+                                out.cpu_arch = Some(v);
+                            } else if t == 28 {
+                                out.vfp_args = Some(v);
+                            }
+                        }
+                        _ => ntbs(sub, &mut p)?,
+                    }
+                }
+            }
+            p = end;
+        }
+    }
+    Some(out)
+}
+
+/// The OCI ARM variant a `Tag_CPU_arch` value needs (platform-facts.md):
+/// up to v5TEJ -> v5, the v6 family -> v6, v7 -> v7, v8 and later -> v8.
+pub fn arm_variant_of_cpu_arch(cpu_arch: u64) -> &'static str {
+    match cpu_arch {
+        0..=5 => "v5",
+        6..=9 | 11 | 12 => "v6",
+        10 | 13 => "v7",
+        _ => "v8",
+    }
+}
+
+/// Go build info, found at the start of the first writable segment (where
+/// Go's linker puts `.go.buildinfo`), else through the section named so.
+pub async fn go_buildinfo<R: RootFs>(
+    fs: &R,
+    path: &str,
+    e: &ElfInfo,
+) -> Result<Option<GoInfo>, FsError> {
+    if let Some(ph) = e.phdrs.iter().find(|p| p.p_type == PT_LOAD && p.p_flags & PF_W != 0) {
+        let len = ph.p_filesz.min(MAX_SECTION).min(e.size.saturating_sub(ph.p_offset));
+        if len >= 32 {
+            let data = fs.read_at(path, ph.p_offset, len as usize).await?;
+            if let Some(info) = find_go_buildinfo(fs, path, e.size, ph.p_offset, &data).await? {
+                return Ok(Some(info));
+            }
+        }
+    }
+    // Fall back to the section by name.
+    let shdrs = section_headers(fs, path, e).await?;
+    let Some(strtab) = shdrs.get(e.shstrndx as usize) else { return Ok(None) };
+    let Some(names) = section_bytes(fs, path, e, strtab, MAX_TABLE).await? else {
+        return Ok(None);
+    };
+    for sh in &shdrs {
+        let start = sh.sh_name;
+        let Some(rest) = names.get(start..) else { continue };
+        let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+        if &rest[..end] == b".go.buildinfo" {
+            let Some(data) = section_bytes(fs, path, e, sh, MAX_SECTION).await? else {
+                return Ok(None);
+            };
+            return find_go_buildinfo(fs, path, e.size, sh.sh_offset, &data).await;
+        }
+    }
+    Ok(None)
+}
+
+/// Find the magic at a 16-byte aligned offset of `data` (which starts at file
+/// offset `base`) and decode the inline strings that follow it.
+async fn find_go_buildinfo<R: RootFs>(
+    fs: &R,
+    path: &str,
+    size: u64,
+    base: u64,
+    data: &[u8],
+) -> Result<Option<GoInfo>, FsError> {
+    let mut at = None;
+    let mut i = 0usize;
+    while i + 32 <= data.len() {
+        if &data[i..i + GO_BUILDINFO_MAGIC.len()] == GO_BUILDINFO_MAGIC {
+            at = Some(i);
+            break;
+        }
+        i += 16;
+    }
+    let Some(i) = at else { return Ok(None) };
+    if let Some(info) = parse_go_buildinfo(&data[i..]) {
+        return Ok(Some(info));
+    }
+    // The strings may run past what was read: read a larger window once.
+    let off = base + i as u64;
+    let len = (size - off).min(MAX_TABLE);
+    let more = fs.read_at(path, off, len as usize).await?;
+    Ok(parse_go_buildinfo(&more).or(Some(GoInfo::default())))
+}
+
+/// Decode Go build info starting at its magic. `None` when the data ends too
+/// early; `Some(default)` for the older pointer-based format, whose strings
+/// need address translation (archgate then only knows it is Go).
+pub fn parse_go_buildinfo(data: &[u8]) -> Option<GoInfo> {
+    if data.len() < 32 || !data.starts_with(GO_BUILDINFO_MAGIC) {
+        return None;
+    }
+    let flags = data[15];
+    if flags & 0x2 == 0 {
+        return Some(GoInfo::default());
+    }
+    let mut pos = 32usize;
+    let read_str = |pos: &mut usize| -> Option<Vec<u8>> {
+        let mut p = *pos;
+        let n = uleb(data, &mut p)? as usize;
+        let s = data.get(p..p.checked_add(n)?)?.to_vec();
+        *pos = p + n;
+        Some(s)
+    };
+    let version = read_str(&mut pos)?;
+    let mut module = read_str(&mut pos)?;
+    // The module string is wrapped in 16-byte sentinels.
+    if module.len() >= 33 && module[module.len() - 17] == b'\n' {
+        module = module[16..module.len() - 16].to_vec();
+    }
+    let mut info = GoInfo {
+        version: Some(String::from_utf8_lossy(&version).into_owned()).filter(|v| !v.is_empty()),
+        ..GoInfo::default()
+    };
+    for line in String::from_utf8_lossy(&module).lines() {
+        let Some(kv) = line.strip_prefix("build\t") else { continue };
+        let Some((k, v)) = kv.split_once('=') else { continue };
+        let v = Some(v.to_string());
+        match k {
+            "GOARCH" => info.goarch = v,
+            "GOARM" => info.goarm = v,
+            "GOOS" => info.goos = v,
+            "CGO_ENABLED" => info.cgo_enabled = v,
+            _ => {}
+        }
+    }
+    Some(info)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shebang_forms() {
+        assert_eq!(
+            parse_shebang(b"#!/bin/sh\necho"),
+            Ident::Script { interpreter: "/bin/sh".into(), arg: None }
+        );
+        assert_eq!(
+            parse_shebang(b"#! /usr/bin/env  python3 -u \r\n"),
+            Ident::Script { interpreter: "/usr/bin/env".into(), arg: Some("python3 -u".into()) }
+        );
+        assert!(matches!(parse_shebang(b"#!\n"), Ident::NotAProgram { .. }));
+        let long = [b"#!/".as_slice(), &[b'a'; 300]].concat();
+        assert!(matches!(parse_shebang(&long), Ident::NotAProgram { .. }));
+        // No newline but short file: the whole file is the line.
+        assert_eq!(
+            parse_shebang(b"#!/bin/busybox sh"),
+            Ident::Script { interpreter: "/bin/busybox".into(), arg: Some("sh".into()) }
+        );
+    }
+
+    #[test]
+    fn arm_attributes_cpu_arch_and_vfp() {
+        // 'A', len, "aeabi\0", Tag_File(1), size, Tag_CPU_name(5)="7-A\0",
+        // Tag_CPU_arch(6)=10, Tag_ABI_VFP_args(28)=1, Tag_compat(32)=0 "\0".
+        let mut attrs = vec![5u8];
+        attrs.extend_from_slice(b"7-A\0");
+        attrs.extend_from_slice(&[6, 10, 28, 1, 32, 0, 0]);
+        let file_len = 1 + 4 + attrs.len();
+        let mut sub = b"aeabi\0".to_vec();
+        sub.push(1);
+        sub.extend_from_slice(&(file_len as u32).to_le_bytes());
+        sub.extend_from_slice(&attrs);
+        let mut data = vec![b'A'];
+        data.extend_from_slice(&((sub.len() + 4) as u32).to_le_bytes());
+        data.extend_from_slice(&sub);
+        let a = parse_arm_attributes(&data, false).unwrap();
+        assert_eq!(a.cpu_arch, Some(10));
+        assert_eq!(a.vfp_args, Some(1));
+        assert_eq!(arm_variant_of_cpu_arch(10), "v7");
+        assert_eq!(arm_variant_of_cpu_arch(4), "v5");
+        assert_eq!(arm_variant_of_cpu_arch(6), "v6");
+        // Garbage never panics.
+        for n in 0..data.len() {
+            let _ = parse_arm_attributes(&data[..n], false);
+        }
+    }
+
+    #[test]
+    fn go_buildinfo_inline_strings() {
+        let mut d = GO_BUILDINFO_MAGIC.to_vec();
+        d.push(8);
+        d.push(2);
+        d.resize(32, 0);
+        let ver = b"go1.19.8";
+        d.push(ver.len() as u8);
+        d.extend_from_slice(ver);
+        let mut module = vec![b'x'; 16];
+        module.extend_from_slice(b"path\tcmd\nbuild\tGOARCH=arm\nbuild\tGOARM=6\nbuild\tGOOS=linux\n");
+        module.extend_from_slice(&[b'y'; 16]);
+        d.push(module.len() as u8);
+        d.extend_from_slice(&module);
+        let info = parse_go_buildinfo(&d).unwrap();
+        assert_eq!(info.goarch.as_deref(), Some("arm"));
+        assert_eq!(info.goarm.as_deref(), Some("6"));
+        assert_eq!(info.version.as_deref(), Some("go1.19.8"));
+        for n in 0..d.len() {
+            let _ = parse_go_buildinfo(&d[..n]);
+        }
+    }
+
+    #[test]
+    fn java_class_is_not_macho() {
+        assert!(!is_macho(&[0xca, 0xfe, 0xba, 0xbe, 0, 0, 0, 52]));
+        assert!(is_macho(&[0xca, 0xfe, 0xba, 0xbe, 0, 0, 0, 2]));
+    }
+}

@@ -1,0 +1,19 @@
+//! The pure inspection engine: image config + target platform + a `RootFs` in,
+//! per-platform verdicts with their evidence out.
+//!
+//! The one idea: do exactly what the runtime would do (argv assembly, PATH
+//! lookup, link resolution inside the root, `#!` chains, the ELF loader), and
+//! judge each program found that way against the platform table. No I/O here
+//! but through the `RootFs` seam.
+
+pub mod binary;
+pub mod config;
+pub mod engine;
+pub mod platform;
+pub mod resolve;
+pub mod verdict;
+
+pub use config::ImageConfig;
+pub use engine::{inspect, InspectError};
+pub use platform::Platform;
+pub use verdict::{Check, ImageReport, PlatformReport, Reason, Report, Role, Verdict};

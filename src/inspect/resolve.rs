@@ -1,0 +1,330 @@
+//! Path resolution exactly as the runtime does it inside a container root.
+//!
+//! The one idea: walk one component at a time with `lstat`, splice each link
+//! target into the components still to walk (an absolute target restarts at
+//! the image root, `..` never climbs above `/`), and count hops the way Linux
+//! does, so a link can never escape the root and a loop always ends.
+
+use crate::rootfs::{Entry, FsError, Kind, RootFs};
+use std::collections::VecDeque;
+
+/// Linux's limit on symlinks followed in one lookup (`MAXSYMLINKS`,
+/// include/linux/namei.h).
+pub const MAX_SYMLINK_HOPS: usize = 40;
+
+/// The default PATH Docker and runc give a container whose image sets none
+/// (moby `oci/defaults.go`, `DefaultPathEnv` for Linux).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Where a path led.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    /// The final entry (a link only when `follow_final` was false).
+    Found { path: String, entry: Entry, chain: Vec<String> },
+    /// Some component does not exist, or a non-directory was used as one.
+    NotFound { chain: Vec<String>, missing: String, not_dir: bool },
+    /// More than `MAX_SYMLINK_HOPS` links.
+    Loop { chain: Vec<String> },
+}
+
+impl Resolution {
+    pub fn chain(&self) -> &[String] {
+        match self {
+            Resolution::Found { chain, .. }
+            | Resolution::NotFound { chain, .. }
+            | Resolution::Loop { chain } => chain,
+        }
+    }
+}
+
+fn join(dirs: &[String]) -> String {
+    if dirs.is_empty() {
+        return "/".to_string();
+    }
+    let mut s = String::new();
+    for d in dirs {
+        s.push('/');
+        s.push_str(d);
+    }
+    s
+}
+
+fn push_components(queue: &mut VecDeque<String>, path: &str) {
+    // Prepend in order: walk the target's components before what remains.
+    for c in path.split('/').rev() {
+        if !c.is_empty() && c != "." {
+            queue.push_front(c.to_string());
+        }
+    }
+}
+
+/// Make `path` absolute against `cwd` (itself absolute or empty for `/`).
+pub fn absolutize(path: &str, cwd: Option<&str>) -> String {
+    if path.starts_with('/') {
+        path.to_string()
+    } else {
+        let cwd = cwd.filter(|c| c.starts_with('/')).unwrap_or("/");
+        format!("{}/{}", cwd.trim_end_matches('/'), path)
+    }
+}
+
+/// Resolve an absolute `path` inside the root. Intermediate links are always
+/// followed; the final one only when `follow_final`.
+pub async fn resolve<R: RootFs>(
+    fs: &R,
+    path: &str,
+    follow_final: bool,
+) -> Result<Resolution, FsError> {
+    let mut dirs: Vec<String> = Vec::new();
+    let mut queue: VecDeque<String> = VecDeque::new();
+    push_components(&mut queue, path);
+    let mut chain = vec![crate::rootfs::clean_abs(path)];
+    let mut hops = 0usize;
+
+    // The root itself.
+    if queue.iter().all(|c| c == "..") {
+        let entry = fs.lstat("/").await?.unwrap_or_else(|| Entry::dir(0o755));
+        return Ok(Resolution::Found { path: "/".into(), entry, chain });
+    }
+
+    while let Some(comp) = queue.pop_front() {
+        if comp == ".." {
+            dirs.pop();
+            continue;
+        }
+        let here = {
+            let mut d = dirs.clone();
+            d.push(comp.clone());
+            join(&d)
+        };
+        let last = queue.iter().all(|c| c == ".");
+        let Some(entry) = fs.lstat(&here).await? else {
+            return Ok(Resolution::NotFound { chain, missing: here, not_dir: false });
+        };
+        match entry.kind {
+            Kind::Symlink if !last || follow_final => {
+                hops += 1;
+                if hops > MAX_SYMLINK_HOPS {
+                    return Ok(Resolution::Loop { chain });
+                }
+                let target = entry.link.clone().unwrap_or_default();
+                if target.starts_with('/') {
+                    dirs.clear();
+                }
+                push_components(&mut queue, &target);
+                // Evidence: the logical path after this hop.
+                let mut logical = join(&dirs);
+                for c in &queue {
+                    logical.push('/');
+                    logical.push_str(c);
+                }
+                let logical = crate::rootfs::clean_abs(&logical);
+                if chain.last() != Some(&logical) {
+                    chain.push(logical);
+                }
+            }
+            Kind::Dir => {
+                dirs.push(comp);
+                if last {
+                    let path = join(&dirs);
+                    fix_chain_end(&mut chain, &path);
+                    return Ok(Resolution::Found { path, entry, chain });
+                }
+            }
+            _ if last => {
+                fix_chain_end(&mut chain, &here);
+                return Ok(Resolution::Found { path: here, entry, chain });
+            }
+            _ => {
+                // A file used as a directory: ENOTDIR, which the runtime
+                // reports like a missing file.
+                return Ok(Resolution::NotFound { chain, missing: here, not_dir: true });
+            }
+        }
+    }
+    // Only reachable when the path ended in `..` after links; resolve the
+    // directory we are in.
+    let path = join(&dirs);
+    let entry = fs.lstat(&path).await?.unwrap_or_else(|| Entry::dir(0o755));
+    fix_chain_end(&mut chain, &path);
+    Ok(Resolution::Found { path, entry, chain })
+}
+
+fn fix_chain_end(chain: &mut Vec<String>, path: &str) {
+    if chain.last().map(String::as_str) != Some(path) {
+        chain.push(path.to_string());
+    }
+}
+
+/// One PATH candidate that was passed over, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub path: String,
+    pub why: &'static str,
+}
+
+/// The result of looking a bare command name up in PATH.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    Found { candidate: String, resolution: Resolution, skipped: Vec<Skipped> },
+    /// Nothing usable; `skipped` says what was there.
+    NotFound { searched: Vec<String>, skipped: Vec<Skipped> },
+}
+
+/// Look `name` up in `path_var` the way Go's `exec.LookPath` does inside the
+/// container (which is what runc uses): each directory in order, a candidate
+/// counts when it stats (following links) to a non-directory with an execute
+/// bit; empty or relative directories are taken from the working directory.
+pub async fn lookup_path<R: RootFs>(
+    fs: &R,
+    name: &str,
+    path_var: &str,
+    cwd: Option<&str>,
+) -> Result<Lookup, FsError> {
+    let mut searched = Vec::new();
+    let mut skipped = Vec::new();
+    for dir in path_var.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let candidate = crate::rootfs::clean_abs(&absolutize(&format!("{dir}/{name}"), cwd));
+        searched.push(candidate.clone());
+        let res = resolve(fs, &candidate, true).await?;
+        match &res {
+            Resolution::Found { entry, .. } => {
+                let why = match entry.kind {
+                    Kind::Dir => Some("a directory"),
+                    _ if !entry.is_executable() => Some("not executable"),
+                    Kind::File => None,
+                    _ => Some("not a regular file"),
+                };
+                match why {
+                    None => {
+                        return Ok(Lookup::Found { candidate, resolution: res, skipped });
+                    }
+                    Some(why) => skipped.push(Skipped { path: candidate, why }),
+                }
+            }
+            Resolution::Loop { .. } => skipped.push(Skipped { path: candidate, why: "symlink loop" }),
+            Resolution::NotFound { .. } => {}
+        }
+    }
+    Ok(Lookup::NotFound { searched, skipped })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rootfs::mem::MemFs;
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+    }
+
+    fn found(r: Resolution) -> (String, Vec<String>) {
+        match r {
+            Resolution::Found { path, chain, .. } => (path, chain),
+            other => panic!("expected found, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn follows_relative_and_absolute_links_inside_root() {
+        let mut fs = MemFs::new();
+        fs.file("/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", 0o755, "x")
+            .symlink("/lib", "usr/lib")
+            .symlink("/lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2");
+        let (path, chain) =
+            found(block_on(resolve(&fs, "/lib64/ld-linux-x86-64.so.2", true)).unwrap());
+        assert_eq!(path, "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2");
+        assert_eq!(
+            chain,
+            vec![
+                "/lib64/ld-linux-x86-64.so.2",
+                "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+                "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
+            ]
+        );
+    }
+
+    #[test]
+    fn dotdot_never_leaves_root() {
+        let mut fs = MemFs::new();
+        fs.file("/bin/busybox", 0o755, "x").symlink("/app/run", "../../../../bin/busybox");
+        let (path, _) = found(block_on(resolve(&fs, "/app/run", true)).unwrap());
+        assert_eq!(path, "/bin/busybox");
+    }
+
+    #[test]
+    fn absolute_link_is_rerooted() {
+        // A link that points at a host path must land in the image.
+        let mut fs = MemFs::new();
+        fs.file("/usr/bin/real", 0o755, "x").symlink("/bin/x", "/usr/bin/real");
+        let (path, _) = found(block_on(resolve(&fs, "/bin/x", true)).unwrap());
+        assert_eq!(path, "/usr/bin/real");
+    }
+
+    #[test]
+    fn loops_end_after_forty_hops() {
+        let mut fs = MemFs::new();
+        fs.symlink("/a", "/b").symlink("/b", "/a");
+        assert!(matches!(block_on(resolve(&fs, "/a", true)).unwrap(), Resolution::Loop { .. }));
+        // A long but finite chain of 40 links resolves.
+        let mut fs = MemFs::new();
+        fs.file("/l40", 0o755, "x");
+        for i in 0..40 {
+            fs.symlink(&format!("/l{i}"), &format!("l{}", i + 1));
+        }
+        assert_eq!(found(block_on(resolve(&fs, "/l0", true)).unwrap()).0, "/l40");
+        fs.symlink("/l40", "l41").file("/l41", 0o755, "x");
+        assert!(matches!(block_on(resolve(&fs, "/l0", true)).unwrap(), Resolution::Loop { .. }));
+    }
+
+    #[test]
+    fn file_as_directory_is_not_found() {
+        let mut fs = MemFs::new();
+        fs.file("/bin", 0o755, "x");
+        let r = block_on(resolve(&fs, "/bin/sh", true)).unwrap();
+        assert!(matches!(r, Resolution::NotFound { not_dir: true, .. }));
+    }
+
+    #[test]
+    fn final_link_kept_when_not_following() {
+        let mut fs = MemFs::new();
+        fs.symlink("/x", "/nowhere");
+        match block_on(resolve(&fs, "/x", false)).unwrap() {
+            Resolution::Found { entry, .. } => assert_eq!(entry.kind, Kind::Symlink),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn path_lookup_skips_non_executables_and_dirs() {
+        let mut fs = MemFs::new();
+        fs.file("/usr/local/bin/app", 0o644, "x")
+            .dir("/usr/bin/app", 0o755)
+            .file("/bin/real-app", 0o755, "x")
+            .symlink("/sbin/app", "../bin/real-app");
+        match block_on(lookup_path(&fs, "app", DEFAULT_PATH, None)).unwrap() {
+            Lookup::Found { candidate, resolution, skipped } => {
+                assert_eq!(candidate, "/sbin/app");
+                assert_eq!(found(resolution).0, "/bin/real-app");
+                assert_eq!(skipped.len(), 2);
+                assert_eq!(skipped[0].path, "/usr/local/bin/app");
+            }
+            other => panic!("{other:?}"),
+        }
+        match block_on(lookup_path(&fs, "nope", "/bin", None)).unwrap() {
+            Lookup::NotFound { searched, .. } => assert_eq!(searched, vec!["/bin/nope"]),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn relative_path_entries_use_workdir() {
+        let mut fs = MemFs::new();
+        fs.file("/srv/tools/app", 0o755, "x");
+        match block_on(lookup_path(&fs, "app", "tools", Some("/srv"))).unwrap() {
+            Lookup::Found { candidate, .. } => assert_eq!(candidate, "/srv/tools/app"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! Verdicts, reason codes and the evidence behind them: the engine's output and
+//! the stable JSON contract (`DESIGN.md`), serialised as is.
+//!
+//! The one idea: a platform's verdict is its worst check's, so every rule only
+//! has to judge one program at a time.
+
+use serde::Serialize;
+
+/// Ordered from best to worst, so `max` gives the worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Skip,
+    Warn,
+    Fail,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Skip => "skip",
+            Verdict::Warn => "warn",
+            Verdict::Fail => "fail",
+        }
+    }
+}
+
+/// Stable reason codes; never rename one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    Match,
+    ArchMismatch,
+    OsMismatch,
+    VariantMismatch,
+    LoaderMissing,
+    NotFound,
+    NotExecutable,
+    NotAProgram,
+    SymlinkLoop,
+    #[serde(rename = "compat-32bit")]
+    Compat32bit,
+    VariantUnknown,
+    NoCommand,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Match => "match",
+            Reason::ArchMismatch => "arch-mismatch",
+            Reason::OsMismatch => "os-mismatch",
+            Reason::VariantMismatch => "variant-mismatch",
+            Reason::LoaderMissing => "loader-missing",
+            Reason::NotFound => "not-found",
+            Reason::NotExecutable => "not-executable",
+            Reason::NotAProgram => "not-a-program",
+            Reason::SymlinkLoop => "symlink-loop",
+            Reason::Compat32bit => "compat-32bit",
+            Reason::VariantUnknown => "variant-unknown",
+            Reason::NoCommand => "no-command",
+        }
+    }
+}
+
+/// Why a program was checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Entrypoint,
+    Argument,
+    Healthcheck,
+    Interpreter,
+    Loader,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Entrypoint => "entrypoint",
+            Role::Argument => "argument",
+            Role::Healthcheck => "healthcheck",
+            Role::Interpreter => "interpreter",
+            Role::Loader => "loader",
+        }
+    }
+}
+
+/// What the bytes of a file are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Elf,
+    Pe,
+    Macho,
+    Script,
+    Unknown,
+}
+
+/// Go build info facts (`go version -m`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct GoInfo {
+    #[serde(rename = "GOARCH", skip_serializing_if = "Option::is_none")]
+    pub goarch: Option<String>,
+    #[serde(rename = "GOARM", skip_serializing_if = "Option::is_none")]
+    pub goarm: Option<String>,
+    #[serde(rename = "GOOS", skip_serializing_if = "Option::is_none")]
+    pub goos: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(rename = "CGO_ENABLED", skip_serializing_if = "Option::is_none")]
+    pub cgo_enabled: Option<String>,
+}
+
+/// The facts about a file's bytes that a verdict rests on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BinaryFacts {
+    pub format: Format,
+    /// GOARCH name, when the machine is one archgate knows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
+    /// ARM variant (`v5`, `v6`, `v7`, `v8`) when the binary proves one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bits: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endian: Option<&'static str>,
+    /// PT_INTERP, for a dynamically linked ELF.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interpreter: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub go: Option<GoInfo>,
+    /// Raw machine number (ELF e_machine, PE Machine, Mach-O cputype).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub machine: Option<u32>,
+    /// `hard` or `soft`, for ARM ELF binaries that say so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub float: Option<&'static str>,
+    /// The OS the format implies (`linux` for ELF, `windows` for PE, `darwin`
+    /// for Mach-O).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub os: Option<&'static str>,
+    /// For scripts: the `#!` line's interpreter and its optional argument.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shebang: Option<Vec<String>>,
+}
+
+impl BinaryFacts {
+    pub fn of(format: Format) -> Self {
+        BinaryFacts {
+            format,
+            arch: None,
+            variant: None,
+            bits: None,
+            endian: None,
+            interpreter: None,
+            go: None,
+            machine: None,
+            float: None,
+            os: None,
+            shebang: None,
+        }
+    }
+}
+
+/// One program checked, with how it was found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    pub role: Role,
+    /// The path as written (argv word, `#!` interpreter, PT_INTERP).
+    pub path: String,
+    /// Where it resolved to inside the image (empty when not found).
+    pub resolved: String,
+    /// Every path visited on the way: PATH candidate, each symlink hop.
+    pub chain: Vec<String>,
+    pub verdict: Verdict,
+    pub reason: Reason,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub binary: Option<BinaryFacts>,
+}
+
+/// A platform's verdict: its worst check's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlatformReport {
+    pub platform: String,
+    pub verdict: Verdict,
+    pub reason: Reason,
+    pub message: String,
+    /// argv[0] as the config gives it (empty when nothing runs).
+    pub program: String,
+    /// Where argv[0] resolved to (empty when it did not).
+    pub resolved: String,
+    pub checks: Vec<Check>,
+    /// A hint at the usual Dockerfile cause, for people.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// The manifest digest this platform came from, where there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
+/// One image reference with all of its checked platforms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImageReport {
+    pub image: String,
+    pub platforms: Vec<PlatformReport>,
+    /// Why the image could not be checked (then `platforms` is empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The whole run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub verdict: Verdict,
+    pub images: Vec<ImageReport>,
+}
+
+impl Report {
+    /// Overall verdict: `fail` if any platform failed, `warn` if any warned or
+    /// was skipped, else `pass`.
+    pub fn new(images: Vec<ImageReport>) -> Self {
+        let worst = images
+            .iter()
+            .flat_map(|i| i.platforms.iter().map(|p| p.verdict))
+            .max()
+            .unwrap_or(Verdict::Pass);
+        let verdict = if worst == Verdict::Skip { Verdict::Warn } else { worst };
+        Report { verdict, images }
+    }
+
+    /// The process exit code: 0 pass (warnings allowed), 1 gate failed (or,
+    /// with `strict`, warned or skipped), 2 some image could not be decided.
+    pub fn exit_code(&self, strict: bool) -> i32 {
+        if self.images.iter().any(|i| i.error.is_some()) {
+            return 2;
+        }
+        let worst = self.images.iter().flat_map(|i| i.platforms.iter().map(|p| p.verdict)).max();
+        match worst {
+            Some(Verdict::Fail) => 1,
+            Some(Verdict::Warn | Verdict::Skip) if strict => 1,
+            _ => 0,
+        }
+    }
+}

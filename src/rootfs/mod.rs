@@ -1,0 +1,139 @@
+//! The seam between the inspection engine and wherever an image's files live.
+//!
+//! The one idea: backends never follow links. `lstat` answers for exactly the
+//! path it is given (whose parents the engine has already resolved to real
+//! directories), so symlink resolution is written once, in the engine, and
+//! every backend (memory, layer stack, BuildKit ref, directory) behaves alike.
+
+pub mod mem;
+
+use std::future::Future;
+
+/// What kind of file an entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    File,
+    Dir,
+    Symlink,
+    /// Devices, fifos, sockets: never a program.
+    Other,
+}
+
+/// One directory entry, seen without following links.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub kind: Kind,
+    /// Permission bits (`0o7777` at most).
+    pub mode: u32,
+    /// Size in bytes for regular files; 0 otherwise.
+    pub size: u64,
+    /// The link target, for symlinks (as stored, absolute or relative).
+    pub link: Option<String>,
+}
+
+impl Entry {
+    pub fn file(mode: u32, size: u64) -> Self {
+        Entry { kind: Kind::File, mode, size, link: None }
+    }
+    pub fn dir(mode: u32) -> Self {
+        Entry { kind: Kind::Dir, mode, size: 0, link: None }
+    }
+    pub fn symlink(target: impl Into<String>) -> Self {
+        Entry { kind: Kind::Symlink, mode: 0o777, size: 0, link: Some(target.into()) }
+    }
+    /// Any of the execute bits is set.
+    pub fn is_executable(&self) -> bool {
+        self.mode & 0o111 != 0
+    }
+}
+
+/// Why a backend could not answer. These are never verdicts: the engine turns
+/// them into "could not decide" (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum FsError {
+    #[error("{path}: {source}")]
+    Io { path: String, #[source] source: std::io::Error },
+    #[error("{what}: {message}")]
+    Corrupt { what: String, message: String },
+    #[error("{path}: not a regular file")]
+    NotAFile { path: String },
+    #[error("{0}")]
+    Backend(String),
+}
+
+/// A read-only, link-preserving view of an image's root filesystem.
+///
+/// Paths are absolute, normalised (`/usr/bin/env`, no `.`/`..`/`//`), and the
+/// caller guarantees every parent component is a directory in this view.
+pub trait RootFs {
+    /// The entry at `path` itself (a symlink is returned as a symlink), or
+    /// `None` when nothing is there.
+    fn lstat(&self, path: &str) -> impl Future<Output = Result<Option<Entry>, FsError>>;
+
+    /// Up to `len` bytes of the regular file at `path` starting at `offset`;
+    /// fewer only at end of file.
+    fn read_at(
+        &self,
+        path: &str,
+        offset: u64,
+        len: usize,
+    ) -> impl Future<Output = Result<Vec<u8>, FsError>>;
+}
+
+/// Parent directory and final name of a normalised absolute path.
+/// `/` has no parent.
+pub fn split_parent(path: &str) -> Option<(&str, &str)> {
+    if path == "/" || !path.starts_with('/') {
+        return None;
+    }
+    let i = path.rfind('/')?;
+    let parent = if i == 0 { "/" } else { &path[..i] };
+    Some((parent, &path[i + 1..]))
+}
+
+/// Normalise a path found in an image (tar entry names, link targets made
+/// absolute): leading `./` and `/` dropped, `.` removed, `..` never climbs
+/// above the root. Returns the absolute form.
+pub fn clean_abs(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    let mut out = String::with_capacity(path.len() + 1);
+    for p in &parts {
+        out.push('/');
+        out.push_str(p);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_abs_stays_inside_root() {
+        assert_eq!(clean_abs("./usr/bin/../bin/env"), "/usr/bin/env");
+        assert_eq!(clean_abs("../../etc/passwd"), "/etc/passwd");
+        assert_eq!(clean_abs("/"), "/");
+        assert_eq!(clean_abs(""), "/");
+        assert_eq!(clean_abs("a//b/./c/"), "/a/b/c");
+    }
+
+    #[test]
+    fn split_parent_of_paths() {
+        assert_eq!(split_parent("/usr/bin"), Some(("/usr", "bin")));
+        assert_eq!(split_parent("/app"), Some(("/", "app")));
+        assert_eq!(split_parent("/"), None);
+    }
+}
