@@ -41,9 +41,14 @@ pub enum Ident {
     Pe,
     Macho,
     /// A `#!` script: the interpreter path and its optional single argument.
-    Script { interpreter: String, arg: Option<String> },
+    Script {
+        interpreter: String,
+        arg: Option<String>,
+    },
     /// The kernel would answer ENOEXEC; `why` says what it is instead.
-    NotAProgram { why: String },
+    NotAProgram {
+        why: String,
+    },
 }
 
 /// The parsed ELF headers archgate keeps for later rules.
@@ -64,8 +69,16 @@ pub struct ElfInfo {
 
 impl ElfInfo {
     fn ctx(&self) -> Ctx {
-        let c = if self.bits == 64 { Container::Big } else { Container::Little };
-        let e = if self.big_endian { Endian::Big } else { Endian::Little };
+        let c = if self.bits == 64 {
+            Container::Big
+        } else {
+            Container::Little
+        };
+        let e = if self.big_endian {
+            Endian::Big
+        } else {
+            Endian::Little
+        };
         Ctx::new(c, e)
     }
 }
@@ -78,7 +91,9 @@ async fn read_range<R: RootFs>(
     off: u64,
     len: u64,
 ) -> Result<Option<Vec<u8>>, FsError> {
-    let Some(end) = off.checked_add(len) else { return Ok(None) };
+    let Some(end) = off.checked_add(len) else {
+        return Ok(None);
+    };
     if end > size {
         return Ok(None);
     }
@@ -124,7 +139,9 @@ pub async fn identify<R: RootFs>(fs: &R, path: &str, size: u64) -> Result<Ident,
         return identify_elf(fs, path, size, &head).await;
     }
     if head.starts_with(b"MZ") {
-        return Ok(identify_pe(fs, path, size, &head).await?.unwrap_or(Ident::Pe));
+        return Ok(identify_pe(fs, path, size, &head)
+            .await?
+            .unwrap_or(Ident::Pe));
     }
     if is_macho(&head) {
         return Ok(Ident::Macho);
@@ -169,12 +186,18 @@ pub fn parse_shebang(head: &[u8]) -> Ident {
     if interp.is_empty() {
         return not_a_program("a #! line that names no interpreter");
     }
-    let rest = split.next().map(|r| r.trim_matches([' ', '\t', '\r'])).filter(|r| !r.is_empty());
+    let rest = split
+        .next()
+        .map(|r| r.trim_matches([' ', '\t', '\r']))
+        .filter(|r| !r.is_empty());
     if !complete && rest.is_none() {
         // The interpreter path itself runs past what the kernel reads.
         return not_a_program(format!("a #! line longer than {SHEBANG_MAX} bytes"));
     }
-    Ident::Script { interpreter: interp.to_string(), arg: rest.map(str::to_string) }
+    Ident::Script {
+        interpreter: interp.to_string(),
+        arg: rest.map(str::to_string),
+    }
 }
 
 async fn identify_elf<R: RootFs>(
@@ -192,7 +215,9 @@ async fn identify_elf<R: RootFs>(
         (2, 1) => (64, false),
         (2, 2) => (64, true),
         (c, d) => {
-            return Ok(not_a_program(format!("an ELF file with invalid class {c} or data {d}")))
+            return Ok(not_a_program(format!(
+                "an ELF file with invalid class {c} or data {d}"
+            )))
         }
     };
     let hdr = match goblin::elf::Elf::parse_header(head) {
@@ -225,10 +250,14 @@ async fn identify_elf<R: RootFs>(
     }
     let table_len = hdr.e_phnum as u64 * phsize;
     if table_len > 65536 {
-        return Ok(not_a_program("an ELF file with an oversized program header table"));
+        return Ok(not_a_program(
+            "an ELF file with an oversized program header table",
+        ));
     }
     let Some(table) = range_from(fs, path, size, head, hdr.e_phoff, table_len).await? else {
-        return Ok(not_a_program("a truncated ELF file (program headers past the end)"));
+        return Ok(not_a_program(
+            "a truncated ELF file (program headers past the end)",
+        ));
     };
     info.phdrs = match ProgramHeader::parse(&table, 0, hdr.e_phnum as usize, ctx) {
         Ok(p) => p,
@@ -247,7 +276,9 @@ async fn identify_elf<R: RootFs>(
             return Ok(not_a_program("an ELF file with an invalid PT_INTERP"));
         }
         let Some(bytes) = range_from(fs, path, size, head, ph.p_offset, ph.p_filesz).await? else {
-            return Ok(not_a_program("a truncated ELF file (PT_INTERP past the end)"));
+            return Ok(not_a_program(
+                "a truncated ELF file (PT_INTERP past the end)",
+            ));
         };
         let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
         let interp = String::from_utf8_lossy(&bytes[..end]).into_owned();
@@ -335,7 +366,13 @@ async fn pe_facts<R: RootFs>(fs: &R, path: &str) -> Result<BinaryFacts, FsError>
             f.machine = Some(m as u32);
             f.arch = goarch_of_pe(m).map(str::to_string);
             f.endian = Some("little");
-            f.bits = h.optional_header.map(|o| if o.standard_fields.magic == 0x20b { 64 } else { 32 });
+            f.bits = h.optional_header.map(|o| {
+                if o.standard_fields.magic == 0x20b {
+                    64
+                } else {
+                    32
+                }
+            });
         }
     }
     Ok(f)
@@ -530,8 +567,15 @@ pub async fn go_buildinfo<R: RootFs>(
     path: &str,
     e: &ElfInfo,
 ) -> Result<Option<GoInfo>, FsError> {
-    if let Some(ph) = e.phdrs.iter().find(|p| p.p_type == PT_LOAD && p.p_flags & PF_W != 0) {
-        let len = ph.p_filesz.min(MAX_SECTION).min(e.size.saturating_sub(ph.p_offset));
+    if let Some(ph) = e
+        .phdrs
+        .iter()
+        .find(|p| p.p_type == PT_LOAD && p.p_flags & PF_W != 0)
+    {
+        let len = ph
+            .p_filesz
+            .min(MAX_SECTION)
+            .min(e.size.saturating_sub(ph.p_offset));
         if len >= 32 {
             let data = fs.read_at(path, ph.p_offset, len as usize).await?;
             if let Some(info) = find_go_buildinfo(fs, path, e.size, ph.p_offset, &data).await? {
@@ -541,13 +585,17 @@ pub async fn go_buildinfo<R: RootFs>(
     }
     // Fall back to the section by name.
     let shdrs = section_headers(fs, path, e).await?;
-    let Some(strtab) = shdrs.get(e.shstrndx as usize) else { return Ok(None) };
+    let Some(strtab) = shdrs.get(e.shstrndx as usize) else {
+        return Ok(None);
+    };
     let Some(names) = section_bytes(fs, path, e, strtab, MAX_TABLE).await? else {
         return Ok(None);
     };
     for sh in &shdrs {
         let start = sh.sh_name;
-        let Some(rest) = names.get(start..) else { continue };
+        let Some(rest) = names.get(start..) else {
+            continue;
+        };
         let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
         if &rest[..end] == b".go.buildinfo" {
             let Some(data) = section_bytes(fs, path, e, sh, MAX_SECTION).await? else {
@@ -618,8 +666,12 @@ pub fn parse_go_buildinfo(data: &[u8]) -> Option<GoInfo> {
         ..GoInfo::default()
     };
     for line in String::from_utf8_lossy(&module).lines() {
-        let Some(kv) = line.strip_prefix("build\t") else { continue };
-        let Some((k, v)) = kv.split_once('=') else { continue };
+        let Some(kv) = line.strip_prefix("build\t") else {
+            continue;
+        };
+        let Some((k, v)) = kv.split_once('=') else {
+            continue;
+        };
         let v = Some(v.to_string());
         match k {
             "GOARCH" => info.goarch = v,
@@ -640,11 +692,17 @@ mod tests {
     fn shebang_forms() {
         assert_eq!(
             parse_shebang(b"#!/bin/sh\necho"),
-            Ident::Script { interpreter: "/bin/sh".into(), arg: None }
+            Ident::Script {
+                interpreter: "/bin/sh".into(),
+                arg: None
+            }
         );
         assert_eq!(
             parse_shebang(b"#! /usr/bin/env  python3 -u \r\n"),
-            Ident::Script { interpreter: "/usr/bin/env".into(), arg: Some("python3 -u".into()) }
+            Ident::Script {
+                interpreter: "/usr/bin/env".into(),
+                arg: Some("python3 -u".into())
+            }
         );
         assert!(matches!(parse_shebang(b"#!\n"), Ident::NotAProgram { .. }));
         let long = [b"#!/".as_slice(), &[b'a'; 300]].concat();
@@ -652,7 +710,10 @@ mod tests {
         // No newline but short file: the whole file is the line.
         assert_eq!(
             parse_shebang(b"#!/bin/busybox sh"),
-            Ident::Script { interpreter: "/bin/busybox".into(), arg: Some("sh".into()) }
+            Ident::Script {
+                interpreter: "/bin/busybox".into(),
+                arg: Some("sh".into())
+            }
         );
     }
 
@@ -693,7 +754,9 @@ mod tests {
         d.push(ver.len() as u8);
         d.extend_from_slice(ver);
         let mut module = vec![b'x'; 16];
-        module.extend_from_slice(b"path\tcmd\nbuild\tGOARCH=arm\nbuild\tGOARM=6\nbuild\tGOOS=linux\n");
+        module.extend_from_slice(
+            b"path\tcmd\nbuild\tGOARCH=arm\nbuild\tGOARM=6\nbuild\tGOOS=linux\n",
+        );
         module.extend_from_slice(&[b'y'; 16]);
         d.push(module.len() as u8);
         d.extend_from_slice(&module);

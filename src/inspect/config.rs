@@ -85,7 +85,11 @@ impl ImageConfig {
     /// The platform the config itself claims.
     pub fn platform(&self) -> Platform {
         Platform::new(
-            if self.os.is_empty() { "linux" } else { &self.os },
+            if self.os.is_empty() {
+                "linux"
+            } else {
+                &self.os
+            },
             &self.architecture,
             self.variant.as_deref(),
         )
@@ -112,13 +116,19 @@ mod tests {
         assert_eq!(c.cmd, vec!["app"]);
         assert_eq!(c.env_var("PATH"), Some("/z"));
         assert_eq!(c.working_dir.as_deref(), Some("/srv"));
-        assert_eq!(c.healthcheck.as_deref(), Some(&["CMD".to_string(), "/bin/check".to_string()][..]));
+        assert_eq!(
+            c.healthcheck.as_deref(),
+            Some(&["CMD".to_string(), "/bin/check".to_string()][..])
+        );
         assert_eq!(c.platform().to_string(), "linux/arm64");
     }
 
     #[test]
     fn null_fields_are_empty() {
-        let c = ImageConfig::from_json(br#"{"architecture":"amd64","os":"linux","config":{"Entrypoint":null,"Cmd":null}}"#).unwrap();
+        let c = ImageConfig::from_json(
+            br#"{"architecture":"amd64","os":"linux","config":{"Entrypoint":null,"Cmd":null}}"#,
+        )
+        .unwrap();
         assert!(c.entrypoint.is_empty() && c.cmd.is_empty());
         assert!(ImageConfig::from_json(b"{").is_err());
         assert!(ImageConfig::from_json(br#"{"config":{"Cmd":"sh"}}"#).is_err());

@@ -43,7 +43,12 @@ pub async fn inspect<R: RootFs>(
     let argv: Vec<String> = if config.entrypoint.is_empty() {
         config.cmd.clone()
     } else {
-        config.entrypoint.iter().chain(config.cmd.iter()).cloned().collect()
+        config
+            .entrypoint
+            .iter()
+            .chain(config.cmd.iter())
+            .cloned()
+            .collect()
     };
 
     let mut program = String::new();
@@ -69,11 +74,16 @@ pub async fn inspect<R: RootFs>(
     if let Some(test) = &config.healthcheck {
         match test.first().map(String::as_str) {
             Some("CMD") if test.len() > 1 && !test[1].is_empty() => {
-                e.check_program(Role::Healthcheck, &test[1], true, 0).await?;
+                e.check_program(Role::Healthcheck, &test[1], true, 0)
+                    .await?;
             }
             Some("CMD-SHELL") if test.len() > 1 => {
                 // Docker runs it with the image's SHELL, default `/bin/sh -c`.
-                let shell = config.shell.first().cloned().unwrap_or_else(|| "/bin/sh".into());
+                let shell = config
+                    .shell
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| "/bin/sh".into());
                 e.check_program(Role::Healthcheck, &shell, true, 0).await?;
             }
             _ => {}
@@ -142,8 +152,20 @@ impl<R: RootFs> Engine<'_, R> {
         path_lookup: bool,
         depth: usize,
     ) -> Result<(Outcome, String), FsError> {
-        let fail = |reason, msg: String| Ok((Outcome { verdict: Verdict::Fail, reason }, msg));
-        let missing_reason = if role == Role::Loader { Reason::LoaderMissing } else { Reason::NotFound };
+        let fail = |reason, msg: String| {
+            Ok((
+                Outcome {
+                    verdict: Verdict::Fail,
+                    reason,
+                },
+                msg,
+            ))
+        };
+        let missing_reason = if role == Role::Loader {
+            Reason::LoaderMissing
+        } else {
+            Reason::NotFound
+        };
         if word.is_empty() {
             return fail(missing_reason, "empty program name".into());
         }
@@ -152,7 +174,11 @@ impl<R: RootFs> Engine<'_, R> {
         let mut note = String::new();
         let resolution = if path_lookup && !word.contains('/') {
             match resolve::lookup_path(self.fs, word, &self.path_var, self.cwd.as_deref()).await? {
-                Lookup::Found { candidate, resolution, skipped } => {
+                Lookup::Found {
+                    candidate,
+                    resolution,
+                    skipped,
+                } => {
                     note = format!("found in PATH as {candidate}");
                     for s in &skipped {
                         note.push_str(&format!("; skipped {} ({})", s.path, s.why));
@@ -178,7 +204,10 @@ impl<R: RootFs> Engine<'_, R> {
                     }
                     return fail(
                         missing_reason,
-                        format!("{word}: executable file not found in PATH ({})", self.path_var),
+                        format!(
+                            "{word}: executable file not found in PATH ({})",
+                            self.path_var
+                        ),
                     );
                 }
             }
@@ -193,7 +222,11 @@ impl<R: RootFs> Engine<'_, R> {
                 self.checks[idx].resolved = path.clone();
                 (path, entry)
             }
-            Resolution::NotFound { chain, missing, not_dir } => {
+            Resolution::NotFound {
+                chain,
+                missing,
+                not_dir,
+            } => {
                 self.checks[idx].chain = chain;
                 let what = if not_dir {
                     format!("{missing} is not a directory")
@@ -215,18 +248,32 @@ impl<R: RootFs> Engine<'_, R> {
                 );
             }
         };
-        let with_note = |m: String| if note.is_empty() { m } else { format!("{m} ({note})") };
+        let with_note = |m: String| {
+            if note.is_empty() {
+                m
+            } else {
+                format!("{m} ({note})")
+            }
+        };
 
         // 2. Mode.
         match entry.kind {
             Kind::Dir => return fail(Reason::NotExecutable, format!("{path} is a directory")),
             Kind::File => {}
-            _ => return fail(Reason::NotExecutable, format!("{path} is not a regular file")),
+            _ => {
+                return fail(
+                    Reason::NotExecutable,
+                    format!("{path} is not a regular file"),
+                )
+            }
         }
         if !entry.is_executable() {
             return fail(
                 Reason::NotExecutable,
-                format!("{path} has no execute bit (mode {:04o})", entry.mode & 0o7777),
+                format!(
+                    "{path} has no execute bit (mode {:04o})",
+                    entry.mode & 0o7777
+                ),
             );
         }
 
@@ -236,7 +283,8 @@ impl<R: RootFs> Engine<'_, R> {
             None => {
                 let ident = binary::identify(self.fs, &path, entry.size).await?;
                 let facts = binary::facts(self.fs, &path, &ident).await?;
-                self.idents.insert(path.clone(), (ident.clone(), facts.clone()));
+                self.idents
+                    .insert(path.clone(), (ident.clone(), facts.clone()));
                 (ident, facts)
             }
         };
@@ -245,12 +293,18 @@ impl<R: RootFs> Engine<'_, R> {
         let result = match &ident {
             Ident::NotAProgram { why } => {
                 self.checks[idx].binary = Some(facts);
-                return fail(Reason::NotAProgram, format!("{path} is {why}: exec format error"));
+                return fail(
+                    Reason::NotAProgram,
+                    format!("{path} is {why}: exec format error"),
+                );
             }
             Ident::Script { interpreter, arg } => {
                 self.checks[idx].binary = Some(facts);
                 if role == Role::Loader {
-                    return fail(Reason::NotAProgram, format!("the loader {path} is a script"));
+                    return fail(
+                        Reason::NotAProgram,
+                        format!("the loader {path} is a script"),
+                    );
                 }
                 if depth + 1 >= MAX_INTERP_DEPTH {
                     return fail(
@@ -260,19 +314,27 @@ impl<R: RootFs> Engine<'_, R> {
                 }
                 let interpreter = interpreter.clone();
                 let arg = arg.clone();
-                let mut out = self.check_program(Role::Interpreter, &interpreter, false, depth + 1).await?;
+                let mut out = self
+                    .check_program(Role::Interpreter, &interpreter, false, depth + 1)
+                    .await?;
                 let mut msg = format!("{path} is a script run by {interpreter}");
                 // `#!/usr/bin/env NAME`: env looks NAME up in PATH.
                 if let Some(name) = env_program(&interpreter, arg.as_deref()) {
                     if out.verdict < Verdict::Fail {
-                        let o2 = self.check_program(Role::Interpreter, &name, true, depth + 1).await?;
+                        let o2 = self
+                            .check_program(Role::Interpreter, &name, true, depth + 1)
+                            .await?;
                         if o2.verdict > out.verdict {
                             out = o2;
                         }
                         msg = format!("{path} is a script run by {interpreter} {name}");
                     }
                 }
-                let last = self.checks.iter().rev().find(|c| c.role == Role::Interpreter);
+                let last = self
+                    .checks
+                    .iter()
+                    .rev()
+                    .find(|c| c.role == Role::Interpreter);
                 if out.verdict != Verdict::Pass {
                     if let Some(c) = last.filter(|c| c.verdict == out.verdict) {
                         msg = format!("{msg}: {}", c.message);
@@ -280,17 +342,27 @@ impl<R: RootFs> Engine<'_, R> {
                 }
                 return Ok((out, with_note(msg)));
             }
-            Ident::Pe => self.judge_foreign_format(&facts, &path, "windows", "a Windows PE executable"),
-            Ident::Macho => self.judge_foreign_format(&facts, &path, "darwin", "a macOS Mach-O executable"),
+            Ident::Pe => {
+                self.judge_foreign_format(&facts, &path, "windows", "a Windows PE executable")
+            }
+            Ident::Macho => {
+                self.judge_foreign_format(&facts, &path, "darwin", "a macOS Mach-O executable")
+            }
             Ident::Elf(elf) => {
                 let elf = elf.clone();
                 let mut out = self.judge_elf(&elf, &mut facts, &path).await?;
                 self.checks[idx].binary = Some(facts.clone());
                 if let (Some(interp), true) = (&elf.interp, role != Role::Loader) {
                     if out.0.verdict < Verdict::Fail {
-                        let lo = self.check_program(Role::Loader, interp, false, depth + 1).await?;
+                        let lo = self
+                            .check_program(Role::Loader, interp, false, depth + 1)
+                            .await?;
                         if lo.verdict > out.0.verdict {
-                            let lmsg = self.checks.last().map(|c| c.message.clone()).unwrap_or_default();
+                            let lmsg = self
+                                .checks
+                                .last()
+                                .map(|c| c.message.clone())
+                                .unwrap_or_default();
                             let lmsg = self
                                 .checks
                                 .iter()
@@ -319,18 +391,30 @@ impl<R: RootFs> Engine<'_, R> {
         let p = self.platform;
         if p.os != os {
             return Ok((
-                Outcome { verdict: Verdict::Fail, reason: Reason::OsMismatch },
+                Outcome {
+                    verdict: Verdict::Fail,
+                    reason: Reason::OsMismatch,
+                },
                 format!("{path} is {what}, but the platform is {p}"),
             ));
         }
         match &facts.arch {
             Some(a) if *a == p.arch => Ok((
-                Outcome { verdict: Verdict::Pass, reason: Reason::Match },
+                Outcome {
+                    verdict: Verdict::Pass,
+                    reason: Reason::Match,
+                },
                 format!("{path} is {what} for {a}"),
             )),
             a => Ok((
-                Outcome { verdict: Verdict::Fail, reason: Reason::ArchMismatch },
-                format!("{path} is {what} for {}, but the platform is {p}", a.as_deref().unwrap_or("an unknown machine")),
+                Outcome {
+                    verdict: Verdict::Fail,
+                    reason: Reason::ArchMismatch,
+                },
+                format!(
+                    "{path} is {what} for {}, but the platform is {p}",
+                    a.as_deref().unwrap_or("an unknown machine")
+                ),
             )),
         }
     }
@@ -342,19 +426,47 @@ impl<R: RootFs> Engine<'_, R> {
         path: &str,
     ) -> Result<(Outcome, String), FsError> {
         let p = self.platform;
-        let desc = describe_elf(facts);
-        let pass = |m: String| (Outcome { verdict: Verdict::Pass, reason: Reason::Match }, m);
-        let fail = |r, m: String| (Outcome { verdict: Verdict::Fail, reason: r }, m);
-        let warn = |r, m: String| (Outcome { verdict: Verdict::Warn, reason: r }, m);
+        let pass = |m: String| {
+            (
+                Outcome {
+                    verdict: Verdict::Pass,
+                    reason: Reason::Match,
+                },
+                m,
+            )
+        };
+        let fail = |r, m: String| {
+            (
+                Outcome {
+                    verdict: Verdict::Fail,
+                    reason: r,
+                },
+                m,
+            )
+        };
+        let warn = |r, m: String| {
+            (
+                Outcome {
+                    verdict: Verdict::Warn,
+                    reason: r,
+                },
+                m,
+            )
+        };
 
         if p.os != "linux" && p.os != "android" {
-            return Ok(fail(Reason::OsMismatch, format!("{path} is {desc}, but the platform is {p}")));
+            let desc = describe_elf(facts);
+            return Ok(fail(
+                Reason::OsMismatch,
+                format!("{path} is {desc}, but the platform is {p}"),
+            ));
         }
         let arch = facts.arch.clone();
         let is_arm = elf.machine == EM_ARM && elf.bits == 32;
         if is_arm {
             self.arm_variant(elf, facts, path).await?;
         }
+        let desc = describe_elf(facts);
         let outcome = match arch.as_deref() {
             Some(a) if a == p.arch => {
                 if p.arch == "arm" {
@@ -398,7 +510,11 @@ impl<R: RootFs> Engine<'_, R> {
         if facts.variant.is_none() {
             facts.go = binary::go_buildinfo(self.fs, path, elf).await?;
             if let Some(goarm) = facts.go.as_ref().and_then(|g| g.goarm.as_deref()) {
-                let n = goarm.trim_start_matches('v').split(',').next().unwrap_or("");
+                let n = goarm
+                    .trim_start_matches('v')
+                    .split(',')
+                    .next()
+                    .unwrap_or("");
                 if !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) {
                     facts.variant = Some(format!("v{n}"));
                 }
@@ -450,14 +566,39 @@ impl<R: RootFs> Engine<'_, R> {
                 digest: None,
             };
         }
-        let worst = self.checks.iter().map(|c| c.verdict).max().unwrap_or(Verdict::Pass);
-        let decider = self.checks.iter().find(|c| c.verdict == worst).expect("a check exists");
+        let worst = self
+            .checks
+            .iter()
+            .map(|c| c.verdict)
+            .max()
+            .unwrap_or(Verdict::Pass);
+        let decider = self
+            .checks
+            .iter()
+            .find(|c| c.verdict == worst)
+            .expect("a check exists");
         let (reason, message) = if worst == Verdict::Pass {
-            let n = self.checks.iter().filter(|c| c.role != Role::Loader && c.role != Role::Interpreter).count();
-            let what = if n == 1 { "the program".to_string() } else { format!("all {n} programs") };
+            let n = self
+                .checks
+                .iter()
+                .filter(|c| c.role != Role::Loader && c.role != Role::Interpreter)
+                .count();
+            let what = if n == 1 {
+                "the program".to_string()
+            } else {
+                format!("all {n} programs")
+            };
             (Reason::Match, format!("{what} can run on {platform}"))
         } else {
-            (decider.reason, format!("{} {}: {}", decider.role.as_str(), decider.path, decider.message))
+            (
+                decider.reason,
+                format!(
+                    "{} {}: {}",
+                    decider.role.as_str(),
+                    decider.path,
+                    decider.message
+                ),
+            )
         };
         let hint = hint_for(reason, &self.checks, self.platform);
         PlatformReport {
@@ -483,7 +624,10 @@ fn env_program(interpreter: &str, arg: Option<&str>) -> Option<String> {
         return None;
     }
     let arg = arg?;
-    let words: Vec<&str> = if let Some(rest) = arg.strip_prefix("-S").or_else(|| arg.strip_prefix("--split-string")) {
+    let words: Vec<&str> = if let Some(rest) = arg
+        .strip_prefix("-S")
+        .or_else(|| arg.strip_prefix("--split-string"))
+    {
         rest.trim_start_matches('=').split_whitespace().collect()
     } else {
         vec![arg]
@@ -509,8 +653,15 @@ fn describe_elf(f: &BinaryFacts) -> String {
         Some(a) => a.clone(),
         None => format!("machine {}", f.machine.unwrap_or(0)),
     };
-    let endian = if f.endian == Some("big") { "MSB" } else { "LSB" };
-    let mut s = format!("an ELF {}-bit {endian} binary for {arch}", f.bits.unwrap_or(0));
+    let endian = if f.endian == Some("big") {
+        "MSB"
+    } else {
+        "LSB"
+    };
+    let mut s = format!(
+        "an ELF {}-bit {endian} binary for {arch}",
+        f.bits.unwrap_or(0)
+    );
     if let Some(v) = &f.variant {
         s.push_str(&format!(" ({v})"));
     }
@@ -529,8 +680,12 @@ fn describe_elf(f: &BinaryFacts) -> String {
 
 /// The usual Dockerfile cause of a verdict, for people.
 fn hint_for(reason: Reason, checks: &[Check], p: &Platform) -> Option<String> {
-    let c = checks.iter().find(|c| c.reason == reason && c.verdict != Verdict::Pass);
-    let go = c.and_then(|c| c.binary.as_ref()).and_then(|b| b.go.as_ref());
+    let c = checks
+        .iter()
+        .find(|c| c.reason == reason && c.verdict != Verdict::Pass);
+    let go = c
+        .and_then(|c| c.binary.as_ref())
+        .and_then(|b| b.go.as_ref());
     Some(match reason {
         Reason::ArchMismatch => match go.and_then(|g| g.goarch.as_deref()) {
             Some(goarch) => format!(

@@ -23,7 +23,9 @@ impl Platform {
     pub fn new(os: &str, arch: &str, variant: Option<&str>) -> Self {
         let os = os.trim().to_ascii_lowercase();
         let arch_l = arch.trim().to_ascii_lowercase();
-        let variant = variant.map(|v| v.trim().to_ascii_lowercase()).filter(|v| !v.is_empty());
+        let variant = variant
+            .map(|v| v.trim().to_ascii_lowercase())
+            .filter(|v| !v.is_empty());
         let (arch, variant) = match arch_l.as_str() {
             "x86_64" | "x86-64" | "amd64" => ("amd64".to_string(), variant),
             "aarch64" | "arm64" => {
@@ -34,7 +36,10 @@ impl Platform {
             "i386" | "i486" | "i586" | "i686" | "386" | "x86" => ("386".to_string(), None),
             "armhf" => ("arm".to_string(), Some("v7".to_string())),
             "armel" => ("arm".to_string(), Some("v6".to_string())),
-            "arm" => ("arm".to_string(), Some(variant.unwrap_or_else(|| "v7".to_string()))),
+            "arm" => (
+                "arm".to_string(),
+                Some(variant.unwrap_or_else(|| "v7".to_string())),
+            ),
             "ppc64el" => ("ppc64le".to_string(), variant),
             "loongarch64" => ("loong64".to_string(), variant),
             other => (other.to_string(), variant),
@@ -77,7 +82,10 @@ impl Platform {
         if self.arch != "arm" {
             return None;
         }
-        self.variant.as_deref().and_then(|v| v.strip_prefix('v')).and_then(|n| n.parse().ok())
+        self.variant
+            .as_deref()
+            .and_then(|v| v.strip_prefix('v'))
+            .and_then(|n| n.parse().ok())
     }
 
     /// The binary identity programs for this platform must have.
@@ -119,19 +127,97 @@ pub const EM_RISCV: u16 = 243;
 pub const EM_LOONGARCH: u16 = 258;
 
 const TABLE: &[ArchIdentity] = &[
-    ArchIdentity { goarch: "amd64", e_machine: EM_X86_64, bits: 64, big_endian: false, pe_machine: Some(0x8664) },
-    ArchIdentity { goarch: "386", e_machine: EM_386, bits: 32, big_endian: false, pe_machine: Some(0x14c) },
-    ArchIdentity { goarch: "arm64", e_machine: EM_AARCH64, bits: 64, big_endian: false, pe_machine: Some(0xaa64) },
-    ArchIdentity { goarch: "arm", e_machine: EM_ARM, bits: 32, big_endian: false, pe_machine: Some(0x1c4) },
-    ArchIdentity { goarch: "ppc64le", e_machine: EM_PPC64, bits: 64, big_endian: false, pe_machine: None },
-    ArchIdentity { goarch: "ppc64", e_machine: EM_PPC64, bits: 64, big_endian: true, pe_machine: None },
-    ArchIdentity { goarch: "s390x", e_machine: EM_S390, bits: 64, big_endian: true, pe_machine: None },
-    ArchIdentity { goarch: "riscv64", e_machine: EM_RISCV, bits: 64, big_endian: false, pe_machine: None },
-    ArchIdentity { goarch: "mips64le", e_machine: EM_MIPS, bits: 64, big_endian: false, pe_machine: None },
-    ArchIdentity { goarch: "mips64", e_machine: EM_MIPS, bits: 64, big_endian: true, pe_machine: None },
-    ArchIdentity { goarch: "mipsle", e_machine: EM_MIPS, bits: 32, big_endian: false, pe_machine: None },
-    ArchIdentity { goarch: "mips", e_machine: EM_MIPS, bits: 32, big_endian: true, pe_machine: None },
-    ArchIdentity { goarch: "loong64", e_machine: EM_LOONGARCH, bits: 64, big_endian: false, pe_machine: Some(0x6264) },
+    ArchIdentity {
+        goarch: "amd64",
+        e_machine: EM_X86_64,
+        bits: 64,
+        big_endian: false,
+        pe_machine: Some(0x8664),
+    },
+    ArchIdentity {
+        goarch: "386",
+        e_machine: EM_386,
+        bits: 32,
+        big_endian: false,
+        pe_machine: Some(0x14c),
+    },
+    ArchIdentity {
+        goarch: "arm64",
+        e_machine: EM_AARCH64,
+        bits: 64,
+        big_endian: false,
+        pe_machine: Some(0xaa64),
+    },
+    ArchIdentity {
+        goarch: "arm",
+        e_machine: EM_ARM,
+        bits: 32,
+        big_endian: false,
+        pe_machine: Some(0x1c4),
+    },
+    ArchIdentity {
+        goarch: "ppc64le",
+        e_machine: EM_PPC64,
+        bits: 64,
+        big_endian: false,
+        pe_machine: None,
+    },
+    ArchIdentity {
+        goarch: "ppc64",
+        e_machine: EM_PPC64,
+        bits: 64,
+        big_endian: true,
+        pe_machine: None,
+    },
+    ArchIdentity {
+        goarch: "s390x",
+        e_machine: EM_S390,
+        bits: 64,
+        big_endian: true,
+        pe_machine: None,
+    },
+    ArchIdentity {
+        goarch: "riscv64",
+        e_machine: EM_RISCV,
+        bits: 64,
+        big_endian: false,
+        pe_machine: None,
+    },
+    ArchIdentity {
+        goarch: "mips64le",
+        e_machine: EM_MIPS,
+        bits: 64,
+        big_endian: false,
+        pe_machine: None,
+    },
+    ArchIdentity {
+        goarch: "mips64",
+        e_machine: EM_MIPS,
+        bits: 64,
+        big_endian: true,
+        pe_machine: None,
+    },
+    ArchIdentity {
+        goarch: "mipsle",
+        e_machine: EM_MIPS,
+        bits: 32,
+        big_endian: false,
+        pe_machine: None,
+    },
+    ArchIdentity {
+        goarch: "mips",
+        e_machine: EM_MIPS,
+        bits: 32,
+        big_endian: true,
+        pe_machine: None,
+    },
+    ArchIdentity {
+        goarch: "loong64",
+        e_machine: EM_LOONGARCH,
+        bits: 64,
+        big_endian: false,
+        pe_machine: Some(0x6264),
+    },
 ];
 
 /// The identity of a GOARCH, if archgate knows it.
@@ -149,7 +235,10 @@ pub fn goarch_of_elf(e_machine: u16, bits: u8, big_endian: bool) -> Option<&'sta
 
 /// The GOARCH a PE machine field describes.
 pub fn goarch_of_pe(machine: u16) -> Option<&'static str> {
-    TABLE.iter().find(|a| a.pe_machine == Some(machine)).map(|a| a.goarch)
+    TABLE
+        .iter()
+        .find(|a| a.pe_machine == Some(machine))
+        .map(|a| a.goarch)
 }
 
 #[cfg(test)]
@@ -158,13 +247,34 @@ mod tests {
 
     #[test]
     fn aliases_fold_to_goarch() {
-        assert_eq!(Platform::parse("linux/x86_64").unwrap().to_string(), "linux/amd64");
-        assert_eq!(Platform::parse("linux/aarch64/v8").unwrap().to_string(), "linux/arm64");
-        assert_eq!(Platform::parse("linux/armhf").unwrap().to_string(), "linux/arm/v7");
-        assert_eq!(Platform::parse("linux/armel").unwrap().to_string(), "linux/arm/v6");
-        assert_eq!(Platform::parse("linux/arm").unwrap().to_string(), "linux/arm/v7");
-        assert_eq!(Platform::parse("linux/arm/7").unwrap().to_string(), "linux/arm/v7");
-        assert_eq!(Platform::parse("linux/i686").unwrap().to_string(), "linux/386");
+        assert_eq!(
+            Platform::parse("linux/x86_64").unwrap().to_string(),
+            "linux/amd64"
+        );
+        assert_eq!(
+            Platform::parse("linux/aarch64/v8").unwrap().to_string(),
+            "linux/arm64"
+        );
+        assert_eq!(
+            Platform::parse("linux/armhf").unwrap().to_string(),
+            "linux/arm/v7"
+        );
+        assert_eq!(
+            Platform::parse("linux/armel").unwrap().to_string(),
+            "linux/arm/v6"
+        );
+        assert_eq!(
+            Platform::parse("linux/arm").unwrap().to_string(),
+            "linux/arm/v7"
+        );
+        assert_eq!(
+            Platform::parse("linux/arm/7").unwrap().to_string(),
+            "linux/arm/v7"
+        );
+        assert_eq!(
+            Platform::parse("linux/i686").unwrap().to_string(),
+            "linux/386"
+        );
         assert_eq!(Platform::parse("arm64").unwrap().to_string(), "linux/arm64");
         assert!(Platform::parse("linux/").is_err());
         assert!(Platform::parse("a/b/c/d").is_err());
@@ -173,7 +283,11 @@ mod tests {
     #[test]
     fn filter_without_variant_matches_any_variant() {
         let p = Platform::parse("linux/arm/v6").unwrap();
-        let any_arm = Platform { os: "linux".into(), arch: "arm".into(), variant: None };
+        let any_arm = Platform {
+            os: "linux".into(),
+            arch: "arm".into(),
+            variant: None,
+        };
         assert!(p.matches_filter(&any_arm));
         assert!(!p.matches_filter(&Platform::parse("linux/arm/v7").unwrap()));
     }
@@ -181,7 +295,10 @@ mod tests {
     #[test]
     fn elf_identity_round_trips() {
         for a in TABLE {
-            assert_eq!(goarch_of_elf(a.e_machine, a.bits, a.big_endian), Some(a.goarch));
+            assert_eq!(
+                goarch_of_elf(a.e_machine, a.bits, a.big_endian),
+                Some(a.goarch)
+            );
         }
     }
 }

@@ -20,9 +20,17 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resolution {
     /// The final entry (a link only when `follow_final` was false).
-    Found { path: String, entry: Entry, chain: Vec<String> },
+    Found {
+        path: String,
+        entry: Entry,
+        chain: Vec<String>,
+    },
     /// Some component does not exist, or a non-directory was used as one.
-    NotFound { chain: Vec<String>, missing: String, not_dir: bool },
+    NotFound {
+        chain: Vec<String>,
+        missing: String,
+        not_dir: bool,
+    },
     /// More than `MAX_SYMLINK_HOPS` links.
     Loop { chain: Vec<String> },
 }
@@ -84,7 +92,11 @@ pub async fn resolve<R: RootFs>(
     // The root itself.
     if queue.iter().all(|c| c == "..") {
         let entry = fs.lstat("/").await?.unwrap_or_else(|| Entry::dir(0o755));
-        return Ok(Resolution::Found { path: "/".into(), entry, chain });
+        return Ok(Resolution::Found {
+            path: "/".into(),
+            entry,
+            chain,
+        });
     }
 
     while let Some(comp) = queue.pop_front() {
@@ -99,7 +111,11 @@ pub async fn resolve<R: RootFs>(
         };
         let last = queue.iter().all(|c| c == ".");
         let Some(entry) = fs.lstat(&here).await? else {
-            return Ok(Resolution::NotFound { chain, missing: here, not_dir: false });
+            return Ok(Resolution::NotFound {
+                chain,
+                missing: here,
+                not_dir: false,
+            });
         };
         match entry.kind {
             Kind::Symlink if !last || follow_final => {
@@ -133,12 +149,20 @@ pub async fn resolve<R: RootFs>(
             }
             _ if last => {
                 fix_chain_end(&mut chain, &here);
-                return Ok(Resolution::Found { path: here, entry, chain });
+                return Ok(Resolution::Found {
+                    path: here,
+                    entry,
+                    chain,
+                });
             }
             _ => {
                 // A file used as a directory: ENOTDIR, which the runtime
                 // reports like a missing file.
-                return Ok(Resolution::NotFound { chain, missing: here, not_dir: true });
+                return Ok(Resolution::NotFound {
+                    chain,
+                    missing: here,
+                    not_dir: true,
+                });
             }
         }
     }
@@ -166,9 +190,16 @@ pub struct Skipped {
 /// The result of looking a bare command name up in PATH.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
-    Found { candidate: String, resolution: Resolution, skipped: Vec<Skipped> },
+    Found {
+        candidate: String,
+        resolution: Resolution,
+        skipped: Vec<Skipped>,
+    },
     /// Nothing usable; `skipped` says what was there.
-    NotFound { searched: Vec<String>, skipped: Vec<Skipped> },
+    NotFound {
+        searched: Vec<String>,
+        skipped: Vec<Skipped>,
+    },
 }
 
 /// Look `name` up in `path_var` the way Go's `exec.LookPath` does inside the
@@ -198,12 +229,22 @@ pub async fn lookup_path<R: RootFs>(
                 };
                 match why {
                     None => {
-                        return Ok(Lookup::Found { candidate, resolution: res, skipped });
+                        return Ok(Lookup::Found {
+                            candidate,
+                            resolution: res,
+                            skipped,
+                        });
                     }
-                    Some(why) => skipped.push(Skipped { path: candidate, why }),
+                    Some(why) => skipped.push(Skipped {
+                        path: candidate,
+                        why,
+                    }),
                 }
             }
-            Resolution::Loop { .. } => skipped.push(Skipped { path: candidate, why: "symlink loop" }),
+            Resolution::Loop { .. } => skipped.push(Skipped {
+                path: candidate,
+                why: "symlink loop",
+            }),
             Resolution::NotFound { .. } => {}
         }
     }
@@ -216,7 +257,10 @@ mod tests {
     use crate::rootfs::mem::MemFs;
 
     fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
     }
 
     fn found(r: Resolution) -> (String, Vec<String>) {
@@ -231,7 +275,10 @@ mod tests {
         let mut fs = MemFs::new();
         fs.file("/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", 0o755, "x")
             .symlink("/lib", "usr/lib")
-            .symlink("/lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2");
+            .symlink(
+                "/lib64/ld-linux-x86-64.so.2",
+                "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+            );
         let (path, chain) =
             found(block_on(resolve(&fs, "/lib64/ld-linux-x86-64.so.2", true)).unwrap());
         assert_eq!(path, "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2");
@@ -248,7 +295,8 @@ mod tests {
     #[test]
     fn dotdot_never_leaves_root() {
         let mut fs = MemFs::new();
-        fs.file("/bin/busybox", 0o755, "x").symlink("/app/run", "../../../../bin/busybox");
+        fs.file("/bin/busybox", 0o755, "x")
+            .symlink("/app/run", "../../../../bin/busybox");
         let (path, _) = found(block_on(resolve(&fs, "/app/run", true)).unwrap());
         assert_eq!(path, "/bin/busybox");
     }
@@ -257,7 +305,8 @@ mod tests {
     fn absolute_link_is_rerooted() {
         // A link that points at a host path must land in the image.
         let mut fs = MemFs::new();
-        fs.file("/usr/bin/real", 0o755, "x").symlink("/bin/x", "/usr/bin/real");
+        fs.file("/usr/bin/real", 0o755, "x")
+            .symlink("/bin/x", "/usr/bin/real");
         let (path, _) = found(block_on(resolve(&fs, "/bin/x", true)).unwrap());
         assert_eq!(path, "/usr/bin/real");
     }
@@ -266,16 +315,25 @@ mod tests {
     fn loops_end_after_forty_hops() {
         let mut fs = MemFs::new();
         fs.symlink("/a", "/b").symlink("/b", "/a");
-        assert!(matches!(block_on(resolve(&fs, "/a", true)).unwrap(), Resolution::Loop { .. }));
+        assert!(matches!(
+            block_on(resolve(&fs, "/a", true)).unwrap(),
+            Resolution::Loop { .. }
+        ));
         // A long but finite chain of 40 links resolves.
         let mut fs = MemFs::new();
         fs.file("/l40", 0o755, "x");
         for i in 0..40 {
             fs.symlink(&format!("/l{i}"), &format!("l{}", i + 1));
         }
-        assert_eq!(found(block_on(resolve(&fs, "/l0", true)).unwrap()).0, "/l40");
+        assert_eq!(
+            found(block_on(resolve(&fs, "/l0", true)).unwrap()).0,
+            "/l40"
+        );
         fs.symlink("/l40", "l41").file("/l41", 0o755, "x");
-        assert!(matches!(block_on(resolve(&fs, "/l0", true)).unwrap(), Resolution::Loop { .. }));
+        assert!(matches!(
+            block_on(resolve(&fs, "/l0", true)).unwrap(),
+            Resolution::Loop { .. }
+        ));
     }
 
     #[test]
@@ -304,7 +362,11 @@ mod tests {
             .file("/bin/real-app", 0o755, "x")
             .symlink("/sbin/app", "../bin/real-app");
         match block_on(lookup_path(&fs, "app", DEFAULT_PATH, None)).unwrap() {
-            Lookup::Found { candidate, resolution, skipped } => {
+            Lookup::Found {
+                candidate,
+                resolution,
+                skipped,
+            } => {
                 assert_eq!(candidate, "/sbin/app");
                 assert_eq!(found(resolution).0, "/bin/real-app");
                 assert_eq!(skipped.len(), 2);

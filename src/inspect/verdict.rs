@@ -229,7 +229,11 @@ impl Report {
             .flat_map(|i| i.platforms.iter().map(|p| p.verdict))
             .max()
             .unwrap_or(Verdict::Pass);
-        let verdict = if worst == Verdict::Skip { Verdict::Warn } else { worst };
+        let verdict = if worst == Verdict::Skip {
+            Verdict::Warn
+        } else {
+            worst
+        };
         Report { verdict, images }
     }
 
@@ -239,7 +243,11 @@ impl Report {
         if self.images.iter().any(|i| i.error.is_some()) {
             return 2;
         }
-        let worst = self.images.iter().flat_map(|i| i.platforms.iter().map(|p| p.verdict)).max();
+        let worst = self
+            .images
+            .iter()
+            .flat_map(|i| i.platforms.iter().map(|p| p.verdict))
+            .max();
         match worst {
             Some(Verdict::Fail) => 1,
             Some(Verdict::Warn | Verdict::Skip) if strict => 1,

@@ -14,7 +14,8 @@ pub struct MemFs {
 impl MemFs {
     pub fn new() -> Self {
         let mut fs = MemFs::default();
-        fs.entries.insert("/".into(), (Entry::dir(0o755), Vec::new()));
+        fs.entries
+            .insert("/".into(), (Entry::dir(0o755), Vec::new()));
         fs
     }
 
@@ -22,7 +23,8 @@ impl MemFs {
         if let Some((parent, _)) = split_parent(path) {
             if !self.entries.contains_key(parent) {
                 self.ensure_parents(parent);
-                self.entries.insert(parent.to_string(), (Entry::dir(0o755), Vec::new()));
+                self.entries
+                    .insert(parent.to_string(), (Entry::dir(0o755), Vec::new()));
             }
         }
     }
@@ -32,7 +34,8 @@ impl MemFs {
         let path = clean_abs(path);
         let data = data.into();
         self.ensure_parents(&path);
-        self.entries.insert(path, (Entry::file(mode, data.len() as u64), data));
+        self.entries
+            .insert(path, (Entry::file(mode, data.len() as u64), data));
         self
     }
 
@@ -48,7 +51,8 @@ impl MemFs {
     pub fn symlink(&mut self, path: &str, target: &str) -> &mut Self {
         let path = clean_abs(path);
         self.ensure_parents(&path);
-        self.entries.insert(path, (Entry::symlink(target), Vec::new()));
+        self.entries
+            .insert(path, (Entry::symlink(target), Vec::new()));
         self
     }
 
@@ -56,7 +60,12 @@ impl MemFs {
     pub fn other(&mut self, path: &str) -> &mut Self {
         let path = clean_abs(path);
         self.ensure_parents(&path);
-        let e = Entry { kind: Kind::Other, mode: 0o644, size: 0, link: None };
+        let e = Entry {
+            kind: Kind::Other,
+            mode: 0o644,
+            size: 0,
+            link: None,
+        };
         self.entries.insert(path, (e, Vec::new()));
         self
     }
@@ -74,7 +83,9 @@ impl RootFs for MemFs {
                 let end = start.saturating_add(len).min(data.len());
                 Ok(data[start..end].to_vec())
             }
-            _ => Err(FsError::NotAFile { path: path.to_string() }),
+            _ => Err(FsError::NotAFile {
+                path: path.to_string(),
+            }),
         }
     }
 }

@@ -34,13 +34,28 @@ pub struct Entry {
 
 impl Entry {
     pub fn file(mode: u32, size: u64) -> Self {
-        Entry { kind: Kind::File, mode, size, link: None }
+        Entry {
+            kind: Kind::File,
+            mode,
+            size,
+            link: None,
+        }
     }
     pub fn dir(mode: u32) -> Self {
-        Entry { kind: Kind::Dir, mode, size: 0, link: None }
+        Entry {
+            kind: Kind::Dir,
+            mode,
+            size: 0,
+            link: None,
+        }
     }
     pub fn symlink(target: impl Into<String>) -> Self {
-        Entry { kind: Kind::Symlink, mode: 0o777, size: 0, link: Some(target.into()) }
+        Entry {
+            kind: Kind::Symlink,
+            mode: 0o777,
+            size: 0,
+            link: Some(target.into()),
+        }
     }
     /// Any of the execute bits is set.
     pub fn is_executable(&self) -> bool {
@@ -53,7 +68,11 @@ impl Entry {
 #[derive(Debug, thiserror::Error)]
 pub enum FsError {
     #[error("{path}: {source}")]
-    Io { path: String, #[source] source: std::io::Error },
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{what}: {message}")]
     Corrupt { what: String, message: String },
     #[error("{path}: not a regular file")]

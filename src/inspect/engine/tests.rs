@@ -144,7 +144,11 @@ fn build_elf(s: &ElfSpec) -> Vec<u8> {
 }
 
 fn elf(machine: u16, bits: u8) -> Vec<u8> {
-    build_elf(&ElfSpec { machine, bits, ..Default::default() })
+    build_elf(&ElfSpec {
+        machine,
+        bits,
+        ..Default::default()
+    })
 }
 
 fn arm_attrs(cpu_arch: u8) -> Vec<u8> {
@@ -168,7 +172,9 @@ fn go_info(goarch: &str, goarm: Option<&str>) -> Vec<u8> {
     d.push(ver.len() as u8);
     d.extend_from_slice(ver);
     let mut m = vec![b'x'; 16];
-    m.extend_from_slice(format!("path\tapp\nbuild\tGOARCH={goarch}\nbuild\tGOOS=linux\n").as_bytes());
+    m.extend_from_slice(
+        format!("path\tapp\nbuild\tGOARCH={goarch}\nbuild\tGOOS=linux\n").as_bytes(),
+    );
     if let Some(a) = goarm {
         m.extend_from_slice(format!("build\tGOARM={a}\n").as_bytes());
     }
@@ -208,7 +214,10 @@ fn matching_static_binary_passes() {
     assert_verdict(&r, Verdict::Pass, Reason::Match);
     assert_eq!(r.resolved, "/app");
     let b = r.checks[0].binary.as_ref().unwrap();
-    assert_eq!((b.arch.as_deref(), b.bits, b.endian), (Some("arm64"), Some(64), Some("little")));
+    assert_eq!(
+        (b.arch.as_deref(), b.bits, b.endian),
+        (Some("arm64"), Some(64), Some("little"))
+    );
 }
 
 #[test]
@@ -232,7 +241,8 @@ fn wrong_arch_fails_with_go_evidence_and_hint() {
 #[test]
 fn argv_is_entrypoint_then_cmd() {
     let mut fs = MemFs::new();
-    fs.file("/ep", 0o755, elf(EM_X86_64, 64)).file("/cmd", 0o755, elf(EM_AARCH64, 64));
+    fs.file("/ep", 0o755, elf(EM_X86_64, 64))
+        .file("/cmd", 0o755, elf(EM_AARCH64, 64));
     // CMD is only an argument when there is an ENTRYPOINT, and an absolute
     // executable argument is checked too.
     let r = run(&cfg(&["/ep"], &["/cmd"]), "linux/amd64", &fs);
@@ -256,16 +266,27 @@ fn tini_style_argument_is_checked() {
     fs.file("/tini", 0o755, elf(EM_AARCH64, 64))
         .file("/app", 0o755, elf(EM_X86_64, 64))
         .file("/config.yaml", 0o644, "a: b");
-    let r = run(&cfg(&["/tini", "--", "/app", "/config.yaml", "/missing"], &[]), "linux/arm64", &fs);
+    let r = run(
+        &cfg(&["/tini", "--", "/app", "/config.yaml", "/missing"], &[]),
+        "linux/arm64",
+        &fs,
+    );
     assert_verdict(&r, Verdict::Fail, Reason::ArchMismatch);
     assert_eq!(r.checks.len(), 2);
-    assert_eq!((r.checks[1].role, r.checks[1].path.as_str()), (Role::Argument, "/app"));
+    assert_eq!(
+        (r.checks[1].role, r.checks[1].path.as_str()),
+        (Role::Argument, "/app")
+    );
 }
 
 #[test]
 fn path_lookup_uses_config_path_and_default() {
     let mut fs = MemFs::new();
-    fs.file("/opt/bin/tool", 0o755, elf(EM_X86_64, 64)).file("/bin/tool", 0o755, elf(EM_AARCH64, 64));
+    fs.file("/opt/bin/tool", 0o755, elf(EM_X86_64, 64)).file(
+        "/bin/tool",
+        0o755,
+        elf(EM_AARCH64, 64),
+    );
     let mut c = cfg(&["tool"], &[]);
     let r = run(&c, "linux/arm64", &fs);
     assert_eq!(r.resolved, "/bin/tool");
@@ -290,7 +311,9 @@ fn relative_program_uses_workdir() {
 #[test]
 fn symlink_chain_is_evidence() {
     let mut fs = MemFs::new();
-    fs.file("/bin/busybox", 0o755, elf(EM_AARCH64, 64)).symlink("/bin/sh", "busybox").symlink("/entry", "/bin/sh");
+    fs.file("/bin/busybox", 0o755, elf(EM_AARCH64, 64))
+        .symlink("/bin/sh", "busybox")
+        .symlink("/entry", "/bin/sh");
     let r = run(&cfg(&["/entry"], &[]), "linux/arm64", &fs);
     assert_eq!(r.checks[0].chain, vec!["/entry", "/bin/sh", "/bin/busybox"]);
     assert_verdict(&r, Verdict::Pass, Reason::Match);
@@ -307,14 +330,24 @@ fn symlink_loop_fails() {
 #[test]
 fn missing_program_fails_not_found() {
     let fs = MemFs::new();
-    assert_verdict(&run(&cfg(&["/app"], &[]), "linux/amd64", &fs), Verdict::Fail, Reason::NotFound);
-    assert_verdict(&run(&cfg(&["app"], &[]), "linux/amd64", &fs), Verdict::Fail, Reason::NotFound);
+    assert_verdict(
+        &run(&cfg(&["/app"], &[]), "linux/amd64", &fs),
+        Verdict::Fail,
+        Reason::NotFound,
+    );
+    assert_verdict(
+        &run(&cfg(&["app"], &[]), "linux/amd64", &fs),
+        Verdict::Fail,
+        Reason::NotFound,
+    );
 }
 
 #[test]
 fn modes_and_kinds() {
     let mut fs = MemFs::new();
-    fs.file("/app", 0o644, elf(EM_X86_64, 64)).dir("/dir", 0o755).other("/dev/null");
+    fs.file("/app", 0o644, elf(EM_X86_64, 64))
+        .dir("/dir", 0o755)
+        .other("/dev/null");
     for p in ["/app", "/dir", "/dev/null"] {
         let r = run(&cfg(&[p], &[]), "linux/amd64", &fs);
         assert_verdict(&r, Verdict::Fail, Reason::NotExecutable);
@@ -329,9 +362,14 @@ fn modes_and_kinds() {
 #[test]
 fn unknown_or_truncated_content_is_not_a_program() {
     let mut fs = MemFs::new();
-    fs.file("/text", 0o755, "hello world\n").file("/empty", 0o755, "");
-    let truncated =
-        build_elf(&ElfSpec { machine: EM_X86_64, bits: 64, truncate_to: Some(90), ..Default::default() });
+    fs.file("/text", 0o755, "hello world\n")
+        .file("/empty", 0o755, "");
+    let truncated = build_elf(&ElfSpec {
+        machine: EM_X86_64,
+        bits: 64,
+        truncate_to: Some(90),
+        ..Default::default()
+    });
     fs.file("/trunc", 0o755, truncated);
     fs.file("/short", 0o755, &b"\x7fELF\x02\x01\x01"[..]);
     for p in ["/text", "/empty", "/trunc", "/short"] {
@@ -348,7 +386,10 @@ fn script_interpreter_decides() {
         .file("/entry.sh", 0o755, "#!/bin/sh\nexec app\n");
     let r = run(&cfg(&["/entry.sh"], &[]), "linux/arm64", &fs);
     assert_verdict(&r, Verdict::Fail, Reason::ArchMismatch);
-    assert_eq!(r.checks[0].binary.as_ref().unwrap().format, crate::inspect::verdict::Format::Script);
+    assert_eq!(
+        r.checks[0].binary.as_ref().unwrap().format,
+        crate::inspect::verdict::Format::Script
+    );
     assert_eq!(r.checks[1].role, Role::Interpreter);
     assert_eq!(r.checks[1].resolved, "/bin/busybox");
     let r = run(&cfg(&["/entry.sh"], &[]), "linux/amd64", &fs);
@@ -396,57 +437,160 @@ fn loader_must_exist_in_image() {
     assert!(r.hint.as_deref().unwrap().contains("glibc"));
     assert_eq!(r.checks[1].role, Role::Loader);
     // With the loader reachable through usrmerge-style links it passes.
-    fs.file("/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", 0o755, elf(EM_X86_64, 64))
-        .symlink("/lib64", "usr/lib64")
-        .symlink("/usr/lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")
-        .symlink("/lib", "usr/lib");
+    fs.file(
+        "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+        0o755,
+        elf(EM_X86_64, 64),
+    )
+    .symlink("/lib64", "usr/lib64")
+    .symlink(
+        "/usr/lib64/ld-linux-x86-64.so.2",
+        "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+    )
+    .symlink("/lib", "usr/lib");
     let r = run(&cfg(&["/app"], &[]), "linux/amd64", &fs);
     assert_verdict(&r, Verdict::Pass, Reason::Match);
-    assert_eq!(r.checks[1].resolved, "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2");
+    assert_eq!(
+        r.checks[1].resolved,
+        "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
+    );
 }
 
 #[test]
 fn thirty_two_bit_compat_warns() {
     let mut fs = MemFs::new();
-    fs.file("/x86", 0o755, elf(EM_386, 32))
-        .file("/arm", 0o755, build_elf(&ElfSpec { machine: EM_ARM, bits: 32, arm_attrs: Some(arm_attrs(10)), ..Default::default() }));
-    assert_verdict(&run(&cfg(&["/x86"], &[]), "linux/amd64", &fs), Verdict::Warn, Reason::Compat32bit);
-    assert_verdict(&run(&cfg(&["/arm"], &[]), "linux/arm64", &fs), Verdict::Warn, Reason::Compat32bit);
-    assert_verdict(&run(&cfg(&["/x86"], &[]), "linux/arm64", &fs), Verdict::Fail, Reason::ArchMismatch);
+    fs.file("/x86", 0o755, elf(EM_386, 32)).file(
+        "/arm",
+        0o755,
+        build_elf(&ElfSpec {
+            machine: EM_ARM,
+            bits: 32,
+            arm_attrs: Some(arm_attrs(10)),
+            ..Default::default()
+        }),
+    );
+    assert_verdict(
+        &run(&cfg(&["/x86"], &[]), "linux/amd64", &fs),
+        Verdict::Warn,
+        Reason::Compat32bit,
+    );
+    assert_verdict(
+        &run(&cfg(&["/arm"], &[]), "linux/arm64", &fs),
+        Verdict::Warn,
+        Reason::Compat32bit,
+    );
+    assert_verdict(
+        &run(&cfg(&["/x86"], &[]), "linux/arm64", &fs),
+        Verdict::Fail,
+        Reason::ArchMismatch,
+    );
 }
 
 #[test]
 fn arm_variants_from_attributes_and_go() {
     let mut fs = MemFs::new();
-    let c_v7 = build_elf(&ElfSpec { machine: EM_ARM, bits: 32, flags: 0x0500_0400, arm_attrs: Some(arm_attrs(10)), ..Default::default() });
-    let c_v5 = build_elf(&ElfSpec { machine: EM_ARM, bits: 32, arm_attrs: Some(arm_attrs(4)), ..Default::default() });
-    let go7 = build_elf(&ElfSpec { machine: EM_ARM, bits: 32, go: Some(go_info("arm", Some("7"))), ..Default::default() });
-    let go6 = build_elf(&ElfSpec { machine: EM_ARM, bits: 32, go: Some(go_info("arm", Some("6"))), ..Default::default() });
+    let c_v7 = build_elf(&ElfSpec {
+        machine: EM_ARM,
+        bits: 32,
+        flags: 0x0500_0400,
+        arm_attrs: Some(arm_attrs(10)),
+        ..Default::default()
+    });
+    let c_v5 = build_elf(&ElfSpec {
+        machine: EM_ARM,
+        bits: 32,
+        arm_attrs: Some(arm_attrs(4)),
+        ..Default::default()
+    });
+    let go7 = build_elf(&ElfSpec {
+        machine: EM_ARM,
+        bits: 32,
+        go: Some(go_info("arm", Some("7"))),
+        ..Default::default()
+    });
+    let go6 = build_elf(&ElfSpec {
+        machine: EM_ARM,
+        bits: 32,
+        go: Some(go_info("arm", Some("6"))),
+        ..Default::default()
+    });
     let bare = elf(EM_ARM, 32);
-    fs.file("/c7", 0o755, c_v7).file("/c5", 0o755, c_v5).file("/g7", 0o755, go7).file("/g6", 0o755, go6).file("/bare", 0o755, bare);
+    fs.file("/c7", 0o755, c_v7)
+        .file("/c5", 0o755, c_v5)
+        .file("/g7", 0o755, go7)
+        .file("/g6", 0o755, go6)
+        .file("/bare", 0o755, bare);
     let check = |p: &str, plat: &str| run(&cfg(&[p], &[]), plat, &fs);
-    assert_verdict(&check("/c7", "linux/arm/v6"), Verdict::Fail, Reason::VariantMismatch);
+    assert_verdict(
+        &check("/c7", "linux/arm/v6"),
+        Verdict::Fail,
+        Reason::VariantMismatch,
+    );
     assert_verdict(&check("/c7", "linux/arm/v7"), Verdict::Pass, Reason::Match);
     assert_verdict(&check("/c5", "linux/arm/v6"), Verdict::Pass, Reason::Match);
-    assert_verdict(&check("/g7", "linux/arm/v6"), Verdict::Fail, Reason::VariantMismatch);
+    assert_verdict(
+        &check("/g7", "linux/arm/v6"),
+        Verdict::Fail,
+        Reason::VariantMismatch,
+    );
     assert_verdict(&check("/g6", "linux/arm/v7"), Verdict::Pass, Reason::Match);
-    assert_verdict(&check("/bare", "linux/arm/v6"), Verdict::Warn, Reason::VariantUnknown);
-    assert_verdict(&check("/bare", "linux/arm/v7"), Verdict::Pass, Reason::Match);
+    assert_verdict(
+        &check("/bare", "linux/arm/v6"),
+        Verdict::Warn,
+        Reason::VariantUnknown,
+    );
+    assert_verdict(
+        &check("/bare", "linux/arm/v7"),
+        Verdict::Pass,
+        Reason::Match,
+    );
     let r = check("/c7", "linux/arm/v7");
     let b = r.checks[0].binary.as_ref().unwrap();
     assert_eq!((b.variant.as_deref(), b.float), (Some("v7"), Some("hard")));
     let r = check("/g6", "linux/arm/v7");
-    assert_eq!(r.checks[0].binary.as_ref().unwrap().go.as_ref().unwrap().goarm.as_deref(), Some("6"));
+    assert_eq!(
+        r.checks[0]
+            .binary
+            .as_ref()
+            .unwrap()
+            .go
+            .as_ref()
+            .unwrap()
+            .goarm
+            .as_deref(),
+        Some("6")
+    );
 }
 
 #[test]
 fn big_endian_is_told_apart() {
     let mut fs = MemFs::new();
-    fs.file("/be", 0o755, build_elf(&ElfSpec { machine: EM_PPC64, bits: 64, big: true, ..Default::default() }))
-        .file("/le", 0o755, elf(EM_PPC64, 64));
-    assert_verdict(&run(&cfg(&["/be"], &[]), "linux/ppc64", &fs), Verdict::Pass, Reason::Match);
-    assert_verdict(&run(&cfg(&["/be"], &[]), "linux/ppc64le", &fs), Verdict::Fail, Reason::ArchMismatch);
-    assert_verdict(&run(&cfg(&["/le"], &[]), "linux/ppc64le", &fs), Verdict::Pass, Reason::Match);
+    fs.file(
+        "/be",
+        0o755,
+        build_elf(&ElfSpec {
+            machine: EM_PPC64,
+            bits: 64,
+            big: true,
+            ..Default::default()
+        }),
+    )
+    .file("/le", 0o755, elf(EM_PPC64, 64));
+    assert_verdict(
+        &run(&cfg(&["/be"], &[]), "linux/ppc64", &fs),
+        Verdict::Pass,
+        Reason::Match,
+    );
+    assert_verdict(
+        &run(&cfg(&["/be"], &[]), "linux/ppc64le", &fs),
+        Verdict::Fail,
+        Reason::ArchMismatch,
+    );
+    assert_verdict(
+        &run(&cfg(&["/le"], &[]), "linux/ppc64le", &fs),
+        Verdict::Pass,
+        Reason::Match,
+    );
 }
 
 #[test]
@@ -466,7 +610,8 @@ fn pe_in_linux_image_is_os_mismatch() {
 #[test]
 fn healthcheck_programs() {
     let mut fs = MemFs::new();
-    fs.file("/app", 0o755, elf(EM_AARCH64, 64)).file("/bin/probe", 0o755, elf(EM_X86_64, 64));
+    fs.file("/app", 0o755, elf(EM_AARCH64, 64))
+        .file("/bin/probe", 0o755, elf(EM_X86_64, 64));
     let mut c = cfg(&["/app"], &[]);
     c.healthcheck = Some(vec!["CMD".into(), "probe".into(), "--ok".into()]);
     let r = run(&c, "linux/arm64", &fs);

@@ -1,0 +1,62 @@
+//! Image sources for `archgate check`: turn image references into
+//! (platform, config, RootFs) triples.
+//!
+//! The one idea: opening an image reads and verifies only the small JSON
+//! (indexes, manifests, configs); each platform's filesystem is a `LayerFs`
+//! that decompresses layers lazily, top-down, and stops as soon as a question
+//! is answered. Every byte that reaches the engine was checked against its
+//! digest first.
+
+mod capture;
+mod digest;
+mod docker;
+mod error;
+mod layerfs;
+mod oci;
+mod reference;
+mod source;
+mod stream;
+
+#[cfg(test)]
+mod tests;
+
+pub use digest::Digest;
+pub use error::CheckError;
+pub use layerfs::{FsStats, LayerFs};
+pub use reference::ImageRef;
+pub use source::{BlobKey, BlobSource};
+pub use stream::LayerSpec;
+
+use crate::inspect::{ImageConfig, Platform};
+use source::{DirSource, TarSource};
+use std::sync::Arc;
+
+/// One platform's image: what the engine checks.
+#[derive(Debug)]
+pub struct PlatformImage {
+    /// From the index descriptor when there is one, else the config.
+    pub platform: Platform,
+    pub config: ImageConfig,
+    /// The manifest digest (`sha256:...`), when the source has manifests.
+    pub digest: Option<String>,
+    pub fs: LayerFs,
+}
+
+/// Open every platform image `r` names (attestation manifests skipped).
+/// Only JSON is read here; layers are read when the engine asks.
+pub fn open(r: &ImageRef) -> Result<Vec<PlatformImage>, CheckError> {
+    match r {
+        ImageRef::OciLayout { dir, reference } => {
+            let src: Arc<dyn BlobSource> = Arc::new(DirSource::new(dir)?);
+            oci::open_layout(src, reference.as_deref())
+        }
+        ImageRef::OciArchive { file, reference } => {
+            let src: Arc<dyn BlobSource> = Arc::new(TarSource::open(file)?);
+            oci::open_layout(src, reference.as_deref())
+        }
+        ImageRef::DockerArchive { file } => {
+            let src: Arc<dyn BlobSource> = Arc::new(TarSource::open(file)?);
+            docker::open_archive(src)
+        }
+    }
+}

@@ -1,0 +1,473 @@
+//! OCI image layouts (a directory or a tar of one): `index.json`, through
+//! nested indexes, to every platform's manifest, config and layers.
+//!
+//! The one idea: every JSON blob is read whole but capped, verified against
+//! its descriptor (digest and size) before it is parsed, and parsed with
+//! lenient structs that accept both OCI and Docker media types; layers are
+//! only described here and read lazily by `LayerFs`.
+
+use super::digest::Digest;
+use super::error::CheckError;
+use super::layerfs::LayerFs;
+use super::source::{read_small, BlobKey, BlobSource};
+use super::stream::LayerSpec;
+use super::PlatformImage;
+use crate::inspect::{ImageConfig, Platform};
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+const DOCKER_SCHEMA1: &[&str] = &[
+    "application/vnd.docker.distribution.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v1+prettyjws",
+];
+pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+/// Layer media types archgate can read (compression is sniffed anyway).
+const LAYER_TYPES: &[&str] = &[
+    "application/vnd.oci.image.layer.v1.tar",
+    "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+    "application/vnd.docker.image.rootfs.diff.tar",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+];
+/// Annotations naming a descriptor (OCI image-spec annotations.md;
+/// containerd's image name).
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+const CONTAINERD_NAME: &str = "io.containerd.image.name";
+/// BuildKit marks attestation manifests with this annotation and value.
+const REFERENCE_TYPE: &str = "vnd.docker.reference.type";
+const ATTESTATION: &str = "attestation-manifest";
+/// Indexes nest at most this deep, and an image has at most this many
+/// platform manifests and layers.
+const MAX_DEPTH: usize = 8;
+const MAX_IMAGES: usize = 512;
+const MAX_LAYERS: usize = 1024;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Descriptor {
+    #[serde(rename = "mediaType", default)]
+    pub media_type: Option<String>,
+    pub digest: String,
+    #[serde(default)]
+    pub size: Option<u64>,
+    #[serde(default)]
+    pub platform: Option<DescPlatform>,
+    #[serde(default)]
+    pub annotations: Option<HashMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DescPlatform {
+    #[serde(default)]
+    pub architecture: String,
+    #[serde(default)]
+    pub os: String,
+    #[serde(default)]
+    pub variant: Option<String>,
+}
+
+impl Descriptor {
+    fn annotation(&self, key: &str) -> Option<&str> {
+        self.annotations.as_ref()?.get(key).map(String::as_str)
+    }
+
+    fn is_attestation(&self) -> bool {
+        self.annotation(REFERENCE_TYPE) == Some(ATTESTATION)
+            || self
+                .platform
+                .as_ref()
+                .is_some_and(|p| p.os == "unknown" && p.architecture == "unknown")
+    }
+
+    fn platform(&self) -> Option<Platform> {
+        let p = self
+            .platform
+            .as_ref()
+            .filter(|p| !p.architecture.is_empty())?;
+        let os = if p.os.is_empty() { "linux" } else { &p.os };
+        Some(Platform::new(os, &p.architecture, p.variant.as_deref()))
+    }
+
+    fn media_type(&self) -> &str {
+        self.media_type.as_deref().unwrap_or("")
+    }
+}
+
+#[derive(Deserialize)]
+struct IndexDoc {
+    #[serde(default)]
+    manifests: Option<Vec<Descriptor>>,
+}
+
+#[derive(Deserialize)]
+struct ManifestDoc {
+    #[serde(rename = "mediaType", default)]
+    media_type: Option<String>,
+    #[serde(default)]
+    config: Option<Descriptor>,
+    #[serde(default)]
+    layers: Option<Vec<Descriptor>>,
+}
+
+/// Just enough to tell what a blob without a media type is.
+#[derive(Deserialize)]
+struct Sniff {
+    #[serde(rename = "mediaType", default)]
+    media_type: Option<String>,
+    #[serde(default)]
+    manifests: Option<IgnoredAny>,
+    #[serde(default)]
+    config: Option<IgnoredAny>,
+    #[serde(rename = "fsLayers", default)]
+    fs_layers: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+pub struct RootFsDoc {
+    #[serde(default)]
+    rootfs: Option<RootFsInner>,
+}
+
+#[derive(Deserialize)]
+struct RootFsInner {
+    #[serde(default)]
+    diff_ids: Option<Vec<String>>,
+}
+
+/// Parse JSON, naming the blob on failure.
+pub fn parse_json<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    what: &str,
+    image: &str,
+) -> Result<T, CheckError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| CheckError::malformed(what, image, format!("malformed JSON: {e}")))
+}
+
+/// A digest string from a manifest, validated.
+pub fn parse_digest(s: &str, what: &str, image: &str) -> Result<Digest, CheckError> {
+    Digest::parse(s).ok_or_else(|| {
+        CheckError::malformed(what, image, format!("invalid or unsupported digest {s:?}"))
+    })
+}
+
+/// The config's `rootfs.diff_ids`, validated.
+pub fn diff_ids(config: &[u8], what: &str, image: &str) -> Result<Vec<Digest>, CheckError> {
+    let doc: RootFsDoc = parse_json(config, what, image)?;
+    let ids = doc.rootfs.and_then(|r| r.diff_ids).unwrap_or_default();
+    ids.iter().map(|s| parse_digest(s, what, image)).collect()
+}
+
+enum Kind {
+    Index,
+    Manifest,
+}
+
+fn classify(media_type: &str) -> Option<Kind> {
+    match media_type {
+        OCI_INDEX | DOCKER_LIST => Some(Kind::Index),
+        OCI_MANIFEST | DOCKER_MANIFEST => Some(Kind::Manifest),
+        _ => None,
+    }
+}
+
+struct Walker {
+    src: Arc<dyn BlobSource>,
+    image: String,
+    out: Vec<PlatformImage>,
+    seen: HashSet<Digest>,
+}
+
+impl Walker {
+    fn read(&self, desc: &Descriptor, d: &Digest, what: &str) -> Result<Vec<u8>, CheckError> {
+        read_small(
+            &*self.src,
+            &BlobKey::Digest(d.clone()),
+            what,
+            Some(d),
+            desc.size,
+        )
+    }
+
+    /// Read a descriptor's blob and tell whether it is an index or a
+    /// manifest (from its media type, else from its content).
+    fn load(&self, desc: &Descriptor, d: &Digest) -> Result<(Kind, Vec<u8>), CheckError> {
+        let mt = desc.media_type();
+        let unsupported = |mt: &str| CheckError::UnknownMediaType {
+            what: format!("manifest {d}"),
+            image: self.image.clone(),
+            media_type: mt.to_string(),
+        };
+        if !mt.is_empty() {
+            let kind = classify(mt).ok_or_else(|| unsupported(mt))?;
+            return Ok((kind, self.read(desc, d, &format!("manifest {d}"))?));
+        }
+        let bytes = self.read(desc, d, &format!("manifest {d}"))?;
+        let s: Sniff = parse_json(&bytes, &format!("manifest {d}"), &self.image)?;
+        let kind = match s.media_type.as_deref().filter(|m| !m.is_empty()) {
+            Some(m) => classify(m).ok_or_else(|| unsupported(m))?,
+            None if s.manifests.is_some() => Kind::Index,
+            None if s.config.is_some() => Kind::Manifest,
+            None if s.fs_layers.is_some() => return Err(unsupported(DOCKER_SCHEMA1[0])),
+            None => {
+                return Err(CheckError::malformed(
+                    format!("manifest {d}"),
+                    &self.image,
+                    "neither an image index nor a manifest",
+                ))
+            }
+        };
+        Ok((kind, bytes))
+    }
+
+    fn walk(
+        &mut self,
+        desc: &Descriptor,
+        inherited: Option<&Platform>,
+        depth: usize,
+    ) -> Result<(), CheckError> {
+        if desc.is_attestation() {
+            tracing::debug!(digest = %desc.digest, "skipping attestation manifest");
+            return Ok(());
+        }
+        let d = parse_digest(&desc.digest, "descriptor", &self.image)?;
+        if depth > MAX_DEPTH {
+            return Err(CheckError::malformed(
+                format!("index {d}"),
+                &self.image,
+                format!("indexes nested more than {MAX_DEPTH} deep"),
+            ));
+        }
+        if !self.seen.insert(d.clone()) {
+            return Ok(());
+        }
+        let (kind, bytes) = self.load(desc, &d)?;
+        let platform = desc.platform();
+        let platform = platform.as_ref().or(inherited);
+        match kind {
+            Kind::Index => {
+                let what = format!("index {d}");
+                let idx: IndexDoc = parse_json(&bytes, &what, &self.image)?;
+                for child in idx.manifests.unwrap_or_default() {
+                    self.walk(&child, platform, depth + 1)?;
+                }
+                Ok(())
+            }
+            Kind::Manifest => self.manifest(&d, &bytes, platform),
+        }
+    }
+
+    fn manifest(
+        &mut self,
+        d: &Digest,
+        bytes: &[u8],
+        platform: Option<&Platform>,
+    ) -> Result<(), CheckError> {
+        let what = format!("manifest {d}");
+        let image = self.image.clone();
+        let m: ManifestDoc = parse_json(bytes, &what, &image)?;
+        if let Some(mt) = m.media_type.as_deref() {
+            if DOCKER_SCHEMA1.contains(&mt) {
+                return Err(CheckError::UnknownMediaType {
+                    what,
+                    image,
+                    media_type: mt.into(),
+                });
+            }
+        }
+        let Some(config) = m.config else {
+            return Err(CheckError::malformed(what, &image, "no config"));
+        };
+        let cmt = config.media_type();
+        if !(cmt.is_empty() || cmt == OCI_CONFIG || cmt == DOCKER_CONFIG) {
+            // An artifact (signature, SBOM, ...) rather than an image.
+            tracing::debug!(manifest = %d, config = cmt, "skipping non-image manifest");
+            return Ok(());
+        }
+        let cd = parse_digest(&config.digest, &what, &image)?;
+        let cwhat = format!("config {cd}");
+        let cbytes = self.read(&config, &cd, &cwhat)?;
+        let cfg = ImageConfig::from_json(&cbytes)
+            .map_err(|e| CheckError::malformed(&cwhat, &image, e))?;
+        let ids = diff_ids(&cbytes, &cwhat, &image)?;
+        let platform = platform.cloned().unwrap_or_else(|| cfg.platform());
+        if platform.os == "unknown" && platform.arch == "unknown" {
+            return Ok(());
+        }
+        let layers = m.layers.unwrap_or_default();
+        if layers.len() > MAX_LAYERS {
+            return Err(CheckError::malformed(
+                what,
+                &image,
+                format!("more than {MAX_LAYERS} layers"),
+            ));
+        }
+        if layers.len() != ids.len() {
+            return Err(CheckError::malformed(
+                cwhat,
+                &image,
+                format!(
+                    "it lists {} diff_ids, but manifest {d} has {} layers",
+                    ids.len(),
+                    layers.len()
+                ),
+            ));
+        }
+        let mut specs = Vec::with_capacity(layers.len());
+        for (l, diff_id) in layers.iter().zip(ids) {
+            let ld = parse_digest(&l.digest, &what, &image)?;
+            if !LAYER_TYPES.contains(&l.media_type()) {
+                return Err(CheckError::UnknownMediaType {
+                    what: format!("layer {ld}"),
+                    image,
+                    media_type: l.media_type().to_string(),
+                });
+            }
+            specs.push(LayerSpec {
+                key: BlobKey::Digest(ld.clone()),
+                label: format!("blob {ld}"),
+                digest: Some(ld),
+                size: l.size,
+                diff_id,
+            });
+        }
+        if self.out.len() >= MAX_IMAGES {
+            return Err(CheckError::malformed(
+                "index.json",
+                &image,
+                format!("more than {MAX_IMAGES} images"),
+            ));
+        }
+        self.out.push(PlatformImage {
+            platform,
+            config: cfg,
+            digest: Some(d.to_string()),
+            fs: LayerFs::new(self.src.clone(), specs),
+        });
+        Ok(())
+    }
+
+    /// Every descriptor reachable from `roots` through indexes (for digest
+    /// references that name a nested manifest).
+    fn find_digest(
+        &self,
+        roots: &[Descriptor],
+        want: &Digest,
+        depth: usize,
+    ) -> Result<Option<Descriptor>, CheckError> {
+        for desc in roots {
+            if Digest::parse(&desc.digest).as_ref() == Some(want) {
+                return Ok(Some(desc.clone()));
+            }
+        }
+        if depth > MAX_DEPTH {
+            return Ok(None);
+        }
+        for desc in roots {
+            if desc.is_attestation()
+                || classify(desc.media_type()).is_some_and(|k| matches!(k, Kind::Manifest))
+            {
+                continue;
+            }
+            let d = parse_digest(&desc.digest, "descriptor", &self.image)?;
+            let (kind, bytes) = self.load(desc, &d)?;
+            if let Kind::Index = kind {
+                let idx: IndexDoc = parse_json(&bytes, &format!("index {d}"), &self.image)?;
+                let children = idx.manifests.unwrap_or_default();
+                if let Some(found) = self.find_digest(&children, want, depth + 1)? {
+                    return Ok(Some(found));
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Open every image of an OCI layout, or those `reference` names (a
+/// `ref.name` annotation, a containerd image name, or a digest).
+pub fn open_layout(
+    src: Arc<dyn BlobSource>,
+    reference: Option<&str>,
+) -> Result<Vec<PlatformImage>, CheckError> {
+    let image = src.location().to_string();
+    let key = BlobKey::Path("index.json".into());
+    if !src.exists(&key) {
+        return Err(CheckError::Unsupported {
+            path: image.into(),
+            reason: "not an OCI image layout (no index.json)".into(),
+        });
+    }
+    let bytes = read_small(&*src, &key, "index.json", None, None)?;
+    let index: IndexDoc = parse_json(&bytes, "index.json", &image)?;
+    let top = index.manifests.unwrap_or_default();
+    let mut w = Walker {
+        src,
+        image: image.clone(),
+        out: Vec::new(),
+        seen: HashSet::new(),
+    };
+    let roots = match reference {
+        None => top,
+        Some(r) => select(&w, top, r)?,
+    };
+    for d in &roots {
+        w.walk(d, None, 0)?;
+    }
+    if w.out.is_empty() {
+        return Err(CheckError::NoImages { image });
+    }
+    Ok(w.out)
+}
+
+/// The top-level descriptors a reference names.
+fn select(w: &Walker, top: Vec<Descriptor>, r: &str) -> Result<Vec<Descriptor>, CheckError> {
+    let not_found = |top: &[Descriptor]| {
+        let mut available: Vec<String> = top
+            .iter()
+            .filter_map(|d| d.annotation(REF_NAME).map(str::to_string))
+            .collect();
+        available.sort();
+        available.dedup();
+        CheckError::RefNotFound {
+            reference: r.to_string(),
+            image: w.image.clone(),
+            available,
+        }
+    };
+    if let Some(want) = Digest::parse(r) {
+        return match w.find_digest(&top, &want, 0)? {
+            Some(d) => Ok(vec![d]),
+            None => Err(not_found(&top)),
+        };
+    }
+    for key in [REF_NAME, CONTAINERD_NAME] {
+        let mut found: Vec<Descriptor> = top
+            .iter()
+            .filter(|d| d.annotation(key) == Some(r))
+            .cloned()
+            .collect();
+        found.dedup_by(|a, b| a.digest == b.digest);
+        let distinct: HashSet<&str> = found.iter().map(|d| d.digest.as_str()).collect();
+        if distinct.len() > 1 {
+            return Err(CheckError::AmbiguousRef {
+                reference: r.to_string(),
+                image: w.image.clone(),
+                count: distinct.len(),
+            });
+        }
+        if let Some(d) = found.into_iter().next() {
+            return Ok(vec![d]);
+        }
+    }
+    Err(not_found(&top))
+}

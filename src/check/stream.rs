@@ -1,0 +1,175 @@
+//! One layer blob as a tar stream, decompressed on the fly and verified as it
+//! is read.
+//!
+//! The one idea: two hashing readers bracket the decompressor: one sees the
+//! stored bytes (the descriptor digest), the other the tar stream (the
+//! config's `diff_id`). Both are checked when the stream has been read to its
+//! end, so a layer's answers only count once all its bytes were verified.
+
+use super::digest::{Algorithm, Digest, HashingReader};
+use super::source::{BlobKey, BlobSource};
+use std::io::{self, BufRead, BufReader, Read};
+
+/// Read buffer sizes: the stored blob and the decompressed stream.
+const RAW_BUF: usize = 128 * 1024;
+const TAR_BUF: usize = 64 * 1024;
+
+/// One layer of an image, as the manifest (or `manifest.json`) names it.
+#[derive(Debug, Clone)]
+pub struct LayerSpec {
+    pub key: BlobKey,
+    /// `blob sha256:...` or `layer <id>/layer.tar`, for messages.
+    pub label: String,
+    /// Digest of the stored bytes, when known (always for OCI).
+    pub digest: Option<Digest>,
+    /// Size of the stored bytes, when known.
+    pub size: Option<u64>,
+    /// Digest of the uncompressed tar stream (`rootfs.diff_ids[i]`).
+    pub diff_id: Digest,
+}
+
+/// Why a layer could not be read: `what` names the blob and the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerFail {
+    pub what: String,
+    pub message: String,
+}
+
+impl LayerFail {
+    pub fn new(src: &dyn BlobSource, spec: &LayerSpec, message: impl Into<String>) -> Self {
+        LayerFail {
+            what: format!("{} in {}", spec.label, src.location()),
+            message: message.into(),
+        }
+    }
+
+    pub fn io(src: &dyn BlobSource, spec: &LayerSpec, e: &io::Error) -> Self {
+        let msg = if e.kind() == io::ErrorKind::NotFound {
+            "not found".to_string()
+        } else if e.kind() == io::ErrorKind::UnexpectedEof {
+            format!("truncated ({e})")
+        } else {
+            format!("unreadable: {e}")
+        };
+        LayerFail::new(src, spec, msg)
+    }
+}
+
+impl From<LayerFail> for crate::rootfs::FsError {
+    fn from(f: LayerFail) -> Self {
+        crate::rootfs::FsError::Corrupt {
+            what: f.what,
+            message: f.message,
+        }
+    }
+}
+
+type Raw = BufReader<HashingReader<Box<dyn Read + Send>>>;
+
+/// The decompressor, chosen by sniffing the stored bytes (media types are
+/// only a hint: docker archives and `+tar` layers are sometimes gzip'd).
+pub enum Decoder {
+    Plain(Raw),
+    Gzip(Box<flate2::bufread::MultiGzDecoder<Raw>>),
+    Zstd(zstd::stream::read::Decoder<'static, Raw>),
+}
+
+impl Read for Decoder {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Decoder::Plain(r) => r.read(buf),
+            Decoder::Gzip(r) => r.read(buf),
+            Decoder::Zstd(r) => r.read(buf),
+        }
+    }
+}
+
+impl Decoder {
+    fn into_raw(self) -> HashingReader<Box<dyn Read + Send>> {
+        // Bytes still buffered were already hashed below the buffer.
+        match self {
+            Decoder::Plain(r) => r.into_inner(),
+            Decoder::Gzip(r) => r.into_inner().into_inner(),
+            Decoder::Zstd(r) => r.finish().into_inner(),
+        }
+    }
+}
+
+/// A layer's tar stream, with the hashes that verify it.
+pub type LayerArchive = tar::Archive<BufReader<HashingReader<Decoder>>>;
+
+/// Open a layer for streaming.
+pub fn open_layer(src: &dyn BlobSource, spec: &LayerSpec) -> Result<LayerArchive, LayerFail> {
+    let fail = |e: io::Error| LayerFail::io(src, spec, &e);
+    let blob = src.open(&spec.key).map_err(fail)?;
+    let alg = spec
+        .digest
+        .as_ref()
+        .map_or(Algorithm::Sha256, Digest::algorithm);
+    let mut raw = BufReader::with_capacity(RAW_BUF, HashingReader::new(blob, alg));
+    let head = raw.fill_buf().map_err(fail)?;
+    let dec = if head.starts_with(&[0x1f, 0x8b]) {
+        Decoder::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(raw)))
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Decoder::Zstd(zstd::stream::read::Decoder::with_buffer(raw).map_err(fail)?)
+    } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        return Err(LayerFail::new(
+            src,
+            spec,
+            "xz-compressed layers are not supported",
+        ));
+    } else if head.starts_with(b"BZh") {
+        return Err(LayerFail::new(
+            src,
+            spec,
+            "bzip2-compressed layers are not supported",
+        ));
+    } else {
+        Decoder::Plain(raw)
+    };
+    let tar_stream = HashingReader::new(dec, spec.diff_id.algorithm());
+    Ok(tar::Archive::new(BufReader::with_capacity(
+        TAR_BUF, tar_stream,
+    )))
+}
+
+/// Read what is left of the layer and check both digests and the size.
+pub fn finish_layer(
+    src: &dyn BlobSource,
+    spec: &LayerSpec,
+    archive: LayerArchive,
+) -> Result<(), LayerFail> {
+    let fail = |e: io::Error| LayerFail::io(src, spec, &e);
+    let tar_stream = archive.into_inner().into_inner();
+    let (dec, diff, _) = tar_stream.drain_and_finish().map_err(fail)?;
+    let (_, stored, stored_len) = dec.into_raw().drain_and_finish().map_err(fail)?;
+    if let Some(want) = &spec.digest {
+        if &stored != want {
+            return Err(LayerFail::new(
+                src,
+                spec,
+                format!("digest mismatch (got {stored})"),
+            ));
+        }
+    }
+    if let Some(size) = spec.size {
+        if size != stored_len {
+            return Err(LayerFail::new(
+                src,
+                spec,
+                format!("size mismatch (expected {size} bytes, got {stored_len})"),
+            ));
+        }
+    }
+    if diff != spec.diff_id {
+        return Err(LayerFail::new(
+            src,
+            spec,
+            format!(
+                "uncompressed digest mismatch (the config's diff_id is {}, got {diff})",
+                spec.diff_id
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,197 @@
+//! Machine formats beyond JSON: SARIF 2.1.0 for code-scanning uploads and
+//! GitHub Actions workflow-command annotations.
+//!
+//! The one idea: one result per platform that did not pass, keyed by the
+//! stable reason code, so tools can group and suppress by rule.
+
+use crate::inspect::verdict::{PlatformReport, Reason};
+use crate::inspect::{Report, Verdict};
+use serde_json::{json, Value};
+
+const RULES: &[(Reason, &str)] = &[
+    (
+        Reason::ArchMismatch,
+        "A program is built for another CPU architecture than its platform",
+    ),
+    (
+        Reason::OsMismatch,
+        "A program is built for another operating system than its platform",
+    ),
+    (
+        Reason::VariantMismatch,
+        "A program needs a newer ARM architecture level than its platform",
+    ),
+    (
+        Reason::LoaderMissing,
+        "A dynamically linked program's ELF loader is missing from the image",
+    ),
+    (
+        Reason::NotFound,
+        "A program the image would run does not exist in it",
+    ),
+    (
+        Reason::NotExecutable,
+        "A program the image would run has no execute permission",
+    ),
+    (
+        Reason::NotAProgram,
+        "A program the image would run is neither a binary nor a #! script",
+    ),
+    (Reason::SymlinkLoop, "A program's path is a symlink loop"),
+    (
+        Reason::Compat32bit,
+        "A 32-bit program on a 64-bit platform needs 32-bit support",
+    ),
+    (
+        Reason::VariantUnknown,
+        "Nothing shows which ARM level a program needs",
+    ),
+    (Reason::NoCommand, "The image has no ENTRYPOINT or CMD"),
+];
+
+fn findings(report: &Report) -> impl Iterator<Item = (&str, &PlatformReport)> {
+    report.images.iter().flat_map(|i| {
+        i.platforms
+            .iter()
+            .filter(|p| p.verdict != Verdict::Pass)
+            .map(move |p| (i.image.as_str(), p))
+    })
+}
+
+fn text(image: &str, p: &PlatformReport) -> String {
+    let mut s = format!("{image} {}: {}", p.platform, p.message);
+    if let Some(h) = &p.hint {
+        s.push_str(&format!(" (hint: {h})"));
+    }
+    s
+}
+
+/// SARIF 2.1.0 log.
+pub fn sarif(report: &Report) -> String {
+    let rules: Vec<Value> = RULES
+        .iter()
+        .map(|(r, d)| json!({"id": r.as_str(), "shortDescription": {"text": d}}))
+        .collect();
+    let mut results: Vec<Value> = findings(report)
+        .map(|(image, p)| {
+            let level = match p.verdict {
+                Verdict::Fail => "error",
+                Verdict::Warn => "warning",
+                _ => "note",
+            };
+            json!({
+                "ruleId": p.reason.as_str(),
+                "level": level,
+                "message": {"text": text(image, p)},
+                "locations": [{"logicalLocations": [{
+                    "name": p.platform,
+                    "fullyQualifiedName": format!("{image}@{}", p.platform),
+                    "kind": "resource"
+                }]}],
+                "properties": {"image": image, "platform": p.platform, "program": p.program, "resolved": p.resolved}
+            })
+        })
+        .collect();
+    for i in report.images.iter().filter(|i| i.error.is_some()) {
+        results.push(json!({
+            "ruleId": "image-unreadable",
+            "level": "error",
+            "message": {"text": format!("{}: {}", i.image, i.error.as_deref().unwrap_or(""))},
+        }));
+    }
+    let log = json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "archgate", "version": env!("CARGO_PKG_VERSION"), "rules": rules}},
+            "results": results
+        }]
+    });
+    let mut s = serde_json::to_string_pretty(&log).expect("sarif serialises");
+    s.push('\n');
+    s
+}
+
+/// Escape a workflow-command property or message (GitHub's `%`, CR, LF, and
+/// for properties `:` and `,`).
+fn escape(s: &str, property: bool) -> String {
+    let mut out = s
+        .replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A");
+    if property {
+        out = out.replace(':', "%3A").replace(',', "%2C");
+    }
+    out
+}
+
+/// GitHub Actions annotations, one line per platform that did not pass.
+pub fn github(report: &Report) -> String {
+    let mut out = String::new();
+    for (image, p) in findings(report) {
+        let kind = match p.verdict {
+            Verdict::Fail => "error",
+            Verdict::Warn => "warning",
+            _ => "notice",
+        };
+        let title = escape(
+            &format!("archgate {} {}", p.platform, p.reason.as_str()),
+            true,
+        );
+        out.push_str(&format!(
+            "::{kind} title={title}::{}\n",
+            escape(&text(image, p), false)
+        ));
+    }
+    for i in report.images.iter().filter(|i| i.error.is_some()) {
+        let msg = format!("{}: {}", i.image, i.error.as_deref().unwrap_or(""));
+        out.push_str(&format!(
+            "::error title=archgate::{}\n",
+            escape(&msg, false)
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inspect::ImageReport;
+
+    fn report() -> Report {
+        let p = PlatformReport {
+            platform: "linux/arm64".into(),
+            verdict: Verdict::Fail,
+            reason: Reason::ArchMismatch,
+            message: "entrypoint /app: x86-64\nbinary".into(),
+            program: "/app".into(),
+            resolved: "/app".into(),
+            checks: vec![],
+            hint: Some("use TARGETARCH".into()),
+            digest: None,
+        };
+        Report::new(vec![ImageReport {
+            image: "oci:x".into(),
+            platforms: vec![p],
+            error: None,
+        }])
+    }
+
+    #[test]
+    fn github_lines_are_escaped() {
+        let g = github(&report());
+        assert_eq!(g.lines().count(), 1);
+        assert!(
+            g.starts_with("::error title=archgate linux/arm64 arch-mismatch::oci:x linux/arm64")
+        );
+        assert!(g.contains("%0A"));
+    }
+
+    #[test]
+    fn sarif_has_rule_and_result() {
+        let v: Value = serde_json::from_str(&sarif(&report())).unwrap();
+        assert_eq!(v["version"], "2.1.0");
+        assert_eq!(v["runs"][0]["results"][0]["ruleId"], "arch-mismatch");
+        assert_eq!(v["runs"][0]["results"][0]["level"], "error");
+    }
+}
