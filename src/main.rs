@@ -87,7 +87,13 @@ fn run_check(args: CheckArgs) -> Result<u8> {
     for spec in &args.images {
         let r = check_image(spec, &filters);
         if let Some(e) = &r.error {
-            eprintln!("archgate: {}: {e}", r.image);
+            // Most errors already name the file; don't say it twice.
+            let path = spec.split_once(':').map_or(spec.as_str(), |(_, p)| p);
+            if e.contains(spec.as_str()) || e.contains(path) {
+                eprintln!("archgate: {e}");
+            } else {
+                eprintln!("archgate: {}: {e}", r.image);
+            }
         }
         images.push(r);
     }

@@ -578,15 +578,11 @@ impl<R: RootFs> Engine<'_, R> {
             .find(|c| c.verdict == worst)
             .expect("a check exists");
         let (reason, message) = if worst == Verdict::Pass {
-            let n = self
-                .checks
-                .iter()
-                .filter(|c| c.role != Role::Loader && c.role != Role::Interpreter)
-                .count();
+            let n = self.checks.len();
             let what = if n == 1 {
                 "the program".to_string()
             } else {
-                format!("all {n} programs")
+                format!("all {n} checked programs, interpreters and loaders")
             };
             (Reason::Match, format!("{what} can run on {platform}"))
         } else {
@@ -696,9 +692,14 @@ fn hint_for(reason: Reason, checks: &[Check], p: &Platform) -> Option<String> {
                 p.arch
             ),
         },
-        Reason::VariantMismatch => {
-            "built for a newer ARM level than the platform: set GOARM from `ARG TARGETVARIANT` (v6 -> GOARM=6), or use the matching armel/armhf toolchain".to_string()
-        }
+        Reason::VariantMismatch => match go.and_then(|g| g.goarm.as_deref()) {
+            Some(goarm) => format!(
+                "built by Go with GOARM={goarm}: derive GOARM from `ARG TARGETVARIANT` (linux/arm/v6 -> GOARM=6) instead of a fixed value"
+            ),
+            None => format!(
+                "built for a newer ARM level than {p}: use a toolchain or package for that level (Debian armel for v5/v6, armhf for v7), picked per platform with `ARG TARGETVARIANT`"
+            ),
+        },
         Reason::LoaderMissing => {
             let loader = c.map(|c| c.path.as_str()).unwrap_or("");
             if loader.contains("musl") {

@@ -16,4 +16,4 @@ pub mod verdict;
 pub use config::ImageConfig;
 pub use engine::{inspect, InspectError};
 pub use platform::Platform;
-pub use verdict::{Check, ImageReport, PlatformReport, Reason, Report, Role, Verdict};
+pub use verdict::{Check, ImageReport, PlatformReport, Reason, Report, Role, RunVerdict, Verdict};

@@ -213,34 +213,54 @@ pub struct ImageReport {
     pub error: Option<String>,
 }
 
+/// The verdict of a whole run: `error` when some image could not be decided
+/// (exit 2), so a script reading only this field never lets it through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunVerdict {
+    Pass,
+    Warn,
+    Fail,
+    Error,
+}
+
 /// The whole run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
-    pub verdict: Verdict,
+    pub verdict: RunVerdict,
     pub images: Vec<ImageReport>,
+    /// How many images could not be checked.
+    pub errors: usize,
 }
 
 impl Report {
-    /// Overall verdict: `fail` if any platform failed, `warn` if any warned or
-    /// was skipped, else `pass`.
+    /// Overall verdict: `error` if any image could not be checked, else
+    /// `fail` if any platform failed, `warn` if any warned or was skipped,
+    /// else `pass`.
     pub fn new(images: Vec<ImageReport>) -> Self {
+        let errors = images.iter().filter(|i| i.error.is_some()).count();
         let worst = images
             .iter()
             .flat_map(|i| i.platforms.iter().map(|p| p.verdict))
             .max()
             .unwrap_or(Verdict::Pass);
-        let verdict = if worst == Verdict::Skip {
-            Verdict::Warn
-        } else {
-            worst
+        let verdict = match worst {
+            _ if errors > 0 => RunVerdict::Error,
+            Verdict::Fail => RunVerdict::Fail,
+            Verdict::Warn | Verdict::Skip => RunVerdict::Warn,
+            Verdict::Pass => RunVerdict::Pass,
         };
-        Report { verdict, images }
+        Report {
+            verdict,
+            images,
+            errors,
+        }
     }
 
     /// The process exit code: 0 pass (warnings allowed), 1 gate failed (or,
     /// with `strict`, warned or skipped), 2 some image could not be decided.
     pub fn exit_code(&self, strict: bool) -> i32 {
-        if self.images.iter().any(|i| i.error.is_some()) {
+        if self.errors > 0 {
             return 2;
         }
         let worst = self

@@ -6,7 +6,7 @@
 //! those that did).
 
 use crate::inspect::verdict::{BinaryFacts, Check, Format, PlatformReport};
-use crate::inspect::{Report, Verdict};
+use crate::inspect::{Report, RunVerdict, Verdict};
 use std::fmt::Write;
 
 fn paint(s: &str, code: &str, color: bool) -> String {
@@ -168,11 +168,12 @@ pub fn render(report: &Report, color: bool) -> String {
         }
     }
     let total: usize = counts.iter().sum();
-    let errors = report.images.iter().filter(|i| i.error.is_some()).count();
-    let lead = if errors > 0 {
-        paint("ERROR", "31;1", color)
-    } else {
-        verdict_word(report.verdict, color)
+    let errors = report.errors;
+    let lead = match report.verdict {
+        RunVerdict::Error => paint("ERROR", "31;1", color),
+        RunVerdict::Fail => verdict_word(Verdict::Fail, color),
+        RunVerdict::Warn => verdict_word(Verdict::Warn, color),
+        RunVerdict::Pass => verdict_word(Verdict::Pass, color),
     };
     let _ = write!(
         out,

@@ -1,0 +1,602 @@
+//! End to end: finding the program the runtime would run (PATH, WorkingDir,
+//! symlinks, `#!` chains, wrappers, HEALTHCHECK) and the layer stack
+//! (whiteouts, opaque dirs, hard links) it is found in.
+//!
+//! Most images here are arm64 with the right binary at one path and amd64's
+//! busybox at the path a wrong resolution would pick, so a pass proves the
+//! path was resolved the way the runtime does.
+
+mod common;
+
+use common::*;
+
+const ARM64: &str = "linux/arm64";
+
+fn good() -> std::path::PathBuf {
+    busybox("arm64")
+}
+
+fn wrong() -> std::path::PathBuf {
+    busybox("amd64")
+}
+
+fn sh_layer() -> Layer {
+    busybox_layer("arm64")
+}
+
+// ---- scripts and interpreters ----------------------------------------------
+
+#[test]
+fn shebang_bin_sh_checks_the_interpreter() {
+    let img = Image::new(ARM64)
+        .entrypoint(&["/entrypoint.sh"])
+        .layer(sh_layer().script("entrypoint.sh", "#!/bin/sh\nexec echo hi\n"));
+    let run = check_image(img, &[]);
+    let p = run.expect(0, "pass", "match");
+    let c = checks(&p);
+    let ep = c
+        .iter()
+        .find(|c| c["role"] == "entrypoint")
+        .unwrap_or_else(|| panic!("{run}"));
+    assert_eq!(ep["binary"]["format"], "script", "{run}");
+    let it = c
+        .iter()
+        .find(|c| c["role"] == "interpreter")
+        .unwrap_or_else(|| panic!("no interpreter check\n{run}"));
+    assert_eq!(it["path"], "/bin/sh", "{run}");
+    assert_eq!(it["resolved"], "/bin/busybox", "{run}");
+    assert!(
+        it["chain"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "/bin/sh"),
+        "chain shows the link\n{run}"
+    );
+}
+
+#[test]
+fn shebang_with_wrong_arch_interpreter_fails() {
+    let img = Image::new(ARM64)
+        .entrypoint(&["/entrypoint.sh"])
+        .layer(busybox_layer("amd64").script("entrypoint.sh", "#!/bin/sh\nexec echo hi\n"));
+    let run = check_image(img, &[]);
+    let p = run.expect(1, "fail", "arch-mismatch");
+    let it = find_check(&p, "interpreter", "fail")
+        .unwrap_or_else(|| panic!("the interpreter check fails\n{run}"));
+    assert_eq!(it["resolved"], "/bin/busybox", "{run}");
+}
+
+#[test]
+fn shebang_usr_bin_env_looks_up_path() {
+    // /usr/bin/env is right; `sh` is found first in /usr/local/bin, wrong arch
+    let base = Image::new(ARM64)
+        .env(Some(&["PATH=/usr/local/bin:/usr/bin:/bin"]))
+        .entrypoint(&["/entrypoint.sh"]);
+    let ok = base
+        .clone()
+        .layer(sh_layer().script("entrypoint.sh", "#!/usr/bin/env sh\necho hi\n"));
+    let run = check_image(ok, &[]);
+    let p = run.expect(0, "pass", "match");
+    assert!(
+        checks(&p)
+            .iter()
+            .any(|c| c["role"] == "interpreter" && c["resolved"] == "/bin/busybox"),
+        "sh found through PATH\n{run}"
+    );
+
+    let bad = base.layer(
+        sh_layer()
+            .script("entrypoint.sh", "#!/usr/bin/env sh\necho hi\n")
+            .file_from("opt/amd64/busybox", wrong())
+            .symlink("usr/local/bin/sh", "/opt/amd64/busybox"),
+    );
+    let run = check_image(bad, &[]);
+    let p = run.expect(1, "fail", "arch-mismatch");
+    let it = find_check(&p, "interpreter", "fail").unwrap_or_else(|| panic!("{run}"));
+    assert_eq!(it["resolved"], "/opt/amd64/busybox", "{run}");
+}
+
+#[test]
+fn shebang_env_itself_wrong_arch_fails() {
+    let img = Image::new(ARM64).entrypoint(&["/entrypoint.sh"]).layer(
+        sh_layer()
+            .file_from("opt/amd64/busybox", wrong())
+            .symlink("usr/bin/env", "/opt/amd64/busybox")
+            .script("entrypoint.sh", "#!/usr/bin/env sh\necho hi\n"),
+    );
+    let run = check_image(img, &[]);
+    run.expect(1, "fail", "arch-mismatch");
+}
+
+#[test]
+fn shebang_interpreter_missing_is_not_found() {
+    let img = Image::new(ARM64)
+        .entrypoint(&["/entrypoint.sh"])
+        .layer(Layer::new().script("entrypoint.sh", "#!/bin/bash\necho hi\n"));
+    let run = check_image(img, &[]);
+    let p = run.expect(1, "fail", "not-found");
+    assert!(find_check(&p, "interpreter", "fail").is_some(), "{run}");
+}
+
+#[test]
+fn neither_binary_nor_script_is_not_a_program() {
+    let img = Image::new(ARM64)
+        .entrypoint(&["/app"])
+        .layer(Layer::new().file("app", b"just text\n".to_vec(), 0o755));
+    check_image(img, &[]).expect(1, "fail", "not-a-program");
+}
+
+#[test]
+fn truncated_elf_is_not_a_program() {
+    let data = std::fs::read(good()).unwrap();
+    let img = Image::new(ARM64)
+        .entrypoint(&["/app"])
+        .layer(Layer::new().file("app", data[..40].to_vec(), 0o755));
+    check_image(img, &[]).expect(1, "fail", "not-a-program");
+}
+
+// ---- links ------------------------------------------------------------------
+
+#[test]
+fn symlink_loop_fails() {
+    let img = Image::new(ARM64).entrypoint(&["/app"]).layer(
+        Layer::new()
+            .symlink("app", "/loop/b")
+            .symlink("loop/b", "../app"),
+    );
+    check_image(img, &[]).expect(1, "fail", "symlink-loop");
+}
+
+#[test]
+fn self_symlink_fails() {
+    let img = Image::new(ARM64)
+        .entrypoint(&["/app"])
+        .layer(Layer::new().symlink("app", "app"));
+    check_image(img, &[]).expect(1, "fail", "symlink-loop");
+}
+
+#[test]
+fn relative_symlink_through_dotdot_stays_in_root() {
+    // /usr/bin/app -> ../../../../bin/busybox: `..` stops at /
+    let img = Image::new(ARM64)
+        .entrypoint(&["/usr/bin/app"])
+        .layer(sh_layer().symlink("usr/bin/app", "../../../../bin/busybox"));
+    let run = check_image(img, &[]);
+    let p = run.expect(0, "pass", "match");
+    assert_eq!(p["resolved"], "/bin/busybox", "{run}");
+}
+
+#[test]
+fn symlinked_directory_in_the_path_is_followed() {
+    // /app/bin -> /opt/real/bin (a directory link in the middle of the path)
+    let img = Image::new(ARM64).entrypoint(&["/app/bin/tool"]).layer(
+        Layer::new()
+            .file_from("opt/real/bin/tool", good())
+            .symlink("app", "/opt/real"),
+    );
+    let run = check_image(img, &[]);
+    let p = run.expect(0, "pass", "match");
+    assert_eq!(p["resolved"], "/opt/real/bin/tool", "{run}");
+}
+
+#[test]
+fn dangling_symlink_is_not_found() {
+    let img = Image::new(ARM64)
+        .entrypoint(&["/app"])
+        .layer(Layer::new().symlink("app", "/nowhere/app"));
+    check_image(img, &[]).expect(1, "fail", "not-found");
+}
+
+#[test]
+fn hardlink_to_the_right_binary_passes() {
+    let img = Image::new(ARM64).entrypoint(&["/bin/sh"]).layer(
+        Layer::new()
+            .file_from("bin/busybox", good())
+            .hardlink("bin/sh", "bin/busybox"),
+    );
+    let run = check_image(img, &[]);
+    let p = run.expect(0, "pass", "match");
+    assert_eq!(checks(&p)[0]["binary"]["arch"], "arm64", "{run}");
+}
+
+#[test]
+fn hardlink_to_the_wrong_binary_fails() {
+    let img = Image::new(ARM64).entrypoint(&["/bin/sh"]).layer(
+        Layer::new()
+            .file_from("bin/busybox", wrong())
+            .hardlink("bin/sh", "bin/busybox"),
+    );
+    check_image(img, &[]).expect(1, "fail", "arch-mismatch");
+}
+
+// ---- finding argv[0] ---------------------------------------------------------
+
+#[test]
+fn entrypoint_missing_is_not_found() {
+    let img = Image::new(ARM64).entrypoint(&["/nope"]).layer(sh_layer());
+    let run = check_image(img, &[]);
+    let p = run.expect(1, "fail", "not-found");
+    assert_eq!(p["program"], "/nope", "{run}");
+}
+
+#[test]
+fn command_not_in_path_is_not_found() {
+    let img = Image::new(ARM64).entrypoint(&["nope"]).layer(sh_layer());
+    check_image(img, &[]).expect(1, "fail", "not-found");
+}
+
+#[test]
+fn mode_0644_is_not_executable() {
+    let img = Image::new(ARM64)
+        .entrypoint(&["/app"])
+        .layer(Layer::new().file_from_mode("app", good(), 0o644));
+    check_image(img, &[]).expect(1, "fail", "not-executable");
+}
+
+#[test]
+fn path_lookup_skips_non_executables() {
+    // /a/tool is 0644 (and wrong arch), /b/tool a directory, /c/tool the real one
+    let img = Image::new(ARM64)
+        .env(Some(&["PATH=/a:/b:/c"]))
+        .entrypoint(&["tool"])
+        .layer(
+            Layer::new()
+                .file_from_mode("a/tool", wrong(), 0o644)
+                .dir("b/tool", 0o755)
+                .file_from("c/tool", good()),
+        );
+    let run = check_image(img, &[]);
+    let p = run.expect(0, "pass", "match");
+    assert_eq!(p["program"], "tool", "{run}");
+    assert_eq!(p["resolved"], "/c/tool", "{run}");
+}
+
+#[test]
+fn path_lookup_takes_the_first_executable() {
+    let img = Image::new(ARM64)
+        .env(Some(&["PATH=/a:/b"]))
+        .entrypoint(&["tool"])
+        .layer(
+            Layer::new()
+                .file_from("a/tool", wrong())
+                .file_from("b/tool", good()),
+        );
+    let run = check_image(img, &[]);
+    let p = run.expect(1, "fail", "arch-mismatch");
+    assert_eq!(p["resolved"], "/a/tool", "{run}");
+}
+
+#[test]
+fn no_path_in_env_uses_the_default_path() {
+    // default: /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+    let img = Image::new(ARM64).env(None).entrypoint(&["tool"]).layer(
+        Layer::new()
+            .file_from("usr/sbin/tool", good())
+            .file_from("bin/tool", wrong()),
+    );
+    let run = check_image(img, &[]);
+    let p = run.expect(0, "pass", "match");
+    assert_eq!(p["resolved"], "/usr/sbin/tool", "{run}");
+}
+
+#[test]
+fn working_dir_relative_program() {
+    let img = Image::new(ARM64)
+        .working_dir("/srv")
+        .entrypoint(&["./app"])
+        .layer(
+            Layer::new()
+                .file_from("srv/app", good())
+                .file_from("app", wrong()),
+        );
+    let run = check_image(img, &[]);
+    let p = run.expect(0, "pass", "match");
+    assert_eq!(p["resolved"], "/srv/app", "{run}");
+
+    let img = Image::new(ARM64)
+        .working_dir("/srv")
+        .entrypoint(&["bin/app"])
+        .layer(
+            Layer::new()
+                .file_from("srv/bin/app", wrong())
+                .file_from("bin/app", good()),
+        );
+    let run = check_image(img, &[]);
+    let p = run.expect(1, "fail", "arch-mismatch");
+    assert_eq!(p["resolved"], "/srv/bin/app", "{run}");
+}
+
+#[test]
+fn relative_program_without_working_dir_is_from_root() {
+    let img = Image::new(ARM64)
+        .entrypoint(&["./app"])
+        .layer(Layer::new().file_from("app", good()));
+    let run = check_image(img, &[]);
+    assert_eq!(run.expect(0, "pass", "match")["resolved"], "/app", "{run}");
+}
+
+#[test]
+fn cmd_alone_is_the_program() {
+    let img = Image::new(ARM64)
+        .cmd(&["/bin/sh", "-c", "echo hi"])
+        .layer(busybox_layer("amd64"));
+    let run = check_image(img, &[]);
+    let p = run.expect(1, "fail", "arch-mismatch");
+    assert_eq!(p["program"], "/bin/sh", "{run}");
+}
+
+#[test]
+fn entrypoint_wins_over_cmd() {
+    // CMD's first word is an argument of ENTRYPOINT, not the program
+    let img = Image::new(ARM64)
+        .entrypoint(&["/bin/sh", "-c"])
+        .cmd(&["echo hi"])
+        .layer(sh_layer());
+    let run = check_image(img, &[]);
+    let p = run.expect(0, "pass", "match");
+    assert_eq!(p["program"], "/bin/sh", "{run}");
+}
+
+#[test]
+fn tini_argument_with_wrong_arch_fails_on_the_argument() {
+    let img = Image::new(ARM64)
+        .entrypoint(&["/tini", "--", "/app"])
+        .layer(
+            Layer::new()
+                .file_from("tini", good())
+                .file_from("app", wrong()),
+        );
+    let run = check_image(img, &[]);
+    let p = run.expect(1, "fail", "arch-mismatch");
+    assert_eq!(p["program"], "/tini", "{run}");
+    let a = find_check(&p, "argument", "fail")
+        .unwrap_or_else(|| panic!("an argument check fails\n{run}"));
+    assert_eq!(a["resolved"], "/app", "{run}");
+    assert!(
+        find_check(&p, "entrypoint", "pass").is_some(),
+        "tini itself passes\n{run}"
+    );
+}
+
+#[test]
+fn tini_entrypoint_cmd_argument_is_checked() {
+    // ENTRYPOINT ["/tini", "--"] CMD ["/app"]: the usual split
+    let img = Image::new(ARM64)
+        .entrypoint(&["/tini", "--"])
+        .cmd(&["/app"])
+        .layer(
+            Layer::new()
+                .file_from("tini", good())
+                .file_from("app", wrong()),
+        );
+    let run = check_image(img, &[]);
+    let p = run.expect(1, "fail", "arch-mismatch");
+    assert!(find_check(&p, "argument", "fail").is_some(), "{run}");
+}
+
+#[test]
+fn tini_with_good_argument_passes() {
+    let img = Image::new(ARM64)
+        .entrypoint(&["/tini", "--", "/app"])
+        .layer(
+            Layer::new()
+                .file_from("tini", good())
+                .file_from("app", good()),
+        );
+    let run = check_image(img, &[]);
+    let p = run.expect(0, "pass", "match");
+    assert!(
+        find_check(&p, "argument", "pass").is_some(),
+        "the argument is checked\n{run}"
+    );
+}
+
+#[test]
+fn healthcheck_cmd_with_wrong_arch_program_fails() {
+    let img = Image::new(ARM64)
+        .entrypoint(&["/app"])
+        .healthcheck(&["CMD", "/healthcheck", "--quiet"])
+        .layer(
+            Layer::new()
+                .file_from("app", good())
+                .file_from("healthcheck", wrong()),
+        );
+    let run = check_image(img, &[]);
+    let p = run.expect(1, "fail", "arch-mismatch");
+    let h = find_check(&p, "healthcheck", "fail")
+        .unwrap_or_else(|| panic!("healthcheck check fails\n{run}"));
+    assert_eq!(h["resolved"], "/healthcheck", "{run}");
+}
+
+#[test]
+fn healthcheck_cmd_shell_checks_bin_sh() {
+    let img = Image::new(ARM64)
+        .entrypoint(&["/app"])
+        .healthcheck(&["CMD-SHELL", "wget -q -O- http://localhost/ || exit 1"])
+        .layer(busybox_layer("amd64").file_from("app", good()));
+    let run = check_image(img, &[]);
+    let p = run.expect(1, "fail", "arch-mismatch");
+    let h = find_check(&p, "healthcheck", "fail")
+        .unwrap_or_else(|| panic!("healthcheck check fails\n{run}"));
+    assert_eq!(h["resolved"], "/bin/busybox", "{run}");
+}
+
+#[test]
+fn healthcheck_none_is_ignored() {
+    let img = Image::new(ARM64)
+        .entrypoint(&["/app"])
+        .healthcheck(&["NONE"])
+        .layer(Layer::new().file_from("app", good()));
+    check_image(img, &[]).expect(0, "pass", "match");
+}
+
+#[test]
+fn no_entrypoint_or_cmd_is_skipped() {
+    let img = Image::new(ARM64).layer(sh_layer());
+    let run = check_image(img.clone(), &[]);
+    let p = run.expect(0, "skip", "no-command");
+    assert_eq!(p["program"], "", "{run}");
+    let run = check_image(img, &["--strict"]);
+    run.expect(1, "skip", "no-command");
+}
+
+#[test]
+fn empty_entrypoint_and_cmd_are_skipped() {
+    let img = Image::new(ARM64).entrypoint(&[]).cmd(&[]).layer(sh_layer());
+    check_image(img, &[]).expect(0, "skip", "no-command");
+}
+
+// ---- the layer stack ---------------------------------------------------------
+
+#[test]
+fn upper_layer_replaces_a_wrong_binary() {
+    let img = Image::new(ARM64)
+        .entrypoint(&["/app"])
+        .layer(Layer::new().file_from("app", wrong()))
+        .layer(Layer::new().file_from("app", good()));
+    check_image(img, &[]).expect(0, "pass", "match");
+}
+
+#[test]
+fn upper_layer_replaces_a_good_binary_with_a_wrong_one() {
+    let img = Image::new(ARM64)
+        .entrypoint(&["/app"])
+        .layer(Layer::new().file_from("app", good()))
+        .layer(Layer::new().file_from("app", wrong()));
+    check_image(img, &[]).expect(1, "fail", "arch-mismatch");
+}
+
+#[test]
+fn whiteout_hides_the_good_binary() {
+    let img = Image::new(ARM64)
+        .entrypoint(&["/app"])
+        .layer(Layer::new().file_from("app", good()))
+        .layer(Layer::new().whiteout("app"));
+    check_image(img, &[]).expect(1, "fail", "not-found");
+}
+
+#[test]
+fn whiteout_then_readd_uses_the_newest() {
+    // wrong, deleted, then good again: pass
+    let img = Image::new(ARM64)
+        .entrypoint(&["/usr/bin/app"])
+        .layer(Layer::new().file_from("usr/bin/app", wrong()))
+        .layer(Layer::new().whiteout("usr/bin/app"))
+        .layer(Layer::new().file_from("usr/bin/app", good()));
+    check_image(img, &[]).expect(0, "pass", "match");
+    // good, deleted, then wrong: fail
+    let img = Image::new(ARM64)
+        .entrypoint(&["/usr/bin/app"])
+        .layer(Layer::new().file_from("usr/bin/app", good()))
+        .layer(Layer::new().whiteout("usr/bin/app"))
+        .layer(Layer::new().file_from("usr/bin/app", wrong()));
+    check_image(img, &[]).expect(1, "fail", "arch-mismatch");
+}
+
+#[test]
+fn whiteout_of_a_directory_hides_its_contents() {
+    let img = Image::new(ARM64)
+        .entrypoint(&["/opt/app/bin/app"])
+        .layer(Layer::new().file_from("opt/app/bin/app", good()))
+        .layer(Layer::new().whiteout("opt/app"));
+    check_image(img, &[]).expect(1, "fail", "not-found");
+}
+
+#[test]
+fn whiteout_of_a_wrong_path_candidate_uses_the_next_one() {
+    // PATH=/a:/b, /a/tool (wrong) whited out above: /b/tool (good) runs
+    let img = Image::new(ARM64)
+        .env(Some(&["PATH=/a:/b"]))
+        .entrypoint(&["tool"])
+        .layer(
+            Layer::new()
+                .file_from("a/tool", wrong())
+                .file_from("b/tool", good()),
+        )
+        .layer(Layer::new().whiteout("a/tool"));
+    let run = check_image(img, &[]);
+    assert_eq!(
+        run.expect(0, "pass", "match")["resolved"],
+        "/b/tool",
+        "{run}"
+    );
+}
+
+#[test]
+fn opaque_dir_hides_lower_contents() {
+    let img = Image::new(ARM64)
+        .entrypoint(&["/opt/bin/app"])
+        .layer(Layer::new().file_from("opt/bin/app", good()))
+        .layer(
+            Layer::new()
+                .opaque("opt/bin")
+                .file_from("opt/bin/other", good()),
+        );
+    check_image(img, &[]).expect(1, "fail", "not-found");
+}
+
+#[test]
+fn opaque_dir_with_new_wrong_binary_fails() {
+    let img = Image::new(ARM64)
+        .entrypoint(&["/opt/bin/app"])
+        .layer(Layer::new().file_from("opt/bin/app", good()))
+        .layer(
+            Layer::new()
+                .opaque("opt/bin")
+                .file_from("opt/bin/app", wrong()),
+        );
+    check_image(img, &[]).expect(1, "fail", "arch-mismatch");
+}
+
+#[test]
+fn opaque_dir_keeps_the_same_layers_entries() {
+    // the opaque marker only hides lower layers, not its own layer's files
+    let img = Image::new(ARM64)
+        .entrypoint(&["/opt/bin/app"])
+        .layer(Layer::new().file_from("opt/bin/app", wrong()))
+        .layer(
+            Layer::new()
+                .file_from("opt/bin/app", good())
+                .opaque("opt/bin"),
+        );
+    check_image(img, &[]).expect(0, "pass", "match");
+}
+
+#[test]
+fn symlink_in_upper_layer_to_file_in_lower_layer() {
+    let img = Image::new(ARM64)
+        .entrypoint(&["/bin/sh"])
+        .layer(Layer::new().file_from("bin/busybox", good()))
+        .layer(Layer::new().symlink("bin/sh", "busybox"));
+    let run = check_image(img, &[]);
+    assert_eq!(
+        run.expect(0, "pass", "match")["resolved"],
+        "/bin/busybox",
+        "{run}"
+    );
+}
+
+#[test]
+fn file_replaced_by_symlink_in_upper_layer() {
+    // lower /app is wrong; upper turns /app into a link to the good one
+    let img = Image::new(ARM64)
+        .entrypoint(&["/app"])
+        .layer(
+            Layer::new()
+                .file_from("app", wrong())
+                .file_from("opt/app", good()),
+        )
+        .layer(Layer::new().symlink("app", "/opt/app"));
+    check_image(img, &[]).expect(0, "pass", "match");
+}
+
+#[test]
+fn layers_without_directory_entries() {
+    let img = Image::new(ARM64).entrypoint(&["/usr/local/bin/app"]).layer(
+        Layer::new()
+            .without_implicit_dirs()
+            .file_from("usr/local/bin/app", good()),
+    );
+    check_image(img, &[]).expect(0, "pass", "match");
+}
