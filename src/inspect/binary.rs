@@ -174,7 +174,7 @@ fn is_macho(head: &[u8]) -> bool {
 /// the first word, everything after the following blanks (trailing blanks
 /// trimmed) is one optional argument.
 pub fn parse_shebang(head: &[u8]) -> Ident {
-    let buf = &head[2..head.len().min(SHEBANG_MAX)];
+    let buf = head.get(2..head.len().min(SHEBANG_MAX)).unwrap_or_default();
     let (line, complete) = match buf.iter().position(|&b| b == b'\n') {
         Some(i) => (&buf[..i], true),
         None => (buf, head.len() < SHEBANG_MAX),
@@ -715,6 +715,13 @@ mod tests {
                 arg: Some("sh".into())
             }
         );
+    }
+
+    /// Found by the `identify` fuzz target: inputs shorter than `#!` panicked.
+    #[test]
+    fn shebang_parse_of_short_input_does_not_panic() {
+        assert!(matches!(parse_shebang(b""), Ident::NotAProgram { .. }));
+        assert!(matches!(parse_shebang(b"#"), Ident::NotAProgram { .. }));
     }
 
     #[test]
