@@ -1,4 +1,5 @@
 //! archgate: checks that the programs an image would run match the platform it claims.
+pub mod build;
 pub mod check;
 pub mod inspect;
 pub mod report;

@@ -1,0 +1,86 @@
+//! Why talking to a BuildKit daemon failed. Every variant names the address,
+//! builder, file or call that failed; all of them mean "could not decide"
+//! (exit 2).
+
+use std::path::PathBuf;
+
+/// A BuildKit client failure.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A builder address could not be parsed.
+    #[error("invalid builder address {addr:?}: {reason}")]
+    InvalidAddr { addr: String, reason: String },
+
+    /// TLS settings are incomplete or unreadable.
+    #[error("tls for {addr}: {reason}")]
+    Tls { addr: String, reason: String },
+
+    /// The daemon could not be reached, or did not answer gRPC.
+    #[error("cannot connect to {addr}: {reason}")]
+    Connect { addr: String, reason: String },
+
+    /// The buildx builder store or a docker context could not be read.
+    #[error("{}: {reason}", path.display())]
+    Store { path: PathBuf, reason: String },
+
+    /// `--builder NAME` names nothing archgate can find.
+    #[error("no builder {name:?} found in {} (nor a docker context of that name)", store.display())]
+    BuilderNotFound { name: String, store: PathBuf },
+
+    /// The builder exists but its driver is not one archgate can dial.
+    #[error("builder {name:?} uses the {driver:?} driver, which archgate cannot dial; pass its BuildKit address with --addr")]
+    UnsupportedDriver { name: String, driver: String },
+
+    /// A gRPC call reached the daemon and failed.
+    #[error("buildkit {call}: {message} ({code:?})")]
+    Rpc {
+        call: &'static str,
+        code: tonic::Code,
+        message: String,
+    },
+}
+
+impl BuildError {
+    /// Wrap a failed call, keeping the transport's cause chain in the message
+    /// (tonic's own message for a dropped connection is just "transport error").
+    pub(crate) fn rpc(call: &'static str, status: &tonic::Status) -> Self {
+        BuildError::Rpc {
+            call,
+            code: status.code(),
+            message: describe_status(status),
+        }
+    }
+}
+
+/// A status's message followed by its distinct causes, `a: b: c`.
+pub(crate) fn describe_status(status: &tonic::Status) -> String {
+    let mut parts = vec![status.message().to_string()];
+    let mut source = std::error::Error::source(status);
+    while let Some(err) = source {
+        push_distinct(&mut parts, err.to_string());
+        source = err.source();
+    }
+    parts.retain(|p| !p.is_empty());
+    if parts.is_empty() {
+        format!("{:?} with no message", status.code())
+    } else {
+        parts.join(": ")
+    }
+}
+
+/// An error and its causes, `a: b: c`, skipping causes already quoted.
+pub(crate) fn describe_error(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(e) = source {
+        push_distinct(&mut parts, e.to_string());
+        source = e.source();
+    }
+    parts.join(": ")
+}
+
+fn push_distinct(parts: &mut Vec<String>, s: String) {
+    if !parts.iter().any(|p| p.contains(&s)) {
+        parts.push(s);
+    }
+}

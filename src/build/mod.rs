@@ -1,0 +1,21 @@
+//! The BuildKit client behind `archgate build`: addresses and builder
+//! resolution, transports, the generated protocol, and the calls made on a
+//! connected daemon.
+//!
+//! The one idea: everything a build does travels over one connection that
+//! archgate dials itself (unix, tcp+TLS, the Docker Engine's `/grpc` upgrade,
+//! or `docker exec ... buildctl dial-stdio`), so every transport behaves the
+//! same above `transport::connect`.
+
+pub mod addr;
+pub mod client;
+pub mod error;
+pub mod proto;
+pub mod store;
+pub mod transport;
+
+pub use addr::{BuilderAddr, EngineHost, TcpAddr, TlsOptions};
+pub use client::{info, list_workers, BuildkitVersion, WorkerInfo};
+pub use error::BuildError;
+pub use store::{resolve, BuilderFlags, Environment, Resolved};
+pub use transport::{connect, connect_with, CONNECT_TIMEOUT};
