@@ -358,18 +358,13 @@ impl<R: RootFs> Engine<'_, R> {
                             .check_program(Role::Loader, interp, false, depth + 1)
                             .await?;
                         if lo.verdict > out.0.verdict {
+                            // A loader check adds no nested checks: the last
+                            // check is the loader's.
                             let lmsg = self
                                 .checks
                                 .last()
                                 .map(|c| c.message.clone())
                                 .unwrap_or_default();
-                            let lmsg = self
-                                .checks
-                                .iter()
-                                .rev()
-                                .find(|c| c.role == Role::Loader)
-                                .map(|c| c.message.clone())
-                                .unwrap_or(lmsg);
                             out = (lo, format!("{path} needs its loader: {lmsg}"));
                         }
                     }
