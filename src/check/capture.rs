@@ -183,7 +183,7 @@ impl FileCapture {
             joint.extend_from_slice(&chunk[..chunk.len().min(keep)]);
             if let Some(i) = self.finder.find(&joint) {
                 let at = self.carry_start + i as u64;
-                if i < self.carry.len() && at % 16 == 0 {
+                if i < self.carry.len() && at.is_multiple_of(16) {
                     let carried = self.carry[i..].to_vec();
                     self.go_window(at, Some(&carried), base, chunk, budget);
                 }
@@ -193,7 +193,7 @@ impl FileCapture {
             let mut found = Vec::new();
             for i in self.finder.find_iter(chunk) {
                 let at = base + i as u64;
-                if at % 16 == 0 {
+                if at.is_multiple_of(16) {
                     found.push(at);
                     if found.len() + self.go_windows >= MAX_GO_WINDOWS {
                         break;
