@@ -31,6 +31,10 @@ pub enum BuildError {
     #[error("builder {name:?} uses the {driver:?} driver, which archgate cannot dial; pass its BuildKit address with --addr")]
     UnsupportedDriver { name: String, driver: String },
 
+    /// The session (the daemon's channel back to archgate) failed.
+    #[error("build session: {0}")]
+    Session(String),
+
     /// A gRPC call reached the daemon and failed.
     #[error("buildkit {call}: {message} ({code:?})")]
     Rpc {

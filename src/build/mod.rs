@@ -9,8 +9,12 @@
 
 pub mod addr;
 pub mod client;
+pub mod command;
 pub mod error;
+pub mod frontend;
+pub mod gateway;
 pub mod proto;
+pub mod session;
 pub mod store;
 pub mod transport;
 

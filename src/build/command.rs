@@ -1,0 +1,324 @@
+//! `archgate build` as a library call: flags in, a report and an exit code
+//! out. Turns buildx-style options into the frontend's options, the session's
+//! services and an export plan, runs the gated build, and writes the
+//! metadata file.
+//!
+//! The one idea: every flag is translated once, here, into the three things
+//! BuildKit understands (frontend options, local directories, exporter
+//! attributes), so the frontend and session stay ignorant of the CLI.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// Why the options cannot make a build (exit 2, before anything runs).
+#[derive(Debug, thiserror::Error)]
+pub enum OptionsError {
+    #[error("build context {}: {reason}", path.display())]
+    Context { path: PathBuf, reason: String },
+    #[error("dockerfile {}: {reason}", path.display())]
+    Dockerfile { path: PathBuf, reason: String },
+    #[error("invalid {flag} {value:?}: {reason}")]
+    Flag {
+        flag: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+/// Network mode for RUN steps (`--network`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Network {
+    #[default]
+    Default,
+    None,
+    Host,
+}
+
+/// The build options that shape what BuildKit builds (not where it goes).
+#[derive(Debug, Clone, Default)]
+pub struct Shape {
+    pub context: PathBuf,
+    pub file: Option<PathBuf>,
+    pub build_args: Vec<String>,
+    pub labels: Vec<String>,
+    pub target: Option<String>,
+    pub no_cache: bool,
+    pub network: Network,
+}
+
+/// What the frontend and the session need from the shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepared {
+    /// `dockerfile.v0` options.
+    pub frontend_opts: BTreeMap<String, String>,
+    /// Local directories the session serves, by the names the frontend
+    /// asks for (`context`, `dockerfile`).
+    pub local_dirs: BTreeMap<String, PathBuf>,
+    pub entitlements: Vec<String>,
+    /// Lets the daemon reuse an earlier transfer of this context.
+    pub shared_key: String,
+    /// The session's display name.
+    pub session_name: String,
+}
+
+/// Translate the shape, reading `env` for `--build-arg KEY` without a value
+/// (as buildx does: taken from the environment when set, else dropped).
+pub fn prepare(
+    shape: &Shape,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Prepared, OptionsError> {
+    let context = std::path::absolute(&shape.context).map_err(|e| OptionsError::Context {
+        path: shape.context.clone(),
+        reason: e.to_string(),
+    })?;
+    match std::fs::metadata(&context) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(OptionsError::Context {
+                path: shape.context.clone(),
+                reason: "not a directory".into(),
+            })
+        }
+        Err(e) => {
+            return Err(OptionsError::Context {
+                path: shape.context.clone(),
+                reason: e.to_string(),
+            })
+        }
+    }
+
+    // The Dockerfile's folder is served as its own local; the frontend
+    // reads `filename` inside it.
+    let dockerfile = match &shape.file {
+        Some(f) => std::path::absolute(f).map_err(|e| OptionsError::Dockerfile {
+            path: f.clone(),
+            reason: e.to_string(),
+        })?,
+        None => context.join("Dockerfile"),
+    };
+    let shown = shape.file.clone().unwrap_or_else(|| dockerfile.clone());
+    match std::fs::metadata(&dockerfile) {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => {
+            return Err(OptionsError::Dockerfile {
+                path: shown,
+                reason: "not a regular file".into(),
+            })
+        }
+        Err(e) => {
+            return Err(OptionsError::Dockerfile {
+                path: shown,
+                reason: e.to_string(),
+            })
+        }
+    }
+    let (Some(dir), Some(name)) = (dockerfile.parent(), dockerfile.file_name()) else {
+        return Err(OptionsError::Dockerfile {
+            path: shown,
+            reason: "has no parent directory".into(),
+        });
+    };
+    let name = name.to_str().ok_or_else(|| OptionsError::Dockerfile {
+        path: dockerfile.clone(),
+        reason: "the file name is not UTF-8".into(),
+    })?;
+
+    let mut opts = BTreeMap::new();
+    opts.insert("filename".to_string(), name.to_string());
+    for a in &shape.build_args {
+        match a.split_once('=') {
+            Some((k, v)) => {
+                check_key("--build-arg", a, k)?;
+                opts.insert(format!("build-arg:{k}"), v.to_string());
+            }
+            None => {
+                check_key("--build-arg", a, a)?;
+                if let Some(v) = env(a) {
+                    opts.insert(format!("build-arg:{a}"), v);
+                }
+            }
+        }
+    }
+    for l in &shape.labels {
+        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+        check_key("--label", l, k)?;
+        opts.insert(format!("label:{k}"), v.to_string());
+    }
+    if let Some(t) = &shape.target {
+        opts.insert("target".into(), t.clone());
+    }
+    if shape.no_cache {
+        opts.insert("no-cache".into(), String::new());
+    }
+    let mut entitlements = Vec::new();
+    match shape.network {
+        Network::Default => {}
+        Network::None => {
+            opts.insert("force-network-mode".into(), "none".into());
+        }
+        Network::Host => {
+            opts.insert("force-network-mode".into(), "host".into());
+            entitlements.push("network.host".to_string());
+        }
+    }
+
+    let mut local_dirs = BTreeMap::new();
+    local_dirs.insert("context".to_string(), context.clone());
+    local_dirs.insert("dockerfile".to_string(), dir.to_path_buf());
+
+    Ok(Prepared {
+        frontend_opts: opts,
+        local_dirs,
+        entitlements,
+        shared_key: shared_key(&context),
+        session_name: context
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "context".into()),
+    })
+}
+
+fn check_key(flag: &'static str, value: &str, key: &str) -> Result<(), OptionsError> {
+    if key.is_empty() {
+        return Err(OptionsError::Flag {
+            flag,
+            value: value.to_string(),
+            reason: "the name is empty".into(),
+        });
+    }
+    Ok(())
+}
+
+/// A stable key per context directory (and machine), so repeated builds of
+/// the same folder only transfer what changed.
+fn shared_key(context: &Path) -> String {
+    let mut h = Sha256::new();
+    h.update(context.as_os_str().as_encoded_bytes());
+    if let Ok(host) = std::fs::read_to_string("/etc/machine-id") {
+        h.update(host.trim().as_bytes());
+    }
+    format!("archgate-{}", &hex::encode(h.finalize())[..20])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+        d
+    }
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn defaults_serve_the_context_twice_and_name_the_dockerfile() {
+        let d = ctx();
+        let p = prepare(
+            &Shape {
+                context: d.path().into(),
+                ..Default::default()
+            },
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(p.frontend_opts.get("filename").unwrap(), "Dockerfile");
+        assert_eq!(p.local_dirs["context"], d.path());
+        assert_eq!(p.local_dirs["dockerfile"], d.path());
+        assert!(p.entitlements.is_empty());
+    }
+
+    #[test]
+    fn a_dockerfile_outside_the_context_is_its_own_local() {
+        let d = ctx();
+        let other = tempfile::tempdir().unwrap();
+        let f = other.path().join("build.Dockerfile");
+        std::fs::write(&f, "FROM scratch\n").unwrap();
+        let p = prepare(
+            &Shape {
+                context: d.path().into(),
+                file: Some(f),
+                ..Default::default()
+            },
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(p.frontend_opts["filename"], "build.Dockerfile");
+        assert_eq!(p.local_dirs["dockerfile"], other.path());
+    }
+
+    #[test]
+    fn build_args_labels_target_network() {
+        let d = ctx();
+        let env = |k: &str| (k == "FROM_ENV").then(|| "e".to_string());
+        let p = prepare(
+            &Shape {
+                context: d.path().into(),
+                build_args: vec!["A=1".into(), "B=".into(), "FROM_ENV".into(), "UNSET".into()],
+                labels: vec!["l=v".into(), "bare".into()],
+                target: Some("final".into()),
+                no_cache: true,
+                network: Network::Host,
+                ..Default::default()
+            },
+            &env,
+        )
+        .unwrap();
+        let o = &p.frontend_opts;
+        assert_eq!(o["build-arg:A"], "1");
+        assert_eq!(o["build-arg:B"], "");
+        assert_eq!(o["build-arg:FROM_ENV"], "e");
+        assert!(!o.contains_key("build-arg:UNSET"));
+        assert_eq!(o["label:l"], "v");
+        assert_eq!(o["label:bare"], "");
+        assert_eq!(o["target"], "final");
+        assert_eq!(o["no-cache"], "");
+        assert_eq!(o["force-network-mode"], "host");
+        assert_eq!(p.entitlements, vec!["network.host"]);
+    }
+
+    #[test]
+    fn missing_context_or_dockerfile_is_named() {
+        let e = prepare(
+            &Shape {
+                context: "/nonexistent/ctx".into(),
+                ..Default::default()
+            },
+            &no_env,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/ctx"), "{e}");
+        let d = tempfile::tempdir().unwrap();
+        let e = prepare(
+            &Shape {
+                context: d.path().into(),
+                ..Default::default()
+            },
+            &no_env,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("Dockerfile"), "{e}");
+        let d = ctx();
+        let e = prepare(
+            &Shape {
+                context: d.path().into(),
+                build_args: vec!["=x".into()],
+                ..Default::default()
+            },
+            &no_env,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("--build-arg"), "{e}");
+    }
+
+    #[test]
+    fn shared_key_is_stable_per_context() {
+        assert_eq!(shared_key(Path::new("/a")), shared_key(Path::new("/a")));
+        assert_ne!(shared_key(Path::new("/a")), shared_key(Path::new("/b")));
+    }
+}
