@@ -8,9 +8,12 @@
 //! same above `transport::connect`.
 
 pub mod addr;
+pub mod auth;
 pub mod client;
 pub mod error;
+pub mod output;
 pub mod proto;
+pub mod secrets;
 pub mod store;
 pub mod transport;
 
