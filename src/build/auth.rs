@@ -809,7 +809,8 @@ esac
         let dir = tempfile::tempdir().unwrap();
         let (_h, bin) = helper_dir();
         let cfg = format!(
-            r#"{{"auths": {{"missing.example": {{"auth": "{}"}}}}, "credsStore": "test"}}"#,
+            r#"{{"auths": {{"missing.example": {{"auth": "{0}"}}, "own.example": {{"auth": "{0}"}}}},
+                "credHelpers": {{"own.example": ""}}, "credsStore": "test"}}"#,
             b64("file:pw")
         );
         let svc = service(dir.path(), &cfg).with_helper_path(&bin);
@@ -820,6 +821,11 @@ esac
         // "Not found" from the helper is anonymous, even with an auths entry
         // (docker/cli ignores it when a store is configured).
         assert_eq!(svc.credentials_for("missing.example"), Ok(None));
+        // An empty credHelpers entry means the plain file, not credsStore.
+        assert_eq!(
+            svc.credentials_for("own.example"),
+            Ok(Some(("file".into(), "pw".into())))
+        );
 
         let err = svc.credentials_for("fail.example").unwrap_err();
         let msg = err.to_string();

@@ -186,11 +186,17 @@ fn check_file(id: &str, path: &Path) -> Result<PathBuf, SecretError> {
         path: path.to_path_buf(),
         reason,
     };
-    let file = std::fs::File::open(path).map_err(|e| unreadable(e.to_string()))?;
-    let meta = file.metadata().map_err(|e| unreadable(e.to_string()))?;
+    let meta = std::fs::metadata(path).map_err(|e| unreadable(e.to_string()))?;
     if meta.is_dir() {
         return Err(unreadable("is a directory".to_string()));
     }
+    if !meta.is_file() {
+        // A pipe or device (`src=/dev/stdin`): opening could block, and its
+        // size says nothing; it is read, capped, when the build asks.
+        return std::path::absolute(path).map_err(|e| unreadable(e.to_string()));
+    }
+    // Opening proves it is readable now (permissions), not just present.
+    std::fs::File::open(path).map_err(|e| unreadable(e.to_string()))?;
     if meta.len() > MAX_SECRET_SIZE {
         return Err(SecretError::TooBig {
             id: id.to_string(),
@@ -398,6 +404,32 @@ mod tests {
             .to_string();
         assert!(err.contains(&missing.display().to_string()), "{err}");
         assert!(parse_secret_with(&format!("id=a,src={}", exact.display()), &env).is_ok());
+    }
+
+    #[test]
+    fn unreadable_file_is_refused_at_parse_time() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let f = file_with(dir.path(), "locked", b"x");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o000)).unwrap();
+        if std::fs::File::open(&f).is_ok() {
+            return; // running as root: permissions do not apply
+        }
+        let err = parse_secret_with(&format!("id=a,src={}", f.display()), &env_of(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("cannot read") && err.contains("locked"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn devices_are_accepted_and_read_when_asked() {
+        let spec = parse_secret_with("id=a,src=/dev/null", &env_of(&[])).unwrap();
+        assert_eq!(spec.source, SecretSource::File("/dev/null".into()));
+        let svc = SecretsService::new([spec]);
+        assert_eq!(get(&svc, "a").await.unwrap(), b"");
     }
 
     #[test]
