@@ -8,12 +8,15 @@
 //! same above `transport::connect`.
 
 pub mod addr;
+pub mod auth;
 pub mod client;
 pub mod command;
 pub mod error;
 pub mod frontend;
 pub mod gateway;
+pub mod output;
 pub mod proto;
+pub mod secrets;
 pub mod session;
 pub mod store;
 pub mod transport;

@@ -1,0 +1,1484 @@
+//! Where a build's result goes: `-o/--output`, `--push`, `--load` and `-t`
+//! turned into the one BuildKit exporter request `docker buildx build` would
+//! make, then adjusted to the daemon at hand (a BuildKit daemon, or a Docker
+//! Engine's embedded BuildKit with or without the containerd image store);
+//! plus the `--metadata-file` document built from the exporter's response.
+//!
+//! The one idea: two steps, like buildx. First the flags become a generic
+//! export entry (buildx `ParseExports` + `--push`/`--load` + tags); then the
+//! entry is mapped per daemon (`image` is `moby` on Docker Engine, `--load`
+//! needs the engine or a local `docker load`), and anything the daemon or
+//! archgate cannot do is refused here, before the build starts, with a
+//! message naming the exporter and the limitation.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use super::auth::decode_base64;
+use super::client::WorkerInfo;
+
+/// Worker label the Docker Engine sets when it builds with the containerd
+/// image store (docker/buildx `driver/docker/driver.go` Features).
+pub const SNAPSHOTTER_LABEL: &str = "org.mobyproject.buildkit.worker.snapshotter";
+
+/// What kind of daemon the exporter request goes to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DaemonKind {
+    /// A Docker Engine's embedded BuildKit (buildx's `docker` driver).
+    pub docker_engine: bool,
+    /// A worker carries [`SNAPSHOTTER_LABEL`] (Docker 24+ with the
+    /// containerd image store; Docker 20.10 reports no labels).
+    pub containerd_store: bool,
+}
+
+impl DaemonKind {
+    /// Classify a daemon from its `ListWorkers` answer.
+    pub fn from_workers(docker_engine: bool, workers: &[WorkerInfo]) -> Self {
+        DaemonKind {
+            docker_engine,
+            containerd_store: workers
+                .iter()
+                .any(|w| w.labels.contains_key(SNAPSHOTTER_LABEL)),
+        }
+    }
+}
+
+/// How the exporter's bytes reach archgate over the session's FileSend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// `BytesMessage` stream: a tarball (`tar`, `oci`, `docker`).
+    Tar,
+    /// fsutil `Packet` stream: a directory tree (`local`).
+    Packets,
+    /// Nothing comes back to the client (`image`, `moby`, unknown exporters).
+    None,
+}
+
+/// Where archgate writes what comes over the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dest {
+    /// A tarball file (created/truncated by the caller).
+    File(PathBuf),
+    /// The tarball on stdout (see [`ExportPlan::check_stdout`]).
+    Stdout,
+    /// A directory the `local` exporter's tree is merged into.
+    Dir(PathBuf),
+    /// A `docker` tarball to feed to the local Docker Engine's image load
+    /// (`POST /images/load`), as buildx's `--load` does with a BuildKit
+    /// daemon.
+    DockerLoad,
+}
+
+/// The exporter request for `Control.Solve` (`Exporter`/`ExporterAttrs`)
+/// and what the session must do with its output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportPlan {
+    pub exporter: String,
+    pub attrs: BTreeMap<String, String>,
+    pub dest: Option<Dest>,
+    pub wire: Wire,
+}
+
+impl ExportPlan {
+    /// buildx refuses to write a tarball to a terminal; call this with
+    /// whether stdout is one.
+    pub fn check_stdout(&self, stdout_is_terminal: bool) -> Result<(), OutputError> {
+        if stdout_is_terminal && self.dest == Some(Dest::Stdout) {
+            return Err(OutputError::StdoutTerminal {
+                exporter: self.exporter.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Why the requested output cannot be produced.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OutputError {
+    #[error("invalid --output {spec:?}: {reason}")]
+    Invalid { spec: String, reason: String },
+
+    #[error("invalid --output {spec:?}: type is required")]
+    MissingType { spec: String },
+
+    #[error(
+        "--push and --load cannot be used together (archgate passes one exporter to the daemon)"
+    )]
+    PushAndLoad,
+
+    #[error("--push cannot be used with a {exporter:?} output (only type=image or type=registry)")]
+    PushWith { exporter: String },
+
+    #[error("--load cannot be used with a {exporter:?} output (only type=docker)")]
+    LoadWith { exporter: String },
+
+    #[error("{count} outputs requested, but archgate passes exactly one exporter to the daemon; give a single -o/--output (or --push or --load alone)")]
+    MultipleOutputs { count: usize },
+
+    #[error("invalid tag {tag:?}: {reason}")]
+    InvalidTag { tag: String, reason: String },
+
+    #[error("tag is needed when pushing to registry: pass -t NAME or name= in the output")]
+    PushNeedsTag,
+
+    #[error("dest is required for {exporter} exporter")]
+    MissingDest { exporter: String },
+
+    #[error("dest cannot be stdout for {exporter} exporter")]
+    StdoutDir { exporter: String },
+
+    #[error("destination directory {} is a file", path.display())]
+    DestIsFile { path: PathBuf },
+
+    #[error("destination file {} is a directory", path.display())]
+    DestIsDir { path: PathBuf },
+
+    #[error("invalid destination {}: {reason}", path.display())]
+    DestUnusable { path: PathBuf, reason: String },
+
+    #[error(
+        "dest file is required for {exporter} exporter: refusing to write a tarball to a terminal"
+    )]
+    StdoutTerminal { exporter: String },
+
+    #[error("the {exporter} exporter with tar=false writes an OCI layout directory through the client's content store, which archgate does not serve; drop tar=false to get a tarball")]
+    TarFalse { exporter: String },
+
+    #[error("docker exporter does not currently support exporting manifest lists: --load can take one platform only here ({platforms} requested)")]
+    LoadManifestList { platforms: usize },
+
+    #[error("docker exporter does not support exporting manifest lists, use the oci exporter instead ({platforms} platforms requested)")]
+    DockerManifestList { platforms: usize },
+
+    #[error("the {exporter} exporter is not available on this Docker Engine: its graph driver image store supports only the local, tar and single-platform image (moby) exporters; use a BuildKit daemon or turn on the containerd image store")]
+    EngineUnsupported { exporter: String },
+
+    #[error("the {exporter} exporter cannot export {platforms} platforms on this Docker Engine: its graph driver image store holds single-platform images only; use -o type=local or -o type=tar, a BuildKit daemon, or the containerd image store")]
+    EngineMultiPlatform { exporter: String, platforms: usize },
+
+    #[error("push is not supported by this engine's image store; use a BuildKit daemon or the containerd image store")]
+    EnginePush,
+
+    #[error(
+        "push-by-digest is not implemented for a Docker Engine's builder; use a BuildKit daemon"
+    )]
+    EnginePushByDigest,
+}
+
+/// One export entry while it is being assembled (buildx `ExportEntry` with
+/// `dest` still among the attributes).
+#[derive(Debug, Clone)]
+struct Entry {
+    exporter: String,
+    attrs: BTreeMap<String, String>,
+}
+
+impl Entry {
+    fn flag(&self, key: &str) -> Option<bool> {
+        self.attrs.get(key).and_then(|v| parse_go_bool(v))
+    }
+}
+
+/// Plan the export. `outputs` are the `-o` values, `tags` the `-t` values,
+/// `platforms` the number of target platforms (0 or 1: single platform).
+/// `Ok(None)`: nothing to export, build and check only (also for
+/// `type=cacheonly`).
+///
+/// Unlike buildx, no output at all never means an implicit `--load` on a
+/// Docker Engine: archgate exports only what was asked for.
+pub fn plan(
+    outputs: &[String],
+    push: bool,
+    load: bool,
+    tags: &[String],
+    platforms: usize,
+    daemon: &DaemonKind,
+) -> Result<Option<ExportPlan>, OutputError> {
+    // 1. Flags to entries (docker/buildx `util/buildflags/export.go`
+    //    ParseExports; `commands/build.go` for --push/--load).
+    let mut entries = outputs
+        .iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| parse_output(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    if push && load {
+        return Err(OutputError::PushAndLoad);
+    }
+    if push {
+        match entries.first_mut() {
+            None => entries.push(Entry {
+                exporter: "image".into(),
+                attrs: BTreeMap::from([("push".into(), "true".into())]),
+            }),
+            Some(e) if e.exporter == "image" => {
+                e.attrs.insert("push".into(), "true".into());
+            }
+            Some(e) => {
+                return Err(OutputError::PushWith {
+                    exporter: e.exporter.clone(),
+                })
+            }
+        }
+    }
+    if load {
+        match entries.first() {
+            None => entries.push(Entry {
+                exporter: "docker".into(),
+                attrs: BTreeMap::new(),
+            }),
+            Some(e) if e.exporter == "docker" => {}
+            Some(e) => {
+                return Err(OutputError::LoadWith {
+                    exporter: e.exporter.clone(),
+                })
+            }
+        }
+    }
+    // buildx 0.13+ sends several exporters to daemons with the
+    // multiple-exporters cap; archgate keeps to one (`Exporter`/
+    // `ExporterAttrs`, understood by every daemon version).
+    if entries.len() > 1 {
+        return Err(OutputError::MultipleOutputs {
+            count: entries.len(),
+        });
+    }
+    let Some(mut entry) = entries.pop() else {
+        return Ok(None);
+    };
+
+    // 2. Names from -t (docker/buildx `build/opt.go` toSolveOpt): the tags
+    //    replace any name= for the image-producing exporters.
+    for tag in tags {
+        validate_reference(tag).map_err(|reason| OutputError::InvalidTag {
+            tag: tag.clone(),
+            reason,
+        })?;
+    }
+    let names_image = matches!(entry.exporter.as_str(), "image" | "oci" | "docker");
+    if !tags.is_empty() && names_image {
+        entry.attrs.insert("name".into(), tags.join(","));
+    }
+    let push = entry.flag("push").unwrap_or(false);
+    if entry.exporter == "image" && push && entry.attrs.get("name").is_none_or(String::is_empty) {
+        return Err(OutputError::PushNeedsTag);
+    }
+    if entry.exporter == "cacheonly" {
+        return Ok(None);
+    }
+
+    // 3. Client-side destinations (docker/buildx `controller/pb/export.go`
+    //    CreateExports).
+    let (dest, wire) = resolve_dest(&mut entry)?;
+
+    // 4. Per daemon.
+    let multi = platforms > 1;
+    let plan = |exporter: &str, attrs: BTreeMap<String, String>, dest, wire| ExportPlan {
+        exporter: exporter.to_string(),
+        attrs,
+        dest,
+        wire,
+    };
+    let is_load = entry.exporter == "docker" && dest == Some(Dest::DockerLoad);
+    let graphdriver = !daemon.containerd_store;
+    if entry.exporter == "docker" && multi {
+        if !is_load {
+            return Err(OutputError::DockerManifestList { platforms });
+        }
+        // A containerd-store engine takes a multi-platform result into its
+        // image store directly (buildx: the OCI importer path, then moby).
+        // Elsewhere a docker tarball holds one platform only.
+        if !daemon.docker_engine || graphdriver {
+            return Err(OutputError::LoadManifestList { platforms });
+        }
+    }
+    if !daemon.docker_engine {
+        return Ok(Some(plan(&entry.exporter, entry.attrs, dest, wire)));
+    }
+    match entry.exporter.as_str() {
+        // `image` is the engine's `moby` exporter; `--load` too (the result
+        // is already in the engine).
+        "image" | "moby" => {
+            if push && entry.flag("push-by-digest").unwrap_or(false) {
+                return Err(OutputError::EnginePushByDigest);
+            }
+            if push && graphdriver {
+                // buildx pushes afterwards through the Docker API here.
+                return Err(OutputError::EnginePush);
+            }
+            if multi && graphdriver {
+                return Err(OutputError::EngineMultiPlatform {
+                    exporter: entry.exporter,
+                    platforms,
+                });
+            }
+            Ok(Some(plan("moby", entry.attrs, None, Wire::None)))
+        }
+        "docker" if is_load => Ok(Some(plan("moby", entry.attrs, None, Wire::None))),
+        "docker" | "oci" if graphdriver => Err(OutputError::EngineUnsupported {
+            exporter: entry.exporter,
+        }),
+        _ => Ok(Some(plan(&entry.exporter, entry.attrs, dest, wire))),
+    }
+}
+
+/// One `-o` value to an entry (buildx `ExportEntry.UnmarshalText`).
+fn parse_output(spec: &str) -> Result<Entry, OutputError> {
+    let fields = csv_fields(spec).map_err(|reason| OutputError::Invalid {
+        spec: spec.to_string(),
+        reason,
+    })?;
+    // A lone path: `-` is a tarball on stdout, anything else a local dir.
+    if fields.len() == 1 && fields[0] == spec && !spec.starts_with("type=") {
+        let exporter = if spec == "-" { "tar" } else { "local" };
+        return Ok(Entry {
+            exporter: exporter.into(),
+            attrs: BTreeMap::from([("dest".into(), spec.to_string())]),
+        });
+    }
+    let mut exporter = String::new();
+    let mut attrs = BTreeMap::new();
+    for field in fields {
+        let Some((key, value)) = field.split_once('=') else {
+            return Err(OutputError::Invalid {
+                spec: spec.to_string(),
+                reason: format!("invalid value {field:?}: want key=value"),
+            });
+        };
+        match key.trim().to_ascii_lowercase().as_str() {
+            "type" => exporter = value.to_string(),
+            key => {
+                attrs.insert(key.to_string(), value.to_string());
+            }
+        }
+    }
+    if exporter.is_empty() {
+        return Err(OutputError::MissingType {
+            spec: spec.to_string(),
+        });
+    }
+    if exporter == "registry" {
+        exporter = "image".into();
+        attrs.insert("push".into(), "true".into());
+    }
+    Ok(Entry { exporter, attrs })
+}
+
+/// Take `dest` out of the attributes and decide where the output goes.
+fn resolve_dest(entry: &mut Entry) -> Result<(Option<Dest>, Wire), OutputError> {
+    let exporter = entry.exporter.clone();
+    match exporter.as_str() {
+        "local" => {
+            let dest = entry.attrs.remove("dest").unwrap_or_default();
+            if dest.is_empty() {
+                return Err(OutputError::MissingDest { exporter });
+            }
+            if dest == "-" {
+                return Err(OutputError::StdoutDir { exporter });
+            }
+            let path = PathBuf::from(dest);
+            match std::fs::metadata(&path) {
+                Ok(m) if !m.is_dir() => return Err(OutputError::DestIsFile { path }),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(OutputError::DestUnusable {
+                        path,
+                        reason: e.to_string(),
+                    })
+                }
+            }
+            Ok((Some(Dest::Dir(path)), Wire::Packets))
+        }
+        "tar" | "oci" | "docker" => {
+            if exporter != "tar" {
+                // An unparsable value means true, as in buildx.
+                if entry.flag("tar") == Some(false) {
+                    return Err(OutputError::TarFalse { exporter });
+                }
+            }
+            let dest = match entry.attrs.remove("dest") {
+                Some(d) if !d.is_empty() => d,
+                _ if exporter == "docker" => return Ok((Some(Dest::DockerLoad), Wire::Tar)),
+                _ => "-".to_string(),
+            };
+            if dest == "-" {
+                return Ok((Some(Dest::Stdout), Wire::Tar));
+            }
+            let path = PathBuf::from(dest);
+            match std::fs::metadata(&path) {
+                Ok(m) if m.is_dir() => return Err(OutputError::DestIsDir { path }),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(OutputError::DestUnusable {
+                        path,
+                        reason: e.to_string(),
+                    })
+                }
+            }
+            Ok((Some(Dest::File(path)), Wire::Tar))
+        }
+        // image, moby, unknown: the daemon handles it; attrs pass through.
+        _ => Ok((None, Wire::None)),
+    }
+}
+
+/// Go's `strconv.ParseBool`.
+fn parse_go_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// Split one CSV record the way Go's `encoding/csv` reads it (comma
+/// separated; a field may be double-quoted, `""` inside quotes is a quote; a
+/// quote inside an unquoted field is an error).
+pub(crate) fn csv_fields(s: &str) -> Result<Vec<String>, String> {
+    let mut fields = Vec::new();
+    let mut rest = s;
+    loop {
+        if let Some(mut q) = rest.strip_prefix('"') {
+            let mut field = String::new();
+            loop {
+                let Some(end) = q.find('"') else {
+                    return Err("extraneous or missing \" in quoted-field".to_string());
+                };
+                field.push_str(&q[..end]);
+                q = &q[end + 1..];
+                if let Some(after) = q.strip_prefix('"') {
+                    field.push('"');
+                    q = after;
+                    continue;
+                }
+                break;
+            }
+            fields.push(field);
+            if q.is_empty() {
+                return Ok(fields);
+            }
+            match q.strip_prefix(',') {
+                Some(after) => rest = after,
+                None => return Err("extraneous or missing \" in quoted-field".to_string()),
+            }
+        } else {
+            let (field, after) = match rest.find(',') {
+                Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+                None => (rest, None),
+            };
+            if field.contains('"') {
+                return Err("bare \" in non-quoted-field".to_string());
+            }
+            fields.push(field.to_string());
+            match after {
+                Some(a) => rest = a,
+                None => return Ok(fields),
+            }
+        }
+    }
+}
+
+/// Check a `-t` value against the image reference grammar
+/// (distribution/reference: `[domain/]path[:tag][@digest]`).
+fn validate_reference(r: &str) -> Result<(), String> {
+    if r.is_empty() {
+        return Err("empty reference".into());
+    }
+    let (name_tag, digest) = match r.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (r, None),
+    };
+    if let Some(d) = digest {
+        validate_digest(d)?;
+    }
+    let (name, tag) = match name_tag.rsplit_once(':') {
+        Some((n, t)) if !t.contains('/') => (n, Some(t)),
+        _ => (name_tag, None),
+    };
+    if let Some(t) = tag {
+        let ok = !t.is_empty()
+            && t.len() <= 128
+            && t.bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+        if !ok {
+            return Err(format!("invalid tag {t:?}"));
+        }
+    }
+    if name.len() > 255 {
+        return Err("repository name must not be more than 255 characters".into());
+    }
+    let parts: Vec<&str> = name.split('/').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let ok = is_path_component(part) || (i == 0 && parts.len() > 1 && is_domain(part));
+        if !ok {
+            return Err(if part.bytes().any(|b| b.is_ascii_uppercase()) {
+                "repository name must be lowercase".into()
+            } else {
+                format!("invalid reference format at {part:?}")
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `[a-z0-9]+` runs joined by `.`, `_`, `__` or runs of `-`.
+fn is_path_component(s: &str) -> bool {
+    let b = s.as_bytes();
+    let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if alnum(b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && !alnum(b[i]) {
+            i += 1;
+        }
+        let sep = &s[start..i];
+        if !(sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|c| c == b'-')) {
+            return false;
+        }
+    }
+    true
+}
+
+/// `host[:port]` with DNS-style labels, or `[ipv6][:port]`.
+fn is_domain(s: &str) -> bool {
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((h, p)) => {
+                if h.is_empty() || !h.bytes().all(|c| c.is_ascii_hexdigit() || c == b':') {
+                    return false;
+                }
+                (None, p)
+            }
+            None => return false,
+        }
+    } else {
+        match s.split_once(':') {
+            Some((h, _)) => (Some(h), &s[h.len()..]),
+            None => (Some(s), ""),
+        }
+    };
+    if !port.is_empty() {
+        let Some(p) = port.strip_prefix(':') else {
+            return false;
+        };
+        if p.is_empty() || !p.bytes().all(|c| c.is_ascii_digit()) {
+            return false;
+        }
+    }
+    match host {
+        None => true,
+        Some(h) => {
+            !h.is_empty()
+                && h.split('.').all(|label| {
+                    let l = label.as_bytes();
+                    !l.is_empty()
+                        && l[0].is_ascii_alphanumeric()
+                        && l[l.len() - 1].is_ascii_alphanumeric()
+                        && l.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+                })
+        }
+    }
+}
+
+fn validate_digest(d: &str) -> Result<(), String> {
+    let bad = || format!("invalid digest {d:?}");
+    let (alg, hex) = d.split_once(':').ok_or_else(bad)?;
+    if alg.is_empty()
+        || hex.is_empty()
+        || !alg
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"+._-".contains(&c))
+        || !hex
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"=_-".contains(&c))
+    {
+        return Err(bad());
+    }
+    let want = match alg {
+        "sha256" => Some(64),
+        "sha384" => Some(96),
+        "sha512" => Some(128),
+        _ => None,
+    };
+    if let Some(n) = want {
+        if hex.len() != n
+            || !hex
+                .bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+        {
+            return Err(bad());
+        }
+    }
+    Ok(())
+}
+
+/// The `--metadata-file` document for an exporter response, as buildx writes
+/// it (docker/buildx `commands/build.go` decodeExporterResponse): each value
+/// that is base64 of a non-empty JSON object (or of a non-empty array of
+/// objects) is included decoded (e.g. `containerimage.descriptor`),
+/// `result.json` is JSON as is, everything else stays a string. Keys come out
+/// sorted, as Go's encoder writes maps. buildx adds `buildx.build.ref` and
+/// friends itself; they are not here.
+pub fn metadata_json(exporter_response: &BTreeMap<String, String>) -> Value {
+    let mut out = serde_json::Map::new();
+    for (k, v) in exporter_response {
+        let bytes = if k == "result.json" {
+            Some(v.as_bytes().to_vec())
+        } else {
+            decode_base64(v)
+        };
+        let decoded = bytes
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .filter(|j| match j {
+                Value::Object(m) => !m.is_empty(),
+                Value::Array(a) => !a.is_empty() && a.iter().all(|e| e.is_object() || e.is_null()),
+                _ => false,
+            });
+        out.insert(
+            k.clone(),
+            decoded.unwrap_or_else(|| Value::String(v.clone())),
+        );
+    }
+    Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const BUILDKIT: DaemonKind = DaemonKind {
+        docker_engine: false,
+        containerd_store: false,
+    };
+    const ENGINE_CONTAINERD: DaemonKind = DaemonKind {
+        docker_engine: true,
+        containerd_store: true,
+    };
+    const ENGINE_GRAPHDRIVER: DaemonKind = DaemonKind {
+        docker_engine: true,
+        containerd_store: false,
+    };
+
+    struct Ask<'a> {
+        outputs: &'a [&'a str],
+        push: bool,
+        load: bool,
+        tags: &'a [&'a str],
+        platforms: usize,
+    }
+
+    const fn ask<'a>(outputs: &'a [&'a str]) -> Ask<'a> {
+        Ask {
+            outputs,
+            push: false,
+            load: false,
+            tags: &[],
+            platforms: 1,
+        }
+    }
+
+    impl Ask<'_> {
+        fn run(&self, daemon: &DaemonKind) -> Result<Option<ExportPlan>, OutputError> {
+            let outputs: Vec<String> = self.outputs.iter().map(|s| s.to_string()).collect();
+            let tags: Vec<String> = self.tags.iter().map(|s| s.to_string()).collect();
+            plan(
+                &outputs,
+                self.push,
+                self.load,
+                &tags,
+                self.platforms,
+                daemon,
+            )
+        }
+    }
+
+    fn want(
+        exporter: &str,
+        attrs: &[(&str, &str)],
+        dest: Option<Dest>,
+        wire: Wire,
+    ) -> Option<ExportPlan> {
+        Some(ExportPlan {
+            exporter: exporter.into(),
+            attrs: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            dest,
+            wire,
+        })
+    }
+
+    fn file(p: &str) -> Option<Dest> {
+        Some(Dest::File(PathBuf::from(p)))
+    }
+
+    fn dir(p: &str) -> Option<Dest> {
+        Some(Dest::Dir(PathBuf::from(p)))
+    }
+
+    #[test]
+    fn generic_mapping_on_a_buildkit_daemon() {
+        let push = Ask {
+            push: true,
+            tags: &["reg.example/app:1"],
+            ..ask(&[])
+        };
+        let load = Ask {
+            load: true,
+            tags: &["app"],
+            ..ask(&[])
+        };
+        let cases: Vec<(&str, Ask, Option<ExportPlan>)> = vec![
+            ("nothing", ask(&[]), None),
+            ("empty -o skipped", ask(&[""]), None),
+            ("cacheonly", ask(&["type=cacheonly"]), None),
+            (
+                "dir shorthand",
+                ask(&["out"]),
+                want("local", &[], dir("out"), Wire::Packets),
+            ),
+            (
+                "dash is tar to stdout",
+                ask(&["-"]),
+                want("tar", &[], Some(Dest::Stdout), Wire::Tar),
+            ),
+            (
+                "local",
+                ask(&["type=local,dest=out,platform-split=false"]),
+                want(
+                    "local",
+                    &[("platform-split", "false")],
+                    dir("out"),
+                    Wire::Packets,
+                ),
+            ),
+            (
+                "tar file",
+                ask(&["type=tar,dest=o.tar"]),
+                want("tar", &[], file("o.tar"), Wire::Tar),
+            ),
+            (
+                "tar default stdout",
+                ask(&["type=tar"]),
+                want("tar", &[], Some(Dest::Stdout), Wire::Tar),
+            ),
+            (
+                "keys lowercased, Type too",
+                ask(&["TYPE=tar,DEST=o.tar"]),
+                want("tar", &[], file("o.tar"), Wire::Tar),
+            ),
+            (
+                "oci file",
+                ask(&["type=oci,dest=o.tar"]),
+                want("oci", &[], file("o.tar"), Wire::Tar),
+            ),
+            (
+                "oci default stdout",
+                ask(&["type=oci"]),
+                want("oci", &[], Some(Dest::Stdout), Wire::Tar),
+            ),
+            (
+                "oci tar=true kept",
+                ask(&["type=oci,dest=o.tar,tar=true"]),
+                want("oci", &[("tar", "true")], file("o.tar"), Wire::Tar),
+            ),
+            (
+                "docker with dest",
+                ask(&["type=docker,dest=d.tar"]),
+                want("docker", &[], file("d.tar"), Wire::Tar),
+            ),
+            (
+                "docker to stdout",
+                ask(&["type=docker,dest=-"]),
+                want("docker", &[], Some(Dest::Stdout), Wire::Tar),
+            ),
+            (
+                "docker without dest loads",
+                ask(&["type=docker"]),
+                want("docker", &[], Some(Dest::DockerLoad), Wire::Tar),
+            ),
+            (
+                "--load",
+                load,
+                want(
+                    "docker",
+                    &[("name", "app")],
+                    Some(Dest::DockerLoad),
+                    Wire::Tar,
+                ),
+            ),
+            (
+                "--load with type=docker,dest",
+                Ask {
+                    load: true,
+                    ..ask(&["type=docker,dest=d.tar"])
+                },
+                want("docker", &[], file("d.tar"), Wire::Tar),
+            ),
+            (
+                "--push",
+                push,
+                want(
+                    "image",
+                    &[("name", "reg.example/app:1"), ("push", "true")],
+                    None,
+                    Wire::None,
+                ),
+            ),
+            (
+                "--push with type=image",
+                Ask {
+                    push: true,
+                    ..ask(&["type=image,name=r.example/a"])
+                },
+                want(
+                    "image",
+                    &[("name", "r.example/a"), ("push", "true")],
+                    None,
+                    Wire::None,
+                ),
+            ),
+            (
+                "registry is image+push",
+                ask(&["type=registry,name=r.example/a"]),
+                want(
+                    "image",
+                    &[("name", "r.example/a"), ("push", "true")],
+                    None,
+                    Wire::None,
+                ),
+            ),
+            (
+                "--push with type=registry",
+                Ask {
+                    push: true,
+                    ..ask(&["type=registry,name=r.example/a"])
+                },
+                want(
+                    "image",
+                    &[("name", "r.example/a"), ("push", "true")],
+                    None,
+                    Wire::None,
+                ),
+            ),
+            (
+                "tags replace name",
+                Ask {
+                    tags: &["a:1", "b:2"],
+                    ..ask(&["type=image,name=x,push=false"])
+                },
+                want(
+                    "image",
+                    &[("name", "a:1,b:2"), ("push", "false")],
+                    None,
+                    Wire::None,
+                ),
+            ),
+            (
+                "tags name oci",
+                Ask {
+                    tags: &["a:1"],
+                    ..ask(&["type=oci,dest=o.tar"])
+                },
+                want("oci", &[("name", "a:1")], file("o.tar"), Wire::Tar),
+            ),
+            (
+                "tags do not name tar",
+                Ask {
+                    tags: &["a:1"],
+                    ..ask(&["type=tar,dest=o.tar"])
+                },
+                want("tar", &[], file("o.tar"), Wire::Tar),
+            ),
+            (
+                "unknown exporter passes through with its attrs",
+                ask(&["type=custom,dest=x,foo=bar"]),
+                want("custom", &[("dest", "x"), ("foo", "bar")], None, Wire::None),
+            ),
+            (
+                "quoted csv value",
+                ask(&["type=image,\"name=a,b\",push=false"]),
+                want(
+                    "image",
+                    &[("name", "a,b"), ("push", "false")],
+                    None,
+                    Wire::None,
+                ),
+            ),
+            (
+                "push=notabool is not a push",
+                ask(&["type=image,push=maybe"]),
+                want("image", &[("push", "maybe")], None, Wire::None),
+            ),
+            (
+                "multi-platform tar",
+                Ask {
+                    platforms: 3,
+                    ..ask(&["type=tar,dest=o.tar"])
+                },
+                want("tar", &[], file("o.tar"), Wire::Tar),
+            ),
+            (
+                "multi-platform image push",
+                Ask {
+                    platforms: 2,
+                    ..push_ask()
+                },
+                want(
+                    "image",
+                    &[("name", "reg.example/app:1"), ("push", "true")],
+                    None,
+                    Wire::None,
+                ),
+            ),
+        ];
+        for (name, a, expected) in cases {
+            assert_eq!(a.run(&BUILDKIT), Ok(expected), "{name}");
+        }
+    }
+
+    fn push_ask() -> Ask<'static> {
+        Ask {
+            push: true,
+            tags: &["reg.example/app:1"],
+            ..ask(&[])
+        }
+    }
+
+    #[test]
+    fn docker_engine_with_containerd_store() {
+        let d = ENGINE_CONTAINERD;
+        let cases: Vec<(&str, Ask, Option<ExportPlan>)> = vec![
+            (
+                "--push keeps push on moby",
+                push_ask(),
+                want(
+                    "moby",
+                    &[("name", "reg.example/app:1"), ("push", "true")],
+                    None,
+                    Wire::None,
+                ),
+            ),
+            (
+                "--load is moby",
+                Ask {
+                    load: true,
+                    tags: &["app"],
+                    ..ask(&[])
+                },
+                want("moby", &[("name", "app")], None, Wire::None),
+            ),
+            (
+                "multi-platform --load",
+                Ask {
+                    load: true,
+                    tags: &["app"],
+                    platforms: 2,
+                    ..ask(&[])
+                },
+                want("moby", &[("name", "app")], None, Wire::None),
+            ),
+            (
+                "image is moby",
+                ask(&["type=image,name=a"]),
+                want("moby", &[("name", "a")], None, Wire::None),
+            ),
+            (
+                "multi-platform image",
+                Ask {
+                    platforms: 2,
+                    ..ask(&["type=image,name=a"])
+                },
+                want("moby", &[("name", "a")], None, Wire::None),
+            ),
+            (
+                "oci",
+                ask(&["type=oci,dest=o.tar"]),
+                want("oci", &[], file("o.tar"), Wire::Tar),
+            ),
+            (
+                "docker with dest",
+                ask(&["type=docker,dest=d.tar"]),
+                want("docker", &[], file("d.tar"), Wire::Tar),
+            ),
+            (
+                "local",
+                ask(&["out"]),
+                want("local", &[], dir("out"), Wire::Packets),
+            ),
+            (
+                "tar",
+                ask(&["-"]),
+                want("tar", &[], Some(Dest::Stdout), Wire::Tar),
+            ),
+        ];
+        for (name, a, expected) in cases {
+            assert_eq!(a.run(&d), Ok(expected), "{name}");
+        }
+    }
+
+    #[test]
+    fn docker_engine_with_graph_driver() {
+        let d = ENGINE_GRAPHDRIVER;
+        let ok: Vec<(&str, Ask, Option<ExportPlan>)> = vec![
+            (
+                "local",
+                ask(&["type=local,dest=out"]),
+                want("local", &[], dir("out"), Wire::Packets),
+            ),
+            (
+                "multi-platform local",
+                Ask {
+                    platforms: 2,
+                    ..ask(&["type=local,dest=out"])
+                },
+                want("local", &[], dir("out"), Wire::Packets),
+            ),
+            (
+                "multi-platform tar",
+                Ask {
+                    platforms: 2,
+                    ..ask(&["type=tar,dest=o.tar"])
+                },
+                want("tar", &[], file("o.tar"), Wire::Tar),
+            ),
+            (
+                "single-platform --load",
+                Ask {
+                    load: true,
+                    tags: &["app"],
+                    ..ask(&[])
+                },
+                want("moby", &[("name", "app")], None, Wire::None),
+            ),
+            (
+                "single-platform image",
+                ask(&["type=image,name=app"]),
+                want("moby", &[("name", "app")], None, Wire::None),
+            ),
+        ];
+        for (name, a, expected) in ok {
+            assert_eq!(a.run(&d), Ok(expected), "{name}");
+        }
+        let errors: Vec<(&str, Ask, OutputError)> = vec![
+            ("push", push_ask(), OutputError::EnginePush),
+            (
+                "registry output",
+                ask(&["type=registry,name=r.example/a"]),
+                OutputError::EnginePush,
+            ),
+            (
+                "oci",
+                ask(&["type=oci,dest=o.tar"]),
+                OutputError::EngineUnsupported {
+                    exporter: "oci".into(),
+                },
+            ),
+            (
+                "docker with dest",
+                ask(&["type=docker,dest=d.tar"]),
+                OutputError::EngineUnsupported {
+                    exporter: "docker".into(),
+                },
+            ),
+            (
+                "multi-platform --load",
+                Ask {
+                    load: true,
+                    platforms: 2,
+                    ..ask(&[])
+                },
+                OutputError::LoadManifestList { platforms: 2 },
+            ),
+            (
+                "multi-platform image",
+                Ask {
+                    platforms: 2,
+                    ..ask(&["type=image,name=a"])
+                },
+                OutputError::EngineMultiPlatform {
+                    exporter: "image".into(),
+                    platforms: 2,
+                },
+            ),
+        ];
+        for (name, a, expected) in errors {
+            assert_eq!(a.run(&d), Err(expected), "{name}");
+        }
+        let msg = OutputError::EngineUnsupported {
+            exporter: "oci".into(),
+        }
+        .to_string();
+        assert!(
+            msg.contains("oci exporter") && msg.contains("graph driver"),
+            "{msg}"
+        );
+        assert!(OutputError::EnginePush
+            .to_string()
+            .contains("push is not supported"));
+    }
+
+    #[test]
+    fn errors_on_any_daemon() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a_file = tmp.path().join("f");
+        std::fs::write(&a_file, b"").unwrap();
+        let a_dir = tmp.path().display().to_string();
+        let a_file = a_file.display().to_string();
+        let local_on_file = format!("type=local,dest={a_file}");
+        let tar_on_dir = format!("type=tar,dest={a_dir}");
+        let local_on_file = [local_on_file.as_str()];
+        let tar_on_dir = [tar_on_dir.as_str()];
+        let cases: Vec<(&str, Ask, OutputError)> = vec![
+            (
+                "push and load",
+                Ask {
+                    push: true,
+                    load: true,
+                    ..ask(&[])
+                },
+                OutputError::PushAndLoad,
+            ),
+            (
+                "push with local",
+                Ask {
+                    push: true,
+                    ..ask(&["out"])
+                },
+                OutputError::PushWith {
+                    exporter: "local".into(),
+                },
+            ),
+            (
+                "load with tar",
+                Ask {
+                    load: true,
+                    ..ask(&["type=tar,dest=x"])
+                },
+                OutputError::LoadWith {
+                    exporter: "tar".into(),
+                },
+            ),
+            (
+                "two outputs",
+                ask(&["type=tar,dest=x", "type=local,dest=y"]),
+                OutputError::MultipleOutputs { count: 2 },
+            ),
+            (
+                "missing type",
+                ask(&["dest=x,foo=bar"]),
+                OutputError::MissingType {
+                    spec: "dest=x,foo=bar".into(),
+                },
+            ),
+            (
+                "field without =",
+                ask(&["type=tar,oops"]),
+                OutputError::Invalid {
+                    spec: "type=tar,oops".into(),
+                    reason: "invalid value \"oops\": want key=value".into(),
+                },
+            ),
+            (
+                "bad csv",
+                ask(&["type=tar,de\"st=x"]),
+                OutputError::Invalid {
+                    spec: "type=tar,de\"st=x".into(),
+                    reason: "bare \" in non-quoted-field".into(),
+                },
+            ),
+            (
+                "local needs dest",
+                ask(&["type=local"]),
+                OutputError::MissingDest {
+                    exporter: "local".into(),
+                },
+            ),
+            (
+                "local dest not stdout",
+                ask(&["type=local,dest=-"]),
+                OutputError::StdoutDir {
+                    exporter: "local".into(),
+                },
+            ),
+            (
+                "local dest is a file",
+                ask(&local_on_file),
+                OutputError::DestIsFile {
+                    path: PathBuf::from(&a_file),
+                },
+            ),
+            (
+                "tar dest is a dir",
+                ask(&tar_on_dir),
+                OutputError::DestIsDir {
+                    path: PathBuf::from(&a_dir),
+                },
+            ),
+            (
+                "oci tar=false",
+                ask(&["type=oci,dest=layout,tar=false"]),
+                OutputError::TarFalse {
+                    exporter: "oci".into(),
+                },
+            ),
+            (
+                "docker tar=0",
+                ask(&["type=docker,dest=layout,tar=0"]),
+                OutputError::TarFalse {
+                    exporter: "docker".into(),
+                },
+            ),
+            (
+                "push needs a tag",
+                Ask {
+                    push: true,
+                    ..ask(&[])
+                },
+                OutputError::PushNeedsTag,
+            ),
+            (
+                "registry needs a name",
+                ask(&["type=registry"]),
+                OutputError::PushNeedsTag,
+            ),
+            (
+                "bad tag",
+                Ask {
+                    tags: &["Bad/Name:x"],
+                    ..ask(&["out"])
+                },
+                OutputError::InvalidTag {
+                    tag: "Bad/Name:x".into(),
+                    reason: "repository name must be lowercase".into(),
+                },
+            ),
+            (
+                "multi-platform docker with dest",
+                Ask {
+                    platforms: 2,
+                    ..ask(&["type=docker,dest=d.tar"])
+                },
+                OutputError::DockerManifestList { platforms: 2 },
+            ),
+        ];
+        for daemon in [BUILDKIT, ENGINE_CONTAINERD, ENGINE_GRAPHDRIVER] {
+            for (name, a, expected) in &cases {
+                assert_eq!(
+                    a.run(&daemon),
+                    Err(expected.clone()),
+                    "{name} on {daemon:?}"
+                );
+            }
+        }
+        assert!(OutputError::MultipleOutputs { count: 2 }
+            .to_string()
+            .contains("exactly one exporter"));
+        assert!(OutputError::LoadManifestList { platforms: 2 }
+            .to_string()
+            .contains("docker exporter does not currently support exporting manifest lists"));
+    }
+
+    #[test]
+    fn multi_platform_load_only_on_a_containerd_engine() {
+        let a = Ask {
+            load: true,
+            platforms: 2,
+            ..ask(&[])
+        };
+        let refused = Err(OutputError::LoadManifestList { platforms: 2 });
+        assert_eq!(a.run(&BUILDKIT), refused);
+        assert_eq!(a.run(&ENGINE_GRAPHDRIVER), refused);
+        assert_eq!(
+            a.run(&ENGINE_CONTAINERD),
+            Ok(want("moby", &[], None, Wire::None))
+        );
+    }
+
+    #[test]
+    fn push_by_digest_on_engine() {
+        let a = Ask {
+            tags: &["r.example/a"],
+            ..ask(&["type=image,push=true,push-by-digest=true"])
+        };
+        assert_eq!(
+            a.run(&ENGINE_CONTAINERD),
+            Err(OutputError::EnginePushByDigest)
+        );
+        assert!(a.run(&BUILDKIT).is_ok());
+    }
+
+    #[test]
+    fn existing_destinations_of_the_right_kind_are_fine() {
+        let tmp = tempfile::tempdir().unwrap();
+        let f = tmp.path().join("o.tar");
+        std::fs::write(&f, b"old").unwrap();
+        let d = tmp.path().display().to_string();
+        let a = format!("type=local,dest={d}");
+        assert_eq!(
+            ask(&[&a]).run(&BUILDKIT).unwrap().unwrap().dest,
+            Some(Dest::Dir(tmp.path().to_path_buf()))
+        );
+        let a = format!("type=tar,dest={}", f.display());
+        assert_eq!(
+            ask(&[&a]).run(&BUILDKIT).unwrap().unwrap().dest,
+            Some(Dest::File(f.clone()))
+        );
+    }
+
+    #[test]
+    fn stdout_terminal_is_refused() {
+        let p = ask(&["-"]).run(&BUILDKIT).unwrap().unwrap();
+        assert_eq!(
+            p.check_stdout(true),
+            Err(OutputError::StdoutTerminal {
+                exporter: "tar".into()
+            })
+        );
+        assert_eq!(p.check_stdout(false), Ok(()));
+        let p = ask(&["out"]).run(&BUILDKIT).unwrap().unwrap();
+        assert_eq!(p.check_stdout(true), Ok(()));
+    }
+
+    #[test]
+    fn daemon_kind_from_workers() {
+        let worker = |labels: &[(&str, &str)]| WorkerInfo {
+            id: "w".into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            platforms: vec![],
+            buildkit_version: None,
+        };
+        let d = DaemonKind::from_workers(true, &[worker(&[(SNAPSHOTTER_LABEL, "overlayfs")])]);
+        assert_eq!(d, ENGINE_CONTAINERD);
+        let d = DaemonKind::from_workers(true, &[worker(&[])]);
+        assert_eq!(d, ENGINE_GRAPHDRIVER);
+        let d = DaemonKind::from_workers(
+            false,
+            &[worker(&[(
+                "org.mobyproject.buildkit.worker.executor",
+                "oci",
+            )])],
+        );
+        assert_eq!(d, BUILDKIT);
+    }
+
+    #[test]
+    fn csv_like_go() {
+        let ok = |s: &str| csv_fields(s).unwrap();
+        assert_eq!(ok("a=b,c=d"), ["a=b", "c=d"]);
+        assert_eq!(ok("a=b,"), ["a=b", ""]);
+        assert_eq!(ok("\"a=b,c\",d=e"), ["a=b,c", "d=e"]);
+        assert_eq!(ok("\"a=\"\"q\"\"\""), ["a=\"q\""]);
+        assert_eq!(ok(""), [""]);
+        assert!(csv_fields("a=\"b\"").is_err());
+        assert!(csv_fields("\"a=b").is_err());
+        assert!(csv_fields("\"a\"b").is_err());
+    }
+
+    #[test]
+    fn references() {
+        for good in [
+            "app",
+            "app:1.0",
+            "library/app",
+            "reg.example/app",
+            "reg.example:5000/team/app:v1",
+            "localhost:5000/app",
+            "Reg.Example/app",
+            "[::1]:5000/app",
+            "a__b/c-d.e_f/g---h",
+            "app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "app:1@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ] {
+            assert_eq!(validate_reference(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            "App",
+            "app:",
+            "app:-x",
+            "app/",
+            "/app",
+            "a..b",
+            "app@sha256:short",
+            "app:tag with space",
+            "reg.example:port/app",
+            "-app",
+        ] {
+            assert!(validate_reference(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn metadata_like_buildx() {
+        let b64 = |s: &str| {
+            // Test-only encoder.
+            const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+            let b = s.as_bytes();
+            let mut out = String::new();
+            for c in b.chunks(3) {
+                let n = (u32::from(c[0]) << 16)
+                    | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+                    | u32::from(*c.get(2).unwrap_or(&0));
+                for i in 0..4 {
+                    out.push(if i <= c.len() {
+                        A[((n >> (18 - 6 * i)) & 63) as usize] as char
+                    } else {
+                        '='
+                    });
+                }
+            }
+            out
+        };
+        let desc = r#"{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"sha256:abc","size":123}"#;
+        let resp: BTreeMap<String, String> = [
+            ("containerimage.descriptor", b64(desc)),
+            ("containerimage.digest", "sha256:abc".to_string()),
+            ("image.name", "reg.example/app:1".to_string()),
+            ("list", b64(r#"[{"a":1}]"#)),
+            ("empty.object", b64("{}")),
+            ("plain.b64", b64("not json")),
+            ("number", b64("42")),
+            ("result.json", r#"{"k":"v"}"#.to_string()),
+            ("abcd", "abcd".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let got = metadata_json(&resp);
+        let expected = json!({
+            "containerimage.descriptor": {
+                "mediaType": "application/vnd.oci.image.index.v1+json",
+                "digest": "sha256:abc",
+                "size": 123
+            },
+            "containerimage.digest": "sha256:abc",
+            "image.name": "reg.example/app:1",
+            "list": [{"a": 1}],
+            "empty.object": b64("{}"),
+            "plain.b64": b64("not json"),
+            "number": b64("42"),
+            "result.json": {"k": "v"},
+            "abcd": "abcd"
+        });
+        assert_eq!(got, expected);
+    }
+}
