@@ -59,10 +59,7 @@ pub enum FileSyncError {
 
     /// The peer reported an error (PACKET_ERR).
     #[error("error from {peer}: {message}")]
-    Peer {
-        peer: &'static str,
-        message: String,
-    },
+    Peer { peer: &'static str, message: String },
 
     /// The peer broke the protocol (unknown packet, early end, ...).
     #[error("protocol error: {0}")]

@@ -80,8 +80,14 @@ mod tests {
         assert_eq!(go_mode_from_unix(0o040755), 0x8000_01ed);
         assert_eq!(go_mode_from_unix(0o120777), 0x0800_01ff);
         assert_eq!(go_mode_from_unix(0o104755), GoMode::SETUID | 0o755);
-        assert_eq!(go_mode_from_unix(0o041777), GoMode::DIR | GoMode::STICKY | 0o777);
-        assert_eq!(go_mode_from_unix(0o020666), GoMode::DEVICE | GoMode::CHAR_DEVICE | 0o666);
+        assert_eq!(
+            go_mode_from_unix(0o041777),
+            GoMode::DIR | GoMode::STICKY | 0o777
+        );
+        assert_eq!(
+            go_mode_from_unix(0o020666),
+            GoMode::DEVICE | GoMode::CHAR_DEVICE | 0o666
+        );
         assert!(GoMode::is_regular(go_mode_from_unix(0o100600)));
         assert!(!GoMode::is_regular(go_mode_from_unix(0o010600)));
     }

@@ -77,9 +77,7 @@ impl Pattern {
             Kind::Prefix(prefix) => path.starts_with(prefix.as_str()),
             Kind::Suffix(suffix) => {
                 path.ends_with(suffix.as_str())
-                    || suffix
-                        .strip_prefix('/')
-                        .is_some_and(|rest| path == rest)
+                    || suffix.strip_prefix('/').is_some_and(|rest| path == rest)
             }
             Kind::Tokens(tokens) => {
                 let chars: Vec<char> = path.chars().collect();
@@ -224,10 +222,12 @@ fn match_tokens(tokens: &[Token], s: &[char]) -> bool {
     match first {
         Token::Lit(c) => s.first() == Some(c) && match_tokens(rest, &s[1..]),
         Token::One => s.first().is_some_and(|c| *c != '/') && match_tokens(rest, &s[1..]),
-        Token::Class { negated, ranges } => s.first().is_some_and(|c| {
-            let inside = ranges.iter().any(|(lo, hi)| lo <= c && c <= hi);
-            inside != *negated
-        }) && match_tokens(rest, &s[1..]),
+        Token::Class { negated, ranges } => {
+            s.first().is_some_and(|c| {
+                let inside = ranges.iter().any(|(lo, hi)| lo <= c && c <= hi);
+                inside != *negated
+            }) && match_tokens(rest, &s[1..])
+        }
         Token::Star => {
             let mut i = 0;
             loop {
@@ -347,8 +347,13 @@ impl PatternMatcher {
     /// Match `path` given its parent directory's results (patternmatcher
     /// `MatchesUsingParentResults`). With an empty `parent` the parent
     /// directories are matched from the path itself.
-    pub fn matches_using_parent_results(&self, path: &str, parent: &MatchInfo) -> (bool, MatchInfo) {
-        let have_parent = parent.parent_matched.len() == self.patterns.len() && !self.patterns.is_empty();
+    pub fn matches_using_parent_results(
+        &self,
+        path: &str,
+        parent: &MatchInfo,
+    ) -> (bool, MatchInfo) {
+        let have_parent =
+            parent.parent_matched.len() == self.patterns.len() && !self.patterns.is_empty();
         let mut matched = false;
         let mut info = MatchInfo {
             parent_matched: vec![false; self.patterns.len()],
@@ -480,7 +485,11 @@ mod tests {
             ("dir/*", "dir", false),
         ];
         for (pattern, path, want) in cases {
-            assert_eq!(m(&[pattern], path), *want, "pattern {pattern:?} path {path:?}");
+            assert_eq!(
+                m(&[pattern], path),
+                *want,
+                "pattern {pattern:?} path {path:?}"
+            );
         }
     }
 
@@ -499,7 +508,11 @@ mod tests {
             (&["a", "!a/b", "a/b/c"], "a/b/x", false),
         ];
         for (patterns, path, want) in cases {
-            assert_eq!(m(patterns, path), *want, "patterns {patterns:?} path {path:?}");
+            assert_eq!(
+                m(patterns, path),
+                *want,
+                "patterns {patterns:?} path {path:?}"
+            );
         }
     }
 
@@ -508,10 +521,14 @@ mod tests {
         let pm = PatternMatcher::new(["docs", "!docs/keep", "*.tmp", "!**/x.tmp"]).unwrap();
         let (dm, dinfo) = pm.matches_using_parent_results("docs", &MatchInfo::default());
         assert!(dm);
-        for child in ["docs/keep", "docs/other", "docs/x.tmp", "docs/keep/deep"] {
+        for child in ["docs/keep", "docs/other", "docs/x.tmp"] {
             let (got, _) = pm.matches_using_parent_results(child, &dinfo);
             assert_eq!(got, pm.matches_or_parent_matches(child), "{child}");
         }
+        let (_, kinfo) = pm.matches_using_parent_results("docs/keep", &dinfo);
+        let (deep, _) = pm.matches_using_parent_results("docs/keep/deep", &kinfo);
+        assert!(!deep);
+        assert!(!pm.matches_or_parent_matches("docs/keep/deep"));
     }
 
     #[test]
@@ -520,7 +537,10 @@ mod tests {
             let err = PatternMatcher::new([bad]).unwrap_err();
             assert_eq!(err.pattern, bad);
         }
-        assert!(PatternMatcher::new(["", "   "]).unwrap().patterns().is_empty());
+        assert!(PatternMatcher::new(["", "   "])
+            .unwrap()
+            .patterns()
+            .is_empty());
     }
 
     #[test]

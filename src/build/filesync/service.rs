@@ -198,9 +198,10 @@ impl ExportState {
         let mut found: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for kv in md.iter() {
             let (key, value) = match kv {
-                KeyAndValueRef::Ascii(k, v) => {
-                    (k.as_str(), String::from_utf8_lossy(v.as_bytes()).into_owned())
-                }
+                KeyAndValueRef::Ascii(k, v) => (
+                    k.as_str(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                ),
                 KeyAndValueRef::Binary(k, v) => match v.to_bytes() {
                     Ok(b) => (k.as_str(), String::from_utf8_lossy(&b).into_owned()),
                     Err(_) => continue,
@@ -396,12 +397,18 @@ mod tests {
         let mut md = MetadataMap::new();
         md.append("exporter-md-image.name", MetadataValue::from_static("a:1"));
         md.append("exporter-md-image.name", MetadataValue::from_static("b:2"));
-        md.append("exporter-md-containerimage.digest", MetadataValue::from_static("sha256:00"));
+        md.append(
+            "exporter-md-containerimage.digest",
+            MetadataValue::from_static("sha256:00"),
+        );
         md.append("other", MetadataValue::from_static("x"));
         svc.state.record_call(&md);
         let got = handle.metadata();
         assert_eq!(got.get("image.name").map(String::as_str), Some("a:1,b:2"));
-        assert_eq!(got.get("containerimage.digest").map(String::as_str), Some("sha256:00"));
+        assert_eq!(
+            got.get("containerimage.digest").map(String::as_str),
+            Some("sha256:00")
+        );
         assert_eq!(got.len(), 2);
         assert_eq!(handle.calls(), 1);
     }
