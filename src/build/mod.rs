@@ -12,6 +12,7 @@ pub mod auth;
 pub mod client;
 pub mod command;
 pub mod error;
+pub mod filesync;
 pub mod frontend;
 pub mod gateway;
 pub mod output;
