@@ -10,6 +10,7 @@
 pub mod addr;
 pub mod client;
 pub mod error;
+pub mod progress;
 pub mod proto;
 pub mod store;
 pub mod transport;
