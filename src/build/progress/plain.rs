@@ -188,12 +188,12 @@ impl Printer {
             let key = (i, id.clone());
             if let (Some(last), None) = (self.last.get(&key), s.completed) {
                 let progress = if s.total > 0 {
-                    (s.current - last.current) as f64 / s.total as f64
+                    (s.current as f64 - last.current as f64) / s.total as f64
                 } else {
                     0.0
                 };
                 let elapsed = match (s.timestamp, last.timestamp) {
-                    (Some(a), Some(b)) => a - b,
+                    (Some(a), Some(b)) => a.saturating_sub(b),
                     _ => 0,
                 };
                 if progress < MIN_PROGRESS_DELTA && elapsed < MIN_TIME_DELTA {

@@ -628,6 +628,38 @@ fn tty_frame_fits_the_terminal() {
 }
 
 #[test]
+fn absurd_timestamps_do_not_panic() {
+    for (mode, tty) in [
+        (ProgressMode::Tty, true),
+        (ProgressMode::Plain, false),
+        (ProgressMode::Rawjson, false),
+    ] {
+        let mut h = Harness::new(mode, tty);
+        let far = Timestamp {
+            seconds: i64::MAX,
+            nanos: i32::MAX,
+        };
+        let past = Timestamp {
+            seconds: i64::MIN,
+            nanos: i32::MIN,
+        };
+        let mut v = vtx("a", "[1/1] RUN a", None, None);
+        v.started = Some(past);
+        h.send(vertexes(vec![v.clone()]));
+        let mut l = log("a", 0, "x\ny");
+        l.logs[0].timestamp = Some(far);
+        h.send(l);
+        h.send(status("a", "s", i64::MAX, i64::MIN, 0, 0, false));
+        h.send(status("a", "s", i64::MIN, i64::MAX, 1, 0, false));
+        v.completed = Some(far);
+        h.send(vertexes(vec![v]));
+        h.p.tick();
+        h.p.finish();
+        assert!(!h.output().is_empty());
+    }
+}
+
+#[test]
 fn tty_mode_without_a_terminal_falls_back_to_plain() {
     let mut h = Harness::new(ProgressMode::Tty, false);
     assert_eq!(h.p.mode(), ProgressMode::Plain);

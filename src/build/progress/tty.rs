@@ -119,7 +119,7 @@ impl Screen {
                 text.push(' ');
                 text.push_str(&job.status);
             }
-            let pad = width - 1 - timer.chars().count();
+            let pad = (width - 1).saturating_sub(timer.chars().count());
             let mut l = format!("{text:<pad$}{timer}");
             if self.color && job.completed {
                 let color = if job.canceled {
