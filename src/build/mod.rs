@@ -16,6 +16,7 @@ pub mod filesync;
 pub mod frontend;
 pub mod gateway;
 pub mod output;
+pub mod progress;
 pub mod proto;
 pub mod secrets;
 pub mod session;
