@@ -28,6 +28,89 @@ enum Command {
     /// Check images that already exist: every platform's ENTRYPOINT/CMD,
     /// arguments and HEALTHCHECK programs against the platform it claims
     Check(CheckArgs),
+    /// Build with BuildKit and gate every platform before anything is
+    /// exported: a drop-in for `docker buildx build`
+    Build(Box<BuildArgs>),
+}
+
+#[derive(Args)]
+struct BuildArgs {
+    /// Name of the Dockerfile (default: CONTEXT/Dockerfile)
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    file: Option<std::path::PathBuf>,
+    /// Name and optionally a tag (name:tag); repeatable
+    #[arg(short = 't', long = "tag", value_name = "NAME")]
+    tags: Vec<String>,
+    /// Target platforms, comma-separated or repeated (default: the builder's)
+    #[arg(long, value_delimiter = ',', value_name = "PLATFORM")]
+    platform: Vec<String>,
+    /// Build-time variables (KEY=VALUE, or KEY to take it from the environment)
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    build_args: Vec<String>,
+    /// Build stage to build
+    #[arg(long, value_name = "STAGE")]
+    target: Option<String>,
+    /// Image labels (KEY=VALUE)
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    labels: Vec<String>,
+    /// Secrets for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR
+    #[arg(long = "secret", value_name = "SPEC")]
+    secrets: Vec<String>,
+    /// Do not use the build cache
+    #[arg(long)]
+    no_cache: bool,
+    /// Output destination: type=local,dest=DIR | type=tar,dest=FILE | type=oci|docker,dest=FILE | type=image,name=NAME,push=true | DIR | -
+    #[arg(short = 'o', long = "output", value_name = "SPEC")]
+    outputs: Vec<String>,
+    /// Shorthand for --output=type=registry
+    #[arg(long)]
+    push: bool,
+    /// Shorthand for --output=type=docker (load into the local engine)
+    #[arg(long)]
+    load: bool,
+    /// Progress output
+    #[arg(long, value_enum, default_value = "auto")]
+    progress: archgate::build::progress::ProgressMode,
+    /// Networking mode for RUN steps
+    #[arg(long, value_enum, default_value = "default")]
+    network: NetworkMode,
+    /// Write the build result metadata (exporter response) to FILE, as JSON
+    #[arg(long, value_name = "FILE")]
+    metadata_file: Option<std::path::PathBuf>,
+    /// Report format
+    #[arg(long, value_enum, default_value = "human")]
+    format: report::Format,
+    /// Fail (exit 1) on warnings and skipped platforms too
+    #[arg(long)]
+    strict: bool,
+    /// BuildKit address: unix://PATH, tcp://HOST:PORT, docker-container://NAME, docker://[ENGINE_HOST]
+    #[arg(long, value_name = "ADDR", conflicts_with = "builder")]
+    addr: Option<String>,
+    /// buildx builder instance to use
+    #[arg(long, value_name = "NAME")]
+    builder: Option<String>,
+    /// CA certificate for a tcp:// builder
+    #[arg(long, value_name = "FILE")]
+    tlscacert: Option<std::path::PathBuf>,
+    /// Client certificate for a tcp:// builder
+    #[arg(long, value_name = "FILE")]
+    tlscert: Option<std::path::PathBuf>,
+    /// Client key for a tcp:// builder
+    #[arg(long, value_name = "FILE")]
+    tlskey: Option<std::path::PathBuf>,
+    /// Server name expected in a tcp:// builder's certificate
+    #[arg(long, value_name = "NAME")]
+    tlsservername: Option<String>,
+    /// Build context directory
+    #[arg(value_name = "CONTEXT")]
+    context: std::path::PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum NetworkMode {
+    Default,
+    None,
+    Host,
 }
 
 #[derive(Args)]
@@ -64,6 +147,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Build(args) => ExitCode::from(run_build(*args)),
     }
 }
 
@@ -179,4 +263,161 @@ fn inspect_all(
         .into_iter()
         .map(|r| r.expect("every platform ran"))
         .collect()
+}
+
+/// `archgate build`: run the gated build on a runtime of its own, render
+/// progress on stderr and the report on stdout.
+fn run_build(args: BuildArgs) -> u8 {
+    use archgate::build::command::{self, Network, Request, Shape};
+    use archgate::build::progress::Progress;
+    use archgate::build::{BuilderFlags, TlsOptions};
+
+    let req = Request {
+        shape: Shape {
+            context: args.context.clone(),
+            file: args.file.clone(),
+            build_args: args.build_args.clone(),
+            labels: args.labels.clone(),
+            target: args.target.clone(),
+            no_cache: args.no_cache,
+            network: match args.network {
+                NetworkMode::Default => Network::Default,
+                NetworkMode::None => Network::None,
+                NetworkMode::Host => Network::Host,
+            },
+        },
+        tags: args.tags.clone(),
+        platforms: args.platform.clone(),
+        outputs: args.outputs.clone(),
+        push: args.push,
+        load: args.load,
+        secrets: args.secrets.clone(),
+        strict: args.strict,
+        builder: BuilderFlags {
+            addr: args.addr.clone(),
+            builder: args.builder.clone(),
+            tls: TlsOptions {
+                ca_cert: args.tlscacert.clone(),
+                cert: args.tlscert.clone(),
+                key: args.tlskey.clone(),
+                server_name: args.tlsservername.clone(),
+            },
+        },
+        metadata_file: args.metadata_file.clone(),
+        stdout_is_terminal: std::io::stdout().is_terminal(),
+    };
+
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("archgate: starting the runtime: {e}");
+            return 2;
+        }
+    };
+    let progress = std::sync::Arc::new(std::sync::Mutex::new(Progress::new(
+        args.progress,
+        Box::new(std::io::stderr()),
+        std::io::stderr().is_terminal(),
+    )));
+    let result = rt.block_on(async {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let shown = progress.clone();
+        let render = tokio::spawn(async move { render_events(&mut rx, shown).await });
+        let outcome = tokio::select! {
+            r = command::execute(&req, Some(tx)) => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
+        };
+        // The sender is gone once execute ends (or is dropped): the
+        // renderer drains what is left and stops.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), render).await;
+        outcome
+    });
+    if let Ok(mut p) = progress.lock() {
+        p.finish();
+    }
+    // Cancelled or not, let the runtime send what it still owes the daemon
+    // (the cancellation of the solve) before the process ends.
+    rt.shutdown_timeout(std::time::Duration::from_millis(500));
+
+    let image = command::image_name(&req);
+    let (report, exported) = match result {
+        None => {
+            eprintln!("archgate: interrupted: the build was cancelled, nothing was exported");
+            return 2;
+        }
+        Some(Ok(done)) => (Report::new(vec![done.report]), done.exported),
+        Some(Err(e)) => {
+            eprintln!("archgate: {e}");
+            let r = ImageReport {
+                image,
+                platforms: Vec::new(),
+                error: Some(e.to_string()),
+            };
+            (Report::new(vec![r]), false)
+        }
+    };
+    let color = args.format == report::Format::Human
+        && std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none();
+    // A tarball written to stdout owns it; the report then goes to stderr.
+    let tar_on_stdout = args
+        .outputs
+        .iter()
+        .any(|o| o == "-" || o.contains("dest=-"));
+    let text = report::render(&report, args.format, color);
+    if tar_on_stdout {
+        eprint!("{text}");
+    } else {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+    let code = report.exit_code(args.strict);
+    if code == 1 && report.errors == 0 {
+        eprintln!("archgate: the gate failed: nothing was exported");
+    } else if code == 0 && !exported {
+        tracing::debug!("no output requested: built and checked only");
+    }
+    code as u8
+}
+
+/// Feed build events to the progress display until the build ends.
+async fn render_events(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<archgate::build::frontend::Event>,
+    progress: std::sync::Arc<std::sync::Mutex<archgate::build::progress::Progress>>,
+) {
+    use archgate::build::frontend::Event;
+    let mut steps = std::collections::HashMap::new();
+    let mut tick = tokio::time::interval(archgate::build::progress::TICK);
+    loop {
+        tokio::select! {
+            ev = rx.recv() => {
+                let Some(ev) = ev else { break };
+                let Ok(mut p) = progress.lock() else { break };
+                match ev {
+                    Event::Status(s) => p.update(&s),
+                    Event::CheckStarted { platform } => {
+                        let id = p.step_start(&format!("[archgate] check {platform}"));
+                        steps.insert(platform, id);
+                    }
+                    Event::CheckDone { platform, verdict, summary } => {
+                        if let Some(id) = steps.remove(&platform) {
+                            p.step_log(id, &summary);
+                            let failed = !matches!(verdict, Some(v) if !archgate::build::frontend::gate_fails(v, false));
+                            p.step_done(id, failed.then_some(summary.as_str()));
+                        }
+                    }
+                }
+            }
+            _ = tick.tick() => {
+                if let Ok(mut p) = progress.lock() {
+                    p.tick();
+                }
+            }
+        }
+    }
 }

@@ -11,6 +11,21 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::addr::BuilderAddr;
+use super::auth::{AuthError, AuthService};
+use super::client::list_workers;
+use super::error::BuildError;
+use super::filesync::{ExportTarget, FileSendService, FileSyncService, TarDest};
+use super::frontend::{self, BuildSpec, Event, FrontendError};
+use super::output::{self, DaemonKind, Dest, OutputError, Wire};
+use super::secrets::{SecretError, SecretsService};
+use super::session::Services;
+use super::store::{self, BuilderFlags, Environment};
+use super::transport::connect_with;
+use crate::inspect::{ImageReport, Platform};
+use std::collections::HashMap;
 
 /// Why the options cannot make a build (exit 2, before anything runs).
 #[derive(Debug, thiserror::Error)]
@@ -200,6 +215,206 @@ fn shared_key(context: &Path) -> String {
         h.update(host.trim().as_bytes());
     }
     format!("archgate-{}", &hex::encode(h.finalize())[..20])
+}
+
+/// Everything `archgate build` was asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub shape: Shape,
+    pub tags: Vec<String>,
+    /// `--platform` values as given (comma lists already split).
+    pub platforms: Vec<String>,
+    pub outputs: Vec<String>,
+    pub push: bool,
+    pub load: bool,
+    pub secrets: Vec<String>,
+    pub strict: bool,
+    pub builder: BuilderFlags,
+    pub metadata_file: Option<PathBuf>,
+    /// Whether stdout is a terminal (a tarball is never written to one).
+    pub stdout_is_terminal: bool,
+}
+
+/// A build that reached the gate.
+#[derive(Debug)]
+pub struct Executed {
+    /// The platforms' reports (the report's `image` is the first tag, else
+    /// the context path).
+    pub report: ImageReport,
+    /// The gate passed and the exporter ran.
+    pub exported: bool,
+    /// The exporter's response, as the metadata file has it.
+    pub exporter_response: BTreeMap<String, String>,
+}
+
+/// Why `archgate build` could not decide (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error(transparent)]
+    Options(#[from] OptionsError),
+    #[error("invalid --platform {value:?}: {reason}")]
+    Platform { value: String, reason: String },
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    #[error(transparent)]
+    Builder(#[from] BuildError),
+    /// The build failed on the daemon, or a platform could not be checked.
+    #[error("{0}")]
+    Build(String),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("writing the exported result: {0}")]
+    Export(String),
+    #[error("metadata file {}: {reason}", path.display())]
+    Metadata { path: PathBuf, reason: String },
+}
+
+/// The name the report gives the build: the first tag, else the context.
+pub fn image_name(req: &Request) -> String {
+    req.tags
+        .first()
+        .cloned()
+        .unwrap_or_else(|| req.shape.context.display().to_string())
+}
+
+/// Run `archgate build`: check the options, connect, build every platform,
+/// gate, export. Progress goes to `events`.
+pub async fn execute(
+    req: &Request,
+    events: Option<UnboundedSender<Event>>,
+) -> Result<Executed, ExecError> {
+    // Everything that can be refused is refused before the daemon is asked.
+    let prepared = prepare(&req.shape, &|k| std::env::var(k).ok())?;
+    let mut platforms: Vec<Platform> = Vec::new();
+    for p in req
+        .platforms
+        .iter()
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty())
+    {
+        let parsed = Platform::parse(p).map_err(|e| ExecError::Platform {
+            value: p.to_string(),
+            reason: e.to_string(),
+        })?;
+        if !platforms.contains(&parsed) {
+            platforms.push(parsed);
+        }
+    }
+    let secrets = SecretsService::from_flags(&req.secrets)?;
+    let auth = AuthService::new()?;
+
+    let env = Environment::from_process();
+    let resolved = store::resolve(&req.builder, &env)?;
+    let channel = connect_with(&resolved.addr, &env).await?;
+    let workers = list_workers(channel.clone()).await?;
+    let daemon = DaemonKind::from_workers(
+        matches!(resolved.addr, BuilderAddr::DockerEngine(_)),
+        &workers,
+    );
+    let count = platforms.len().max(1);
+    let plan = output::plan(&req.outputs, req.push, req.load, &req.tags, count, &daemon)?;
+    if let Some(p) = &plan {
+        p.check_stdout(req.stdout_is_terminal)?;
+    }
+
+    let mut services = Services::new();
+    let dirs: HashMap<String, PathBuf> = prepared.local_dirs.clone().into_iter().collect();
+    services.add(
+        FileSyncService::new(dirs).into_server(),
+        &["DiffCopy", "TarStream"],
+    );
+    services.add(
+        auth.into_server(),
+        &[
+            "Credentials",
+            "FetchToken",
+            "GetTokenAuthority",
+            "VerifyTokenAuthority",
+        ],
+    );
+    services.add(secrets.into_server(), &["GetSecret"]);
+    let mut export_handle = None;
+    if let Some(p) = &plan {
+        let target = match (&p.dest, p.wire) {
+            (Some(Dest::Dir(d)), Wire::Packets) => Some(ExportTarget::Local { dest_dir: d.clone() }),
+            (Some(Dest::File(f)), Wire::Tar) => Some(ExportTarget::Tar {
+                dest: TarDest::File(f.clone()),
+            }),
+            (Some(Dest::Stdout), Wire::Tar) => Some(ExportTarget::Tar {
+                dest: TarDest::Stdout,
+            }),
+            (Some(Dest::DockerLoad), _) => {
+                return Err(ExecError::Unsupported(
+                    "--load with a BuildKit daemon (not a Docker Engine's builder): archgate cannot load into the engine yet; use -o type=docker,dest=FILE, then docker load -i FILE".into(),
+                ))
+            }
+            _ => None,
+        };
+        if let Some(t) = target {
+            let (svc, handle) = FileSendService::new(t);
+            services.add(svc, &["DiffCopy"]);
+            export_handle = Some(handle);
+        }
+    }
+
+    let spec = BuildSpec {
+        frontend_opts: prepared.frontend_opts,
+        platforms,
+        exporter: plan.as_ref().map(|p| (p.exporter.clone(), p.attrs.clone())),
+        entitlements: prepared.entitlements,
+        strict: req.strict,
+        session_name: prepared.session_name,
+        shared_key: prepared.shared_key,
+    };
+    let image = image_name(req);
+    let addr = resolved.addr.to_string();
+    let outcome = frontend::run(channel, &workers, services, spec, events).await;
+    let export_error = export_handle.as_ref().and_then(|h| h.error());
+    match outcome {
+        Ok(o) => {
+            if let Some(e) = export_error {
+                return Err(ExecError::Export(e));
+            }
+            if let Some(path) = &req.metadata_file {
+                let json = output::metadata_json(&o.exporter_response);
+                let text = serde_json::to_string_pretty(&json).unwrap_or_default();
+                std::fs::write(path, text + "\n").map_err(|e| ExecError::Metadata {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
+            }
+            Ok(Executed {
+                report: ImageReport {
+                    image,
+                    platforms: o.platforms,
+                    error: None,
+                },
+                exported: o.exported,
+                exporter_response: o.exporter_response,
+            })
+        }
+        Err(FrontendError::Gate { platforms }) => Ok(Executed {
+            report: ImageReport {
+                image,
+                platforms,
+                error: None,
+            },
+            exported: false,
+            exporter_response: BTreeMap::new(),
+        }),
+        Err(FrontendError::Daemon(m)) => Err(ExecError::Build(match export_error {
+            Some(e) => format!("{m} (writing the export: {e})"),
+            None => m,
+        })),
+        Err(FrontendError::Inspect { platform, message }) => Err(ExecError::Build(format!(
+            "could not check {platform}: {message}"
+        ))),
+        Err(FrontendError::Client(e)) => Err(ExecError::Build(format!("{addr}: {e}"))),
+    }
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
-use super::client::{control_client, list_workers};
+use super::client::{control_client, WorkerInfo};
 use super::error::{describe_status, BuildError};
 use super::gateway::Gateway;
 use super::proto::control::{self, StatusRequest, StatusResponse};
@@ -129,11 +129,11 @@ impl<T> Task<T> {
 /// exporter's destination).
 pub async fn run(
     channel: Channel,
+    workers: &[WorkerInfo],
     services: Services,
     spec: BuildSpec,
     events: Option<UnboundedSender<Event>>,
 ) -> Result<BuildOutcome, FrontendError> {
-    let workers = list_workers(channel.clone()).await?;
     let default_platform = workers
         .iter()
         .flat_map(|w| w.platforms.first())
