@@ -132,8 +132,9 @@ impl Services {
 /// does so gracefully.
 pub struct Session {
     id: String,
-    /// Our half of the pipe: dropping it half-closes the call (CloseSend).
-    close: Option<mpsc::Sender<BytesMessage>>,
+    /// Tells the pump that owns our half of the pipe to stop; it then drops
+    /// the request stream, which half-closes the call (CloseSend).
+    close: Option<tokio::sync::oneshot::Sender<()>>,
     tasks: Vec<JoinHandle<()>>,
     failed: Arc<std::sync::Mutex<Option<String>>>,
 }
@@ -151,7 +152,9 @@ impl Session {
 
     /// Half-close our side and give the daemon `grace` to finish, then stop.
     pub async fn close(mut self, grace: Duration) {
-        self.close.take();
+        if let Some(c) = self.close.take() {
+            let _ = c.send(());
+        }
         let tasks = std::mem::take(&mut self.tasks);
         let all = futures::future::join_all(tasks);
         let _ = tokio::time::timeout(grace, all).await;
@@ -215,13 +218,18 @@ pub async fn start(
     }
 
     let (mut rd, mut wr) = tokio::io::split(theirs);
-    // Our server's bytes -> the daemon.
+    // Our server's bytes -> the daemon. This task owns the only sender, so
+    // when it stops the request stream ends.
+    let (close_tx, mut close_rx) = tokio::sync::oneshot::channel::<()>();
     let pump_out = {
-        let to_daemon = to_daemon.clone();
         tokio::spawn(async move {
             let mut buf = vec![0u8; CHUNK];
             loop {
-                match rd.read(&mut buf).await {
+                let read = tokio::select! {
+                    r = rd.read(&mut buf) => r,
+                    _ = &mut close_rx => break,
+                };
+                match read {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
                         let msg = BytesMessage {
@@ -270,7 +278,7 @@ pub async fn start(
 
     Ok(Session {
         id,
-        close: Some(to_daemon),
+        close: Some(close_tx),
         tasks: vec![server, pump_out, pump_in],
         failed,
     })
