@@ -85,6 +85,16 @@ fn harness_base_images_are_in_both_registries() {
     let anon_on_auth = Registry::anonymous_on(env().auth_registry());
     assert_eq!(anon_on_auth.manifest_status(&name, &tag), 401);
     assert!(!reg.exists("tests/never-pushed", "v1"));
+    // Docker 26 must not hold the auth-registry names itself, or an
+    // anonymous build would take them from its image store.
+    for r in [&b.auth_amd64, &b.auth_private_amd64] {
+        let out = env()
+            .docker26()
+            .args(["image", "inspect", r.as_str()])
+            .output()
+            .expect("docker image inspect");
+        assert!(!out.status.success(), "Docker 26 holds {r} locally");
+    }
     // A second call (another test process does the same) is instant.
     let t = std::time::Instant::now();
     let _ = base_images();

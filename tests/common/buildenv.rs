@@ -369,6 +369,14 @@ fn make_bases(env: &BuildEnv, b: &Bases) {
             &format!("docker push {tag} (logged in)"),
         );
     }
+    // Untag them in the engine: Docker 26 with the containerd store resolves a
+    // FROM name it holds locally without asking the registry, so a local copy
+    // would let an anonymous build of an auth-registry image pass.
+    run_ok(
+        env.docker26()
+            .args(["rmi", &b.auth_amd64, &b.auth_private_amd64]),
+        "docker rmi of the auth-registry tags",
+    );
     eprintln!("buildenv: made the busybox bases in {:?}", t0.elapsed());
 }
 
