@@ -7,6 +7,7 @@
 //! signal, an exit code outside 0..=2).
 #![allow(dead_code)]
 
+pub mod buildenv;
 pub mod ocibuild;
 
 pub use ocibuild::*;
