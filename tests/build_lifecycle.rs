@@ -104,9 +104,11 @@ fn ctrl_c_cancels_the_solve_on_the_daemon() {
     let ctx = sleep_context(&secs);
     let dest = dest_in(&ctx);
     let mut child = spawn_build(&env().addr26(), &ctx, &dest);
-    wait_until("the RUN step's process to start", Duration::from_secs(90), || {
-        !sleep_pids(&secs).is_empty()
-    });
+    wait_until(
+        "the RUN step's process to start",
+        Duration::from_secs(90),
+        || !sleep_pids(&secs).is_empty(),
+    );
     let st = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -193,9 +195,11 @@ fn a_builder_that_dies_mid_build_fails_within_seconds() {
     let ctx = sleep_context(&secs);
     let dest = dest_in(&ctx);
     let mut child = spawn_build(&relay.addr(), &ctx, &dest);
-    wait_until("the RUN step's process to start", Duration::from_secs(90), || {
-        !sleep_pids(&secs).is_empty()
-    });
+    wait_until(
+        "the RUN step's process to start",
+        Duration::from_secs(90),
+        || !sleep_pids(&secs).is_empty(),
+    );
     let cut = Instant::now();
     relay.cut();
     let (code, err) = wait_exit(&mut child, Duration::from_secs(15));
