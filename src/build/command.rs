@@ -13,9 +13,10 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::addr::BuilderAddr;
+use super::addr::{BuilderAddr, EngineHost};
 use super::auth::{AuthError, AuthService};
 use super::client::list_workers;
+use super::engine::load_image;
 use super::error::BuildError;
 use super::filesync::{ExportTarget, FileSendService, FileSyncService, TarDest};
 use super::frontend::{self, BuildSpec, Event, FrontendError};
@@ -273,6 +274,15 @@ pub enum ExecError {
     Metadata { path: PathBuf, reason: String },
 }
 
+/// A file removed when dropped.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// The name the report gives the build: the first tag, else the context.
 pub fn image_name(req: &Request) -> String {
     req.tags
@@ -338,9 +348,12 @@ pub async fn execute(
     );
     services.add(secrets.into_server(), &["GetSecret"]);
     let mut export_handle = None;
+    let mut load_via: Option<(EngineHost, TempFile)> = None;
     if let Some(p) = &plan {
         let target = match (&p.dest, p.wire) {
-            (Some(Dest::Dir(d)), Wire::Packets) => Some(ExportTarget::Local { dest_dir: d.clone() }),
+            (Some(Dest::Dir(d)), Wire::Packets) => Some(ExportTarget::Local {
+                dest_dir: d.clone(),
+            }),
             (Some(Dest::File(f)), Wire::Tar) => Some(ExportTarget::Tar {
                 dest: TarDest::File(f.clone()),
             }),
@@ -348,9 +361,14 @@ pub async fn execute(
                 dest: TarDest::Stdout,
             }),
             (Some(Dest::DockerLoad), _) => {
-                return Err(ExecError::Unsupported(
-                    "--load with a BuildKit daemon (not a Docker Engine's builder): archgate cannot load into the engine yet; use -o type=docker,dest=FILE, then docker load -i FILE".into(),
-                ))
+                // Received into a private file, loaded once the gate passed
+                // and the export finished.
+                let tmp = std::env::temp_dir()
+                    .join(format!("archgate-load-{}.tar", super::session::new_id()?));
+                load_via = Some((store::current_engine(&env)?, TempFile(tmp.clone())));
+                Some(ExportTarget::Tar {
+                    dest: TarDest::File(tmp),
+                })
             }
             _ => None,
         };
@@ -378,6 +396,9 @@ pub async fn execute(
         Ok(o) => {
             if let Some(e) = export_error {
                 return Err(ExecError::Export(e));
+            }
+            if let (Some((engine, tar)), true) = (&load_via, o.exported) {
+                load_image(engine, &tar.0).await?;
             }
             if let Some(path) = &req.metadata_file {
                 let json = output::metadata_json(&o.exporter_response);

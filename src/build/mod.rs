@@ -11,6 +11,7 @@ pub mod addr;
 pub mod auth;
 pub mod client;
 pub mod command;
+pub mod engine;
 pub mod error;
 pub mod filesync;
 pub mod frontend;

@@ -200,9 +200,9 @@ fn endpoint(target: &BuilderAddr) -> Result<Endpoint, String> {
 // Dialling
 
 /// A bidirectional byte stream.
-trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
-type BoxIo = Box<dyn Io>;
+pub(crate) type BoxIo = Box<dyn Io>;
 
 struct Dialed {
     io: BoxIo,
@@ -237,21 +237,7 @@ async fn dial(
             }
         }
         BuilderAddr::DockerEngine(Some(host)) => {
-            let (io, host_header): (BoxIo, String) = match host {
-                EngineHost::Unix(path) => (
-                    Box::new(UnixStream::connect(path).await.map_err(|e| e.to_string())?),
-                    // What the Go docker client sends for socket hosts.
-                    "api.moby.localhost".to_string(),
-                ),
-                EngineHost::Tcp { addr, .. } => {
-                    let tcp = tcp_connect(addr).await?;
-                    let io: BoxIo = match tls {
-                        Some(t) => Box::new(t.handshake(tcp).await?),
-                        None => Box::new(tcp),
-                    };
-                    (io, addr.to_string())
-                }
-            };
+            let (io, host_header) = dial_engine_with(host, tls).await?;
             upgrade_grpc(io, &host_header)
                 .await
                 .map(|io| Dialed { io, stderr: None })
@@ -262,6 +248,45 @@ async fn dial(
             context,
             engine,
         } => spawn_dial_stdio(container, context.as_deref(), engine.as_ref(), env),
+    }
+}
+
+/// A plain connection to a Docker Engine's API (HTTP/1.1), with the `Host`
+/// header the docker CLI would send to it.
+async fn dial_engine_with(
+    host: &EngineHost,
+    tls: Option<TlsSetup>,
+) -> Result<(BoxIo, String), String> {
+    Ok(match host {
+        EngineHost::Unix(path) => (
+            Box::new(UnixStream::connect(path).await.map_err(|e| e.to_string())?),
+            // What the Go docker client sends for socket hosts.
+            "api.moby.localhost".to_string(),
+        ),
+        EngineHost::Tcp { addr, .. } => {
+            let tcp = tcp_connect(addr).await?;
+            let io: BoxIo = match tls {
+                Some(t) => Box::new(t.handshake(tcp).await?),
+                None => Box::new(tcp),
+            };
+            (io, addr.to_string())
+        }
+    })
+}
+
+/// Open an API connection to the engine at `host` (TLS settings from the
+/// host), within the connect timeout.
+pub(crate) async fn dial_engine(host: &EngineHost) -> Result<(BoxIo, String), BuildError> {
+    let target = BuilderAddr::DockerEngine(Some(host.clone()));
+    let name = host.to_string();
+    let tls = prepare_tls(&target, &name)?;
+    match tokio::time::timeout(CONNECT_TIMEOUT, dial_engine_with(host, tls)).await {
+        Ok(Ok(c)) => Ok(c),
+        Ok(Err(reason)) => Err(BuildError::Connect { addr: name, reason }),
+        Err(_) => Err(BuildError::Connect {
+            addr: name,
+            reason: format!("no answer within {}s", CONNECT_TIMEOUT.as_secs()),
+        }),
     }
 }
 
