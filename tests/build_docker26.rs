@@ -231,19 +231,33 @@ fn two_platform_push_local_and_oci_at_once() {
 
 // ---- the hardcoded arch: the gate fails, nothing is exported -----------------------
 
-#[test]
-fn hardcoded_arch_fails_arm64_and_exports_nothing() {
+/// Which exporters a hardcoded-arch build asks for.
+#[derive(Clone, Copy)]
+struct Outputs {
+    push: bool,
+    local: bool,
+    oci: bool,
+}
+
+/// The hardcoded-arch build with these outputs: exit 1, amd64 passes, arm64
+/// fails arch-mismatch showing the amd64 binary, and nothing is exported.
+fn hardcoded_exports_nothing(test: &str, o: Outputs) {
     let ctx = two_arch_context(HARDCODED_DOCKERFILE);
-    let tag = tag_for("hardcoded_arch");
+    let tag = tag_for(test);
     let out = common::tmp();
     let dest = out.path().join("dest");
     let file = out.path().join("image.tar");
-    let run = build(&addr())
-        .two_platforms()
-        .args(&["-t", &tag, "--push"])
-        .args(&["-o", &format!("type=local,dest={}", dest.display())])
-        .args(&["-o", &format!("type=oci,dest={}", file.display())])
-        .run(&ctx.arg());
+    let mut b = build(&addr()).two_platforms();
+    if o.push {
+        b = b.args(&["-t", &tag, "--push"]);
+    }
+    if o.local {
+        b = b.args(&["-o", &format!("type=local,dest={}", dest.display())]);
+    }
+    if o.oci {
+        b = b.args(&["-o", &format!("type=oci,dest={}", file.display())]);
+    }
+    let run = b.run(&ctx.arg());
     run.expect_code(1);
     assert_eq!(run.json()["verdict"], "fail", "report verdict\n{run}");
     run.expect_platform("linux/amd64", "pass", "match");
@@ -258,6 +272,54 @@ fn hardcoded_arch_fails_arm64_and_exports_nothing() {
     assert_not_pushed(&tag, &run);
     assert!(!dest.exists(), "the local dest was created\n{run}");
     assert!(!file.exists(), "the OCI archive was written\n{run}");
+}
+
+#[test]
+fn hardcoded_arch_fails_and_pushes_nothing() {
+    hardcoded_exports_nothing(
+        "hardcoded_push",
+        Outputs {
+            push: true,
+            local: false,
+            oci: false,
+        },
+    );
+}
+
+#[test]
+fn hardcoded_arch_fails_and_writes_no_local_dest() {
+    hardcoded_exports_nothing(
+        "hardcoded_local",
+        Outputs {
+            push: false,
+            local: true,
+            oci: false,
+        },
+    );
+}
+
+#[test]
+fn hardcoded_arch_fails_and_writes_no_oci_archive() {
+    hardcoded_exports_nothing(
+        "hardcoded_oci",
+        Outputs {
+            push: false,
+            local: false,
+            oci: true,
+        },
+    );
+}
+
+#[test]
+fn hardcoded_arch_fails_and_exports_nothing_with_all_outputs_at_once() {
+    hardcoded_exports_nothing(
+        "hardcoded_all",
+        Outputs {
+            push: true,
+            local: true,
+            oci: true,
+        },
+    );
 }
 
 // ---- how the entrypoint is found -------------------------------------------------
