@@ -18,7 +18,7 @@ use super::auth::{AuthError, AuthService};
 use super::client::list_workers;
 use super::engine::load_image;
 use super::error::BuildError;
-use super::filesync::{ExportTarget, FileSendService, FileSyncService, TarDest};
+use super::filesync::{ExportTarget, FileSendRouter, FileSendService, FileSyncService, TarDest};
 use super::frontend::{self, BuildSpec, Event, FrontendError};
 use super::output::{self, DaemonKind, Dest, OutputError, Wire};
 use super::secrets::{SecretError, SecretsService};
@@ -274,6 +274,33 @@ pub enum ExecError {
     Metadata { path: PathBuf, reason: String },
 }
 
+/// Whether the daemon takes several exporters in one solve (BuildKit
+/// v0.13+): from its BuildKit version when it states one, else, for a Docker
+/// Engine (whose Debian builds report `v0.0.0+unknown`), from the engine's
+/// version: Docker 26 embeds BuildKit v0.13.
+async fn takes_several_exporters(
+    addr: &BuilderAddr,
+    channel: &tonic::transport::Channel,
+    env: &Environment,
+) -> bool {
+    if let Ok(Some(v)) = super::client::info(channel.clone()).await {
+        if let Some((maj, min, _)) = v.release() {
+            return (maj, min) >= (0, 13);
+        }
+    }
+    let host = match addr {
+        BuilderAddr::DockerEngine(Some(host)) => host.clone(),
+        BuilderAddr::DockerEngine(None) => match store::current_engine(env) {
+            Ok(h) => h,
+            Err(_) => return false,
+        },
+        _ => return false,
+    };
+    super::engine::engine_version(&host)
+        .await
+        .is_some_and(|(maj, _)| maj >= 26)
+}
+
 /// A file removed when dropped.
 struct TempFile(PathBuf);
 
@@ -326,9 +353,12 @@ pub async fn execute(
         &workers,
     );
     let count = platforms.len().max(1);
-    let plan = output::plan(&req.outputs, req.push, req.load, &req.tags, count, &daemon)?;
-    if let Some(p) = &plan {
+    let plans = output::plan(&req.outputs, req.push, req.load, &req.tags, count, &daemon)?;
+    for p in &plans {
         p.check_stdout(req.stdout_is_terminal)?;
+    }
+    if plans.len() > 1 && !takes_several_exporters(&resolved.addr, &channel, &env).await {
+        return Err(OutputError::MultipleExporters { count: plans.len() }.into());
     }
 
     let mut services = Services::new();
@@ -347,9 +377,10 @@ pub async fn execute(
         ],
     );
     services.add(secrets.into_server(), &["GetSecret"]);
-    let mut export_handle = None;
+    let mut handles = Vec::new();
     let mut load_via: Option<(EngineHost, TempFile)> = None;
-    if let Some(p) = &plan {
+    let mut targets = Vec::new();
+    for (index, p) in plans.iter().enumerate() {
         let target = match (&p.dest, p.wire) {
             (Some(Dest::Dir(d)), Wire::Packets) => Some(ExportTarget::Local {
                 dest_dir: d.clone(),
@@ -374,15 +405,21 @@ pub async fn execute(
         };
         if let Some(t) = target {
             let (svc, handle) = FileSendService::new(t);
-            services.add(svc, &["DiffCopy"]);
-            export_handle = Some(handle);
+            targets.push((index, svc));
+            handles.push(handle);
         }
+    }
+    if !targets.is_empty() {
+        services.add(FileSendRouter::new(targets), &["DiffCopy"]);
     }
 
     let spec = BuildSpec {
         frontend_opts: prepared.frontend_opts,
         platforms,
-        exporter: plan.as_ref().map(|p| (p.exporter.clone(), p.attrs.clone())),
+        exporters: plans
+            .iter()
+            .map(|p| (p.exporter.clone(), p.attrs.clone()))
+            .collect(),
         entitlements: prepared.entitlements,
         strict: req.strict,
         session_name: prepared.session_name,
@@ -391,7 +428,7 @@ pub async fn execute(
     let image = image_name(req);
     let addr = resolved.addr.to_string();
     let outcome = frontend::run(channel, &workers, services, spec, events).await;
-    let export_error = export_handle.as_ref().and_then(|h| h.error());
+    let export_error = handles.iter().find_map(|h| h.error());
     match outcome {
         Ok(o) => {
             if let Some(e) = export_error {

@@ -61,6 +61,56 @@ pub async fn load_image(host: &EngineHost, tar: &Path) -> Result<Vec<String>, Bu
     parse_load_answer(&answer).map_err(fail)
 }
 
+/// The engine's version as `(major, minor)` (`GET /version`), or `None` when
+/// it cannot be read.
+pub async fn engine_version(host: &EngineHost) -> Option<(u64, u64)> {
+    let (mut io, host_header) = dial_engine(host).await.ok()?;
+    let req = format!(
+        "GET /version HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: archgate/{}\r\nConnection: close\r\n\r\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    io.write_all(req.as_bytes()).await.ok()?;
+    let mut answer = Vec::new();
+    let read = async {
+        let mut chunk = [0u8; 8192];
+        loop {
+            match io.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&chunk[..n]),
+            }
+            if answer.len() > MAX_ANSWER {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), read)
+        .await
+        .ok()?;
+    parse_version_answer(&answer)
+}
+
+fn parse_version_answer(raw: &[u8]) -> Option<(u64, u64)> {
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&raw[..end]);
+    let chunked = head.lines().any(|l| {
+        l.split_once(':').is_some_and(|(k, v)| {
+            k.trim().eq_ignore_ascii_case("transfer-encoding")
+                && v.trim().eq_ignore_ascii_case("chunked")
+        })
+    });
+    let body = if chunked {
+        dechunk(&raw[end + 4..])
+    } else {
+        raw[end + 4..].to_vec()
+    };
+    let v: serde_json::Value = serde_json::from_slice(&body).ok()?;
+    let version = v.get("Version")?.as_str()?;
+    let mut it = version
+        .split(['.', '-', '+'])
+        .map(|n| n.parse::<u64>().ok());
+    Some((it.next()??, it.next()??))
+}
+
 /// The engine's answer: a status line, headers, then (possibly chunked) JSON
 /// messages, one of which may carry an `error`.
 fn parse_load_answer(raw: &[u8]) -> Result<Vec<String>, String> {
@@ -139,6 +189,13 @@ mod tests {
             parse_load_answer(raw.as_bytes()).unwrap(),
             vec!["Loaded image: app:1"]
         );
+    }
+
+    #[test]
+    fn engine_version_from_the_version_answer() {
+        let raw = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{\"Version\":\"26.1.5+dfsg1\",\"ApiVersion\":\"1.45\"}";
+        assert_eq!(parse_version_answer(raw), Some((26, 1)));
+        assert_eq!(parse_version_answer(b"HTTP/1.1 200 OK\r\n\r\n{}"), None);
     }
 
     #[test]

@@ -35,8 +35,8 @@ pub struct BuildSpec {
     pub frontend_opts: BTreeMap<String, String>,
     /// Target platforms; empty means the daemon's default.
     pub platforms: Vec<Platform>,
-    /// Exporter type and attributes, or `None` to build and check only.
-    pub exporter: Option<(String, BTreeMap<String, String>)>,
+    /// Exporters (type and attributes), in order; none: build and check only.
+    pub exporters: Vec<(String, BTreeMap<String, String>)>,
     /// `network.host`, `security.insecure`.
     pub entitlements: Vec<String>,
     /// Warnings and skips fail the gate too.
@@ -175,7 +175,20 @@ pub async fn run(
     if !spec.platforms.is_empty() {
         frontend_attrs.insert("platform".into(), platform_list(&spec.platforms));
     }
-    let (exporter, exporter_attrs) = spec.exporter.clone().unwrap_or_default();
+    // The first exporter goes where every daemon reads it; several also go
+    // in the v0.13 list (the caller made sure the daemon takes them).
+    let (exporter, exporter_attrs) = spec.exporters.first().cloned().unwrap_or_default();
+    let exporters = if spec.exporters.len() > 1 {
+        spec.exporters
+            .iter()
+            .map(|(t, a)| control::Exporter {
+                r#type: t.clone(),
+                attrs: a.clone().into_iter().collect(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let solve_req = control::SolveRequest {
         r#ref: build_ref.clone(),
         session: session_id.clone(),
@@ -185,6 +198,7 @@ pub async fn run(
         exporter_attrs: exporter_attrs.into_iter().collect(),
         frontend_attrs: frontend_attrs.clone().into_iter().collect(),
         entitlements: spec.entitlements.clone(),
+        exporters,
         ..Default::default()
     };
     let mut solve = {
@@ -209,7 +223,7 @@ pub async fn run(
         Ok(Gated::Passed(platforms)) => match wait_solve(solve).await {
             Ok(resp) => Ok(BuildOutcome {
                 platforms,
-                exported: spec.exporter.is_some(),
+                exported: !spec.exporters.is_empty(),
                 exporter_response: resp.exporter_response.into_iter().collect(),
             }),
             Err(e) => Err(e),

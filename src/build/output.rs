@@ -103,19 +103,11 @@ pub enum OutputError {
     #[error("invalid --output {spec:?}: type is required")]
     MissingType { spec: String },
 
-    #[error(
-        "--push and --load cannot be used together (archgate passes one exporter to the daemon)"
-    )]
-    PushAndLoad,
+    #[error("{count} outputs write to stdout; at most one can")]
+    MultipleStdout { count: usize },
 
-    #[error("--push cannot be used with a {exporter:?} output (only type=image or type=registry)")]
-    PushWith { exporter: String },
-
-    #[error("--load cannot be used with a {exporter:?} output (only type=docker)")]
-    LoadWith { exporter: String },
-
-    #[error("{count} outputs requested, but archgate passes exactly one exporter to the daemon; give a single -o/--output (or --push or --load alone)")]
-    MultipleOutputs { count: usize },
+    #[error("{count} outputs requested, but this daemon takes one exporter per build (several need BuildKit v0.13 or Docker Engine 26 and later); give a single -o/--output")]
+    MultipleExporters { count: usize },
 
     #[error("invalid tag {tag:?}: {reason}")]
     InvalidTag { tag: String, reason: String },
@@ -181,10 +173,11 @@ impl Entry {
     }
 }
 
-/// Plan the export. `outputs` are the `-o` values, `tags` the `-t` values,
+/// Plan the exports. `outputs` are the `-o` values, `tags` the `-t` values,
 /// `platforms` the number of target platforms (0 or 1: single platform).
-/// `Ok(None)`: nothing to export, build and check only (also for
-/// `type=cacheonly`).
+/// Empty: nothing to export, build and check only (also for
+/// `type=cacheonly`). Several plans need a daemon that takes several
+/// exporters in one solve (BuildKit v0.13+); the caller checks that.
 ///
 /// Unlike buildx, no output at all never means an implicit `--load` on a
 /// Docker Engine: archgate exports only what was asked for.
@@ -195,67 +188,70 @@ pub fn plan(
     tags: &[String],
     platforms: usize,
     daemon: &DaemonKind,
-) -> Result<Option<ExportPlan>, OutputError> {
+) -> Result<Vec<ExportPlan>, OutputError> {
     // 1. Flags to entries (docker/buildx `util/buildflags/export.go`
-    //    ParseExports; `commands/build.go` for --push/--load).
+    //    ParseExports; `commands/build.go` for --push/--load, v0.13: --push
+    //    marks every image output, or adds one; --load adds a docker output
+    //    unless one without a dest is there).
     let mut entries = outputs
         .iter()
         .filter(|s| !s.is_empty())
         .map(|s| parse_output(s))
         .collect::<Result<Vec<_>, _>>()?;
-    if push && load {
-        return Err(OutputError::PushAndLoad);
-    }
     if push {
-        match entries.first_mut() {
-            None => entries.push(Entry {
+        let mut used = false;
+        for e in entries.iter_mut().filter(|e| e.exporter == "image") {
+            e.attrs.insert("push".into(), "true".into());
+            used = true;
+        }
+        if !used {
+            entries.push(Entry {
                 exporter: "image".into(),
                 attrs: BTreeMap::from([("push".into(), "true".into())]),
-            }),
-            Some(e) if e.exporter == "image" => {
-                e.attrs.insert("push".into(), "true".into());
-            }
-            Some(e) => {
-                return Err(OutputError::PushWith {
-                    exporter: e.exporter.clone(),
-                })
-            }
+            });
         }
     }
-    if load {
-        match entries.first() {
-            None => entries.push(Entry {
-                exporter: "docker".into(),
-                attrs: BTreeMap::new(),
-            }),
-            Some(e) if e.exporter == "docker" => {}
-            Some(e) => {
-                return Err(OutputError::LoadWith {
-                    exporter: e.exporter.clone(),
-                })
-            }
-        }
-    }
-    // buildx 0.13+ sends several exporters to daemons with the
-    // multiple-exporters cap; archgate keeps to one (`Exporter`/
-    // `ExporterAttrs`, understood by every daemon version).
-    if entries.len() > 1 {
-        return Err(OutputError::MultipleOutputs {
-            count: entries.len(),
+    if load
+        && !entries
+            .iter()
+            .any(|e| e.exporter == "docker" && !e.attrs.contains_key("dest"))
+    {
+        entries.push(Entry {
+            exporter: "docker".into(),
+            attrs: BTreeMap::new(),
         });
     }
-    let Some(mut entry) = entries.pop() else {
-        return Ok(None);
-    };
-
-    // 2. Names from -t (docker/buildx `build/opt.go` toSolveOpt): the tags
-    //    replace any name= for the image-producing exporters.
     for tag in tags {
         validate_reference(tag).map_err(|reason| OutputError::InvalidTag {
             tag: tag.clone(),
             reason,
         })?;
     }
+    let mut plans = Vec::new();
+    for entry in entries {
+        if let Some(p) = plan_entry(entry, tags, platforms, daemon)? {
+            plans.push(p);
+        }
+    }
+    let to_stdout = plans
+        .iter()
+        .filter(|p| p.dest == Some(Dest::Stdout))
+        .count();
+    if to_stdout > 1 {
+        return Err(OutputError::MultipleStdout { count: to_stdout });
+    }
+    Ok(plans)
+}
+
+/// One entry to its exporter request for this daemon.
+fn plan_entry(
+    mut entry: Entry,
+    tags: &[String],
+    platforms: usize,
+    daemon: &DaemonKind,
+) -> Result<Option<ExportPlan>, OutputError> {
+    // 2. Names from -t (docker/buildx `build/opt.go` toSolveOpt): the tags
+    //    replace any name= for the image-producing exporters.
     let names_image = matches!(entry.exporter.as_str(), "image" | "oci" | "docker");
     if !tags.is_empty() && names_image {
         entry.attrs.insert("name".into(), tags.join(","));
@@ -692,7 +688,7 @@ mod tests {
     }
 
     impl Ask<'_> {
-        fn run(&self, daemon: &DaemonKind) -> Result<Option<ExportPlan>, OutputError> {
+        fn run_all(&self, daemon: &DaemonKind) -> Result<Vec<ExportPlan>, OutputError> {
             let outputs: Vec<String> = self.outputs.iter().map(|s| s.to_string()).collect();
             let tags: Vec<String> = self.tags.iter().map(|s| s.to_string()).collect();
             plan(
@@ -703,6 +699,14 @@ mod tests {
                 self.platforms,
                 daemon,
             )
+        }
+
+        /// For asks that make at most one exporter.
+        fn run(&self, daemon: &DaemonKind) -> Result<Option<ExportPlan>, OutputError> {
+            self.run_all(daemon).map(|mut v| {
+                assert!(v.len() <= 1, "expected one exporter, got {v:?}");
+                v.pop()
+            })
         }
     }
 
@@ -821,14 +825,6 @@ mod tests {
                     Some(Dest::DockerLoad),
                     Wire::Tar,
                 ),
-            ),
-            (
-                "--load with type=docker,dest",
-                Ask {
-                    load: true,
-                    ..ask(&["type=docker,dest=d.tar"])
-                },
-                want("docker", &[], file("d.tar"), Wire::Tar),
             ),
             (
                 "--push",
@@ -1146,38 +1142,9 @@ mod tests {
         let tar_on_dir = [tar_on_dir.as_str()];
         let cases: Vec<(&str, Ask, OutputError)> = vec![
             (
-                "push and load",
-                Ask {
-                    push: true,
-                    load: true,
-                    ..ask(&[])
-                },
-                OutputError::PushAndLoad,
-            ),
-            (
-                "push with local",
-                Ask {
-                    push: true,
-                    ..ask(&["out"])
-                },
-                OutputError::PushWith {
-                    exporter: "local".into(),
-                },
-            ),
-            (
-                "load with tar",
-                Ask {
-                    load: true,
-                    ..ask(&["type=tar,dest=x"])
-                },
-                OutputError::LoadWith {
-                    exporter: "tar".into(),
-                },
-            ),
-            (
-                "two outputs",
-                ask(&["type=tar,dest=x", "type=local,dest=y"]),
-                OutputError::MultipleOutputs { count: 2 },
+                "two outputs to stdout",
+                ask(&["-", "type=tar"]),
+                OutputError::MultipleStdout { count: 2 },
             ),
             (
                 "missing type",
@@ -1286,12 +1253,64 @@ mod tests {
                 );
             }
         }
-        assert!(OutputError::MultipleOutputs { count: 2 }
+        assert!(OutputError::MultipleExporters { count: 2 }
             .to_string()
-            .contains("exactly one exporter"));
+            .contains("v0.13"));
         assert!(OutputError::LoadManifestList { platforms: 2 }
             .to_string()
             .contains("docker exporter does not currently support exporting manifest lists"));
+    }
+
+    #[test]
+    fn push_and_load_add_exporters_to_the_outputs_like_buildx_0_13() {
+        let kinds = |plans: Vec<ExportPlan>| -> Vec<String> {
+            plans.into_iter().map(|p| p.exporter).collect()
+        };
+        let tags: &[&str] = &["reg.example/app:1"];
+        let a = Ask {
+            push: true,
+            tags,
+            ..ask(&["type=local,dest=out", "type=oci,dest=app.tar"])
+        };
+        assert_eq!(
+            kinds(a.run_all(&BUILDKIT).unwrap()),
+            ["local", "oci", "image"]
+        );
+        let pushed = a.run_all(&BUILDKIT).unwrap().pop().unwrap();
+        assert_eq!(pushed.attrs.get("push").map(String::as_str), Some("true"));
+        assert_eq!(
+            pushed.attrs.get("name").map(String::as_str),
+            Some("reg.example/app:1")
+        );
+        // --push marks an image output that is already there instead.
+        let a = Ask {
+            push: true,
+            tags,
+            ..ask(&["type=image"])
+        };
+        assert_eq!(kinds(a.run_all(&BUILDKIT).unwrap()), ["image"]);
+        // --push with --load: both.
+        let a = Ask {
+            push: true,
+            load: true,
+            tags,
+            ..ask(&[])
+        };
+        assert_eq!(
+            kinds(a.run_all(&ENGINE_CONTAINERD).unwrap()),
+            ["moby", "moby"]
+        );
+        // --load next to a docker output that has a dest adds one.
+        let a = Ask {
+            load: true,
+            ..ask(&["type=docker,dest=app.tar"])
+        };
+        assert_eq!(kinds(a.run_all(&BUILDKIT).unwrap()), ["docker", "docker"]);
+        let a = Ask {
+            load: true,
+            ..ask(&["type=docker"])
+        };
+        assert_eq!(kinds(a.run_all(&BUILDKIT).unwrap()), ["docker"]);
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub use mode::{go_mode_from_unix, GoMode};
 pub use patterns::{MatchInfo, Pattern, PatternError, PatternMatcher};
 pub use receive::{receive_local, receive_tar, TarDest};
 pub use send::{send_dir, SendOptions, CHUNK_SIZE};
-pub use service::{ExportHandle, ExportTarget, FileSendService, FileSyncService};
+pub use service::{ExportHandle, ExportTarget, FileSendRouter, FileSendService, FileSyncService};
 
 use crate::build::proto::fsutil::types::{packet::PacketType, Packet, Stat};
 

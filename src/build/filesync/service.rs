@@ -413,3 +413,65 @@ mod tests {
         assert_eq!(handle.calls(), 1);
     }
 }
+
+/// Request header naming which exporter a FileSend call belongs to, when a
+/// build has several (BuildKit v0.13+, `session/filesync/filesync.go`
+/// `keyExporterID`); absent means exporter 0.
+pub const EXPORTER_ID_HEADER: &str = "buildkit-attachable-exporter-id";
+
+/// Several FileSend targets, one per exporter index, on the one FileSend
+/// service a session can offer.
+#[derive(Clone, Default)]
+pub struct FileSendRouter {
+    targets: Arc<std::collections::BTreeMap<usize, FileSendService>>,
+}
+
+impl FileSendRouter {
+    /// `targets`: exporter index (its position in the solve's exporter
+    /// list) and the service receiving its output.
+    pub fn new(targets: impl IntoIterator<Item = (usize, FileSendService)>) -> Self {
+        FileSendRouter {
+            targets: Arc::new(targets.into_iter().collect()),
+        }
+    }
+
+    fn pick<B>(&self, req: &http::Request<B>) -> Result<FileSendService, String> {
+        let id = match req.headers().get(EXPORTER_ID_HEADER) {
+            None => 0,
+            Some(v) => v
+                .to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<usize>().ok())
+                .ok_or_else(|| format!("invalid {EXPORTER_ID_HEADER} {v:?}"))?,
+        };
+        self.targets
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| format!("no output was requested for exporter {id}"))
+    }
+}
+
+impl tonic::server::NamedService for FileSendRouter {
+    const NAME: &'static str = "moby.filesync.v1.FileSend";
+}
+
+impl<B> tower_service::Service<http::Request<B>> for FileSendRouter
+where
+    B: Body + Send + 'static,
+    B::Error: Into<StdError> + Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        match self.pick(&req) {
+            Ok(mut svc) => svc.call(req),
+            Err(msg) => Box::pin(async move { Ok(Status::not_found(msg).into_http()) }),
+        }
+    }
+}
