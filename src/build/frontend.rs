@@ -363,6 +363,7 @@ async fn gate(
         send(Event::CheckStarted {
             platform: key.clone(),
         });
+        let started = std::time::Instant::now();
         let outcome = match raw {
             None => Err(format!(
                 "the build result has no image config ({config_key})"
@@ -375,7 +376,8 @@ async fn gate(
             },
         };
         match outcome {
-            Ok(report) => {
+            Ok(mut report) => {
+                report.check_micros = Some(started.elapsed().as_micros() as u64);
                 send(Event::CheckDone {
                     platform: key.clone(),
                     verdict: Some(report.verdict),

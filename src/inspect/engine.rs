@@ -559,6 +559,7 @@ impl<R: RootFs> Engine<'_, R> {
                 checks: Vec::new(),
                 hint: None,
                 digest: None,
+                check_micros: None,
             };
         }
         let worst = self
@@ -602,6 +603,7 @@ impl<R: RootFs> Engine<'_, R> {
             checks: self.checks,
             hint,
             digest: None,
+            check_micros: None,
         }
     }
 }

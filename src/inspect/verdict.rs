@@ -201,6 +201,21 @@ pub struct PlatformReport {
     /// The manifest digest this platform came from, where there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
+    /// `build` only: milliseconds the check of this platform took (reading
+    /// its files from the build result and judging them).
+    #[serde(
+        rename = "check_ms",
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "micros_as_ms"
+    )]
+    pub check_micros: Option<u64>,
+}
+
+fn micros_as_ms<S: serde::Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(us) => s.serialize_f64(*us as f64 / 1000.0),
+        None => s.serialize_none(),
+    }
 }
 
 /// One image reference with all of its checked platforms.

@@ -169,6 +169,7 @@ mod tests {
             checks: vec![],
             hint: Some("use TARGETARCH".into()),
             digest: None,
+            check_micros: None,
         };
         Report::new(vec![ImageReport {
             image: "oci:x".into(),
