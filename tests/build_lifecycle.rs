@@ -215,3 +215,23 @@ fn a_builder_that_dies_mid_build_fails_within_seconds() {
     );
     assert!(!dest.exists(), "{} was created", dest.display());
 }
+
+/// The daemon checks the session's health every 5 s and drops a session
+/// that fails twice (BuildKit v0.10.4+); a build that outlives that and then
+/// exports through the session proves archgate answers it.
+#[test]
+fn a_long_build_keeps_its_session_and_exports() {
+    let bases = base_images();
+    let ctx = Context::new();
+    ctx.dockerfile(&format!(
+        "FROM {}\nRUN --network=none sleep 16 && echo {} > /marker\nCMD [\"/bin/sh\"]\n",
+        bases.amd64,
+        unique_sleep()
+    ));
+    let dest = dest_in(&ctx);
+    let mut child = spawn_build(&env().addr26(), &ctx, &dest);
+    let (code, err) = wait_exit(&mut child, Duration::from_secs(120));
+    assert_eq!(code, 0, "stderr:\n{err}");
+    let marker = std::fs::read_to_string(dest.join("marker")).expect("exported /marker");
+    assert_eq!(marker.trim(), unique_sleep());
+}
