@@ -601,6 +601,60 @@ fn auth_registry_with_credentials_passes() {
     run.expect_platform("linux/amd64", "pass", "match");
 }
 
+/// Credentials from a credential helper (`credsStore`), as Docker Desktop and
+/// cloud CLIs set up: archgate runs `docker-credential-NAME get`.
+#[test]
+fn auth_registry_with_a_credential_helper_passes() {
+    let b = base_images();
+    let ctx = Context::new();
+    ctx.dockerfile(&format!(
+        "FROM {}\nENTRYPOINT [\"/bin/sh\"]\n",
+        b.auth_amd64
+    ));
+    let cfg = common::tmp();
+    std::fs::write(
+        cfg.path().join("config.json"),
+        r#"{"credsStore": "archgate-test"}"#,
+    )
+    .unwrap();
+    let bin = common::tmp();
+    let helper = bin.path().join("docker-credential-archgate-test");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread host\necho \"$host\" >> {calls}\n\
+             if [ \"$host\" = \"{reg}\" ]; then\n\
+             printf '{{\"ServerURL\":\"%s\",\"Username\":\"{user}\",\"Secret\":\"{pass}\"}}' \"$host\"\n\
+             else echo 'credentials not found in native keychain'; exit 1; fi\n",
+            calls = bin.path().join("calls").display(),
+            reg = env().auth_registry(),
+            user = env().auth_user(),
+            pass = env().auth_pass(),
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = build(&addr())
+        .args(&["--platform", "linux/amd64"])
+        .docker_config(cfg.path())
+        .env("PATH", path)
+        .run(&ctx.arg());
+    run.expect_code(0);
+    run.expect_platform("linux/amd64", "pass", "match");
+    let calls = std::fs::read_to_string(bin.path().join("calls")).unwrap_or_default();
+    assert!(
+        calls.lines().any(|h| h == env().auth_registry()),
+        "the credential helper was not asked for {}: {calls:?}",
+        env().auth_registry()
+    );
+}
+
 #[test]
 fn auth_registry_without_credentials_is_undecided() {
     let b = base_images();
