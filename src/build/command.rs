@@ -434,6 +434,11 @@ pub async fn execute(
             if let Some(e) = export_error {
                 return Err(ExecError::Export(e));
             }
+            // The solve succeeded: only now does received output reach its
+            // destinations.
+            for h in &handles {
+                h.commit().map_err(ExecError::Export)?;
+            }
             if let (Some((engine, tar)), true) = (&load_via, o.exported) {
                 load_image(engine, &tar.0).await?;
             }

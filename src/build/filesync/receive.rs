@@ -65,7 +65,27 @@ fn parent_dir(p: &Path) -> PathBuf {
 /// destination is staged and renamed into place only when the stream ends
 /// cleanly (the daemon half-closed); on any error the staging file is removed
 /// and `dest` is untouched.
-pub async fn receive_tar<S>(mut incoming: S, dest: &TarDest) -> Result<u64, FileSyncError>
+pub async fn receive_tar<S>(incoming: S, dest: &TarDest) -> Result<u64, FileSyncError>
+where
+    S: Stream<Item = Result<BytesMessage, Status>> + Unpin,
+{
+    let (total, staged) = receive_tar_staged(incoming, dest).await?;
+    if let (Some(staging), TarDest::File(path)) = (staged, dest) {
+        if let Err(e) = fs::rename(&staging, path) {
+            let _ = fs::remove_file(&staging);
+            return Err(FileSyncError::io(path, e));
+        }
+    }
+    Ok(total)
+}
+
+/// [`receive_tar`] without the final step: a file destination is left in a
+/// staging file next to it (returned) for the caller to rename into place
+/// once the whole build succeeded. Stdout streams straight through (`None`).
+pub async fn receive_tar_staged<S>(
+    mut incoming: S,
+    dest: &TarDest,
+) -> Result<(u64, Option<PathBuf>), FileSyncError>
 where
     S: Stream<Item = Result<BytesMessage, Status>> + Unpin,
 {
@@ -81,7 +101,7 @@ where
                     .map_err(|e| FileSyncError::io("<stdout>", e))?;
                 total += msg.data.len() as u64;
             }
-            return Ok(total);
+            return Ok((total, None));
         }
         TarDest::File(path) => path,
     };
@@ -102,15 +122,16 @@ where
             total += msg.data.len() as u64;
         }
         file.sync_all().map_err(|e| FileSyncError::io(path, e))?;
-        drop(file);
-        fs::rename(&staging, path).map_err(|e| FileSyncError::io(path, e))?;
         Ok(total)
     }
     .await;
-    if result.is_err() {
-        let _ = fs::remove_file(&staging);
+    match result {
+        Ok(total) => Ok((total, Some(staging))),
+        Err(e) => {
+            let _ = fs::remove_file(&staging);
+            Err(e)
+        }
     }
-    result
 }
 
 /// Receive an fsutil packet stream into `dest_dir` (the daemon is the
@@ -127,19 +148,37 @@ pub async fn receive_local<S>(
 where
     S: Stream<Item = Result<Packet, Status>> + Unpin,
 {
-    let parent = parent_dir(dest_dir);
-    fs::create_dir_all(&parent).map_err(|e| FileSyncError::io(&parent, e))?;
-    let staging = staging_path(dest_dir);
-    fs::create_dir(&staging).map_err(|e| FileSyncError::io(&staging, e))?;
-    let result = async {
-        Receiver::new(&staging).run(incoming, &out).await?;
-        move_into_place(&staging, dest_dir)
-    }
-    .await;
+    let staging = receive_local_staged(incoming, out, dest_dir).await?;
+    let result = move_into_place(&staging, dest_dir);
     if staging.exists() {
         let _ = fs::remove_dir_all(&staging);
     }
     result
+}
+
+/// [`receive_local`] without the final step: the tree is left in a staging
+/// directory next to `dest_dir` (returned) for the caller to move into place
+/// with [`move_into_place`] once the whole build succeeded. On error nothing
+/// is left behind.
+pub async fn receive_local_staged<S>(
+    incoming: S,
+    out: mpsc::Sender<Result<Packet, Status>>,
+    dest_dir: &Path,
+) -> Result<PathBuf, FileSyncError>
+where
+    S: Stream<Item = Result<Packet, Status>> + Unpin,
+{
+    let parent = parent_dir(dest_dir);
+    fs::create_dir_all(&parent).map_err(|e| FileSyncError::io(&parent, e))?;
+    let staging = staging_path(dest_dir);
+    fs::create_dir(&staging).map_err(|e| FileSyncError::io(&staging, e))?;
+    match Receiver::new(&staging).run(incoming, &out).await {
+        Ok(()) => Ok(staging),
+        Err(e) => {
+            let _ = fs::remove_dir_all(&staging);
+            Err(e)
+        }
+    }
 }
 
 /// Checks that entries arrive in fsutil order, each inside a directory
@@ -419,7 +458,7 @@ impl Mode0600 for OpenOptions {
 /// Move the staged tree to `dest`: a rename when `dest` does not exist, else
 /// a merge into the existing directory (received entries replace existing
 /// ones, other existing entries stay).
-fn move_into_place(staging: &Path, dest: &Path) -> Result<(), FileSyncError> {
+pub fn move_into_place(staging: &Path, dest: &Path) -> Result<(), FileSyncError> {
     match fs::symlink_metadata(dest) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             fs::rename(staging, dest).map_err(|e| FileSyncError::io(dest, e))

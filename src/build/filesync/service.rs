@@ -18,7 +18,7 @@ use tonic::codegen::{Body, BoxFuture, Context, Poll, StdError};
 use tonic::metadata::{KeyAndValueRef, MetadataMap};
 use tonic::{Request, Response, Status, Streaming};
 
-use super::receive::{receive_local, receive_tar, TarDest};
+use super::receive::{receive_local_staged, receive_tar_staged, TarDest};
 use super::send::{send_dir, SendOptions};
 use crate::build::proto::fsutil::types::Packet;
 use crate::build::proto::moby::filesync::v1::file_sync_server::{FileSync, FileSyncServer};
@@ -161,6 +161,40 @@ struct ExportState {
     metadata: Mutex<BTreeMap<String, String>>,
     error: Mutex<Option<String>>,
     calls: Mutex<u32>,
+    /// Received output waiting for the build to succeed, in arrival order.
+    /// A daemon may send one export in several calls (BuildKit v0.13's
+    /// `local` exporter sends each platform's tree in its own call, at the
+    /// same time), so nothing is moved into place until [`ExportHandle::commit`].
+    staged: Mutex<Vec<Staged>>,
+}
+
+#[derive(Debug)]
+enum Staged {
+    Dir { staging: PathBuf, dest: PathBuf },
+    File { staging: PathBuf, dest: PathBuf },
+}
+
+impl Staged {
+    fn discard(&self) {
+        match self {
+            Staged::Dir { staging, .. } => {
+                let _ = std::fs::remove_dir_all(staging);
+            }
+            Staged::File { staging, .. } => {
+                let _ = std::fs::remove_file(staging);
+            }
+        }
+    }
+}
+
+impl Drop for ExportState {
+    /// Output never committed (the build failed, or was interrupted) is
+    /// removed: nothing half-exported.
+    fn drop(&mut self) {
+        for s in lock(&self.staged).drain(..) {
+            s.discard();
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -189,6 +223,37 @@ impl ExportHandle {
     /// How many `FileSend.DiffCopy` calls the daemon made.
     pub fn calls(&self) -> u32 {
         *lock(&self.state.calls)
+    }
+
+    /// The build succeeded: move everything received into its destination
+    /// (directories merged, tarballs renamed). On error the rest is
+    /// discarded and the error names the path.
+    pub fn commit(&self) -> Result<(), String> {
+        let staged: Vec<Staged> = lock(&self.state.staged).drain(..).collect();
+        let mut result = Ok(());
+        for s in &staged {
+            if result.is_err() {
+                s.discard();
+                continue;
+            }
+            result = match s {
+                Staged::Dir { staging, dest } => {
+                    super::receive::move_into_place(staging, dest).map_err(|e| e.to_string())
+                }
+                Staged::File { staging, dest } => {
+                    std::fs::rename(staging, dest).map_err(|e| format!("{}: {e}", dest.display()))
+                }
+            };
+            s.discard();
+        }
+        result
+    }
+
+    /// The build failed: remove everything received.
+    pub fn discard(&self) {
+        for s in lock(&self.state.staged).drain(..) {
+            s.discard();
+        }
     }
 }
 
@@ -276,8 +341,13 @@ impl tonic::server::StreamingService<BytesMessage> for TarSvc {
         self.state.record_call(request.metadata());
         let (dest, state) = (self.dest.clone(), self.state.clone());
         Box::pin(async move {
-            match receive_tar(request.into_inner(), &dest).await {
-                Ok(_) => Ok(Response::new(futures::stream::empty())),
+            match receive_tar_staged(request.into_inner(), &dest).await {
+                Ok((_, staged)) => {
+                    if let (Some(staging), TarDest::File(dest)) = (staged, dest) {
+                        lock(&state.staged).push(Staged::File { staging, dest });
+                    }
+                    Ok(Response::new(futures::stream::empty()))
+                }
                 Err(err) => {
                     state.record_error(&err);
                     Err(err.to_status())
@@ -303,10 +373,16 @@ impl tonic::server::StreamingService<Packet> for LocalSvc {
         let incoming = request.into_inner();
         let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
         tokio::spawn(async move {
-            if let Err(err) = receive_local(incoming, tx.clone(), &dest_dir).await {
-                tracing::debug!(dest = %dest_dir.display(), error = %err, "local export failed");
-                state.record_error(&err);
-                let _ = tx.send(Err(err.to_status())).await;
+            match receive_local_staged(incoming, tx.clone(), &dest_dir).await {
+                Ok(staging) => lock(&state.staged).push(Staged::Dir {
+                    staging,
+                    dest: dest_dir,
+                }),
+                Err(err) => {
+                    tracing::debug!(dest = %dest_dir.display(), error = %err, "local export failed");
+                    state.record_error(&err);
+                    let _ = tx.send(Err(err.to_status())).await;
+                }
             }
         });
         Box::pin(async move { Ok(Response::new(ReceiverStream::new(rx))) })
@@ -372,6 +448,70 @@ where
 mod tests {
     use super::*;
     use tonic::metadata::MetadataValue;
+
+    fn staged_tree(root: &std::path::Path, name: &str, file: &str) -> PathBuf {
+        let staging = root.join(format!(".staging-{name}"));
+        std::fs::create_dir_all(staging.join(name)).unwrap();
+        std::fs::write(staging.join(name).join(file), name).unwrap();
+        staging
+    }
+
+    /// Regression: BuildKit v0.13 sends a multi-platform `local` export as
+    /// one call per platform, concurrently; moving each into place as it
+    /// arrived raced ("Directory not empty") and could leave half an export.
+    #[test]
+    fn several_calls_commit_into_one_dest_only_on_commit() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dest = tmp.path().join("out");
+        std::fs::create_dir(&dest).unwrap();
+        std::fs::write(dest.join("keep"), "old").unwrap();
+        let (svc, handle) = FileSendService::new(ExportTarget::Local {
+            dest_dir: dest.clone(),
+        });
+        for name in ["linux_amd64", "linux_arm64"] {
+            let staging = staged_tree(tmp.path(), name, "app");
+            lock(&svc.state.staged).push(Staged::Dir {
+                staging,
+                dest: dest.clone(),
+            });
+        }
+        assert!(!dest.join("linux_amd64").exists(), "nothing before commit");
+        handle.commit().unwrap();
+        for name in ["linux_amd64", "linux_arm64"] {
+            assert_eq!(
+                std::fs::read_to_string(dest.join(name).join("app")).unwrap(),
+                name
+            );
+        }
+        assert_eq!(std::fs::read_to_string(dest.join("keep")).unwrap(), "old");
+        let left: Vec<_> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            left,
+            vec![std::ffi::OsString::from("out")],
+            "staging left behind"
+        );
+    }
+
+    #[test]
+    fn uncommitted_output_is_removed_when_the_build_fails() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dest = tmp.path().join("out");
+        let staging = staged_tree(tmp.path(), "linux_amd64", "app");
+        {
+            let (svc, _handle) = FileSendService::new(ExportTarget::Local {
+                dest_dir: dest.clone(),
+            });
+            lock(&svc.state.staged).push(Staged::Dir {
+                staging: staging.clone(),
+                dest: dest.clone(),
+            });
+        }
+        assert!(!staging.exists());
+        assert!(!dest.exists());
+    }
 
     #[test]
     fn metadata_values_reads_all_and_decodes() {
