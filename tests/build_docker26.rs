@@ -553,13 +553,15 @@ fn build_arg_chooses_the_binary() {
 fn secret_reaches_run_mount() {
     let b = base_images();
     let ctx = Context::new();
+    let secret = format!("s3cret-{}", unique("secret"));
+    // Secrets are not part of a step's cache key: a step unique to this run
+    // keeps an earlier run's cached /tok from answering.
     ctx.dockerfile(&format!(
-        "FROM {}\nRUN --network=none --mount=type=secret,id=token cat /run/secrets/token > /tok\nENTRYPOINT [\"/bin/sh\"]\n",
+        "FROM {}\nRUN --network=none --mount=type=secret,id=token cat /run/secrets/token > /tok && echo {secret} > /run-id\nENTRYPOINT [\"/bin/sh\"]\n",
         b.amd64
     ));
     let secrets = common::tmp();
     let secret_file = secrets.path().join("token.txt");
-    let secret = format!("s3cret-{}", unique("secret"));
     std::fs::write(&secret_file, &secret).expect("write secret");
     let spec = format!("id=token,src={}", secret_file.display());
     let run = build(&addr())
