@@ -424,6 +424,11 @@ pub async fn execute(
         strict: req.strict,
         session_name: prepared.session_name,
         shared_key: prepared.shared_key,
+        session_engine: match &resolved.addr {
+            BuilderAddr::DockerEngine(Some(h)) => Some(h.clone()),
+            BuilderAddr::DockerEngine(None) => Some(store::current_engine(&env)?),
+            _ => None,
+        },
     };
     let image = image_name(req);
     let addr = resolved.addr.to_string();

@@ -45,6 +45,10 @@ pub struct BuildSpec {
     pub session_name: String,
     /// Lets the daemon reuse an earlier transfer of the same context.
     pub shared_key: String,
+    /// For a Docker Engine's builder: open the session on the engine's own
+    /// `/session` endpoint (a connection of its own) rather than inside the
+    /// gRPC connection.
+    pub session_engine: Option<super::addr::EngineHost>,
 }
 
 /// What a build reports while it runs, for the progress display.
@@ -143,14 +147,28 @@ pub async fn run(
 
     let session_id = session::new_id()?;
     let build_ref = session::new_id()?;
-    let session = session::start(
-        channel.clone(),
-        session_id.clone(),
-        &spec.session_name,
-        &spec.shared_key,
-        services,
-    )
-    .await?;
+    let session = match &spec.session_engine {
+        Some(host) => {
+            session::start_on_engine(
+                host,
+                session_id.clone(),
+                &spec.session_name,
+                &spec.shared_key,
+                services,
+            )
+            .await?
+        }
+        None => {
+            session::start(
+                channel.clone(),
+                session_id.clone(),
+                &spec.session_name,
+                &spec.shared_key,
+                services,
+            )
+            .await?
+        }
+    };
 
     // Progress: the daemon waits a few seconds for the job to appear, so
     // the stream can open before the solve.

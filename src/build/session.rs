@@ -39,8 +39,9 @@ type Handler = Arc<dyn Fn(http::Request<Incoming>) -> BoxFuture + Send + Sync>;
 
 /// Largest chunk put in one `BytesMessage`. Daemons before BuildKit v0.14
 /// accept 4 MiB per message (buildkit-protocol.md §3.1); Go's own client
-/// reads in 32 KiB pieces.
-const CHUNK: usize = 32 * 1024;
+/// reads in 32 KiB pieces. Bigger pieces mean fewer messages (and fewer
+/// wakeups) when a context streams through: what is waiting is sent at once.
+const CHUNK: usize = 256 * 1024;
 
 /// Headers on the `Control.Session` call (buildkit `session/session.go`;
 /// the daemon canonicalises their case, HTTP/2 needs lower case).
@@ -185,28 +186,8 @@ pub async fn start(
     let failed = Arc::new(std::sync::Mutex::new(None::<String>));
 
     // The HTTP/2 server, on our end of the pipe.
-    let services = Arc::new(services);
     let methods = services.methods.clone();
-    let server = {
-        let failed = failed.clone();
-        tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| {
-                let fut = services.dispatch(req);
-                async move { Ok::<_, Infallible>(fut.await) }
-            });
-            let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                // BuildKit sends .dockerignore rules as request headers and
-                // stack traces in trailers: hyper's 16 KiB default is too
-                // small (buildkit-protocol.md §11 item 16).
-                .max_header_list_size(16 << 20)
-                .serve_connection(TokioIo::new(ours), svc);
-            if let Err(e) = conn.await {
-                if !is_benign_close(&e) {
-                    set_once(&failed, format!("session server: {e}"));
-                }
-            }
-        })
-    };
+    let server = serve(ours, Arc::new(services), failed.clone(), None);
 
     let mut req = tonic::Request::new(ReceiverStream::new(outgoing));
     let md = req.metadata_mut();
@@ -280,6 +261,83 @@ pub async fn start(
         id,
         close: Some(close_tx),
         tasks: vec![server, pump_out, pump_in],
+        failed,
+    })
+}
+
+/// Serve `services` as plain HTTP/2 on `io` until the peer goes away (or
+/// `stop` fires: then the connection is shut down gracefully).
+fn serve<I>(
+    io: I,
+    services: Arc<Services>,
+    failed: Arc<std::sync::Mutex<Option<String>>>,
+    stop: Option<tokio::sync::oneshot::Receiver<()>>,
+) -> JoinHandle<()>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    tokio::spawn(async move {
+        let svc = hyper::service::service_fn(move |req| {
+            let fut = services.dispatch(req);
+            async move { Ok::<_, Infallible>(fut.await) }
+        });
+        let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            // BuildKit sends .dockerignore rules as request headers and
+            // stack traces in trailers: hyper's 16 KiB default is too
+            // small (buildkit-protocol.md §11 item 16).
+            .max_header_list_size(16 << 20)
+            .serve_connection(TokioIo::new(io), svc);
+        let mut conn = std::pin::pin!(conn);
+        let result = match stop {
+            None => conn.await,
+            Some(mut stop) => {
+                tokio::select! {
+                    r = conn.as_mut() => r,
+                    _ = &mut stop => {
+                        conn.as_mut().graceful_shutdown();
+                        conn.await
+                    }
+                }
+            }
+        };
+        if let Err(e) = result {
+            if !is_benign_close(&e) {
+                set_once(&failed, format!("session server: {e}"));
+            }
+        }
+    })
+}
+
+/// Open a session on a Docker Engine through its `POST /session` upgrade,
+/// as buildx's docker driver does: the session gets a connection of its own
+/// and its bytes travel as plain HTTP/2, not wrapped in gRPC messages inside
+/// the build's connection (buildkit-protocol.md §3.5).
+pub async fn start_on_engine(
+    host: &super::addr::EngineHost,
+    id: String,
+    name: &str,
+    shared_key: &str,
+    services: Services,
+) -> Result<Session, BuildError> {
+    let mut headers = vec![
+        (
+            "X-Docker-Expose-Session-Uuid",
+            ascii(&id)?.to_str().unwrap_or_default().to_string(),
+        ),
+        ("X-Docker-Expose-Session-Name", sanitize(name)),
+        ("X-Docker-Expose-Session-Sharedkey", sanitize(shared_key)),
+    ];
+    for m in &services.methods {
+        headers.push(("X-Docker-Expose-Session-Grpc-Method", m.clone()));
+    }
+    let io = super::transport::engine_session(host, &headers).await?;
+    let failed = Arc::new(std::sync::Mutex::new(None::<String>));
+    let (close_tx, close_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = serve(io, Arc::new(services), failed.clone(), Some(close_rx));
+    Ok(Session {
+        id,
+        close: Some(close_tx),
+        tasks: vec![server],
         failed,
     })
 }

@@ -308,13 +308,57 @@ const MAX_UPGRADE_HEAD: usize = 64 << 10;
 /// Ask the engine to switch this connection to h2c for its embedded BuildKit
 /// (`moby/moby api/server/router/grpc`). Bytes the engine sent after the 101
 /// head (its HTTP/2 SETTINGS, usually) are replayed first.
-async fn upgrade_grpc(mut io: BoxIo, host_header: &str) -> Result<BoxIo, String> {
+async fn upgrade_grpc(io: BoxIo, host_header: &str) -> Result<BoxIo, String> {
+    upgrade(io, "/grpc", host_header, &[]).await
+}
+
+/// Open a build session on the engine at `host` through its `POST /session`
+/// upgrade (what buildx's docker driver does): the returned connection is
+/// raw HTTP/2 on which the engine is the client and archgate serves the
+/// session (buildkit-protocol.md §3.5). `headers` are the session's
+/// `X-Docker-Expose-Session-*` headers, repeated names allowed.
+pub(crate) async fn engine_session(
+    host: &EngineHost,
+    headers: &[(&str, String)],
+) -> Result<BoxIo, BuildError> {
+    let (io, host_header) = dial_engine(host).await?;
+    let name = host.to_string();
+    match tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        upgrade(io, "/session", &host_header, headers),
+    )
+    .await
+    {
+        Ok(Ok(io)) => Ok(io),
+        Ok(Err(reason)) => Err(BuildError::Connect { addr: name, reason }),
+        Err(_) => Err(BuildError::Connect {
+            addr: name,
+            reason: "no answer to POST /session".into(),
+        }),
+    }
+}
+
+/// `POST path` with an h2c upgrade; the connection after `101 Switching
+/// Protocols`, with any bytes read past the answer replayed first.
+async fn upgrade(
+    mut io: BoxIo,
+    path: &str,
+    host_header: &str,
+    headers: &[(&str, String)],
+) -> Result<BoxIo, String> {
+    let mut extra = String::new();
+    for (k, v) in headers {
+        if k.contains(['\r', '\n']) || v.contains(['\r', '\n']) {
+            return Err(format!("header {k:?} has a line break"));
+        }
+        extra.push_str(&format!("{k}: {v}\r\n"));
+    }
     let request = format!(
-        "POST /grpc HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: archgate/{}\r\n\
-         Content-Length: 0\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n",
+        "POST {path} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: archgate/{}\r\n\
+         Content-Length: 0\r\n{extra}Connection: Upgrade\r\nUpgrade: h2c\r\n\r\n",
         env!("CARGO_PKG_VERSION")
     );
-    let failed = |e: io::Error| format!("POST /grpc: {e}");
+    let failed = |e: io::Error| format!("POST {path}: {e}");
     io.write_all(request.as_bytes()).await.map_err(failed)?;
     io.flush().await.map_err(failed)?;
 
@@ -324,13 +368,15 @@ async fn upgrade_grpc(mut io: BoxIo, host_header: &str) -> Result<BoxIo, String>
             break i + 4;
         }
         if buf.len() > MAX_UPGRADE_HEAD {
-            return Err("the engine's answer to POST /grpc has no end of headers".into());
+            return Err(format!(
+                "the engine's answer to POST {path} has no end of headers"
+            ));
         }
         let mut chunk = [0u8; 4096];
         let n = io.read(&mut chunk).await.map_err(failed)?;
         if n == 0 {
             return Err(if buf.is_empty() {
-                "the engine closed the connection instead of answering POST /grpc".into()
+                format!("the engine closed the connection instead of answering POST {path}")
             } else {
                 format!(
                     "the engine closed the connection mid-answer: {:?}",
@@ -372,9 +418,9 @@ async fn upgrade_grpc(mut io: BoxIo, host_header: &str) -> Result<BoxIo, String>
     .await;
     let detail = engine_error_text(&body);
     Err(if detail.is_empty() {
-        format!("the engine answered POST /grpc with {status_line:?} instead of 101 Switching Protocols")
+        format!("the engine answered POST {path} with {status_line:?} instead of 101 Switching Protocols")
     } else {
-        format!("the engine answered POST /grpc with {status_line:?} instead of 101 Switching Protocols: {detail}")
+        format!("the engine answered POST {path} with {status_line:?} instead of 101 Switching Protocols: {detail}")
     })
 }
 
