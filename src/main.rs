@@ -364,10 +364,7 @@ fn run_build(args: BuildArgs) -> u8 {
         && std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none();
     // A tarball written to stdout owns it; the report then goes to stderr.
-    let tar_on_stdout = args
-        .outputs
-        .iter()
-        .any(|o| o == "-" || o.contains("dest=-"));
+    let tar_on_stdout = archgate::build::output::writes_to_stdout(&args.outputs);
     let text = report::render(&report, args.format, color);
     if tar_on_stdout {
         eprint!("{text}");

@@ -442,7 +442,7 @@ pub async fn execute(
             // The solve succeeded: only now does received output reach its
             // destinations.
             for h in &handles {
-                h.commit().map_err(ExecError::Export)?;
+                h.commit().await.map_err(ExecError::Export)?;
             }
             if let (Some((engine, tar)), true) = (&load_via, o.exported) {
                 load_image(engine, &tar.0).await?;

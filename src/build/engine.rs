@@ -133,10 +133,7 @@ fn parse_load_answer(raw: &[u8]) -> Result<Vec<String>, String> {
     };
     let text = String::from_utf8_lossy(&body);
     if status.split_whitespace().nth(1) != Some("200") {
-        let msg = serde_json::from_str::<serde_json::Value>(text.trim())
-            .ok()
-            .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(String::from))
-            .unwrap_or_else(|| text.trim().to_string());
+        let msg = super::transport::engine_error_text(text.trim().as_bytes());
         return Err(format!("{status}: {msg}"));
     }
     let mut loaded = Vec::new();

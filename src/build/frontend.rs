@@ -219,23 +219,36 @@ pub async fn run(
         exporters,
         ..Default::default()
     };
-    let mut solve = {
+    // The solve runs in its own task; `ended` tells the gate when it is over
+    // (the daemon failed it, or the connection died) so no gateway call is
+    // waited on after that.
+    let (ended_tx, ended) = tokio::sync::watch::channel(false);
+    let solve = {
         let mut c = control_client(channel.clone());
         Task(Some(tokio::spawn(async move {
-            c.solve(solve_req).await.map(|r| r.into_inner())
+            let r = c.solve(solve_req).await.map(|r| r.into_inner());
+            let _ = ended_tx.send(true);
+            r
         })))
     };
 
     let gw = Gateway::new(channel.clone(), &build_ref)?;
-    let gated = gate(
-        &gw,
-        &mut solve,
-        &spec,
-        frontend_attrs,
-        &default_platform,
-        &events,
-    )
-    .await;
+    let gated = {
+        let gate = gate(&gw, &spec, frontend_attrs, &default_platform, &events);
+        tokio::pin!(gate);
+        let mut ended = ended.clone();
+        tokio::select! {
+            g = &mut gate => g,
+            _ = ended.wait_for(|e| *e) => {
+                // The solve is over. A Return racing it may still complete:
+                // give the gate a moment, then stop waiting on the daemon.
+                match tokio::time::timeout(Duration::from_secs(2), &mut gate).await {
+                    Ok(g) => g,
+                    Err(_) => Ok(Gated::SolveEnded),
+                }
+            }
+        }
+    };
 
     let result = match gated {
         Ok(Gated::Passed(platforms)) => match wait_solve(solve).await {
@@ -248,20 +261,22 @@ pub async fn run(
         },
         Ok(Gated::Failed(platforms)) => {
             // The daemon fails the solve with our error; its message adds
-            // nothing to the reports.
-            let _ = wait_solve(solve).await;
+            // nothing to the reports. Should it not end, dropping the task
+            // cancels it: either way nothing is exported.
+            let _ = tokio::time::timeout(AFTER_ERROR_RETURN, wait_solve(solve)).await;
             Err(FrontendError::Gate { platforms })
         }
         Ok(Gated::BuildFailed(status)) => {
             // The solve fails with the error we returned, possibly wrapped.
-            let _ = wait_solve(solve).await;
+            let _ = tokio::time::timeout(AFTER_ERROR_RETURN, wait_solve(solve)).await;
             Err(FrontendError::Daemon(daemon_message(&status)))
         }
-        Ok(Gated::SolveEnded(r)) => r.map_err(FrontendError::from).and_then(|_| {
-            Err(FrontendError::Daemon(
+        Ok(Gated::SolveEnded) => match wait_solve(solve).await {
+            Err(e) => Err(e),
+            Ok(_) => Err(FrontendError::Daemon(
                 "the daemon ended the build before archgate returned a result".into(),
-            ))
-        }),
+            )),
+        },
         Err(e) => Err(e),
     };
 
@@ -283,29 +298,27 @@ enum Gated {
     /// The build failed on the daemon; this status was returned to it.
     BuildFailed(tonic::Status),
     /// `Control.Solve` ended before we returned anything.
-    SolveEnded(Result<(), BuildError>),
+    SolveEnded,
 }
 
+/// How long the solve may take to fail after archgate returned an error
+/// (BuildKit's Go client waits 5 s before cancelling, `client/solve.go`).
+const AFTER_ERROR_RETURN: Duration = Duration::from_secs(10);
+
+/// Everything between the solve starting and the one `Return`. The caller
+/// races it against the solve's end (an early failure, such as a bad
+/// exporter attribute, must win over Ping's wait for the build to register).
 async fn gate(
     gw: &Gateway,
-    solve: &mut Task<Result<control::SolveResponse, tonic::Status>>,
     spec: &BuildSpec,
     mut opts: BTreeMap<String, String>,
     default_platform: &Platform,
     events: &Option<UnboundedSender<Event>>,
 ) -> Result<Gated, FrontendError> {
-    // Ping waits for the daemon to register the build; an early failure of
-    // Control.Solve (a bad exporter attribute, say) must win over it.
-    let caps = {
-        let handle = solve.0.as_mut().expect("solve task present");
-        tokio::select! {
-            caps = gw.ping() => caps.map_err(|s| BuildError::rpc("LLBBridge.Ping", &s))?,
-            ended = handle => {
-                solve.0 = None;
-                return Ok(Gated::SolveEnded(solve_result(ended).map(|_| ())));
-            }
-        }
-    };
+    let caps = gw
+        .ping()
+        .await
+        .map_err(|s| BuildError::rpc("LLBBridge.Ping", &s))?;
     for need in [CAP_REFARRAY, CAP_RETURNMAP, CAP_READDIR] {
         if !caps.iter().any(|c| c == need) {
             return Err(BuildError::Session(format!(
@@ -329,7 +342,9 @@ async fn gate(
         frontend_opt: opts.into_iter().collect(),
         allow_result_return: true,
         allow_result_array_ref: true,
-        evaluate: true,
+        // Not `evaluate`: BuildKit v0.11-v0.12 dereference a nil ref when it
+        // is set on a multi-platform frontend solve (fixed in v0.13, buildkit
+        // #4544). Each ref is evaluated on its own below instead.
         ..Default::default()
     };
     let res = match gw.solve(req).await {
@@ -354,6 +369,36 @@ async fn gate(
         }
     };
 
+    // The result must be exactly the platforms asked for: a platform judged
+    // against a different one than it claims would make the gate meaningless
+    // (a custom `# syntax=` frontend could return anything).
+    let mut parsed = Vec::new();
+    for (key, id) in &refs {
+        match Platform::parse(key) {
+            Ok(p) => parsed.push((key.clone(), p, id.clone())),
+            Err(e) => {
+                let e = tonic::Status::failed_precondition(format!(
+                    "archgate: the frontend returned a result for an unknown platform {key:?}: {e}"
+                ));
+                return Ok(fail_build(gw, e).await);
+            }
+        }
+    }
+    let mut got: Vec<String> = parsed.iter().map(|(_, p, _)| p.to_string()).collect();
+    let mut asked: Vec<String> = platforms.iter().map(|p| p.to_string()).collect();
+    got.sort();
+    asked.sort();
+    if spec.platforms.is_empty() && got.len() == 1 {
+        // No --platform: whatever single platform the daemon defaulted to.
+    } else if got != asked {
+        let e = tonic::Status::failed_precondition(format!(
+            "archgate: the frontend built {} but {} was asked for",
+            got.join(","),
+            asked.join(",")
+        ));
+        return Ok(fail_build(gw, e).await);
+    }
+
     // Build every platform now, so a failing step is a build error rather
     // than a read error in the middle of an inspection.
     for (_, id) in &refs {
@@ -363,11 +408,7 @@ async fn gate(
     }
 
     let mut reports = Vec::new();
-    for (key, id) in &refs {
-        let platform = Platform::parse(key).map_err(|e| FrontendError::Inspect {
-            platform: key.clone(),
-            message: format!("the daemon returned an unknown platform: {e}"),
-        })?;
+    for (key, platform, id) in &parsed {
         let config_key = format!("{MD_CONFIG}/{key}");
         let raw = res
             .metadata
@@ -388,7 +429,7 @@ async fn gate(
             )),
             Some(raw) => match ImageConfig::from_json(raw) {
                 Err(e) => Err(format!("image config: {e}")),
-                Ok(cfg) => inspect::inspect(&cfg, &platform, &gw.rootfs(id))
+                Ok(cfg) => inspect::inspect(&cfg, platform, &gw.rootfs(id))
                     .await
                     .map_err(|e| format!("{e:#}")),
             },
@@ -488,16 +529,6 @@ async fn wait_solve(
     }
 }
 
-fn solve_result(
-    r: Result<Result<control::SolveResponse, tonic::Status>, tokio::task::JoinError>,
-) -> Result<control::SolveResponse, BuildError> {
-    match r {
-        Ok(Ok(r)) => Ok(r),
-        Ok(Err(s)) => Err(BuildError::rpc("Solve", &s)),
-        Err(e) => Err(BuildError::Session(format!("the solve task stopped: {e}"))),
-    }
-}
-
 /// A status as the gateway's `google.rpc.Status`, details included, with a
 /// code that is never 0 (0 would read as "no error" and hang the solve,
 /// buildkit-protocol.md §6.7).
@@ -578,7 +609,7 @@ fn source_location(json: &[u8]) -> Option<String> {
             .map_or(start, |l| l as usize)
             .max(start);
         out.push(format!("{file}:{start}"));
-        for n in start..=end.min(start + 4) {
+        for n in start..=end.min(start.saturating_add(4)) {
             if let Some(l) = lines.get(n.wrapping_sub(1)) {
                 out.push(format!(" {n:>4} | {l}"));
             }

@@ -106,6 +106,9 @@ pub enum OutputError {
     #[error("{count} outputs write to stdout; at most one can")]
     MultipleStdout { count: usize },
 
+    #[error("{count} outputs load into the docker engine; give one")]
+    MultipleLoads { count: usize },
+
     #[error("{count} outputs requested, but this daemon takes one exporter per build (several need BuildKit v0.13 or Docker Engine 26 and later); give a single -o/--output")]
     MultipleExporters { count: usize },
 
@@ -241,6 +244,22 @@ pub fn plan(
         return Err(OutputError::MultipleStdout { count: to_stdout });
     }
     Ok(plans)
+}
+
+/// Whether these `-o` values send a tarball to stdout (then stdout belongs
+/// to it and the report goes to stderr). Unparsable values count as not.
+pub fn writes_to_stdout(outputs: &[String]) -> bool {
+    outputs.iter().filter(|s| !s.is_empty()).any(|spec| {
+        let Ok(e) = parse_output(spec) else {
+            return false;
+        };
+        let dest = e.attrs.get("dest").map(String::as_str);
+        match e.exporter.as_str() {
+            "tar" | "oci" => matches!(dest, None | Some("" | "-")),
+            "docker" => dest == Some("-"),
+            _ => false,
+        }
+    })
 }
 
 /// One entry to its exporter request for this daemon.
@@ -422,7 +441,7 @@ fn resolve_dest(entry: &mut Entry) -> Result<(Option<Dest>, Wire), OutputError> 
 }
 
 /// Go's `strconv.ParseBool`.
-fn parse_go_bool(s: &str) -> Option<bool> {
+pub(crate) fn parse_go_bool(s: &str) -> Option<bool> {
     match s {
         "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
         "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
@@ -1259,6 +1278,20 @@ mod tests {
         assert!(OutputError::LoadManifestList { platforms: 2 }
             .to_string()
             .contains("docker exporter does not currently support exporting manifest lists"));
+    }
+
+    #[test]
+    fn which_outputs_own_stdout() {
+        let o = |v: &[&str]| writes_to_stdout(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert!(o(&["-"]));
+        assert!(o(&["type=tar"]));
+        assert!(o(&["type=oci"]));
+        assert!(o(&["type=tar,dest=-"]));
+        assert!(o(&["type=docker,dest=-"]));
+        assert!(!o(&["type=docker"]), "docker without dest is --load");
+        assert!(!o(&["type=tar,dest=x.tar", "out"]));
+        assert!(!o(&["type=image,push=true"]));
+        assert!(!o(&[]));
     }
 
     #[test]

@@ -132,7 +132,6 @@ impl Services {
 /// An open session. Dropping it tears the session down; [`Session::close`]
 /// does so gracefully.
 pub struct Session {
-    id: String,
     /// Tells the pump that owns our half of the pipe to stop; it then drops
     /// the request stream, which half-closes the call (CloseSend).
     close: Option<tokio::sync::oneshot::Sender<()>>,
@@ -141,11 +140,6 @@ pub struct Session {
 }
 
 impl Session {
-    /// The id the daemon knows this session by (`SolveRequest.Session`).
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
     /// Why the session ended early, if it did.
     pub fn failure(&self) -> Option<String> {
         self.failed.lock().ok().and_then(|f| f.clone())
@@ -258,7 +252,6 @@ pub async fn start(
     };
 
     Ok(Session {
-        id,
         close: Some(close_tx),
         tasks: vec![server, pump_out, pump_in],
         failed,
@@ -335,7 +328,6 @@ pub async fn start_on_engine(
     let (close_tx, close_rx) = tokio::sync::oneshot::channel::<()>();
     let server = serve(io, Arc::new(services), failed.clone(), Some(close_rx));
     Ok(Session {
-        id,
         close: Some(close_tx),
         tasks: vec![server],
         failed,

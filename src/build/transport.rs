@@ -425,7 +425,7 @@ async fn upgrade(
 }
 
 /// The engine's error body: `{"message": "..."}` or plain text.
-fn engine_error_text(body: &[u8]) -> String {
+pub(crate) fn engine_error_text(body: &[u8]) -> String {
     #[derive(serde::Deserialize)]
     struct Msg {
         message: String,

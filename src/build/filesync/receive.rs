@@ -148,8 +148,8 @@ pub async fn receive_local<S>(
 where
     S: Stream<Item = Result<Packet, Status>> + Unpin,
 {
-    let staging = receive_local_staged(incoming, out, dest_dir).await?;
-    let result = move_into_place(&staging, dest_dir);
+    let (staging, dirs) = receive_local_staged(incoming, out, dest_dir).await?;
+    let result = move_into_place(&staging, dest_dir).and_then(|()| apply_dir_meta(dest_dir, &dirs));
     if staging.exists() {
         let _ = fs::remove_dir_all(&staging);
     }
@@ -164,7 +164,7 @@ pub async fn receive_local_staged<S>(
     incoming: S,
     out: mpsc::Sender<Result<Packet, Status>>,
     dest_dir: &Path,
-) -> Result<PathBuf, FileSyncError>
+) -> Result<(PathBuf, Vec<DirMeta>), FileSyncError>
 where
     S: Stream<Item = Result<Packet, Status>> + Unpin,
 {
@@ -173,7 +173,7 @@ where
     let staging = staging_path(dest_dir);
     fs::create_dir(&staging).map_err(|e| FileSyncError::io(&staging, e))?;
     match Receiver::new(&staging).run(incoming, &out).await {
-        Ok(()) => Ok(staging),
+        Ok(dirs) => Ok((staging, dirs)),
         Err(e) => {
             let _ = fs::remove_dir_all(&staging);
             Err(e)
@@ -250,6 +250,34 @@ struct Receiver<'a> {
     open: HashMap<u32, File>,
     /// Entries whose mode and mtime are applied at the end.
     applied: Vec<Stat>,
+    /// Directories' modes and mtimes, applied once the tree is in place.
+    dirs: Vec<DirMeta>,
+}
+
+/// A received directory's mode and mtime. Staged directories stay 0700 so
+/// the tree can be moved and merged (moving out of or into a read-only
+/// directory fails for non-root users); these are applied to the final
+/// paths with [`apply_dir_meta`] afterwards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirMeta {
+    /// Relative to the export's root.
+    pub path: String,
+    pub mode: u32,
+    pub mtime: SystemTime,
+}
+
+/// Apply received directories' modes and mtimes under `root`, children
+/// before parents (`dirs` is in listing order).
+pub fn apply_dir_meta(root: &Path, dirs: &[DirMeta]) -> Result<(), FileSyncError> {
+    for d in dirs.iter().rev() {
+        let path = root.join(&d.path);
+        let io = |e| FileSyncError::io(&path, e);
+        File::open(&path)
+            .and_then(|f| f.set_times(fs::FileTimes::new().set_modified(d.mtime)))
+            .map_err(io)?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(d.mode)).map_err(io)?;
+    }
+    Ok(())
 }
 
 impl<'a> Receiver<'a> {
@@ -264,6 +292,7 @@ impl<'a> Receiver<'a> {
             requested: HashMap::new(),
             open: HashMap::new(),
             applied: Vec::new(),
+            dirs: Vec::new(),
         }
     }
 
@@ -271,7 +300,7 @@ impl<'a> Receiver<'a> {
         mut self,
         mut incoming: S,
         out: &mpsc::Sender<Result<Packet, Status>>,
-    ) -> Result<(), FileSyncError>
+    ) -> Result<Vec<DirMeta>, FileSyncError>
     where
         S: Stream<Item = Result<Packet, Status>> + Unpin,
     {
@@ -303,7 +332,7 @@ impl<'a> Receiver<'a> {
                 packet = incoming.next() => packet,
             };
             let packet = match packet {
-                None if fin_sent => return Ok(()),
+                None if fin_sent => return Ok(std::mem::take(&mut self.dirs)),
                 None => {
                     return Err(FileSyncError::Protocol(
                         "sender closed the stream before the transfer completed".to_string(),
@@ -323,7 +352,9 @@ impl<'a> Receiver<'a> {
                     Some(stat) => self.entry(stat)?,
                 },
                 Some(PacketType::PacketData) => self.data(packet.id, &packet.data)?,
-                Some(PacketType::PacketFin) if fin_sent => return Ok(()),
+                Some(PacketType::PacketFin) if fin_sent => {
+                    return Ok(std::mem::take(&mut self.dirs))
+                }
                 Some(PacketType::PacketFin) => {
                     return Err(FileSyncError::Protocol(
                         "sender finished before all files arrived".to_string(),
@@ -371,6 +402,8 @@ impl<'a> Receiver<'a> {
                     )));
                 }
                 fs::hard_link(self.root.join(&stat.linkname), &target).map_err(io)?;
+                // Same inode as its first path, which carries mode and mtime.
+                return Ok(());
             } else {
                 OpenOptions::new()
                     .write(true)
@@ -419,26 +452,37 @@ impl<'a> Receiver<'a> {
     }
 
     /// Apply modes (permission and sticky bits; setuid/setgid dropped) and
-    /// mtimes, children before parents.
+    /// mtimes to files; directories are kept for [`apply_dir_meta`].
     fn finish(&mut self) -> Result<(), FileSyncError> {
-        for stat in self.applied.iter().rev() {
+        for stat in &self.applied {
             if GoMode::is_symlink(stat.mode) {
                 continue;
             }
-            let path = self.root.join(&stat.path);
-            let io = |e| FileSyncError::io(&path, e);
             let mtime = if stat.mod_time >= 0 {
                 UNIX_EPOCH + Duration::from_nanos(stat.mod_time as u64)
             } else {
                 UNIX_EPOCH - Duration::from_nanos(stat.mod_time.unsigned_abs())
             };
-            File::open(&path)
-                .and_then(|f| f.set_times(fs::FileTimes::new().set_modified(mtime)))
-                .map_err(io)?;
             let mut mode = stat.mode & GoMode::PERM;
             if stat.mode & GoMode::STICKY != 0 {
                 mode |= 0o1000;
             }
+            if GoMode::is_dir(stat.mode) {
+                self.dirs.push(DirMeta {
+                    path: stat.path.clone(),
+                    mode,
+                    mtime,
+                });
+                continue;
+            }
+            let path = self.root.join(&stat.path);
+            let io = |e| FileSyncError::io(&path, e);
+            // Times first: a mode without owner write would refuse them.
+            OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .and_then(|f| f.set_times(fs::FileTimes::new().set_modified(mtime)))
+                .map_err(io)?;
             fs::set_permissions(&path, fs::Permissions::from_mode(mode)).map_err(io)?;
         }
         Ok(())

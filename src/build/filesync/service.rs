@@ -72,7 +72,7 @@ pub(crate) fn metadata_values(md: &MetadataMap, key: &str) -> Vec<String> {
     let encoded = md
         .get(flag.as_str())
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| matches!(v, "1" | "t" | "T" | "true" | "TRUE" | "True"));
+        .is_some_and(|v| crate::build::output::parse_go_bool(v) == Some(true));
     if !encoded {
         return raw;
     }
@@ -166,12 +166,47 @@ struct ExportState {
     /// `local` exporter sends each platform's tree in its own call, at the
     /// same time), so nothing is moved into place until [`ExportHandle::commit`].
     staged: Mutex<Vec<Staged>>,
+    /// Transfers still running (their output is not staged yet).
+    active: std::sync::atomic::AtomicUsize,
+    settled: tokio::sync::Notify,
 }
+
+/// Marks one transfer as running until dropped.
+struct Active(Arc<ExportState>);
+
+impl Active {
+    fn new(state: &Arc<ExportState>) -> Self {
+        state
+            .active
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Active(state.clone())
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        self.0
+            .active
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.settled.notify_waiters();
+    }
+}
+
+/// How long a commit waits for transfers the daemon already finished
+/// sending but archgate has not finished writing.
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Debug)]
 enum Staged {
-    Dir { staging: PathBuf, dest: PathBuf },
-    File { staging: PathBuf, dest: PathBuf },
+    Dir {
+        staging: PathBuf,
+        dest: PathBuf,
+        dirs: Vec<super::receive::DirMeta>,
+    },
+    File {
+        staging: PathBuf,
+        dest: PathBuf,
+    },
 }
 
 impl Staged {
@@ -225,10 +260,23 @@ impl ExportHandle {
         *lock(&self.state.calls)
     }
 
-    /// The build succeeded: move everything received into its destination
-    /// (directories merged, tarballs renamed). On error the rest is
-    /// discarded and the error names the path.
-    pub fn commit(&self) -> Result<(), String> {
+    /// The build succeeded: wait for transfers still being written, then
+    /// move everything received into its destination (directories merged,
+    /// tarballs renamed). On error the rest is discarded and the error names
+    /// the path.
+    pub async fn commit(&self) -> Result<(), String> {
+        let settled = async {
+            loop {
+                let wait = self.state.settled.notified();
+                if self.state.active.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                    break;
+                }
+                wait.await;
+            }
+        };
+        if tokio::time::timeout(SETTLE, settled).await.is_err() {
+            return Err("an export transfer did not finish".into());
+        }
         let staged: Vec<Staged> = lock(&self.state.staged).drain(..).collect();
         let mut result = Ok(());
         for s in &staged {
@@ -237,9 +285,13 @@ impl ExportHandle {
                 continue;
             }
             result = match s {
-                Staged::Dir { staging, dest } => {
-                    super::receive::move_into_place(staging, dest).map_err(|e| e.to_string())
-                }
+                Staged::Dir {
+                    staging,
+                    dest,
+                    dirs,
+                } => super::receive::move_into_place(staging, dest)
+                    .and_then(|()| super::receive::apply_dir_meta(dest, dirs))
+                    .map_err(|e| e.to_string()),
                 Staged::File { staging, dest } => {
                     std::fs::rename(staging, dest).map_err(|e| format!("{}: {e}", dest.display()))
                 }
@@ -247,13 +299,6 @@ impl ExportHandle {
             s.discard();
         }
         result
-    }
-
-    /// The build failed: remove everything received.
-    pub fn discard(&self) {
-        for s in lock(&self.state.staged).drain(..) {
-            s.discard();
-        }
     }
 }
 
@@ -311,13 +356,6 @@ impl FileSendService {
             ExportHandle { state },
         )
     }
-
-    /// Another handle on this service's outcome.
-    pub fn handle(&self) -> ExportHandle {
-        ExportHandle {
-            state: self.state.clone(),
-        }
-    }
 }
 
 /// Full method path served (buildkit `filesync.proto` service FileSend).
@@ -340,7 +378,9 @@ impl tonic::server::StreamingService<BytesMessage> for TarSvc {
     fn call(&mut self, request: Request<Streaming<BytesMessage>>) -> Self::Future {
         self.state.record_call(request.metadata());
         let (dest, state) = (self.dest.clone(), self.state.clone());
+        let active = Active::new(&state);
         Box::pin(async move {
+            let _active = active;
             match receive_tar_staged(request.into_inner(), &dest).await {
                 Ok((_, staged)) => {
                     if let (Some(staging), TarDest::File(dest)) = (staged, dest) {
@@ -372,11 +412,14 @@ impl tonic::server::StreamingService<Packet> for LocalSvc {
         let (dest_dir, state) = (self.dest_dir.clone(), self.state.clone());
         let incoming = request.into_inner();
         let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
+        let active = Active::new(&state);
         tokio::spawn(async move {
+            let _active = active;
             match receive_local_staged(incoming, tx.clone(), &dest_dir).await {
-                Ok(staging) => lock(&state.staged).push(Staged::Dir {
+                Ok((staging, dirs)) => lock(&state.staged).push(Staged::Dir {
                     staging,
                     dest: dest_dir,
+                    dirs,
                 }),
                 Err(err) => {
                     tracing::debug!(dest = %dest_dir.display(), error = %err, "local export failed");
@@ -473,10 +516,16 @@ mod tests {
             lock(&svc.state.staged).push(Staged::Dir {
                 staging,
                 dest: dest.clone(),
+                dirs: Vec::new(),
             });
         }
         assert!(!dest.join("linux_amd64").exists(), "nothing before commit");
-        handle.commit().unwrap();
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+            .block_on(handle.commit())
+            .unwrap();
         for name in ["linux_amd64", "linux_arm64"] {
             assert_eq!(
                 std::fs::read_to_string(dest.join(name).join("app")).unwrap(),
@@ -507,6 +556,7 @@ mod tests {
             lock(&svc.state.staged).push(Staged::Dir {
                 staging: staging.clone(),
                 dest: dest.clone(),
+                dirs: Vec::new(),
             });
         }
         assert!(!staging.exists());
