@@ -51,6 +51,15 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 const MAX_DEPTH: usize = 8;
 /// The longest engine message quoted in an error.
 const MESSAGE_LIMIT: usize = 400;
+/// What Docker 26's containerd store answers when it cannot export a
+/// multi-platform image: its `manifest.json` must point at one manifest, the
+/// engine's own platform preferred, and that one's content is missing
+/// (containerd images/archive/exporter.go; the `platform` parameter that
+/// avoids it came with API 1.48).
+const MISSING_MANIFEST: &str = "unable to create manifests file";
+const HOST_PLATFORM_HINT: &str = " (this engine cannot export a multi-platform image without \
+    the content of its own platform: `docker pull --platform` that platform too, or check the \
+    registry copy with docker://)";
 /// BuildKit marks attestation manifests with this annotation and value
 /// (the same marks oci.rs skips).
 const REFERENCE_TYPE: &str = "vnd.docker.reference.type";
@@ -625,9 +634,13 @@ async fn export(host: &EngineHost, reference: &str, out: &mut impl Write) -> Res
                 }
             }
         }
+        let mut message = engine_message(&text, &head.reason);
+        if message.contains(MISSING_MANIFEST) {
+            message.push_str(HOST_PLATFORM_HINT);
+        }
         return Err(Fail::Engine {
             status: head.status,
-            message: engine_message(&text, &head.reason),
+            message,
         });
     }
 
