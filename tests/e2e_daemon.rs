@@ -251,6 +251,12 @@ fn missing_socket_is_undecided_and_named_quickly() {
 }
 
 #[test]
+fn unsupported_docker_host_is_undecided() {
+    let run = check_on("ssh://user@host", &[&daemon_ref("alpine:3.19")]);
+    run.expect_undecided(&["docker-daemon:alpine:3.19", "DOCKER_HOST", "ssh://"]);
+}
+
+#[test]
 fn bad_reference_is_undecided_without_asking_an_engine() {
     let run = check_on("unix:///nonexistent.sock", &[&daemon_ref("Upper/Case")]);
     run.expect_undecided(&["docker-daemon:Upper/Case", "lowercase"]);
