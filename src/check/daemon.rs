@@ -13,9 +13,11 @@
 //! verified the same way, and nothing of it is held in memory.
 //!
 //! A multi-platform image in the containerd store usually holds content for
-//! only some of its platforms (a pull fetches one); the engine exports the
-//! index with the other platforms' blobs missing. Those platforms are
-//! skipped (`DaemonImage::skipped`), not failed.
+//! only some of its platforms (a pull fetches one); Docker 26 exports the
+//! whole index anyway, leaving out the blobs it does not have. Those
+//! platforms are skipped (`DaemonImage::skipped`), not failed. (Docker 26.1
+//! refuses the export altogether when the missing platform is its own; that
+//! refusal is passed on with a hint.)
 
 use super::digest::Digest;
 use super::error::CheckError;
