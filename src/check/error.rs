@@ -90,6 +90,10 @@ pub enum CheckError {
 
     #[error("no images found in {image}")]
     NoImages { image: String },
+
+    /// A `docker-daemon:` image could not be exported from the engine.
+    #[error(transparent)]
+    Daemon(#[from] super::daemon::DaemonError),
 }
 
 fn available_list(available: &[String]) -> String {

@@ -8,6 +8,7 @@
 //! digest first.
 
 mod capture;
+pub mod daemon;
 mod digest;
 mod docker;
 mod error;
@@ -57,6 +58,13 @@ pub fn open(r: &ImageRef) -> Result<Vec<PlatformImage>, CheckError> {
         ImageRef::DockerArchive { file } => {
             let src: Arc<dyn BlobSource> = Arc::new(TarSource::open(file)?);
             docker::open_archive(src)
+        }
+        ImageRef::DockerDaemon { reference } => {
+            let d = daemon::open(reference)?;
+            for s in &d.skipped {
+                tracing::warn!("{r}: skipping {s}");
+            }
+            Ok(d.images)
         }
     }
 }

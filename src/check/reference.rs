@@ -1,6 +1,6 @@
 //! Image references in the containers-transports style (`oci:DIR[:REF]`,
-//! `oci-archive:FILE[:REF]`, `docker-archive:FILE`), or a bare path sniffed
-//! for what it holds.
+//! `oci-archive:FILE[:REF]`, `docker-archive:FILE`, `docker-daemon:NAME[:TAG]`),
+//! or a bare path sniffed for what it holds.
 //!
 //! The one idea: a path may itself contain `:`, so `oci:A:B:C` is read by
 //! asking the filesystem: the whole string if it exists, else the longest
@@ -27,19 +27,23 @@ pub enum ImageRef {
     },
     /// `docker save` output (`manifest.json`).
     DockerArchive { file: PathBuf },
+    /// An image in a Docker Engine's store: `reference` is `NAME:TAG`,
+    /// `NAME[:TAG]@DIGEST` or an image ID (`sha256:...`), normalised by
+    /// `daemon::parse_reference`.
+    DockerDaemon { reference: String },
 }
 
 /// Transports known from skopeo that archgate does not read (yet).
 const UNSUPPORTED: &[&str] = &[
     "docker://",
-    "docker-daemon:",
     "containers-storage:",
     "dir:",
     "ostree:",
     "sif:",
 ];
 
-const FORMS: &str = "use oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE, or a path";
+const FORMS: &str = "use oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE, \
+                     docker-daemon:NAME[:TAG], or a path";
 
 impl ImageRef {
     /// Parse a reference as the user wrote it. Bare paths are looked at to
@@ -79,6 +83,10 @@ impl ImageRef {
             return Ok(ImageRef::DockerArchive {
                 file: p.to_path_buf(),
             });
+        }
+        if let Some(rest) = s.strip_prefix("docker-daemon:") {
+            let reference = super::daemon::parse_reference(rest).map_err(bad)?;
+            return Ok(ImageRef::DockerDaemon { reference });
         }
         if let Some(t) = UNSUPPORTED.iter().find(|t| s.starts_with(*t)) {
             return Err(bad(format!(
@@ -187,6 +195,7 @@ impl fmt::Display for ImageRef {
                 with_ref(f, reference)
             }
             ImageRef::DockerArchive { file } => write!(f, "docker-archive:{}", file.display()),
+            ImageRef::DockerDaemon { reference } => write!(f, "docker-daemon:{reference}"),
         }
     }
 }
@@ -269,6 +278,33 @@ mod tests {
             .to_string();
         assert!(e.contains("empty reference"), "{e}");
         assert!(ImageRef::parse("oci:").is_err());
+    }
+
+    #[test]
+    fn docker_daemon_references() {
+        let r = ImageRef::parse("docker-daemon:alpine").unwrap();
+        assert_eq!(
+            r,
+            ImageRef::DockerDaemon {
+                reference: "alpine:latest".into()
+            }
+        );
+        assert_eq!(r.to_string(), "docker-daemon:alpine:latest");
+        assert_eq!(ImageRef::parse(&r.to_string()).unwrap(), r);
+        let dg = format!("sha256:{}", "c".repeat(64));
+        let r = ImageRef::parse(&format!("docker-daemon:reg:5000/a/b@{dg}")).unwrap();
+        assert_eq!(r.to_string(), format!("docker-daemon:reg:5000/a/b@{dg}"));
+        let r = ImageRef::parse(&format!("docker-daemon:{dg}")).unwrap();
+        assert_eq!(r, ImageRef::DockerDaemon { reference: dg });
+        let e = ImageRef::parse("docker-daemon:").unwrap_err().to_string();
+        assert!(e.contains("no image named"), "{e}");
+        let e = ImageRef::parse("docker-daemon:App:1")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("docker-daemon:App:1") && e.contains("lowercase"),
+            "{e}"
+        );
     }
 
     #[test]
