@@ -124,7 +124,8 @@ struct CheckArgs {
     /// Fail (exit 1) on warnings and skipped platforms too
     #[arg(long)]
     strict: bool,
-    /// Images: oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE, or a path
+    /// Images: oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE,
+    /// docker-daemon:NAME[:TAG], or a path
     #[arg(required = true, value_name = "IMAGE")]
     images: Vec<String>,
 }
