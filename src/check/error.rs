@@ -90,6 +90,10 @@ pub enum CheckError {
 
     #[error("no images found in {image}")]
     NoImages { image: String },
+
+    /// A registry refused, failed or could not be reached.
+    #[error(transparent)]
+    Registry(#[from] super::registry::RegistryError),
 }
 
 fn available_list(available: &[String]) -> String {

@@ -1,12 +1,13 @@
 //! Image references in the containers-transports style (`oci:DIR[:REF]`,
-//! `oci-archive:FILE[:REF]`, `docker-archive:FILE`), or a bare path sniffed
-//! for what it holds.
+//! `oci-archive:FILE[:REF]`, `docker-archive:FILE`,
+//! `docker://NAME[:TAG|@DIGEST]`), or a bare path sniffed for what it holds.
 //!
 //! The one idea: a path may itself contain `:`, so `oci:A:B:C` is read by
 //! asking the filesystem: the whole string if it exists, else the longest
 //! prefix ending before a `:` that exists, with the rest as the reference.
 
 use super::error::CheckError;
+use super::registry::RegistryRef;
 use super::source::TarSource;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -27,11 +28,12 @@ pub enum ImageRef {
     },
     /// `docker save` output (`manifest.json`).
     DockerArchive { file: PathBuf },
+    /// An image in a registry, normalised as docker does.
+    Registry(RegistryRef),
 }
 
 /// Transports known from skopeo that archgate does not read (yet).
 const UNSUPPORTED: &[&str] = &[
-    "docker://",
     "docker-daemon:",
     "containers-storage:",
     "dir:",
@@ -39,7 +41,8 @@ const UNSUPPORTED: &[&str] = &[
     "sif:",
 ];
 
-const FORMS: &str = "use oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE, or a path";
+const FORMS: &str = "use oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE, \
+docker://NAME[:TAG|@DIGEST], or a path";
 
 impl ImageRef {
     /// Parse a reference as the user wrote it. Bare paths are looked at to
@@ -79,6 +82,11 @@ impl ImageRef {
             return Ok(ImageRef::DockerArchive {
                 file: p.to_path_buf(),
             });
+        }
+        if let Some(rest) = s.strip_prefix("docker://") {
+            return RegistryRef::parse(rest)
+                .map(ImageRef::Registry)
+                .map_err(bad);
         }
         if let Some(t) = UNSUPPORTED.iter().find(|t| s.starts_with(*t)) {
             return Err(bad(format!(
@@ -187,6 +195,7 @@ impl fmt::Display for ImageRef {
                 with_ref(f, reference)
             }
             ImageRef::DockerArchive { file } => write!(f, "docker-archive:{}", file.display()),
+            ImageRef::Registry(r) => write!(f, "docker://{r}"),
         }
     }
 }
@@ -272,9 +281,34 @@ mod tests {
     }
 
     #[test]
+    fn docker_references_are_normalised() {
+        let r = ImageRef::parse("docker://alpine").unwrap();
+        assert_eq!(r.to_string(), "docker://docker.io/library/alpine:latest");
+        let r = ImageRef::parse("docker://127.0.0.1:5000/a/b:v1").unwrap();
+        let ImageRef::Registry(rr) = &r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(rr.domain, "127.0.0.1:5000");
+        assert_eq!(rr.repository, "a/b");
+        assert_eq!(ImageRef::parse(&r.to_string()).unwrap(), r);
+        let e = ImageRef::parse("docker://").unwrap_err().to_string();
+        assert!(e.contains("no image name"), "{e}");
+        let e = ImageRef::parse("docker://UPPER").unwrap_err().to_string();
+        assert!(
+            e.contains("docker://UPPER") && e.contains("lowercase"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn unsupported_and_missing() {
-        let e = ImageRef::parse("docker://alpine").unwrap_err().to_string();
-        assert!(e.contains("docker:") && e.contains("not supported"), "{e}");
+        let e = ImageRef::parse("docker-daemon:alpine")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("docker-daemon:") && e.contains("not supported"),
+            "{e}"
+        );
         let e = ImageRef::parse("/no/such/image").unwrap_err().to_string();
         assert!(
             e.starts_with("/no/such/image: no such file or directory"),
