@@ -245,16 +245,26 @@ impl Client {
             store: OnceLock::new(),
             auth: Mutex::default(),
         };
-        let ping = match client.ping() {
-            Ok(resp) => resp,
-            Err(RegistryError::Unreachable { .. }) if loose => {
-                // As docker does for insecure registries: HTTPS first, then
-                // plain HTTP.
-                tracing::debug!(registry = %client.registry, "no HTTPS answer; trying plain HTTP");
-                client.base = format!("http://{endpoint}");
-                client.ping()?
+        let ping = if loose {
+            // Plain HTTP first: a TLS server answers a plain request at once
+            // (an alert, or Go's 400), while a plain server may sit on a TLS
+            // hello until it times out. Then HTTPS, unverified, as docker
+            // does for insecure registries.
+            client.base = format!("http://{endpoint}");
+            match client.ping() {
+                Ok(resp) if resp.status() != StatusCode::BAD_REQUEST => resp,
+                first => {
+                    tracing::debug!(registry = %client.registry, "no plain HTTP answer; trying HTTPS");
+                    client.base = format!("https://{endpoint}");
+                    match (client.ping(), first) {
+                        (Ok(resp), _) => resp,
+                        (Err(_), Err(e)) => return Err(e),
+                        (Err(e), Ok(_)) => return Err(e),
+                    }
+                }
             }
-            Err(e) => return Err(e),
+        } else {
+            client.ping()?
         };
         match ping.status().as_u16() {
             200..=299 => Ok(client),
