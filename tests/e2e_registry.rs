@@ -259,7 +259,8 @@ fn auth_from_docker_config_auths() {
     );
     run.expect_undecided(&[
         e.auth_registry(),
-        "requires credentials and none were found",
+        "requires credentials for",
+        "none were found",
     ]);
 }
 

@@ -15,6 +15,9 @@ mod client;
 mod name;
 mod source;
 
+#[cfg(test)]
+mod tests;
+
 pub use client::{ClientOptions, RetryPolicy, MANIFEST_ACCEPT};
 pub use name::{is_loopback_host, RegistryRef, Target, DOCKER_HUB, DOCKER_HUB_ENDPOINT};
 
@@ -47,9 +50,9 @@ pub enum RegistryError {
     },
 
     #[error(
-        "registry {registry} {} for {repository} ({detail})",
-        if *refused { format!("refused the credentials from {config}") }
-        else { format!("requires credentials and none were found in {config}") }
+        "registry {registry} {} ({detail})",
+        if *refused { format!("refused the credentials for {repository} from {config}") }
+        else { format!("requires credentials for {repository} and none were found in {config}") }
     )]
     Unauthorized {
         registry: String,
