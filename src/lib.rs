@@ -1,6 +1,7 @@
 //! archgate: checks that the programs an image would run match the platform it claims.
 pub mod build;
 pub mod check;
+pub mod credentials;
 pub mod inspect;
 pub mod report;
 pub mod rootfs;

@@ -124,8 +124,11 @@ struct CheckArgs {
     /// Fail (exit 1) on warnings and skipped platforms too
     #[arg(long)]
     strict: bool,
+    /// Allow plain HTTP (and unverified HTTPS) for registries not on loopback
+    #[arg(long)]
+    insecure: bool,
     /// Images: oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE,
-    /// docker-daemon:NAME[:TAG], or a path
+    /// docker://NAME[:TAG|@DIGEST], docker-daemon:NAME[:TAG], or a path
     #[arg(required = true, value_name = "IMAGE")]
     images: Vec<String>,
 }
@@ -168,9 +171,12 @@ fn run_check(args: CheckArgs) -> Result<u8> {
         .filter(|p| !p.trim().is_empty())
         .map(|p| Platform::parse(p))
         .collect::<Result<Vec<_>, _>>()?;
+    let options = check::OpenOptions {
+        insecure: args.insecure,
+    };
     let mut images = Vec::new();
     for spec in &args.images {
-        let r = check_image(spec, &filters);
+        let r = check_image(spec, &filters, &options);
         if let Some(e) = &r.error {
             // Most errors already name the file; don't say it twice.
             let path = spec.split_once(':').map_or(spec.as_str(), |(_, p)| p);
@@ -195,7 +201,7 @@ fn run_check(args: CheckArgs) -> Result<u8> {
 
 /// Check every (selected) platform of one image; an image that cannot be read
 /// gets an error and no verdicts.
-fn check_image(spec: &str, filters: &[Platform]) -> ImageReport {
+fn check_image(spec: &str, filters: &[Platform], options: &check::OpenOptions) -> ImageReport {
     let fail = |e: String| ImageReport {
         image: spec.to_string(),
         platforms: Vec::new(),
@@ -205,7 +211,7 @@ fn check_image(spec: &str, filters: &[Platform]) -> ImageReport {
         Ok(r) => r,
         Err(e) => return fail(format!("{e:#}")),
     };
-    let mut targets = match check::open(&r) {
+    let mut targets = match check::open_with(&r, options) {
         Ok(t) => t,
         Err(e) => return fail(format!("{e:#}")),
     };

@@ -1,25 +1,14 @@
 //! Registry credentials for the daemon: the session's `moby.filesync.v1.Auth`
-//! service, answering `Credentials(host)` from the docker CLI's config
-//! (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`): plain
-//! `auths` entries, identity tokens, and `credHelpers` / `credsStore`
-//! programs (`docker-credential-NAME get`).
+//! service, answering `Credentials(host)` from the docker CLI's config.
 //!
-//! The one idea: look a host up exactly as docker/cli does (the same key
-//! normalisation, helper precedence and "not found means anonymous" rule), so
-//! a registry that works with `docker buildx build` works with archgate; every
-//! answer, including a failure, is cached per host for the session, and a
-//! helper can never stall a build for longer than its timeout.
+//! The one idea: this is only the gRPC face of [`crate::credentials`], which
+//! looks hosts up exactly as docker/cli does; lookups may run a credential
+//! helper, so they run on the blocking pool.
 
-use std::collections::HashMap;
 use std::ffi::OsString;
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
-use serde_json::{Map, Value};
 use tonic::{Request, Response, Status};
 
 use super::proto::moby::filesync::v1::{
@@ -28,141 +17,48 @@ use super::proto::moby::filesync::v1::{
     GetTokenAuthorityRequest, GetTokenAuthorityResponse, VerifyTokenAuthorityRequest,
     VerifyTokenAuthorityResponse,
 };
+use crate::credentials::CredentialStore;
 
-/// The config key Docker Hub credentials live under (docker/cli
-/// `registry.IndexServer`; buildkit `session/auth/authprovider`
-/// `DockerHubConfigfileKey`).
-pub const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
-
-/// Host names that all mean Docker Hub and share [`DOCKER_HUB_KEY`]
-/// (`registry-1.docker.io` is what the daemon asks for; buildkit
-/// `authprovider.go` `DockerHubRegistryHost`).
-const DOCKER_HUB_HOSTS: [&str; 3] = ["docker.io", "index.docker.io", "registry-1.docker.io"];
-
-/// How long a credential helper may take before it is killed.
-pub const HELPER_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// What a helper prints when it has nothing for the host
-/// (docker/docker-credential-helpers `credentials/error.go`
-/// `errCredentialsNotFoundMessage`).
-const HELPER_NOT_FOUND: &str = "credentials not found in native keychain";
-
-/// The username a helper reports for an identity token (docker/cli
-/// `cli/config/credentials/native_store.go` `tokenUsername`).
-const HELPER_TOKEN_USERNAME: &str = "<token>";
-
-/// Why credentials could not be looked up.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AuthError {
-    /// The docker config file exists but cannot be read or understood.
-    #[error("docker config {}: {reason}", path.display())]
-    Config { path: PathBuf, reason: String },
-
-    /// A credential helper could not be run, failed, or answered nonsense.
-    #[error("credential helper docker-credential-{helper} for {host}: {reason}")]
-    Helper {
-        helper: String,
-        host: String,
-        reason: String,
-    },
-
-    /// A credential helper did not finish in time and was killed.
-    #[error(
-        "credential helper docker-credential-{helper} for {host} did not answer within {} and was killed",
-        human(*timeout)
-    )]
-    HelperTimeout {
-        helper: String,
-        host: String,
-        timeout: Duration,
-    },
-}
-
-fn human(d: Duration) -> String {
-    if d.subsec_millis() == 0 {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{}ms", d.as_millis())
-    }
-}
-
-/// The docker CLI's config dir: `$DOCKER_CONFIG`, else `$HOME/.docker`.
-pub fn docker_config_dir() -> PathBuf {
-    super::store::Environment::from_process().docker_config_dir()
-}
-
-/// One `auths` entry, decoded the way docker/cli decodes it on load.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct AuthEntry {
-    username: String,
-    password: String,
-    identity_token: String,
-}
-
-/// The parts of `config.json` that matter for credentials.
-#[derive(Debug, Clone, Default)]
-struct DockerConfig {
-    auths: Vec<(String, AuthEntry)>,
-    creds_store: String,
-    cred_helpers: HashMap<String, String>,
-}
-
-/// `(username, secret)`; `None` means anonymous.
-pub type Credentials = Option<(String, String)>;
+pub use crate::credentials::{
+    convert_to_hostname, docker_config_dir, Credentials, CredentialsError as AuthError,
+    DOCKER_HUB_KEY, HELPER_TIMEOUT,
+};
 
 /// The session's Auth service. Cheap to clone; clones share the cache.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct AuthService {
-    config: Arc<DockerConfig>,
-    helper_path: Option<OsString>,
-    helper_timeout: Duration,
-    cache: Arc<Mutex<HashMap<String, Result<Credentials, AuthError>>>>,
-}
-
-impl std::fmt::Debug for AuthService {
-    // Never print credentials.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthService")
-            .field("auths", &self.config.auths.len())
-            .field("creds_store", &self.config.creds_store)
-            .field("cred_helpers", &self.config.cred_helpers)
-            .field("helper_timeout", &self.helper_timeout)
-            .finish()
-    }
+    store: CredentialStore,
 }
 
 impl AuthService {
     /// Read the config from [`docker_config_dir`]. A missing file means
     /// anonymous; an unreadable or malformed one is an error.
     pub fn new() -> Result<Self, AuthError> {
-        Self::from_config_dir(&docker_config_dir())
+        Ok(AuthService {
+            store: CredentialStore::new()?,
+        })
     }
 
     /// Read `DIR/config.json`.
     pub fn from_config_dir(dir: &Path) -> Result<Self, AuthError> {
-        let path = dir.join("config.json");
-        let config = load_config(&path)?;
         Ok(AuthService {
-            config: Arc::new(config),
-            helper_path: None,
-            helper_timeout: HELPER_TIMEOUT,
-            cache: Arc::default(),
+            store: CredentialStore::from_config_dir(dir)?,
         })
     }
 
     /// Search these directories (a `PATH` value) for `docker-credential-*`
-    /// helpers instead of the process's `PATH`. Only the helper's own
-    /// environment changes.
-    pub fn with_helper_path(mut self, path: impl Into<OsString>) -> Self {
-        self.helper_path = Some(path.into());
-        self
+    /// helpers instead of the process's `PATH`.
+    pub fn with_helper_path(self, path: impl Into<OsString>) -> Self {
+        AuthService {
+            store: self.store.with_helper_path(path),
+        }
     }
 
-    /// Kill a helper that has not answered after `timeout` (default
-    /// [`HELPER_TIMEOUT`]).
-    pub fn with_helper_timeout(mut self, timeout: Duration) -> Self {
-        self.helper_timeout = timeout;
-        self
+    /// Kill a helper that has not answered after `timeout`.
+    pub fn with_helper_timeout(self, timeout: Duration) -> Self {
+        AuthService {
+            store: self.store.with_helper_timeout(timeout),
+        }
     }
 
     /// The tonic service to add to the session's server.
@@ -170,178 +66,11 @@ impl AuthService {
         AuthServer::new(self)
     }
 
-    /// Credentials for a registry host (`ghcr.io`, `localhost:5000`,
-    /// `registry-1.docker.io`; a URL such as `https://host/v1/` works too):
-    /// `Some((username, secret))`, with an empty username for an identity
-    /// token, or `None` for anonymous. May run a credential helper, so it
-    /// blocks: from async code call it through `spawn_blocking`. Answers
-    /// (errors too) are cached per host for the life of this service.
+    /// Credentials for a registry host (see
+    /// [`CredentialStore::credentials_for`]); blocks.
     pub fn credentials_for(&self, host: &str) -> Result<Credentials, AuthError> {
-        let key = config_key(host);
-        // Held across the lookup so one host never runs its helper twice at
-        // once (buildkit's provider serialises lookups the same way).
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(hit) = cache.get(&key) {
-            return hit.clone();
-        }
-        let answer = self.lookup(&key);
-        cache.insert(key, answer.clone());
-        answer
+        self.store.credentials_for(host)
     }
-
-    fn lookup(&self, key: &str) -> Result<Credentials, AuthError> {
-        let cfg = &self.config;
-        // A credHelpers entry for the host wins over credsStore even when it
-        // is empty, which then means the plain file store (docker/cli
-        // `configfile/file.go` getConfiguredCredentialStore).
-        let helper = cfg.cred_helpers.get(key).unwrap_or(&cfg.creds_store);
-        if !helper.is_empty() {
-            // With a helper configured, docker/cli ignores plain `auths`
-            // passwords for the host (native_store.go Get).
-            return self.run_helper(helper, key);
-        }
-        let entry = cfg.auths.iter().find(|(k, _)| k == key).or_else(|| {
-            cfg.auths
-                .iter()
-                .find(|(k, _)| convert_to_hostname(k) == key)
-        });
-        Ok(entry.and_then(|(_, e)| {
-            if !e.identity_token.is_empty() {
-                Some((String::new(), e.identity_token.clone()))
-            } else if e.username.is_empty() && e.password.is_empty() {
-                None
-            } else {
-                Some((e.username.clone(), e.password.clone()))
-            }
-        }))
-    }
-
-    /// `docker-credential-HELPER get` with `server` on stdin.
-    fn run_helper(&self, helper: &str, server: &str) -> Result<Credentials, AuthError> {
-        let fail = |reason: String| AuthError::Helper {
-            helper: helper.to_string(),
-            host: server.to_string(),
-            reason,
-        };
-        let program = format!("docker-credential-{helper}");
-        let mut cmd = Command::new(&program);
-        cmd.arg("get")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        if let Some(path) = &self.helper_path {
-            // On Unix, a PATH set on the Command is also the one searched for
-            // the program itself.
-            cmd.env("PATH", path);
-        }
-        let mut child = spawn_retrying(&mut cmd).map_err(|e| fail(format!("cannot run: {e}")))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            // A helper that exits without reading gives EPIPE: its exit
-            // status tells the story.
-            let _ = stdin.write_all(server.as_bytes());
-        }
-        let stdout = drain(child.stdout.take());
-        let stderr = drain(child.stderr.take());
-
-        let deadline = Instant::now() + self.helper_timeout;
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() >= deadline => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(AuthError::HelperTimeout {
-                        helper: helper.to_string(),
-                        host: server.to_string(),
-                        timeout: self.helper_timeout,
-                    });
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-                Err(e) => {
-                    let _ = child.kill();
-                    return Err(fail(format!("waiting for it: {e}")));
-                }
-            }
-        };
-        // The helper has exited; a child it left behind could still hold the
-        // pipes open, so don't wait for them forever either.
-        let grace = deadline
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(200));
-        let out = stdout
-            .recv_timeout(grace)
-            .map_err(|_| fail("exited but its output stayed open".to_string()))?;
-        let err = stderr.recv_timeout(grace).unwrap_or_default();
-        let out_text = String::from_utf8_lossy(&out);
-        let err_text = String::from_utf8_lossy(&err);
-
-        if !status.success() {
-            let said = out_text.trim();
-            if said == HELPER_NOT_FOUND || err_text.trim() == HELPER_NOT_FOUND {
-                return Ok(None);
-            }
-            let said = [said, err_text.trim()]
-                .into_iter()
-                .filter(|s| !s.is_empty())
-                .collect::<Vec<_>>()
-                .join(": ");
-            let said = if said.is_empty() {
-                "no output".to_string()
-            } else {
-                said
-            };
-            return Err(fail(format!("{status}: {said}")));
-        }
-
-        let value: Value = serde_json::from_str(out_text.trim())
-            .map_err(|e| fail(format!("answer is not json: {e}")))?;
-        let Value::Object(obj) = value else {
-            return Err(fail("answer is not a json object".to_string()));
-        };
-        let username = get_string(&obj, "Username").map_err(&fail)?;
-        let secret = get_string(&obj, "Secret").map_err(&fail)?;
-        Ok(if username == HELPER_TOKEN_USERNAME {
-            Some((String::new(), secret))
-        } else if username.is_empty() && secret.is_empty() {
-            None
-        } else {
-            Some((username, secret))
-        })
-    }
-}
-
-/// Spawn, retrying briefly on ETXTBSY: a helper script that was just written
-/// can be momentarily "busy" while another thread forks.
-fn spawn_retrying(cmd: &mut Command) -> std::io::Result<std::process::Child> {
-    const ETXTBSY: i32 = 26;
-    let mut tries = 0;
-    loop {
-        match cmd.spawn() {
-            Err(e) if e.raw_os_error() == Some(ETXTBSY) && tries < 10 => {
-                tries += 1;
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            other => return other,
-        }
-    }
-}
-
-/// Read a pipe to its end on a thread; the bytes arrive on the channel.
-fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> mpsc::Receiver<Vec<u8>> {
-    let (tx, rx) = mpsc::channel();
-    match pipe {
-        Some(mut pipe) => {
-            std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                let _ = pipe.read_to_end(&mut buf);
-                let _ = tx.send(buf);
-            });
-        }
-        None => {
-            let _ = tx.send(Vec::new());
-        }
-    }
-    rx
 }
 
 #[tonic::async_trait]
@@ -394,190 +123,13 @@ impl Auth for AuthService {
     }
 }
 
-/// The config key for a host: Docker Hub's names share one key, everything
-/// else is looked up by its bare `host[:port]`.
-fn config_key(host: &str) -> String {
-    let h = convert_to_hostname(host.trim());
-    if DOCKER_HUB_HOSTS.contains(&h.as_str()) {
-        DOCKER_HUB_KEY.to_string()
-    } else {
-        h
-    }
-}
-
-/// `https://host:port/path` -> `host:port`; `host/path` -> `host` (the rule of
-/// docker/cli `cli/config/credentials/file_store.go` ConvertToHostname).
-pub fn convert_to_hostname(maybe_url: &str) -> String {
-    if let Some((_, rest)) = maybe_url.split_once("://") {
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-        if let Some((host, port)) = split_host_port(host_port) {
-            if !host.is_empty() {
-                return match port {
-                    None => host.to_string(),
-                    Some(p) if host.contains(':') => format!("[{host}]:{p}"),
-                    Some(p) => format!("{host}:{p}"),
-                };
-            }
-        }
-    }
-    maybe_url
-        .split_once('/')
-        .map_or(maybe_url, |(h, _)| h)
-        .to_string()
-}
-
-/// Split `host[:port]` / `[v6][:port]`; `None` if it is not a valid authority.
-fn split_host_port(hp: &str) -> Option<(&str, Option<&str>)> {
-    let (host, port) = if let Some(rest) = hp.strip_prefix('[') {
-        let (host, after) = rest.split_once(']')?;
-        match after {
-            "" => (host, None),
-            p => (host, Some(p.strip_prefix(':')?)),
-        }
-    } else {
-        match hp.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (hp, None),
-        }
-    };
-    match port {
-        Some(p) if !p.bytes().all(|b| b.is_ascii_digit()) => None,
-        Some("") => Some((host, None)),
-        p => Some((host, p)),
-    }
-}
-
-fn load_config(path: &Path) -> Result<DockerConfig, AuthError> {
-    let fail = |reason: String| AuthError::Config {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(DockerConfig::default()),
-        Err(e) => return Err(fail(format!("cannot read: {e}"))),
-    };
-    parse_config(&text).map_err(fail)
-}
-
-/// Parse `config.json` text. Go's `encoding/json` matches struct fields
-/// case-insensitively, so `Auths`/`CredsStore` work as well.
-fn parse_config(text: &str) -> Result<DockerConfig, String> {
-    if text.trim().is_empty() {
-        return Ok(DockerConfig::default());
-    }
-    let value: Value = serde_json::from_str(text).map_err(|e| format!("invalid json: {e}"))?;
-    let Value::Object(top) = value else {
-        return Err("not a json object".to_string());
-    };
-    let mut cfg = DockerConfig::default();
-    match field(&top, "auths") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(auths)) => {
-            for (key, entry) in auths {
-                let entry = match entry {
-                    Value::Null => AuthEntry::default(),
-                    Value::Object(obj) => {
-                        parse_auth_entry(obj).map_err(|e| format!("auths.{key}: {e}"))?
-                    }
-                    _ => return Err(format!("auths.{key}: not a json object")),
-                };
-                cfg.auths.push((key.clone(), entry));
-            }
-        }
-        Some(_) => return Err("auths: not a json object".to_string()),
-    }
-    cfg.creds_store = get_string(&top, "credsStore")?;
-    match field(&top, "credHelpers") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(helpers)) => {
-            for (host, helper) in helpers {
-                match helper {
-                    Value::String(h) => {
-                        cfg.cred_helpers.insert(host.clone(), h.clone());
-                    }
-                    Value::Null => {}
-                    _ => return Err(format!("credHelpers.{host}: not a string")),
-                }
-            }
-        }
-        Some(_) => return Err("credHelpers: not a json object".to_string()),
-    }
-    Ok(cfg)
-}
-
-fn parse_auth_entry(obj: &Map<String, Value>) -> Result<AuthEntry, String> {
-    let mut entry = AuthEntry {
-        username: get_string(obj, "username")?,
-        password: get_string(obj, "password")?,
-        identity_token: get_string(obj, "identitytoken")?,
-    };
-    let auth = get_string(obj, "auth")?;
-    if !auth.is_empty() {
-        // docker/cli `configfile/file.go` decodeAuth: base64 of
-        // `user:password`, the user non-empty; it wins over the fields.
-        let decoded = decode_base64(&auth).ok_or("auth: invalid base64")?;
-        let decoded = String::from_utf8(decoded).map_err(|_| "auth: not utf-8")?;
-        match decoded.split_once(':') {
-            Some((user, pass)) if !user.is_empty() => {
-                entry.username = user.to_string();
-                entry.password = pass.trim_matches('\0').to_string();
-            }
-            _ => return Err("auth: expected base64 of user:password".to_string()),
-        }
-    }
-    Ok(entry)
-}
-
-/// A field by name, exact match first, then ASCII case-insensitively (as Go
-/// decodes struct fields).
-fn field<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
-    obj.get(name).or_else(|| {
-        obj.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-    })
-}
-
-fn get_string(obj: &Map<String, Value>, name: &str) -> Result<String, String> {
-    match field(obj, name) {
-        None | Some(Value::Null) => Ok(String::new()),
-        Some(Value::String(s)) => Ok(s.clone()),
-        Some(_) => Err(format!("{name}: not a string")),
-    }
-}
-
-/// Standard base64 with padding, as Go's `base64.StdEncoding` decodes it
-/// (CR and LF are skipped; anything else outside the alphabet is an error).
-pub(crate) fn decode_base64(s: &str) -> Option<Vec<u8>> {
-    use base64::Engine as _;
-    let clean: String = s.chars().filter(|c| *c != '\r' && *c != '\n').collect();
-    base64::engine::general_purpose::STANDARD.decode(clean).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
     fn b64(s: &str) -> String {
-        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let b = s.as_bytes();
-        let mut out = String::new();
-        for c in b.chunks(3) {
-            let n = (u32::from(c[0]) << 16)
-                | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-                | u32::from(*c.get(2).unwrap_or(&0));
-            for i in 0..4 {
-                if i <= c.len() {
-                    out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
-                } else {
-                    out.push('=');
-                }
-            }
-        }
-        out
+        crate::credentials::tests_support::b64(s)
     }
 
     fn service(dir: &Path, config: &str) -> AuthService {
@@ -585,277 +137,20 @@ mod tests {
         AuthService::from_config_dir(dir).unwrap()
     }
 
-    const HELPER: &str = r#"#!/bin/sh
-host=$(cat)
-case "$host" in
-  ok.example) echo '{"ServerURL":"ignored","Username":"alice","Secret":"s3cret"}' ;;
-  token.example) echo '{"Username":"<token>","Secret":"refresh-tok"}' ;;
-  https://index.docker.io/v1/) echo '{"Username":"hubuser","Secret":"hubpass"}' ;;
-  missing.example) echo 'credentials not found in native keychain'; exit 1 ;;
-  fail.example) echo 'keychain locked' >&2; exit 3 ;;
-  garbage.example) echo 'not json' ;;
-  hang.example) exec sleep 30 ;;
-  *) echo "unexpected host $host" >&2; exit 9 ;;
-esac
-"#;
-
-    /// A temp dir holding `bin/docker-credential-test`, and a helper PATH
-    /// with that `bin` first, then the test process's PATH (for `cat`,
-    /// `sleep`). The test process's own environment is not touched.
+    /// A temp dir holding `bin/docker-credential-test` (which fails for every
+    /// host but answers for none), and a helper PATH with that `bin` first.
     fn helper_dir() -> (tempfile::TempDir, OsString) {
         let dir = tempfile::tempdir().unwrap();
         let bin = dir.path().join("bin");
         std::fs::create_dir(&bin).unwrap();
         let script = bin.join("docker-credential-test");
-        std::fs::write(&script, HELPER).unwrap();
+        std::fs::write(&script, crate::credentials::tests_support::HELPER).unwrap();
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
         let inherited = std::env::var_os("PATH").unwrap_or_default();
         let path =
             std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(&inherited)))
                 .unwrap();
         (dir, path)
-    }
-
-    #[test]
-    fn base64_matches_go_std_encoding() {
-        assert_eq!(decode_base64(&b64("user:pass")).unwrap(), b"user:pass");
-        assert_eq!(decode_base64("YQ==").unwrap(), b"a");
-        assert_eq!(decode_base64("YWI=").unwrap(), b"ab");
-        assert_eq!(decode_base64("YWJj").unwrap(), b"abc");
-        assert_eq!(decode_base64("YWJj\r\nZGVm").unwrap(), b"abcdef");
-        assert_eq!(decode_base64("").unwrap(), b"");
-        assert!(decode_base64("YQ").is_none(), "padding is required");
-        assert!(
-            decode_base64("YQ==YQ==").is_none(),
-            "padding only at the end"
-        );
-        assert!(decode_base64("sha256:abcd").is_none());
-        assert!(decode_base64("Y===").is_none());
-    }
-
-    #[test]
-    fn hostname_conversion_follows_docker_cli() {
-        let cases = [
-            ("https://index.docker.io/v1/", "index.docker.io"),
-            ("http://localhost:5000", "localhost:5000"),
-            ("https://reg.example/v2/", "reg.example"),
-            ("https://user@reg.example:443/x", "reg.example:443"),
-            ("https://[::1]:5000/", "[::1]:5000"),
-            ("reg.example/path", "reg.example"),
-            ("reg.example:5000", "reg.example:5000"),
-            ("ghcr.io", "ghcr.io"),
-        ];
-        for (input, want) in cases {
-            assert_eq!(convert_to_hostname(input), want, "{input}");
-        }
-        assert_eq!(config_key("registry-1.docker.io"), DOCKER_HUB_KEY);
-        assert_eq!(config_key("docker.io"), DOCKER_HUB_KEY);
-        assert_eq!(config_key("index.docker.io"), DOCKER_HUB_KEY);
-        assert_eq!(config_key(DOCKER_HUB_KEY), DOCKER_HUB_KEY);
-        assert_eq!(config_key("localhost:5000"), "localhost:5000");
-    }
-
-    #[test]
-    fn auths_entries_by_exact_and_legacy_keys() {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = format!(
-            r#"{{"auths": {{
-                "https://index.docker.io/v1/": {{"auth": "{hub}"}},
-                "reg.example:5000": {{"auth": "{reg}"}},
-                "http://legacy.example": {{"auth": "{legacy}"}},
-                "https://v1.example/v1/": {{"username": "u1", "password": "p1"}},
-                "tok.example": {{"auth": "{tok}", "identitytoken": "idtok"}},
-                "empty.example": {{}}
-            }}}}"#,
-            hub = b64("hubuser:hub:pass"),
-            reg = b64("bob:pw"),
-            legacy = b64("old:timer\0"),
-            tok = b64("x:y"),
-        );
-        let svc = service(dir.path(), &cfg);
-        let some = |u: &str, p: &str| Ok(Some((u.to_string(), p.to_string())));
-        assert_eq!(
-            svc.credentials_for("registry-1.docker.io"),
-            some("hubuser", "hub:pass")
-        );
-        assert_eq!(
-            svc.credentials_for("docker.io"),
-            some("hubuser", "hub:pass")
-        );
-        assert_eq!(svc.credentials_for("reg.example:5000"), some("bob", "pw"));
-        assert_eq!(svc.credentials_for("legacy.example"), some("old", "timer"));
-        assert_eq!(svc.credentials_for("v1.example"), some("u1", "p1"));
-        assert_eq!(svc.credentials_for("tok.example"), some("", "idtok"));
-        assert_eq!(svc.credentials_for("empty.example"), Ok(None));
-        assert_eq!(svc.credentials_for("unknown.example"), Ok(None));
-        // The port is part of the host.
-        assert_eq!(svc.credentials_for("reg.example"), Ok(None));
-    }
-
-    #[test]
-    fn missing_config_is_anonymous() {
-        let dir = tempfile::tempdir().unwrap();
-        let svc = AuthService::from_config_dir(dir.path()).unwrap();
-        assert_eq!(svc.credentials_for("ghcr.io"), Ok(None));
-        let svc = service(dir.path(), "  \n");
-        assert_eq!(svc.credentials_for("ghcr.io"), Ok(None));
-    }
-
-    #[test]
-    fn malformed_config_is_an_error_naming_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("config.json");
-        for (text, needle) in [
-            ("{not json", "invalid json"),
-            ("[]", "not a json object"),
-            (r#"{"auths": 5}"#, "auths: not a json object"),
-            (
-                r#"{"auths": {"r": {"auth": "%%%"}}}"#,
-                "auths.r: auth: invalid base64",
-            ),
-            (
-                &format!(r#"{{"auths": {{"r": {{"auth": "{}"}}}}}}"#, b64("nocolon")),
-                "expected base64 of user:password",
-            ),
-            (
-                r#"{"credHelpers": {"r": 1}}"#,
-                "credHelpers.r: not a string",
-            ),
-            (r#"{"credsStore": true}"#, "credsStore: not a string"),
-        ] {
-            std::fs::write(&path, text).unwrap();
-            let err = AuthService::from_config_dir(dir.path()).unwrap_err();
-            let msg = err.to_string();
-            assert!(msg.contains(&path.display().to_string()), "{msg}");
-            assert!(msg.contains(needle), "{text}: {msg}");
-        }
-    }
-
-    #[test]
-    fn fields_match_case_insensitively_like_go() {
-        let dir = tempfile::tempdir().unwrap();
-        let svc = service(
-            dir.path(),
-            r#"{"Auths": {"r.example": {"Username": "U", "Password": "P"}}}"#,
-        );
-        assert_eq!(
-            svc.credentials_for("r.example"),
-            Ok(Some(("U".into(), "P".into())))
-        );
-    }
-
-    #[test]
-    fn cred_helpers_and_creds_store() {
-        let dir = tempfile::tempdir().unwrap();
-        let (_h, bin) = helper_dir();
-        let cfg = format!(
-            r#"{{"auths": {{"ok.example": {{"auth": "{}"}}, "plain.example": {{"auth": "{}"}}}},
-                "credHelpers": {{"ok.example": "test", "token.example": "test", "gone.example": "absent"}},
-                "credsStore": ""}}"#,
-            b64("file:ignored"),
-            b64("plain:pw"),
-        );
-        let svc = service(dir.path(), &cfg).with_helper_path(&bin);
-        // The helper wins over the auths entry; ServerURL is ignored.
-        assert_eq!(
-            svc.credentials_for("ok.example"),
-            Ok(Some(("alice".into(), "s3cret".into())))
-        );
-        assert_eq!(
-            svc.credentials_for("token.example"),
-            Ok(Some((String::new(), "refresh-tok".into())))
-        );
-        // No helper for this host and no credsStore: the auths entry.
-        assert_eq!(
-            svc.credentials_for("plain.example"),
-            Ok(Some(("plain".into(), "pw".into())))
-        );
-        // A helper that is not installed is an error naming it.
-        let err = svc.credentials_for("gone.example").unwrap_err();
-        let msg = err.to_string();
-        assert!(msg.contains("docker-credential-absent"), "{msg}");
-        assert!(msg.contains("gone.example"), "{msg}");
-    }
-
-    #[test]
-    fn creds_store_for_every_host_and_hub_key() {
-        let dir = tempfile::tempdir().unwrap();
-        let (_h, bin) = helper_dir();
-        let cfg = format!(
-            r#"{{"auths": {{"missing.example": {{"auth": "{0}"}}, "own.example": {{"auth": "{0}"}}}},
-                "credHelpers": {{"own.example": ""}}, "credsStore": "test"}}"#,
-            b64("file:pw")
-        );
-        let svc = service(dir.path(), &cfg).with_helper_path(&bin);
-        assert_eq!(
-            svc.credentials_for("registry-1.docker.io"),
-            Ok(Some(("hubuser".into(), "hubpass".into())))
-        );
-        // "Not found" from the helper is anonymous, even with an auths entry
-        // (docker/cli ignores it when a store is configured).
-        assert_eq!(svc.credentials_for("missing.example"), Ok(None));
-        // An empty credHelpers entry means the plain file, not credsStore.
-        assert_eq!(
-            svc.credentials_for("own.example"),
-            Ok(Some(("file".into(), "pw".into())))
-        );
-
-        let err = svc.credentials_for("fail.example").unwrap_err();
-        let msg = err.to_string();
-        assert!(msg.contains("docker-credential-test"), "{msg}");
-        assert!(msg.contains("fail.example"), "{msg}");
-        assert!(msg.contains("keychain locked"), "{msg}");
-        assert!(matches!(err, AuthError::Helper { .. }));
-
-        let err = svc.credentials_for("garbage.example").unwrap_err();
-        assert!(err.to_string().contains("not json"), "{err}");
-    }
-
-    #[test]
-    fn hanging_helper_is_killed_and_answers_are_cached() {
-        let dir = tempfile::tempdir().unwrap();
-        let (_h, bin) = helper_dir();
-        let svc = service(dir.path(), r#"{"credsStore": "test"}"#)
-            .with_helper_path(&bin)
-            .with_helper_timeout(Duration::from_millis(300));
-        let start = Instant::now();
-        let err = svc.credentials_for("hang.example").unwrap_err();
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "not killed in time"
-        );
-        assert!(matches!(err, AuthError::HelperTimeout { .. }), "{err}");
-        let msg = err.to_string();
-        assert!(msg.contains("docker-credential-test"), "{msg}");
-        assert!(msg.contains("hang.example"), "{msg}");
-        assert!(msg.contains("300ms"), "{msg}");
-        // Cached: the second ask is immediate and the same.
-        let start = Instant::now();
-        assert_eq!(svc.credentials_for("hang.example"), Err(err));
-        assert!(start.elapsed() < Duration::from_millis(250));
-    }
-
-    #[test]
-    fn cache_is_per_host_and_shared_by_clones() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("config.json");
-        let svc = service(
-            dir.path(),
-            &format!(
-                r#"{{"auths": {{"a.example": {{"auth": "{}"}}}}}}"#,
-                b64("a:1")
-            ),
-        );
-        let clone = svc.clone();
-        assert_eq!(
-            svc.credentials_for("a.example"),
-            Ok(Some(("a".into(), "1".into())))
-        );
-        std::fs::remove_file(&path).unwrap();
-        assert_eq!(
-            clone.credentials_for("a.example"),
-            Ok(Some(("a".into(), "1".into())))
-        );
     }
 
     #[tokio::test]

@@ -16,8 +16,8 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use super::auth::decode_base64;
 use super::client::WorkerInfo;
+use crate::credentials::decode_base64;
 
 /// Worker label the Docker Engine sets when it builds with the containerd
 /// image store (docker/buildx `driver/docker/driver.go` Features).

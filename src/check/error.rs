@@ -94,6 +94,9 @@ pub enum CheckError {
     /// A `docker-daemon:` image could not be exported from the engine.
     #[error(transparent)]
     Daemon(#[from] super::daemon::DaemonError),
+    /// A registry refused, failed or could not be reached.
+    #[error(transparent)]
+    Registry(#[from] super::registry::RegistryError),
 }
 
 fn available_list(available: &[String]) -> String {

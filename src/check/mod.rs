@@ -15,6 +15,7 @@ mod error;
 mod layerfs;
 mod oci;
 mod reference;
+pub mod registry;
 mod source;
 mod stream;
 
@@ -43,10 +44,30 @@ pub struct PlatformImage {
     pub fs: LayerFs,
 }
 
+/// How to open images: settings that are not part of a reference.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// Registries: allow plain HTTP (and unverified HTTPS) for registries
+    /// that are not on loopback (`--insecure`).
+    pub insecure: bool,
+}
+
 /// Open every platform image `r` names (attestation manifests skipped).
 /// Only JSON is read here; layers are read when the engine asks.
 pub fn open(r: &ImageRef) -> Result<Vec<PlatformImage>, CheckError> {
+    open_with(r, &OpenOptions::default())
+}
+
+/// [`open`], with options.
+pub fn open_with(r: &ImageRef, options: &OpenOptions) -> Result<Vec<PlatformImage>, CheckError> {
     match r {
+        ImageRef::Registry(reference) => registry::open(
+            reference,
+            registry::ClientOptions {
+                insecure: options.insecure,
+                ..Default::default()
+            },
+        ),
         ImageRef::OciLayout { dir, reference } => {
             let src: Arc<dyn BlobSource> = Arc::new(DirSource::new(dir)?);
             oci::open_layout(src, reference.as_deref())

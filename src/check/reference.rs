@@ -1,12 +1,13 @@
 //! Image references in the containers-transports style (`oci:DIR[:REF]`,
-//! `oci-archive:FILE[:REF]`, `docker-archive:FILE`, `docker-daemon:NAME[:TAG]`),
-//! or a bare path sniffed for what it holds.
+//! `oci-archive:FILE[:REF]`, `docker-archive:FILE`, `docker-daemon:NAME[:TAG]`,
+//! `docker://NAME[:TAG|@DIGEST]`), or a bare path sniffed for what it holds.
 //!
 //! The one idea: a path may itself contain `:`, so `oci:A:B:C` is read by
 //! asking the filesystem: the whole string if it exists, else the longest
 //! prefix ending before a `:` that exists, with the rest as the reference.
 
 use super::error::CheckError;
+use super::registry::RegistryRef;
 use super::source::TarSource;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -31,19 +32,15 @@ pub enum ImageRef {
     /// `NAME[:TAG]@DIGEST` or an image ID (`sha256:...`), normalised by
     /// `daemon::parse_reference`.
     DockerDaemon { reference: String },
+    /// An image in a registry, normalised as docker does.
+    Registry(RegistryRef),
 }
 
 /// Transports known from skopeo that archgate does not read (yet).
-const UNSUPPORTED: &[&str] = &[
-    "docker://",
-    "containers-storage:",
-    "dir:",
-    "ostree:",
-    "sif:",
-];
+const UNSUPPORTED: &[&str] = &["containers-storage:", "dir:", "ostree:", "sif:"];
 
 const FORMS: &str = "use oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE, \
-                     docker-daemon:NAME[:TAG], or a path";
+                     docker-daemon:NAME[:TAG], docker://NAME[:TAG|@DIGEST], or a path";
 
 impl ImageRef {
     /// Parse a reference as the user wrote it. Bare paths are looked at to
@@ -87,6 +84,11 @@ impl ImageRef {
         if let Some(rest) = s.strip_prefix("docker-daemon:") {
             let reference = super::daemon::parse_reference(rest).map_err(bad)?;
             return Ok(ImageRef::DockerDaemon { reference });
+        }
+        if let Some(rest) = s.strip_prefix("docker://") {
+            return RegistryRef::parse(rest)
+                .map(ImageRef::Registry)
+                .map_err(bad);
         }
         if let Some(t) = UNSUPPORTED.iter().find(|t| s.starts_with(*t)) {
             return Err(bad(format!(
@@ -196,6 +198,7 @@ impl fmt::Display for ImageRef {
             }
             ImageRef::DockerArchive { file } => write!(f, "docker-archive:{}", file.display()),
             ImageRef::DockerDaemon { reference } => write!(f, "docker-daemon:{reference}"),
+            ImageRef::Registry(r) => write!(f, "docker://{r}"),
         }
     }
 }
@@ -308,9 +311,34 @@ mod tests {
     }
 
     #[test]
+    fn docker_references_are_normalised() {
+        let r = ImageRef::parse("docker://alpine").unwrap();
+        assert_eq!(r.to_string(), "docker://docker.io/library/alpine:latest");
+        let r = ImageRef::parse("docker://127.0.0.1:5000/a/b:v1").unwrap();
+        let ImageRef::Registry(rr) = &r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(rr.domain, "127.0.0.1:5000");
+        assert_eq!(rr.repository, "a/b");
+        assert_eq!(ImageRef::parse(&r.to_string()).unwrap(), r);
+        let e = ImageRef::parse("docker://").unwrap_err().to_string();
+        assert!(e.contains("no image name"), "{e}");
+        let e = ImageRef::parse("docker://UPPER").unwrap_err().to_string();
+        assert!(
+            e.contains("docker://UPPER") && e.contains("lowercase"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn unsupported_and_missing() {
-        let e = ImageRef::parse("docker://alpine").unwrap_err().to_string();
-        assert!(e.contains("docker:") && e.contains("not supported"), "{e}");
+        let e = ImageRef::parse("containers-storage:alpine")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("containers-storage:") && e.contains("not supported"),
+            "{e}"
+        );
         let e = ImageRef::parse("/no/such/image").unwrap_err().to_string();
         assert!(
             e.starts_with("/no/such/image: no such file or directory"),
