@@ -511,22 +511,8 @@ pub(crate) fn decode_base64(s: &str) -> Option<Vec<u8>> {
 pub(crate) mod tests_support {
     /// Standard base64 with padding.
     pub fn b64(s: &str) -> String {
-        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let b = s.as_bytes();
-        let mut out = String::new();
-        for c in b.chunks(3) {
-            let n = (u32::from(c[0]) << 16)
-                | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-                | u32::from(*c.get(2).unwrap_or(&0));
-            for i in 0..4 {
-                if i <= c.len() {
-                    out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
-                } else {
-                    out.push('=');
-                }
-            }
-        }
-        out
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(s)
     }
 
     /// A `docker-credential-*` script answering for a few test hosts.
@@ -543,34 +529,37 @@ case "$host" in
   *) echo "unexpected host $host" >&2; exit 9 ;;
 esac
 "#;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::tests_support::{b64, HELPER};
-    use super::*;
-    use std::os::unix::fs::PermissionsExt;
-
-    fn service(dir: &Path, config: &str) -> CredentialStore {
-        std::fs::write(dir.join("config.json"), config).unwrap();
-        CredentialStore::from_config_dir(dir).unwrap()
-    }
 
     /// A temp dir holding `bin/docker-credential-test`, and a helper PATH
     /// with that `bin` first, then the test process's PATH (for `cat`,
     /// `sleep`). The test process's own environment is not touched.
-    fn helper_dir() -> (tempfile::TempDir, OsString) {
+    pub fn helper_dir() -> (tempfile::TempDir, std::ffi::OsString) {
         let dir = tempfile::tempdir().unwrap();
         let bin = dir.path().join("bin");
         std::fs::create_dir(&bin).unwrap();
         let script = bin.join("docker-credential-test");
         std::fs::write(&script, HELPER).unwrap();
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(
+            &script,
+            <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755),
+        )
+        .unwrap();
         let inherited = std::env::var_os("PATH").unwrap_or_default();
         let path =
             std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(&inherited)))
                 .unwrap();
         (dir, path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::{b64, helper_dir};
+    use super::*;
+
+    fn service(dir: &Path, config: &str) -> CredentialStore {
+        std::fs::write(dir.join("config.json"), config).unwrap();
+        CredentialStore::from_config_dir(dir).unwrap()
     }
 
     #[test]

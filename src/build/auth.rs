@@ -126,7 +126,6 @@ impl Auth for AuthService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
 
     fn b64(s: &str) -> String {
         crate::credentials::tests_support::b64(s)
@@ -137,20 +136,8 @@ mod tests {
         AuthService::from_config_dir(dir).unwrap()
     }
 
-    /// A temp dir holding `bin/docker-credential-test` (which fails for every
-    /// host but answers for none), and a helper PATH with that `bin` first.
     fn helper_dir() -> (tempfile::TempDir, OsString) {
-        let dir = tempfile::tempdir().unwrap();
-        let bin = dir.path().join("bin");
-        std::fs::create_dir(&bin).unwrap();
-        let script = bin.join("docker-credential-test");
-        std::fs::write(&script, crate::credentials::tests_support::HELPER).unwrap();
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let inherited = std::env::var_os("PATH").unwrap_or_default();
-        let path =
-            std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(&inherited)))
-                .unwrap();
-        (dir, path)
+        crate::credentials::tests_support::helper_dir()
     }
 
     #[tokio::test]
