@@ -89,20 +89,32 @@ pub async fn engine_version(host: &EngineHost) -> Option<(u64, u64)> {
     parse_version_answer(&answer)
 }
 
-fn parse_version_answer(raw: &[u8]) -> Option<(u64, u64)> {
+/// An HTTP/1.1 answer read to its end: the status line and the body,
+/// de-chunked when the engine sent it chunked.
+fn split_answer(raw: &[u8]) -> Option<(String, Vec<u8>)> {
     let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = String::from_utf8_lossy(&raw[..end]);
-    let chunked = head.lines().any(|l| {
+    let mut lines = head.lines();
+    let status = lines.next().unwrap_or("").to_string();
+    let chunked = lines.any(|l| {
         l.split_once(':').is_some_and(|(k, v)| {
             k.trim().eq_ignore_ascii_case("transfer-encoding")
                 && v.trim().eq_ignore_ascii_case("chunked")
         })
     });
-    let body = if chunked {
-        dechunk(&raw[end + 4..])
-    } else {
-        raw[end + 4..].to_vec()
-    };
+    let body = &raw[end + 4..];
+    Some((
+        status,
+        if chunked {
+            dechunk(body)
+        } else {
+            body.to_vec()
+        },
+    ))
+}
+
+fn parse_version_answer(raw: &[u8]) -> Option<(u64, u64)> {
+    let (_, body) = split_answer(raw)?;
     let v: serde_json::Value = serde_json::from_slice(&body).ok()?;
     let version = v.get("Version")?.as_str()?;
     let mut it = version
@@ -114,22 +126,8 @@ fn parse_version_answer(raw: &[u8]) -> Option<(u64, u64)> {
 /// The engine's answer: a status line, headers, then (possibly chunked) JSON
 /// messages, one of which may carry an `error`.
 fn parse_load_answer(raw: &[u8]) -> Result<Vec<String>, String> {
-    let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+    let Some((status, body)) = split_answer(raw) else {
         return Err("no HTTP answer".into());
-    };
-    let head = String::from_utf8_lossy(&raw[..end]);
-    let mut lines = head.lines();
-    let status = lines.next().unwrap_or("").to_string();
-    let chunked = lines.any(|l| {
-        l.split_once(':').is_some_and(|(k, v)| {
-            k.trim().eq_ignore_ascii_case("transfer-encoding")
-                && v.trim().eq_ignore_ascii_case("chunked")
-        })
-    });
-    let body = if chunked {
-        dechunk(&raw[end + 4..])
-    } else {
-        raw[end + 4..].to_vec()
     };
     let text = String::from_utf8_lossy(&body);
     if status.split_whitespace().nth(1) != Some("200") {

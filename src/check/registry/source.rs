@@ -93,19 +93,23 @@ impl RegistrySource {
         self.manifests.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn not_found(&self, detail: &dyn std::fmt::Display) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "not found on registry {} ({detail})",
+                self.client.registry()
+            ),
+        )
+    }
+
     fn fetch_manifest(&self, d: &Digest) -> io::Result<Vec<u8>> {
         match self.client.manifest(&d.to_string(), JSON_LIMIT) {
             Ok(Ok(m)) => {
                 self.lock().insert(d.clone(), m.bytes.clone());
                 Ok(m.bytes)
             }
-            Ok(Err(detail)) => Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!(
-                    "not found on registry {} ({detail})",
-                    self.client.registry()
-                ),
-            )),
+            Ok(Err(detail)) => Err(self.not_found(&detail)),
             Err(e) => Err(io::Error::other(e.to_string())),
         }
     }
@@ -141,13 +145,7 @@ impl BlobSource for RegistrySource {
         }
         match self.client.blob(&d.to_string()) {
             Ok(Ok(r)) => Ok(r),
-            Ok(Err(detail)) => Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!(
-                    "not found on registry {} ({detail})",
-                    self.client.registry()
-                ),
-            )),
+            Ok(Err(detail)) => Err(self.not_found(&detail)),
             Err(e) => Err(io::Error::other(e.to_string())),
         }
     }
