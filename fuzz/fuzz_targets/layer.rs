@@ -240,7 +240,7 @@ fn paths_in(data: &[u8]) -> Vec<String> {
         for e in entries.take(32) {
             let Ok(e) = e else { break };
             let Ok(p) = e.path() else { continue };
-            let p = clean_abs(&p.to_string_lossy());
+            let p = String::from_utf8_lossy(&clean_abs(p.to_string_lossy().as_bytes())).into_owned();
             // Whiteout names stand for the path they hide.
             out.push(p.replace(".wh.", ""));
             out.push(p);
@@ -261,7 +261,7 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 async fn poke<R: RootFs>(fs: &R, paths: &[String]) {
     for p in paths {
         // resolve keeps the RootFs contract (parents are real directories).
-        let Ok(Resolution::Found { path, entry, .. }) = resolve::resolve(fs, p, false).await else {
+        let Ok(Resolution::Found { path, entry, .. }) = resolve::resolve(fs, p.as_bytes(), false).await else {
             continue;
         };
         let _ = fs.lstat(&path).await;

@@ -22,7 +22,7 @@ use super::proto::gateway::{
     EvaluateRequest, FileRange, PingRequest, ReadDirRequest, ReadFileRequest, ReturnRequest,
     SolveRequest, SolveResponse, StatFileRequest,
 };
-use crate::rootfs::{split_parent, Entry, FsError, Kind, RootFs};
+use crate::rootfs::{display, split_parent, Entry, FsError, Kind, RootFs};
 
 /// Routing key for every LLBBridge call: the daemon finds the build by it
 /// (buildkit `client/buildid/metadata.go`).
@@ -129,12 +129,22 @@ impl Gateway {
 pub struct GatewayFs {
     gw: Gateway,
     ref_id: String,
-    cache: Mutex<HashMap<String, Option<Entry>>>,
+    cache: Mutex<HashMap<Vec<u8>, Option<Entry>>>,
+}
+
+/// The gateway carries paths as protobuf strings, which must be UTF-8.
+fn utf8_path(path: &[u8]) -> Result<&str, FsError> {
+    std::str::from_utf8(path).map_err(|_| {
+        FsError::Backend(format!(
+            "{}: the BuildKit gateway cannot carry a path that is not UTF-8",
+            display(path)
+        ))
+    })
 }
 
 impl GatewayFs {
-    async fn lookup(&self, path: &str) -> Result<Option<Entry>, FsError> {
-        if path == "/" {
+    async fn lookup(&self, path: &[u8]) -> Result<Option<Entry>, FsError> {
+        if path == b"/" {
             return Ok(Some(Entry::dir(0o755)));
         }
         if self.ref_id.is_empty() {
@@ -143,6 +153,7 @@ impl GatewayFs {
         let Some((parent, name)) = split_parent(path) else {
             return Ok(None);
         };
+        let (parent, name) = (utf8_path(parent)?, utf8_path(name)?);
         // A name with pattern characters would be read as a pattern: list
         // the whole directory then, and pick the entry out ourselves.
         let pattern = if name.contains(['*', '?', '[', '\\']) {
@@ -173,21 +184,22 @@ impl GatewayFs {
 }
 
 impl RootFs for GatewayFs {
-    async fn lstat(&self, path: &str) -> Result<Option<Entry>, FsError> {
+    async fn lstat(&self, path: &[u8]) -> Result<Option<Entry>, FsError> {
         if let Some(e) = self.cache.lock().ok().and_then(|c| c.get(path).cloned()) {
             return Ok(e);
         }
         let e = self.lookup(path).await?;
         if let Ok(mut c) = self.cache.lock() {
-            c.insert(path.to_string(), e.clone());
+            c.insert(path.to_vec(), e.clone());
         }
         Ok(e)
     }
 
-    async fn read_at(&self, path: &str, offset: u64, len: usize) -> Result<Vec<u8>, FsError> {
+    async fn read_at(&self, path: &[u8], offset: u64, len: usize) -> Result<Vec<u8>, FsError> {
         if len == 0 || self.ref_id.is_empty() {
             return Ok(Vec::new());
         }
+        let path = utf8_path(path)?;
         let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         let resp = self
             .gw
@@ -239,7 +251,7 @@ pub(crate) fn entry_of(st: &Stat) -> Entry {
         } else {
             0
         },
-        link: (kind == Kind::Symlink).then(|| st.linkname.clone()),
+        link: (kind == Kind::Symlink).then(|| st.linkname.clone().into_bytes()),
     }
 }
 
@@ -277,7 +289,7 @@ mod tests {
         assert_eq!(entry_of(&st(MODE_DIR | 0o755, 4096, "")), Entry::dir(0o755));
         let l = entry_of(&st(MODE_SYMLINK | 0o777, 7, "busybox"));
         assert_eq!(l.kind, Kind::Symlink);
-        assert_eq!(l.link.as_deref(), Some("busybox"));
+        assert_eq!(l.link.as_deref(), Some(&b"busybox"[..]));
         assert_eq!(
             entry_of(&st(MODE_DEVICE | MODE_CHARDEV | 0o666, 0, "")).kind,
             Kind::Other

@@ -1181,7 +1181,7 @@ mod tests {
         assert!(d.skipped.is_empty());
         let img = &d.images[0];
         assert_eq!(img.platform.to_string(), "linux/arm64");
-        let data = futures::executor::block_on(img.fs.read_at("/app", 0, 100)).unwrap();
+        let data = futures::executor::block_on(img.fs.read_at(b"/app", 0, 100)).unwrap();
         assert_eq!(data, b"payload");
     }
 

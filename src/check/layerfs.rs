@@ -11,7 +11,7 @@
 use super::capture::{self, Budget, FileCapture};
 use super::source::BlobSource;
 use super::stream::{finish_layer, open_layer, LayerFail, LayerSpec};
-use crate::rootfs::{split_parent, Entry, FsError, Kind, RootFs};
+use crate::rootfs::{Entry, FsError, Kind, RootFs};
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read};
@@ -706,12 +706,21 @@ impl LayerFs {
 }
 
 impl RootFs for LayerFs {
-    async fn lstat(&self, path: &str) -> Result<Option<Entry>, FsError> {
+    async fn lstat(&self, path: &[u8]) -> Result<Option<Entry>, FsError> {
+        // The index holds UTF-8 names only (see `normalize`).
+        let Ok(path) = std::str::from_utf8(path) else {
+            return Ok(None);
+        };
         let mut st = self.lock()?;
         self.lstat_locked(&mut st, path)
     }
 
-    async fn read_at(&self, path: &str, offset: u64, len: usize) -> Result<Vec<u8>, FsError> {
+    async fn read_at(&self, path: &[u8], offset: u64, len: usize) -> Result<Vec<u8>, FsError> {
+        let Ok(path) = std::str::from_utf8(path) else {
+            return Err(FsError::NotAFile {
+                path: crate::rootfs::display(path),
+            });
+        };
         let mut st = self.lock()?;
         self.read_locked(&mut st, path, offset, len)
     }
@@ -744,7 +753,8 @@ fn index_layer(
                 continue;
             };
             let et = entry.header().entry_type();
-            if let Some((dir, name)) = split_parent(&path) {
+            if let Some((dir, name)) = path.rsplit_once('/') {
+                let dir = if dir.is_empty() { "/" } else { dir };
                 if let Some(hidden) = name.strip_prefix(".wh.") {
                     let target = if hidden == ".wh..opq" {
                         Some((dir.to_string(), OPAQUE))

@@ -221,11 +221,11 @@ fn with_platform(mut desc: Value, platform: Value) -> Value {
 }
 
 fn lstat(fs: &LayerFs, p: &str) -> Option<Entry> {
-    block_on(fs.lstat(p)).unwrap()
+    block_on(fs.lstat(p.as_bytes())).unwrap()
 }
 
 fn read(fs: &LayerFs, p: &str, off: u64, len: usize) -> Vec<u8> {
-    block_on(fs.read_at(p, off, len)).unwrap()
+    block_on(fs.read_at(p.as_bytes(), off, len)).unwrap()
 }
 
 fn err_of<T: std::fmt::Debug>(r: Result<T, FsError>) -> String {
@@ -251,9 +251,9 @@ fn layer_fs_is_send_and_sync() {
     let top = l.layer(&[E::F("app", 0o755, b"x".to_vec())], Comp::Gzip);
     l.single(&[&top]);
     let img = l.open_one();
-    let fut = img.fs.lstat("/app");
+    let fut = img.fs.lstat(b"/app");
     assert_send(&fut);
-    let fut2 = img.fs.read_at("/app", 0, 1);
+    let fut2 = img.fs.read_at(b"/app", 0, 1);
     assert_send(&fut2);
     assert_eq!(block_on(fut).unwrap().unwrap().kind, Kind::File);
     assert_eq!(block_on(fut2).unwrap(), b"x");
@@ -341,10 +341,10 @@ fn merged_view_with_whiteouts_and_opaque_dirs() {
     assert_eq!(read(fs, "/opt/new", 1, 100), b"ew");
     assert!(lstat(fs, "/nope").is_none());
     assert!(matches!(
-        block_on(fs.read_at("/etc", 0, 1)),
+        block_on(fs.read_at(b"/etc", 0, 1)),
         Err(FsError::NotAFile { .. })
     ));
-    assert!(block_on(fs.read_at("/etc/a", 0, 1)).is_err());
+    assert!(block_on(fs.read_at(b"/etc/a", 0, 1)).is_err());
     assert_eq!(fs.stats().indexed, 3);
 }
 
@@ -399,9 +399,9 @@ fn top_layer_answers_without_touching_lower_layers() {
     assert_eq!(fs.opens(), vec![0, 1]);
     // Asking about a path only the bottom layer could answer fails, naming
     // the blob, and every later call reports the same error.
-    let e = err_of(block_on(fs.lstat("/bin/sh")));
+    let e = err_of(block_on(fs.lstat(b"/bin/sh")));
     assert!(e.contains(&bottom_digest) && e.contains("not found"), "{e}");
-    let e2 = err_of(block_on(fs.lstat("/app")));
+    let e2 = err_of(block_on(fs.lstat(b"/app")));
     assert_eq!(e, e2);
 }
 
@@ -421,10 +421,10 @@ fn tampered_layer_is_an_error_not_an_answer() {
     bytes[at] = b'X';
     std::fs::write(l.blob_path(&d), &bytes).unwrap();
     let img = l.open_one();
-    let e = err_of(block_on(img.fs.lstat("/bin/sh")));
+    let e = err_of(block_on(img.fs.lstat(b"/bin/sh")));
     assert!(e.starts_with(&format!("blob {d} in ")), "{e}");
     assert!(e.contains("digest mismatch (got sha256:"), "{e}");
-    assert!(block_on(img.fs.lstat("/app")).is_err());
+    assert!(block_on(img.fs.lstat(b"/app")).is_err());
 }
 
 #[test]
@@ -437,7 +437,7 @@ fn diff_id_mismatch_is_caught() {
     };
     l.single(&[&wrong]);
     let img = l.open_one();
-    let e = err_of(block_on(img.fs.lstat("/app")));
+    let e = err_of(block_on(img.fs.lstat(b"/app")));
     assert!(e.contains("uncompressed digest mismatch"), "{e}");
 }
 
@@ -451,7 +451,7 @@ fn truncated_layers_are_errors() {
         let bytes = std::fs::read(l.blob_path(&d)).unwrap();
         std::fs::write(l.blob_path(&d), &bytes[..bytes.len() / 2]).unwrap();
         let img = l.open_one();
-        let e = err_of(block_on(img.fs.lstat("/app")));
+        let e = err_of(block_on(img.fs.lstat(b"/app")));
         assert!(e.contains(&d), "{c:?}: {e}");
     }
 }
@@ -853,7 +853,7 @@ fn truncated_archive_is_an_error() {
     };
     let msg = match open(&r) {
         Err(e) => e.to_string(),
-        Ok(imgs) => err_of(block_on(imgs[0].fs.lstat("/app"))),
+        Ok(imgs) => err_of(block_on(imgs[0].fs.lstat(b"/app"))),
     };
     assert!(msg.contains("truncated"), "{msg}");
 }
@@ -963,7 +963,7 @@ fn docker_archive_layer_checked_against_diff_id() {
     bytes[at] = b'X';
     std::fs::write(&path, &bytes).unwrap();
     let imgs = open(&ImageRef::DockerArchive { file: path }).unwrap();
-    let e = err_of(block_on(imgs[0].fs.lstat("/app")));
+    let e = err_of(block_on(imgs[0].fs.lstat(b"/app")));
     assert!(
         e.contains("layer ")
             && e.contains("layer.tar")

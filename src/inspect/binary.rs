@@ -8,7 +8,7 @@
 
 use super::platform::{goarch_of_elf, goarch_of_pe, EM_ARM};
 use super::verdict::{BinaryFacts, Format, GoInfo};
-use crate::rootfs::{FsError, RootFs};
+use crate::rootfs::{display, FsError, RootFs};
 use goblin::container::{Container, Ctx, Endian};
 use goblin::elf::program_header::{ProgramHeader, PT_INTERP, PT_LOAD};
 use goblin::elf::section_header::SectionHeader;
@@ -42,8 +42,8 @@ pub enum Ident {
     Macho,
     /// A `#!` script: the interpreter path and its optional single argument.
     Script {
-        interpreter: String,
-        arg: Option<String>,
+        interpreter: Vec<u8>,
+        arg: Option<Vec<u8>>,
     },
     /// The kernel would answer ENOEXEC; `why` says what it is instead.
     NotAProgram {
@@ -58,7 +58,7 @@ pub struct ElfInfo {
     pub bits: u8,
     pub big_endian: bool,
     pub flags: u32,
-    pub interp: Option<String>,
+    pub interp: Option<Vec<u8>>,
     pub phdrs: Vec<ProgramHeader>,
     pub shoff: u64,
     pub shnum: u64,
@@ -86,7 +86,7 @@ impl ElfInfo {
 /// Bytes of `path` in `[off, off+len)`, or `None` if the file is shorter.
 async fn read_range<R: RootFs>(
     fs: &R,
-    path: &str,
+    path: &[u8],
     size: u64,
     off: u64,
     len: u64,
@@ -108,7 +108,7 @@ async fn read_range<R: RootFs>(
 /// Take a slice of `head` when the range is inside it, else read it.
 async fn range_from<R: RootFs>(
     fs: &R,
-    path: &str,
+    path: &[u8],
     size: u64,
     head: &[u8],
     off: u64,
@@ -127,7 +127,7 @@ fn not_a_program(why: impl Into<String>) -> Ident {
 }
 
 /// Identify the regular file at `path` (already resolved) of `size` bytes.
-pub async fn identify<R: RootFs>(fs: &R, path: &str, size: u64) -> Result<Ident, FsError> {
+pub async fn identify<R: RootFs>(fs: &R, path: &[u8], size: u64) -> Result<Ident, FsError> {
     if size == 0 {
         return Ok(not_a_program("an empty file"));
     }
@@ -174,35 +174,45 @@ fn is_macho(head: &[u8]) -> bool {
 /// the first word, everything after the following blanks (trailing blanks
 /// trimmed) is one optional argument.
 pub fn parse_shebang(head: &[u8]) -> Ident {
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
     let buf = head.get(2..head.len().min(SHEBANG_MAX)).unwrap_or_default();
     let (line, complete) = match buf.iter().position(|&b| b == b'\n') {
         Some(i) => (&buf[..i], true),
         None => (buf, head.len() < SHEBANG_MAX),
     };
-    let line = String::from_utf8_lossy(line);
-    let line = line.trim_start_matches([' ', '\t']);
-    let mut split = line.splitn(2, [' ', '\t']);
-    let interp = split.next().unwrap_or("").trim_end_matches('\r');
+    let start = line.iter().position(|b| !blank(b)).unwrap_or(line.len());
+    let line = &line[start..];
+    let name_end = line.iter().position(blank).unwrap_or(line.len());
+    let mut interp = &line[..name_end];
+    while interp.last() == Some(&b'\r') {
+        interp = &interp[..interp.len() - 1];
+    }
     if interp.is_empty() {
         return not_a_program("a #! line that names no interpreter");
     }
-    let rest = split
-        .next()
-        .map(|r| r.trim_matches([' ', '\t', '\r']))
-        .filter(|r| !r.is_empty());
+    let rest = &line[name_end..];
+    let a = rest
+        .iter()
+        .position(|b| !blank(b) && *b != b'\r')
+        .unwrap_or(rest.len());
+    let z = rest
+        .iter()
+        .rposition(|b| !blank(b) && *b != b'\r')
+        .map_or(a, |i| i + 1);
+    let rest = (a < z).then(|| rest[a..z].to_vec());
     if !complete && rest.is_none() {
         // The interpreter path itself runs past what the kernel reads.
         return not_a_program(format!("a #! line longer than {SHEBANG_MAX} bytes"));
     }
     Ident::Script {
-        interpreter: interp.to_string(),
-        arg: rest.map(str::to_string),
+        interpreter: interp.to_vec(),
+        arg: rest,
     }
 }
 
 async fn identify_elf<R: RootFs>(
     fs: &R,
-    path: &str,
+    path: &[u8],
     size: u64,
     head: &[u8],
 ) -> Result<Ident, FsError> {
@@ -281,7 +291,7 @@ async fn identify_elf<R: RootFs>(
             ));
         };
         let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-        let interp = String::from_utf8_lossy(&bytes[..end]).into_owned();
+        let interp = bytes[..end].to_vec();
         if interp.is_empty() {
             return Ok(not_a_program("an ELF file with an empty PT_INTERP"));
         }
@@ -292,7 +302,7 @@ async fn identify_elf<R: RootFs>(
 
 async fn identify_pe<R: RootFs>(
     fs: &R,
-    path: &str,
+    path: &[u8],
     size: u64,
     head: &[u8],
 ) -> Result<Option<Ident>, FsError> {
@@ -317,14 +327,14 @@ async fn identify_pe<R: RootFs>(
 }
 
 /// The facts about an identified file, from the header bytes alone.
-pub async fn facts<R: RootFs>(fs: &R, path: &str, ident: &Ident) -> Result<BinaryFacts, FsError> {
+pub async fn facts<R: RootFs>(fs: &R, path: &[u8], ident: &Ident) -> Result<BinaryFacts, FsError> {
     Ok(match ident {
         Ident::Elf(e) => {
             let mut f = BinaryFacts::of(Format::Elf);
             f.arch = goarch_of_elf(e.machine, e.bits, e.big_endian).map(str::to_string);
             f.bits = Some(e.bits);
             f.endian = Some(if e.big_endian { "big" } else { "little" });
-            f.interpreter = e.interp.clone();
+            f.interpreter = e.interp.as_deref().map(display);
             f.machine = Some(e.machine as u32);
             f.os = Some("linux");
             if e.machine == EM_ARM {
@@ -341,8 +351,8 @@ pub async fn facts<R: RootFs>(fs: &R, path: &str, ident: &Ident) -> Result<Binar
         Ident::Macho => macho_facts(fs, path).await?,
         Ident::Script { interpreter, arg } => {
             let mut f = BinaryFacts::of(Format::Script);
-            let mut v = vec![interpreter.clone()];
-            v.extend(arg.clone());
+            let mut v = vec![display(interpreter)];
+            v.extend(arg.as_deref().map(display));
             f.shebang = Some(v);
             f
         }
@@ -350,7 +360,7 @@ pub async fn facts<R: RootFs>(fs: &R, path: &str, ident: &Ident) -> Result<Binar
     })
 }
 
-async fn pe_facts<R: RootFs>(fs: &R, path: &str) -> Result<BinaryFacts, FsError> {
+async fn pe_facts<R: RootFs>(fs: &R, path: &[u8]) -> Result<BinaryFacts, FsError> {
     let mut f = BinaryFacts::of(Format::Pe);
     f.os = Some("windows");
     let head = fs.read_at(path, 0, HEAD_LEN).await?;
@@ -378,7 +388,7 @@ async fn pe_facts<R: RootFs>(fs: &R, path: &str) -> Result<BinaryFacts, FsError>
     Ok(f)
 }
 
-async fn macho_facts<R: RootFs>(fs: &R, path: &str) -> Result<BinaryFacts, FsError> {
+async fn macho_facts<R: RootFs>(fs: &R, path: &[u8]) -> Result<BinaryFacts, FsError> {
     use scroll::Pread;
     let mut f = BinaryFacts::of(Format::Macho);
     f.os = Some("darwin");
@@ -413,7 +423,7 @@ pub struct ArmAttrs {
 /// Read the section header table (bounded).
 async fn section_headers<R: RootFs>(
     fs: &R,
-    path: &str,
+    path: &[u8],
     e: &ElfInfo,
 ) -> Result<Vec<SectionHeader>, FsError> {
     let ctx = e.ctx();
@@ -432,7 +442,7 @@ async fn section_headers<R: RootFs>(
 
 async fn section_bytes<R: RootFs>(
     fs: &R,
-    path: &str,
+    path: &[u8],
     e: &ElfInfo,
     sh: &SectionHeader,
     cap: u64,
@@ -443,7 +453,7 @@ async fn section_bytes<R: RootFs>(
 /// Read and parse `.ARM.attributes`, found by section type (no names needed).
 pub async fn arm_attributes<R: RootFs>(
     fs: &R,
-    path: &str,
+    path: &[u8],
     e: &ElfInfo,
 ) -> Result<Option<ArmAttrs>, FsError> {
     let shdrs = section_headers(fs, path, e).await?;
@@ -564,7 +574,7 @@ pub fn arm_variant_of_cpu_arch(cpu_arch: u64) -> &'static str {
 /// Go's linker puts `.go.buildinfo`), else through the section named so.
 pub async fn go_buildinfo<R: RootFs>(
     fs: &R,
-    path: &str,
+    path: &[u8],
     e: &ElfInfo,
 ) -> Result<Option<GoInfo>, FsError> {
     if let Some(ph) = e
@@ -611,7 +621,7 @@ pub async fn go_buildinfo<R: RootFs>(
 /// offset `base`) and decode the inline strings that follow it.
 async fn find_go_buildinfo<R: RootFs>(
     fs: &R,
-    path: &str,
+    path: &[u8],
     size: u64,
     base: u64,
     data: &[u8],

@@ -11,7 +11,7 @@ use super::config::ImageConfig;
 use super::platform::{Platform, EM_ARM};
 use super::resolve::{self, absolutize, Lookup, Resolution, DEFAULT_PATH};
 use super::verdict::{BinaryFacts, Check, PlatformReport, Reason, Role, Verdict};
-use crate::rootfs::{FsError, Kind, RootFs};
+use crate::rootfs::{display, FsError, Kind, RootFs};
 use std::collections::HashMap;
 
 /// Linux follows at most this many nested `#!` interpreters
@@ -34,8 +34,12 @@ pub async fn inspect<R: RootFs>(
     let mut e = Engine {
         fs,
         platform,
-        path_var: config.env_var("PATH").unwrap_or(DEFAULT_PATH).to_string(),
-        cwd: config.working_dir.clone(),
+        path_var: config
+            .env_var("PATH")
+            .unwrap_or(DEFAULT_PATH)
+            .as_bytes()
+            .to_vec(),
+        cwd: config.working_dir.as_ref().map(|d| d.as_bytes().to_vec()),
         checks: Vec::new(),
         idents: HashMap::new(),
     };
@@ -56,17 +60,21 @@ pub async fn inspect<R: RootFs>(
     if let Some(argv0) = argv.first() {
         program = argv0.clone();
         let i = e.checks.len();
-        e.check_program(Role::Entrypoint, argv0, true, 0).await?;
+        e.check_program(Role::Entrypoint, argv0.as_bytes(), true, 0)
+            .await?;
         resolved = e.checks[i].resolved.clone();
         // Later arguments that are absolute paths to executables in the image
         // are programs too (`/tini -- /app`, `/bin/sh /entrypoint.sh`).
         for arg in &argv[1..] {
-            if !arg.starts_with('/') || e.already_checked(arg) {
+            if !arg.starts_with('/') || e.already_checked(arg.as_bytes()) {
                 continue;
             }
-            if let Resolution::Found { entry, path, .. } = resolve::resolve(fs, arg, true).await? {
-                if entry.kind == Kind::File && entry.is_executable() && path != resolved {
-                    e.check_program(Role::Argument, arg, false, 0).await?;
+            if let Resolution::Found { entry, path, .. } =
+                resolve::resolve(fs, arg.as_bytes(), true).await?
+            {
+                if entry.kind == Kind::File && entry.is_executable() && display(&path) != resolved {
+                    e.check_program(Role::Argument, arg.as_bytes(), false, 0)
+                        .await?;
                 }
             }
         }
@@ -74,7 +82,7 @@ pub async fn inspect<R: RootFs>(
     if let Some(test) = &config.healthcheck {
         match test.first().map(String::as_str) {
             Some("CMD") if test.len() > 1 && !test[1].is_empty() => {
-                e.check_program(Role::Healthcheck, &test[1], true, 0)
+                e.check_program(Role::Healthcheck, test[1].as_bytes(), true, 0)
                     .await?;
             }
             Some("CMD-SHELL") if test.len() > 1 => {
@@ -84,7 +92,8 @@ pub async fn inspect<R: RootFs>(
                     .first()
                     .cloned()
                     .unwrap_or_else(|| "/bin/sh".into());
-                e.check_program(Role::Healthcheck, &shell, true, 0).await?;
+                e.check_program(Role::Healthcheck, shell.as_bytes(), true, 0)
+                    .await?;
             }
             _ => {}
         }
@@ -96,10 +105,10 @@ pub async fn inspect<R: RootFs>(
 struct Engine<'a, R> {
     fs: &'a R,
     platform: &'a Platform,
-    path_var: String,
-    cwd: Option<String>,
+    path_var: Vec<u8>,
+    cwd: Option<Vec<u8>>,
     checks: Vec<Check>,
-    idents: HashMap<String, (Ident, BinaryFacts)>,
+    idents: HashMap<Vec<u8>, (Ident, BinaryFacts)>,
 }
 
 /// What a program check concluded, passed up to the program that needs it.
@@ -110,7 +119,8 @@ struct Outcome {
 }
 
 impl<R: RootFs> Engine<'_, R> {
-    fn already_checked(&self, word: &str) -> bool {
+    fn already_checked(&self, word: &[u8]) -> bool {
+        let word = display(word);
         self.checks.iter().any(|c| c.path == word)
     }
 
@@ -119,7 +129,7 @@ impl<R: RootFs> Engine<'_, R> {
     fn check_program<'s>(
         &'s mut self,
         role: Role,
-        word: &'s str,
+        word: &'s [u8],
         path_lookup: bool,
         depth: usize,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Outcome, FsError>> + 's>> {
@@ -127,7 +137,7 @@ impl<R: RootFs> Engine<'_, R> {
             let idx = self.checks.len();
             self.checks.push(Check {
                 role,
-                path: word.to_string(),
+                path: display(word),
                 resolved: String::new(),
                 chain: Vec::new(),
                 verdict: Verdict::Pass,
@@ -148,10 +158,12 @@ impl<R: RootFs> Engine<'_, R> {
         &mut self,
         idx: usize,
         role: Role,
-        word: &str,
+        word_bytes: &[u8],
         path_lookup: bool,
         depth: usize,
     ) -> Result<(Outcome, String), FsError> {
+        let word = display(word_bytes);
+        let word = word.as_str();
         let fail = |reason, msg: String| {
             Ok((
                 Outcome {
@@ -172,54 +184,59 @@ impl<R: RootFs> Engine<'_, R> {
 
         // 1. Locate it as the runtime would.
         let mut note = String::new();
-        let resolution = if path_lookup && !word.contains('/') {
-            match resolve::lookup_path(self.fs, word, &self.path_var, self.cwd.as_deref()).await? {
+        let resolution = if path_lookup && !word_bytes.contains(&b'/') {
+            match resolve::lookup_path(self.fs, word_bytes, &self.path_var, self.cwd.as_deref())
+                .await?
+            {
                 Lookup::Found {
                     candidate,
                     resolution,
                     skipped,
                 } => {
-                    note = format!("found in PATH as {candidate}");
+                    note = format!("found in PATH as {}", display(&candidate));
                     for s in &skipped {
-                        note.push_str(&format!("; skipped {} ({})", s.path, s.why));
+                        note.push_str(&format!("; skipped {} ({})", display(&s.path), s.why));
                     }
                     resolution
                 }
                 Lookup::NotFound { searched, skipped } => {
-                    self.checks[idx].chain = searched;
+                    self.checks[idx].chain = searched.iter().map(|p| display(p)).collect();
                     if let Some(s) = skipped.iter().find(|s| s.why == "not executable") {
                         return fail(
                             Reason::NotExecutable,
                             format!(
                                 "{word}: not found in PATH; {} exists but has no execute bit",
-                                s.path
+                                display(&s.path)
                             ),
                         );
                     }
                     if let Some(s) = skipped.iter().find(|s| s.why == "symlink loop") {
                         return fail(
                             Reason::SymlinkLoop,
-                            format!("{word}: not found in PATH; {} is a symlink loop", s.path),
+                            format!(
+                                "{word}: not found in PATH; {} is a symlink loop",
+                                display(&s.path)
+                            ),
                         );
                     }
                     return fail(
                         missing_reason,
                         format!(
                             "{word}: executable file not found in PATH ({})",
-                            self.path_var
+                            display(&self.path_var)
                         ),
                     );
                 }
             }
         } else {
-            let abs = absolutize(word, self.cwd.as_deref());
+            let abs = absolutize(word_bytes, self.cwd.as_deref());
             resolve::resolve(self.fs, &abs, true).await?
         };
 
-        let (path, entry) = match resolution {
+        let (path_bytes, entry) = match resolution {
             Resolution::Found { path, entry, chain } => {
-                self.checks[idx].chain = chain;
-                self.checks[idx].resolved = path.clone();
+                self.checks[idx].chain = chain.iter().map(|p| display(p)).collect();
+                self.checks[idx].resolved = display(&path);
                 (path, entry)
             }
             Resolution::NotFound {
@@ -227,7 +244,8 @@ impl<R: RootFs> Engine<'_, R> {
                 missing,
                 not_dir,
             } => {
-                self.checks[idx].chain = chain;
+                self.checks[idx].chain = chain.iter().map(|p| display(p)).collect();
+                let missing = display(&missing);
                 let what = if not_dir {
                     format!("{missing} is not a directory")
                 } else {
@@ -241,13 +259,15 @@ impl<R: RootFs> Engine<'_, R> {
                 return fail(missing_reason, msg);
             }
             Resolution::Loop { chain } => {
-                self.checks[idx].chain = chain;
+                self.checks[idx].chain = chain.iter().map(|p| display(p)).collect();
                 return fail(
                     Reason::SymlinkLoop,
                     format!("{word}: too many levels of symbolic links"),
                 );
             }
         };
+        let path = display(&path_bytes);
+        let path_bytes = path_bytes.as_slice();
         let with_note = |m: String| {
             if note.is_empty() {
                 m
@@ -278,13 +298,13 @@ impl<R: RootFs> Engine<'_, R> {
         }
 
         // 3. Identify.
-        let (ident, mut facts) = match self.idents.get(&path) {
+        let (ident, mut facts) = match self.idents.get(path_bytes) {
             Some(v) => v.clone(),
             None => {
-                let ident = binary::identify(self.fs, &path, entry.size).await?;
-                let facts = binary::facts(self.fs, &path, &ident).await?;
+                let ident = binary::identify(self.fs, path_bytes, entry.size).await?;
+                let facts = binary::facts(self.fs, path_bytes, &ident).await?;
                 self.idents
-                    .insert(path.clone(), (ident.clone(), facts.clone()));
+                    .insert(path_bytes.to_vec(), (ident.clone(), facts.clone()));
                 (ident, facts)
             }
         };
@@ -317,7 +337,7 @@ impl<R: RootFs> Engine<'_, R> {
                 let mut out = self
                     .check_program(Role::Interpreter, &interpreter, false, depth + 1)
                     .await?;
-                let mut msg = format!("{path} is a script run by {interpreter}");
+                let mut msg = format!("{path} is a script run by {}", display(&interpreter));
                 // `#!/usr/bin/env NAME`: env looks NAME up in PATH.
                 if let Some(name) = env_program(&interpreter, arg.as_deref()) {
                     if out.verdict < Verdict::Fail {
@@ -327,7 +347,11 @@ impl<R: RootFs> Engine<'_, R> {
                         if o2.verdict > out.verdict {
                             out = o2;
                         }
-                        msg = format!("{path} is a script run by {interpreter} {name}");
+                        msg = format!(
+                            "{path} is a script run by {} {}",
+                            display(&interpreter),
+                            display(&name)
+                        );
                     }
                 }
                 let last = self
@@ -350,7 +374,7 @@ impl<R: RootFs> Engine<'_, R> {
             }
             Ident::Elf(elf) => {
                 let elf = elf.clone();
-                let mut out = self.judge_elf(&elf, &mut facts, &path).await?;
+                let mut out = self.judge_elf(&elf, &mut facts, path_bytes).await?;
                 self.checks[idx].binary = Some(facts.clone());
                 if let (Some(interp), true) = (&elf.interp, role != Role::Loader) {
                     if out.0.verdict < Verdict::Fail {
@@ -418,9 +442,10 @@ impl<R: RootFs> Engine<'_, R> {
         &mut self,
         elf: &binary::ElfInfo,
         facts: &mut BinaryFacts,
-        path: &str,
+        path_bytes: &[u8],
     ) -> Result<(Outcome, String), FsError> {
         let p = self.platform;
+        let path = display(path_bytes);
         let pass = |m: String| {
             (
                 Outcome {
@@ -459,13 +484,13 @@ impl<R: RootFs> Engine<'_, R> {
         let arch = facts.arch.clone();
         let is_arm = elf.machine == EM_ARM && elf.bits == 32;
         if is_arm {
-            self.arm_variant(elf, facts, path).await?;
+            self.arm_variant(elf, facts, path_bytes).await?;
         }
         let desc = describe_elf(facts);
         let outcome = match arch.as_deref() {
             Some(a) if a == p.arch => {
                 if p.arch == "arm" {
-                    self.judge_arm_variant(facts, path, &desc)
+                    self.judge_arm_variant(facts, &path, &desc)
                 } else {
                     pass(format!("{path} is {desc}"))
                 }
@@ -482,7 +507,7 @@ impl<R: RootFs> Engine<'_, R> {
         };
         if outcome.0.verdict == Verdict::Fail && facts.go.is_none() {
             // The Go build settings are the evidence for the Dockerfile hint.
-            facts.go = binary::go_buildinfo(self.fs, path, elf).await?;
+            facts.go = binary::go_buildinfo(self.fs, path_bytes, elf).await?;
         }
         Ok(outcome)
     }
@@ -492,7 +517,7 @@ impl<R: RootFs> Engine<'_, R> {
         &mut self,
         elf: &binary::ElfInfo,
         facts: &mut BinaryFacts,
-        path: &str,
+        path: &[u8],
     ) -> Result<(), FsError> {
         if let Some(attrs) = binary::arm_attributes(self.fs, path, elf).await? {
             if let Some(cpu) = attrs.cpu_arch {
@@ -611,30 +636,33 @@ impl<R: RootFs> Engine<'_, R> {
 /// `#!/usr/bin/env NAME`: the program env will look up. The kernel passes
 /// everything after the interpreter as one argument, so `env python3 -u` asks
 /// env for a program literally named "python3 -u", unless `-S` splits it.
-fn env_program(interpreter: &str, arg: Option<&str>) -> Option<String> {
-    let base = interpreter.rsplit('/').next()?;
-    if base != "env" {
+fn env_program(interpreter: &[u8], arg: Option<&[u8]>) -> Option<Vec<u8>> {
+    let base = interpreter.rsplit(|&b| b == b'/').next()?;
+    if base != b"env" {
         return None;
     }
     let arg = arg?;
-    let words: Vec<&str> = if let Some(rest) = arg
-        .strip_prefix("-S")
-        .or_else(|| arg.strip_prefix("--split-string"))
+    let blank = |b: &u8| b.is_ascii_whitespace();
+    let words: Vec<&[u8]> = if let Some(rest) = arg
+        .strip_prefix(b"-S")
+        .or_else(|| arg.strip_prefix(b"--split-string"))
     {
-        rest.trim_start_matches('=').split_whitespace().collect()
+        let rest = rest.strip_prefix(b"=").unwrap_or(rest);
+        rest.split(blank).filter(|w| !w.is_empty()).collect()
     } else {
         vec![arg]
     };
     let mut it = words.into_iter().peekable();
     while let Some(w) = it.next() {
+        let has_blank = w.contains(&b' ');
         match w {
-            "-i" | "--ignore-environment" | "-" | "-0" | "--null" | "--" => continue,
-            "-u" | "--unset" | "-C" | "--chdir" => {
+            b"-i" | b"--ignore-environment" | b"-" | b"-0" | b"--null" | b"--" => continue,
+            b"-u" | b"--unset" | b"-C" | b"--chdir" => {
                 it.next();
             }
-            w if w.starts_with('-') && !w.contains(' ') => continue,
-            w if w.contains('=') && !w.starts_with('=') && !w.contains(' ') => continue,
-            w => return Some(w.to_string()),
+            w if w.first() == Some(&b'-') && !has_blank => continue,
+            w if w.contains(&b'=') && w.first() != Some(&b'=') && !has_blank => continue,
+            w => return Some(w.to_vec()),
         }
     }
     None

@@ -5,7 +5,7 @@
 //! the image root, `..` never climbs above `/`), and count hops the way Linux
 //! does, so a link can never escape the root and a loop always ends.
 
-use crate::rootfs::{Entry, FsError, Kind, RootFs};
+use crate::rootfs::{clean_abs, Entry, FsError, Kind, RootFs};
 use std::collections::VecDeque;
 
 /// Linux's limit on symlinks followed in one lookup (`MAXSYMLINKS`,
@@ -16,27 +16,27 @@ pub const MAX_SYMLINK_HOPS: usize = 40;
 /// (moby `oci/defaults.go`, `DefaultPathEnv` for Linux).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// Where a path led.
+/// Where a path led. Paths are bytes, as in the image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resolution {
     /// The final entry (a link only when `follow_final` was false).
     Found {
-        path: String,
+        path: Vec<u8>,
         entry: Entry,
-        chain: Vec<String>,
+        chain: Vec<Vec<u8>>,
     },
     /// Some component does not exist, or a non-directory was used as one.
     NotFound {
-        chain: Vec<String>,
-        missing: String,
+        chain: Vec<Vec<u8>>,
+        missing: Vec<u8>,
         not_dir: bool,
     },
     /// More than `MAX_SYMLINK_HOPS` links.
-    Loop { chain: Vec<String> },
+    Loop { chain: Vec<Vec<u8>> },
 }
 
 impl Resolution {
-    pub fn chain(&self) -> &[String] {
+    pub fn chain(&self) -> &[Vec<u8>] {
         match self {
             Resolution::Found { chain, .. }
             | Resolution::NotFound { chain, .. }
@@ -45,34 +45,40 @@ impl Resolution {
     }
 }
 
-fn join(dirs: &[String]) -> String {
+fn join(dirs: &[Vec<u8>]) -> Vec<u8> {
     if dirs.is_empty() {
-        return "/".to_string();
+        return b"/".to_vec();
     }
-    let mut s = String::new();
+    let mut s = Vec::new();
     for d in dirs {
-        s.push('/');
-        s.push_str(d);
+        s.push(b'/');
+        s.extend_from_slice(d);
     }
     s
 }
 
-fn push_components(queue: &mut VecDeque<String>, path: &str) {
+fn push_components(queue: &mut VecDeque<Vec<u8>>, path: &[u8]) {
     // Prepend in order: walk the target's components before what remains.
-    for c in path.split('/').rev() {
-        if !c.is_empty() && c != "." {
-            queue.push_front(c.to_string());
+    for c in path.split(|&b| b == b'/').rev() {
+        if !c.is_empty() && c != b"." {
+            queue.push_front(c.to_vec());
         }
     }
 }
 
 /// Make `path` absolute against `cwd` (itself absolute or empty for `/`).
-pub fn absolutize(path: &str, cwd: Option<&str>) -> String {
-    if path.starts_with('/') {
-        path.to_string()
+pub fn absolutize(path: &[u8], cwd: Option<&[u8]>) -> Vec<u8> {
+    if path.first() == Some(&b'/') {
+        path.to_vec()
     } else {
-        let cwd = cwd.filter(|c| c.starts_with('/')).unwrap_or("/");
-        format!("{}/{}", cwd.trim_end_matches('/'), path)
+        let cwd = cwd.filter(|c| c.first() == Some(&b'/')).unwrap_or(b"/");
+        let mut out = cwd.to_vec();
+        while out.last() == Some(&b'/') {
+            out.pop();
+        }
+        out.push(b'/');
+        out.extend_from_slice(path);
+        out
     }
 }
 
@@ -80,36 +86,39 @@ pub fn absolutize(path: &str, cwd: Option<&str>) -> String {
 /// followed; the final one only when `follow_final`.
 pub async fn resolve<R: RootFs>(
     fs: &R,
-    path: &str,
+    path: &[u8],
     follow_final: bool,
 ) -> Result<Resolution, FsError> {
-    let mut dirs: Vec<String> = Vec::new();
-    let mut queue: VecDeque<String> = VecDeque::new();
+    let mut dirs: Vec<Vec<u8>> = Vec::new();
+    let mut queue: VecDeque<Vec<u8>> = VecDeque::new();
     push_components(&mut queue, path);
-    let mut chain = vec![crate::rootfs::clean_abs(path)];
+    let mut chain = vec![clean_abs(path)];
     let mut hops = 0usize;
 
     // The root itself.
-    if queue.iter().all(|c| c == "..") {
-        let entry = fs.lstat("/").await?.unwrap_or_else(|| Entry::dir(0o755));
+    if queue.iter().all(|c| c == b"..") {
+        let entry = fs.lstat(b"/").await?.unwrap_or_else(|| Entry::dir(0o755));
         return Ok(Resolution::Found {
-            path: "/".into(),
+            path: b"/".to_vec(),
             entry,
             chain,
         });
     }
 
     while let Some(comp) = queue.pop_front() {
-        if comp == ".." {
+        if comp == b".." {
             dirs.pop();
             continue;
         }
         let here = {
-            let mut d = dirs.clone();
-            d.push(comp.clone());
-            join(&d)
+            let mut d = join(&dirs);
+            if d.len() > 1 {
+                d.push(b'/');
+            }
+            d.extend_from_slice(&comp);
+            d
         };
-        let last = queue.iter().all(|c| c == ".");
+        let last = queue.iter().all(|c| c == b".");
         let Some(entry) = fs.lstat(&here).await? else {
             return Ok(Resolution::NotFound {
                 chain,
@@ -124,17 +133,17 @@ pub async fn resolve<R: RootFs>(
                     return Ok(Resolution::Loop { chain });
                 }
                 let target = entry.link.clone().unwrap_or_default();
-                if target.starts_with('/') {
+                if target.first() == Some(&b'/') {
                     dirs.clear();
                 }
                 push_components(&mut queue, &target);
                 // Evidence: the logical path after this hop.
                 let mut logical = join(&dirs);
                 for c in &queue {
-                    logical.push('/');
-                    logical.push_str(c);
+                    logical.push(b'/');
+                    logical.extend_from_slice(c);
                 }
-                let logical = crate::rootfs::clean_abs(&logical);
+                let logical = clean_abs(&logical);
                 if chain.last() != Some(&logical) {
                     chain.push(logical);
                 }
@@ -174,16 +183,16 @@ pub async fn resolve<R: RootFs>(
     Ok(Resolution::Found { path, entry, chain })
 }
 
-fn fix_chain_end(chain: &mut Vec<String>, path: &str) {
-    if chain.last().map(String::as_str) != Some(path) {
-        chain.push(path.to_string());
+fn fix_chain_end(chain: &mut Vec<Vec<u8>>, path: &[u8]) {
+    if chain.last().map(Vec::as_slice) != Some(path) {
+        chain.push(path.to_vec());
     }
 }
 
 /// One PATH candidate that was passed over, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
-    pub path: String,
+    pub path: Vec<u8>,
     pub why: &'static str,
 }
 
@@ -191,13 +200,13 @@ pub struct Skipped {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
     Found {
-        candidate: String,
+        candidate: Vec<u8>,
         resolution: Resolution,
         skipped: Vec<Skipped>,
     },
     /// Nothing usable; `skipped` says what was there.
     NotFound {
-        searched: Vec<String>,
+        searched: Vec<Vec<u8>>,
         skipped: Vec<Skipped>,
     },
 }
@@ -208,15 +217,18 @@ pub enum Lookup {
 /// bit; empty or relative directories are taken from the working directory.
 pub async fn lookup_path<R: RootFs>(
     fs: &R,
-    name: &str,
-    path_var: &str,
-    cwd: Option<&str>,
+    name: &[u8],
+    path_var: &[u8],
+    cwd: Option<&[u8]>,
 ) -> Result<Lookup, FsError> {
     let mut searched = Vec::new();
     let mut skipped = Vec::new();
-    for dir in path_var.split(':') {
-        let dir = if dir.is_empty() { "." } else { dir };
-        let candidate = crate::rootfs::clean_abs(&absolutize(&format!("{dir}/{name}"), cwd));
+    for dir in path_var.split(|&b| b == b':') {
+        let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
+        let mut joined = dir.to_vec();
+        joined.push(b'/');
+        joined.extend_from_slice(name);
+        let candidate = clean_abs(&absolutize(&joined, cwd));
         searched.push(candidate.clone());
         let res = resolve(fs, &candidate, true).await?;
         match &res {
@@ -265,7 +277,13 @@ mod tests {
 
     fn found(r: Resolution) -> (String, Vec<String>) {
         match r {
-            Resolution::Found { path, chain, .. } => (path, chain),
+            Resolution::Found { path, chain, .. } => (
+                String::from_utf8(path).unwrap(),
+                chain
+                    .into_iter()
+                    .map(|c| String::from_utf8(c).unwrap())
+                    .collect(),
+            ),
             other => panic!("expected found, got {other:?}"),
         }
     }
@@ -280,7 +298,7 @@ mod tests {
                 "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
             );
         let (path, chain) =
-            found(block_on(resolve(&fs, "/lib64/ld-linux-x86-64.so.2", true)).unwrap());
+            found(block_on(resolve(&fs, b"/lib64/ld-linux-x86-64.so.2", true)).unwrap());
         assert_eq!(path, "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2");
         assert_eq!(
             chain,
@@ -297,7 +315,7 @@ mod tests {
         let mut fs = MemFs::new();
         fs.file("/bin/busybox", 0o755, "x")
             .symlink("/app/run", "../../../../bin/busybox");
-        let (path, _) = found(block_on(resolve(&fs, "/app/run", true)).unwrap());
+        let (path, _) = found(block_on(resolve(&fs, b"/app/run", true)).unwrap());
         assert_eq!(path, "/bin/busybox");
     }
 
@@ -307,7 +325,7 @@ mod tests {
         let mut fs = MemFs::new();
         fs.file("/usr/bin/real", 0o755, "x")
             .symlink("/bin/x", "/usr/bin/real");
-        let (path, _) = found(block_on(resolve(&fs, "/bin/x", true)).unwrap());
+        let (path, _) = found(block_on(resolve(&fs, b"/bin/x", true)).unwrap());
         assert_eq!(path, "/usr/bin/real");
     }
 
@@ -316,22 +334,22 @@ mod tests {
         let mut fs = MemFs::new();
         fs.symlink("/a", "/b").symlink("/b", "/a");
         assert!(matches!(
-            block_on(resolve(&fs, "/a", true)).unwrap(),
+            block_on(resolve(&fs, b"/a", true)).unwrap(),
             Resolution::Loop { .. }
         ));
         // A long but finite chain of 40 links resolves.
         let mut fs = MemFs::new();
         fs.file("/l40", 0o755, "x");
         for i in 0..40 {
-            fs.symlink(&format!("/l{i}"), &format!("l{}", i + 1));
+            fs.symlink(format!("/l{i}"), format!("l{}", i + 1));
         }
         assert_eq!(
-            found(block_on(resolve(&fs, "/l0", true)).unwrap()).0,
+            found(block_on(resolve(&fs, b"/l0", true)).unwrap()).0,
             "/l40"
         );
         fs.symlink("/l40", "l41").file("/l41", 0o755, "x");
         assert!(matches!(
-            block_on(resolve(&fs, "/l0", true)).unwrap(),
+            block_on(resolve(&fs, b"/l0", true)).unwrap(),
             Resolution::Loop { .. }
         ));
     }
@@ -340,7 +358,7 @@ mod tests {
     fn file_as_directory_is_not_found() {
         let mut fs = MemFs::new();
         fs.file("/bin", 0o755, "x");
-        let r = block_on(resolve(&fs, "/bin/sh", true)).unwrap();
+        let r = block_on(resolve(&fs, b"/bin/sh", true)).unwrap();
         assert!(matches!(r, Resolution::NotFound { not_dir: true, .. }));
     }
 
@@ -348,7 +366,7 @@ mod tests {
     fn final_link_kept_when_not_following() {
         let mut fs = MemFs::new();
         fs.symlink("/x", "/nowhere");
-        match block_on(resolve(&fs, "/x", false)).unwrap() {
+        match block_on(resolve(&fs, b"/x", false)).unwrap() {
             Resolution::Found { entry, .. } => assert_eq!(entry.kind, Kind::Symlink),
             other => panic!("{other:?}"),
         }
@@ -361,21 +379,21 @@ mod tests {
             .dir("/usr/bin/app", 0o755)
             .file("/bin/real-app", 0o755, "x")
             .symlink("/sbin/app", "../bin/real-app");
-        match block_on(lookup_path(&fs, "app", DEFAULT_PATH, None)).unwrap() {
+        match block_on(lookup_path(&fs, b"app", DEFAULT_PATH.as_bytes(), None)).unwrap() {
             Lookup::Found {
                 candidate,
                 resolution,
                 skipped,
             } => {
-                assert_eq!(candidate, "/sbin/app");
+                assert_eq!(candidate, b"/sbin/app");
                 assert_eq!(found(resolution).0, "/bin/real-app");
                 assert_eq!(skipped.len(), 2);
-                assert_eq!(skipped[0].path, "/usr/local/bin/app");
+                assert_eq!(skipped[0].path, b"/usr/local/bin/app");
             }
             other => panic!("{other:?}"),
         }
-        match block_on(lookup_path(&fs, "nope", "/bin", None)).unwrap() {
-            Lookup::NotFound { searched, .. } => assert_eq!(searched, vec!["/bin/nope"]),
+        match block_on(lookup_path(&fs, b"nope", b"/bin", None)).unwrap() {
+            Lookup::NotFound { searched, .. } => assert_eq!(searched, vec![b"/bin/nope".to_vec()]),
             other => panic!("{other:?}"),
         }
     }
@@ -384,8 +402,8 @@ mod tests {
     fn relative_path_entries_use_workdir() {
         let mut fs = MemFs::new();
         fs.file("/srv/tools/app", 0o755, "x");
-        match block_on(lookup_path(&fs, "app", "tools", Some("/srv"))).unwrap() {
-            Lookup::Found { candidate, .. } => assert_eq!(candidate, "/srv/tools/app"),
+        match block_on(lookup_path(&fs, b"app", b"tools", Some(b"/srv"))).unwrap() {
+            Lookup::Found { candidate, .. } => assert_eq!(candidate, b"/srv/tools/app"),
             other => panic!("{other:?}"),
         }
     }

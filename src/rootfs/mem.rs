@@ -1,37 +1,42 @@
 //! An in-memory tree: the engine's unit-test backend, and the reference for
 //! what every other backend must answer.
 
-use super::{clean_abs, split_parent, Entry, FsError, Kind, RootFs};
+use super::{clean_abs, display, split_parent, Entry, FsError, Kind, RootFs};
 use std::collections::BTreeMap;
 
 /// Files, directories and links held in memory. Parent directories are
 /// created implicitly (mode 0755) when a child is added.
 #[derive(Debug, Default, Clone)]
 pub struct MemFs {
-    entries: BTreeMap<String, (Entry, Vec<u8>)>,
+    entries: BTreeMap<Vec<u8>, (Entry, Vec<u8>)>,
 }
 
 impl MemFs {
     pub fn new() -> Self {
         let mut fs = MemFs::default();
         fs.entries
-            .insert("/".into(), (Entry::dir(0o755), Vec::new()));
+            .insert(b"/".to_vec(), (Entry::dir(0o755), Vec::new()));
         fs
     }
 
-    fn ensure_parents(&mut self, path: &str) {
+    fn ensure_parents(&mut self, path: &[u8]) {
         if let Some((parent, _)) = split_parent(path) {
             if !self.entries.contains_key(parent) {
                 self.ensure_parents(parent);
                 self.entries
-                    .insert(parent.to_string(), (Entry::dir(0o755), Vec::new()));
+                    .insert(parent.to_vec(), (Entry::dir(0o755), Vec::new()));
             }
         }
     }
 
     /// Add a regular file with its content.
-    pub fn file(&mut self, path: &str, mode: u32, data: impl Into<Vec<u8>>) -> &mut Self {
-        let path = clean_abs(path);
+    pub fn file(
+        &mut self,
+        path: impl AsRef<[u8]>,
+        mode: u32,
+        data: impl Into<Vec<u8>>,
+    ) -> &mut Self {
+        let path = clean_abs(path.as_ref());
         let data = data.into();
         self.ensure_parents(&path);
         self.entries
@@ -40,25 +45,25 @@ impl MemFs {
     }
 
     /// Add a directory.
-    pub fn dir(&mut self, path: &str, mode: u32) -> &mut Self {
-        let path = clean_abs(path);
+    pub fn dir(&mut self, path: impl AsRef<[u8]>, mode: u32) -> &mut Self {
+        let path = clean_abs(path.as_ref());
         self.ensure_parents(&path);
         self.entries.insert(path, (Entry::dir(mode), Vec::new()));
         self
     }
 
     /// Add a symbolic link.
-    pub fn symlink(&mut self, path: &str, target: &str) -> &mut Self {
-        let path = clean_abs(path);
+    pub fn symlink(&mut self, path: impl AsRef<[u8]>, target: impl AsRef<[u8]>) -> &mut Self {
+        let path = clean_abs(path.as_ref());
         self.ensure_parents(&path);
         self.entries
-            .insert(path, (Entry::symlink(target), Vec::new()));
+            .insert(path, (Entry::symlink(target.as_ref()), Vec::new()));
         self
     }
 
     /// Add a device or fifo.
-    pub fn other(&mut self, path: &str) -> &mut Self {
-        let path = clean_abs(path);
+    pub fn other(&mut self, path: impl AsRef<[u8]>) -> &mut Self {
+        let path = clean_abs(path.as_ref());
         self.ensure_parents(&path);
         let e = Entry {
             kind: Kind::Other,
@@ -72,11 +77,11 @@ impl MemFs {
 }
 
 impl RootFs for MemFs {
-    async fn lstat(&self, path: &str) -> Result<Option<Entry>, FsError> {
+    async fn lstat(&self, path: &[u8]) -> Result<Option<Entry>, FsError> {
         Ok(self.entries.get(path).map(|(e, _)| e.clone()))
     }
 
-    async fn read_at(&self, path: &str, offset: u64, len: usize) -> Result<Vec<u8>, FsError> {
+    async fn read_at(&self, path: &[u8], offset: u64, len: usize) -> Result<Vec<u8>, FsError> {
         match self.entries.get(path) {
             Some((e, data)) if e.kind == Kind::File => {
                 let start = (offset as usize).min(data.len());
@@ -84,7 +89,7 @@ impl RootFs for MemFs {
                 Ok(data[start..end].to_vec())
             }
             _ => Err(FsError::NotAFile {
-                path: path.to_string(),
+                path: display(path),
             }),
         }
     }
