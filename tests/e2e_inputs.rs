@@ -107,6 +107,48 @@ fn flat_index_lists_platform_manifests_directly() {
     assert_eq!(platform_names(&run).len(), 2, "{run}");
 }
 
+/// `docker manifest annotate` mistake: one manifest (amd64's) listed under
+/// two platforms. The second entry must not vanish from the report: each
+/// (platform, manifest) entry is judged against its own platform.
+#[test]
+fn one_manifest_listed_under_two_platforms_is_two_platforms() {
+    let t = tmp();
+    let dir = t.path().join("x");
+    let mut arm = bb("amd64", "linux/amd64");
+    arm.index_platform_override = Some(serde_json::json!({"architecture": "arm64", "os": "linux"}));
+    let w = Layout::multi(vec![bb("amd64", "linux/amd64"), arm]).write_dir(&dir);
+    assert_eq!(
+        w.manifests[0].digest, w.manifests[1].digest,
+        "the test needs one manifest digest listed twice"
+    );
+    let run = check_json(&[&format!("oci:{}", dir.display())], &[]);
+    assert_eq!(run.code, 1, "{run}");
+    let mut names = platform_names(&run);
+    names.sort();
+    assert_eq!(names, ["linux/amd64", "linux/arm64"], "{run}");
+    for p in run.platforms() {
+        let want = match p["platform"].as_str().unwrap() {
+            "linux/amd64" => ("pass", "match"),
+            _ => ("fail", "arch-mismatch"),
+        };
+        assert_eq!(
+            (
+                p["verdict"].as_str().unwrap(),
+                p["reason"].as_str().unwrap()
+            ),
+            want,
+            "{run}"
+        );
+    }
+    // --platform selects by platform, not by the first entry of the digest.
+    let run = check_json(
+        &[&format!("oci:{}", dir.display())],
+        &["--platform", "linux/arm64"],
+    );
+    let p = run.expect(1, "fail", "arch-mismatch");
+    assert_eq!(p["platform"], "linux/arm64", "{run}");
+}
+
 #[test]
 fn platform_comes_from_the_config_when_the_index_has_none() {
     let t = tmp();

@@ -29,7 +29,6 @@ use crate::build::store::{current_engine, Environment};
 use crate::build::transport::dial_engine;
 use crate::inspect::Platform;
 use serde::Deserialize;
-use std::collections::HashSet;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -62,10 +61,6 @@ const MISSING_MANIFEST: &str = "unable to create manifests file";
 const HOST_PLATFORM_HINT: &str = " (this engine cannot export a multi-platform image without \
     the content of its own platform: `docker pull --platform` that platform too, or check the \
     registry copy with docker://)";
-/// BuildKit marks attestation manifests with this annotation and value
-/// (the same marks oci.rs skips).
-const REFERENCE_TYPE: &str = "vnd.docker.reference.type";
-const ATTESTATION: &str = "attestation-manifest";
 
 /// Why an image could not be exported from the engine. `reference` is what
 /// was asked for (`NAME:TAG`, `NAME@DIGEST` or an image ID).
@@ -422,25 +417,8 @@ struct ManifestBlobs {
     layers: Option<Vec<Descriptor>>,
 }
 
-fn is_attestation(d: &Descriptor) -> bool {
-    d.annotations
-        .as_ref()
-        .and_then(|a| a.get(REFERENCE_TYPE))
-        .is_some_and(|v| v == ATTESTATION)
-        || d.platform
-            .as_ref()
-            .is_some_and(|p| p.os == "unknown" && p.architecture == "unknown")
-}
-
-fn desc_platform(d: &Descriptor) -> Option<Platform> {
-    let p = d.platform.as_ref().filter(|p| !p.architecture.is_empty())?;
-    let os = if p.os.is_empty() { "linux" } else { &p.os };
-    Some(Platform::new(os, &p.architecture, p.variant.as_deref()))
-}
-
 /// Find every platform manifest whose blobs are all in the export, then
-/// open each with the OCI reader (by digest, so it verifies and walks them
-/// exactly as for an `oci-archive:`).
+/// open each with the OCI reader.
 fn open_index(src: Arc<Spooled>) -> Result<DaemonImage, CheckError> {
     let image = src.location.clone();
     let bytes = read_small(
@@ -454,19 +432,10 @@ fn open_index(src: Arc<Spooled>) -> Result<DaemonImage, CheckError> {
     let mut found = Found::default();
     found.collect(&src, &index.manifests.unwrap_or_default(), None, 0)?;
     let dynsrc: Arc<dyn BlobSource> = src;
-    let mut images = Vec::new();
-    let mut seen = HashSet::new();
-    for d in found.complete {
-        if !seen.insert(d.clone()) {
-            continue;
-        }
-        match oci::open_layout(dynsrc.clone(), Some(&d.to_string())) {
-            Ok(mut v) => images.append(&mut v),
-            // Not an image (an artifact manifest): nothing to check.
-            Err(CheckError::NoImages { .. }) => {}
-            Err(e) => return Err(e),
-        }
-    }
+    // Each (manifest, platform) entry is opened with the OCI reader, which
+    // verifies and walks it exactly as for an `oci-archive:`; an artifact
+    // manifest gives no image.
+    let images = oci::open_manifests(dynsrc, found.complete)?;
     Ok(DaemonImage {
         images,
         skipped: found.skipped,
@@ -475,7 +444,9 @@ fn open_index(src: Arc<Spooled>) -> Result<DaemonImage, CheckError> {
 
 #[derive(Default)]
 struct Found {
-    complete: Vec<Digest>,
+    /// Manifests whose blobs are all there, with the platform each is listed
+    /// under.
+    complete: Vec<(Descriptor, Option<Platform>)>,
     skipped: Vec<Skipped>,
 }
 
@@ -496,11 +467,11 @@ impl Found {
             ));
         }
         for desc in descs {
-            if is_attestation(desc) {
+            if desc.is_attestation() {
                 continue;
             }
             let d = parse_digest(&desc.digest, "descriptor", image)?;
-            let platform = desc_platform(desc);
+            let platform = desc.platform();
             let platform = platform.as_ref().or(inherited);
             let skip = |reason: String| Skipped {
                 platform: platform.cloned(),
@@ -535,7 +506,7 @@ impl Found {
                 }
             }
             if missing.is_empty() {
-                self.complete.push(d);
+                self.complete.push((desc.clone(), platform.cloned()));
             } else {
                 self.skipped.push(skip(format!(
                     "{} not in the engine's store",

@@ -81,7 +81,7 @@ impl Descriptor {
         self.annotations.as_ref()?.get(key).map(String::as_str)
     }
 
-    fn is_attestation(&self) -> bool {
+    pub(crate) fn is_attestation(&self) -> bool {
         self.annotation(REFERENCE_TYPE) == Some(ATTESTATION)
             || self
                 .platform
@@ -89,7 +89,7 @@ impl Descriptor {
                 .is_some_and(|p| p.os == "unknown" && p.architecture == "unknown")
     }
 
-    fn platform(&self) -> Option<Platform> {
+    pub(crate) fn platform(&self) -> Option<Platform> {
         let p = self
             .platform
             .as_ref()
@@ -185,7 +185,10 @@ struct Walker {
     src: Arc<dyn BlobSource>,
     image: String,
     out: Vec<PlatformImage>,
-    seen: HashSet<Digest>,
+    /// (blob, the platform it is listed under): one manifest listed under
+    /// two platforms (the `docker manifest annotate` mistake) is two
+    /// platforms to judge, each against its own.
+    seen: HashSet<(Digest, Option<String>)>,
 }
 
 impl Walker {
@@ -248,12 +251,15 @@ impl Walker {
                 format!("indexes nested more than {MAX_DEPTH} deep"),
             ));
         }
-        if !self.seen.insert(d.clone()) {
+        let platform = desc.platform();
+        let platform = platform.as_ref().or(inherited);
+        if !self
+            .seen
+            .insert((d.clone(), platform.map(ToString::to_string)))
+        {
             return Ok(());
         }
         let (kind, bytes) = self.load(desc, &d)?;
-        let platform = desc.platform();
-        let platform = platform.as_ref().or(inherited);
         match kind {
             Kind::Index => {
                 let what = format!("index {d}");
@@ -410,7 +416,7 @@ pub fn open_layout(
     let bytes = read_small(&*src, &key, "index.json", None, None)?;
     let index: IndexDoc = parse_json(&bytes, "index.json", &image)?;
     let top = index.manifests.unwrap_or_default();
-    let mut w = Walker {
+    let w = Walker {
         src,
         image: image.clone(),
         out: Vec::new(),
@@ -420,11 +426,36 @@ pub fn open_layout(
         None => top,
         Some(r) => select(&w, top, r)?,
     };
-    for d in &roots {
-        w.walk(d, None, 0)?;
-    }
-    if w.out.is_empty() {
+    let out = walk_roots(w, roots.into_iter().map(|d| (d, None)).collect())?;
+    if out.is_empty() {
         return Err(CheckError::NoImages { image });
+    }
+    Ok(out)
+}
+
+/// Open the images that `roots` (indexes or manifests, each with the
+/// platform it was listed under, if any) lead to; attestations and
+/// artifacts lead to none.
+pub(crate) fn open_manifests(
+    src: Arc<dyn BlobSource>,
+    roots: Vec<(Descriptor, Option<Platform>)>,
+) -> Result<Vec<PlatformImage>, CheckError> {
+    let image = src.location().to_string();
+    let w = Walker {
+        src,
+        image,
+        out: Vec::new(),
+        seen: HashSet::new(),
+    };
+    walk_roots(w, roots)
+}
+
+fn walk_roots(
+    mut w: Walker,
+    roots: Vec<(Descriptor, Option<Platform>)>,
+) -> Result<Vec<PlatformImage>, CheckError> {
+    for (d, platform) in &roots {
+        w.walk(d, platform.as_ref(), 0)?;
     }
     Ok(w.out)
 }
