@@ -58,6 +58,16 @@ fn gzip_member_bomb(head: &[u8], members: usize) -> Vec<u8> {
     out
 }
 
+/// Check `img` with archgate's peak RSS measured.
+fn check_measured(img: Image, extra: &[&str]) -> MeasuredRun {
+    let t = tmp();
+    let r = oci_single(t.path(), "img", img);
+    let mut args = vec!["check", "--format", "json"];
+    args.extend_from_slice(extra);
+    args.push(&r);
+    archgate_measured(&args)
+}
+
 fn bomb_image(layer: Layer) -> Image {
     Image::new("linux/amd64")
         .entrypoint(&["/bin/sh"])
@@ -78,9 +88,14 @@ fn zstd_bomb_layer_is_refused_quickly() {
         &sha256(b"not the real diff id"),
     ));
     let t = Instant::now();
-    let run = check_image(img, &[]);
-    eprintln!("zstd bomb refused in {:?}", t.elapsed());
+    let run = check_measured(img, &[]);
+    eprintln!(
+        "zstd bomb refused in {:?}, peak RSS {:.1} MiB",
+        t.elapsed(),
+        run.peak_rss_mib()
+    );
     run.expect_undecided(&["decompression bomb", "--max-layer-ratio"]);
+    run.expect_peak_rss_under(64);
 }
 
 /// A gzip bomb: 20 GiB from about 20 MB of concatenated gzip members.
@@ -94,9 +109,14 @@ fn gzip_bomb_layer_is_refused_quickly() {
         &sha256(b"not the real diff id"),
     ));
     let t = Instant::now();
-    let run = check_image(img, &[]);
-    eprintln!("gzip bomb refused in {:?}", t.elapsed());
+    let run = check_measured(img, &[]);
+    eprintln!(
+        "gzip bomb refused in {:?}, peak RSS {:.1} MiB",
+        t.elapsed(),
+        run.peak_rss_mib()
+    );
     run.expect_undecided(&["decompression bomb"]);
+    run.expect_peak_rss_under(64);
 }
 
 /// Raising the bound is how a user gets past a refusal; with the bound high
