@@ -148,6 +148,9 @@ fn render_platform(out: &mut String, p: &PlatformReport, color: bool) {
     for c in &p.checks {
         render_check(out, c, color);
     }
+    for n in &p.notes {
+        let _ = writeln!(out, "    note: {n}");
+    }
     if let Some(h) = &p.hint {
         let _ = writeln!(out, "    {} {h}", paint("hint:", "36", color));
     }
