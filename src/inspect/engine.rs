@@ -14,9 +14,7 @@ use super::binary::{self, Ident};
 use super::config::ImageConfig;
 use super::exec::{self, basename, FirstCommand, Kind as ProgKind, ScriptEnd, ShellRun, Wrapper};
 use super::platform::{Platform, EM_ARM};
-use super::resolve::{
-    self, absolutize, path_entries, Lookup, PathRules, Resolution, DEFAULT_PATH,
-};
+use super::resolve::{self, absolutize, path_entries, Lookup, PathRules, Resolution, DEFAULT_PATH};
 use super::verdict::{BinaryFacts, Check, PlatformReport, Reason, Role, Verdict};
 use crate::rootfs::{display, FsError, Kind, RootFs};
 use std::collections::{BTreeMap, HashMap};
@@ -129,7 +127,11 @@ pub async fn inspect<R: RootFs>(
             Chain::Main,
         )
         .await?;
-        resolved = e.checks.get(i).map(|c| c.resolved.clone()).unwrap_or_default();
+        resolved = e
+            .checks
+            .get(i)
+            .map(|c| c.resolved.clone())
+            .unwrap_or_default();
     }
     if let Some(test) = &config.healthcheck {
         let argv: Option<Vec<Vec<u8>>> = match test.first().map(String::as_str) {
@@ -470,7 +472,10 @@ impl<R: RootFs> Engine<'_, R> {
                     errdot &= minor >= 19;
                 }
             }
-            return Ok(Finder::Go { errdot, who: "gosu" });
+            return Ok(Finder::Go {
+                errdot,
+                who: "gosu",
+            });
         }
         Ok(Finder::Execvp {
             libc: self.libc_of(path),
@@ -602,7 +607,8 @@ impl<R: RootFs> Engine<'_, R> {
             if arg.first() != Some(&b'/') {
                 continue;
             }
-            let Resolution::Found { path, entry, .. } = resolve::resolve(self.fs, arg, true).await?
+            let Resolution::Found { path, entry, .. } =
+                resolve::resolve(self.fs, arg, true).await?
             else {
                 continue;
             };
@@ -646,8 +652,7 @@ impl<R: RootFs> Engine<'_, R> {
         }
         let ident = binary::identify(self.fs, path, size).await?;
         let facts = binary::facts(self.fs, path, &ident).await?;
-        self.idents
-            .insert(path.to_vec(), (ident.clone(), facts));
+        self.idents.insert(path.to_vec(), (ident.clone(), facts));
         Ok(ident)
     }
 
@@ -999,7 +1004,11 @@ impl<R: RootFs> Engine<'_, R> {
                     )
                     .await?;
                 let mut out = ir.outcome.expect("judged");
-                let mut msg = format!("{path} is a script run by {}", shown(&interpreter));
+                let mut msg = if interpreter.is_empty() {
+                    format!("{path} is a script whose #! line names an empty interpreter")
+                } else {
+                    format!("{path} is a script run by {}", shown(&interpreter))
+                };
                 if interpreter.contains(&b'\r') {
                     msg.push_str(" (the name ends in a carriage return: CRLF line endings)");
                 }
@@ -1082,7 +1091,8 @@ impl<R: RootFs> Engine<'_, R> {
                 })
             }
             Ident::Pe => {
-                let r = self.judge_foreign_format(&facts, &path, "windows", "a Windows PE executable");
+                let r =
+                    self.judge_foreign_format(&facts, &path, "windows", "a Windows PE executable");
                 self.checks[idx].binary = Some(facts);
                 Ok(Judged::Done(r.0, with_note(r.1), Some(loaded_here(ctx))))
             }
@@ -1100,9 +1110,10 @@ impl<R: RootFs> Engine<'_, R> {
                     // binfmt_elf checks PT_INTERP after the machine; a
                     // loader's own PT_INTERP is never looked at.
                     if let Some(why) = &elf.interp_error {
+                        let arch = facts.arch.as_deref().unwrap_or("an unknown machine");
                         return fail(
                             Reason::NotAProgram,
-                            format!("{path} is {}, but {why}: exec format error", describe_elf(&facts)),
+                            format!("{path} is a dynamically linked ELF binary for {arch}, but {why}: exec format error"),
                         );
                     }
                     if let Some(interp) = &elf.interp {
@@ -1130,7 +1141,11 @@ impl<R: RootFs> Engine<'_, R> {
                         }
                     }
                 }
-                Ok(Judged::Done(out.0, with_note(out.1), Some(loaded_here(ctx))))
+                Ok(Judged::Done(
+                    out.0,
+                    with_note(out.1),
+                    Some(loaded_here(ctx)),
+                ))
             }
         }
     }
@@ -1157,7 +1172,10 @@ impl<R: RootFs> Engine<'_, R> {
         match resolve::resolve(self.fs, &abs, true).await? {
             Resolution::NotFound { missing, .. } => fail(
                 Reason::NotFound,
-                format!("{path} is a script run by {name}: no such file ({} is missing)", shown(&missing)),
+                format!(
+                    "{path} is a script run by {name}: no such file ({} is missing)",
+                    shown(&missing)
+                ),
             ),
             Resolution::Loop { .. } => fail(
                 Reason::SymlinkLoop,
@@ -1410,7 +1428,10 @@ impl<R: RootFs> Engine<'_, R> {
             .iter()
             .find(|(&i, _)| {
                 i >= decider_idx
-                    && self.checks.get(i).is_some_and(|c| c.verdict == worst && c.reason == reason)
+                    && self
+                        .checks
+                        .get(i)
+                        .is_some_and(|c| c.verdict == worst && c.reason == reason)
             })
             .map(|(_, h)| h.clone());
         let hint = special.or_else(|| hint_for(reason, &self.checks, self.platform));
@@ -1429,7 +1450,6 @@ impl<R: RootFs> Engine<'_, R> {
         }
     }
 }
-
 
 /// Classify the binary that runs by its argv[0] (busybox picks its applet by
 /// it, and `busybox APPLET ARGS` by the first argument), else by its file

@@ -13,10 +13,14 @@
 pub enum Kind {
     Wrapper(Wrapper),
     /// A POSIX shell; `bash` for bash's extra options and builtins.
-    Shell { bash: bool },
+    Shell {
+        bash: bool,
+    },
     /// An interpreter that reads its arguments (script, jar, module) as
     /// data; `reads_pe` for those that load Windows PE files themselves.
-    Interpreter { reads_pe: bool },
+    Interpreter {
+        reads_pe: bool,
+    },
     Unknown,
 }
 
@@ -309,10 +313,9 @@ fn catatonit(args: &[Vec<u8>]) -> WrapperRun {
         if a.starts_with(b"--") {
             return match long_option(a, &["help", "version"]) {
                 Some(_) => WrapperRun::Nothing(format!("catatonit {} prints and exits", shown(a))),
-                None => WrapperRun::Unknown(format!(
-                    "catatonit does not take the option {}",
-                    shown(a)
-                )),
+                None => {
+                    WrapperRun::Unknown(format!("catatonit does not take the option {}", shown(a)))
+                }
             };
         }
         if a.len() > 1 && a[0] == b'-' {
@@ -508,7 +511,10 @@ pub enum ShellRun {
     },
     /// A script file the shell opens and reads (data: never exec'd, its
     /// `#!` line is a comment), and the script's arguments.
-    Script { path: Vec<u8>, args: Vec<Vec<u8>> },
+    Script {
+        path: Vec<u8>,
+        args: Vec<Vec<u8>>,
+    },
     /// Commands come from stdin (`-s`, or no operand).
     Stdin,
     /// It runs nothing (`--help`, `--version`).
@@ -537,10 +543,7 @@ pub fn parse_shell(bash: bool, args: &[Vec<u8>]) -> ShellRun {
                 b"--norc" | b"--noprofile" | b"--login" | b"--posix" | b"--noediting"
                 | b"--restricted" | b"--verbose" | b"--debugger" | b"--pretty-print" => i += 1,
                 _ => {
-                    return ShellRun::Unknown(format!(
-                        "bash does not take the option {}",
-                        shown(a)
-                    ))
+                    return ShellRun::Unknown(format!("bash does not take the option {}", shown(a)))
                 }
             }
         }
@@ -615,12 +618,67 @@ const RESERVED: &[&str] = &[
 
 /// POSIX special builtins, common regular builtins, and bash's.
 const BUILTINS: &[&str] = &[
-    "break", ":", "continue", ".", "eval", "exec", "exit", "export", "readonly", "return", "set",
-    "shift", "times", "trap", "unset", "alias", "bg", "cd", "command", "echo", "false", "fc", "fg",
-    "getopts", "hash", "jobs", "kill", "newgrp", "printf", "pwd", "read", "test", "[", "true",
-    "type", "ulimit", "umask", "unalias", "wait", "local", "source", "declare", "let", "typeset",
-    "shopt", "builtin", "enable", "mapfile", "readarray", "caller", "compgen", "complete",
-    "compopt", "dirs", "disown", "help", "history", "logout", "popd", "pushd", "suspend",
+    "break",
+    ":",
+    "continue",
+    ".",
+    "eval",
+    "exec",
+    "exit",
+    "export",
+    "readonly",
+    "return",
+    "set",
+    "shift",
+    "times",
+    "trap",
+    "unset",
+    "alias",
+    "bg",
+    "cd",
+    "command",
+    "echo",
+    "false",
+    "fc",
+    "fg",
+    "getopts",
+    "hash",
+    "jobs",
+    "kill",
+    "newgrp",
+    "printf",
+    "pwd",
+    "read",
+    "test",
+    "[",
+    "true",
+    "type",
+    "ulimit",
+    "umask",
+    "unalias",
+    "wait",
+    "local",
+    "source",
+    "declare",
+    "let",
+    "typeset",
+    "shopt",
+    "builtin",
+    "enable",
+    "mapfile",
+    "readarray",
+    "caller",
+    "compgen",
+    "complete",
+    "compopt",
+    "dirs",
+    "disown",
+    "help",
+    "history",
+    "logout",
+    "popd",
+    "pushd",
+    "suspend",
 ];
 
 #[derive(Debug)]
@@ -679,7 +737,10 @@ fn first_words(s: &[u8]) -> (Vec<Token>, Option<String>) {
                 return (out, Some("a here-document".into()));
             }
             i += 1;
-            if matches!((b, next), (b'>', Some(b'>' | b'&' | b'|')) | (b'<', Some(b'>' | b'&'))) {
+            if matches!(
+                (b, next),
+                (b'>', Some(b'>' | b'&' | b'|')) | (b'<', Some(b'>' | b'&'))
+            ) {
                 i += 1;
             }
             while i < s.len() && blank(s[i]) {
@@ -732,17 +793,13 @@ pub fn first_command(s: &[u8]) -> FirstCommand {
         None => return FirstCommand::Nothing("the command string is empty".into()),
         Some(b'#') => return FirstCommand::Nothing("the command string is a comment".into()),
         Some(&b) if b";&|\n(){}".contains(&b) => {
-            return FirstCommand::GiveUp(format!(
-                "the command string starts with {:?}",
-                b as char
-            ))
+            return FirstCommand::GiveUp(format!("the command string starts with {:?}", b as char))
         }
         _ => {}
     }
     let (words, stopped) = first_words(trimmed);
-    let give_up_at = |what: &str| {
-        FirstCommand::GiveUp(format!("the command string needs expansion ({what})"))
-    };
+    let give_up_at =
+        |what: &str| FirstCommand::GiveUp(format!("the command string needs expansion ({what})"));
     let mut path = None;
     let mut k = 0;
     while let Some(w) = words.get(k) {
@@ -822,7 +879,9 @@ pub enum ScriptEnd {
     ExecArgs,
     /// `exec gosu USER "$@"` or `exec su-exec USER "$@"`: that wrapper runs
     /// them as USER.
-    ExecVia { wrapper: Vec<u8> },
+    ExecVia {
+        wrapper: Vec<u8>,
+    },
     Other,
 }
 
@@ -841,10 +900,10 @@ pub fn script_end(tail: &[u8]) -> ScriptEnd {
     let all_args = |w: &[u8]| w == b"\"$@\"" || w == b"\"${@}\"";
     match words.as_slice() {
         [b"exec", a] if all_args(a) => ScriptEnd::ExecArgs,
-        [b"exec", w, _user, a]
-            if all_args(a) && matches!(basename(w), b"gosu" | b"su-exec") =>
-        {
-            ScriptEnd::ExecVia { wrapper: w.to_vec() }
+        [b"exec", w, _user, a] if all_args(a) && matches!(basename(w), b"gosu" | b"su-exec") => {
+            ScriptEnd::ExecVia {
+                wrapper: w.to_vec(),
+            }
         }
         _ => ScriptEnd::Other,
     }
@@ -872,7 +931,10 @@ mod tests {
     #[test]
     fn classify_by_name() {
         assert_eq!(classify(b"/sbin/tini"), Kind::Wrapper(Wrapper::Tini));
-        assert_eq!(classify(b"/tini-static-arm64"), Kind::Wrapper(Wrapper::Tini));
+        assert_eq!(
+            classify(b"/tini-static-arm64"),
+            Kind::Wrapper(Wrapper::Tini)
+        );
         assert_eq!(
             classify(b"/usr/local/bin/dumb-init_1.2.5_x86_64"),
             Kind::Wrapper(Wrapper::DumbInit)
@@ -897,7 +959,10 @@ mod tests {
         assert_eq!(target(t(&["--", "/app", "-x"])), ["/app", "-x"]);
         assert_eq!(target(t(&["-s", "-p", "SIGTERM", "--", "app"])), ["app"]);
         assert_eq!(target(t(&["-gpSIGTERM", "app"])), ["app"]);
-        assert_eq!(target(t(&["-e", "143", "app", "--", "x"])), ["app", "--", "x"]);
+        assert_eq!(
+            target(t(&["-e", "143", "app", "--", "x"])),
+            ["app", "--", "x"]
+        );
         assert!(matches!(t(&["--version"]), WrapperRun::Nothing(_)));
         assert!(matches!(t(&["-h", "app"]), WrapperRun::Nothing(_)));
         assert!(matches!(t(&["--"]), WrapperRun::Nothing(_)));
@@ -918,10 +983,16 @@ mod tests {
         assert_eq!(target(c(&["-g", "--", "app"])), ["app"]);
         assert!(matches!(c(&["-P"]), WrapperRun::Nothing(_)));
         let s = |a: &[&str]| parse_wrapper(Wrapper::SuExec, &v(a));
-        assert_eq!(target(s(&["app:app", "redis-server", "-x"])), ["redis-server", "-x"]);
+        assert_eq!(
+            target(s(&["app:app", "redis-server", "-x"])),
+            ["redis-server", "-x"]
+        );
         assert!(matches!(s(&["app"]), WrapperRun::Nothing(_)));
         let g = |a: &[&str]| parse_wrapper(Wrapper::Gosu, &v(a));
-        assert_eq!(target(g(&["postgres", "postgres", "-D", "x"])), ["postgres", "-D", "x"]);
+        assert_eq!(
+            target(g(&["postgres", "postgres", "-D", "x"])),
+            ["postgres", "-D", "x"]
+        );
         assert!(matches!(g(&["--version"]), WrapperRun::Nothing(_)));
         assert!(matches!(g(&["user"]), WrapperRun::Nothing(_)));
     }

@@ -263,7 +263,13 @@ pub fn path_entries(path: Option<&[u8]>, rules: PathRules) -> Vec<Vec<u8>> {
         (Some(p), _) => p,
     };
     path.split(|&b| b == b':')
-        .map(|d| if d.is_empty() { b".".to_vec() } else { d.to_vec() })
+        .map(|d| {
+            if d.is_empty() {
+                b".".to_vec()
+            } else {
+                d.to_vec()
+            }
+        })
         .collect()
 }
 
@@ -494,7 +500,10 @@ mod tests {
     fn empty_path_has_no_entries_for_go_but_cwd_for_libc() {
         assert!(path_entries(Some(b""), PathRules::Go).is_empty());
         assert!(path_entries(None, PathRules::Go).is_empty());
-        assert_eq!(path_entries(Some(b""), PathRules::Glibc), vec![b".".to_vec()]);
+        assert_eq!(
+            path_entries(Some(b""), PathRules::Glibc),
+            vec![b".".to_vec()]
+        );
         assert_eq!(
             path_entries(None, PathRules::Glibc),
             vec![b"/bin".to_vec(), b"/usr/bin".to_vec()]
@@ -519,7 +528,12 @@ mod tests {
                 String::from_utf8_lossy(p)
             );
         }
-        for (p, want) in [(&b"/d/"[..], "/d"), (b"/ld/", "/d"), (b"/d/.", "/d"), (b"/./app", "/app")] {
+        for (p, want) in [
+            (&b"/d/"[..], "/d"),
+            (b"/ld/", "/d"),
+            (b"/d/.", "/d"),
+            (b"/./app", "/app"),
+        ] {
             assert_eq!(found(block_on(resolve(&fs, p, true)).unwrap()).0, want);
         }
         // A link to a file named with a trailing slash is followed even when

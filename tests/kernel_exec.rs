@@ -1,0 +1,522 @@
+//! The engine against the running kernel: `#!` lines, nested `#!` scripts
+//! and PT_INTERP values, each written as a real file in a temp dir, exec'd on
+//! this machine with a raw execve(2), and judged by the engine on an
+//! in-memory tree holding the same bytes, links and modes. The kernel's
+//! answer (runs, ENOENT, ENOEXEC, EACCES, ELOOP, ...) must be the engine's.
+//!
+//! Only files this test writes itself are exec'd (their interpreter is a copy
+//! of the host's own /bin/true); never image content.
+
+use archgate::inspect::engine::MAX_SCRIPT_DEPTH;
+use archgate::inspect::{inspect, ImageConfig, Platform, PlatformReport, Reason, Verdict};
+use archgate::rootfs::mem::MemFs;
+use std::ffi::{c_char, c_int, CString, OsStr};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+extern "C" {
+    fn execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char)
+        -> c_int;
+}
+
+const ENOENT: i32 = 2;
+const EIO: i32 = 5;
+const ENOEXEC: i32 = 8;
+const EACCES: i32 = 13;
+const ENOTDIR: i32 = 20;
+const ELOOP: i32 = 40;
+const ELIBBAD: i32 = 80;
+
+/// What execve(2) of `path` from `cwd` did: `None` when it ran, else the
+/// errno. A raw execve in the forked child, so no libc retries with /bin/sh.
+fn host_exec(path: &[u8], cwd: &Path) -> Option<i32> {
+    let c = CString::new(path).unwrap();
+    let mut cmd = Command::new("/nonexistent-archgate-placeholder");
+    cmd.current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: only async-signal-safe calls between fork and exec: execve,
+    // and errno read back on failure.
+    unsafe {
+        cmd.pre_exec(move || {
+            let argv = [c.as_ptr(), std::ptr::null()];
+            let envp: [*const c_char; 1] = [std::ptr::null()];
+            execve(c.as_ptr(), argv.as_ptr(), envp.as_ptr());
+            Err(std::io::Error::last_os_error())
+        });
+    }
+    match cmd.spawn() {
+        Ok(mut child) => {
+            child.wait().unwrap();
+            None
+        }
+        Err(e) => Some(e.raw_os_error().expect("an errno")),
+    }
+}
+
+fn platform() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "linux/amd64",
+        "aarch64" => "linux/arm64",
+        other => panic!("no platform known for host arch {other}"),
+    }
+}
+
+/// The same tree on the host (under a temp dir) and in memory.
+struct Both {
+    _tmp: tempfile::TempDir,
+    base: PathBuf,
+    mem: MemFs,
+    /// The host's /bin/true, copied as the interpreter everything runs.
+    interp: Vec<u8>,
+}
+
+impl Both {
+    fn new() -> Self {
+        let tmp = tempfile::Builder::new()
+            .prefix("kexec")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .unwrap();
+        let base = tmp.path().canonicalize().unwrap();
+        let mut b = Both {
+            _tmp: tmp,
+            base,
+            mem: MemFs::new(),
+            interp: Vec::new(),
+        };
+        let tru = std::fs::read("/bin/true").expect("/bin/true");
+        // The memory side needs /bin/true's loader too.
+        let elf = goblin::elf::Elf::parse(&tru).expect("/bin/true is ELF");
+        if let Some(ld) = elf.interpreter {
+            let bytes = std::fs::read(ld).expect("the host loader");
+            b.mem.file(ld, 0o755, bytes);
+        }
+        b.interp = b.file("t", 0o755, &tru);
+        b
+    }
+
+    fn abs(&self, rel: &[u8]) -> Vec<u8> {
+        let mut p = self.base.as_os_str().as_bytes().to_vec();
+        p.push(b'/');
+        p.extend_from_slice(rel);
+        p
+    }
+
+    fn host(&self, rel: &[u8]) -> PathBuf {
+        PathBuf::from(OsStr::from_bytes(&self.abs(rel)))
+    }
+
+    /// Write a file on both sides; returns its absolute path.
+    fn file(&mut self, rel: impl AsRef<[u8]>, mode: u32, data: &[u8]) -> Vec<u8> {
+        let rel = rel.as_ref();
+        let p = self.host(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, data).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        let abs = self.abs(rel);
+        self.mem.file(&abs, mode, data.to_vec());
+        abs
+    }
+
+    fn dir(&mut self, rel: &[u8]) -> Vec<u8> {
+        std::fs::create_dir_all(self.host(rel)).unwrap();
+        let abs = self.abs(rel);
+        self.mem.dir(&abs, 0o755);
+        abs
+    }
+
+    fn symlink(&mut self, rel: &[u8], target: &[u8]) -> Vec<u8> {
+        let p = self.host(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        symlink(OsStr::from_bytes(target), &p).unwrap();
+        let abs = self.abs(rel);
+        self.mem.symlink(&abs, target);
+        abs
+    }
+
+    /// The engine's verdict for ENTRYPOINT [path] with WorkingDir `cwd`.
+    fn engine(&self, path: &[u8], cwd: &[u8]) -> PlatformReport {
+        let config = ImageConfig {
+            os: "linux".into(),
+            entrypoint: vec![String::from_utf8(path.to_vec()).unwrap()],
+            working_dir: Some(String::from_utf8(cwd.to_vec()).unwrap()),
+            ..Default::default()
+        };
+        let p = Platform::parse(platform()).unwrap();
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(inspect(&config, &p, &self.mem))
+            .unwrap()
+    }
+
+    /// Exec `path` on the host and judge it in memory, from `cwd`.
+    fn both(&self, path: &[u8], cwd: &[u8]) -> (Option<i32>, PlatformReport) {
+        let host = host_exec(path, Path::new(OsStr::from_bytes(cwd)));
+        (host, self.engine(path, cwd))
+    }
+}
+
+/// The verdict archgate must give for what the kernel did. `loader`: the
+/// errno came from opening PT_INTERP.
+fn expected(errno: Option<i32>, loader: bool) -> (Verdict, Reason) {
+    match errno {
+        None => (Verdict::Pass, Reason::Match),
+        Some(ENOENT | ENOTDIR) if loader => (Verdict::Fail, Reason::LoaderMissing),
+        Some(ENOENT | ENOTDIR) => (Verdict::Fail, Reason::NotFound),
+        Some(EACCES) => (Verdict::Fail, Reason::NotExecutable),
+        Some(ENOEXEC | ELIBBAD | EIO) => (Verdict::Fail, Reason::NotAProgram),
+        Some(ELOOP) => (Verdict::Fail, Reason::SymlinkLoop),
+        Some(e) => panic!("unexpected errno {e}"),
+    }
+}
+
+fn show(b: &[u8]) -> String {
+    b.escape_ascii().to_string()
+}
+
+#[test]
+fn shebang_lines_agree_with_the_kernel() {
+    let mut b = Both::new();
+    let i = b.interp.clone();
+    let base = b.abs(b"");
+    let base = &base[..base.len() - 1];
+    b.dir(b"adir");
+    b.file(b"plain", 0o644, b"x");
+    b.file(b"text", 0o755, b"just text, no #!\n");
+    b.file(b"t\r", 0o755, &std::fs::read("/bin/true").unwrap());
+    b.file(b"t\xff", 0o755, &std::fs::read("/bin/true").unwrap());
+    b.symlink(b"link", b"t");
+    b.symlink(b"dangling", b"nowhere");
+    b.symlink(b"loop1", b"loop2");
+    b.symlink(b"loop2", b"loop1");
+    let nested = b.file(b"nested", 0o755, &[b"#!", &i[..], b"\n"].concat());
+    // Interpreter paths of exact lengths, for the 256-byte buffer rules.
+    let mut of_len = |n: usize| -> Vec<u8> {
+        let pad = n - base.len() - 3;
+        assert!(pad > 0 && pad < 255, "temp dir too long for {n}");
+        let rel = [vec![b'p'; pad], b"/t".to_vec()].concat();
+        let p = b.file(&rel, 0o755, &std::fs::read("/bin/true").unwrap());
+        assert_eq!(p.len(), n);
+        p
+    };
+    let n253 = of_len(253);
+    let n254 = of_len(254);
+    let n252 = of_len(252);
+    let cat = |parts: &[&[u8]]| parts.concat();
+    let a = |s: &str| s.as_bytes().to_vec();
+
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("plain", cat(&[b"#!", &i, b"\n"])),
+        // `link\r` does not exist (`t\r` does, for the case after next).
+        ("CRLF", cat(&[b"#!", base, b"/link\r\n"])),
+        ("CRLF with argument", cat(&[b"#!", &i, b" -a\r\n"])),
+        ("CR file exists", cat(&[b"#!", base, b"/t\r\n"])),
+        ("tabs and blanks", cat(&[b"#!\t", &i, b"\targ1  arg2 \t\n"])),
+        ("trailing blanks", cat(&[b"#!", &i, b"  \t\n"])),
+        ("NUL after name", cat(&[b"#!", &i, b"\0junk\n"])),
+        ("NUL in argument", cat(&[b"#!", &i, b" a\0b c\n"])),
+        ("VT in name", cat(&[b"#!", &i, b"\x0b-x\n"])),
+        ("FF in name", cat(&[b"#!", &i, b"\x0c\n"])),
+        ("long name no newline", cat(&[b"#!/", &[b'x'; 300], b"\n"])),
+        (
+            "name to byte 255, newline at 256",
+            cat(&[b"#!", &n254, b"\n"]),
+        ),
+        (
+            "name to byte 255, no newline",
+            cat(&[b"#!", &n254, &[b'y'; 40]]),
+        ),
+        (
+            "name to byte 254, newline at 255",
+            cat(&[b"#!", &n253, b"\n"]),
+        ),
+        (
+            "name to byte 254, space at 255",
+            cat(&[b"#!", &n253, b" arg\n"]),
+        ),
+        (
+            "name to byte 254, NUL at 255",
+            cat(&[b"#!", &n253, b"\0more\n"]),
+        ),
+        (
+            "name to byte 254, tab at 255",
+            cat(&[b"#!", &n253, b"\targ"]),
+        ),
+        (
+            "name to 253, argument cut",
+            cat(&[b"#!", &n252, b" ", &[b'A'; 40]]),
+        ),
+        ("argument cut", cat(&[b"#!", &i, b" ", &[b'A'; 300], b"\n"])),
+        (
+            "300 blanks then name",
+            cat(&[b"#!", &[b' '; 300], &i, b"\n"]),
+        ),
+        (
+            "100 blanks then name",
+            cat(&[b"#!", &[b' '; 100], &i, b"\n"]),
+        ),
+        ("empty line", a("#!\n")),
+        ("blank line", a("#!   \t \n")),
+        ("#! alone", a("#!")),
+        ("#! blanks, no newline", a("#!   ")),
+        ("NUL first", cat(&[b"#!\0", &i, b"\n"])),
+        ("trailing space, no newline", cat(&[b"#!", &i, b" "])),
+        ("no newline", cat(&[b"#!", &i])),
+        ("arguments, no newline", cat(&[b"#!", &i, b" x y"])),
+        ("missing interpreter", a("#!/nonexistent/sh\n")),
+        ("directory", cat(&[b"#!", base, b"/adir\n"])),
+        ("not executable", cat(&[b"#!", base, b"/plain\n"])),
+        ("trailing slash", cat(&[b"#!", &i, b"/\n"])),
+        ("file as directory", cat(&[b"#!", &i, b"/x\n"])),
+        ("symlink", cat(&[b"#!", base, b"/link\n"])),
+        ("dangling symlink", cat(&[b"#!", base, b"/dangling\n"])),
+        ("symlink loop", cat(&[b"#!", base, b"/loop1\n"])),
+        ("leading space", cat(&[b" #!", &i, b"\n"])),
+        ("UTF-8 BOM", cat(&[b"\xef\xbb\xbf#!", &i, b"\n"])),
+        ("relative name", a("#!t\n")),
+        ("relative missing", a("#!nope\n")),
+        ("relative dot-dot", a("#!adir/../t\n")),
+        ("non-UTF-8 name", cat(&[b"#!", base, b"/t\xff\n"])),
+        ("nested script", cat(&[b"#!", &nested, b"\n"])),
+        ("interpreter is text", cat(&[b"#!", base, b"/text\n"])),
+        ("empty file", Vec::new()),
+    ];
+    let mut bad = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for (k, (name, bytes)) in cases.iter().enumerate() {
+        let script = b.file(format!("case{k}"), 0o755, bytes);
+        let (host, r) = b.both(&script, &b.abs(b"")[..base.len()]);
+        seen.insert(host);
+        let want = expected(host, false);
+        if (r.verdict, r.reason) != want {
+            bad.push(format!(
+                "{name}: {:?}\n  kernel: {host:?} -> {want:?}\n  archgate: {:?} {:?}: {}",
+                show(bytes),
+                r.verdict,
+                r.reason,
+                r.message
+            ));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "archgate disagrees with the kernel:\n{}",
+        bad.join("\n")
+    );
+    // The table must keep exercising every outcome.
+    for e in [
+        None,
+        Some(ENOENT),
+        Some(ENOEXEC),
+        Some(EACCES),
+        Some(ENOTDIR),
+        Some(ELOOP),
+    ] {
+        assert!(seen.contains(&e), "no case made the kernel answer {e:?}");
+    }
+}
+
+/// Scripts c1 -> c2 -> ... -> cN -> ELF: the largest N this kernel runs is
+/// the engine's MAX_SCRIPT_DEPTH, and the engine agrees for every N, also
+/// when the script one past the limit names a missing interpreter (the
+/// kernel opens it before it gives up) and when `#!/usr/bin/env` starts a
+/// fresh exec in the middle of a long chain.
+#[test]
+fn nested_script_limit_matches_this_kernel() {
+    let mut b = Both::new();
+    let i = b.interp.clone();
+    let base = b.abs(b"");
+    let cwd = base[..base.len() - 1].to_vec();
+    let mut kernel_max = 0;
+    let mut bad = Vec::new();
+    for n in 1..=8 {
+        // c{n}_1 is exec'd; c{n}_k names c{n}_{k+1}; the last names the ELF.
+        let mut next = i.clone();
+        for k in (1..=n).rev() {
+            next = b.file(
+                format!("c{n}_{k}"),
+                0o755,
+                &[b"#!", &next[..], b"\n"].concat(),
+            );
+        }
+        let (host, r) = b.both(&next, &cwd);
+        if host.is_none() {
+            kernel_max = kernel_max.max(n);
+        }
+        let want = expected(host, false);
+        if (r.verdict, r.reason) != want {
+            bad.push(format!(
+                "{n} scripts: kernel {host:?}, archgate {:?} {:?}: {}",
+                r.verdict, r.reason, r.message
+            ));
+        }
+    }
+    assert_eq!(
+        kernel_max, MAX_SCRIPT_DEPTH,
+        "this kernel runs at most {kernel_max} nested #! scripts; the engine allows {MAX_SCRIPT_DEPTH}"
+    );
+    // One past the limit, but the last interpreter is missing: ENOENT wins.
+    let mut next = b"/nonexistent/interp".to_vec();
+    for k in (1..=MAX_SCRIPT_DEPTH + 1).rev() {
+        next = b.file(format!("m{k}"), 0o755, &[b"#!", &next[..], b"\n"].concat());
+    }
+    let (host, r) = b.both(&next, &cwd);
+    if (r.verdict, r.reason) != expected(host, false) {
+        bad.push(format!(
+            "missing past the limit: kernel {host:?}, archgate {:?} {:?}: {}",
+            r.verdict, r.reason, r.message
+        ));
+    }
+    // env execs afresh: 4 scripts, env, 4 scripts run.
+    if Path::new("/usr/bin/env").is_file() {
+        b.mem.file(
+            "/usr/bin/env",
+            0o755,
+            std::fs::read("/usr/bin/env").unwrap(),
+        );
+        let mut next = i.clone();
+        for k in (1..=4).rev() {
+            next = b.file(
+                format!("e2_{k}"),
+                0o755,
+                &[b"#!", &next[..], b"\n"].concat(),
+            );
+        }
+        let mut top = b.file(
+            "e1_env",
+            0o755,
+            &[b"#!/usr/bin/env ", &next[..], b"\n"].concat(),
+        );
+        for k in (1..=3).rev() {
+            top = b.file(format!("e1_{k}"), 0o755, &[b"#!", &top[..], b"\n"].concat());
+        }
+        let (host, r) = b.both(&top, &cwd);
+        if (r.verdict, r.reason) != expected(host, false) {
+            bad.push(format!(
+                "env in the middle: kernel {host:?}, archgate {:?} {:?}: {}",
+                r.verdict, r.reason, r.message
+            ));
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+/// /bin/true with its first PT_INTERP pointed at `interp` (appended at the
+/// end of the file) and given `size` bytes.
+fn with_interp(tru: &[u8], interp: &[u8], size: Option<u64>) -> Vec<u8> {
+    let elf = goblin::elf::Elf::parse(tru).unwrap();
+    assert!(
+        elf.is_64 && elf.little_endian,
+        "a 64-bit little-endian host"
+    );
+    let idx = elf
+        .program_headers
+        .iter()
+        .position(|p| p.p_type == goblin::elf::program_header::PT_INTERP)
+        .expect("/bin/true is dynamically linked");
+    let mut out = tru.to_vec();
+    let off = out.len() as u64;
+    out.extend_from_slice(interp);
+    let ph = elf.header.e_phoff as usize + idx * elf.header.e_phentsize as usize;
+    out[ph + 8..ph + 16].copy_from_slice(&off.to_le_bytes());
+    let size = size.unwrap_or(interp.len() as u64);
+    out[ph + 32..ph + 40].copy_from_slice(&size.to_le_bytes());
+    out
+}
+
+#[test]
+fn pt_interp_agrees_with_the_kernel() {
+    let mut b = Both::new();
+    let tru = std::fs::read("/bin/true").unwrap();
+    let ld = goblin::elf::Elf::parse(&tru)
+        .unwrap()
+        .interpreter
+        .unwrap()
+        .as_bytes()
+        .to_vec();
+    let base = b.abs(b"");
+    let cwd = base[..base.len() - 1].to_vec();
+    b.dir(b"adir");
+    let script = [b"#!/bin/sh\n".as_slice(), &[b'#'; 100], b"\n"].concat();
+    b.file(b"script-loader", 0o755, &script);
+    b.file(b"short-loader", 0o755, b"#!/bin/sh\n");
+    let nul = |p: &[u8]| [p, b"\0"].concat();
+    let rel = nul(&ld[1..]);
+    let cases: Vec<(&str, Vec<u8>, Option<u64>, Vec<u8>)> = vec![
+        ("valid", nul(&ld), None, cwd.clone()),
+        ("one byte", b"\0".to_vec(), None, cwd.clone()),
+        (
+            "4097 bytes",
+            [&ld[..], &vec![b'/'; 4096 - ld.len()], b"\0"].concat(),
+            None,
+            cwd.clone(),
+        ),
+        (
+            "4096 bytes",
+            [&vec![b'/'; 4095 - ld.len()][..], &ld, b"\0"].concat(),
+            None,
+            cwd.clone(),
+        ),
+        ("not NUL-terminated", ld.clone(), None, cwd.clone()),
+        (
+            "embedded NUL",
+            [&ld[..], b"\0garbage\0"].concat(),
+            None,
+            cwd.clone(),
+        ),
+        ("empty name", b"\0\0".to_vec(), None, cwd.clone()),
+        ("relative from /", rel.clone(), None, b"/".to_vec()),
+        ("relative from elsewhere", rel, None, cwd.clone()),
+        ("missing", nul(b"/lib/ld-missing.so.1"), None, cwd.clone()),
+        (
+            "trailing slash",
+            nul(&[&ld[..], b"/"].concat()),
+            None,
+            cwd.clone(),
+        ),
+        (
+            "directory",
+            nul(&[&cwd[..], b"/adir"].concat()),
+            None,
+            cwd.clone(),
+        ),
+        (
+            "script as loader",
+            nul(&[&cwd[..], b"/script-loader"].concat()),
+            None,
+            cwd.clone(),
+        ),
+        (
+            "short script as loader",
+            nul(&[&cwd[..], b"/short-loader"].concat()),
+            None,
+            cwd.clone(),
+        ),
+    ];
+    let mut bad = Vec::new();
+    for (k, (name, interp, size, from)) in cases.iter().enumerate() {
+        let bin = b.file(format!("bin{k}"), 0o755, &with_interp(&tru, interp, *size));
+        let (host, r) = b.both(&bin, from);
+        let want = expected(host, true);
+        if (r.verdict, r.reason) != want {
+            bad.push(format!(
+                "{name} ({:?} from {}): kernel {host:?} -> {want:?}; archgate {:?} {:?}: {}",
+                show(interp),
+                show(from),
+                r.verdict,
+                r.reason,
+                r.message
+            ));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "archgate disagrees with the kernel:\n{}",
+        bad.join("\n")
+    );
+}
