@@ -521,6 +521,14 @@ impl<R: RootFs> Engine<'_, R> {
                 return Ok(());
             }
         };
+        if matches!(
+            self.ident_of(&path, size).await?,
+            Ident::Elf(_) | Ident::Macho | Ident::Pe
+        ) {
+            // A binary handed to a shell: judged like any binary argument.
+            let argv = [shell.to_vec(), script.to_vec()];
+            return self.data_args(chain, &argv, false, true, ctx).await;
+        }
         let len = size.min(SCRIPT_TAIL);
         let tail = self.fs.read_at(&path, size - len, len as usize).await?;
         let end = exec::script_end(&tail);
