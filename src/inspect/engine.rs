@@ -807,7 +807,7 @@ impl<R: RootFs> Engine<'_, R> {
                     resolution
                 }
                 Lookup::NotFound { searched, skipped } => {
-                    if applets {
+                    if applets && applet_like(word_bytes) {
                         return Ok(Judged::NotJudged(format!(
                             "{word}: not in PATH ({path_shown}); {who} is busybox, which runs its own applet of that name if it has one: not judged"
                         )));
@@ -1472,6 +1472,13 @@ fn kind_of(mut argv: Vec<Vec<u8>>, resolved: &[u8]) -> (ProgKind, bool, Vec<Vec<
         kind = exec::classify(resolved);
     }
     (kind, applets, argv)
+}
+
+/// Could busybox have an applet of this name (`sh`, `run-parts`, `[`,
+/// `fsck.minix`)? Never one with a control byte, a blank or a slash.
+fn applet_like(name: &[u8]) -> bool {
+    name.iter()
+        .all(|b| b.is_ascii_graphic() && *b != b'/' && *b != b'\\')
 }
 
 /// The environment a wrapper's program gets (`env -i`, `env PATH=...`,

@@ -1333,6 +1333,9 @@ fn busybox_sh_missing_command_is_noted() {
     );
     assert_verdict(&r, Verdict::Pass, Reason::Match);
     assert!(note_has(&r, "busybox"), "{r:#?}");
+    // ... but no applet has a carriage return in its name.
+    let r = run(&cfg(&[], &["/bin/sh", "-c", "sh\r"]), "linux/arm64", &fs);
+    assert_verdict(&r, Verdict::Fail, Reason::NotFound);
     // `busybox sh -c` picks the applet from the first argument.
     let r = run(
         &cfg(&["/bin/busybox", "sh", "-c", "exec /bin/busybox"], &[]),
