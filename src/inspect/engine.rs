@@ -786,6 +786,12 @@ impl<R: RootFs> Engine<'_, R> {
                     if relative {
                         if let Finder::Go { errdot, who } = finder {
                             if errdot {
+                                if let Some(j) = lenient(format!(
+                                    "{who} refuses {}, found through a relative PATH entry",
+                                    shown(&candidate)
+                                )) {
+                                    return Ok(j);
+                                }
                                 self.checks[idx].chain = vec![display(&candidate)];
                                 self.hints.insert(idx, ERRDOT_HINT.into());
                                 return fail(
