@@ -512,3 +512,152 @@ fn pt_interp_agrees_with_the_kernel() {
         bad.join("\n")
     );
 }
+
+/// The first word archgate reads from a `-c` string is the program this
+/// machine's dash and bash really run first: marker scripts in PATH log
+/// their names.
+/// A string archgate says runs nothing runs nothing; one it gives up on is
+/// not compared.
+#[test]
+fn sh_c_first_word_agrees_with_dash_and_bash() {
+    use archgate::inspect::exec::{first_command, FirstCommand};
+    let shells: Vec<&str> = ["/bin/dash", "/bin/bash"]
+        .into_iter()
+        .filter(|p| Path::new(p).is_file())
+        .collect();
+    assert_eq!(shells.len(), 2, "dash and bash are needed for this test");
+    let tmp = tempfile::Builder::new()
+        .prefix("shc")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let log = base.join("log");
+    let marker = |dir: &str, name: &str| {
+        let d = base.join(dir);
+        std::fs::create_dir_all(&d).unwrap();
+        let p = d.join(name);
+        std::fs::write(&p, format!("#!/bin/sh\necho {name} >> {}\n", log.display())).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    for n in ["a", "b", "app"] {
+        marker("bin", n);
+    }
+    marker("other", "onlyother");
+    let bin = base.join("bin").display().to_string();
+    let other = base.join("other").display().to_string();
+    let strings: Vec<String> = [
+        "a",
+        "a b c",
+        " a",
+        "\ta",
+        "a;b",
+        "a && b",
+        "a || b",
+        "a | b",
+        "a & wait",
+        "a\nb",
+        "x=1 a",
+        "x=1 y=2 a",
+        "a=b=c a",
+        "_x=1 a",
+        "1x=1 a",
+        "exec a",
+        "exec a b",
+        "command a",
+        "command command a",
+        "exec >/dev/null a",
+        ">/dev/null a",
+        "2>/dev/null a",
+        "1>/dev/null a b",
+        ">>/dev/null a",
+        ">|/dev/null a",
+        "a 2>&1",
+        "a>/dev/null",
+        "a </dev/null",
+        "x=1",
+        "exec",
+        ">/dev/null",
+        "# c",
+        "a # c",
+        "a#b",
+        "PATH=OTHER onlyother",
+        "PATH=OTHER a",
+        "exec 2>/dev/null a",
+        "x=1 exec a",
+        "exec command a",
+        "exec true",
+        "exec -- a",
+        "a() { b; }; a",
+        "a (){ b; }; a",
+        "{ a; }",
+        "(a)",
+        "! a",
+        "if a; then b; fi",
+        "a $x",
+        "a \"q\"",
+        "'a'",
+        "a'b'",
+        "BIN/a",
+        "exec BIN/b",
+        "a|b",
+        "a&&b",
+        "app -x",
+        "true; a",
+        "a\\\nb",
+    ]
+    .iter()
+    .map(|s| s.replace("OTHER", &other).replace("BIN", &bin))
+    .collect();
+    let mut bad = Vec::new();
+    let mut compared = 0;
+    for (s, shell) in strings
+        .iter()
+        .flat_map(|s| shells.iter().map(move |sh| (s, *sh)))
+    {
+        let _ = std::fs::remove_file(&log);
+        let status = Command::new(shell)
+            .arg("-c")
+            .arg(s)
+            .env_clear()
+            .env("PATH", &bin)
+            .current_dir(&base)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        let ran = std::fs::read_to_string(&log).unwrap_or_default();
+        let first = ran.lines().next().map(str::to_string);
+        let want = match first_command(s.as_bytes()) {
+            FirstCommand::GiveUp(_) => continue,
+            FirstCommand::Nothing(_) => None,
+            FirstCommand::Run { argv, path, .. } => {
+                let name = String::from_utf8(argv[0].clone()).unwrap();
+                let dir = path
+                    .map(|p| String::from_utf8(p).unwrap())
+                    .unwrap_or_else(|| bin.clone());
+                let file = if name.contains('/') {
+                    PathBuf::from(&name)
+                } else {
+                    Path::new(&dir).join(&name)
+                };
+                file.is_file()
+                    .then(|| file.file_name().unwrap().to_string_lossy().into_owned())
+            }
+        };
+        compared += 1;
+        // Pipeline members run at the same time: any order.
+        let concurrent = s.contains('|') && !s.contains("||");
+        let agrees = match (&want, concurrent) {
+            (Some(w), true) => ran.lines().any(|l| l == w),
+            _ => first == want,
+        };
+        if !agrees {
+            bad.push(format!(
+                "{s:?}: {shell} ran {first:?} first (exit {status}), archgate says {want:?}"
+            ));
+        }
+    }
+    assert!(compared > 80, "only {compared} strings compared");
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}

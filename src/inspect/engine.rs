@@ -32,6 +32,9 @@ pub const MAX_SCRIPT_DEPTH: usize = 5;
 /// image, so that a wrapper or `env` loop ends.
 const MAX_EXEC_HOPS: usize = 16;
 
+/// Notes kept per platform (an argv of thousands of data files stays short).
+const MAX_NOTES: usize = 64;
+
 /// How much of an entrypoint script's end is read to find its last statement.
 const SCRIPT_TAIL: u64 = 64 * 1024;
 
@@ -90,7 +93,10 @@ pub async fn inspect<R: RootFs>(
         errdot_off: config
             .env_var("GODEBUG")
             .is_some_and(|g| g.split(',').any(|kv| kv.trim() == "execerrdot=0")),
-        bash_env: config.env_var("BASH_ENV").is_some_and(|v| !v.is_empty()),
+        // bash reads BASH_ENV before a -c string, and imports functions from
+        // BASH_FUNC_NAME%% variables (variables.c).
+        bash_env: config.env_var("BASH_ENV").is_some_and(|v| !v.is_empty())
+            || config.env.iter().any(|kv| kv.starts_with("BASH_FUNC_")),
         checks: Vec::new(),
         idents: HashMap::new(),
         notes: Vec::new(),
@@ -331,8 +337,12 @@ impl<R: RootFs> Engine<'_, R> {
     }
 
     fn note(&mut self, n: String) {
-        if !self.notes.contains(&n) {
-            self.notes.push(n);
+        if self.notes.len() < MAX_NOTES {
+            if !self.notes.contains(&n) {
+                self.notes.push(n);
+            }
+        } else if self.notes.len() == MAX_NOTES {
+            self.notes.push("(more notes left out)".into());
         }
     }
 

@@ -715,7 +715,11 @@ fn first_words(s: &[u8]) -> (Vec<Token>, Option<String>) {
             i += 1;
             continue;
         }
-        if b";&|\n()".contains(&b) {
+        if b"()".contains(&b) {
+            // `name() { ...; }` defines a function; otherwise a syntax error.
+            return (out, Some("a function definition or subshell".into()));
+        }
+        if b";&|\n".contains(&b) {
             break;
         }
         if hard(b) {
@@ -798,6 +802,9 @@ pub fn first_command(s: &[u8]) -> FirstCommand {
         _ => {}
     }
     let (words, stopped) = first_words(trimmed);
+    if let Some(why) = stopped.as_deref().filter(|w| w.starts_with("a function")) {
+        return FirstCommand::GiveUp(format!("the command string has {why}"));
+    }
     let give_up_at =
         |what: &str| FirstCommand::GiveUp(format!("the command string needs expansion ({what})"));
     let mut path = None;
@@ -830,6 +837,7 @@ pub fn first_command(s: &[u8]) -> FirstCommand {
         }
         match w.text.as_slice() {
             b"exec" | b"command" => {
+                let exec = w.text == b"exec";
                 let what = shown(&w.text);
                 match words.get(k + 1) {
                     None if stopped.is_none() => {
@@ -842,6 +850,17 @@ pub fn first_command(s: &[u8]) -> FirstCommand {
                         ))
                     }
                     _ => k += 1,
+                }
+                if exec {
+                    // `exec` replaces the shell with the next word as an
+                    // external program, even one named like a builtin
+                    // (`exec true` runs /bin/true, `exec command x` looks
+                    // for a program named "command").
+                    match words.get(k) {
+                        Some(n) if !n.special => break,
+                        Some(n) => return give_up_at(&shown(&n.text)),
+                        None => return give_up_at(stopped.as_deref().unwrap_or("?")),
+                    }
                 }
             }
             t => {
@@ -1088,6 +1107,9 @@ mod tests {
         assert_eq!(run("app >log").0, ["app"]);
         assert_eq!(run("app>log").0, ["app"]);
         assert_eq!(run("command app").0, ["app"]);
+        // After exec the word is an external program, builtin name or not.
+        assert_eq!(run("exec command app").0, ["command", "app"]);
+        assert_eq!(run("exec true").0, ["true"]);
         assert_eq!(run("wget -q -O- http://localhost/ || exit 1").0[0], "wget");
         let (argv, _, known) = run("exec app \"$@\"");
         assert_eq!((argv, known), (vec!["app".to_string()], false));
@@ -1107,6 +1129,9 @@ mod tests {
             "set -e; app",
             "if true; then app; fi",
             "(app)",
+            "app() { exec /x; }; app",
+            "app (){ :; }",
+            "app x(",
             "{ app; }",
             "PATH=$PATH:/x app",
             "exec -a name app",

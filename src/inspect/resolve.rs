@@ -262,14 +262,13 @@ pub fn path_entries(path: Option<&[u8]>, rules: PathRules) -> Vec<Vec<u8>> {
         (None, PathRules::Shell) => DEFAULT_PATH.as_bytes(),
         (Some(p), _) => p,
     };
+    // A repeated entry can only repeat the first one's answer: keep the
+    // first, so a hostile PATH of many copies costs one lookup each.
+    let mut seen = std::collections::HashSet::new();
     path.split(|&b| b == b':')
-        .map(|d| {
-            if d.is_empty() {
-                b".".to_vec()
-            } else {
-                d.to_vec()
-            }
-        })
+        .map(|d| if d.is_empty() { &b"."[..] } else { d })
+        .filter(|d| seen.insert(*d))
+        .map(<[u8]>::to_vec)
         .collect()
 }
 
