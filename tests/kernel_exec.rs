@@ -661,3 +661,151 @@ fn sh_c_first_word_agrees_with_dash_and_bash() {
     assert!(compared > 80, "only {compared} strings compared");
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
+
+/// The program GNU env runs, and where it finds it, is the one archgate's
+/// env grammar names: this machine's /usr/bin/env runs marker programs that
+/// log their names.
+#[test]
+fn env_grammar_agrees_with_gnu_env() {
+    use archgate::inspect::exec::{parse_wrapper, Wrapper, WrapperRun};
+    let env = Path::new("/usr/bin/env");
+    assert!(env.is_file(), "/usr/bin/env is needed for this test");
+    let tmp = tempfile::Builder::new()
+        .prefix("env")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let log = base.join("log");
+    let marker = |rel: &str| {
+        let p = base.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        std::fs::write(&p, format!("#!/bin/sh\necho {name} >> {}\n", log.display())).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    for m in [
+        "bin/a",
+        "bin/b",
+        "other/onlyother",
+        "sub/subonly",
+        "cwdonly",
+    ] {
+        marker(m);
+    }
+    let bin = base.join("bin").display().to_string();
+    let other = base.join("other").display().to_string();
+    let cases: Vec<Vec<String>> = [
+        "a",
+        "a x",
+        "X=1 a",
+        "=x a",
+        "-i a",
+        "-i PATH=OTHER onlyother",
+        "-u PATH a",
+        "-uPATH a",
+        "--unset=PATH a",
+        "--unset PATH a",
+        "- a",
+        "-- a",
+        "-- -i",
+        "-v a",
+        "--debug a",
+        "-0 a",
+        "--null a",
+        "-iS a",
+        "-Si a",
+        "PATH= cwdonly",
+        "PATH=OTHER onlyother",
+        "PATH=OTHER a",
+        "-C sub ./subonly",
+        "--chdir=sub ./subonly",
+        "-C sub cwdonly",
+        "--default-signal a",
+        "--ignore-signal=INT a",
+        "--block-signal a",
+        "--ignore-env a",
+        "--ign a",
+        "X=1",
+        "",
+        "-i",
+        "--frobnicate a",
+        "-q a",
+        "-u",
+        "-S",
+    ]
+    .iter()
+    .map(|s| {
+        s.replace("OTHER", &other)
+            .split(' ')
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect()
+    })
+    .chain([
+        vec!["-S".to_string(), "a x".to_string()],
+        vec!["-Sa x".to_string()],
+        vec!["-S a -x".to_string(), "y".to_string()],
+        vec!["--split-string=X=1 a".to_string()],
+        vec![
+            "-S".to_string(),
+            "-i PATH=".to_string() + &other + " onlyother",
+        ],
+    ])
+    .collect();
+    let mut bad = Vec::new();
+    for args in &cases {
+        let _ = std::fs::remove_file(&log);
+        let status = Command::new(env)
+            .args(args)
+            .env_clear()
+            .env("PATH", &bin)
+            .current_dir(&base)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        let ran = std::fs::read_to_string(&log).unwrap_or_default();
+        let first = ran.lines().next().map(str::to_string);
+        let argv: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
+        let want = match parse_wrapper(Wrapper::Env, &argv) {
+            WrapperRun::Unknown(_) => continue,
+            WrapperRun::Nothing(_) => None,
+            WrapperRun::Exec(next) => {
+                let name = String::from_utf8(next.argv[0].clone()).unwrap();
+                let cwd = match &next.chdir {
+                    Some(d) => base.join(String::from_utf8(d.clone()).unwrap()),
+                    None => base.clone(),
+                };
+                // glibc execvp: unset PATH is /bin:/usr/bin, "" is the cwd.
+                let path = match &next.path {
+                    None => bin.clone(),
+                    Some(None) => "/bin:/usr/bin".to_string(),
+                    Some(Some(p)) => String::from_utf8(p.clone()).unwrap(),
+                };
+                let file = if name.contains('/') {
+                    Some(cwd.join(&name))
+                } else {
+                    path.split(':')
+                        .map(|d| {
+                            if d.is_empty() {
+                                cwd.clone()
+                            } else {
+                                cwd.join(d)
+                            }
+                        })
+                        .map(|d| d.join(&name))
+                        .find(|f| f.is_file())
+                };
+                file.filter(|f| f.is_file())
+                    .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+            }
+        };
+        if first != want {
+            bad.push(format!(
+                "env {args:?}: ran {first:?} (exit {status}), archgate says {want:?}"
+            ));
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}

@@ -374,6 +374,7 @@ fn env(args: &[Vec<u8>]) -> WrapperRun {
     ];
     let mut args: Vec<Vec<u8>> = args.to_vec();
     let mut clear = false;
+    let mut null = false;
     let mut unset_path = false;
     let mut chdir = None;
     let mut i = 0;
@@ -400,6 +401,7 @@ fn env(args: &[Vec<u8>]) -> WrapperRun {
             let attached = attached.unwrap_or(b"");
             match LONG[k] {
                 "ignore-environment" => clear = true,
+                "null" => null = true,
                 "unset" => {
                     let Some(v) = value(attached, &mut i) else {
                         return WrapperRun::Unknown("env --unset without a name".into());
@@ -420,7 +422,8 @@ fn env(args: &[Vec<u8>]) -> WrapperRun {
                 let rest = &a[j + 1..];
                 match c {
                     b'i' => clear = true,
-                    b'0' | b'v' => {}
+                    b'0' => null = true,
+                    b'v' => {}
                     b'u' => {
                         let Some(v) = value(rest, &mut i) else {
                             return WrapperRun::Unknown("env -u without a name".into());
@@ -479,9 +482,10 @@ fn env(args: &[Vec<u8>]) -> WrapperRun {
         i += 1;
     }
     let mut path: Option<Option<Vec<u8>>> = (clear || unset_path).then_some(None);
+    // Every word with a `=` is an assignment, even `=x` (env.c).
     while let Some(a) = args.get(i) {
         match a.iter().position(|&b| b == b'=') {
-            Some(0) | None => break,
+            None => break,
             Some(k) => {
                 if &a[..k] == b"PATH" {
                     path = Some(Some(a[k + 1..].to_vec()));
@@ -492,6 +496,9 @@ fn env(args: &[Vec<u8>]) -> WrapperRun {
     }
     if i >= args.len() {
         return WrapperRun::Nothing("env without a program prints the environment".into());
+    }
+    if null {
+        return WrapperRun::Nothing("env refuses -0 (--null) with a program".into());
     }
     WrapperRun::Exec(Next {
         argv: args[i..].to_vec(),
@@ -1048,6 +1055,8 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(e(&["A=1"]), WrapperRun::Nothing(_)));
+        assert!(matches!(e(&["-0", "app"]), WrapperRun::Nothing(_)));
+        assert_eq!(target(e(&["=x", "app"])), ["app"]);
         assert!(matches!(e(&["-S", "'a b'"]), WrapperRun::Unknown(_)));
         assert!(matches!(e(&["--frobnicate", "x"]), WrapperRun::Unknown(_)));
     }
