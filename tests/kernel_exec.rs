@@ -809,3 +809,97 @@ fn env_grammar_agrees_with_gnu_env() {
     }
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
+
+/// Which operand dash and bash take as the command string (or the script
+/// they read) is the one archgate's shell option parser picks.
+#[test]
+fn shell_options_agree_with_dash_and_bash() {
+    use archgate::inspect::exec::{first_command, parse_shell, FirstCommand, ShellRun};
+    let tmp = tempfile::Builder::new()
+        .prefix("shopt")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let log = base.join("log");
+    for n in ["a", "b", "c", "x"] {
+        let p = base.join(n);
+        std::fs::write(&p, format!("#!/bin/sh\necho {n} >> {}\n", log.display())).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let cases = [
+        "-c a",
+        "-c a b",
+        "-ec a",
+        "-ce a",
+        "-c -e a",
+        "-xc a",
+        "-cx a b",
+        "-c -- a",
+        "-c - a",
+        "-o errexit -c a",
+        "-eo errexit -c a",
+        "-co errexit a",
+        "+e -c a",
+        "+o errexit -c a",
+        "-c a -e",
+        "b",
+        "b -c a",
+        "-e b",
+        "-- b",
+        "- b",
+        "-s b",
+        "-e",
+        "-c",
+        "-ec -o errexit a",
+        "-euc a",
+        "-ceu a b c",
+    ];
+    let bash_only = [
+        "--norc -c a",
+        "--noprofile --norc -ec a",
+        "-O extglob -c a",
+        "+O extglob -c a",
+        "--rcfile x -c a",
+        "--posix b",
+    ];
+    let mut bad = Vec::new();
+    for (shell, bash) in [("/bin/dash", false), ("/bin/bash", true)] {
+        let all = cases.iter().chain(if bash { &bash_only[..] } else { &[] });
+        for case in all {
+            let args: Vec<&str> = case.split(' ').collect();
+            let _ = std::fs::remove_file(&log);
+            Command::new(shell)
+                .args(&args)
+                .env_clear()
+                .env("PATH", &base)
+                .current_dir(&base)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .unwrap();
+            let ran = std::fs::read_to_string(&log).unwrap_or_default();
+            let first = ran.lines().next().map(str::to_string);
+            let argv: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
+            let want = match parse_shell(bash, &argv) {
+                ShellRun::Unknown(_) => continue,
+                ShellRun::String { string, .. } => match first_command(&string) {
+                    FirstCommand::Run { argv, .. } => {
+                        Some(String::from_utf8(argv[0].clone()).unwrap())
+                    }
+                    FirstCommand::Nothing(_) => None,
+                    FirstCommand::GiveUp(_) => continue,
+                },
+                ShellRun::Script { path, .. } => Some(String::from_utf8(path).unwrap()),
+                ShellRun::Stdin | ShellRun::Nothing(_) => None,
+            };
+            let want = want.filter(|w| base.join(w).is_file());
+            if first != want {
+                bad.push(format!(
+                    "{shell} {case}: ran {first:?}, archgate says {want:?}"
+                ));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}

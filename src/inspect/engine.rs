@@ -102,6 +102,7 @@ pub async fn inspect<R: RootFs>(
         notes: Vec::new(),
         hints: BTreeMap::new(),
         hops: 0,
+        lookups: HashMap::new(),
     };
     let runc = Finder::Go {
         errdot: !e.errdot_off,
@@ -184,7 +185,11 @@ struct Engine<'a, R> {
     hints: BTreeMap<usize, String>,
     /// Programs followed through wrappers and shells so far.
     hops: usize,
+    /// PATH lookups done, by (name, directories, working directory).
+    lookups: HashMap<LookupKey, Lookup>,
 }
+
+type LookupKey = (Vec<u8>, Vec<Vec<u8>>, Vec<u8>);
 
 /// What a program check concluded, passed up to the program that needs it.
 #[derive(Clone, Copy)]
@@ -443,8 +448,16 @@ impl<R: RootFs> Engine<'_, R> {
                         }
                     }
                     ShellRun::Script { path, args } => {
-                        self.shell_script(chain, &argv[0], applets, &path, args, &ctx)
-                            .await?;
+                        self.shell_script(
+                            chain,
+                            &argv[0],
+                            applets,
+                            &path,
+                            args,
+                            &ctx,
+                            loaded.via_shebang,
+                        )
+                        .await?;
                     }
                     ShellRun::Stdin => {}
                     ShellRun::Nothing(why) => self.note(why),
@@ -510,6 +523,7 @@ impl<R: RootFs> Engine<'_, R> {
     /// comment, nothing execs it). When FILE is the official-image
     /// entrypoint (it ends in `exec "$@"`), what it runs is its first
     /// argument.
+    #[allow(clippy::too_many_arguments)]
     async fn shell_script(
         &mut self,
         chain: Chain,
@@ -518,6 +532,7 @@ impl<R: RootFs> Engine<'_, R> {
         script: &[u8],
         args: Vec<Vec<u8>>,
         ctx: &Ctx,
+        via_shebang: bool,
     ) -> Result<(), FsError> {
         let sh = shown(basename(shell));
         let name = shown(script);
@@ -543,9 +558,15 @@ impl<R: RootFs> Engine<'_, R> {
         let tail = self.fs.read_at(&path, size - len, len as usize).await?;
         let end = exec::script_end(&tail);
         if end == ScriptEnd::Other {
-            self.note(format!(
-                "{name} is read by {sh} as data (its #! line is not used); it does not end in exec \"$@\", so what it runs is not judged"
-            ));
+            self.note(if via_shebang {
+                format!(
+                    "{name} runs under {sh} and does not end in exec \"$@\": what it runs is not judged"
+                )
+            } else {
+                format!(
+                    "{name} is read by {sh} as data (its #! line is not used) and does not end in exec \"$@\": what it runs is not judged"
+                )
+            });
             let mut argv = vec![script.to_vec()];
             argv.extend(args);
             return self.data_args(chain, &argv, false, false, ctx).await;
@@ -786,7 +807,21 @@ impl<R: RootFs> Engine<'_, R> {
                 Some(p) => shown(p),
                 None => "PATH is unset".to_string(),
             };
-            match resolve::lookup_path(self.fs, word_bytes, &dirs, ctx.cwd.as_deref()).await? {
+            let key = (
+                word_bytes.to_vec(),
+                dirs.clone(),
+                ctx.cwd.clone().unwrap_or_default(),
+            );
+            let found = match self.lookups.get(&key) {
+                Some(l) => l.clone(),
+                None => {
+                    let l = resolve::lookup_path(self.fs, word_bytes, &dirs, ctx.cwd.as_deref())
+                        .await?;
+                    self.lookups.insert(key, l.clone());
+                    l
+                }
+            };
+            match found {
                 Lookup::Found {
                     candidate,
                     resolution,

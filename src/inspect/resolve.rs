@@ -252,7 +252,14 @@ pub enum PathRules {
     Shell,
 }
 
+/// The longest single argv or environment string execve(2) accepts
+/// (`MAX_ARG_STRLEN`, 32 pages: include/uapi/linux/binfmts.h); a longer
+/// `PATH=...` makes the exec fail with E2BIG.
+pub const MAX_ARG_STRLEN: usize = 32 * 4096;
+
 /// The directories a search walks, in order ("." for the working directory).
+/// Only the first `MAX_ARG_STRLEN` bytes of PATH are looked at: no process
+/// can have a longer one.
 pub fn path_entries(path: Option<&[u8]>, rules: PathRules) -> Vec<Vec<u8>> {
     let path: &[u8] = match (path, rules) {
         (None, PathRules::Go) => return Vec::new(),
@@ -260,7 +267,7 @@ pub fn path_entries(path: Option<&[u8]>, rules: PathRules) -> Vec<Vec<u8>> {
         (None, PathRules::Glibc) => GLIBC_UNSET_PATH.as_bytes(),
         (None, PathRules::Musl) => MUSL_UNSET_PATH.as_bytes(),
         (None, PathRules::Shell) => DEFAULT_PATH.as_bytes(),
-        (Some(p), _) => p,
+        (Some(p), _) => &p[..p.len().min(MAX_ARG_STRLEN)],
     };
     // A repeated entry can only repeat the first one's answer: keep the
     // first, so a hostile PATH of many copies costs one lookup each.

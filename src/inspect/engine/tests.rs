@@ -1448,7 +1448,10 @@ fn other_entrypoint_scripts_do_not_judge_cmd() {
         &fs,
     );
     assert_verdict(&r, Verdict::Pass, Reason::Match);
-    assert!(note_has(&r, "does not end in exec"), "{r:#?}");
+    assert!(
+        note_has(&r, "runs under sh and does not end in exec"),
+        "{r:#?}"
+    );
 }
 
 /// HEALTHCHECK CMD-SHELL: the shell, then the first word of the string.
