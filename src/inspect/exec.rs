@@ -1201,4 +1201,71 @@ mod tests {
             assert_eq!(script_end(s), ScriptEnd::Other, "{s:?}");
         }
     }
+
+    /// Noise never panics or loops: random argv for every grammar, random
+    /// command strings and script tails (a fixed-seed generator).
+    #[test]
+    fn grammars_survive_noise() {
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let alphabet = b"-+=:;&|<>()'\"$`\\ \t\n\r\0#!{}[]*?~/.aceiosuvCSOPR0123456789";
+        let words = [
+            &b"--"[..],
+            b"-",
+            b"-c",
+            b"-S",
+            b"-i",
+            b"-u",
+            b"-C",
+            b"-o",
+            b"exec",
+            b"command",
+            b"PATH=",
+            b"a=b",
+            b"\"$@\"",
+            b"--rewrite",
+            b"-p",
+            b"gosu",
+            b"sh",
+        ];
+        for _ in 0..20_000 {
+            let n = (next() % 8) as usize;
+            let argv: Vec<Vec<u8>> = (0..n)
+                .map(|_| {
+                    if next() % 3 == 0 {
+                        words[(next() % words.len() as u64) as usize].to_vec()
+                    } else {
+                        let len = (next() % 12) as usize;
+                        (0..len)
+                            .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                            .collect()
+                    }
+                })
+                .collect();
+            for w in [
+                Wrapper::Tini,
+                Wrapper::DumbInit,
+                Wrapper::Catatonit,
+                Wrapper::SuExec,
+                Wrapper::Gosu,
+                Wrapper::Env,
+            ] {
+                if let WrapperRun::Exec(n) = parse_wrapper(w, &argv) {
+                    assert!(!n.argv.is_empty());
+                }
+            }
+            let _ = parse_shell(next() % 2 == 0, &argv);
+            let joined = argv.join(&b' ');
+            if let FirstCommand::Run { argv, .. } = first_command(&joined) {
+                assert!(!argv.is_empty());
+            }
+            let _ = script_end(&joined);
+            let _ = classify(&joined);
+        }
+    }
 }

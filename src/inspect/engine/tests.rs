@@ -1474,3 +1474,94 @@ fn healthcheck_shell_string_first_word_is_judged() {
         .unwrap();
     assert_eq!((h.role, h.path.as_str()), (Role::Healthcheck, "curl"));
 }
+
+/// Random argv over a tree full of wrappers, shells, loops and scripts
+/// that name each other: every inspection ends, and every check has a
+/// verdict (a fixed-seed generator).
+#[test]
+fn engine_survives_hostile_argv() {
+    let mut fs = dash_fs(EM_X86_64);
+    for w in [
+        "tini",
+        "dumb-init",
+        "catatonit",
+        "su-exec",
+        "gosu",
+        "env",
+        "python3",
+    ] {
+        fs.file(format!("/usr/bin/{w}"), 0o755, elf(EM_X86_64, 64));
+    }
+    fs.file("/bin/busybox", 0o755, elf(EM_X86_64, 64))
+        .symlink("/bin/ash", "busybox")
+        .file("/e.sh", 0o755, "#!/bin/sh\nexec \"$@\"\n")
+        .file("/g.sh", 0o755, "#!/usr/bin/env sh\nexec gosu u \"$@\"\n")
+        .file("/self", 0o755, "#!/usr/bin/env /self\n")
+        .file("/ping", 0o755, "#!/pong\n")
+        .file("/pong", 0o755, "#!/ping\n")
+        .file("/crlf", 0o755, "#!/bin/sh\r\n")
+        .file("/tinis", 0o755, "#!/usr/bin/tini --\n")
+        .symlink("/loop", "/loop")
+        .file("/data", 0o644, "x");
+    let vocab = [
+        "/e.sh",
+        "/g.sh",
+        "/self",
+        "/ping",
+        "/crlf",
+        "/tinis",
+        "/loop",
+        "/data",
+        "tini",
+        "--",
+        "-s",
+        "dumb-init",
+        "catatonit",
+        "su-exec",
+        "gosu",
+        "env",
+        "-i",
+        "-S",
+        "-u",
+        "PATH=",
+        "PATH=.",
+        "/bin/sh",
+        "bash",
+        "-c",
+        "-ec",
+        "exec",
+        "app",
+        "\"$@\"",
+        "sh -c sh",
+        "/bin/ash",
+        "busybox",
+        "python3",
+        ".",
+        "..",
+        "",
+        "-",
+        "e.sh",
+        "x=1",
+    ];
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for _ in 0..3000 {
+        let n = 1 + (next() % 7) as usize;
+        let argv: Vec<&str> = (0..n)
+            .map(|_| vocab[(next() % vocab.len() as u64) as usize])
+            .collect();
+        let mut c = cfg(&argv[..1], &argv[1..]);
+        if next() % 4 == 0 {
+            c.env = vec!["PATH=.:/usr/bin:/bin".into()];
+            c.working_dir = Some("/".into());
+        }
+        let r = run(&c, "linux/amd64", &fs);
+        assert!(r.checks.len() < 200, "{argv:?}: {} checks", r.checks.len());
+        assert!(r.notes.len() <= 65, "{argv:?}");
+    }
+}
