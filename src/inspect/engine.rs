@@ -393,8 +393,13 @@ impl<R: RootFs> Engine<'_, R> {
                     }
                 },
                 ProgKind::Shell { bash } => match exec::parse_shell(bash, &argv[1..]) {
-                    ShellRun::String { string, .. } => {
+                    ShellRun::String { string, rest } => {
                         let s = shown(&string);
+                        // Binaries among $0, $1, ...: the string may run them.
+                        let mut positional = vec![argv[0].clone()];
+                        positional.extend(rest.iter().cloned());
+                        self.data_args(chain, &positional, false, false, &ctx)
+                            .await?;
                         if bash && self.bash_env {
                             self.note(format!(
                                 "{name} -c {s:?}: not judged: bash reads the BASH_ENV file first, which may define anything"
@@ -442,9 +447,20 @@ impl<R: RootFs> Engine<'_, R> {
                             FirstCommand::Nothing(why) => {
                                 self.note(format!("{name} -c {s:?}: {why}"))
                             }
-                            FirstCommand::GiveUp(why) => self.note(format!(
-                                "{name} -c {s:?}: what it runs is not judged: {why}"
-                            )),
+                            FirstCommand::GiveUp(why) => {
+                                let end = exec::script_end(&string);
+                                if end == ScriptEnd::Other {
+                                    self.note(format!(
+                                        "{name} -c {s:?}: what it runs is not judged: {why}"
+                                    ));
+                                } else {
+                                    // `sh -c 'exec "$@"' $0 PROGRAM ARGS`
+                                    let params = rest.get(1..).unwrap_or_default().to_vec();
+                                    let what = format!("{name} -c {s:?}");
+                                    self.exec_args(chain, &what, &end, params, applets, &ctx)
+                                        .await?;
+                                }
+                            }
                         }
                     }
                     ShellRun::Script { path, args } => {
@@ -571,6 +587,21 @@ impl<R: RootFs> Engine<'_, R> {
             argv.extend(args);
             return self.data_args(chain, &argv, false, false, ctx).await;
         }
+        self.exec_args(chain, &name, &end, args, applets, ctx).await
+    }
+
+    /// A script (or `-c` string) whose last statement is `exec "$@"`, or
+    /// `exec gosu|su-exec USER "$@"`, runs its arguments: judge the first
+    /// one (`command`), leniently (the script may rewrite it first).
+    async fn exec_args(
+        &mut self,
+        chain: Chain,
+        name: &str,
+        end: &ScriptEnd,
+        args: Vec<Vec<u8>>,
+        applets: bool,
+        ctx: &Ctx,
+    ) -> Result<(), FsError> {
         let Some(first) = args.first() else {
             self.note(format!(
                 "{name} ends in exec \"$@\" but is given no arguments: it runs nothing"
@@ -586,7 +617,7 @@ impl<R: RootFs> Engine<'_, R> {
         }
         let mut finder = Finder::Shell { applets };
         let mut via = String::new();
-        if let ScriptEnd::ExecVia { wrapper } = &end {
+        if let ScriptEnd::ExecVia { wrapper } = end {
             // The script execs the wrapper (always, as its last statement),
             // which runs the arguments as another user.
             if !self.hop(wrapper) {

@@ -1298,6 +1298,32 @@ fn sh_c_first_word_is_judged() {
     assert_verdict(&r, Verdict::Pass, Reason::Match);
 }
 
+/// `sh -c 'exec "$@"' sh PROGRAM` runs PROGRAM; binaries among the
+/// positional parameters are judged as arguments.
+#[test]
+fn sh_c_exec_args_runs_its_positional_parameters() {
+    let mut fs = dash_fs(EM_AARCH64);
+    fs.file("/usr/bin/app", 0o755, elf(EM_X86_64, 64))
+        .file("/app", 0o755, elf(EM_X86_64, 64));
+    let r = run(
+        &cfg(&["/bin/sh", "-c", "exec \"$@\"", "sh", "app", "-x"], &[]),
+        "linux/arm64",
+        &fs,
+    );
+    assert_verdict(&r, Verdict::Fail, Reason::ArchMismatch);
+    assert_eq!(check_of(&r, Role::Command, "app").verdict, Verdict::Fail);
+    let r = run(
+        &cfg(
+            &["/bin/sh", "-c", "set -e; exec \"$0\" \"$@\"", "/app"],
+            &[],
+        ),
+        "linux/arm64",
+        &fs,
+    );
+    assert_verdict(&r, Verdict::Fail, Reason::ArchMismatch);
+    assert_eq!(check_of(&r, Role::Argument, "/app").verdict, Verdict::Fail);
+}
+
 /// Strings that need expansion, keywords or builtins are not judged, and
 /// the report says so.
 #[test]
@@ -1309,12 +1335,19 @@ fn sh_c_gives_up_on_what_needs_a_shell() {
         "cd /srv && exec ./app",
         "set -e; app",
         "if true; then app; fi",
-        "exec \"$@\"",
     ] {
         let r = run(&cfg(&[], &["/bin/sh", "-c", s]), "linux/arm64", &fs);
         assert_verdict(&r, Verdict::Pass, Reason::Match);
         assert!(note_has(&r, "not judged"), "{s:?}: {r:#?}");
     }
+    // `exec "$@"` with no parameters runs nothing.
+    let r = run(
+        &cfg(&[], &["/bin/sh", "-c", "exec \"$@\""]),
+        "linux/arm64",
+        &fs,
+    );
+    assert_verdict(&r, Verdict::Pass, Reason::Match);
+    assert!(note_has(&r, "runs nothing"), "{r:#?}");
     // bash reads BASH_ENV first.
     let mut c = cfg(&[], &["/bin/bash", "-c", "app"]);
     c.env = vec!["BASH_ENV=/etc/profile".into()];
