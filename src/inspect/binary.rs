@@ -177,7 +177,7 @@ pub async fn identify<R: RootFs>(fs: &R, path: &[u8], size: u64) -> Result<Ident
     Ok(Ident::NotAProgram {
         text: !head.contains(&0),
         why: match head.get(..4) {
-            Some(b"PK\x03\x04") => format!("a zip archive (jar, wheel, ...), {why}"),
+            Some(b"PK\x03\x04") => "a zip archive (jar, wheel, ...)".to_string(),
             _ => why,
         },
     })
