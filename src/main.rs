@@ -127,6 +127,15 @@ struct CheckArgs {
     /// Allow plain HTTP (and unverified HTTPS) for registries not on loopback
     #[arg(long)]
     insecure: bool,
+    /// Refuse a compressed layer that inflates to more than N times its size
+    /// (every layer may reach 1 GiB)
+    #[arg(long, value_name = "N", default_value_t = check::LayerLimits::default().max_ratio,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_layer_ratio: u64,
+    /// Refuse a compressed layer that inflates to more than SIZE (bytes, or
+    /// with a unit: 512m, 64g)
+    #[arg(long, value_name = "SIZE", default_value = "64g", value_parser = parse_size)]
+    max_layer_size: u64,
     /// Images: oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE,
     /// docker://NAME[:TAG|@DIGEST], docker-daemon:NAME[:TAG], or a path
     #[arg(required = true, value_name = "IMAGE")]
@@ -155,6 +164,28 @@ fn main() -> ExitCode {
     }
 }
 
+/// A byte size as docker's flags take it: a number with an optional binary
+/// unit (`k`, `m`, `g`, `t`, also `kb`, `kib`; case-insensitive).
+fn parse_size(s: &str) -> std::result::Result<u64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (expected e.g. 512m or 64g)"))?;
+    let shift = match unit.trim_end_matches("ib").trim_end_matches('b') {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        _ => return Err(format!("{s:?} has an unknown unit (use k, m, g or t)")),
+    };
+    n.checked_mul(1u64 << shift)
+        .filter(|v| *v > 0)
+        .ok_or_else(|| format!("{s:?} is out of range"))
+}
+
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ARCHGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
@@ -173,6 +204,10 @@ fn run_check(args: CheckArgs) -> Result<u8> {
         .collect::<Result<Vec<_>, _>>()?;
     let options = check::OpenOptions {
         insecure: args.insecure,
+        limits: check::LayerLimits {
+            max_ratio: args.max_layer_ratio,
+            max_size: args.max_layer_size,
+        },
     };
     let mut images = Vec::new();
     for spec in &args.images {

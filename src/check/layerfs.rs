@@ -10,7 +10,7 @@
 
 use super::capture::{self, Budget, FileCapture};
 use super::source::BlobSource;
-use super::stream::{finish_layer, open_layer, LayerFail, LayerSpec};
+use super::stream::{finish_layer, open_layer, LayerFail, LayerLimits, LayerSpec};
 use crate::rootfs::{Entry, FsError, Kind, RootFs};
 use std::collections::HashMap;
 use std::fmt;
@@ -344,6 +344,7 @@ pub struct FsStats {
 pub struct LayerFs {
     source: Arc<dyn BlobSource>,
     layers: Vec<LayerSpec>,
+    limits: LayerLimits,
     state: Mutex<State>,
 }
 
@@ -378,6 +379,7 @@ impl LayerFs {
         let n = layers.len();
         LayerFs {
             source,
+            limits: LayerLimits::default(),
             state: Mutex::new(State {
                 index: (0..n).map(|_| None).collect(),
                 failed: None,
@@ -393,6 +395,11 @@ impl LayerFs {
             }),
             layers,
         }
+    }
+
+    /// Bound what each layer may inflate to (before any layer is read).
+    pub fn set_limits(&mut self, limits: LayerLimits) {
+        self.limits = limits;
     }
 
     /// How many layers the image has.
@@ -439,7 +446,13 @@ impl LayerFs {
         }
         st.opens[i] += 1;
         let t = std::time::Instant::now();
-        match index_layer(&*self.source, &self.layers[i], wanted, &mut st.budget) {
+        match index_layer(
+            &*self.source,
+            &self.layers[i],
+            &self.limits,
+            wanted,
+            &mut st.budget,
+        ) {
             Ok((idx, caps)) => {
                 tracing::debug!(
                     layer = %self.layers[i].label,
@@ -635,7 +648,7 @@ impl LayerFs {
             let ws = off & !(capture::WINDOW - 1);
             (ws, end.max(ws + RESTREAM_WINDOW).min(rec.size))
         };
-        let mut archive = open_layer(src, spec)?;
+        let mut archive = open_layer(src, spec, &self.limits)?;
         let mut window = None;
         {
             let mut ordinal = 0u32;
@@ -733,12 +746,13 @@ type Captures = Vec<(u32, Segments)>;
 fn index_layer(
     src: &dyn BlobSource,
     spec: &LayerSpec,
+    limits: &LayerLimits,
     wanted: &str,
     budget: &mut FsBudget,
 ) -> Result<(LayerIndex, Captures), LayerFail> {
     let fail_io = |e: io::Error| LayerFail::io(src, spec, &e);
     let fail = |m: String| LayerFail::new(src, spec, m);
-    let mut archive = open_layer(src, spec)?;
+    let mut archive = open_layer(src, spec, limits)?;
     let mut b = IndexBuilder::new();
     let mut caps: Vec<(String, u32, Segments)> = Vec::new();
     let mut buf = vec![0u8; READ_BUF];

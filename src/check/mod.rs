@@ -27,7 +27,7 @@ pub use error::CheckError;
 pub use layerfs::{FsStats, LayerFs};
 pub use reference::ImageRef;
 pub use source::{BlobKey, BlobSource};
-pub use stream::LayerSpec;
+pub use stream::{LayerLimits, LayerSpec};
 
 use crate::inspect::{ImageConfig, Platform};
 use source::{DirSource, TarSource};
@@ -50,6 +50,8 @@ pub struct OpenOptions {
     /// Registries: allow plain HTTP (and unverified HTTPS) for registries
     /// that are not on loopback (`--insecure`).
     pub insecure: bool,
+    /// How far a compressed layer may inflate.
+    pub limits: LayerLimits,
 }
 
 /// Open every platform image `r` names (attestation manifests skipped).
@@ -60,6 +62,14 @@ pub fn open(r: &ImageRef) -> Result<Vec<PlatformImage>, CheckError> {
 
 /// [`open`], with options.
 pub fn open_with(r: &ImageRef, options: &OpenOptions) -> Result<Vec<PlatformImage>, CheckError> {
+    let mut images = open_images(r, options)?;
+    for img in &mut images {
+        img.fs.set_limits(options.limits);
+    }
+    Ok(images)
+}
+
+fn open_images(r: &ImageRef, options: &OpenOptions) -> Result<Vec<PlatformImage>, CheckError> {
     match r {
         ImageRef::Registry(reference) => registry::open(
             reference,

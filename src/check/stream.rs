@@ -5,6 +5,9 @@
 //! stored bytes (the descriptor digest), the other the tar stream (the
 //! config's `diff_id`). Both are checked when the stream has been read to its
 //! end, so a layer's answers only count once all its bytes were verified.
+//! Between them, the decompressor counts what it inflates and stops a layer
+//! that grows past its bound (`LayerLimits`): a decompression bomb costs
+//! seconds, not minutes.
 
 use super::digest::{Algorithm, Digest, HashingReader};
 use super::source::{BlobKey, BlobSource};
@@ -13,6 +16,79 @@ use std::io::{self, BufRead, BufReader, Read};
 /// Read buffer sizes: the stored blob and the decompressed stream.
 const RAW_BUF: usize = 128 * 1024;
 const TAR_BUF: usize = 64 * 1024;
+
+/// How far a compressed layer may inflate. The runtimes set no bound (they
+/// unpack whatever they are given); a checker must, or a small hostile blob
+/// keeps it busy for minutes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayerLimits {
+    /// Inflated bytes per compressed byte.
+    pub max_ratio: u64,
+    /// Inflated bytes, whatever the compressed size.
+    pub max_size: u64,
+}
+
+/// Every layer may inflate to this much, however small its blob: small
+/// layers holding a zero-filled file are legitimate.
+pub const INFLATE_FLOOR: u64 = 1 << 30;
+
+impl Default for LayerLimits {
+    fn default() -> Self {
+        LayerLimits {
+            // Real layers inflate 2x to 10x; only long runs of one byte (a
+            // zero-filled file) go past 100x, and deflate cannot pass 1032x.
+            max_ratio: 100,
+            max_size: 64 << 30,
+        }
+    }
+}
+
+impl LayerLimits {
+    /// The inflated size a layer of `compressed` bytes may reach.
+    pub fn bound(&self, compressed: u64) -> u64 {
+        self.max_ratio
+            .saturating_mul(compressed)
+            .max(INFLATE_FLOOR)
+            .min(self.max_size)
+    }
+}
+
+/// The error a bounded decompressor returns (inside an `io::Error`).
+#[derive(Debug)]
+struct Inflated {
+    bound: u64,
+    compressed: Option<u64>,
+}
+
+impl std::fmt::Display for Inflated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "it inflates past {}", human_bytes(self.bound))?;
+        if let Some(c) = self.compressed {
+            write!(f, " from {} compressed", human_bytes(c))?;
+        }
+        write!(
+            f,
+            ": refused as a decompression bomb (raise the bound with --max-layer-ratio or --max-layer-size)"
+        )
+    }
+}
+
+impl std::error::Error for Inflated {}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} bytes")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
 
 /// One layer of an image, as the manifest (or `manifest.json`) names it.
 #[derive(Debug, Clone)]
@@ -44,7 +120,9 @@ impl LayerFail {
     }
 
     pub fn io(src: &dyn BlobSource, spec: &LayerSpec, e: &io::Error) -> Self {
-        let msg = if e.kind() == io::ErrorKind::NotFound {
+        let msg = if let Some(b) = e.get_ref().and_then(|i| i.downcast_ref::<Inflated>()) {
+            b.to_string()
+        } else if e.kind() == io::ErrorKind::NotFound {
             "not found".to_string()
         } else if e.kind() == io::ErrorKind::UnexpectedEof {
             format!("truncated ({e})")
@@ -68,29 +146,49 @@ type Raw = BufReader<HashingReader<Box<dyn Read + Send>>>;
 
 /// The decompressor, chosen by sniffing the stored bytes (media types are
 /// only a hint: docker archives and `+tar` layers are sometimes gzip'd).
-pub enum Decoder {
+enum Codec {
     Plain(Raw),
     Gzip(Box<flate2::bufread::MultiGzDecoder<Raw>>),
     Zstd(zstd::stream::read::Decoder<'static, Raw>),
 }
 
+/// A layer's decompressor, bounded in what it may inflate.
+pub struct Decoder {
+    codec: Codec,
+    inflated: u64,
+    /// `None` for plain layers: their bytes are real, not inflated.
+    bound: Option<u64>,
+    compressed: Option<u64>,
+}
+
 impl Read for Decoder {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Decoder::Plain(r) => r.read(buf),
-            Decoder::Gzip(r) => r.read(buf),
-            Decoder::Zstd(r) => r.read(buf),
+        let n = match &mut self.codec {
+            Codec::Plain(r) => r.read(buf),
+            Codec::Gzip(r) => r.read(buf),
+            Codec::Zstd(r) => r.read(buf),
+        }?;
+        self.inflated += n as u64;
+        if let Some(bound) = self.bound.filter(|b| self.inflated > *b) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                Inflated {
+                    bound,
+                    compressed: self.compressed,
+                },
+            ));
         }
+        Ok(n)
     }
 }
 
 impl Decoder {
     fn into_raw(self) -> HashingReader<Box<dyn Read + Send>> {
         // Bytes still buffered were already hashed below the buffer.
-        match self {
-            Decoder::Plain(r) => r.into_inner(),
-            Decoder::Gzip(r) => r.into_inner().into_inner(),
-            Decoder::Zstd(r) => r.finish().into_inner(),
+        match self.codec {
+            Codec::Plain(r) => r.into_inner(),
+            Codec::Gzip(r) => r.into_inner().into_inner(),
+            Codec::Zstd(r) => r.finish().into_inner(),
         }
     }
 }
@@ -99,8 +197,16 @@ impl Decoder {
 pub type LayerArchive = tar::Archive<BufReader<HashingReader<Decoder>>>;
 
 /// Open a layer for streaming.
-pub fn open_layer(src: &dyn BlobSource, spec: &LayerSpec) -> Result<LayerArchive, LayerFail> {
+pub fn open_layer(
+    src: &dyn BlobSource,
+    spec: &LayerSpec,
+    limits: &LayerLimits,
+) -> Result<LayerArchive, LayerFail> {
     let fail = |e: io::Error| LayerFail::io(src, spec, &e);
+    let compressed = match spec.size {
+        Some(n) => Some(n),
+        None => src.size(&spec.key).ok().flatten(),
+    };
     let blob = src.open(&spec.key).map_err(fail)?;
     let alg = spec
         .digest
@@ -108,10 +214,10 @@ pub fn open_layer(src: &dyn BlobSource, spec: &LayerSpec) -> Result<LayerArchive
         .map_or(Algorithm::Sha256, Digest::algorithm);
     let mut raw = BufReader::with_capacity(RAW_BUF, HashingReader::new(blob, alg));
     let head = raw.fill_buf().map_err(fail)?;
-    let dec = if head.starts_with(&[0x1f, 0x8b]) {
-        Decoder::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(raw)))
+    let codec = if head.starts_with(&[0x1f, 0x8b]) {
+        Codec::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(raw)))
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Decoder::Zstd(zstd::stream::read::Decoder::with_buffer(raw).map_err(fail)?)
+        Codec::Zstd(zstd::stream::read::Decoder::with_buffer(raw).map_err(fail)?)
     } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
         return Err(LayerFail::new(
             src,
@@ -125,7 +231,16 @@ pub fn open_layer(src: &dyn BlobSource, spec: &LayerSpec) -> Result<LayerArchive
             "bzip2-compressed layers are not supported",
         ));
     } else {
-        Decoder::Plain(raw)
+        Codec::Plain(raw)
+    };
+    // A blob of unknown size is bounded as if it were empty: the floor and
+    // the absolute cap still apply.
+    let bound = (!matches!(codec, Codec::Plain(_))).then(|| limits.bound(compressed.unwrap_or(0)));
+    let dec = Decoder {
+        codec,
+        inflated: 0,
+        bound,
+        compressed,
     };
     let tar_stream = HashingReader::new(dec, spec.diff_id.algorithm());
     Ok(tar::Archive::new(BufReader::with_capacity(

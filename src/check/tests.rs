@@ -1132,3 +1132,59 @@ fn big_layers_stream_in_bounded_memory() {
     );
     assert!(after < 200 * 1024);
 }
+
+// ------------------------------------------------- decompression bounds
+
+/// A zero-filled file inflates far past its layer's blob: with a 1 MiB cap
+/// the layer is refused, with one line that says why and names the flags.
+#[test]
+fn layer_inflating_past_its_bound_is_refused() {
+    for c in [Comp::Gzip, Comp::Zstd] {
+        let l = Layout::new();
+        let top = l.layer(&[E::F("zeros", 0o644, vec![0; 4 << 20])], c);
+        l.single(&[&top]);
+        let mut img = l.open_one();
+        img.fs.set_limits(LayerLimits {
+            max_ratio: 100,
+            max_size: 1 << 20,
+        });
+        let e = err_of(block_on(img.fs.lstat(b"/app")));
+        assert!(e.contains("decompression bomb"), "{c:?}: {e}");
+        assert!(e.contains("--max-layer-size"), "{c:?}: {e}");
+        assert!(!e.contains('\n'), "one line: {e}");
+    }
+}
+
+/// The same layer passes once the bound is raised, and a plain layer is
+/// never bounded (its bytes are real, not inflated).
+#[test]
+fn raised_bound_and_plain_layers_read_fully() {
+    for (c, cap) in [(Comp::Gzip, 8 << 20), (Comp::Plain, 1 << 20)] {
+        let l = Layout::new();
+        let top = l.layer(
+            &[
+                E::F("zeros", 0o644, vec![0; 4 << 20]),
+                E::F("app", 0o755, b"x".to_vec()),
+            ],
+            c,
+        );
+        l.single(&[&top]);
+        let mut img = l.open_one();
+        img.fs.set_limits(LayerLimits {
+            max_ratio: 100,
+            max_size: cap,
+        });
+        assert_eq!(lstat(&img.fs, "/app"), Some(Entry::file(0o755, 1)), "{c:?}");
+    }
+}
+
+#[test]
+fn inflate_bound_has_a_floor_and_a_cap() {
+    let l = LayerLimits {
+        max_ratio: 100,
+        max_size: 64 << 30,
+    };
+    assert_eq!(l.bound(0), stream::INFLATE_FLOOR);
+    assert_eq!(l.bound(100 << 20), 10_000 << 20);
+    assert_eq!(l.bound(u64::MAX), 64 << 30);
+}

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod buildenv;
+pub mod debian;
 pub mod ocibuild;
 pub mod registry;
 
@@ -281,21 +282,22 @@ impl std::fmt::Display for Run {
     }
 }
 
-/// Run the built binary. Whatever it decides, it must exit 0, 1 or 2 and
-/// never panic.
-pub fn archgate<S: AsRef<str>>(args: &[S]) -> Run {
-    let args: Vec<String> = args.iter().map(|s| s.as_ref().to_string()).collect();
-    let out = Command::new(env!("CARGO_BIN_EXE_archgate"))
-        .args(&args)
+/// The command that runs the built binary with these arguments.
+fn archgate_command(args: &[String]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_archgate"));
+    cmd.args(args)
         .env_remove("ARCHGATE_LOG")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("running archgate");
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+/// A finished run of the binary, held to what must never happen.
+fn archgate_run(args: Vec<String>, code: i32, stdout: &[u8], stderr: &[u8]) -> Run {
     let run = Run {
         args,
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code,
+        stdout: String::from_utf8_lossy(stdout).into_owned(),
+        stderr: String::from_utf8_lossy(stderr).into_owned(),
     };
     assert!(!run.stderr.contains("panicked"), "archgate panicked\n{run}");
     assert!(
@@ -303,6 +305,263 @@ pub fn archgate<S: AsRef<str>>(args: &[S]) -> Run {
         "exit code outside 0..=2 (or killed)\n{run}"
     );
     run
+}
+
+/// Run the built binary. Whatever it decides, it must exit 0, 1 or 2 and
+/// never panic.
+pub fn archgate<S: AsRef<str>>(args: &[S]) -> Run {
+    let args: Vec<String> = args.iter().map(|s| s.as_ref().to_string()).collect();
+    let out = archgate_command(&args).output().expect("running archgate");
+    archgate_run(
+        args,
+        out.status.code().unwrap_or(-1),
+        &out.stdout,
+        &out.stderr,
+    )
+}
+
+/// A [`Run`] with the peak resident set size of the process: the kernel's
+/// figure for the reaped child, so nothing is sampled or timed.
+#[derive(Debug)]
+pub struct MeasuredRun {
+    pub run: Run,
+    /// `ru_maxrss` of the child, in KiB (Linux counts it in kilobytes).
+    pub peak_rss_kib: u64,
+    /// The floor of that figure (see [`Measured::floor_kib`]).
+    pub floor_kib: u64,
+}
+
+impl MeasuredRun {
+    /// The peak RSS in MiB.
+    pub fn peak_rss_mib(&self) -> f64 {
+        self.peak_rss_kib as f64 / 1024.0
+    }
+
+    /// Assert the peak RSS stayed under `mib` MiB.
+    pub fn expect_peak_rss_under(&self, mib: u64) {
+        assert!(
+            self.peak_rss_kib < mib * 1024,
+            "peak RSS {:.1} MiB (floor {:.1} MiB), expected under {mib} MiB\n{}",
+            self.peak_rss_mib(),
+            self.floor_kib as f64 / 1024.0,
+            self.run
+        );
+    }
+}
+
+impl std::ops::Deref for MeasuredRun {
+    type Target = Run;
+    fn deref(&self) -> &Run {
+        &self.run
+    }
+}
+
+/// [`archgate`], measuring the peak RSS of the process.
+pub fn archgate_measured<S: AsRef<str>>(args: &[S]) -> MeasuredRun {
+    let args: Vec<String> = args.iter().map(|s| s.as_ref().to_string()).collect();
+    let m = run_measured(&mut archgate_command(&args));
+    let run = archgate_run(args, m.code, &m.stdout, &m.stderr);
+    MeasuredRun {
+        run,
+        peak_rss_kib: m.peak_rss_kib,
+        floor_kib: m.floor_kib,
+    }
+}
+
+/// What [`run_measured`] saw of a child.
+#[derive(Debug)]
+pub struct Measured {
+    /// The exit code, -1 when a signal ended it.
+    pub code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// `ru_maxrss` of the child, in KiB.
+    pub peak_rss_kib: u64,
+    /// The launcher's own peak RSS when it started the child, in KiB: the
+    /// child's figure is never below it (see [`run_measured`]).
+    pub floor_kib: u64,
+}
+
+/// The environment variable that turns a test binary into the launcher of
+/// [`run_measured`]: the folder of one measurement.
+const RSS_LAUNCH_ENV: &str = "ARCHGATE_TEST_RSS_LAUNCH";
+
+/// Run `cmd` to its end (stdin closed, stdout and stderr captured) and
+/// measure its peak resident set size: the `ru_maxrss` that wait4(2) hands
+/// back for the reaped child.
+///
+/// Not from this process, though: exec(2) folds the peak RSS of the memory
+/// the child had before it (fs/exec.c, `exec_mmap`: the parent's, shared
+/// through vfork or copied by fork) into the new program's `ru_maxrss`, so a
+/// child of a 300 MB test process measures 300 MB whatever it does. The
+/// child is started instead by a fresh copy of this test binary (the
+/// [`rss_launcher`] test, told what to run through `RSS_LAUNCH_ENV`), whose
+/// own few MB are the floor of the figure ([`Measured::floor_kib`]).
+pub fn run_measured(cmd: &mut Command) -> Measured {
+    use std::os::unix::ffi::OsStrExt;
+
+    let dir = tempfile::Builder::new()
+        .prefix("archgate-rss-")
+        .tempdir()
+        .expect("tempdir");
+    let mut argv = Vec::new();
+    for a in std::iter::once(cmd.get_program()).chain(cmd.get_args()) {
+        argv.extend_from_slice(a.as_bytes());
+        argv.push(0);
+    }
+    std::fs::write(dir.path().join("argv"), argv).expect("argv");
+
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut launcher = Command::new(exe);
+    launcher
+        .args(["--exact", &rss_launcher_name(), "--nocapture"])
+        .args(["--test-threads", "1", "-q"])
+        .env(RSS_LAUNCH_ENV, dir.path())
+        .stdin(std::process::Stdio::null());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => launcher.env(k, v),
+            None => launcher.env_remove(k),
+        };
+    }
+    if let Some(d) = cmd.get_current_dir() {
+        launcher.current_dir(d);
+    }
+    let out = launcher.output().expect("running the RSS launcher");
+    let result = std::fs::read_to_string(dir.path().join("result")).unwrap_or_default();
+    let nums: Vec<i64> = result
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert!(
+        out.status.success() && nums.len() == 3,
+        "the RSS launcher failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Measured {
+        code: nums[0] as i32,
+        stdout: std::fs::read(dir.path().join("stdout")).expect("stdout"),
+        stderr: std::fs::read(dir.path().join("stderr")).expect("stderr"),
+        peak_rss_kib: nums[1] as u64,
+        floor_kib: nums[2] as u64,
+    }
+}
+
+/// The launcher test's name in this test binary (`common::rss_launcher`).
+fn rss_launcher_name() -> String {
+    let m = module_path!();
+    let m = m.split_once("::").map(|(_, rest)| rest).unwrap_or(m);
+    format!("{m}::rss_launcher")
+}
+
+/// The launcher of [`run_measured`]; without `RSS_LAUNCH_ENV` it does
+/// nothing. It runs the argv of the folder, stdout and stderr into files,
+/// reaps the child with wait4 and writes `CODE MAXRSS_KIB FLOOR_KIB`.
+#[test]
+fn rss_launcher() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+
+    let Some(dir) = std::env::var_os(RSS_LAUNCH_ENV) else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let argv = std::fs::read(dir.join("argv")).expect("argv");
+    let words: Vec<&OsStr> = argv
+        .split(|b| *b == 0)
+        .filter(|w| !w.is_empty())
+        .map(OsStr::from_bytes)
+        .collect();
+    let floor_kib = self_peak_rss_kib();
+    // reaped by wait4 below, which std's wait would not let us call
+    #[allow(clippy::zombie_processes)]
+    let child = Command::new(words[0])
+        .args(&words[1..])
+        .env_remove(RSS_LAUNCH_ENV)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(dir.join("stdout")).expect("stdout file"))
+        .stderr(std::fs::File::create(dir.join("stderr")).expect("stderr file"))
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning {:?}: {e}", words[0]));
+    let pid = child.id() as i32;
+    let mut status: i32 = 0;
+    let mut usage = rusage::Rusage::default();
+    loop {
+        // SAFETY: wait4 writes an int and a struct rusage, both ours and
+        // laid out as the C library's; std never waits on `child`.
+        let r = unsafe { rusage::wait4(pid, &mut status, 0, &mut usage) };
+        if r == pid {
+            break;
+        }
+        let e = std::io::Error::last_os_error();
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::Interrupted,
+            "wait4({pid}): {e}"
+        );
+    }
+    let code = std::process::ExitStatus::from_raw(status)
+        .code()
+        .unwrap_or(-1);
+    std::fs::write(
+        dir.join("result"),
+        format!("{code} {} {floor_kib}\n", usage.ru_maxrss.max(0)),
+    )
+    .expect("result");
+}
+
+/// This process's own peak RSS so far (VmHWM of /proc/self/status), KiB.
+fn self_peak_rss_kib() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// wait4(2) and `struct rusage` as the C library declares them (the kernel's
+/// include/uapi/linux/resource.h: two `struct timeval`, then 14 longs), so
+/// the test support needs no crate beyond what archgate already uses.
+mod rusage {
+    use std::os::raw::{c_int, c_long};
+
+    #[repr(C)]
+    #[derive(Debug, Default)]
+    pub struct Timeval {
+        pub tv_sec: c_long,
+        pub tv_usec: c_long,
+    }
+
+    #[repr(C)]
+    #[derive(Debug, Default)]
+    pub struct Rusage {
+        pub ru_utime: Timeval,
+        pub ru_stime: Timeval,
+        /// Peak resident set size, KiB.
+        pub ru_maxrss: c_long,
+        pub ru_ixrss: c_long,
+        pub ru_idrss: c_long,
+        pub ru_isrss: c_long,
+        pub ru_minflt: c_long,
+        pub ru_majflt: c_long,
+        pub ru_nswap: c_long,
+        pub ru_inblock: c_long,
+        pub ru_oublock: c_long,
+        pub ru_msgsnd: c_long,
+        pub ru_msgrcv: c_long,
+        pub ru_nsignals: c_long,
+        pub ru_nvcsw: c_long,
+        pub ru_nivcsw: c_long,
+    }
+
+    extern "C" {
+        pub fn wait4(pid: c_int, status: *mut c_int, options: c_int, rusage: *mut Rusage) -> c_int;
+    }
 }
 
 /// `archgate check --format json [extra...] IMAGE...`

@@ -77,6 +77,9 @@ pub struct Layer {
     compression: Compression,
     implicit_dirs: bool,
     media_type: Option<String>,
+    /// Blob bytes and diff ID given as they are (hostile layers the tar
+    /// writer cannot make).
+    prebuilt: Option<(Vec<u8>, String)>,
 }
 
 impl Default for Layer {
@@ -92,7 +95,16 @@ impl Layer {
             compression: Compression::Gzip,
             implicit_dirs: true,
             media_type: None,
+            prebuilt: None,
         }
+    }
+
+    /// A layer whose blob is `bytes`, with `diff_id` claimed for it in the
+    /// config, stored under `compression`'s media type.
+    pub fn prebuilt(compression: Compression, bytes: Vec<u8>, diff_id: &str) -> Self {
+        let mut l = Layer::new().compression(compression);
+        l.prebuilt = Some((bytes, diff_id.to_string()));
+        l
     }
 
     pub fn compression(mut self, c: Compression) -> Self {
@@ -248,6 +260,18 @@ impl Layer {
 
     /// (media type, blob bytes, diff ID) for an OCI manifest.
     pub fn blob(&self) -> (String, Vec<u8>, String) {
+        if let Some((bytes, diff_id)) = &self.prebuilt {
+            let mt = match self.compression {
+                Compression::None => OCI_LAYER_TAR,
+                Compression::Gzip => OCI_LAYER_GZIP,
+                Compression::Zstd => OCI_LAYER_ZSTD,
+            };
+            return (
+                self.media_type.clone().unwrap_or_else(|| mt.to_string()),
+                bytes.clone(),
+                diff_id.clone(),
+            );
+        }
         let tar = self.tar_bytes();
         let diff_id = sha256(&tar);
         let (mt, bytes) = match self.compression {
