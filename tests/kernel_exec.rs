@@ -22,6 +22,16 @@ extern "C" {
         -> c_int;
 }
 
+/// The tests here write programs and exec them; another test's fork in the
+/// same process can hold a just-written file open for writing, and exec then
+/// fails with ETXTBSY. So they run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+const ETXTBSY: i32 = 26;
 const ENOENT: i32 = 2;
 const EIO: i32 = 5;
 const ENOEXEC: i32 = 8;
@@ -33,6 +43,16 @@ const ELIBBAD: i32 = 80;
 /// What execve(2) of `path` from `cwd` did: `None` when it ran, else the
 /// errno. A raw execve in the forked child, so no libc retries with /bin/sh.
 fn host_exec(path: &[u8], cwd: &Path) -> Option<i32> {
+    for _ in 0..50 {
+        match host_exec_once(path, cwd) {
+            Some(ETXTBSY) => std::thread::sleep(std::time::Duration::from_millis(10)),
+            other => return other,
+        }
+    }
+    panic!("{}: still ETXTBSY", show(path));
+}
+
+fn host_exec_once(path: &[u8], cwd: &Path) -> Option<i32> {
     let c = CString::new(path).unwrap();
     let mut cmd = Command::new("/nonexistent-archgate-placeholder");
     cmd.current_dir(cwd)
@@ -181,6 +201,7 @@ fn show(b: &[u8]) -> String {
 
 #[test]
 fn shebang_lines_agree_with_the_kernel() {
+    let _serial = serial();
     let mut b = Both::new();
     let i = b.interp.clone();
     let base = b.abs(b"");
@@ -328,6 +349,7 @@ fn shebang_lines_agree_with_the_kernel() {
 /// fresh exec in the middle of a long chain.
 #[test]
 fn nested_script_limit_matches_this_kernel() {
+    let _serial = serial();
     let mut b = Both::new();
     let i = b.interp.clone();
     let base = b.abs(b"");
@@ -430,6 +452,7 @@ fn with_interp(tru: &[u8], interp: &[u8]) -> Vec<u8> {
 
 #[test]
 fn pt_interp_agrees_with_the_kernel() {
+    let _serial = serial();
     let mut b = Both::new();
     let tru = std::fs::read("/bin/true").unwrap();
     let ld = goblin::elf::Elf::parse(&tru)
@@ -520,6 +543,7 @@ fn pt_interp_agrees_with_the_kernel() {
 /// not compared.
 #[test]
 fn sh_c_first_word_agrees_with_dash_and_bash() {
+    let _serial = serial();
     use archgate::inspect::exec::{first_command, FirstCommand};
     let shells: Vec<&str> = ["/bin/dash", "/bin/bash"]
         .into_iter()
@@ -667,6 +691,7 @@ fn sh_c_first_word_agrees_with_dash_and_bash() {
 /// log their names.
 #[test]
 fn env_grammar_agrees_with_gnu_env() {
+    let _serial = serial();
     use archgate::inspect::exec::{parse_wrapper, Wrapper, WrapperRun};
     let env = Path::new("/usr/bin/env");
     assert!(env.is_file(), "/usr/bin/env is needed for this test");
@@ -814,6 +839,7 @@ fn env_grammar_agrees_with_gnu_env() {
 /// they read) is the one archgate's shell option parser picks.
 #[test]
 fn shell_options_agree_with_dash_and_bash() {
+    let _serial = serial();
     use archgate::inspect::exec::{first_command, parse_shell, FirstCommand, ShellRun};
     let tmp = tempfile::Builder::new()
         .prefix("shopt")
