@@ -394,7 +394,7 @@ impl<R: RootFs> Engine<'_, R> {
                 },
                 ProgKind::Shell { bash } => match exec::parse_shell(bash, &argv[1..]) {
                     ShellRun::String { string, rest } => {
-                        let s = shown(&string);
+                        let s = format!("{:?}", display(&string));
                         // Binaries among $0, $1, ...: the string may run them.
                         let mut positional = vec![argv[0].clone()];
                         positional.extend(rest.iter().cloned());
@@ -402,7 +402,7 @@ impl<R: RootFs> Engine<'_, R> {
                             .await?;
                         if bash && self.bash_env {
                             self.note(format!(
-                                "{name} -c {s:?}: not judged: bash reads the BASH_ENV file first, which may define anything"
+                                "{name} -c {s}: not judged: bash reads the BASH_ENV file first, which may define anything"
                             ));
                             return Ok(());
                         }
@@ -445,18 +445,18 @@ impl<R: RootFs> Engine<'_, R> {
                                 }
                             }
                             FirstCommand::Nothing(why) => {
-                                self.note(format!("{name} -c {s:?}: {why}"))
+                                self.note(format!("{name} -c {s}: {why}"))
                             }
                             FirstCommand::GiveUp(why) => {
                                 let end = exec::script_end(&string);
                                 if end == ScriptEnd::Other {
                                     self.note(format!(
-                                        "{name} -c {s:?}: what it runs is not judged: {why}"
+                                        "{name} -c {s}: what it runs is not judged: {why}"
                                     ));
                                 } else {
                                     // `sh -c 'exec "$@"' $0 PROGRAM ARGS`
                                     let params = rest.get(1..).unwrap_or_default().to_vec();
-                                    let what = format!("{name} -c {s:?}");
+                                    let what = format!("{name} -c {s}");
                                     self.exec_args(chain, &what, &end, params, applets, &ctx)
                                         .await?;
                                 }
