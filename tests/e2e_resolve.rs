@@ -600,3 +600,293 @@ fn layers_without_directory_entries() {
     );
     check_image(img, &[]).expect(0, "pass", "match");
 }
+
+// ---- issue 8: kernel, runc and wrapper rules on real binaries ---------------
+
+fn notes(p: &serde_json::Value) -> Vec<String> {
+    p["notes"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|n| n.as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn has_note(p: &serde_json::Value, needle: &str) -> bool {
+    notes(p).iter().any(|n| n.contains(needle))
+}
+
+#[test]
+fn crlf_shebang_is_not_found_with_a_crlf_hint() {
+    // a script checked out with Windows line endings: the kernel looks for
+    // "/bin/sh\r"
+    let img = Image::new(ARM64)
+        .entrypoint(&["/entrypoint.sh"])
+        .layer(sh_layer().script("entrypoint.sh", "#!/bin/sh\r\nexec echo hi\r\n"));
+    let run = check_image(img, &[]);
+    let p = run.expect(1, "fail", "not-found");
+    assert!(p["hint"].as_str().unwrap().contains("CRLF"), "{run}");
+    let it = find_check(&p, "interpreter", "fail").unwrap_or_else(|| panic!("{run}"));
+    assert_eq!(it["path"], "/bin/sh\r", "{run}");
+}
+
+#[test]
+fn crlf_env_shebang_is_not_found() {
+    // `#!/usr/bin/env sh\r`: busybox env looks up "sh\r", which no applet is
+    let img = Image::new(ARM64)
+        .entrypoint(&["/entrypoint.sh"])
+        .layer(sh_layer().script("entrypoint.sh", "#!/usr/bin/env sh\r\necho hi\r\n"));
+    let run = check_image(img, &[]);
+    let p = run.expect(1, "fail", "not-found");
+    assert!(p["hint"].as_str().unwrap().contains("CRLF"), "{run}");
+}
+
+#[test]
+fn six_nested_scripts_are_a_loop_five_run() {
+    let chain = |n: usize| {
+        let mut l = sh_layer();
+        let mut next = "/bin/sh".to_string();
+        for k in (1..=n).rev() {
+            l = l.script(&format!("s{k}"), &format!("#!{next}\n"));
+            next = format!("/s{k}");
+        }
+        Image::new(ARM64).entrypoint(&["/s1"]).layer(l)
+    };
+    check_image(chain(5), &[]).expect(0, "pass", "match");
+    let run = check_image(chain(6), &[]);
+    let p = run.expect(1, "fail", "symlink-loop");
+    assert!(p["hint"].as_str().unwrap().contains("nested #!"), "{run}");
+}
+
+/// Debian's hello with its PT_INTERP pointed at `interp` (appended at the
+/// end of the file).
+fn hello_with_interp(interp: &[u8]) -> Vec<u8> {
+    let mut data = std::fs::read(deb_root("arm64").join("usr/bin/hello")).unwrap();
+    let elf = goblin::elf::Elf::parse(&data).unwrap();
+    let idx = elf
+        .program_headers
+        .iter()
+        .position(|p| p.p_type == goblin::elf::program_header::PT_INTERP)
+        .unwrap();
+    let ph = elf.header.e_phoff as usize + idx * elf.header.e_phentsize as usize;
+    let off = data.len() as u64;
+    data.extend_from_slice(interp);
+    data[ph + 8..ph + 16].copy_from_slice(&off.to_le_bytes());
+    data[ph + 32..ph + 40].copy_from_slice(&(interp.len() as u64).to_le_bytes());
+    data
+}
+
+#[test]
+fn invalid_pt_interp_is_not_a_program() {
+    for interp in [&b"\0"[..], b"/lib/ld-linux-aarch64.so.1", b"/"] {
+        let img = Image::new(ARM64).entrypoint(&["/usr/bin/hello"]).layer(
+            glibc_hello_layer("arm64", true).file(
+                "usr/bin/hello",
+                hello_with_interp(interp),
+                0o755,
+            ),
+        );
+        let run = check_image(img, &[]);
+        let p = run.expect(1, "fail", "not-a-program");
+        assert!(
+            !p["message"].as_str().unwrap().contains("directory"),
+            "{run}"
+        );
+    }
+    // the same loader path, NUL-terminated: it runs
+    let img = Image::new(ARM64).entrypoint(&["/usr/bin/hello"]).layer(
+        glibc_hello_layer("arm64", true).file(
+            "usr/bin/hello",
+            hello_with_interp(b"/lib/ld-linux-aarch64.so.1\0"),
+            0o755,
+        ),
+    );
+    check_image(img, &[]).expect(0, "pass", "match");
+}
+
+#[test]
+fn script_as_elf_loader_is_not_a_program() {
+    let img = Image::new(ARM64)
+        .entrypoint(&["/usr/bin/hello"])
+        .layer(sh_layer())
+        .layer(glibc_hello_layer("arm64", false).script(
+            "lib/ld-linux-aarch64.so.1",
+            "#!/bin/sh\necho not a loader\n",
+        ));
+    check_image(img, &[]).expect(1, "fail", "not-a-program");
+}
+
+#[test]
+fn program_found_through_relative_path_entry_is_refused_like_runc() {
+    // runc with Go >= 1.19: exec.ErrDot, even though /srv/app would run
+    let img = Image::new(ARM64)
+        .env(Some(&["PATH=.:/usr/bin:/bin"]))
+        .working_dir("/srv")
+        .entrypoint(&["app"])
+        .layer(Layer::new().file_from("srv/app", good()));
+    let run = check_image(img, &[]);
+    let p = run.expect(1, "fail", "not-found");
+    assert!(
+        p["message"]
+            .as_str()
+            .unwrap()
+            .contains("relative to the working directory"),
+        "{run}"
+    );
+    // named by path it runs
+    let img = Image::new(ARM64)
+        .env(Some(&["PATH=.:/usr/bin:/bin"]))
+        .working_dir("/srv")
+        .entrypoint(&["./app"])
+        .layer(Layer::new().file_from("srv/app", good()));
+    check_image(img, &[]).expect(0, "pass", "match");
+}
+
+#[test]
+fn empty_path_in_the_image_finds_nothing() {
+    let img = Image::new(ARM64)
+        .env(Some(&["PATH="]))
+        .entrypoint(&["busybox"])
+        .layer(sh_layer());
+    check_image(img, &[]).expect(1, "fail", "not-found");
+}
+
+#[test]
+fn image_env_without_path_gets_the_docker_default() {
+    let img = Image::new(ARM64)
+        .env(Some(&["LANG=C.UTF-8"]))
+        .entrypoint(&["busybox"])
+        .layer(sh_layer());
+    let run = check_image(img, &[]);
+    assert_eq!(
+        run.expect(0, "pass", "match")["resolved"],
+        "/bin/busybox",
+        "{run}"
+    );
+}
+
+#[test]
+fn trailing_slash_on_a_file_entrypoint_is_not_a_directory() {
+    let img = Image::new(ARM64)
+        .entrypoint(&["/bin/busybox/"])
+        .layer(sh_layer());
+    let run = check_image(img, &[]);
+    let p = run.expect(1, "fail", "not-found");
+    assert!(
+        p["message"].as_str().unwrap().contains("not a directory"),
+        "{run}"
+    );
+}
+
+#[test]
+fn script_argument_without_shebang_is_data_to_sh() {
+    // ["/bin/sh", "/entrypoint.sh"] with a 0755 file that has no #!
+    let img = Image::new(ARM64)
+        .entrypoint(&["/bin/sh", "/entrypoint.sh"])
+        .layer(sh_layer().script("entrypoint.sh", "echo hi\n"));
+    let run = check_image(img, &[]);
+    let p = run.expect(0, "pass", "match");
+    assert!(has_note(&p, "read by sh as data"), "{run}");
+}
+
+#[test]
+fn jar_argument_is_data_to_java() {
+    // a 0755 zip: java opens it, the kernel never execs it
+    let img = Image::new(ARM64)
+        .entrypoint(&["java", "-jar", "/app/app.jar"])
+        .layer(Layer::new().file_from("usr/bin/java", good()).file(
+            "app/app.jar",
+            b"PK\x03\x04\x14\x00rest of the zip".to_vec(),
+            0o755,
+        ));
+    let run = check_image(img, &[]);
+    let p = run.expect(0, "pass", "match");
+    assert!(has_note(&p, "data for java"), "{run}");
+}
+
+#[test]
+fn wrong_arch_binary_argument_of_sh_still_fails() {
+    let img = Image::new(ARM64)
+        .entrypoint(&["/bin/sh", "/app"])
+        .layer(sh_layer().file_from("app", wrong()));
+    check_image(img, &[]).expect(1, "fail", "arch-mismatch");
+}
+
+#[test]
+fn wrappers_run_their_program_found_through_path() {
+    // each wrapper is busybox (the gate judges bytes, not names' behaviour);
+    // the program it names by bare name is amd64's busybox in /usr/local/bin
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["/tini", "--"], &["app", "serve"]),
+        (&["/tini", "-s", "-g", "app"], &[]),
+        (&["/usr/local/bin/dumb-init", "--single-child"], &["app"]),
+        (&["gosu", "nobody"], &["app"]),
+        (&["/sbin/su-exec", "nobody", "app"], &[]),
+        (&["/usr/bin/env", "LANG=C", "app"], &[]),
+    ];
+    for (ep, cmd) in cases {
+        let img = Image::new(ARM64).entrypoint(ep).cmd(cmd).layer(
+            sh_layer()
+                .file_from("tini", good())
+                .file_from("usr/local/bin/dumb-init", good())
+                .file_from("usr/local/bin/gosu", good())
+                .file_from("sbin/su-exec", good())
+                .file_from("usr/local/bin/app", wrong()),
+        );
+        let run = check_image(img, &[]);
+        let p = run.expect(1, "fail", "arch-mismatch");
+        let a = find_check(&p, "argument", "fail").unwrap_or_else(|| panic!("{run}"));
+        assert_eq!(a["path"], "app", "{run}");
+        assert_eq!(a["resolved"], "/usr/local/bin/app", "{run}");
+    }
+}
+
+#[test]
+fn sh_c_command_string_first_word_is_judged() {
+    // Docker's shell form: CMD exec app --serve
+    let img = Image::new(ARM64)
+        .cmd(&["/bin/sh", "-c", "exec app --serve"])
+        .layer(sh_layer().file_from("usr/local/bin/app", wrong()));
+    let run = check_image(img, &[]);
+    let p = run.expect(1, "fail", "arch-mismatch");
+    let c = find_check(&p, "command", "fail").unwrap_or_else(|| panic!("{run}"));
+    assert_eq!(c["resolved"], "/usr/local/bin/app", "{run}");
+
+    // a string archgate cannot read is noted, not judged
+    let img = Image::new(ARM64)
+        .cmd(&["/bin/sh", "-c", "cd /srv && exec \"$APP\""])
+        .layer(sh_layer().file_from("usr/local/bin/app", wrong()));
+    let run = check_image(img, &[]);
+    let p = run.expect(0, "pass", "match");
+    assert!(has_note(&p, "not judged"), "{run}");
+}
+
+#[test]
+fn entrypoint_script_exec_args_runs_cmd() {
+    // the official-image pattern: the script ends in exec "$@"
+    let entry = "#!/bin/sh\nset -e\nif [ \"${1#-}\" != \"$1\" ]; then\n\tset -- app \"$@\"\nfi\nexec \"$@\"\n";
+    let img = |cmd: &[&str], app: std::path::PathBuf| {
+        Image::new(ARM64)
+            .entrypoint(&["/docker-entrypoint.sh"])
+            .cmd(cmd)
+            .layer(
+                sh_layer()
+                    .script("docker-entrypoint.sh", entry)
+                    .file_from("usr/local/bin/app", app),
+            )
+    };
+    let run = check_image(img(&["app"], wrong()), &[]);
+    let p = run.expect(1, "fail", "arch-mismatch");
+    let c = find_check(&p, "command", "fail").unwrap_or_else(|| panic!("{run}"));
+    assert_eq!(c["path"], "app", "{run}");
+    check_image(img(&["app"], good()), &[]).expect(0, "pass", "match");
+    // an option first: the script supplies its program; a name it does not
+    // find may be mapped by the script: noted, not failed
+    for cmd in [&["--verbose"][..], &["server.js"]] {
+        let run = check_image(img(cmd, wrong()), &[]);
+        let p = run.expect(0, "pass", "match");
+        assert!(!notes(&p).is_empty(), "{run}");
+    }
+}

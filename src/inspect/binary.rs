@@ -19,6 +19,9 @@ pub const HEAD_LEN: usize = 4096;
 /// Linux reads at most this much of a `#!` line (`BINPRM_BUF_SIZE`,
 /// include/uapi/linux/binfmts.h, since 5.1).
 pub const SHEBANG_MAX: usize = 256;
+/// The longest PT_INTERP binfmt_elf accepts (`PATH_MAX`,
+/// include/uapi/linux/limits.h).
+const PATH_MAX: u64 = 4096;
 /// Caps on what archgate reads for one table or section, so hostile headers
 /// can't make it read or allocate much.
 const MAX_TABLE: u64 = 1 << 20;
@@ -46,8 +49,12 @@ pub enum Ident {
         arg: Option<Vec<u8>>,
     },
     /// The kernel would answer ENOEXEC; `why` says what it is instead.
+    /// `text` when a shell that falls back to reading such a file as a
+    /// script (glibc `execvp`, `sh`'s own search) could run it: no NUL
+    /// bytes in the first page and no binary magic.
     NotAProgram {
         why: String,
+        text: bool,
     },
 }
 
@@ -59,6 +66,8 @@ pub struct ElfInfo {
     pub big_endian: bool,
     pub flags: u32,
     pub interp: Option<Vec<u8>>,
+    /// Why the first PT_INTERP is one the kernel refuses (ENOEXEC), if it is.
+    pub interp_error: Option<String>,
     pub phdrs: Vec<ProgramHeader>,
     pub shoff: u64,
     pub shnum: u64,
@@ -123,17 +132,31 @@ async fn range_from<R: RootFs>(
 }
 
 fn not_a_program(why: impl Into<String>) -> Ident {
-    Ident::NotAProgram { why: why.into() }
+    Ident::NotAProgram {
+        why: why.into(),
+        text: false,
+    }
+}
+
+fn text_not_a_program(why: impl Into<String>) -> Ident {
+    Ident::NotAProgram {
+        why: why.into(),
+        text: true,
+    }
 }
 
 /// Identify the regular file at `path` (already resolved) of `size` bytes.
 pub async fn identify<R: RootFs>(fs: &R, path: &[u8], size: u64) -> Result<Ident, FsError> {
     if size == 0 {
-        return Ok(not_a_program("an empty file"));
+        return Ok(text_not_a_program("an empty file"));
     }
     let head = fs.read_at(path, 0, (size as usize).min(HEAD_LEN)).await?;
     if head.starts_with(b"#!") {
-        return Ok(parse_shebang(&head));
+        return Ok(match parse_shebang(&head) {
+            // A shell reading it takes the first line for a comment.
+            Ident::NotAProgram { why, .. } => text_not_a_program(why),
+            other => other,
+        });
     }
     if head.starts_with(b"\x7fELF") {
         return identify_elf(fs, path, size, &head).await;
@@ -147,10 +170,17 @@ pub async fn identify<R: RootFs>(fs: &R, path: &[u8], size: u64) -> Result<Ident
         return Ok(Ident::Macho);
     }
     let shown: Vec<String> = head.iter().take(4).map(|b| format!("{b:02x}")).collect();
-    Ok(not_a_program(format!(
+    let why = format!(
         "neither a known binary nor a #! script (starts with {})",
         shown.join(" ")
-    )))
+    );
+    Ok(Ident::NotAProgram {
+        text: !head.contains(&0),
+        why: match head.get(..4) {
+            Some(b"PK\x03\x04") => "a zip archive (jar, wheel, ...)".to_string(),
+            _ => why,
+        },
+    })
 }
 
 fn is_macho(head: &[u8]) -> bool {
@@ -170,43 +200,80 @@ fn is_macho(head: &[u8]) -> bool {
     }
 }
 
-/// Parse a `#!` line the way Linux's binfmt_script does: the interpreter is
-/// the first word, everything after the following blanks (trailing blanks
-/// trimmed) is one optional argument.
+/// Parse a `#!` line exactly as Linux's `load_script()` does
+/// (torvalds/linux fs/binfmt_script.c, the form since v5.8, with the
+/// "do not exec a truncated interpreter path" rule).
+///
+/// The kernel looks at the first `SHEBANG_MAX` bytes only, NUL-padded when
+/// the file is shorter. The line ends at the first `\n` before any NUL. When
+/// there is none, the interpreter name must still be ended by a space, tab or
+/// NUL inside the buffer (else ENOEXEC: it may have been cut), and the line
+/// is taken to end at the buffer's last byte, which is dropped. Only space and
+/// tab are blanks: `\r`, `\v`, `\f` are ordinary bytes of the name, which is
+/// why a CRLF script asks for an interpreter named `/bin/sh\r`. The name ends
+/// at the first blank or NUL; after a blank, everything up to the end of the
+/// line (trailing blanks trimmed, stopping at a NUL) is one argument. An
+/// empty name is possible (`#!` alone): the kernel then opens "" and fails
+/// with EACCES, which the engine reproduces.
 pub fn parse_shebang(head: &[u8]) -> Ident {
-    let blank = |b: &u8| *b == b' ' || *b == b'\t';
-    let buf = head.get(2..head.len().min(SHEBANG_MAX)).unwrap_or_default();
-    let (line, complete) = match buf.iter().position(|&b| b == b'\n') {
-        Some(i) => (&buf[..i], true),
-        None => (buf, head.len() < SHEBANG_MAX),
+    let mut buf = [0u8; SHEBANG_MAX];
+    let n = head.len().min(SHEBANG_MAX);
+    buf[..n].copy_from_slice(&head[..n]);
+    if buf[0] != b'#' || buf[1] != b'!' {
+        return not_a_program("a file that does not start with #!");
+    }
+    let blank = |b: u8| b == b' ' || b == b'\t';
+    let last = SHEBANG_MAX - 1;
+    let non_blank = |buf: &[u8], from: usize, to: usize| (from..=to).find(|&i| !blank(buf[i]));
+    let terminator =
+        |buf: &[u8], from: usize, to: usize| (from..=to).find(|&i| blank(buf[i]) || buf[i] == 0);
+    // strnchr(): the first newline, but the search stops at a NUL.
+    let newline = buf
+        .iter()
+        .take_while(|&&b| b != 0)
+        .position(|&b| b == b'\n');
+    let mut end = match newline {
+        Some(i) => i,
+        None => {
+            let Some(first) = non_blank(&buf, 2, last) else {
+                return not_a_program(format!(
+                    "a #! line of only blanks for all {SHEBANG_MAX} bytes the kernel reads"
+                ));
+            };
+            if terminator(&buf, first, last).is_none() {
+                return not_a_program(format!(
+                    "a #! line whose interpreter name runs past the {SHEBANG_MAX} bytes the kernel reads"
+                ));
+            }
+            last
+        }
     };
-    let start = line.iter().position(|b| !blank(b)).unwrap_or(line.len());
-    let line = &line[start..];
-    let name_end = line.iter().position(blank).unwrap_or(line.len());
-    let mut interp = &line[..name_end];
-    while interp.last() == Some(&b'\r') {
-        interp = &interp[..interp.len() - 1];
+    // buf[1] is '!', so this stops at 2 at the latest.
+    while blank(buf[end - 1]) {
+        end -= 1;
     }
-    if interp.is_empty() {
-        return not_a_program("a #! line that names no interpreter");
+    let name = match non_blank(&buf, 2, end) {
+        Some(i) if i != end => i,
+        _ => return not_a_program("a #! line that names no interpreter"),
+    };
+    let sep = terminator(&buf, name, end);
+    let arg = match sep {
+        Some(s) if buf[s] != 0 => non_blank(&buf, s, end),
+        _ => None,
+    };
+    // The kernel writes NULs at the end of the line and (with an argument)
+    // at the separator, then copies both as C strings.
+    buf[end] = 0;
+    if let (Some(s), Some(_)) = (sep, arg) {
+        buf[s] = 0;
     }
-    let rest = &line[name_end..];
-    let a = rest
-        .iter()
-        .position(|b| !blank(b) && *b != b'\r')
-        .unwrap_or(rest.len());
-    let z = rest
-        .iter()
-        .rposition(|b| !blank(b) && *b != b'\r')
-        .map_or(a, |i| i + 1);
-    let rest = (a < z).then(|| rest[a..z].to_vec());
-    if !complete && rest.is_none() {
-        // The interpreter path itself runs past what the kernel reads.
-        return not_a_program(format!("a #! line longer than {SHEBANG_MAX} bytes"));
-    }
+    let cstr = |from: usize| {
+        let len = buf[from..].iter().position(|&b| b == 0).unwrap_or(0);
+        buf[from..from + len].to_vec()
+    };
     Ident::Script {
-        interpreter: interp.to_vec(),
-        arg: rest,
+        interpreter: cstr(name),
+        arg: arg.map(cstr),
     }
 }
 
@@ -246,6 +313,7 @@ async fn identify_elf<R: RootFs>(
         big_endian,
         flags: hdr.e_flags,
         interp: None,
+        interp_error: None,
         phdrs: Vec::new(),
         shoff: hdr.e_shoff,
         shnum: hdr.e_shnum as u64,
@@ -281,21 +349,30 @@ async fn identify_elf<R: RootFs>(
             )));
         }
     }
+    // Only the first PT_INTERP counts; binfmt_elf validates it after the
+    // machine check, so a bad one is recorded here and judged then
+    // (torvalds/linux fs/binfmt_elf.c, load_elf_binary).
     if let Some(ph) = info.phdrs.iter().find(|p| p.p_type == PT_INTERP) {
-        if ph.p_filesz == 0 || ph.p_filesz > 4096 {
-            return Ok(not_a_program("an ELF file with an invalid PT_INTERP"));
-        }
-        let Some(bytes) = range_from(fs, path, size, head, ph.p_offset, ph.p_filesz).await? else {
-            return Ok(not_a_program(
-                "a truncated ELF file (PT_INTERP past the end)",
+        if ph.p_filesz < 2 || ph.p_filesz > PATH_MAX {
+            info.interp_error = Some(format!(
+                "its PT_INTERP is {} bytes long (the kernel takes 2 to {PATH_MAX})",
+                ph.p_filesz
             ));
-        };
-        let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-        let interp = bytes[..end].to_vec();
-        if interp.is_empty() {
-            return Ok(not_a_program("an ELF file with an empty PT_INTERP"));
+        } else {
+            match range_from(fs, path, size, head, ph.p_offset, ph.p_filesz).await? {
+                None => {
+                    info.interp_error = Some("its PT_INTERP lies past the end of the file".into())
+                }
+                Some(bytes) if bytes.last() != Some(&0) => {
+                    info.interp_error = Some("its PT_INTERP is not NUL-terminated".into())
+                }
+                Some(bytes) => {
+                    // An embedded NUL cuts the path, as the kernel's open does.
+                    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+                    info.interp = Some(bytes[..end].to_vec());
+                }
+            }
         }
-        info.interp = Some(interp);
     }
     Ok(Ident::Elf(info))
 }
@@ -708,7 +785,7 @@ mod tests {
             }
         );
         assert_eq!(
-            parse_shebang(b"#! /usr/bin/env  python3 -u \r\n"),
+            parse_shebang(b"#! /usr/bin/env  python3 -u \t\n"),
             Ident::Script {
                 interpreter: "/usr/bin/env".into(),
                 arg: Some("python3 -u".into())

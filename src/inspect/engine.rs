@@ -1,22 +1,42 @@
 //! The verdict rules: which programs a platform's config makes the runtime
 //! exec, and whether each can run there.
 //!
-//! The one idea: every program (argv[0], later absolute-path arguments, the
-//! HEALTHCHECK program, each `#!` interpreter, each ELF loader) goes through
-//! one `check_program`, which records a flat `Check` and returns its verdict;
-//! a program's verdict is the worst of its own and those it depends on.
+//! The one idea: every program (argv[0], the program a wrapper or shell runs
+//! next, a binary argument, the HEALTHCHECK program, each `#!` interpreter,
+//! each ELF loader) goes through one `check_program`, which locates it as
+//! the program that execs it would (runc, the kernel, libc's `execvp`, a
+//! shell), records a flat `Check` and returns its verdict and the binary
+//! that finally runs; `follow` then reads that binary's argv with the
+//! grammar of `exec.rs` to find the next program. A program's verdict is the
+//! worst of its own and those it depends on.
 
 use super::binary::{self, Ident};
 use super::config::ImageConfig;
+use super::exec::{self, basename, FirstCommand, Kind as ProgKind, ScriptEnd, ShellRun, Wrapper};
 use super::platform::{Platform, EM_ARM};
-use super::resolve::{self, absolutize, Lookup, Resolution, DEFAULT_PATH};
+use super::resolve::{self, absolutize, path_entries, Lookup, PathRules, Resolution, DEFAULT_PATH};
 use super::verdict::{BinaryFacts, Check, PlatformReport, Reason, Role, Verdict};
 use crate::rootfs::{display, FsError, Kind, RootFs};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
 
-/// Linux follows at most this many nested `#!` interpreters
-/// (fs/exec.c, `bprm->have_execfd` recursion limit of 5 in search_binary_handler).
-const MAX_INTERP_DEPTH: usize = 5;
+/// At most this many `#!` files in one exec, counting the file exec'd:
+/// `exec_binprm` (torvalds/linux fs/exec.c) gives ELOOP once its loop depth
+/// passes 5, so depths 0..=5 run a handler and the last must load a binary.
+/// The ELF loader does not count (binfmt_elf opens it itself).
+/// tests/kernel_exec.rs measures the limit of the running kernel against it.
+pub const MAX_SCRIPT_DEPTH: usize = 5;
+
+/// How many programs archgate follows through wrappers and shells for one
+/// image, so that a wrapper or `env` loop ends.
+const MAX_EXEC_HOPS: usize = 16;
+
+/// Notes kept per platform (an argv of thousands of data files stays short).
+const MAX_NOTES: usize = 64;
+
+/// How much of an entrypoint script's end is read to find its last statement.
+const SCRIPT_TAIL: u64 = 64 * 1024;
 
 /// The engine could not decide: the image's files could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -25,77 +45,128 @@ pub enum InspectError {
     Fs(#[from] FsError),
 }
 
+/// A name from the image for a message: `display`, with control bytes
+/// escaped (`/bin/sh\r` stays visible on a terminal).
+pub fn shown(b: &[u8]) -> String {
+    let mut out = String::new();
+    for ch in display(b).chars() {
+        match ch {
+            '\r' => out.push_str("\\r"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Inspect one platform of an image.
 pub async fn inspect<R: RootFs>(
     config: &ImageConfig,
     platform: &Platform,
     fs: &R,
 ) -> Result<PlatformReport, InspectError> {
+    // Docker starts the process environment from its default PATH and lets
+    // the image's Env replace it (moby container/container.go,
+    // `CreateDaemonEnvironment`), so an image with Env but no PATH still gets
+    // the default. containerd's `WithImageConfigArgs` (ctr, nerdctl) only
+    // adds the default when the image Env is empty, so there such an image
+    // has no PATH at all; archgate follows Docker.
+    let ctx = Ctx {
+        path: Some(
+            config
+                .env_var("PATH")
+                .unwrap_or(DEFAULT_PATH)
+                .as_bytes()
+                .to_vec(),
+        ),
+        cwd: config.working_dir.as_ref().map(|d| d.as_bytes().to_vec()),
+    };
     let mut e = Engine {
         fs,
         platform,
-        path_var: config
-            .env_var("PATH")
-            .unwrap_or(DEFAULT_PATH)
-            .as_bytes()
-            .to_vec(),
-        cwd: config.working_dir.as_ref().map(|d| d.as_bytes().to_vec()),
+        // Go >= 1.21 re-reads GODEBUG when runc's init sets the container
+        // env, so `GODEBUG=execerrdot=0` in the image turns ErrDot off.
+        errdot_off: config
+            .env_var("GODEBUG")
+            .is_some_and(|g| g.split(',').any(|kv| kv.trim() == "execerrdot=0")),
+        // bash reads BASH_ENV before a -c string, and imports functions from
+        // BASH_FUNC_NAME%% variables (variables.c).
+        bash_env: config.env_var("BASH_ENV").is_some_and(|v| !v.is_empty())
+            || config.env.iter().any(|kv| kv.starts_with("BASH_FUNC_")),
         checks: Vec::new(),
         idents: HashMap::new(),
+        notes: Vec::new(),
+        hints: BTreeMap::new(),
+        hops: 0,
+        lookups: HashMap::new(),
+    };
+    let runc = Finder::Go {
+        errdot: !e.errdot_off,
+        who: "runc",
     };
 
-    let argv: Vec<String> = if config.entrypoint.is_empty() {
-        config.cmd.clone()
+    let argv: Vec<Vec<u8>> = if config.entrypoint.is_empty() {
+        config.cmd.iter().map(|s| s.as_bytes().to_vec()).collect()
     } else {
         config
             .entrypoint
             .iter()
             .chain(config.cmd.iter())
-            .cloned()
+            .map(|s| s.as_bytes().to_vec())
             .collect()
     };
 
     let mut program = String::new();
     let mut resolved = String::new();
-    if let Some(argv0) = argv.first() {
-        program = argv0.clone();
+    if !argv.is_empty() {
+        program = display(&argv[0]);
         let i = e.checks.len();
-        e.check_program(Role::Entrypoint, argv0.as_bytes(), true, 0)
-            .await?;
-        resolved = e.checks[i].resolved.clone();
-        // Later arguments that are absolute paths to executables in the image
-        // are programs too (`/tini -- /app`, `/bin/sh /entrypoint.sh`).
-        for arg in &argv[1..] {
-            if !arg.starts_with('/') || e.already_checked(arg.as_bytes()) {
-                continue;
-            }
-            if let Resolution::Found { entry, path, .. } =
-                resolve::resolve(fs, arg.as_bytes(), true).await?
-            {
-                if entry.kind == Kind::File && entry.is_executable() && display(&path) != resolved {
-                    e.check_program(Role::Argument, arg.as_bytes(), false, 0)
-                        .await?;
-                }
-            }
-        }
+        e.run_argv(
+            Role::Entrypoint,
+            argv,
+            ctx.clone(),
+            runc,
+            Missing::Fail,
+            Chain::Main,
+        )
+        .await?;
+        resolved = e
+            .checks
+            .get(i)
+            .map(|c| c.resolved.clone())
+            .unwrap_or_default();
     }
     if let Some(test) = &config.healthcheck {
-        match test.first().map(String::as_str) {
+        let argv: Option<Vec<Vec<u8>>> = match test.first().map(String::as_str) {
             Some("CMD") if test.len() > 1 && !test[1].is_empty() => {
-                e.check_program(Role::Healthcheck, test[1].as_bytes(), true, 0)
-                    .await?;
+                Some(test[1..].iter().map(|s| s.as_bytes().to_vec()).collect())
             }
             Some("CMD-SHELL") if test.len() > 1 => {
                 // Docker runs it with the image's SHELL, default `/bin/sh -c`.
-                let shell = config
-                    .shell
-                    .first()
-                    .cloned()
-                    .unwrap_or_else(|| "/bin/sh".into());
-                e.check_program(Role::Healthcheck, shell.as_bytes(), true, 0)
-                    .await?;
+                let mut argv: Vec<Vec<u8>> = if config.shell.is_empty() {
+                    vec![b"/bin/sh".to_vec(), b"-c".to_vec()]
+                } else {
+                    config.shell.iter().map(|s| s.as_bytes().to_vec()).collect()
+                };
+                argv.push(test[1..].join(" ").into_bytes());
+                Some(argv)
             }
-            _ => {}
+            _ => None,
+        };
+        if let Some(argv) = argv {
+            e.run_argv(
+                Role::Healthcheck,
+                argv,
+                ctx,
+                runc,
+                Missing::Fail,
+                Chain::Health,
+            )
+            .await?;
         }
     }
 
@@ -105,11 +176,20 @@ pub async fn inspect<R: RootFs>(
 struct Engine<'a, R> {
     fs: &'a R,
     platform: &'a Platform,
-    path_var: Vec<u8>,
-    cwd: Option<Vec<u8>>,
+    errdot_off: bool,
+    bash_env: bool,
     checks: Vec<Check>,
     idents: HashMap<Vec<u8>, (Ident, BinaryFacts)>,
+    notes: Vec<String>,
+    /// Hints for particular checks (by index), ahead of the reason's usual one.
+    hints: BTreeMap<usize, String>,
+    /// Programs followed through wrappers and shells so far.
+    hops: usize,
+    /// PATH lookups done, by (name, directories, working directory).
+    lookups: HashMap<LookupKey, Lookup>,
 }
+
+type LookupKey = (Vec<u8>, Vec<Vec<u8>>, Vec<u8>);
 
 /// What a program check concluded, passed up to the program that needs it.
 #[derive(Clone, Copy)]
@@ -118,21 +198,545 @@ struct Outcome {
     reason: Reason,
 }
 
+/// The process environment that matters for finding programs.
+#[derive(Clone, Debug)]
+struct Ctx {
+    /// PATH; `None` when unset (after `env -i`).
+    path: Option<Vec<u8>>,
+    /// The working directory; `None` is `/`.
+    cwd: Option<Vec<u8>>,
+}
+
+/// Which libc's `execvp` a C wrapper uses: it decides PATH's default and
+/// whether a file that is not a program is handed to `/bin/sh`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Libc {
+    Glibc,
+    Musl,
+    /// Statically linked: archgate cannot tell.
+    Unknown,
+}
+
+/// Who looks a program up, with that looker's rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Finder {
+    /// The kernel: `#!` interpreter names and PT_INTERP, opened as written
+    /// (relative to the working directory), never searched in PATH.
+    Kernel,
+    /// Go's `exec.LookPath` (go/src/os/exec/lp_unix.go): runc's init
+    /// (opencontainers/runc libcontainer/standard_init_linux.go, `Init`) and
+    /// gosu. With Go >= 1.19 a hit through an empty or relative PATH entry
+    /// is the error `exec.ErrDot`, not a program.
+    Go { errdot: bool, who: &'static str },
+    /// libc's `execvp`, as the C wrappers use it.
+    Execvp {
+        libc: Libc,
+        applets: bool,
+        who: &'static str,
+    },
+    /// A shell's own search (dash src/exec.c, bash findcmd.c): empty entries
+    /// are the working directory, and a file that is not a program is run
+    /// as a shell script. `applets`: the shell is busybox, which runs its own
+    /// applet of that name when it has one.
+    Shell { applets: bool },
+}
+
+/// What to do when the program is not there.
+enum Missing {
+    Fail,
+    /// Record a note (this text, then why) instead of failing.
+    Note(String),
+}
+
+/// Which program list a check belongs to, for the roles it gives.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Chain {
+    Main,
+    Health,
+}
+
+impl Chain {
+    fn argument(self) -> Role {
+        match self {
+            Chain::Main => Role::Argument,
+            Chain::Health => Role::Healthcheck,
+        }
+    }
+    fn command(self) -> Role {
+        match self {
+            Chain::Main => Role::Command,
+            Chain::Health => Role::Healthcheck,
+        }
+    }
+}
+
+/// The binary that finally runs after a program's `#!` chain, with the argv
+/// the kernel built for it: `prefix` followed by the caller's argv[1..].
+#[derive(Clone, Debug)]
+struct Loaded {
+    path: Vec<u8>,
+    prefix: Vec<Vec<u8>>,
+    ctx: Ctx,
+    via_shebang: bool,
+}
+
+/// The result of one `check_program`.
+struct Ran {
+    /// `None` when it was not judged (a note says why).
+    outcome: Option<Outcome>,
+    /// The binary that runs, when the program can run.
+    loaded: Option<Loaded>,
+}
+
+/// What `judge` concluded.
+enum Judged {
+    Done(Outcome, String, Option<Loaded>),
+    /// Not judged; the note says why.
+    NotJudged(String),
+}
+
+type Boxed<'s, T> = Pin<Box<dyn Future<Output = Result<T, FsError>> + 's>>;
+
+fn fail(reason: Reason, msg: String) -> Result<Judged, FsError> {
+    Ok(Judged::Done(
+        Outcome {
+            verdict: Verdict::Fail,
+            reason,
+        },
+        msg,
+        None,
+    ))
+}
+
+const ERRDOT_HINT: &str = "runc refuses a program found through an empty, `.` or relative PATH entry (Go's exec.ErrDot): name it by its path (ENTRYPOINT [\"/srv/app\"] or [\"./app\"]) or put its directory in PATH as an absolute path";
+const LOOP_HINT: &str = "more than 5 nested #! scripts: Linux stops with ELOOP (\"too many levels of symbolic links\"); run the innermost interpreter directly or exec it from the script";
+
 impl<R: RootFs> Engine<'_, R> {
-    fn already_checked(&self, word: &[u8]) -> bool {
-        let word = display(word);
-        self.checks.iter().any(|c| c.path == word)
+    /// Check `argv[0]` as `finder` finds it and, when it can run, follow what
+    /// it does with its arguments.
+    fn run_argv<'s>(
+        &'s mut self,
+        role: Role,
+        argv: Vec<Vec<u8>>,
+        ctx: Ctx,
+        finder: Finder,
+        missing: Missing,
+        chain: Chain,
+    ) -> Boxed<'s, Option<Outcome>> {
+        Box::pin(async move {
+            let Some(word) = argv.first().cloned() else {
+                return Ok(None);
+            };
+            let ran = self
+                .check_program(role, &word, finder, &ctx, 0, &missing)
+                .await?;
+            if let (Some(o), Some(l)) = (ran.outcome, ran.loaded) {
+                if o.verdict < Verdict::Fail {
+                    let mut full = l.prefix.clone();
+                    full.extend(argv[1..].iter().cloned());
+                    self.follow(chain, full, l).await?;
+                }
+            }
+            Ok(ran.outcome)
+        })
+    }
+
+    fn note(&mut self, n: String) {
+        if self.notes.len() < MAX_NOTES {
+            if !self.notes.contains(&n) {
+                self.notes.push(n);
+            }
+        } else if self.notes.len() == MAX_NOTES {
+            self.notes.push("(more notes left out)".into());
+        }
+    }
+
+    /// One more program followed, or `false` (with a note) past the limit.
+    fn hop(&mut self, what: &[u8]) -> bool {
+        if self.hops >= MAX_EXEC_HOPS {
+            self.note(format!(
+                "{}: not followed: archgate follows at most {MAX_EXEC_HOPS} programs through wrappers and shells (a wrapper or env loop?)",
+                shown(what)
+            ));
+            return false;
+        }
+        self.hops += 1;
+        true
+    }
+
+    /// What the binary that runs does with its argv: exec a program a
+    /// wrapper names, run a shell string or script, or read its arguments.
+    fn follow<'s>(&'s mut self, chain: Chain, argv: Vec<Vec<u8>>, loaded: Loaded) -> Boxed<'s, ()> {
+        Box::pin(async move {
+            let (kind, applets, argv) = kind_of(argv, &loaded.path);
+            let ctx = loaded.ctx.clone();
+            let name = shown(basename(&argv[0]));
+            match kind {
+                ProgKind::Wrapper(w) => match exec::parse_wrapper(w, &argv[1..]) {
+                    exec::WrapperRun::Exec(next) => {
+                        if !self.hop(&next.argv[0]) {
+                            return Ok(());
+                        }
+                        let finder = self.wrapper_finder(w, &loaded.path, applets).await?;
+                        let role = if loaded.via_shebang {
+                            Role::Interpreter
+                        } else {
+                            chain.argument()
+                        };
+                        let ctx = apply_env(&ctx, &next);
+                        self.run_argv(role, next.argv, ctx, finder, Missing::Fail, chain)
+                            .await?;
+                    }
+                    exec::WrapperRun::Nothing(why) => self.note(format!("{name}: {why}")),
+                    exec::WrapperRun::Unknown(why) => {
+                        self.note(format!("{why}: what it runs is not judged"))
+                    }
+                },
+                ProgKind::Shell { bash } => match exec::parse_shell(bash, &argv[1..]) {
+                    ShellRun::String { string, rest } => {
+                        let s = format!("{:?}", display(&string));
+                        // Binaries among $0, $1, ...: the string may run them.
+                        let mut positional = vec![argv[0].clone()];
+                        positional.extend(rest.iter().cloned());
+                        self.data_args(chain, &positional, false, false, &ctx)
+                            .await?;
+                        if bash && self.bash_env {
+                            self.note(format!(
+                                "{name} -c {s}: not judged: bash reads the BASH_ENV file first, which may define anything"
+                            ));
+                            return Ok(());
+                        }
+                        match exec::first_command(&string) {
+                            FirstCommand::Run {
+                                argv: words,
+                                path,
+                                args_known,
+                            } => {
+                                if !self.hop(&words[0]) {
+                                    return Ok(());
+                                }
+                                let mut ctx = ctx;
+                                if let Some(p) = path {
+                                    ctx.path = Some(p);
+                                }
+                                let finder = Finder::Shell { applets };
+                                if args_known {
+                                    self.run_argv(
+                                        chain.command(),
+                                        words,
+                                        ctx,
+                                        finder,
+                                        Missing::Fail,
+                                        chain,
+                                    )
+                                    .await?;
+                                } else {
+                                    // Its arguments need expansion: judge
+                                    // the program, follow nothing further.
+                                    self.check_program(
+                                        chain.command(),
+                                        &words[0],
+                                        finder,
+                                        &ctx,
+                                        0,
+                                        &Missing::Fail,
+                                    )
+                                    .await?;
+                                }
+                            }
+                            FirstCommand::Nothing(why) => {
+                                self.note(format!("{name} -c {s}: {why}"))
+                            }
+                            FirstCommand::GiveUp(why) => {
+                                let end = exec::script_end(&string);
+                                if end == ScriptEnd::Other {
+                                    self.note(format!(
+                                        "{name} -c {s}: what it runs is not judged: {why}"
+                                    ));
+                                } else {
+                                    // `sh -c 'exec "$@"' $0 PROGRAM ARGS`
+                                    let params = rest.get(1..).unwrap_or_default().to_vec();
+                                    let what = format!("{name} -c {s}");
+                                    self.exec_args(chain, &what, &end, params, applets, &ctx)
+                                        .await?;
+                                }
+                            }
+                        }
+                    }
+                    ShellRun::Script { path, args } => {
+                        self.shell_script(
+                            chain,
+                            &argv[0],
+                            applets,
+                            &path,
+                            args,
+                            &ctx,
+                            loaded.via_shebang,
+                        )
+                        .await?;
+                    }
+                    ShellRun::Stdin => {}
+                    ShellRun::Nothing(why) => self.note(why),
+                    ShellRun::Unknown(why) => {
+                        self.note(format!("{name}: {why}: what it runs is not judged"))
+                    }
+                },
+                ProgKind::Interpreter { reads_pe } => {
+                    self.data_args(chain, &argv, reads_pe, true, &ctx).await?
+                }
+                ProgKind::Unknown => self.data_args(chain, &argv, false, false, &ctx).await?,
+            }
+            Ok(())
+        })
+    }
+
+    /// How a wrapper looks its program up: gosu with Go's LookPath (ErrDot
+    /// from Go 1.19, read from its build info), the C wrappers with their
+    /// libc's `execvp`.
+    async fn wrapper_finder(
+        &mut self,
+        w: Wrapper,
+        path: &[u8],
+        applets: bool,
+    ) -> Result<Finder, FsError> {
+        if w == Wrapper::Gosu {
+            let mut errdot = !self.errdot_off;
+            if let Some((Ident::Elf(elf), _)) = self.idents.get(path) {
+                let elf = elf.clone();
+                if let Some(minor) = binary::go_buildinfo(self.fs, path, &elf)
+                    .await?
+                    .and_then(|g| g.version)
+                    .and_then(|v| go_minor(&v))
+                {
+                    errdot &= minor >= 19;
+                }
+            }
+            return Ok(Finder::Go {
+                errdot,
+                who: "gosu",
+            });
+        }
+        Ok(Finder::Execvp {
+            libc: self.libc_of(path),
+            applets,
+            who: w.name(),
+        })
+    }
+
+    /// glibc or musl, from the binary's PT_INTERP.
+    fn libc_of(&self, path: &[u8]) -> Libc {
+        match self.idents.get(path) {
+            Some((Ident::Elf(e), _)) => match &e.interp {
+                Some(i) if memchr::memmem::find(i, b"musl").is_some() => Libc::Musl,
+                Some(_) => Libc::Glibc,
+                None => Libc::Unknown,
+            },
+            _ => Libc::Unknown,
+        }
+    }
+
+    /// `sh FILE ARGS`: the shell reads FILE as data (its `#!` line is a
+    /// comment, nothing execs it). When FILE is the official-image
+    /// entrypoint (it ends in `exec "$@"`), what it runs is its first
+    /// argument.
+    #[allow(clippy::too_many_arguments)]
+    async fn shell_script(
+        &mut self,
+        chain: Chain,
+        shell: &[u8],
+        applets: bool,
+        script: &[u8],
+        args: Vec<Vec<u8>>,
+        ctx: &Ctx,
+        via_shebang: bool,
+    ) -> Result<(), FsError> {
+        let sh = shown(basename(shell));
+        let name = shown(script);
+        let abs = absolutize(script, ctx.cwd.as_deref());
+        let (path, size) = match resolve::resolve(self.fs, &abs, true).await? {
+            Resolution::Found { path, entry, .. } if entry.kind == Kind::File => (path, entry.size),
+            _ => {
+                self.note(format!(
+                    "{name}: {sh} reads it as a script, but it is not a file in the image"
+                ));
+                return Ok(());
+            }
+        };
+        if matches!(
+            self.ident_of(&path, size).await?,
+            Ident::Elf(_) | Ident::Macho | Ident::Pe
+        ) {
+            // A binary handed to a shell: judged like any binary argument.
+            let argv = [shell.to_vec(), script.to_vec()];
+            return self.data_args(chain, &argv, false, true, ctx).await;
+        }
+        let len = size.min(SCRIPT_TAIL);
+        let tail = self.fs.read_at(&path, size - len, len as usize).await?;
+        let end = exec::script_end(&tail);
+        if end == ScriptEnd::Other {
+            self.note(if via_shebang {
+                format!(
+                    "{name} runs under {sh} and does not end in exec \"$@\": what it runs is not judged"
+                )
+            } else {
+                format!(
+                    "{name} is read by {sh} as data (its #! line is not used) and does not end in exec \"$@\": what it runs is not judged"
+                )
+            });
+            let mut argv = vec![script.to_vec()];
+            argv.extend(args);
+            return self.data_args(chain, &argv, false, false, ctx).await;
+        }
+        self.exec_args(chain, &name, &end, args, applets, ctx).await
+    }
+
+    /// A script (or `-c` string) whose last statement is `exec "$@"`, or
+    /// `exec gosu|su-exec USER "$@"`, runs its arguments: judge the first
+    /// one (`command`), leniently (the script may rewrite it first).
+    async fn exec_args(
+        &mut self,
+        chain: Chain,
+        name: &str,
+        end: &ScriptEnd,
+        args: Vec<Vec<u8>>,
+        applets: bool,
+        ctx: &Ctx,
+    ) -> Result<(), FsError> {
+        let Some(first) = args.first() else {
+            self.note(format!(
+                "{name} ends in exec \"$@\" but is given no arguments: it runs nothing"
+            ));
+            return Ok(());
+        };
+        if first.first() == Some(&b'-') {
+            self.note(format!(
+                "{name} ends in exec \"$@\"; its first argument {} is an option, which official entrypoint scripts hand to their own program: not judged",
+                shown(first)
+            ));
+            return Ok(());
+        }
+        let mut finder = Finder::Shell { applets };
+        let mut via = String::new();
+        if let ScriptEnd::ExecVia { wrapper } = end {
+            // The script execs the wrapper (always, as its last statement),
+            // which runs the arguments as another user.
+            if !self.hop(wrapper) {
+                return Ok(());
+            }
+            let ran = self
+                .check_program(chain.command(), wrapper, finder, ctx, 0, &Missing::Fail)
+                .await?;
+            let (Some(o), Some(l)) = (ran.outcome, ran.loaded) else {
+                return Ok(());
+            };
+            if o.verdict == Verdict::Fail {
+                return Ok(());
+            }
+            let w = match exec::classify(basename(wrapper)) {
+                ProgKind::Wrapper(w) => w,
+                _ => Wrapper::SuExec,
+            };
+            let applets = basename(&l.path) == b"busybox";
+            finder = self.wrapper_finder(w, &l.path, applets).await?;
+            via = format!(" through {}", shown(basename(wrapper)));
+        }
+        if !self.hop(first) {
+            return Ok(());
+        }
+        let context = format!(
+            "{name} ends in exec \"$@\"{via}, but its first argument {} is not a program it can run ",
+            shown(first)
+        );
+        self.run_argv(
+            chain.command(),
+            args,
+            ctx.clone(),
+            finder,
+            Missing::Note(context),
+            chain,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The arguments of a program that does not exec them itself: a binary
+    /// (ELF, Mach-O, PE) given by absolute path is judged, since wrappers
+    /// archgate does not know exec such arguments; a `#!` script is judged
+    /// unless an interpreter reads it (`scripts_are_data`); the rest is data
+    /// and only noted.
+    async fn data_args(
+        &mut self,
+        chain: Chain,
+        argv: &[Vec<u8>],
+        reads_pe: bool,
+        scripts_are_data: bool,
+        ctx: &Ctx,
+    ) -> Result<(), FsError> {
+        let who = shown(basename(&argv[0]));
+        for arg in argv.iter().skip(1) {
+            if arg.first() != Some(&b'/') {
+                continue;
+            }
+            let Resolution::Found { path, entry, .. } =
+                resolve::resolve(self.fs, arg, true).await?
+            else {
+                continue;
+            };
+            if entry.kind != Kind::File {
+                continue;
+            }
+            let shown_path = display(&path);
+            if self.checks.iter().any(|c| c.resolved == shown_path) {
+                continue;
+            }
+            let ident = self.ident_of(&path, entry.size).await?;
+            let (program, what) = match &ident {
+                Ident::Elf(_) | Ident::Macho => (true, String::new()),
+                Ident::Pe => (!reads_pe, "a Windows PE file".to_string()),
+                Ident::Script { .. } => (!scripts_are_data, "a #! script".to_string()),
+                Ident::NotAProgram { why, .. } => (false, why.clone()),
+            };
+            if program && entry.is_executable() {
+                self.check_program(
+                    chain.argument(),
+                    arg,
+                    Finder::Kernel,
+                    ctx,
+                    0,
+                    &Missing::Fail,
+                )
+                .await?;
+            } else if scripts_are_data || entry.is_executable() {
+                self.note(format!(
+                    "{}: {what}, data for {who} (read, not exec'd): not judged",
+                    shown(arg)
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    async fn ident_of(&mut self, path: &[u8], size: u64) -> Result<Ident, FsError> {
+        if let Some((i, _)) = self.idents.get(path) {
+            return Ok(i.clone());
+        }
+        let ident = binary::identify(self.fs, path, size).await?;
+        let facts = binary::facts(self.fs, path, &ident).await?;
+        self.idents.insert(path.to_vec(), (ident.clone(), facts));
+        Ok(ident)
     }
 
     /// Locate, identify and judge one program; push its `Check` (and those of
-    /// its interpreter or loader) and return its outcome.
+    /// its interpreter or loader) and return its outcome and what runs.
     fn check_program<'s>(
         &'s mut self,
         role: Role,
         word: &'s [u8],
-        path_lookup: bool,
+        finder: Finder,
+        ctx: &'s Ctx,
         depth: usize,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Outcome, FsError>> + 's>> {
+        missing: &'s Missing,
+    ) -> Boxed<'s, Ran> {
         Box::pin(async move {
             let idx = self.checks.len();
             self.checks.push(Check {
@@ -145,68 +749,161 @@ impl<R: RootFs> Engine<'_, R> {
                 message: String::new(),
                 binary: None,
             });
-            let out = self.judge(idx, role, word, path_lookup, depth).await?;
-            let c = &mut self.checks[idx];
-            c.verdict = out.0.verdict;
-            c.reason = out.0.reason;
-            c.message = out.1;
-            Ok(out.0)
+            match self
+                .judge(idx, role, word, finder, ctx, depth, missing)
+                .await?
+            {
+                Judged::Done(o, msg, loaded) => {
+                    let c = &mut self.checks[idx];
+                    c.verdict = o.verdict;
+                    c.reason = o.reason;
+                    c.message = msg;
+                    Ok(Ran {
+                        outcome: Some(o),
+                        loaded: loaded.filter(|_| o.verdict < Verdict::Fail),
+                    })
+                }
+                Judged::NotJudged(note) => {
+                    self.checks.truncate(idx);
+                    self.hints.retain(|&k, _| k < idx);
+                    self.note(note);
+                    Ok(Ran {
+                        outcome: None,
+                        loaded: None,
+                    })
+                }
+            }
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn judge(
         &mut self,
         idx: usize,
         role: Role,
         word_bytes: &[u8],
-        path_lookup: bool,
+        finder: Finder,
+        ctx: &Ctx,
         depth: usize,
-    ) -> Result<(Outcome, String), FsError> {
-        let word = display(word_bytes);
+        missing: &Missing,
+    ) -> Result<Judged, FsError> {
+        let word = shown(word_bytes);
         let word = word.as_str();
-        let fail = |reason, msg: String| {
-            Ok((
-                Outcome {
-                    verdict: Verdict::Fail,
-                    reason,
-                },
-                msg,
-            ))
-        };
         let missing_reason = if role == Role::Loader {
             Reason::LoaderMissing
         } else {
             Reason::NotFound
         };
-        if word.is_empty() {
+        // Where the lenient mode turns a failure to find or open the program
+        // into a note.
+        let lenient = |why: String| -> Option<Judged> {
+            match missing {
+                Missing::Note(context) => Some(Judged::NotJudged(format!(
+                    "{context}({why}); the script may map it to its own program: not judged"
+                ))),
+                Missing::Fail => None,
+            }
+        };
+        if word_bytes.is_empty() {
+            if finder == Finder::Kernel {
+                return fail(
+                    Reason::NotExecutable,
+                    "the name is empty: the kernel opens \"\", the working directory, and fails with EACCES".into(),
+                );
+            }
             return fail(missing_reason, "empty program name".into());
         }
 
-        // 1. Locate it as the runtime would.
+        // 1. Locate it as the program that execs it would.
         let mut note = String::new();
-        let resolution = if path_lookup && !word_bytes.contains(&b'/') {
-            match resolve::lookup_path(self.fs, word_bytes, &self.path_var, self.cwd.as_deref())
-                .await?
-            {
+        let mut exec_path = word_bytes.to_vec();
+        let resolution = if finder != Finder::Kernel && !word_bytes.contains(&b'/') {
+            let (rules, applets, who) = match finder {
+                Finder::Go { who, .. } => (PathRules::Go, false, who),
+                Finder::Execvp { libc, applets, who } => (
+                    if libc == Libc::Musl {
+                        PathRules::Musl
+                    } else {
+                        PathRules::Glibc
+                    },
+                    applets,
+                    who,
+                ),
+                Finder::Shell { applets } => (PathRules::Shell, applets, "the shell"),
+                Finder::Kernel => unreachable!("kernel names are never searched"),
+            };
+            let dirs = path_entries(ctx.path.as_deref(), rules);
+            let path_shown = match &ctx.path {
+                Some(p) if p.is_empty() => "PATH is empty".to_string(),
+                Some(p) => shown(p),
+                None => "PATH is unset".to_string(),
+            };
+            let key = (
+                word_bytes.to_vec(),
+                dirs.clone(),
+                ctx.cwd.clone().unwrap_or_default(),
+            );
+            let found = match self.lookups.get(&key) {
+                Some(l) => l.clone(),
+                None => {
+                    let l = resolve::lookup_path(self.fs, word_bytes, &dirs, ctx.cwd.as_deref())
+                        .await?;
+                    self.lookups.insert(key, l.clone());
+                    l
+                }
+            };
+            match found {
                 Lookup::Found {
                     candidate,
                     resolution,
                     skipped,
+                    relative,
                 } => {
-                    note = format!("found in PATH as {}", display(&candidate));
-                    for s in &skipped {
-                        note.push_str(&format!("; skipped {} ({})", display(&s.path), s.why));
+                    if relative {
+                        if let Finder::Go { errdot, who } = finder {
+                            if errdot {
+                                if let Some(j) = lenient(format!(
+                                    "{who} refuses {}, found through a relative PATH entry",
+                                    shown(&candidate)
+                                )) {
+                                    return Ok(j);
+                                }
+                                self.checks[idx].chain = vec![display(&candidate)];
+                                self.hints.insert(idx, ERRDOT_HINT.into());
+                                return fail(
+                                    Reason::NotFound,
+                                    format!(
+                                        "{word} is found only as {} through a relative PATH entry ({path_shown}), i.e. relative to the working directory: {who} refuses to run programs found relative to the working directory (Go exec.ErrDot: \"cannot run executable found relative to current directory\")",
+                                        shown(&candidate)
+                                    ),
+                                );
+                            }
+                            note = "allowed by GODEBUG=execerrdot=0; ".into();
+                        }
                     }
+                    note.push_str(&format!("found in PATH as {}", shown(&candidate)));
+                    for s in &skipped {
+                        note.push_str(&format!("; skipped {} ({})", shown(&s.path), s.why));
+                    }
+                    exec_path = candidate;
                     resolution
                 }
                 Lookup::NotFound { searched, skipped } => {
+                    if applets && applet_like(word_bytes) {
+                        return Ok(Judged::NotJudged(format!(
+                            "{word}: not in PATH ({path_shown}); {who} is busybox, which runs its own applet of that name if it has one: not judged"
+                        )));
+                    }
+                    if let Some(j) = lenient(format!("not found in PATH: {path_shown}")) {
+                        return Ok(j);
+                    }
                     self.checks[idx].chain = searched.iter().map(|p| display(p)).collect();
                     if let Some(s) = skipped.iter().find(|s| s.why == "not executable") {
                         return fail(
                             Reason::NotExecutable,
                             format!(
                                 "{word}: not found in PATH; {} exists but has no execute bit",
-                                display(&s.path)
+                                shown(&s.path)
                             ),
                         );
                     }
@@ -215,21 +912,18 @@ impl<R: RootFs> Engine<'_, R> {
                             Reason::SymlinkLoop,
                             format!(
                                 "{word}: not found in PATH; {} is a symlink loop",
-                                display(&s.path)
+                                shown(&s.path)
                             ),
                         );
                     }
                     return fail(
                         missing_reason,
-                        format!(
-                            "{word}: executable file not found in PATH ({})",
-                            display(&self.path_var)
-                        ),
+                        format!("{word}: executable file not found in PATH ({path_shown})"),
                     );
                 }
             }
         } else {
-            let abs = absolutize(word_bytes, self.cwd.as_deref());
+            let abs = absolutize(word_bytes, ctx.cwd.as_deref());
             resolve::resolve(self.fs, &abs, true).await?
         };
 
@@ -241,16 +935,19 @@ impl<R: RootFs> Engine<'_, R> {
             }
             Resolution::NotFound {
                 chain,
-                missing,
+                missing: gone,
                 not_dir,
             } => {
-                self.checks[idx].chain = chain.iter().map(|p| display(p)).collect();
-                let missing = display(&missing);
+                let gone = shown(&gone);
                 let what = if not_dir {
-                    format!("{missing} is not a directory")
+                    format!("{gone} is not a directory")
                 } else {
-                    format!("{missing} does not exist")
+                    format!("{gone} does not exist")
                 };
+                if let Some(j) = lenient(what.clone()) {
+                    return Ok(j);
+                }
+                self.checks[idx].chain = chain.iter().map(|p| display(p)).collect();
                 let msg = if role == Role::Loader {
                     format!("the ELF loader {word} is not in the image ({what})")
                 } else {
@@ -266,7 +963,7 @@ impl<R: RootFs> Engine<'_, R> {
                 );
             }
         };
-        let path = display(&path_bytes);
+        let path = shown(&path_bytes);
         let path_bytes = path_bytes.as_slice();
         let with_note = |m: String| {
             if note.is_empty() {
@@ -277,110 +974,251 @@ impl<R: RootFs> Engine<'_, R> {
         };
 
         // 2. Mode.
-        match entry.kind {
-            Kind::Dir => return fail(Reason::NotExecutable, format!("{path} is a directory")),
-            Kind::File => {}
-            _ => {
-                return fail(
-                    Reason::NotExecutable,
-                    format!("{path} is not a regular file"),
-                )
+        let refusal = match entry.kind {
+            Kind::Dir => Some(format!("{path} is a directory")),
+            Kind::File if !entry.is_executable() => Some(format!(
+                "{path} has no execute bit (mode {:04o})",
+                entry.mode & 0o7777
+            )),
+            Kind::File => None,
+            _ => Some(format!("{path} is not a regular file")),
+        };
+        if let Some(why) = refusal {
+            if let Some(j) = lenient(why.clone()) {
+                return Ok(j);
             }
-        }
-        if !entry.is_executable() {
-            return fail(
-                Reason::NotExecutable,
-                format!(
-                    "{path} has no execute bit (mode {:04o})",
-                    entry.mode & 0o7777
-                ),
-            );
+            return fail(Reason::NotExecutable, why);
         }
 
         // 3. Identify.
-        let (ident, mut facts) = match self.idents.get(path_bytes) {
-            Some(v) => v.clone(),
-            None => {
-                let ident = binary::identify(self.fs, path_bytes, entry.size).await?;
-                let facts = binary::facts(self.fs, path_bytes, &ident).await?;
-                self.idents
-                    .insert(path_bytes.to_vec(), (ident.clone(), facts.clone()));
-                (ident, facts)
-            }
+        let ident = self.ident_of(path_bytes, entry.size).await?;
+        let mut facts = self.idents[path_bytes].1.clone();
+        let loaded_here = |ctx: &Ctx| Loaded {
+            path: path_bytes.to_vec(),
+            prefix: vec![word_bytes.to_vec()],
+            ctx: ctx.clone(),
+            via_shebang: false,
         };
 
         // 4. Judge.
-        let result = match &ident {
-            Ident::NotAProgram { why } => {
+        let not_elf_loader = |what: &str| {
+            fail(
+                Reason::NotAProgram,
+                format!("the ELF loader {path} is {what}, not an ELF file: the kernel fails with ELIBBAD"),
+            )
+        };
+        match &ident {
+            Ident::NotAProgram { why, text } => {
                 self.checks[idx].binary = Some(facts);
-                return fail(
+                if role == Role::Loader {
+                    return not_elf_loader(why);
+                }
+                let text = *text;
+                match finder {
+                    Finder::Shell { .. } if text => {
+                        return Ok(Judged::Done(
+                            Outcome {
+                                verdict: Verdict::Pass,
+                                reason: Reason::Match,
+                            },
+                            with_note(format!(
+                                "{path} is {why}: the kernel refuses it (ENOEXEC), so the shell runs it as a shell script"
+                            )),
+                            None,
+                        ))
+                    }
+                    Finder::Execvp {
+                        libc: Libc::Glibc,
+                        who,
+                        ..
+                    } if text => {
+                        // glibc's execvp runs `/bin/sh FILE ARGS` on ENOEXEC
+                        // (posix/execvpe.c, maybe_script_execute).
+                        let sh = self
+                            .check_program(
+                                Role::Interpreter,
+                                b"/bin/sh",
+                                Finder::Kernel,
+                                ctx,
+                                0,
+                                &Missing::Fail,
+                            )
+                            .await?;
+                        let out = sh.outcome.expect("judged");
+                        let loaded = sh.loaded.map(|mut l| {
+                            l.prefix.push(exec_path.clone());
+                            l
+                        });
+                        return Ok(Judged::Done(
+                            out,
+                            with_note(format!(
+                                "{path} is {why}: {who} (glibc execvp) runs it with /bin/sh"
+                            )),
+                            loaded,
+                        ));
+                    }
+                    Finder::Execvp {
+                        libc: Libc::Unknown,
+                        who,
+                        ..
+                    } if text => {
+                        return Ok(Judged::NotJudged(format!(
+                            "{path} is {why}: {who} runs it with /bin/sh only if its execvp is glibc's (musl's refuses it), and {who} is statically linked: not judged"
+                        )));
+                    }
+                    _ => {}
+                }
+                fail(
                     Reason::NotAProgram,
                     format!("{path} is {why}: exec format error"),
-                );
+                )
             }
             Ident::Script { interpreter, arg } => {
                 self.checks[idx].binary = Some(facts);
                 if role == Role::Loader {
-                    return fail(
-                        Reason::NotAProgram,
-                        format!("the loader {path} is a script"),
-                    );
-                }
-                if depth + 1 >= MAX_INTERP_DEPTH {
-                    return fail(
-                        Reason::NotAProgram,
-                        format!("{path}: too many nested #! interpreters"),
-                    );
+                    return not_elf_loader("a #! script");
                 }
                 let interpreter = interpreter.clone();
                 let arg = arg.clone();
-                let mut out = self
-                    .check_program(Role::Interpreter, &interpreter, false, depth + 1)
+                if depth + 1 > MAX_SCRIPT_DEPTH {
+                    return self.too_deep(idx, &path, &interpreter, ctx, depth).await;
+                }
+                let ir = self
+                    .check_program(
+                        Role::Interpreter,
+                        &interpreter,
+                        Finder::Kernel,
+                        ctx,
+                        depth + 1,
+                        &Missing::Fail,
+                    )
                     .await?;
-                let mut msg = format!("{path} is a script run by {}", display(&interpreter));
-                // `#!/usr/bin/env NAME`: env looks NAME up in PATH.
-                if let Some(name) = env_program(&interpreter, arg.as_deref()) {
-                    if out.verdict < Verdict::Fail {
-                        let o2 = self
-                            .check_program(Role::Interpreter, &name, true, depth + 1)
-                            .await?;
-                        if o2.verdict > out.verdict {
-                            out = o2;
+                let mut out = ir.outcome.expect("judged");
+                let mut msg = if interpreter.is_empty() {
+                    format!("{path} is a script whose #! line names an empty interpreter")
+                } else {
+                    format!("{path} is a script run by {}", shown(&interpreter))
+                };
+                if interpreter.contains(&b'\r') {
+                    msg.push_str(" (the name ends in a carriage return: CRLF line endings)");
+                }
+                let mut loaded = ir.loaded.map(|mut l| {
+                    l.prefix.extend(arg.clone());
+                    l.prefix.push(exec_path.clone());
+                    l.via_shebang = true;
+                    l
+                });
+                // `#!/usr/bin/env NAME`: env execs NAME, a new exec judged
+                // here so that the script's verdict includes it.
+                if let Some(l) = loaded.clone() {
+                    let (kind, applets, argv) = kind_of(l.prefix.clone(), &l.path);
+                    if kind == ProgKind::Wrapper(Wrapper::Env) {
+                        loaded = None;
+                        match exec::parse_wrapper(Wrapper::Env, &argv[1..]) {
+                            exec::WrapperRun::Exec(next) if self.hop(&next.argv[0]) => {
+                                let env_ctx = apply_env(&l.ctx, &next);
+                                let finder = Finder::Execvp {
+                                    libc: self.libc_of(&l.path),
+                                    applets,
+                                    who: "env",
+                                };
+                                let tr = self
+                                    .check_program(
+                                        Role::Interpreter,
+                                        &next.argv[0],
+                                        finder,
+                                        &env_ctx,
+                                        0,
+                                        &Missing::Fail,
+                                    )
+                                    .await?;
+                                if let Some(o) = tr.outcome {
+                                    if o.verdict > out.verdict {
+                                        out = o;
+                                    }
+                                }
+                                msg = format!(
+                                    "{path} is a script run by {} {}",
+                                    shown(&interpreter),
+                                    shown(&next.argv[0])
+                                );
+                                if next.argv[0].contains(&b'\r') {
+                                    msg.push_str(
+                                        " (the name ends in a carriage return: CRLF line endings)",
+                                    );
+                                }
+                                loaded = tr.loaded.map(|mut t| {
+                                    t.prefix.extend(next.argv[1..].iter().cloned());
+                                    t.via_shebang = true;
+                                    t
+                                });
+                            }
+                            exec::WrapperRun::Exec(_) => {}
+                            exec::WrapperRun::Nothing(why) | exec::WrapperRun::Unknown(why) => {
+                                self.note(format!("{path}: {why}"))
+                            }
                         }
-                        msg = format!(
-                            "{path} is a script run by {} {}",
-                            display(&interpreter),
-                            display(&name)
-                        );
                     }
                 }
                 let last = self
                     .checks
                     .iter()
                     .rev()
-                    .find(|c| c.role == Role::Interpreter);
+                    .find(|c| c.role == Role::Interpreter && c.verdict == out.verdict);
                 if out.verdict != Verdict::Pass {
-                    if let Some(c) = last.filter(|c| c.verdict == out.verdict) {
+                    if let Some(c) = last {
                         msg = format!("{msg}: {}", c.message);
                     }
                 }
-                return Ok((out, with_note(msg)));
+                Ok(Judged::Done(out, with_note(msg), loaded))
+            }
+            Ident::Pe | Ident::Macho if role == Role::Loader => {
+                self.checks[idx].binary = Some(facts);
+                not_elf_loader(if ident == Ident::Pe {
+                    "a Windows PE file"
+                } else {
+                    "a Mach-O file"
+                })
             }
             Ident::Pe => {
-                self.judge_foreign_format(&facts, &path, "windows", "a Windows PE executable")
+                let r =
+                    self.judge_foreign_format(&facts, &path, "windows", "a Windows PE executable");
+                self.checks[idx].binary = Some(facts);
+                Ok(Judged::Done(r.0, with_note(r.1), Some(loaded_here(ctx))))
             }
             Ident::Macho => {
-                self.judge_foreign_format(&facts, &path, "darwin", "a macOS Mach-O executable")
+                let r =
+                    self.judge_foreign_format(&facts, &path, "darwin", "a macOS Mach-O executable");
+                self.checks[idx].binary = Some(facts);
+                Ok(Judged::Done(r.0, with_note(r.1), Some(loaded_here(ctx))))
             }
             Ident::Elf(elf) => {
                 let elf = elf.clone();
                 let mut out = self.judge_elf(&elf, &mut facts, path_bytes).await?;
                 self.checks[idx].binary = Some(facts.clone());
-                if let (Some(interp), true) = (&elf.interp, role != Role::Loader) {
-                    if out.0.verdict < Verdict::Fail {
+                if role != Role::Loader && out.0.verdict < Verdict::Fail {
+                    // binfmt_elf checks PT_INTERP after the machine; a
+                    // loader's own PT_INTERP is never looked at.
+                    if let Some(why) = &elf.interp_error {
+                        let arch = facts.arch.as_deref().unwrap_or("an unknown machine");
+                        return fail(
+                            Reason::NotAProgram,
+                            format!("{path} is a dynamically linked ELF binary for {arch}, but {why}: exec format error"),
+                        );
+                    }
+                    if let Some(interp) = &elf.interp {
                         let lo = self
-                            .check_program(Role::Loader, interp, false, depth + 1)
-                            .await?;
+                            .check_program(
+                                Role::Loader,
+                                interp,
+                                Finder::Kernel,
+                                ctx,
+                                depth + 1,
+                                &Missing::Fail,
+                            )
+                            .await?
+                            .outcome
+                            .expect("judged");
                         if lo.verdict > out.0.verdict {
                             // A loader check adds no nested checks: the last
                             // check is the loader's.
@@ -393,11 +1231,65 @@ impl<R: RootFs> Engine<'_, R> {
                         }
                     }
                 }
-                return Ok((out.0, with_note(out.1)));
+                Ok(Judged::Done(
+                    out.0,
+                    with_note(out.1),
+                    Some(loaded_here(ctx)),
+                ))
             }
-        };
-        self.checks[idx].binary = Some(facts);
-        result.map(|(o, m)| (o, with_note(m)))
+        }
+    }
+
+    /// The script at kernel depth `depth` is one too many: the kernel still
+    /// opens its interpreter (so a missing one is ENOENT), then stops with
+    /// ELOOP.
+    async fn too_deep(
+        &mut self,
+        idx: usize,
+        path: &str,
+        interpreter: &[u8],
+        ctx: &Ctx,
+        depth: usize,
+    ) -> Result<Judged, FsError> {
+        let name = shown(interpreter);
+        if interpreter.is_empty() {
+            return fail(
+                Reason::NotExecutable,
+                format!("{path} names an empty #! interpreter: the kernel opens the working directory and fails with EACCES"),
+            );
+        }
+        let abs = absolutize(interpreter, ctx.cwd.as_deref());
+        match resolve::resolve(self.fs, &abs, true).await? {
+            Resolution::NotFound { missing, .. } => fail(
+                Reason::NotFound,
+                format!(
+                    "{path} is a script run by {name}: no such file ({} is missing)",
+                    shown(&missing)
+                ),
+            ),
+            Resolution::Loop { .. } => fail(
+                Reason::SymlinkLoop,
+                format!("{path} is a script run by {name}: too many levels of symbolic links"),
+            ),
+            Resolution::Found { entry, .. }
+                if entry.kind != Kind::File || !entry.is_executable() =>
+            {
+                fail(
+                    Reason::NotExecutable,
+                    format!("{path} is a script run by {name}, which is not an executable file"),
+                )
+            }
+            Resolution::Found { .. } => {
+                self.hints.insert(idx, LOOP_HINT.into());
+                fail(
+                    Reason::SymlinkLoop,
+                    format!(
+                        "{path} is #! script number {} of one exec: Linux runs at most {MAX_SCRIPT_DEPTH} nested #! scripts (ELOOP, \"too many levels of symbolic links\")",
+                        depth + 1
+                    ),
+                )
+            }
+        }
     }
 
     fn judge_foreign_format(
@@ -406,26 +1298,26 @@ impl<R: RootFs> Engine<'_, R> {
         path: &str,
         os: &str,
         what: &str,
-    ) -> Result<(Outcome, String), FsError> {
+    ) -> (Outcome, String) {
         let p = self.platform;
         if p.os != os {
-            return Ok((
+            return (
                 Outcome {
                     verdict: Verdict::Fail,
                     reason: Reason::OsMismatch,
                 },
                 format!("{path} is {what}, but the platform is {p}"),
-            ));
+            );
         }
         match &facts.arch {
-            Some(a) if *a == p.arch => Ok((
+            Some(a) if *a == p.arch => (
                 Outcome {
                     verdict: Verdict::Pass,
                     reason: Reason::Match,
                 },
                 format!("{path} is {what} for {a}"),
-            )),
-            a => Ok((
+            ),
+            a => (
                 Outcome {
                     verdict: Verdict::Fail,
                     reason: Reason::ArchMismatch,
@@ -434,7 +1326,7 @@ impl<R: RootFs> Engine<'_, R> {
                     "{path} is {what} for {}, but the platform is {p}",
                     a.as_deref().unwrap_or("an unknown machine")
                 ),
-            )),
+            ),
         }
     }
 
@@ -445,7 +1337,7 @@ impl<R: RootFs> Engine<'_, R> {
         path_bytes: &[u8],
     ) -> Result<(Outcome, String), FsError> {
         let p = self.platform;
-        let path = display(path_bytes);
+        let path = shown(path_bytes);
         let pass = |m: String| {
             (
                 Outcome {
@@ -582,6 +1474,7 @@ impl<R: RootFs> Engine<'_, R> {
                 program,
                 resolved,
                 checks: Vec::new(),
+                notes: self.notes,
                 hint: None,
                 digest: None,
                 check_micros: None,
@@ -593,10 +1486,11 @@ impl<R: RootFs> Engine<'_, R> {
             .map(|c| c.verdict)
             .max()
             .unwrap_or(Verdict::Pass);
-        let decider = self
+        let (decider_idx, decider) = self
             .checks
             .iter()
-            .find(|c| c.verdict == worst)
+            .enumerate()
+            .find(|(_, c)| c.verdict == worst)
             .expect("a check exists");
         let (reason, message) = if worst == Verdict::Pass {
             let n = self.checks.len();
@@ -617,7 +1511,20 @@ impl<R: RootFs> Engine<'_, R> {
                 ),
             )
         };
-        let hint = hint_for(reason, &self.checks, self.platform);
+        // A hint tied to a check that shares the verdict (an interpreter's
+        // ErrDot or nesting), else the reason's usual one.
+        let special = self
+            .hints
+            .iter()
+            .find(|(&i, _)| {
+                i >= decider_idx
+                    && self
+                        .checks
+                        .get(i)
+                        .is_some_and(|c| c.verdict == worst && c.reason == reason)
+            })
+            .map(|(_, h)| h.clone());
+        let hint = special.or_else(|| hint_for(reason, &self.checks, self.platform));
         PlatformReport {
             platform,
             verdict: worst,
@@ -626,6 +1533,7 @@ impl<R: RootFs> Engine<'_, R> {
             program,
             resolved,
             checks: self.checks,
+            notes: self.notes,
             hint,
             digest: None,
             check_micros: None,
@@ -633,39 +1541,46 @@ impl<R: RootFs> Engine<'_, R> {
     }
 }
 
-/// `#!/usr/bin/env NAME`: the program env will look up. The kernel passes
-/// everything after the interpreter as one argument, so `env python3 -u` asks
-/// env for a program literally named "python3 -u", unless `-S` splits it.
-fn env_program(interpreter: &[u8], arg: Option<&[u8]>) -> Option<Vec<u8>> {
-    let base = interpreter.rsplit(|&b| b == b'/').next()?;
-    if base != b"env" {
-        return None;
+/// Classify the binary that runs by its argv[0] (busybox picks its applet by
+/// it, and `busybox APPLET ARGS` by the first argument), else by its file
+/// name. Also says whether it is busybox.
+fn kind_of(mut argv: Vec<Vec<u8>>, resolved: &[u8]) -> (ProgKind, bool, Vec<Vec<u8>>) {
+    let applets = basename(resolved) == b"busybox";
+    if applets && basename(&argv[0]) == b"busybox" && argv.len() > 1 {
+        argv.remove(0);
     }
-    let arg = arg?;
-    let blank = |b: &u8| b.is_ascii_whitespace();
-    let words: Vec<&[u8]> = if let Some(rest) = arg
-        .strip_prefix(b"-S")
-        .or_else(|| arg.strip_prefix(b"--split-string"))
-    {
-        let rest = rest.strip_prefix(b"=").unwrap_or(rest);
-        rest.split(blank).filter(|w| !w.is_empty()).collect()
-    } else {
-        vec![arg]
-    };
-    let mut it = words.into_iter().peekable();
-    while let Some(w) = it.next() {
-        let has_blank = w.contains(&b' ');
-        match w {
-            b"-i" | b"--ignore-environment" | b"-" | b"-0" | b"--null" | b"--" => continue,
-            b"-u" | b"--unset" | b"-C" | b"--chdir" => {
-                it.next();
-            }
-            w if w.first() == Some(&b'-') && !has_blank => continue,
-            w if w.contains(&b'=') && w.first() != Some(&b'=') && !has_blank => continue,
-            w => return Some(w.to_vec()),
-        }
+    let mut kind = exec::classify(&argv[0]);
+    if kind == ProgKind::Unknown && !applets {
+        kind = exec::classify(resolved);
     }
-    None
+    (kind, applets, argv)
+}
+
+/// Could busybox have an applet of this name (`sh`, `run-parts`, `[`,
+/// `fsck.minix`)? Never one with a control byte, a blank or a slash.
+fn applet_like(name: &[u8]) -> bool {
+    name.iter()
+        .all(|b| b.is_ascii_graphic() && *b != b'/' && *b != b'\\')
+}
+
+/// The environment a wrapper's program gets (`env -i`, `env PATH=...`,
+/// `env -C DIR`).
+fn apply_env(ctx: &Ctx, next: &exec::Next) -> Ctx {
+    let mut c = ctx.clone();
+    if let Some(p) = &next.path {
+        c.path = p.clone();
+    }
+    if let Some(d) = &next.chdir {
+        c.cwd = Some(absolutize(d, ctx.cwd.as_deref()));
+    }
+    c
+}
+
+/// The minor version of a Go release string (`go1.19.8` is 19).
+fn go_minor(v: &str) -> Option<u32> {
+    let rest = v.strip_prefix("go1.")?;
+    let n: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    n.parse().ok()
 }
 
 /// "an ELF 64-bit LSB executable for arm64, static" and the like.
@@ -735,6 +1650,13 @@ fn hint_for(reason: Reason, checks: &[Check], p: &Platform) -> Option<String> {
         }
         Reason::NotExecutable => {
             "add the execute bit: `COPY --chmod=0755` or `RUN chmod +x`".to_string()
+        }
+        Reason::NotFound
+            if checks
+                .iter()
+                .any(|c| c.verdict == Verdict::Fail && c.path.contains('\r')) =>
+        {
+            "the #! line ends in a carriage return (CRLF line endings, e.g. a Windows checkout), so the kernel or env looks for a program whose name ends in \\r: convert the script to LF line endings (dos2unix, or `*.sh text eol=lf` in .gitattributes)".to_string()
         }
         Reason::NotFound => {
             "the program is not in this platform's image: check the ENTRYPOINT/CMD path, PATH, and that the COPY for this platform brought it in".to_string()

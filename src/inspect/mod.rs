@@ -9,6 +9,7 @@
 pub mod binary;
 pub mod config;
 pub mod engine;
+pub mod exec;
 pub mod platform;
 pub mod resolve;
 pub mod verdict;

@@ -12,9 +12,16 @@ use std::collections::VecDeque;
 /// include/linux/namei.h).
 pub const MAX_SYMLINK_HOPS: usize = 40;
 
-/// The default PATH Docker and runc give a container whose image sets none
-/// (moby `oci/defaults.go`, `DefaultPathEnv` for Linux).
+/// The PATH Docker starts every container's environment from
+/// (moby `container/container.go`, `CreateDaemonEnvironment`, with
+/// `DefaultPathEnv` for Linux): the image's own `PATH`, when it sets one,
+/// replaces it, even when empty. It is also dash's built-in default.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// glibc's `execvp` search path when PATH is unset (posix/execvpe.c).
+const GLIBC_UNSET_PATH: &str = "/bin:/usr/bin";
+/// musl's (src/process/execvp.c).
+const MUSL_UNSET_PATH: &str = "/usr/local/bin:/bin:/usr/bin";
 
 /// Where a path led. Paths are bytes, as in the image.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,10 +64,18 @@ fn join(dirs: &[Vec<u8>]) -> Vec<u8> {
     s
 }
 
+/// Prepend `path`'s components to what remains to be walked. `.` is kept,
+/// and a trailing slash becomes `.`, because both require the component
+/// before them to be a directory: `/app/` and `/app/.` are ENOTDIR when
+/// `/app` is a file, as in the kernel's path walk.
 fn push_components(queue: &mut VecDeque<Vec<u8>>, path: &[u8]) {
-    // Prepend in order: walk the target's components before what remains.
-    for c in path.split(|&b| b == b'/').rev() {
-        if !c.is_empty() && c != b"." {
+    let mut parts: Vec<&[u8]> = path.split(|&b| b == b'/').collect();
+    let trailing_slash = parts.len() > 1 && parts.last().is_some_and(|c| c.is_empty());
+    if trailing_slash {
+        *parts.last_mut().expect("non-empty") = b".";
+    }
+    for c in parts.into_iter().rev() {
+        if !c.is_empty() {
             queue.push_front(c.to_vec());
         }
     }
@@ -96,7 +111,7 @@ pub async fn resolve<R: RootFs>(
     let mut hops = 0usize;
 
     // The root itself.
-    if queue.iter().all(|c| c == b"..") {
+    if queue.iter().all(|c| c == b".." || c == b".") {
         let entry = fs.lstat(b"/").await?.unwrap_or_else(|| Entry::dir(0o755));
         return Ok(Resolution::Found {
             path: b"/".to_vec(),
@@ -106,8 +121,13 @@ pub async fn resolve<R: RootFs>(
     }
 
     while let Some(comp) = queue.pop_front() {
+        // Every component walked so far is a directory, so `.` and `..`
+        // only move within them.
         if comp == b".." {
             dirs.pop();
+            continue;
+        }
+        if comp == b"." {
             continue;
         }
         let here = {
@@ -118,7 +138,7 @@ pub async fn resolve<R: RootFs>(
             d.extend_from_slice(&comp);
             d
         };
-        let last = queue.iter().all(|c| c == b".");
+        let last = queue.is_empty();
         let Some(entry) = fs.lstat(&here).await? else {
             return Ok(Resolution::NotFound {
                 chain,
@@ -175,8 +195,8 @@ pub async fn resolve<R: RootFs>(
             }
         }
     }
-    // Only reachable when the path ended in `..` after links; resolve the
-    // directory we are in.
+    // Reached when the path ended in `.`, `..` or a slash after a
+    // directory: resolve the directory we are in.
     let path = join(&dirs);
     let entry = fs.lstat(&path).await?.unwrap_or_else(|| Entry::dir(0o755));
     fix_chain_end(&mut chain, &path);
@@ -203,6 +223,9 @@ pub enum Lookup {
         candidate: Vec<u8>,
         resolution: Resolution,
         skipped: Vec<Skipped>,
+        /// The hit came through an empty or relative PATH entry, i.e. from
+        /// the working directory (what Go's `exec.ErrDot` is about).
+        relative: bool,
     },
     /// Nothing usable; `skipped` says what was there.
     NotFound {
@@ -211,23 +234,70 @@ pub enum Lookup {
     },
 }
 
-/// Look `name` up in `path_var` the way Go's `exec.LookPath` does inside the
-/// container (which is what runc uses): each directory in order, a candidate
-/// counts when it stats (following links) to a non-directory with an execute
-/// bit; empty or relative directories are taken from the working directory.
+/// Whose rules split PATH: they differ only when PATH is unset or empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathRules {
+    /// Go's `exec.LookPath` (runc, gosu): `filepath.SplitList`, so an empty
+    /// PATH has no entries at all and an unset one neither (go/src/os/exec/
+    /// lp_unix.go); an empty entry inside PATH is ".".
+    Go,
+    /// glibc `execvp` (posix/execvpe.c): unset is "/bin:/usr/bin"; an empty
+    /// entry, including PATH="", is the working directory.
+    Glibc,
+    /// musl `execvp` (src/process/execvp.c): unset is
+    /// "/usr/local/bin:/bin:/usr/bin"; empty entries as glibc.
+    Musl,
+    /// dash's own command search (src/exec.c, `padvance`): unset is its
+    /// built-in default path; empty entries as glibc.
+    Shell,
+}
+
+/// The longest single argv or environment string execve(2) accepts
+/// (`MAX_ARG_STRLEN`, 32 pages: include/uapi/linux/binfmts.h); a longer
+/// `PATH=...` makes the exec fail with E2BIG.
+pub const MAX_ARG_STRLEN: usize = 32 * 4096;
+
+/// The directories a search walks, in order ("." for the working directory).
+/// Only the first `MAX_ARG_STRLEN` bytes of PATH are looked at: no process
+/// can have a longer one.
+pub fn path_entries(path: Option<&[u8]>, rules: PathRules) -> Vec<Vec<u8>> {
+    let path: &[u8] = match (path, rules) {
+        (None, PathRules::Go) => return Vec::new(),
+        (Some(b""), PathRules::Go) => return Vec::new(),
+        (None, PathRules::Glibc) => GLIBC_UNSET_PATH.as_bytes(),
+        (None, PathRules::Musl) => MUSL_UNSET_PATH.as_bytes(),
+        (None, PathRules::Shell) => DEFAULT_PATH.as_bytes(),
+        (Some(p), _) => &p[..p.len().min(MAX_ARG_STRLEN)],
+    };
+    // A repeated entry can only repeat the first one's answer: keep the
+    // first, so a hostile PATH of many copies costs one lookup each.
+    let mut seen = std::collections::HashSet::new();
+    path.split(|&b| b == b':')
+        .map(|d| if d.is_empty() { &b"."[..] } else { d })
+        .filter(|d| seen.insert(*d))
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+/// Look `name` up in `dirs` as Go's `exec.LookPath` and libc's `execvp`
+/// both do inside the container: each directory in order, relative ones
+/// from the working directory; a candidate counts when it stats (following
+/// links) to a non-directory with an execute bit, and the first one that
+/// counts is the answer. Whether a hit from a relative directory is allowed
+/// is the caller's rule (`relative` in the answer).
 pub async fn lookup_path<R: RootFs>(
     fs: &R,
     name: &[u8],
-    path_var: &[u8],
+    dirs: &[Vec<u8>],
     cwd: Option<&[u8]>,
 ) -> Result<Lookup, FsError> {
     let mut searched = Vec::new();
     let mut skipped = Vec::new();
-    for dir in path_var.split(|&b| b == b':') {
-        let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
-        let mut joined = dir.to_vec();
+    for dir in dirs {
+        let mut joined = dir.clone();
         joined.push(b'/');
         joined.extend_from_slice(name);
+        // Go's filepath.Join cleans the candidate lexically.
         let candidate = clean_abs(&absolutize(&joined, cwd));
         searched.push(candidate.clone());
         let res = resolve(fs, &candidate, true).await?;
@@ -245,6 +315,7 @@ pub async fn lookup_path<R: RootFs>(
                             candidate,
                             resolution: res,
                             skipped,
+                            relative: dir.first() != Some(&b'/'),
                         });
                     }
                     Some(why) => skipped.push(Skipped {
@@ -379,12 +450,15 @@ mod tests {
             .dir("/usr/bin/app", 0o755)
             .file("/bin/real-app", 0o755, "x")
             .symlink("/sbin/app", "../bin/real-app");
-        match block_on(lookup_path(&fs, b"app", DEFAULT_PATH.as_bytes(), None)).unwrap() {
+        let default = path_entries(Some(DEFAULT_PATH.as_bytes()), PathRules::Go);
+        match block_on(lookup_path(&fs, b"app", &default, None)).unwrap() {
             Lookup::Found {
                 candidate,
                 resolution,
                 skipped,
+                relative,
             } => {
+                assert!(!relative);
                 assert_eq!(candidate, b"/sbin/app");
                 assert_eq!(found(resolution).0, "/bin/real-app");
                 assert_eq!(skipped.len(), 2);
@@ -392,19 +466,85 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        match block_on(lookup_path(&fs, b"nope", b"/bin", None)).unwrap() {
+        match block_on(lookup_path(&fs, b"nope", &[b"/bin".to_vec()], None)).unwrap() {
             Lookup::NotFound { searched, .. } => assert_eq!(searched, vec![b"/bin/nope".to_vec()]),
             other => panic!("{other:?}"),
         }
     }
 
+    /// runc's Go >= 1.19 `exec.LookPath` refuses a hit from an empty or
+    /// relative PATH entry (ErrDot) instead of running it from WorkingDir:
+    /// the lookup finds it there and says it came from a relative entry.
     #[test]
-    fn relative_path_entries_use_workdir() {
+    fn relative_path_entry_hit_is_flagged_for_errdot() {
         let mut fs = MemFs::new();
-        fs.file("/srv/tools/app", 0o755, "x");
-        match block_on(lookup_path(&fs, b"app", b"tools", Some(b"/srv"))).unwrap() {
-            Lookup::Found { candidate, .. } => assert_eq!(candidate, b"/srv/tools/app"),
-            other => panic!("{other:?}"),
+        fs.file("/srv/tools/app", 0o755, "x")
+            .file("/srv/app", 0o755, "x");
+        for (path, want) in [
+            (&b"tools:/bin"[..], &b"/srv/tools/app"[..]),
+            (b":/bin", b"/srv/app"),
+            (b".", b"/srv/app"),
+        ] {
+            let dirs = path_entries(Some(path), PathRules::Go);
+            match block_on(lookup_path(&fs, b"app", &dirs, Some(b"/srv"))).unwrap() {
+                Lookup::Found {
+                    candidate,
+                    relative,
+                    ..
+                } => {
+                    assert_eq!(candidate, want);
+                    assert!(relative, "{}", String::from_utf8_lossy(path));
+                }
+                other => panic!("{other:?}"),
+            }
         }
+    }
+
+    /// PATH="" (and unset) has no entries for Go, so nothing is searched;
+    /// for libc and shells an empty entry is the working directory.
+    #[test]
+    fn empty_path_has_no_entries_for_go_but_cwd_for_libc() {
+        assert!(path_entries(Some(b""), PathRules::Go).is_empty());
+        assert!(path_entries(None, PathRules::Go).is_empty());
+        assert_eq!(
+            path_entries(Some(b""), PathRules::Glibc),
+            vec![b".".to_vec()]
+        );
+        assert_eq!(
+            path_entries(None, PathRules::Glibc),
+            vec![b"/bin".to_vec(), b"/usr/bin".to_vec()]
+        );
+        assert_eq!(path_entries(None, PathRules::Musl).len(), 3);
+        assert_eq!(path_entries(None, PathRules::Shell).len(), 6);
+    }
+
+    /// `/app/` where /app is a file is ENOTDIR, not /app (it used to pass).
+    #[test]
+    fn trailing_slash_on_a_file_is_not_a_directory() {
+        let mut fs = MemFs::new();
+        fs.file("/app", 0o755, "x")
+            .dir("/d", 0o755)
+            .symlink("/l", "/app")
+            .symlink("/ld", "d");
+        for p in [&b"/app/"[..], b"/app/.", b"/l/", b"/app/./"] {
+            let r = block_on(resolve(&fs, p, true)).unwrap();
+            assert!(
+                matches!(r, Resolution::NotFound { not_dir: true, .. }),
+                "{}: {r:?}",
+                String::from_utf8_lossy(p)
+            );
+        }
+        for (p, want) in [
+            (&b"/d/"[..], "/d"),
+            (b"/ld/", "/d"),
+            (b"/d/.", "/d"),
+            (b"/./app", "/app"),
+        ] {
+            assert_eq!(found(block_on(resolve(&fs, p, true)).unwrap()).0, want);
+        }
+        // A link to a file named with a trailing slash is followed even when
+        // the final link would be kept.
+        let r = block_on(resolve(&fs, b"/ld/", false)).unwrap();
+        assert_eq!(found(r).0, "/d");
     }
 }

@@ -65,15 +65,25 @@ impl Reason {
     }
 }
 
-/// Why a program was checked.
+/// Why a program was checked. Values are only ever added.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// argv[0] of ENTRYPOINT + CMD.
     Entrypoint,
+    /// A later argv word that runs: the program a known wrapper (tini,
+    /// dumb-init, catatonit, su-exec, gosu, env) execs, or a binary given as
+    /// an argument.
     Argument,
+    /// The HEALTHCHECK program, and what its shell or wrappers run.
     Healthcheck,
+    /// A `#!` interpreter (and what `#!/usr/bin/env` looks up).
     Interpreter,
+    /// An ELF loader (PT_INTERP).
     Loader,
+    /// What a shell runs: the first word of `sh -c STRING` (Docker's shell
+    /// form), or CMD[0] run by an entrypoint script ending in `exec "$@"`.
+    Command,
 }
 
 impl Role {
@@ -84,6 +94,7 @@ impl Role {
             Role::Healthcheck => "healthcheck",
             Role::Interpreter => "interpreter",
             Role::Loader => "loader",
+            Role::Command => "command",
         }
     }
 }
@@ -195,6 +206,10 @@ pub struct PlatformReport {
     /// Where argv[0] resolved to (empty when it did not).
     pub resolved: String,
     pub checks: Vec<Check>,
+    /// Evidence that decided nothing: arguments an interpreter reads as data,
+    /// and commands archgate found but did not judge, with why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// A hint at the usual Dockerfile cause, for people.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,

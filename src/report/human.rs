@@ -99,16 +99,34 @@ pub fn facts_line(b: &BinaryFacts) -> String {
     parts.join(", ")
 }
 
+/// A path from the image with control characters made visible (a `#!`
+/// name from a CRLF script ends in `\r`, which a terminal would swallow).
+fn visible(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '\r' => out.push_str("\\r"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn render_check(out: &mut String, c: &Check, color: bool) {
     let _ = write!(
         out,
         "    {} {} {}",
         verdict_word(c.verdict, color),
         c.role.as_str(),
-        c.path
+        visible(&c.path)
     );
     if !c.resolved.is_empty() && c.resolved != c.path {
-        let _ = write!(out, " -> {}", c.resolved);
+        let _ = write!(out, " -> {}", visible(&c.resolved));
     }
     out.push('\n');
     if c.chain.len() > 2 || (c.chain.len() == 2 && c.resolved.is_empty()) {
@@ -117,7 +135,8 @@ fn render_check(out: &mut String, c: &Check, color: bool) {
         } else {
             "chain"
         };
-        let _ = writeln!(out, "         {label}: {}", c.chain.join(" -> "));
+        let chain: Vec<String> = c.chain.iter().map(|p| visible(p)).collect();
+        let _ = writeln!(out, "         {label}: {}", chain.join(" -> "));
     }
     if let Some(b) = &c.binary {
         let _ = writeln!(out, "         binary: {}", facts_line(b));
@@ -147,6 +166,9 @@ fn render_platform(out: &mut String, p: &PlatformReport, color: bool) {
     }
     for c in &p.checks {
         render_check(out, c, color);
+    }
+    for n in &p.notes {
+        let _ = writeln!(out, "    note: {n}");
     }
     if let Some(h) = &p.hint {
         let _ = writeln!(out, "    {} {h}", paint("hint:", "36", color));

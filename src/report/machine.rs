@@ -167,6 +167,7 @@ mod tests {
             program: "/app".into(),
             resolved: "/app".into(),
             checks: vec![],
+            notes: vec![],
             hint: Some("use TARGETARCH".into()),
             digest: None,
             check_micros: None,

@@ -16,6 +16,10 @@ struct ElfSpec {
     big: bool,
     flags: u32,
     interp: Option<&'static str>,
+    /// PT_INTERP bytes as they are (no NUL added), instead of `interp`.
+    interp_raw: Option<Vec<u8>>,
+    /// A second PT_INTERP after the first.
+    interp2: Option<&'static str>,
     arm_attrs: Option<Vec<u8>>,
     go: Option<Vec<u8>>,
     truncate_to: Option<usize>,
@@ -35,7 +39,14 @@ fn build_elf(s: &ElfSpec) -> Vec<u8> {
     let (ehsize, phentsize, shentsize) = if w64 { (64, 56, 64) } else { (52, 32, 40) };
     let addr = |buf: &mut Vec<u8>, v: u64| put(buf, v, if w64 { 8 } else { 4 }, s.big);
     let mut nph = 1;
-    if s.interp.is_some() {
+    let interp: Option<Vec<u8>> = s
+        .interp_raw
+        .clone()
+        .or_else(|| s.interp.map(|i| [i.as_bytes(), b"\0"].concat()));
+    if interp.is_some() {
+        nph += 1;
+    }
+    if s.interp2.is_some() {
         nph += 1;
     }
     if s.go.is_some() {
@@ -45,7 +56,11 @@ fn build_elf(s: &ElfSpec) -> Vec<u8> {
     let data_start = ehsize + nph * phentsize;
     let mut data = Vec::new();
     let interp_off = data_start + data.len();
-    if let Some(i) = s.interp {
+    if let Some(i) = &interp {
+        data.extend_from_slice(i);
+    }
+    let interp2_off = data_start + data.len();
+    if let Some(i) = s.interp2 {
         data.extend_from_slice(i.as_bytes());
         data.push(0);
     }
@@ -105,8 +120,11 @@ fn build_elf(s: &ElfSpec) -> Vec<u8> {
         }
     };
     phdr(&mut b, 1, 5, 0, total as u64);
-    if let Some(i) = s.interp {
-        phdr(&mut b, 3, 4, interp_off as u64, i.len() as u64 + 1);
+    if let Some(i) = &interp {
+        phdr(&mut b, 3, 4, interp_off as u64, i.len() as u64);
+    }
+    if let Some(i) = s.interp2 {
+        phdr(&mut b, 3, 4, interp2_off as u64, i.len() as u64 + 1);
     }
     if let Some(g) = &s.go {
         phdr(&mut b, 1, 6, go_off as u64, g.len() as u64);
@@ -414,12 +432,15 @@ fn env_shebang_looks_up_path() {
     assert_verdict(&r, Verdict::Fail, Reason::ArchMismatch);
 }
 
+/// Two scripts naming each other: the kernel's nesting limit ends it with
+/// ELOOP ("too many levels of symbolic links").
 #[test]
 fn nested_scripts_stop() {
     let mut fs = MemFs::new();
     fs.file("/a", 0o755, "#!/b\n").file("/b", 0o755, "#!/a\n");
     let r = run(&cfg(&["/a"], &[]), "linux/amd64", &fs);
-    assert_verdict(&r, Verdict::Fail, Reason::NotAProgram);
+    assert_verdict(&r, Verdict::Fail, Reason::SymlinkLoop);
+    assert!(r.hint.as_deref().unwrap().contains("nested #!"), "{r:#?}");
 }
 
 #[test]
@@ -631,4 +652,949 @@ fn windows_platform_rejects_elf() {
     fs.file("/app", 0o755, elf(EM_X86_64, 64));
     let r = run(&cfg(&["/app"], &[]), "windows/amd64", &fs);
     assert_verdict(&r, Verdict::Fail, Reason::OsMismatch);
+}
+
+// ---- issue 8: the kernel's, runc's and the wrappers' exact rules ----------
+
+fn note_has(r: &PlatformReport, needle: &str) -> bool {
+    r.notes.iter().any(|n| n.contains(needle))
+}
+
+fn check_of<'r>(r: &'r PlatformReport, role: Role, path: &str) -> &'r Check {
+    r.checks
+        .iter()
+        .find(|c| c.role == role && c.path == path)
+        .unwrap_or_else(|| panic!("no {role:?} check of {path:?}: {r:#?}"))
+}
+
+/// A usrmerge-free busybox tree of one arch: /bin/busybox, /bin/sh -> it.
+fn busybox_fs(machine: u16) -> MemFs {
+    let mut fs = MemFs::new();
+    fs.file("/bin/busybox", 0o755, elf(machine, 64))
+        .symlink("/bin/sh", "busybox");
+    fs
+}
+
+/// A dash-like tree: /bin/sh -> dash (not busybox, so no applets).
+fn dash_fs(machine: u16) -> MemFs {
+    let mut fs = MemFs::new();
+    fs.file("/usr/bin/dash", 0o755, elf(machine, 64))
+        .symlink("/bin/sh", "/usr/bin/dash")
+        .file("/bin/bash", 0o755, elf(machine, 64));
+    fs
+}
+
+/// `#!/bin/sh\r` (a CRLF checkout) used to pass: the kernel looks for
+/// `/bin/sh\r`.
+#[test]
+fn crlf_shebang_is_not_found_with_crlf_hint() {
+    let mut fs = dash_fs(EM_AARCH64);
+    fs.file("/entry.sh", 0o755, "#!/bin/sh\r\nexec app\r\n");
+    let r = run(&cfg(&["/entry.sh"], &[]), "linux/arm64", &fs);
+    assert_verdict(&r, Verdict::Fail, Reason::NotFound);
+    assert_eq!(
+        check_of(&r, Role::Interpreter, "/bin/sh\r").verdict,
+        Verdict::Fail
+    );
+    assert!(r.hint.as_deref().unwrap().contains("CRLF"), "{r:#?}");
+    assert!(r.message.contains("carriage return"), "{}", r.message);
+}
+
+/// `#!/usr/bin/env python3\r` used to find python3: env looks up `python3\r`.
+#[test]
+fn crlf_env_shebang_looks_up_name_with_cr() {
+    let mut fs = MemFs::new();
+    fs.file("/usr/bin/env", 0o755, elf(EM_AARCH64, 64))
+        .file("/usr/bin/python3", 0o755, elf(EM_AARCH64, 64))
+        .file("/app.py", 0o755, "#!/usr/bin/env python3\r\nprint(1)\r\n");
+    let r = run(&cfg(&["/app.py"], &[]), "linux/arm64", &fs);
+    assert_verdict(&r, Verdict::Fail, Reason::NotFound);
+    assert_eq!(
+        check_of(&r, Role::Interpreter, "python3\r").verdict,
+        Verdict::Fail
+    );
+    assert!(r.hint.as_deref().unwrap().contains("CRLF"), "{r:#?}");
+    // With LF line endings it runs.
+    fs.file("/app.py", 0o755, "#!/usr/bin/env python3\nprint(1)\n");
+    let r = run(&cfg(&["/app.py"], &[]), "linux/arm64", &fs);
+    assert_verdict(&r, Verdict::Pass, Reason::Match);
+}
+
+/// binfmt_script's parse, case by case (fs/binfmt_script.c): blanks are
+/// space and tab only, NUL ends the line, the 256-byte buffer, empty names.
+#[test]
+fn shebang_blank_nul_and_buffer_rules() {
+    use crate::inspect::binary::parse_shebang;
+    let script = |i: &[u8], a: Option<&[u8]>| Ident::Script {
+        interpreter: i.to_vec(),
+        arg: a.map(<[u8]>::to_vec),
+    };
+    let enoexec = |b: &[u8]| matches!(parse_shebang(b), Ident::NotAProgram { .. });
+    assert_eq!(parse_shebang(b"#!/bin/sh\r\n"), script(b"/bin/sh\r", None));
+    assert_eq!(
+        parse_shebang(b"#!/bin/sh -e\r\n"),
+        script(b"/bin/sh", Some(b"-e\r"))
+    );
+    assert_eq!(
+        parse_shebang(b"#!/bin/sh\x0b-x\n"),
+        script(b"/bin/sh\x0b-x", None)
+    );
+    assert_eq!(
+        parse_shebang(b"#!\t/x\targ1  arg2 \t\n"),
+        script(b"/x", Some(b"arg1  arg2"))
+    );
+    assert_eq!(parse_shebang(b"#!/x\0junk\n"), script(b"/x", None));
+    assert_eq!(parse_shebang(b"#!/x a\0b c\n"), script(b"/x", Some(b"a")));
+    // A short file without a newline: a trailing blank gives an empty argument.
+    assert_eq!(parse_shebang(b"#!/x "), script(b"/x", Some(b"")));
+    assert_eq!(parse_shebang(b"#!/x y z"), script(b"/x", Some(b"y z")));
+    // Empty names: the kernel opens "" (EACCES, judged by the engine).
+    assert_eq!(parse_shebang(b"#!"), script(b"", None));
+    assert_eq!(parse_shebang(b"#!   "), script(b"", None));
+    assert_eq!(parse_shebang(b"#!\0/x\n"), script(b"", None));
+    assert!(enoexec(b"#!\n"));
+    assert!(enoexec(b"#!  \t \n"));
+    // The buffer: a name is only cut when nothing ends it inside 256 bytes.
+    let name = |n: usize| [b"/".as_slice(), &vec![b'n'; n - 1]].concat();
+    assert!(enoexec(&[b"#!".as_slice(), &name(254), b"\n"].concat()));
+    assert!(enoexec(&[b"#!".as_slice(), &name(300)].concat()));
+    assert_eq!(
+        parse_shebang(&[b"#!".as_slice(), &name(253), b"\n"].concat()),
+        script(&name(253), None)
+    );
+    // A blank at byte 255 ends the name; the argument after it is dropped.
+    assert_eq!(
+        parse_shebang(&[b"#!".as_slice(), &name(253), b" arg\n"].concat()),
+        script(&name(253), None)
+    );
+    // The argument is cut at byte 254.
+    let long = [b"#!/x ".as_slice(), &[b'A'; 300], b"\n"].concat();
+    assert_eq!(parse_shebang(&long), script(b"/x", Some(&[b'A'; 250])));
+    assert!(enoexec(&[b"#!".as_slice(), &[b' '; 300], b"/x\n"].concat()));
+    assert_eq!(
+        parse_shebang(&[b"#!".as_slice(), &[b' '; 100], b"/x\n"].concat()),
+        script(b"/x", None)
+    );
+}
+
+/// An empty #! name opens the working directory: EACCES, not-executable.
+#[test]
+fn empty_shebang_name_is_not_executable() {
+    let mut fs = MemFs::new();
+    fs.file("/s", 0o755, "#!");
+    let r = run(&cfg(&["/s"], &[]), "linux/amd64", &fs);
+    assert_verdict(&r, Verdict::Fail, Reason::NotExecutable);
+}
+
+/// The engine allowed only 4 nested scripts; Linux runs 5 (fs/exec.c), and
+/// the 6th is ELOOP.
+#[test]
+fn five_nested_scripts_run_six_are_eloop() {
+    let chain = |n: usize| {
+        let mut fs = MemFs::new();
+        fs.file("/elf", 0o755, elf(EM_X86_64, 64));
+        let mut next = "/elf".to_string();
+        for k in (1..=n).rev() {
+            fs.file(format!("/s{k}"), 0o755, format!("#!{next}\n"));
+            next = format!("/s{k}");
+        }
+        run(&cfg(&["/s1"], &[]), "linux/amd64", &fs)
+    };
+    for n in 1..=MAX_SCRIPT_DEPTH {
+        assert_verdict(&chain(n), Verdict::Pass, Reason::Match);
+    }
+    let r = chain(MAX_SCRIPT_DEPTH + 1);
+    assert_verdict(&r, Verdict::Fail, Reason::SymlinkLoop);
+    assert!(r.message.contains("at most 5"), "{}", r.message);
+}
+
+/// `#!/usr/bin/env NAME` is a fresh exec: its own nesting starts again.
+#[test]
+fn env_in_shebang_starts_a_fresh_exec() {
+    let mut fs = MemFs::new();
+    fs.file("/elf", 0o755, elf(EM_X86_64, 64))
+        .file("/usr/bin/env", 0o755, elf(EM_X86_64, 64));
+    let mut next = "/elf".to_string();
+    for k in (1..=4).rev() {
+        fs.file(format!("/b{k}"), 0o755, format!("#!{next}\n"));
+        next = format!("/b{k}");
+    }
+    fs.file("/a4", 0o755, "#!/usr/bin/env /b1\n");
+    for k in (1..=3).rev() {
+        fs.file(format!("/a{k}"), 0o755, format!("#!/a{}\n", k + 1));
+    }
+    assert_verdict(
+        &run(&cfg(&["/a1"], &[]), "linux/amd64", &fs),
+        Verdict::Pass,
+        Reason::Match,
+    );
+    // A script that has env run itself loops at runtime; archgate stops.
+    fs.file("/self", 0o755, "#!/usr/bin/env /self\n");
+    let r = run(&cfg(&["/self"], &[]), "linux/amd64", &fs);
+    assert!(note_has(&r, "not followed"), "{r:#?}");
+}
+
+fn dyn_elf(spec: ElfSpec) -> Vec<u8> {
+    build_elf(&ElfSpec {
+        machine: EM_X86_64,
+        bits: 64,
+        ..spec
+    })
+}
+
+fn with_loader(mut fs: MemFs) -> MemFs {
+    fs.file("/lib64/ld-linux-x86-64.so.2", 0o755, elf(EM_X86_64, 64));
+    fs
+}
+
+/// PT_INTERP of 1 byte (or empty) used to pass or read as "is a directory":
+/// binfmt_elf says ENOEXEC.
+#[test]
+fn pt_interp_shorter_than_two_bytes_is_not_a_program() {
+    for raw in [&b"\0"[..], b"/"] {
+        let fs = with_loader(MemFs::new())
+            .file(
+                "/app",
+                0o755,
+                dyn_elf(ElfSpec {
+                    interp_raw: Some(raw.to_vec()),
+                    ..Default::default()
+                }),
+            )
+            .clone();
+        let r = run(&cfg(&["/app"], &[]), "linux/amd64", &fs);
+        assert_verdict(&r, Verdict::Fail, Reason::NotAProgram);
+        assert!(!r.message.contains("directory"), "{}", r.message);
+    }
+}
+
+/// A PT_INTERP whose last byte is not NUL used to be read up to its end.
+#[test]
+fn pt_interp_not_nul_terminated_is_not_a_program() {
+    let mut fs = with_loader(MemFs::new());
+    fs.file(
+        "/app",
+        0o755,
+        dyn_elf(ElfSpec {
+            interp_raw: Some(b"/lib64/ld-linux-x86-64.so.2".to_vec()),
+            ..Default::default()
+        }),
+    );
+    let r = run(&cfg(&["/app"], &[]), "linux/amd64", &fs);
+    assert_verdict(&r, Verdict::Fail, Reason::NotAProgram);
+    assert!(r.message.contains("NUL"), "{}", r.message);
+    // The machine is checked first: a wrong-arch file says so.
+    let r = run(&cfg(&["/app"], &[]), "linux/arm64", &fs);
+    assert_verdict(&r, Verdict::Fail, Reason::ArchMismatch);
+    // "\0\0" is a valid, empty name: the kernel opens "" (EACCES).
+    fs.file(
+        "/app",
+        0o755,
+        dyn_elf(ElfSpec {
+            interp_raw: Some(b"\0\0".to_vec()),
+            ..Default::default()
+        }),
+    );
+    let r = run(&cfg(&["/app"], &[]), "linux/amd64", &fs);
+    assert_verdict(&r, Verdict::Fail, Reason::NotExecutable);
+}
+
+/// Only the first PT_INTERP counts (load_elf_binary breaks after it).
+#[test]
+fn only_the_first_pt_interp_counts() {
+    let mut fs = with_loader(MemFs::new());
+    fs.file(
+        "/good-first",
+        0o755,
+        dyn_elf(ElfSpec {
+            interp: Some("/lib64/ld-linux-x86-64.so.2"),
+            interp2: Some("/nonexistent/ld.so"),
+            ..Default::default()
+        }),
+    )
+    .file(
+        "/bad-first",
+        0o755,
+        dyn_elf(ElfSpec {
+            interp: Some("/nonexistent/ld.so"),
+            interp2: Some("/lib64/ld-linux-x86-64.so.2"),
+            ..Default::default()
+        }),
+    );
+    assert_verdict(
+        &run(&cfg(&["/good-first"], &[]), "linux/amd64", &fs),
+        Verdict::Pass,
+        Reason::Match,
+    );
+    assert_verdict(
+        &run(&cfg(&["/bad-first"], &[]), "linux/amd64", &fs),
+        Verdict::Fail,
+        Reason::LoaderMissing,
+    );
+}
+
+/// A relative PT_INTERP is opened from the working directory, as the kernel
+/// does.
+#[test]
+fn relative_pt_interp_resolves_against_workdir() {
+    let mut fs = with_loader(MemFs::new());
+    fs.file(
+        "/app",
+        0o755,
+        dyn_elf(ElfSpec {
+            interp: Some("lib64/ld-linux-x86-64.so.2"),
+            ..Default::default()
+        }),
+    );
+    let mut c = cfg(&["/app"], &[]);
+    assert_verdict(&run(&c, "linux/amd64", &fs), Verdict::Pass, Reason::Match);
+    c.working_dir = Some("/srv".into());
+    assert_verdict(
+        &run(&c, "linux/amd64", &fs),
+        Verdict::Fail,
+        Reason::LoaderMissing,
+    );
+}
+
+/// The loader must be an ELF: a script, PE or text file is ELIBBAD.
+#[test]
+fn non_elf_loader_is_not_a_program() {
+    let mut pe = vec![0u8; 0x200];
+    pe[..2].copy_from_slice(b"MZ");
+    pe[0x3c] = 0x80;
+    pe[0x80..0x84].copy_from_slice(b"PE\0\0");
+    pe[0x84..0x86].copy_from_slice(&0x8664u16.to_le_bytes());
+    for loader in [b"#!/bin/sh\n".to_vec(), pe, b"text\n".to_vec()] {
+        let mut fs = MemFs::new();
+        fs.file("/lib64/ld-linux-x86-64.so.2", 0o755, loader)
+            .file("/bin/sh", 0o755, elf(EM_X86_64, 64))
+            .file(
+                "/app",
+                0o755,
+                dyn_elf(ElfSpec {
+                    interp: Some("/lib64/ld-linux-x86-64.so.2"),
+                    ..Default::default()
+                }),
+            );
+        let r = run(&cfg(&["/app"], &[]), "linux/amd64", &fs);
+        assert_verdict(&r, Verdict::Fail, Reason::NotAProgram);
+        assert!(r.message.contains("ELIBBAD"), "{}", r.message);
+    }
+}
+
+/// runc (Go >= 1.19 exec.LookPath) refuses a program found through an
+/// empty, `.` or relative PATH entry; archgate used to look it up in
+/// WorkingDir and pass.
+#[test]
+fn relative_path_entry_is_errdot_not_a_workdir_lookup() {
+    let mut fs = MemFs::new();
+    fs.file("/srv/app", 0o755, elf(EM_X86_64, 64))
+        .file("/srv/bin/tool", 0o755, elf(EM_X86_64, 64));
+    for (path, word) in [(".:/bin", "app"), (":/bin", "app"), ("bin:/bin", "tool")] {
+        let mut c = cfg(&[word], &[]);
+        c.working_dir = Some("/srv".into());
+        c.env = vec![format!("PATH={path}")];
+        let r = run(&c, "linux/amd64", &fs);
+        assert_verdict(&r, Verdict::Fail, Reason::NotFound);
+        assert!(
+            r.message.contains("relative to the working directory"),
+            "{}",
+            r.message
+        );
+        assert!(r.hint.as_deref().unwrap().contains("ErrDot"), "{r:#?}");
+        // GODEBUG=execerrdot=0 in the image turns the check off.
+        c.env.push("GODEBUG=execerrdot=0".into());
+        assert_verdict(&run(&c, "linux/amd64", &fs), Verdict::Pass, Reason::Match);
+    }
+    // An absolute entry found first is fine; a name with a slash is never
+    // looked up, and `./app` is not ErrDot.
+    fs.file("/bin/app", 0o755, elf(EM_X86_64, 64));
+    let mut c = cfg(&["app"], &[]);
+    c.working_dir = Some("/srv".into());
+    c.env = vec!["PATH=/bin:.".into()];
+    assert_eq!(run(&c, "linux/amd64", &fs).resolved, "/bin/app");
+    c.entrypoint = vec!["./app".into()];
+    assert_eq!(run(&c, "linux/amd64", &fs).resolved, "/srv/app");
+}
+
+/// PATH="" has no entries for Go: nothing is found, not even in WorkingDir.
+#[test]
+fn empty_path_finds_nothing() {
+    let mut fs = MemFs::new();
+    fs.file("/app", 0o755, elf(EM_X86_64, 64));
+    let mut c = cfg(&["app"], &[]);
+    c.env = vec!["PATH=".into()];
+    let r = run(&c, "linux/amd64", &fs);
+    assert_verdict(&r, Verdict::Fail, Reason::NotFound);
+    assert!(r.message.contains("PATH is empty"), "{}", r.message);
+}
+
+/// Docker starts from its default PATH even when the image has Env but no
+/// PATH (containerd would leave PATH unset; archgate follows Docker).
+#[test]
+fn env_without_path_gets_docker_default_path() {
+    let mut fs = MemFs::new();
+    fs.file("/usr/local/bin/app", 0o755, elf(EM_X86_64, 64));
+    let mut c = cfg(&["app"], &[]);
+    c.env = vec!["LANG=C.UTF-8".into()];
+    assert_verdict(&run(&c, "linux/amd64", &fs), Verdict::Pass, Reason::Match);
+}
+
+/// `/app/` where /app is a file used to pass as /app: it is ENOTDIR.
+#[test]
+fn trailing_slash_entrypoint_is_not_a_directory() {
+    let mut fs = MemFs::new();
+    fs.file("/app", 0o755, elf(EM_X86_64, 64));
+    let r = run(&cfg(&["/app/"], &[]), "linux/amd64", &fs);
+    assert_verdict(&r, Verdict::Fail, Reason::NotFound);
+    assert!(r.message.contains("not a directory"), "{}", r.message);
+}
+
+/// `java -jar /app/app.jar` with a 0755 jar used to fail not-a-program:
+/// the jar is data to java.
+#[test]
+fn jar_argument_is_data_to_java() {
+    let mut fs = MemFs::new();
+    fs.file("/usr/bin/java", 0o755, elf(EM_AARCH64, 64)).file(
+        "/app/app.jar",
+        0o755,
+        &b"PK\x03\x04rest of a zip"[..],
+    );
+    let r = run(
+        &cfg(&["java", "-jar", "/app/app.jar"], &[]),
+        "linux/arm64",
+        &fs,
+    );
+    assert_verdict(&r, Verdict::Pass, Reason::Match);
+    assert_eq!(r.checks.len(), 1, "{r:#?}");
+    assert!(note_has(&r, "/app/app.jar: a zip archive"), "{r:#?}");
+    assert!(note_has(&r, "data for java"), "{r:#?}");
+}
+
+/// `["/bin/sh", "/entrypoint.sh"]` with a 0755 file without `#!` used to
+/// fail not-a-program; sh reads it. With a `#!` line naming something
+/// missing it passes too: sh never execs the file.
+#[test]
+fn script_argument_is_data_to_sh() {
+    for body in ["echo hi\n", "#!/bin/bash\necho hi\n"] {
+        let mut fs = dash_fs(EM_AARCH64);
+        fs.file("/entrypoint.sh", 0o755, body);
+        fs.file("/bin/bash", 0o755, elf(EM_X86_64, 64));
+        let r = run(
+            &cfg(&["/bin/sh", "/entrypoint.sh"], &[]),
+            "linux/arm64",
+            &fs,
+        );
+        assert_verdict(&r, Verdict::Pass, Reason::Match);
+        assert!(
+            note_has(&r, "/entrypoint.sh is read by sh as data"),
+            "{r:#?}"
+        );
+    }
+}
+
+/// `["python3", "/app/main.py"]`: the script is data, whatever its `#!`.
+#[test]
+fn python_script_argument_is_data() {
+    let mut fs = MemFs::new();
+    fs.file("/usr/local/bin/python3", 0o755, elf(EM_AARCH64, 64))
+        .file("/app/main.py", 0o755, "#!/usr/bin/python3\nprint(1)\n")
+        .file("/app/plain.py", 0o755, "print(1)\n");
+    for arg in ["/app/main.py", "/app/plain.py"] {
+        let r = run(&cfg(&["python3", arg], &[]), "linux/arm64", &fs);
+        assert_verdict(&r, Verdict::Pass, Reason::Match);
+        assert!(note_has(&r, "data for python3"), "{r:#?}");
+    }
+}
+
+/// A binary argument of the wrong arch still fails, even to an interpreter
+/// (but a PE is data to dotnet).
+#[test]
+fn binary_argument_of_wrong_arch_still_fails() {
+    let mut fs = busybox_fs(EM_AARCH64);
+    fs.file("/app", 0o755, elf(EM_X86_64, 64))
+        .file("/usr/bin/python3", 0o755, elf(EM_AARCH64, 64));
+    for argv in [
+        &["/bin/sh", "/app"][..],
+        &["python3", "/app"],
+        &["/bin/busybox", "sh", "/app"],
+    ] {
+        let r = run(&cfg(argv, &[]), "linux/arm64", &fs);
+        assert_verdict(&r, Verdict::Fail, Reason::ArchMismatch);
+    }
+    let mut pe = vec![0u8; 0x200];
+    pe[..2].copy_from_slice(b"MZ");
+    pe[0x3c] = 0x80;
+    pe[0x80..0x84].copy_from_slice(b"PE\0\0");
+    pe[0x84..0x86].copy_from_slice(&0x14cu16.to_le_bytes());
+    fs.file("/usr/bin/dotnet", 0o755, elf(EM_AARCH64, 64))
+        .file("/app/app.dll", 0o755, pe);
+    let r = run(&cfg(&["dotnet", "/app/app.dll"], &[]), "linux/arm64", &fs);
+    assert_verdict(&r, Verdict::Pass, Reason::Match);
+}
+
+/// An unknown program's `#!` argument is judged (a wrapper archgate does not
+/// know may exec it).
+#[test]
+fn script_argument_of_unknown_program_is_judged() {
+    let mut fs = MemFs::new();
+    fs.file("/runner", 0o755, elf(EM_AARCH64, 64))
+        .file("/job.sh", 0o755, "#!/bin/bash\n");
+    let r = run(&cfg(&["/runner", "/job.sh"], &[]), "linux/arm64", &fs);
+    assert_verdict(&r, Verdict::Fail, Reason::NotFound);
+    assert_eq!(
+        check_of(&r, Role::Argument, "/job.sh").verdict,
+        Verdict::Fail
+    );
+}
+
+/// Wrappers exec a program named by bare name through PATH: it used to be
+/// skipped (only absolute arguments were looked at).
+#[test]
+fn wrapper_targets_by_bare_name_are_judged() {
+    let cases: &[&[&str]] = &[
+        &["/sbin/tini", "--", "app"],
+        &["/sbin/tini", "-s", "-g", "-p", "SIGTERM", "--", "app", "-x"],
+        &["tini-static", "-e", "143", "app"],
+        &[
+            "/usr/bin/dumb-init",
+            "--single-child",
+            "--rewrite",
+            "15:2",
+            "app",
+        ],
+        &["dumb-init", "-c", "app", "-x"],
+        &["catatonit", "-g", "--", "app"],
+        &["su-exec", "nobody", "app"],
+        &["gosu", "nobody:nogroup", "app", "--serve"],
+        &["env", "A=1", "app"],
+        &["env", "-i", "PATH=/opt/bin", "app"],
+        &["env", "-S", "A=1 app -x"],
+        &["/sbin/tini", "--", "gosu", "nobody", "env", "app"],
+    ];
+    for argv in cases {
+        let mut fs = MemFs::new();
+        for w in [
+            "tini",
+            "tini-static",
+            "dumb-init",
+            "catatonit",
+            "su-exec",
+            "gosu",
+            "env",
+        ] {
+            fs.file(format!("/usr/bin/{w}"), 0o755, elf(EM_AARCH64, 64));
+        }
+        fs.symlink("/sbin/tini", "/usr/bin/tini")
+            .file("/opt/bin/app", 0o755, elf(EM_X86_64, 64))
+            .symlink("/usr/local/bin/app", "/opt/bin/app");
+        let r = run(&cfg(argv, &[]), "linux/arm64", &fs);
+        assert_verdict(&r, Verdict::Fail, Reason::ArchMismatch);
+        let c = r
+            .checks
+            .iter()
+            .find(|c| c.verdict == Verdict::Fail)
+            .unwrap();
+        assert_eq!(
+            (c.role, c.path.as_str()),
+            (Role::Argument, "app"),
+            "{argv:?}"
+        );
+        assert_eq!(c.resolved, "/opt/bin/app");
+        assert!(r.checks[0].verdict == Verdict::Pass, "{argv:?}");
+    }
+}
+
+/// What the wrappers do when PATH changes: `env -i` leaves glibc's default
+/// (/bin:/usr/bin); gosu is Go and refuses a relative hit (ErrDot).
+#[test]
+fn wrapper_path_rules() {
+    let mut fs = MemFs::new();
+    fs.file("/usr/bin/env", 0o755, elf(EM_X86_64, 64))
+        .file("/lib64/ld-linux-x86-64.so.2", 0o755, elf(EM_X86_64, 64))
+        .file(
+            "/usr/bin/env",
+            0o755,
+            dyn_elf(ElfSpec {
+                interp: Some("/lib64/ld-linux-x86-64.so.2"),
+                ..Default::default()
+            }),
+        )
+        .file("/usr/local/bin/app", 0o755, elf(EM_X86_64, 64))
+        .file("/usr/local/bin/gosu", 0o755, elf(EM_X86_64, 64))
+        .file("/srv/app", 0o755, elf(EM_X86_64, 64));
+    let r = run(&cfg(&["env", "-i", "app"], &[]), "linux/amd64", &fs);
+    assert_verdict(&r, Verdict::Fail, Reason::NotFound);
+    assert!(r.message.contains("PATH is unset"), "{}", r.message);
+    let mut c = cfg(&["gosu", "nobody", "app"], &[]);
+    c.working_dir = Some("/srv".into());
+    c.env = vec!["PATH=.:/usr/local/bin".into()];
+    let r = run(&c, "linux/amd64", &fs);
+    // runc finds gosu through the absolute entry; gosu finds app through ".".
+    assert_verdict(&r, Verdict::Fail, Reason::NotFound);
+    assert!(r.message.contains("gosu refuses"), "{}", r.message);
+    // A C wrapper's execvp has no ErrDot.
+    c.entrypoint = vec!["env".into(), "app".into()];
+    c.env = vec!["PATH=.:/usr/bin".into()];
+    let r = run(&c, "linux/amd64", &fs);
+    assert_verdict(&r, Verdict::Pass, Reason::Match);
+    assert_eq!(r.checks.last().unwrap().resolved, "/srv/app");
+}
+
+/// Wrapper options that run nothing, or that archgate does not know, are
+/// noted, never judged.
+#[test]
+fn wrapper_help_and_unknown_options_are_noted() {
+    let mut fs = MemFs::new();
+    fs.file("/tini", 0o755, elf(EM_X86_64, 64));
+    for (argv, note) in [
+        (&["/tini", "--version"][..], "prints"),
+        (&["/tini", "-z", "app"], "does not take"),
+        (&["/tini"], "no program"),
+    ] {
+        let r = run(&cfg(argv, &[]), "linux/amd64", &fs);
+        assert_verdict(&r, Verdict::Pass, Reason::Match);
+        assert!(note_has(&r, note), "{argv:?}: {r:#?}");
+    }
+}
+
+/// `sh -c STRING` (and Docker's shell form) runs the first word of STRING:
+/// it used to pass whatever that was.
+#[test]
+fn sh_c_first_word_is_judged() {
+    let cases: &[&[&str]] = &[
+        &["/bin/sh", "-c", "app --serve"],
+        &["/bin/sh", "-c", "exec app"],
+        &["/bin/sh", "-ec", "exec app \"$@\"", "sh"],
+        &["/bin/sh", "-c", "-e", "FOO=1 exec app >/dev/null 2>&1"],
+        &["/bin/bash", "-o", "pipefail", "-c", "app | tee log"],
+        &["/bin/sh", "-c", "PATH=/opt/bin app"],
+        &["/bin/sh", "-c", "exec /opt/bin/app"],
+    ];
+    for argv in cases {
+        let mut fs = dash_fs(EM_AARCH64);
+        fs.file("/opt/bin/app", 0o755, elf(EM_X86_64, 64))
+            .symlink("/usr/bin/app", "/opt/bin/app");
+        let r = run(&cfg(&[], argv), "linux/arm64", &fs);
+        assert_verdict(&r, Verdict::Fail, Reason::ArchMismatch);
+        let c = r
+            .checks
+            .iter()
+            .find(|c| c.verdict == Verdict::Fail)
+            .unwrap();
+        assert_eq!(c.role, Role::Command, "{argv:?}");
+    }
+    // ENTRYPOINT ["/bin/sh", "-c"] with CMD as the string.
+    let mut fs = dash_fs(EM_AARCH64);
+    fs.file("/usr/bin/app", 0o755, elf(EM_X86_64, 64));
+    let r = run(&cfg(&["/bin/sh", "-c"], &["app"]), "linux/arm64", &fs);
+    assert_verdict(&r, Verdict::Fail, Reason::ArchMismatch);
+    // Missing under dash: sh exits 127.
+    let r = run(&cfg(&[], &["/bin/sh", "-c", "nope"]), "linux/arm64", &fs);
+    assert_verdict(&r, Verdict::Fail, Reason::NotFound);
+    // A text file without #! is run by the shell itself.
+    fs.file("/usr/bin/job", 0o755, "echo hi\n");
+    let r = run(&cfg(&[], &["/bin/sh", "-c", "job"]), "linux/arm64", &fs);
+    assert_verdict(&r, Verdict::Pass, Reason::Match);
+}
+
+/// `sh -c 'exec "$@"' sh PROGRAM` runs PROGRAM; binaries among the
+/// positional parameters are judged as arguments.
+#[test]
+fn sh_c_exec_args_runs_its_positional_parameters() {
+    let mut fs = dash_fs(EM_AARCH64);
+    fs.file("/usr/bin/app", 0o755, elf(EM_X86_64, 64))
+        .file("/app", 0o755, elf(EM_X86_64, 64));
+    let r = run(
+        &cfg(&["/bin/sh", "-c", "exec \"$@\"", "sh", "app", "-x"], &[]),
+        "linux/arm64",
+        &fs,
+    );
+    assert_verdict(&r, Verdict::Fail, Reason::ArchMismatch);
+    assert_eq!(check_of(&r, Role::Command, "app").verdict, Verdict::Fail);
+    let r = run(
+        &cfg(
+            &["/bin/sh", "-c", "set -e; exec \"$0\" \"$@\"", "/app"],
+            &[],
+        ),
+        "linux/arm64",
+        &fs,
+    );
+    assert_verdict(&r, Verdict::Fail, Reason::ArchMismatch);
+    assert_eq!(check_of(&r, Role::Argument, "/app").verdict, Verdict::Fail);
+}
+
+/// Strings that need expansion, keywords or builtins are not judged, and
+/// the report says so.
+#[test]
+fn sh_c_gives_up_on_what_needs_a_shell() {
+    let mut fs = dash_fs(EM_AARCH64);
+    fs.file("/usr/bin/app", 0o755, elf(EM_X86_64, 64));
+    for s in [
+        "$APP",
+        "cd /srv && exec ./app",
+        "set -e; app",
+        "if true; then app; fi",
+    ] {
+        let r = run(&cfg(&[], &["/bin/sh", "-c", s]), "linux/arm64", &fs);
+        assert_verdict(&r, Verdict::Pass, Reason::Match);
+        assert!(note_has(&r, "not judged"), "{s:?}: {r:#?}");
+    }
+    // `exec "$@"` with no parameters runs nothing.
+    let r = run(
+        &cfg(&[], &["/bin/sh", "-c", "exec \"$@\""]),
+        "linux/arm64",
+        &fs,
+    );
+    assert_verdict(&r, Verdict::Pass, Reason::Match);
+    assert!(note_has(&r, "runs nothing"), "{r:#?}");
+    // bash reads BASH_ENV first.
+    let mut c = cfg(&[], &["/bin/bash", "-c", "app"]);
+    c.env = vec!["BASH_ENV=/etc/profile".into()];
+    assert_verdict(&run(&c, "linux/arm64", &fs), Verdict::Pass, Reason::Match);
+}
+
+/// busybox sh runs its own applets without a PATH lookup (Debian's build
+/// even prefers them): a name not in PATH is noted, not failed.
+#[test]
+fn busybox_sh_missing_command_is_noted() {
+    let fs = busybox_fs(EM_AARCH64);
+    let r = run(
+        &cfg(&[], &["/bin/sh", "-c", "wget -q http://x/"]),
+        "linux/arm64",
+        &fs,
+    );
+    assert_verdict(&r, Verdict::Pass, Reason::Match);
+    assert!(note_has(&r, "busybox"), "{r:#?}");
+    // ... but no applet has a carriage return in its name.
+    let r = run(&cfg(&[], &["/bin/sh", "-c", "sh\r"]), "linux/arm64", &fs);
+    assert_verdict(&r, Verdict::Fail, Reason::NotFound);
+    // `busybox sh -c` picks the applet from the first argument.
+    let r = run(
+        &cfg(&["/bin/busybox", "sh", "-c", "exec /bin/busybox"], &[]),
+        "linux/arm64",
+        &fs,
+    );
+    assert_verdict(&r, Verdict::Pass, Reason::Match);
+    assert!(r.checks.iter().any(|c| c.role == Role::Command), "{r:#?}");
+}
+
+fn entry_fs(script: &str) -> MemFs {
+    let mut fs = dash_fs(EM_AARCH64);
+    fs.file("/docker-entrypoint.sh", 0o755, script)
+        .file("/usr/local/bin/redis-server", 0o755, elf(EM_X86_64, 64))
+        .file("/usr/local/bin/good", 0o755, elf(EM_AARCH64, 64))
+        .file("/usr/local/bin/gosu", 0o755, elf(EM_AARCH64, 64));
+    fs
+}
+
+const ENTRY: &str = "#!/bin/sh\nset -e\nif [ \"${1#-}\" != \"$1\" ]; then\n\tset -- redis-server \"$@\"\nfi\nexec \"$@\"\n";
+
+/// The official-image pattern: ENTRYPOINT a script ending in `exec "$@"`,
+/// CMD ["redis-server"]. The wrong-arch redis-server used to pass.
+#[test]
+fn entrypoint_script_exec_args_judges_cmd() {
+    let fs = entry_fs(ENTRY);
+    let c = cfg(&["/docker-entrypoint.sh"], &["redis-server"]);
+    let r = run(&c, "linux/arm64", &fs);
+    assert_verdict(&r, Verdict::Fail, Reason::ArchMismatch);
+    let cmd = check_of(&r, Role::Command, "redis-server");
+    assert_eq!(cmd.resolved, "/usr/local/bin/redis-server");
+    let r = run(
+        &cfg(&["/docker-entrypoint.sh"], &["good"]),
+        "linux/arm64",
+        &fs,
+    );
+    assert_verdict(&r, Verdict::Pass, Reason::Match);
+    // `#!/usr/bin/env bash` entrypoints too.
+    let mut fs2 = entry_fs(&ENTRY.replace("#!/bin/sh", "#!/usr/bin/env bash"));
+    fs2.file("/usr/bin/env", 0o755, elf(EM_AARCH64, 64));
+    let r = run(&c, "linux/arm64", &fs2);
+    assert_verdict(&r, Verdict::Fail, Reason::ArchMismatch);
+    check_of(&r, Role::Command, "redis-server");
+}
+
+/// CMD[0] starting with `-` is the script's business; a CMD[0] that is not
+/// there may be mapped by the script (node's runs `node app.js`): noted,
+/// never failed.
+#[test]
+fn entrypoint_script_option_or_missing_cmd_is_noted() {
+    let fs = entry_fs(ENTRY);
+    for (cmd, note) in [
+        (&["--appendonly", "yes"][..], "is an option"),
+        (&["app.js"], "may map it"),
+        (&["./app.js"], "may map it"),
+        (&[], "no arguments"),
+    ] {
+        let r = run(&cfg(&["/docker-entrypoint.sh"], cmd), "linux/arm64", &fs);
+        assert_verdict(&r, Verdict::Pass, Reason::Match);
+        assert!(note_has(&r, note), "{cmd:?}: {r:#?}");
+    }
+    let mut fs = entry_fs(ENTRY);
+    fs.file("/app.js", 0o644, "console.log(1)\n");
+    let r = run(
+        &cfg(&["/docker-entrypoint.sh"], &["/app.js"]),
+        "linux/arm64",
+        &fs,
+    );
+    assert_verdict(&r, Verdict::Pass, Reason::Match);
+    assert!(note_has(&r, "no execute bit"), "{r:#?}");
+}
+
+/// `exec gosu USER "$@"` / `exec su-exec USER "$@"`: gosu is judged, then
+/// CMD[0] through gosu.
+#[test]
+fn entrypoint_script_exec_gosu_judges_both() {
+    let fs = entry_fs("#!/bin/sh\nexec gosu redis \"$@\"\n");
+    let r = run(
+        &cfg(&["/docker-entrypoint.sh"], &["redis-server"]),
+        "linux/arm64",
+        &fs,
+    );
+    assert_verdict(&r, Verdict::Fail, Reason::ArchMismatch);
+    assert_eq!(check_of(&r, Role::Command, "gosu").verdict, Verdict::Pass);
+    assert_eq!(
+        check_of(&r, Role::Command, "redis-server").verdict,
+        Verdict::Fail
+    );
+    let mut fs = entry_fs("#!/bin/sh\nexec su-exec redis \"$@\"\n");
+    fs.file("/sbin/su-exec", 0o755, elf(EM_X86_64, 64));
+    let r = run(
+        &cfg(&["/docker-entrypoint.sh"], &["good"]),
+        "linux/arm64",
+        &fs,
+    );
+    assert_verdict(&r, Verdict::Fail, Reason::ArchMismatch);
+    assert_eq!(
+        check_of(&r, Role::Command, "su-exec").verdict,
+        Verdict::Fail
+    );
+}
+
+/// A script that does not end in `exec "$@"`: CMD is not judged (noted).
+#[test]
+fn other_entrypoint_scripts_do_not_judge_cmd() {
+    let fs = entry_fs("#!/bin/sh\nexec \"$@\"\necho done\n");
+    let r = run(
+        &cfg(&["/docker-entrypoint.sh"], &["redis-server"]),
+        "linux/arm64",
+        &fs,
+    );
+    assert_verdict(&r, Verdict::Pass, Reason::Match);
+    assert!(
+        note_has(&r, "runs under sh and does not end in exec"),
+        "{r:#?}"
+    );
+}
+
+/// HEALTHCHECK CMD-SHELL: the shell, then the first word of the string.
+#[test]
+fn healthcheck_shell_string_first_word_is_judged() {
+    let mut fs = dash_fs(EM_AARCH64);
+    fs.file("/app", 0o755, elf(EM_AARCH64, 64))
+        .file("/usr/bin/curl", 0o755, elf(EM_X86_64, 64));
+    let mut c = cfg(&["/app"], &[]);
+    c.healthcheck = Some(vec![
+        "CMD-SHELL".into(),
+        "curl -f http://localhost/ || exit 1".into(),
+    ]);
+    let r = run(&c, "linux/arm64", &fs);
+    assert_verdict(&r, Verdict::Fail, Reason::ArchMismatch);
+    let h = r
+        .checks
+        .iter()
+        .find(|c| c.verdict == Verdict::Fail)
+        .unwrap();
+    assert_eq!((h.role, h.path.as_str()), (Role::Healthcheck, "curl"));
+}
+
+/// Random argv over a tree full of wrappers, shells, loops and scripts
+/// that name each other: every inspection ends, and every check has a
+/// verdict (a fixed-seed generator).
+#[test]
+fn engine_survives_hostile_argv() {
+    let mut fs = dash_fs(EM_X86_64);
+    for w in [
+        "tini",
+        "dumb-init",
+        "catatonit",
+        "su-exec",
+        "gosu",
+        "env",
+        "python3",
+    ] {
+        fs.file(format!("/usr/bin/{w}"), 0o755, elf(EM_X86_64, 64));
+    }
+    fs.file("/bin/busybox", 0o755, elf(EM_X86_64, 64))
+        .symlink("/bin/ash", "busybox")
+        .file("/e.sh", 0o755, "#!/bin/sh\nexec \"$@\"\n")
+        .file("/g.sh", 0o755, "#!/usr/bin/env sh\nexec gosu u \"$@\"\n")
+        .file("/self", 0o755, "#!/usr/bin/env /self\n")
+        .file("/ping", 0o755, "#!/pong\n")
+        .file("/pong", 0o755, "#!/ping\n")
+        .file("/crlf", 0o755, "#!/bin/sh\r\n")
+        .file("/tinis", 0o755, "#!/usr/bin/tini --\n")
+        .symlink("/loop", "/loop")
+        .file("/data", 0o644, "x");
+    let vocab = [
+        "/e.sh",
+        "/g.sh",
+        "/self",
+        "/ping",
+        "/crlf",
+        "/tinis",
+        "/loop",
+        "/data",
+        "tini",
+        "--",
+        "-s",
+        "dumb-init",
+        "catatonit",
+        "su-exec",
+        "gosu",
+        "env",
+        "-i",
+        "-S",
+        "-u",
+        "PATH=",
+        "PATH=.",
+        "/bin/sh",
+        "bash",
+        "-c",
+        "-ec",
+        "exec",
+        "app",
+        "\"$@\"",
+        "sh -c sh",
+        "/bin/ash",
+        "busybox",
+        "python3",
+        ".",
+        "..",
+        "",
+        "-",
+        "e.sh",
+        "x=1",
+    ];
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for _ in 0..3000 {
+        let n = 1 + (next() % 7) as usize;
+        let argv: Vec<&str> = (0..n)
+            .map(|_| vocab[(next() % vocab.len() as u64) as usize])
+            .collect();
+        let mut c = cfg(&argv[..1], &argv[1..]);
+        if next() % 4 == 0 {
+            c.env = vec!["PATH=.:/usr/bin:/bin".into()];
+            c.working_dir = Some("/".into());
+        }
+        let r = run(&c, "linux/amd64", &fs);
+        assert!(r.checks.len() < 200, "{argv:?}: {} checks", r.checks.len());
+        assert!(r.notes.len() <= 65, "{argv:?}");
+    }
 }

@@ -1,0 +1,1271 @@
+//! What the programs archgate knows do with their argv: wrappers that exec
+//! another program (tini, dumb-init, catatonit, su-exec, gosu, env), shells
+//! (`sh -c STRING`, `sh FILE`), interpreters that read their arguments as
+//! data, and the official-image entrypoint script that ends in `exec "$@"`.
+//!
+//! The one idea: follow each grammar exactly as far as it decides which
+//! program runs next, and give up (judge nothing, say why) as soon as the
+//! answer would need an expansion, a quote or a keyword. Pure functions on
+//! bytes; the engine does the lookups.
+
+/// What a program is, as far as its argv is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Wrapper(Wrapper),
+    /// A POSIX shell; `bash` for bash's extra options and builtins.
+    Shell {
+        bash: bool,
+    },
+    /// An interpreter that reads its arguments (script, jar, module) as
+    /// data; `reads_pe` for those that load Windows PE files themselves.
+    Interpreter {
+        reads_pe: bool,
+    },
+    Unknown,
+}
+
+/// Programs that exec another program named in their arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wrapper {
+    Tini,
+    DumbInit,
+    Catatonit,
+    SuExec,
+    Gosu,
+    Env,
+}
+
+impl Wrapper {
+    pub fn name(self) -> &'static str {
+        match self {
+            Wrapper::Tini => "tini",
+            Wrapper::DumbInit => "dumb-init",
+            Wrapper::Catatonit => "catatonit",
+            Wrapper::SuExec => "su-exec",
+            Wrapper::Gosu => "gosu",
+            Wrapper::Env => "env",
+        }
+    }
+}
+
+/// The last path component.
+pub fn basename(path: &[u8]) -> &[u8] {
+    path.rsplit(|&b| b == b'/')
+        .find(|c| !c.is_empty())
+        .unwrap_or(b"")
+}
+
+/// `name` followed by nothing or by a version made of digits and dots
+/// (`python3.11`, `perl5.36`).
+fn versioned(base: &[u8], name: &[u8]) -> bool {
+    base.strip_prefix(name)
+        .is_some_and(|v| v.iter().all(|b| b.is_ascii_digit() || *b == b'.'))
+}
+
+/// Classify a program by its file name (argv[0] as written, or the file it
+/// resolved to). Release downloads keep their suffixes (`tini-static-amd64`,
+/// `dumb-init_1.2.5_x86_64`, `gosu-arm64`).
+pub fn classify(name: &[u8]) -> Kind {
+    let base = basename(name);
+    let starts = |p: &[u8]| base.starts_with(p);
+    match base {
+        // docker-init is the tini that `docker run --init` injects.
+        b"tini" | b"docker-init" => Kind::Wrapper(Wrapper::Tini),
+        _ if starts(b"tini-") => Kind::Wrapper(Wrapper::Tini),
+        b"dumb-init" => Kind::Wrapper(Wrapper::DumbInit),
+        _ if starts(b"dumb-init_") || starts(b"dumb-init-") => Kind::Wrapper(Wrapper::DumbInit),
+        b"catatonit" => Kind::Wrapper(Wrapper::Catatonit),
+        b"su-exec" => Kind::Wrapper(Wrapper::SuExec),
+        b"gosu" => Kind::Wrapper(Wrapper::Gosu),
+        _ if starts(b"gosu-") => Kind::Wrapper(Wrapper::Gosu),
+        b"env" => Kind::Wrapper(Wrapper::Env),
+        b"sh" | b"dash" | b"ash" => Kind::Shell { bash: false },
+        b"bash" => Kind::Shell { bash: true },
+        b"dotnet" | b"mono" | b"wine" | b"wine64" => Kind::Interpreter { reads_pe: true },
+        b"node" | b"nodejs" | b"deno" | b"bun" | b"java" | b"luajit" | b"Rscript" => {
+            Kind::Interpreter { reads_pe: false }
+        }
+        _ if [
+            &b"python"[..],
+            b"pypy",
+            b"ruby",
+            b"perl",
+            b"php",
+            b"lua",
+            b"tclsh",
+        ]
+        .iter()
+        .any(|n| versioned(base, n)) =>
+        {
+            Kind::Interpreter { reads_pe: false }
+        }
+        _ => Kind::Unknown,
+    }
+}
+
+/// The program a wrapper execs, and how it changed the environment first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Next {
+    /// argv of the next program; argv[0] is the name the wrapper looks up.
+    pub argv: Vec<Vec<u8>>,
+    /// `None`: PATH unchanged; `Some(None)`: unset; `Some(Some(v))`: set.
+    pub path: Option<Option<Vec<u8>>>,
+    /// `env -C DIR`: the directory relative names are found from.
+    pub chdir: Option<Vec<u8>>,
+}
+
+/// What a wrapper does with its arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WrapperRun {
+    Exec(Next),
+    /// It runs no program (help, version, pause mode, nothing given).
+    Nothing(String),
+    /// Options archgate does not know: not followed.
+    Unknown(String),
+}
+
+fn exec_from(args: &[Vec<u8>], i: usize, who: &str) -> WrapperRun {
+    match args.get(i..) {
+        Some(rest) if !rest.is_empty() => WrapperRun::Exec(Next {
+            argv: rest.to_vec(),
+            path: None,
+            chdir: None,
+        }),
+        _ => WrapperRun::Nothing(format!("{who} is given no program to run")),
+    }
+}
+
+fn shown(b: &[u8]) -> String {
+    crate::inspect::engine::shown(b)
+}
+
+/// A long option `--NAME[=VALUE]` matched as getopt_long does: exactly, or
+/// by a unique prefix. Returns the index in `names` and the attached value.
+fn long_option<'a>(arg: &'a [u8], names: &[&str]) -> Option<(usize, Option<&'a [u8]>)> {
+    let body = arg.strip_prefix(b"--")?;
+    let (name, value) = match body.iter().position(|&b| b == b'=') {
+        Some(i) => (&body[..i], Some(&body[i + 1..])),
+        None => (body, None),
+    };
+    if let Some(i) = names.iter().position(|n| n.as_bytes() == name) {
+        return Some((i, value));
+    }
+    let hits: Vec<usize> = (0..names.len())
+        .filter(|&i| names[i].as_bytes().starts_with(name))
+        .collect();
+    (hits.len() == 1 && !name.is_empty()).then(|| (hits[0], value))
+}
+
+/// Parse a wrapper's argv (without argv[0]) as that wrapper does.
+pub fn parse_wrapper(w: Wrapper, args: &[Vec<u8>]) -> WrapperRun {
+    match w {
+        Wrapper::Tini => tini(args),
+        Wrapper::DumbInit => dumb_init(args),
+        Wrapper::Catatonit => catatonit(args),
+        Wrapper::SuExec => {
+            // ncopa/su-exec su-exec.c: `su-exec USER[:GROUP] COMMAND ARGS`,
+            // no options; fewer than two arguments prints usage.
+            if args.len() < 2 {
+                return WrapperRun::Nothing("su-exec needs a user and a program".into());
+            }
+            exec_from(args, 1, "su-exec")
+        }
+        Wrapper::Gosu => {
+            // tianon/gosu main.go: a first argument of --help, -h, -?,
+            // --version or -v prints and exits; else `gosu USER COMMAND ARGS`.
+            if let Some(a) = args.first() {
+                if [&b"--help"[..], b"-h", b"-?", b"--version", b"-v"].contains(&a.as_slice()) {
+                    return WrapperRun::Nothing(format!("gosu {} prints and exits", shown(a)));
+                }
+            }
+            if args.len() < 2 {
+                return WrapperRun::Nothing("gosu needs a user and a program".into());
+            }
+            exec_from(args, 1, "gosu")
+        }
+        Wrapper::Env => env(args),
+    }
+}
+
+/// krallin/tini src/tini.c `parse_args`: getopt with OPT_STRING
+/// "p:hvwgle:s" (forks add "R:" and "ak:"), glibc getopt permuting, so the
+/// program is the first non-option; `--` ends the options; `--version` only
+/// as the sole argument.
+fn tini(args: &[Vec<u8>]) -> WrapperRun {
+    if args.len() == 1 && args[0] == b"--version" {
+        return WrapperRun::Nothing("tini --version prints its version".into());
+    }
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        if a == b"--" {
+            return exec_from(args, i + 1, "tini");
+        }
+        if a.len() > 1 && a[0] == b'-' {
+            let mut j = 1;
+            while j < a.len() {
+                match a[j] {
+                    b'p' | b'e' | b'R' | b'k' => {
+                        if j + 1 == a.len() {
+                            i += 1;
+                            if i == args.len() {
+                                return WrapperRun::Unknown(format!(
+                                    "tini -{} is missing its value",
+                                    a[j] as char
+                                ));
+                            }
+                        }
+                        break;
+                    }
+                    b's' | b'v' | b'w' | b'g' | b'a' => {}
+                    b'h' | b'l' => {
+                        return WrapperRun::Nothing(format!(
+                            "tini -{} prints and exits",
+                            a[j] as char
+                        ))
+                    }
+                    _ => {
+                        return WrapperRun::Unknown(format!(
+                            "tini does not take the option {}",
+                            shown(a)
+                        ))
+                    }
+                }
+                j += 1;
+            }
+            i += 1;
+            continue;
+        }
+        return exec_from(args, i, "tini");
+    }
+    WrapperRun::Nothing("tini is given no program to run".into())
+}
+
+/// Yelp/dumb-init dumb-init.c `parse_command`: getopt_long "+hvVcr:"
+/// (stops at the first non-option) with --help, --single-child, --verbose,
+/// --version, --rewrite s:r.
+fn dumb_init(args: &[Vec<u8>]) -> WrapperRun {
+    const LONG: [&str; 5] = ["help", "single-child", "verbose", "version", "rewrite"];
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        if a == b"--" {
+            return exec_from(args, i + 1, "dumb-init");
+        }
+        if a.starts_with(b"--") {
+            match long_option(a, &LONG) {
+                Some((0 | 3, _)) => {
+                    return WrapperRun::Nothing(format!("dumb-init {} prints and exits", shown(a)))
+                }
+                Some((4, None)) => i += 1,
+                Some(_) => {}
+                None => {
+                    return WrapperRun::Unknown(format!(
+                        "dumb-init does not take the option {}",
+                        shown(a)
+                    ))
+                }
+            }
+            i += 1;
+            continue;
+        }
+        if a.len() > 1 && a[0] == b'-' {
+            for (j, &c) in a.iter().enumerate().skip(1) {
+                match c {
+                    b'h' | b'V' => {
+                        return WrapperRun::Nothing(format!(
+                            "dumb-init -{} prints and exits",
+                            c as char
+                        ))
+                    }
+                    b'v' | b'c' => {}
+                    b'r' => {
+                        if j + 1 == a.len() {
+                            i += 1;
+                        }
+                        break;
+                    }
+                    _ => {
+                        return WrapperRun::Unknown(format!(
+                            "dumb-init does not take the option {}",
+                            shown(a)
+                        ))
+                    }
+                }
+            }
+            i += 1;
+            continue;
+        }
+        return exec_from(args, i, "dumb-init");
+    }
+    WrapperRun::Nothing("dumb-init is given no program to run".into())
+}
+
+/// openSUSE/catatonit catatonit.c `main`: getopt_long "ghLPV" (permuting;
+/// no option takes a value), --help, --version; -P is pause mode.
+fn catatonit(args: &[Vec<u8>]) -> WrapperRun {
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        if a == b"--" {
+            return exec_from(args, i + 1, "catatonit");
+        }
+        if a.starts_with(b"--") {
+            return match long_option(a, &["help", "version"]) {
+                Some(_) => WrapperRun::Nothing(format!("catatonit {} prints and exits", shown(a))),
+                None => {
+                    WrapperRun::Unknown(format!("catatonit does not take the option {}", shown(a)))
+                }
+            };
+        }
+        if a.len() > 1 && a[0] == b'-' {
+            for &c in &a[1..] {
+                match c {
+                    b'g' | b'L' => {}
+                    b'P' => {
+                        return WrapperRun::Nothing(
+                            "catatonit -P only pauses: it runs no program".into(),
+                        )
+                    }
+                    b'h' | b'V' => {
+                        return WrapperRun::Nothing(format!(
+                            "catatonit -{} prints and exits",
+                            c as char
+                        ))
+                    }
+                    _ => {
+                        return WrapperRun::Unknown(format!(
+                            "catatonit does not take the option {}",
+                            shown(a)
+                        ))
+                    }
+                }
+            }
+            i += 1;
+            continue;
+        }
+        return exec_from(args, i, "catatonit");
+    }
+    WrapperRun::Nothing("catatonit is given no program to run".into())
+}
+
+/// Bytes that make a word more than a literal to a shell or to `env -S`.
+const SPECIAL: &[u8] = b"$`\\'\"*?[]{}!";
+
+/// GNU coreutils src/env.c `main`: getopt_long "+C:iS:u:v0" (stops at the
+/// first non-option); a lone `-` after the options is -i; then NAME=VALUE
+/// words; the first word without `=` is the program, run with `execvp` in
+/// the modified environment. `-S STRING` splits STRING into words that
+/// replace it and parsing starts over.
+fn env(args: &[Vec<u8>]) -> WrapperRun {
+    const LONG: [&str; 12] = [
+        "ignore-environment",
+        "null",
+        "unset",
+        "chdir",
+        "split-string",
+        "debug",
+        "default-signal",
+        "ignore-signal",
+        "block-signal",
+        "list-signal-handling",
+        "help",
+        "version",
+    ];
+    let mut args: Vec<Vec<u8>> = args.to_vec();
+    let mut clear = false;
+    let mut null = false;
+    let mut unset_path = false;
+    let mut chdir = None;
+    let mut i = 0;
+    let mut splits = 0;
+    'options: while i < args.len() {
+        let a = args[i].clone();
+        if a == b"--" {
+            i += 1;
+            break;
+        }
+        // An option that takes a value: its value, attached or the next word.
+        let value = |attached: &[u8], i: &mut usize| -> Option<Vec<u8>> {
+            if !attached.is_empty() {
+                return Some(attached.to_vec());
+            }
+            *i += 1;
+            args.get(*i).cloned()
+        };
+        let mut split: Option<Vec<u8>> = None;
+        if a.starts_with(b"--") {
+            let Some((k, attached)) = long_option(&a, &LONG) else {
+                return WrapperRun::Unknown(format!("env does not take the option {}", shown(&a)));
+            };
+            let attached = attached.unwrap_or(b"");
+            match LONG[k] {
+                "ignore-environment" => clear = true,
+                "null" => null = true,
+                "unset" => {
+                    let Some(v) = value(attached, &mut i) else {
+                        return WrapperRun::Unknown("env --unset without a name".into());
+                    };
+                    unset_path |= v == b"PATH";
+                }
+                "chdir" => chdir = value(attached, &mut i),
+                "split-string" => split = value(attached, &mut i),
+                "list-signal-handling" | "help" | "version" => {
+                    return WrapperRun::Nothing(format!("env {} prints and exits", shown(&a)))
+                }
+                _ => {}
+            }
+        } else if a.len() > 1 && a[0] == b'-' {
+            let mut j = 1;
+            while j < a.len() {
+                let c = a[j];
+                let rest = &a[j + 1..];
+                match c {
+                    b'i' => clear = true,
+                    b'0' => null = true,
+                    b'v' => {}
+                    b'u' => {
+                        let Some(v) = value(rest, &mut i) else {
+                            return WrapperRun::Unknown("env -u without a name".into());
+                        };
+                        unset_path |= v == b"PATH";
+                        break;
+                    }
+                    b'C' => {
+                        chdir = value(rest, &mut i);
+                        break;
+                    }
+                    b'S' => {
+                        split = value(rest, &mut i);
+                        if split.is_none() {
+                            return WrapperRun::Unknown("env -S without a string".into());
+                        }
+                        break;
+                    }
+                    _ => {
+                        return WrapperRun::Unknown(format!(
+                            "env does not take the option {}",
+                            shown(&a)
+                        ))
+                    }
+                }
+                j += 1;
+            }
+        } else {
+            break;
+        }
+        i += 1;
+        if let Some(s) = split {
+            if s.iter().any(|b| SPECIAL.contains(b) || *b == b'#') {
+                return WrapperRun::Unknown(format!(
+                    "env -S {} needs quoting or expansion rules archgate does not follow",
+                    shown(&s)
+                ));
+            }
+            splits += 1;
+            if splits > 8 {
+                return WrapperRun::Unknown("env -S nested too deep".into());
+            }
+            let mut words: Vec<Vec<u8>> = s
+                .split(|b| b" \t\n\x0b\x0c\r".contains(b))
+                .filter(|w| !w.is_empty())
+                .map(<[u8]>::to_vec)
+                .collect();
+            words.extend(args.drain(i..));
+            args = words;
+            i = 0;
+            continue 'options;
+        }
+    }
+    if args.get(i).is_some_and(|a| a == b"-") {
+        clear = true;
+        i += 1;
+    }
+    let mut path: Option<Option<Vec<u8>>> = (clear || unset_path).then_some(None);
+    // Every word with a `=` is an assignment, even `=x` (env.c).
+    while let Some(a) = args.get(i) {
+        match a.iter().position(|&b| b == b'=') {
+            None => break,
+            Some(k) => {
+                if &a[..k] == b"PATH" {
+                    path = Some(Some(a[k + 1..].to_vec()));
+                }
+                i += 1;
+            }
+        }
+    }
+    if i >= args.len() {
+        return WrapperRun::Nothing("env without a program prints the environment".into());
+    }
+    if null {
+        return WrapperRun::Nothing("env refuses -0 (--null) with a program".into());
+    }
+    WrapperRun::Exec(Next {
+        argv: args[i..].to_vec(),
+        path,
+        chdir,
+    })
+}
+
+/// What a shell does with its argv (without argv[0]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShellRun {
+    /// `-c STRING`: the command string, then `$0` and the positional
+    /// parameters.
+    String {
+        string: Vec<u8>,
+        rest: Vec<Vec<u8>>,
+    },
+    /// A script file the shell opens and reads (data: never exec'd, its
+    /// `#!` line is a comment), and the script's arguments.
+    Script {
+        path: Vec<u8>,
+        args: Vec<Vec<u8>>,
+    },
+    /// Commands come from stdin (`-s`, or no operand).
+    Stdin,
+    /// It runs nothing (`--help`, `--version`).
+    Nothing(String),
+    Unknown(String),
+}
+
+/// Parse a shell's options as dash (src/options.c `procargs`) and bash
+/// (shell.c `parse_long_options`, `parse_shell_options`) do: bash's long
+/// options first, then option clusters with `-` or `+` anywhere before the
+/// first operand (`-ec`, `-c -e`, `-o pipefail`, each `o`/`O` in a cluster
+/// taking the next word), `--` or `-` ending them. With `-c` the first
+/// operand is the command string; without it, a script file.
+pub fn parse_shell(bash: bool, args: &[Vec<u8>]) -> ShellRun {
+    let mut i = 0;
+    if bash {
+        while let Some(a) = args.get(i) {
+            if !a.starts_with(b"--") || a.len() == 2 {
+                break;
+            }
+            match a.as_slice() {
+                b"--rcfile" | b"--init-file" => i += 2,
+                b"--help" | b"--version" => {
+                    return ShellRun::Nothing(format!("bash {} prints and exits", shown(a)))
+                }
+                b"--norc" | b"--noprofile" | b"--login" | b"--posix" | b"--noediting"
+                | b"--restricted" | b"--verbose" | b"--debugger" | b"--pretty-print" => i += 1,
+                _ => {
+                    return ShellRun::Unknown(format!("bash does not take the option {}", shown(a)))
+                }
+            }
+        }
+    }
+    let (mut c, mut s) = (false, false);
+    while let Some(a) = args.get(i) {
+        if a == b"--" || a == b"-" {
+            i += 1;
+            break;
+        }
+        if a.len() < 2 || (a[0] != b'-' && a[0] != b'+') {
+            break;
+        }
+        let mut values = 0;
+        for &ch in &a[1..] {
+            match ch {
+                b'c' => c = true,
+                b's' => s = true,
+                b'o' | b'O' => values += 1,
+                ch if ch.is_ascii_alphabetic() => {}
+                _ => {
+                    return ShellRun::Unknown(format!(
+                        "the shell does not take the option {}",
+                        shown(a)
+                    ))
+                }
+            }
+        }
+        i += 1 + values;
+    }
+    let operands = args.get(i..).unwrap_or_default();
+    if c {
+        return match operands.split_first() {
+            Some((string, rest)) => ShellRun::String {
+                string: string.clone(),
+                rest: rest.to_vec(),
+            },
+            None => ShellRun::Unknown("-c without a command string".into()),
+        };
+    }
+    match operands.split_first() {
+        Some((path, args)) if !s => ShellRun::Script {
+            path: path.clone(),
+            args: args.to_vec(),
+        },
+        _ => ShellRun::Stdin,
+    }
+}
+
+/// The first simple command of a `-c` string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FirstCommand {
+    /// The shell runs `argv[0]` first. `args_known` is false when words after
+    /// the command name needed expansion (then `argv` holds the plain words
+    /// before them). `path`: a `PATH=` assignment in front of it.
+    Run {
+        argv: Vec<Vec<u8>>,
+        path: Option<Vec<u8>>,
+        args_known: bool,
+    },
+    /// The string runs no program (empty, a comment, only assignments).
+    Nothing(String),
+    /// Not a plain command: not judged.
+    GiveUp(String),
+}
+
+/// POSIX reserved words, and bash's.
+const RESERVED: &[&str] = &[
+    "!", "{", "}", "case", "do", "done", "elif", "else", "esac", "fi", "for", "if", "in", "then",
+    "until", "while", "[[", "]]", "function", "select", "time", "coproc",
+];
+
+/// POSIX special builtins, common regular builtins, and bash's.
+const BUILTINS: &[&str] = &[
+    "break",
+    ":",
+    "continue",
+    ".",
+    "eval",
+    "exec",
+    "exit",
+    "export",
+    "readonly",
+    "return",
+    "set",
+    "shift",
+    "times",
+    "trap",
+    "unset",
+    "alias",
+    "bg",
+    "cd",
+    "command",
+    "echo",
+    "false",
+    "fc",
+    "fg",
+    "getopts",
+    "hash",
+    "jobs",
+    "kill",
+    "newgrp",
+    "printf",
+    "pwd",
+    "read",
+    "test",
+    "[",
+    "true",
+    "type",
+    "ulimit",
+    "umask",
+    "unalias",
+    "wait",
+    "local",
+    "source",
+    "declare",
+    "let",
+    "typeset",
+    "shopt",
+    "builtin",
+    "enable",
+    "mapfile",
+    "readarray",
+    "caller",
+    "compgen",
+    "complete",
+    "compopt",
+    "dirs",
+    "disown",
+    "help",
+    "history",
+    "logout",
+    "popd",
+    "pushd",
+    "suspend",
+];
+
+#[derive(Debug)]
+struct Token {
+    text: Vec<u8>,
+    /// Needs expansion (globs, braces, tilde, `!`).
+    special: bool,
+}
+
+/// Split the first simple command of `s` into words, dropping
+/// redirections. Stops at a command separator or a comment, and at the first
+/// quote, backslash, `$`, backtick or here-document (which could hide a
+/// separator), then also saying what it stopped at.
+fn first_words(s: &[u8]) -> (Vec<Token>, Option<String>) {
+    let blank = |b: u8| b == b' ' || b == b'\t';
+    let hard = |b: u8| b"$`\\'\"".contains(&b);
+    let mut out: Vec<Token> = Vec::new();
+    let mut cur: Vec<u8> = Vec::new();
+    let mut special = false;
+    let mut i = 0;
+    let flush = |cur: &mut Vec<u8>, special: &mut bool, out: &mut Vec<Token>| {
+        if !cur.is_empty() {
+            out.push(Token {
+                text: std::mem::take(cur),
+                special: *special,
+            });
+        }
+        *special = false;
+    };
+    while i < s.len() {
+        let b = s[i];
+        if blank(b) {
+            flush(&mut cur, &mut special, &mut out);
+            i += 1;
+            continue;
+        }
+        if b"()".contains(&b) {
+            // `name() { ...; }` defines a function; otherwise a syntax error.
+            return (out, Some("a function definition or subshell".into()));
+        }
+        if b";&|\n".contains(&b) {
+            break;
+        }
+        if hard(b) {
+            return (out, Some(format!("{:?}", b as char)));
+        }
+        if b == b'#' && cur.is_empty() {
+            // A comment runs to the end of the line.
+            break;
+        }
+        if b == b'<' || b == b'>' {
+            // An all-digit word before it is the redirection's fd.
+            if !cur.iter().all(u8::is_ascii_digit) {
+                flush(&mut cur, &mut special, &mut out);
+            }
+            cur.clear();
+            special = false;
+            let next = s.get(i + 1).copied();
+            if b == b'<' && next == Some(b'<') {
+                return (out, Some("a here-document".into()));
+            }
+            i += 1;
+            if matches!(
+                (b, next),
+                (b'>', Some(b'>' | b'&' | b'|')) | (b'<', Some(b'>' | b'&'))
+            ) {
+                i += 1;
+            }
+            while i < s.len() && blank(s[i]) {
+                i += 1;
+            }
+            let start = i;
+            while i < s.len() && !blank(s[i]) && !b";&|\n()<>".contains(&s[i]) {
+                if hard(s[i]) {
+                    return (out, Some(format!("{:?}", s[i] as char)));
+                }
+                i += 1;
+            }
+            if i == start {
+                return (out, Some("a redirection without a target".into()));
+            }
+            continue;
+        }
+        if SPECIAL.contains(&b) || (cur.is_empty() && b == b'~') {
+            special = true;
+        }
+        cur.push(b);
+        i += 1;
+    }
+    flush(&mut cur, &mut special, &mut out);
+    (out, None)
+}
+
+fn is_assignment(w: &[u8]) -> Option<(&[u8], &[u8])> {
+    let k = w.iter().position(|&b| b == b'=')?;
+    let name = &w[..k];
+    let ok = !name.is_empty()
+        && !name[0].is_ascii_digit()
+        && name.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_');
+    ok.then(|| (name, &w[k + 1..]))
+}
+
+/// The program a `-c` string runs first, by the conservative procedure of
+/// the README: skip assignments (a `PATH=` one is used for the lookup),
+/// redirections, `exec` and `command`; give up on anything a shell would
+/// have to expand, on keywords and builtins.
+pub fn first_command(s: &[u8]) -> FirstCommand {
+    let trimmed = {
+        let start = s
+            .iter()
+            .position(|&b| b != b' ' && b != b'\t')
+            .unwrap_or(s.len());
+        &s[start..]
+    };
+    match trimmed.first() {
+        None => return FirstCommand::Nothing("the command string is empty".into()),
+        Some(b'#') => return FirstCommand::Nothing("the command string is a comment".into()),
+        Some(&b) if b";&|\n(){}".contains(&b) => {
+            return FirstCommand::GiveUp(format!("the command string starts with {:?}", b as char))
+        }
+        _ => {}
+    }
+    let (words, stopped) = first_words(trimmed);
+    if let Some(why) = stopped.as_deref().filter(|w| w.starts_with("a function")) {
+        return FirstCommand::GiveUp(format!("the command string has {why}"));
+    }
+    let give_up_at =
+        |what: &str| FirstCommand::GiveUp(format!("the command string needs expansion ({what})"));
+    let mut path = None;
+    let mut k = 0;
+    while let Some(w) = words.get(k) {
+        if w.special {
+            return give_up_at(&shown(&w.text));
+        }
+        match is_assignment(&w.text) {
+            Some((name, value)) => {
+                if name == b"PATH" {
+                    path = Some(value.to_vec());
+                }
+                k += 1;
+            }
+            None => break,
+        }
+    }
+    loop {
+        let Some(w) = words.get(k) else {
+            return match stopped {
+                Some(at) => give_up_at(&at),
+                None => FirstCommand::Nothing(
+                    "the command string only sets variables or redirects".into(),
+                ),
+            };
+        };
+        if w.special {
+            return give_up_at(&shown(&w.text));
+        }
+        match w.text.as_slice() {
+            b"exec" | b"command" => {
+                let exec = w.text == b"exec";
+                let what = shown(&w.text);
+                match words.get(k + 1) {
+                    None if stopped.is_none() => {
+                        return FirstCommand::Nothing(format!("`{what}` is given no program"))
+                    }
+                    Some(n) if n.text.starts_with(b"-") => {
+                        return FirstCommand::GiveUp(format!(
+                            "`{what} {}` has options",
+                            shown(&n.text)
+                        ))
+                    }
+                    _ => k += 1,
+                }
+                if exec {
+                    // `exec` replaces the shell with the next word as an
+                    // external program, even one named like a builtin
+                    // (`exec true` runs /bin/true, `exec command x` looks
+                    // for a program named "command").
+                    match words.get(k) {
+                        Some(n) if !n.special => break,
+                        Some(n) => return give_up_at(&shown(&n.text)),
+                        None => return give_up_at(stopped.as_deref().unwrap_or("?")),
+                    }
+                }
+            }
+            t => {
+                let word = String::from_utf8_lossy(t);
+                if RESERVED.contains(&&*word) || BUILTINS.contains(&&*word) {
+                    return FirstCommand::GiveUp(format!(
+                        "`{}` is a shell keyword or builtin",
+                        shown(t)
+                    ));
+                }
+                break;
+            }
+        }
+    }
+    let mut argv = Vec::new();
+    let mut args_known = stopped.is_none();
+    for w in &words[k..] {
+        if w.special {
+            args_known = false;
+            break;
+        }
+        argv.push(w.text.clone());
+    }
+    FirstCommand::Run {
+        argv,
+        path,
+        args_known,
+    }
+}
+
+/// How an entrypoint script ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScriptEnd {
+    /// Its last statement is `exec "$@"`: it runs its arguments.
+    ExecArgs,
+    /// `exec gosu USER "$@"` or `exec su-exec USER "$@"`: that wrapper runs
+    /// them as USER.
+    ExecVia {
+        wrapper: Vec<u8>,
+    },
+    Other,
+}
+
+/// The official-image pattern (docker-library's `docker-entrypoint.sh`):
+/// look at the last statement of the script's tail (blank and comment
+/// lines skipped), and only accept it as written there.
+pub fn script_end(tail: &[u8]) -> ScriptEnd {
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let Some(line) = tail.split(|&b| b == b'\n').rev().find(|l| {
+        let first = l.iter().position(|b| !blank(b));
+        first.is_some_and(|i| l[i] != b'#')
+    }) else {
+        return ScriptEnd::Other;
+    };
+    let words: Vec<&[u8]> = line.split(blank).filter(|w| !w.is_empty()).collect();
+    let all_args = |w: &[u8]| w == b"\"$@\"" || w == b"\"${@}\"";
+    match words.as_slice() {
+        [b"exec", a] if all_args(a) => ScriptEnd::ExecArgs,
+        [b"exec", w, _user, a] if all_args(a) && matches!(basename(w), b"gosu" | b"su-exec") => {
+            ScriptEnd::ExecVia {
+                wrapper: w.to_vec(),
+            }
+        }
+        _ => ScriptEnd::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(words: &[&str]) -> Vec<Vec<u8>> {
+        words.iter().map(|w| w.as_bytes().to_vec()).collect()
+    }
+
+    fn target(r: WrapperRun) -> Vec<String> {
+        match r {
+            WrapperRun::Exec(n) => n
+                .argv
+                .iter()
+                .map(|w| String::from_utf8_lossy(w).into_owned())
+                .collect(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn classify_by_name() {
+        assert_eq!(classify(b"/sbin/tini"), Kind::Wrapper(Wrapper::Tini));
+        assert_eq!(
+            classify(b"/tini-static-arm64"),
+            Kind::Wrapper(Wrapper::Tini)
+        );
+        assert_eq!(
+            classify(b"/usr/local/bin/dumb-init_1.2.5_x86_64"),
+            Kind::Wrapper(Wrapper::DumbInit)
+        );
+        assert_eq!(classify(b"gosu"), Kind::Wrapper(Wrapper::Gosu));
+        assert_eq!(classify(b"/usr/bin/env"), Kind::Wrapper(Wrapper::Env));
+        assert_eq!(classify(b"/bin/sh"), Kind::Shell { bash: false });
+        assert_eq!(classify(b"bash"), Kind::Shell { bash: true });
+        assert_eq!(
+            classify(b"/usr/bin/python3.11"),
+            Kind::Interpreter { reads_pe: false }
+        );
+        assert_eq!(classify(b"java"), Kind::Interpreter { reads_pe: false });
+        assert_eq!(classify(b"dotnet"), Kind::Interpreter { reads_pe: true });
+        assert_eq!(classify(b"python-config"), Kind::Unknown);
+        assert_eq!(classify(b"/app"), Kind::Unknown);
+    }
+
+    #[test]
+    fn tini_grammar() {
+        let t = |a: &[&str]| parse_wrapper(Wrapper::Tini, &v(a));
+        assert_eq!(target(t(&["--", "/app", "-x"])), ["/app", "-x"]);
+        assert_eq!(target(t(&["-s", "-p", "SIGTERM", "--", "app"])), ["app"]);
+        assert_eq!(target(t(&["-gpSIGTERM", "app"])), ["app"]);
+        assert_eq!(
+            target(t(&["-e", "143", "app", "--", "x"])),
+            ["app", "--", "x"]
+        );
+        assert!(matches!(t(&["--version"]), WrapperRun::Nothing(_)));
+        assert!(matches!(t(&["-h", "app"]), WrapperRun::Nothing(_)));
+        assert!(matches!(t(&["--"]), WrapperRun::Nothing(_)));
+        assert!(matches!(t(&["-z", "app"]), WrapperRun::Unknown(_)));
+        assert!(matches!(t(&["-p"]), WrapperRun::Unknown(_)));
+    }
+
+    #[test]
+    fn dumb_init_catatonit_su_exec_gosu_grammars() {
+        let d = |a: &[&str]| parse_wrapper(Wrapper::DumbInit, &v(a));
+        assert_eq!(target(d(&["--single-child", "--", "app"])), ["app"]);
+        assert_eq!(target(d(&["-r", "15:2", "app", "-c"])), ["app", "-c"]);
+        assert_eq!(target(d(&["--rewrite=15:2", "-cv", "app"])), ["app"]);
+        assert_eq!(target(d(&["--rewrite", "15:2", "app"])), ["app"]);
+        assert_eq!(target(d(&["--single", "app"])), ["app"]);
+        assert!(matches!(d(&["--version"]), WrapperRun::Nothing(_)));
+        let c = |a: &[&str]| parse_wrapper(Wrapper::Catatonit, &v(a));
+        assert_eq!(target(c(&["-g", "--", "app"])), ["app"]);
+        assert!(matches!(c(&["-P"]), WrapperRun::Nothing(_)));
+        let s = |a: &[&str]| parse_wrapper(Wrapper::SuExec, &v(a));
+        assert_eq!(
+            target(s(&["app:app", "redis-server", "-x"])),
+            ["redis-server", "-x"]
+        );
+        assert!(matches!(s(&["app"]), WrapperRun::Nothing(_)));
+        let g = |a: &[&str]| parse_wrapper(Wrapper::Gosu, &v(a));
+        assert_eq!(
+            target(g(&["postgres", "postgres", "-D", "x"])),
+            ["postgres", "-D", "x"]
+        );
+        assert!(matches!(g(&["--version"]), WrapperRun::Nothing(_)));
+        assert!(matches!(g(&["user"]), WrapperRun::Nothing(_)));
+    }
+
+    #[test]
+    fn env_grammar() {
+        let e = |a: &[&str]| parse_wrapper(Wrapper::Env, &v(a));
+        assert_eq!(target(e(&["python3", "-u"])), ["python3", "-u"]);
+        assert_eq!(target(e(&["A=1", "B=2", "app"])), ["app"]);
+        assert_eq!(target(e(&["-i", "--", "app"])), ["app"]);
+        assert_eq!(target(e(&["-u", "X", "-uY", "app"])), ["app"]);
+        // The kernel hands `#!/usr/bin/env -S python3 -u` over as one word.
+        assert_eq!(
+            target(e(&["-S python3 -u", "/s.py"])),
+            ["python3", "-u", "/s.py"]
+        );
+        assert_eq!(target(e(&["-S", "-i python3", "x"])), ["python3", "x"]);
+        // ... and `#!/usr/bin/env python3 -u` as one word too: env looks for
+        // a program named "python3 -u".
+        assert_eq!(target(e(&["python3 -u", "/s.py"])), ["python3 -u", "/s.py"]);
+        match e(&["-i", "PATH=/opt/bin", "app"]) {
+            WrapperRun::Exec(n) => assert_eq!(n.path, Some(Some(b"/opt/bin".to_vec()))),
+            other => panic!("{other:?}"),
+        }
+        match e(&["-", "app"]) {
+            WrapperRun::Exec(n) => assert_eq!(n.path, Some(None)),
+            other => panic!("{other:?}"),
+        }
+        match e(&["--unset=PATH", "-C", "/srv", "app"]) {
+            WrapperRun::Exec(n) => {
+                assert_eq!(n.path, Some(None));
+                assert_eq!(n.chdir.as_deref(), Some(&b"/srv"[..]));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(e(&["A=1"]), WrapperRun::Nothing(_)));
+        assert!(matches!(e(&["-0", "app"]), WrapperRun::Nothing(_)));
+        assert_eq!(target(e(&["=x", "app"])), ["app"]);
+        assert!(matches!(e(&["-S", "'a b'"]), WrapperRun::Unknown(_)));
+        assert!(matches!(e(&["--frobnicate", "x"]), WrapperRun::Unknown(_)));
+    }
+
+    #[test]
+    fn shell_options() {
+        let s = |bash, a: &[&str]| parse_shell(bash, &v(a));
+        let string = |r: ShellRun| match r {
+            ShellRun::String { string, .. } => String::from_utf8(string).unwrap(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(string(s(false, &["-c", "app", "x"])), "app");
+        assert_eq!(string(s(false, &["-ec", "app"])), "app");
+        assert_eq!(string(s(false, &["-c", "-e", "app"])), "app");
+        assert_eq!(string(s(true, &["-o", "pipefail", "-c", "app"])), "app");
+        assert_eq!(string(s(true, &["-eo", "pipefail", "-c", "app"])), "app");
+        assert_eq!(string(s(true, &["--norc", "-xc", "app"])), "app");
+        assert_eq!(string(s(false, &["-ce", "--", "app"])), "app");
+        assert_eq!(
+            s(false, &["/entrypoint.sh", "a"]),
+            ShellRun::Script {
+                path: b"/entrypoint.sh".to_vec(),
+                args: v(&["a"])
+            }
+        );
+        assert_eq!(s(false, &["-e"]), ShellRun::Stdin);
+        assert_eq!(s(false, &["-s", "x"]), ShellRun::Stdin);
+        assert!(matches!(s(false, &["-c"]), ShellRun::Unknown(_)));
+        assert!(matches!(s(true, &["--version"]), ShellRun::Nothing(_)));
+    }
+
+    fn run(s: &str) -> (Vec<String>, Option<String>, bool) {
+        match first_command(s.as_bytes()) {
+            FirstCommand::Run {
+                argv,
+                path,
+                args_known,
+            } => (
+                argv.iter()
+                    .map(|w| String::from_utf8_lossy(w).into_owned())
+                    .collect(),
+                path.map(|p| String::from_utf8(p).unwrap()),
+                args_known,
+            ),
+            other => panic!("{s:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn first_command_of_plain_strings() {
+        assert_eq!(run("app --serve").0, ["app", "--serve"]);
+        assert_eq!(run("  exec /app -x; echo done").0, ["/app", "-x"]);
+        assert_eq!(run("FOO=1 exec app").0, ["app"]);
+        assert_eq!(run("PATH=/opt/bin app").1.as_deref(), Some("/opt/bin"));
+        assert_eq!(run(">/dev/null 2>&1 exec app").0, ["app"]);
+        assert_eq!(run("app 2>&1 | tee log").0, ["app"]);
+        assert_eq!(run("app >log").0, ["app"]);
+        assert_eq!(run("app>log").0, ["app"]);
+        assert_eq!(run("command app").0, ["app"]);
+        // After exec the word is an external program, builtin name or not.
+        assert_eq!(run("exec command app").0, ["command", "app"]);
+        assert_eq!(run("exec true").0, ["true"]);
+        assert_eq!(run("wget -q -O- http://localhost/ || exit 1").0[0], "wget");
+        let (argv, _, known) = run("exec app \"$@\"");
+        assert_eq!((argv, known), (vec!["app".to_string()], false));
+        let (argv, _, known) = run("app *.conf");
+        assert_eq!((argv, known), (vec!["app".to_string()], false));
+        // A here-document cannot hide the command before it.
+        let (argv, _, known) = run("cat <<EOF");
+        assert_eq!((argv, known), (vec!["cat".to_string()], false));
+    }
+
+    #[test]
+    fn first_command_gives_up_or_finds_nothing() {
+        for s in [
+            "$APP",
+            "exec \"$@\"",
+            "cd /app && exec ./run",
+            "set -e; app",
+            "if true; then app; fi",
+            "(app)",
+            "app() { exec /x; }; app",
+            "app (){ :; }",
+            "app x(",
+            "{ app; }",
+            "PATH=$PATH:/x app",
+            "exec -a name app",
+            "command -v app",
+            "'app'",
+            "\\app",
+            "`which app`",
+            "~/bin/app",
+            "app* x",
+            "echo hi",
+            "[ -f x ] && app",
+        ] {
+            assert!(
+                matches!(first_command(s.as_bytes()), FirstCommand::GiveUp(_)),
+                "{s:?}: {:?}",
+                first_command(s.as_bytes())
+            );
+        }
+        for s in ["", "   ", "# comment", "A=1 B=2", "exec", ">/dev/null"] {
+            assert!(
+                matches!(first_command(s.as_bytes()), FirstCommand::Nothing(_)),
+                "{s:?}: {:?}",
+                first_command(s.as_bytes())
+            );
+        }
+    }
+
+    #[test]
+    fn entrypoint_script_endings() {
+        assert_eq!(
+            script_end(b"#!/bin/sh\nset -e\nexec \"$@\"\n"),
+            ScriptEnd::ExecArgs
+        );
+        assert_eq!(
+            script_end(b"#!/bin/sh\nexec \"$@\"\n\n# done\n  \n"),
+            ScriptEnd::ExecArgs
+        );
+        assert_eq!(
+            script_end(b"#!/bin/bash\n\texec gosu redis \"$@\"\n"),
+            ScriptEnd::ExecVia {
+                wrapper: b"gosu".to_vec()
+            }
+        );
+        assert_eq!(
+            script_end(b"exec /sbin/su-exec app:app \"$@\""),
+            ScriptEnd::ExecVia {
+                wrapper: b"/sbin/su-exec".to_vec()
+            }
+        );
+        for s in [
+            &b"#!/bin/sh\nexec \"$@\"\nfi\n"[..],
+            b"#!/bin/sh\nexec app \"$@\"\n",
+            b"#!/bin/sh\nexec \"$@\"\r\n",
+            b"#!/bin/sh\n_main \"$@\"\n",
+            b"#!/bin/sh\nexec $@\n",
+            b"",
+        ] {
+            assert_eq!(script_end(s), ScriptEnd::Other, "{s:?}");
+        }
+    }
+
+    /// Noise never panics or loops: random argv for every grammar, random
+    /// command strings and script tails (a fixed-seed generator).
+    #[test]
+    fn grammars_survive_noise() {
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let alphabet = b"-+=:;&|<>()'\"$`\\ \t\n\r\0#!{}[]*?~/.aceiosuvCSOPR0123456789";
+        let words = [
+            &b"--"[..],
+            b"-",
+            b"-c",
+            b"-S",
+            b"-i",
+            b"-u",
+            b"-C",
+            b"-o",
+            b"exec",
+            b"command",
+            b"PATH=",
+            b"a=b",
+            b"\"$@\"",
+            b"--rewrite",
+            b"-p",
+            b"gosu",
+            b"sh",
+        ];
+        for _ in 0..20_000 {
+            let n = (next() % 8) as usize;
+            let argv: Vec<Vec<u8>> = (0..n)
+                .map(|_| {
+                    if next() % 3 == 0 {
+                        words[(next() % words.len() as u64) as usize].to_vec()
+                    } else {
+                        let len = (next() % 12) as usize;
+                        (0..len)
+                            .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                            .collect()
+                    }
+                })
+                .collect();
+            for w in [
+                Wrapper::Tini,
+                Wrapper::DumbInit,
+                Wrapper::Catatonit,
+                Wrapper::SuExec,
+                Wrapper::Gosu,
+                Wrapper::Env,
+            ] {
+                if let WrapperRun::Exec(n) = parse_wrapper(w, &argv) {
+                    assert!(!n.argv.is_empty());
+                }
+            }
+            let _ = parse_shell(next() % 2 == 0, &argv);
+            let joined = argv.join(&b' ');
+            if let FirstCommand::Run { argv, .. } = first_command(&joined) {
+                assert!(!argv.is_empty());
+            }
+            let _ = script_end(&joined);
+            let _ = classify(&joined);
+        }
+    }
+}
