@@ -85,25 +85,16 @@ pub async fn inspect<R: RootFs>(
         ),
         cwd: config.working_dir.as_ref().map(|d| d.as_bytes().to_vec()),
     };
-    let mut e = Engine {
-        fs,
-        platform,
-        // Go >= 1.21 re-reads GODEBUG when runc's init sets the container
-        // env, so `GODEBUG=execerrdot=0` in the image turns ErrDot off.
-        errdot_off: config
-            .env_var("GODEBUG")
-            .is_some_and(|g| g.split(',').any(|kv| kv.trim() == "execerrdot=0")),
-        // bash reads BASH_ENV before a -c string, and imports functions from
-        // BASH_FUNC_NAME%% variables (variables.c).
-        bash_env: config.env_var("BASH_ENV").is_some_and(|v| !v.is_empty())
-            || config.env.iter().any(|kv| kv.starts_with("BASH_FUNC_")),
-        checks: Vec::new(),
-        idents: HashMap::new(),
-        notes: Vec::new(),
-        hints: BTreeMap::new(),
-        hops: 0,
-        lookups: HashMap::new(),
-    };
+    let mut e = Engine::new(fs, platform);
+    // Go >= 1.21 re-reads GODEBUG when runc's init sets the container env, so
+    // `GODEBUG=execerrdot=0` in the image turns ErrDot off.
+    e.errdot_off = config
+        .env_var("GODEBUG")
+        .is_some_and(|g| g.split(',').any(|kv| kv.trim() == "execerrdot=0"));
+    // bash reads BASH_ENV before a -c string, and imports functions from
+    // BASH_FUNC_NAME%% variables (variables.c).
+    e.bash_env = config.env_var("BASH_ENV").is_some_and(|v| !v.is_empty())
+        || config.env.iter().any(|kv| kv.starts_with("BASH_FUNC_"));
     let runc = Finder::Go {
         errdot: !e.errdot_off,
         who: "runc",
@@ -310,6 +301,23 @@ fn fail(reason: Reason, msg: String) -> Result<Judged, FsError> {
 
 const ERRDOT_HINT: &str = "runc refuses a program found through an empty, `.` or relative PATH entry (Go's exec.ErrDot): name it by its path (ENTRYPOINT [\"/srv/app\"] or [\"./app\"]) or put its directory in PATH as an absolute path";
 const LOOP_HINT: &str = "more than 5 nested #! scripts: Linux stops with ELOOP (\"too many levels of symbolic links\"); run the innermost interpreter directly or exec it from the script";
+
+impl<'a, R: RootFs> Engine<'a, R> {
+    fn new(fs: &'a R, platform: &'a Platform) -> Self {
+        Engine {
+            fs,
+            platform,
+            errdot_off: false,
+            bash_env: false,
+            checks: Vec::new(),
+            idents: HashMap::new(),
+            notes: Vec::new(),
+            hints: BTreeMap::new(),
+            hops: 0,
+            lookups: HashMap::new(),
+        }
+    }
+}
 
 impl<R: RootFs> Engine<'_, R> {
     /// Check `argv[0]` as `finder` finds it and, when it can run, follow what
@@ -1478,6 +1486,7 @@ impl<R: RootFs> Engine<'_, R> {
                 hint: None,
                 digest: None,
                 check_micros: None,
+                deep: None,
             };
         }
         let worst = self
@@ -1537,6 +1546,7 @@ impl<R: RootFs> Engine<'_, R> {
             hint,
             digest: None,
             check_micros: None,
+            deep: None,
         }
     }
 }
@@ -1675,6 +1685,9 @@ fn hint_for(reason: Reason, checks: &[Check], p: &Platform) -> Option<String> {
         Reason::Match | Reason::NoCommand => return None,
     })
 }
+
+mod deep;
+pub use deep::{fold_deep, inspect_exec, inspect_file, soften_script, DeepFile};
 
 #[cfg(test)]
 mod tests;

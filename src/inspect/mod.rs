@@ -15,6 +15,8 @@ pub mod resolve;
 pub mod verdict;
 
 pub use config::ImageConfig;
-pub use engine::{inspect, InspectError};
+pub use engine::{fold_deep, inspect, inspect_exec, inspect_file, DeepFile, InspectError};
 pub use platform::Platform;
-pub use verdict::{Check, ImageReport, PlatformReport, Reason, Report, Role, RunVerdict, Verdict};
+pub use verdict::{
+    Check, DeepSummary, ImageReport, PlatformReport, Reason, Report, Role, RunVerdict, Verdict,
+};

@@ -84,6 +84,9 @@ pub enum Role {
     /// What a shell runs: the first word of `sh -c STRING` (Docker's shell
     /// form), or CMD[0] run by an entrypoint script ending in `exec "$@"`.
     Command,
+    /// `--deep`: a program found anywhere in the image (an executable, a
+    /// shared library), whatever the config runs.
+    File,
 }
 
 impl Role {
@@ -95,6 +98,7 @@ impl Role {
             Role::Interpreter => "interpreter",
             Role::Loader => "loader",
             Role::Command => "command",
+            Role::File => "file",
         }
     }
 }
@@ -213,6 +217,10 @@ pub struct PlatformReport {
     /// A hint at the usual Dockerfile cause, for people.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// `--deep` only: how many files were judged as programs; those that
+    /// did not pass are among `checks` (role `file`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deep: Option<DeepSummary>,
     /// The manifest digest this platform came from, where there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
@@ -224,6 +232,16 @@ pub struct PlatformReport {
         serialize_with = "micros_as_ms"
     )]
     pub check_micros: Option<u64>,
+}
+
+/// What `--deep` judged on one platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct DeepSummary {
+    /// Files judged as programs (executables, scripts, shared libraries).
+    pub files: usize,
+    /// Of them, how many failed and how many warned.
+    pub failed: usize,
+    pub warned: usize,
 }
 
 fn micros_as_ms<S: serde::Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {

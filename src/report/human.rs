@@ -167,6 +167,13 @@ fn render_platform(out: &mut String, p: &PlatformReport, color: bool) {
     for c in &p.checks {
         render_check(out, c, color);
     }
+    if let Some(d) = &p.deep {
+        let _ = writeln!(
+            out,
+            "    deep: {} programs in the image judged, {} failed, {} warned",
+            d.files, d.failed, d.warned
+        );
+    }
     for n in &p.notes {
         let _ = writeln!(out, "    note: {n}");
     }

@@ -171,6 +171,7 @@ mod tests {
             hint: Some("use TARGETARCH".into()),
             digest: None,
             check_micros: None,
+            deep: None,
         };
         Report::new(vec![ImageReport {
             image: "oci:x".into(),

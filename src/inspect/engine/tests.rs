@@ -1598,3 +1598,116 @@ fn engine_survives_hostile_argv() {
         assert!(r.notes.len() <= 65, "{argv:?}");
     }
 }
+
+// ---------------------------------------------------------------- --deep
+
+fn deep(platform: &str, fs: &MemFs, path: &str, follow: bool) -> Option<DeepFile> {
+    let p = Platform::parse(platform).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let entry = rt.block_on(fs.lstat(path.as_bytes())).unwrap().unwrap();
+    rt.block_on(inspect_file(&p, fs, path.as_bytes(), &entry, follow))
+        .unwrap()
+}
+
+#[test]
+fn deep_judges_a_shared_library_by_its_machine_whatever_its_mode() {
+    let mut fs = MemFs::new();
+    fs.file("/usr/lib/libfoo.so.1", 0o644, elf(EM_X86_64, 64));
+    let f = deep("linux/amd64", &fs, "/usr/lib/libfoo.so.1", true).expect("a program");
+    assert_eq!(f.verdict(), Verdict::Pass, "{f:#?}");
+    assert_eq!(f.checks[0].role, Role::File);
+    let f = deep("linux/arm64", &fs, "/usr/lib/libfoo.so.1", true).expect("a program");
+    assert_eq!(
+        (f.checks[0].verdict, f.checks[0].reason),
+        (Verdict::Fail, Reason::ArchMismatch),
+        "{f:#?}"
+    );
+}
+
+#[test]
+fn deep_skips_data_text_and_code_for_no_known_cpu() {
+    let mut fs = MemFs::new();
+    fs.file("/etc/passwd", 0o644, "root:x:0:0::/root:/bin/sh\n")
+        .file("/usr/share/doc/x.py", 0o644, "#!/usr/bin/python2\n")
+        .file("/opt/kernel.cubin", 0o644, elf(190, 64))
+        .file("/opt/tool.exe", 0o644, b"MZ\x90\x00".to_vec());
+    for p in [
+        "/etc/passwd",
+        "/usr/share/doc/x.py",
+        "/opt/kernel.cubin",
+        "/opt/tool.exe",
+    ] {
+        assert_eq!(deep("linux/amd64", &fs, p, true), None, "{p}");
+    }
+}
+
+#[test]
+fn deep_executable_with_a_missing_loader_fails_when_followed() {
+    let mut fs = MemFs::new();
+    fs.file(
+        "/usr/bin/helper",
+        0o755,
+        build_elf(&ElfSpec {
+            machine: EM_X86_64,
+            bits: 64,
+            interp: Some("/lib64/ld-linux-x86-64.so.2"),
+            ..Default::default()
+        }),
+    );
+    let f = deep("linux/amd64", &fs, "/usr/bin/helper", true).unwrap();
+    assert_eq!(f.verdict(), Verdict::Fail, "{f:#?}");
+    assert!(
+        f.checks.iter().any(|c| c.reason == Reason::LoaderMissing),
+        "{f:#?}"
+    );
+    // Not followed: the file passes on its own and says what it needs.
+    let f = deep("linux/amd64", &fs, "/usr/bin/helper", false).unwrap();
+    assert_eq!(f.verdict(), Verdict::Pass, "{f:#?}");
+    assert_eq!(
+        f.needs,
+        Some((Role::Loader, b"/lib64/ld-linux-x86-64.so.2".to_vec()))
+    );
+}
+
+#[test]
+fn deep_script_without_its_interpreter_only_warns_but_a_foreign_one_fails() {
+    let mut fs = MemFs::new();
+    fs.file("/usr/bin/tool", 0o755, "#!/usr/bin/python3\nprint(1)\n");
+    let f = deep("linux/amd64", &fs, "/usr/bin/tool", true).unwrap();
+    assert_eq!(f.verdict(), Verdict::Warn, "{f:#?}");
+    fs.file("/usr/bin/python3", 0o755, elf(EM_AARCH64, 64));
+    let f = deep("linux/amd64", &fs, "/usr/bin/tool", true).unwrap();
+    assert_eq!(f.verdict(), Verdict::Fail, "{f:#?}");
+    assert!(f.checks.iter().any(|c| c.reason == Reason::ArchMismatch));
+}
+
+#[test]
+fn deep_findings_fold_into_the_platform_verdict() {
+    let mut fs = MemFs::new();
+    fs.file("/app", 0o755, elf(EM_X86_64, 64))
+        .file("/usr/lib/libbad.so", 0o644, elf(EM_AARCH64, 64))
+        .file("/usr/lib/libgood.so", 0o644, elf(EM_X86_64, 64));
+    let p = Platform::parse("linux/amd64").unwrap();
+    let mut r = run(&cfg(&["/app"], &[]), "linux/amd64", &fs);
+    assert_verdict(&r, Verdict::Pass, Reason::Match);
+    let files: Vec<DeepFile> = ["/app", "/usr/lib/libbad.so", "/usr/lib/libgood.so"]
+        .iter()
+        .filter_map(|p| deep("linux/amd64", &fs, p, true))
+        .collect();
+    fold_deep(&mut r, files.len(), files, &p);
+    assert_verdict(&r, Verdict::Fail, Reason::ArchMismatch);
+    let d = r.deep.expect("summary");
+    assert_eq!((d.files, d.failed, d.warned), (3, 1, 0));
+    // Only what did not pass is listed.
+    let listed: Vec<&str> = r
+        .checks
+        .iter()
+        .filter(|c| c.role == Role::File)
+        .map(|c| c.path.as_str())
+        .collect();
+    assert_eq!(listed, ["/usr/lib/libbad.so"]);
+    assert!(r.message.contains("/usr/lib/libbad.so"), "{}", r.message);
+    assert!(r.hint.is_some());
+}
