@@ -607,7 +607,6 @@ fn peak_rss_is_the_childs_own_not_this_processs() {
         m.peak_rss_kib,
         m.floor_kib
     );
-    assert!(m.floor_kib <= m.peak_rss_kib, "{m:?}");
 }
 
 #[test]

@@ -377,8 +377,10 @@ pub struct Measured {
     pub stderr: Vec<u8>,
     /// `ru_maxrss` of the child, in KiB.
     pub peak_rss_kib: u64,
-    /// The launcher's own peak RSS when it started the child, in KiB: the
-    /// child's figure is never below it (see [`run_measured`]).
+    /// The launcher's own peak RSS when it started the child, in KiB: about
+    /// the smallest figure a child can show (see [`run_measured`]); not a
+    /// strict bound, since the kernel updates the high-water mark that exec
+    /// folds in lazily, while VmHWM also counts the current RSS.
     pub floor_kib: u64,
 }
 
