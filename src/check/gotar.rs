@@ -442,7 +442,7 @@ fn parse_pax(data: &[u8], offset: u64) -> Result<Pax, TarError> {
         let v = v.to_vec();
         match k {
             b"GNU.sparse.offset" | b"GNU.sparse.numbytes" => {
-                let want_offset = sparse_count % 2 == 0;
+                let want_offset = sparse_count.is_multiple_of(2);
                 if (want_offset != (k == b"GNU.sparse.offset"))
                     || memchr::memchr(b',', &v).is_some()
                 {
@@ -574,11 +574,6 @@ impl<R: Read> TarReader<R> {
     /// The underlying stream (positioned after what was consumed).
     pub fn into_inner(self) -> R {
         self.r
-    }
-
-    /// Bytes of the tar stream consumed so far.
-    pub fn position(&self) -> u64 {
-        self.pos
     }
 
     /// Fill `buf` from the stream; the number of bytes read (short only at
@@ -929,7 +924,7 @@ impl<R: Read> TarReader<R> {
                 return Err(unexpected_eof().into());
             }
             for &c in &block {
-                let parsed_all = want.is_some_and(|w| tokens.len() >= 2 * w + 1);
+                let parsed_all = want.is_some_and(|w| tokens.len() > 2 * w);
                 if c != b'\n' {
                     if !parsed_all {
                         tok.push(c);

@@ -10,6 +10,7 @@
 //! seconds, not minutes.
 
 use super::digest::{Algorithm, Digest, HashingReader};
+use super::gotar::{TarError, TarReader};
 use super::source::{BlobKey, BlobSource};
 use std::io::{self, BufRead, BufReader, Read};
 
@@ -17,16 +18,23 @@ use std::io::{self, BufRead, BufReader, Read};
 const RAW_BUF: usize = 128 * 1024;
 const TAR_BUF: usize = 64 * 1024;
 
-/// How far a compressed layer may inflate. The runtimes set no bound (they
-/// unpack whatever they are given); a checker must, or a small hostile blob
-/// keeps it busy for minutes.
+/// How far a compressed layer may inflate, and how much memory the index of
+/// the layers read may take. The runtimes set no bound (they unpack whatever
+/// they are given); a checker must, or a small hostile blob keeps it busy
+/// for minutes or takes all its memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LayerLimits {
     /// Inflated bytes per compressed byte.
     pub max_ratio: u64,
     /// Inflated bytes, whatever the compressed size.
     pub max_size: u64,
+    /// Bytes of layer index (about 70 per file) the process may hold.
+    pub max_index: u64,
 }
+
+/// The default index bound: a layer of 400,000 files fits, and a hostile
+/// layer cannot push the process past 64 MB.
+pub const DEFAULT_MAX_INDEX: u64 = 40 << 20;
 
 /// Every layer may inflate to this much, however small its blob: small
 /// layers holding a zero-filled file are legitimate.
@@ -39,6 +47,7 @@ impl Default for LayerLimits {
             // zero-filled file) go past 100x, and deflate cannot pass 1032x.
             max_ratio: 100,
             max_size: 64 << 30,
+            max_index: DEFAULT_MAX_INDEX,
         }
     }
 }
@@ -133,6 +142,17 @@ impl LayerFail {
     }
 }
 
+impl LayerFail {
+    /// The tar stream is not one Go's reader (so the runtime) accepts, or
+    /// is beyond archgate's bounds.
+    pub fn tar(src: &dyn BlobSource, spec: &LayerSpec, e: TarError) -> Self {
+        match e {
+            TarError::Io(e) => LayerFail::io(src, spec, &e),
+            e => LayerFail::new(src, spec, e.to_string()),
+        }
+    }
+}
+
 impl From<LayerFail> for crate::rootfs::FsError {
     fn from(f: LayerFail) -> Self {
         crate::rootfs::FsError::Corrupt {
@@ -193,8 +213,8 @@ impl Decoder {
     }
 }
 
-/// A layer's tar stream, with the hashes that verify it.
-pub type LayerArchive = tar::Archive<BufReader<HashingReader<Decoder>>>;
+/// A layer's tar stream, read as Go reads it, with the hashes that verify it.
+pub type LayerArchive = TarReader<BufReader<HashingReader<Decoder>>>;
 
 /// Open a layer for streaming.
 pub fn open_layer(
@@ -243,7 +263,7 @@ pub fn open_layer(
         compressed,
     };
     let tar_stream = HashingReader::new(dec, spec.diff_id.algorithm());
-    Ok(tar::Archive::new(BufReader::with_capacity(
+    Ok(TarReader::new(BufReader::with_capacity(
         TAR_BUF, tar_stream,
     )))
 }

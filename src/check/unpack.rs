@@ -98,6 +98,26 @@ struct Node {
     b: u32,
 }
 
+/// What a new node is.
+#[derive(Debug, Clone, Copy)]
+struct Spec {
+    kind: NodeKind,
+    mode: u16,
+    flags: u8,
+    a: u32,
+    b: u32,
+}
+
+fn spec(kind: NodeKind, mode: u16) -> Spec {
+    Spec {
+        kind,
+        mode,
+        flags: 0,
+        a: 0,
+        b: 0,
+    }
+}
+
 /// A regular file's content: shared by its hard links.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Inode {
@@ -369,7 +389,8 @@ impl LayerTree {
         self.nodes.get(id)
     }
 
-    fn name(&self, id: NodeId) -> &[u8] {
+    /// A node's own name (the last component of its path).
+    pub fn name_of(&self, id: NodeId) -> &[u8] {
         let n = self.node(id);
         self.arena.get(n.name, n.name_len)
     }
@@ -379,6 +400,7 @@ impl LayerTree {
     }
 
     /// Created only because an entry below it needed it.
+    #[cfg(test)]
     pub fn is_implicit(&self, id: NodeId) -> bool {
         self.node(id).flags & IMPLICIT != 0
     }
@@ -417,7 +439,7 @@ impl LayerTree {
         }
         for p in parts.iter().rev() {
             out.push(b'/');
-            out.extend_from_slice(self.name(*p));
+            out.extend_from_slice(self.name_of(*p));
         }
         if out.is_empty() {
             out.push(b'/');
@@ -462,16 +484,14 @@ impl LayerTree {
         Ok(())
     }
 
-    fn new_node(
-        &mut self,
-        parent: NodeId,
-        name: &[u8],
-        kind: NodeKind,
-        mode: u16,
-        flags: u8,
-        a: u32,
-        b: u32,
-    ) -> Result<NodeId, TreeError> {
+    fn new_node(&mut self, parent: NodeId, name: &[u8], s: Spec) -> Result<NodeId, TreeError> {
+        let Spec {
+            kind,
+            mode,
+            flags,
+            a,
+            b,
+        } = s;
         let too_big = || TreeError::Limit("its index is larger than 4 GiB".into());
         let pos = self.arena.push(name).ok_or_else(too_big)?;
         if self.nodes.len == NONE - 1 {
@@ -636,7 +656,14 @@ impl LayerTree {
         for &end in &r.phantom_ends {
             let name = r.phantom[start..end].to_vec();
             start = end + 1;
-            cur = self.new_node(cur, &name, NodeKind::Dir, 0o755, IMPLICIT, 0, 0)?;
+            cur = self.new_node(
+                cur,
+                &name,
+                Spec {
+                    flags: IMPLICIT,
+                    ..spec(NodeKind::Dir, 0o755)
+                },
+            )?;
         }
         self.step(r.phantom_ends.len() as u64)?;
         Ok(cur)
@@ -704,7 +731,7 @@ impl LayerTree {
                         ),
                     ));
                 }
-                self.new_node(parent, orig, NodeKind::Whiteout, 0, 0, 0, 0)?;
+                self.new_node(parent, orig, spec(NodeKind::Whiteout, 0))?;
             }
             return Ok(Applied::Marker);
         }
@@ -732,7 +759,7 @@ impl LayerTree {
                     n.flags &= !IMPLICIT;
                     e
                 }
-                None => self.new_node(parent, base, NodeKind::Dir, mode, 0, 0, 0)?,
+                None => self.new_node(parent, base, spec(NodeKind::Dir, mode))?,
             },
             gotar::TYPE_REG => {
                 if let Some(why) = h.sparse_error {
@@ -743,7 +770,14 @@ impl LayerTree {
                     ordinal,
                     mode,
                 });
-                self.new_node(parent, base, NodeKind::File, 0, 0, ino, 0)?
+                self.new_node(
+                    parent,
+                    base,
+                    Spec {
+                        a: ino,
+                        ..spec(NodeKind::File, 0)
+                    },
+                )?
             }
             gotar::TYPE_SYMLINK => {
                 if h.linkname.is_empty() {
@@ -757,7 +791,15 @@ impl LayerTree {
                     .push(&h.linkname)
                     .ok_or_else(|| TreeError::Limit("its index is larger than 4 GiB".into()))?;
                 let len = h.linkname.len() as u32;
-                self.new_node(parent, base, NodeKind::Symlink, 0o777, 0, pos, len)?
+                self.new_node(
+                    parent,
+                    base,
+                    Spec {
+                        a: pos,
+                        b: len,
+                        ..spec(NodeKind::Symlink, 0o777)
+                    },
+                )?
             }
             gotar::TYPE_LINK => {
                 let target = self.hardlink_target(&h.linkname, entry)?;
@@ -772,11 +814,24 @@ impl LayerTree {
                     NodeKind::File => {
                         // The header's mode lands on the shared inode.
                         self.inodes.get_mut(t.a).mode = mode;
-                        self.new_node(parent, base, NodeKind::File, 0, 0, t.a, 0)?
+                        self.new_node(
+                            parent,
+                            base,
+                            Spec {
+                                a: t.a,
+                                ..spec(NodeKind::File, 0)
+                            },
+                        )?
                     }
-                    NodeKind::Symlink | NodeKind::Whiteout | NodeKind::Other => {
-                        self.new_node(parent, base, t.kind, t.mode, 0, t.a, t.b)?
-                    }
+                    NodeKind::Symlink | NodeKind::Whiteout | NodeKind::Other => self.new_node(
+                        parent,
+                        base,
+                        Spec {
+                            a: t.a,
+                            b: t.b,
+                            ..spec(t.kind, t.mode)
+                        },
+                    )?,
                 }
             }
             gotar::TYPE_CHAR | gotar::TYPE_BLOCK | gotar::TYPE_FIFO => {
@@ -790,7 +845,7 @@ impl LayerTree {
                 } else {
                     NodeKind::Other
                 };
-                self.new_node(parent, base, kind, mode, 0, 0, 0)?
+                self.new_node(parent, base, spec(kind, mode))?
             }
             gotar::TYPE_XGLOBAL => return Ok(Applied::Marker),
             t => return fail(&format!("unhandled tar header type {t}")),
