@@ -138,7 +138,7 @@ struct CheckArgs {
     max_layer_size: u64,
     /// Refuse layers whose index (about 70 bytes per file, for the layers
     /// read so far) needs more than SIZE of memory
-    #[arg(long, value_name = "SIZE", default_value = "40m", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "32m", value_parser = parse_size)]
     max_layer_index: u64,
     /// Images: oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE,
     /// docker://NAME[:TAG|@DIGEST], docker-daemon:NAME[:TAG], or a path

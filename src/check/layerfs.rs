@@ -25,6 +25,8 @@ pub const CAPTURE_BUDGET: u64 = 16 << 20;
 /// The same, across every `LayerFs` of the process (platforms are checked in
 /// parallel, and peak memory must stay small whatever the image).
 const GLOBAL_CAPTURE_BUDGET: u64 = 24 << 20;
+/// What captures may add to the index bound in the process-wide pool.
+const CAPTURE_POOL_SLACK: u64 = 8 << 20;
 /// Bytes kept from re-streamed files, per `LayerFs`.
 const RESTREAM_CACHE: u64 = 4 << 20;
 /// A re-stream keeps the whole file up to this size, else a window this big
@@ -47,6 +49,10 @@ struct FsBudget {
     used: u64,
     limit: u64,
     global_held: u64,
+    /// Index and captures of the whole process together stay under this:
+    /// captures make way for indexes (they can be re-streamed; an index
+    /// cannot be done without).
+    pool: u64,
 }
 
 impl Budget for FsBudget {
@@ -60,7 +66,9 @@ impl Budget for FsBudget {
         }
         let ok = GLOBAL_CAPTURED
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |g| {
-                (g + bytes <= GLOBAL_CAPTURE_BUDGET).then_some(g + bytes)
+                let index = GLOBAL_INDEX.load(Ordering::Acquire);
+                (g + bytes <= GLOBAL_CAPTURE_BUDGET && g + index + bytes <= self.pool)
+                    .then_some(g + bytes)
             })
             .is_ok();
         if ok {
@@ -71,11 +79,26 @@ impl Budget for FsBudget {
     }
 
     fn lean(&self) -> bool {
+        let g = GLOBAL_CAPTURED.load(Ordering::Acquire);
         self.used * 2 > self.limit
-            || GLOBAL_CAPTURED.load(Ordering::Acquire) * 2 > GLOBAL_CAPTURE_BUDGET
+            || g * 2 > GLOBAL_CAPTURE_BUDGET
+            || (g + GLOBAL_INDEX.load(Ordering::Acquire)) * 4 > self.pool * 3
     }
 
     fn release(&mut self, bytes: u64, forced: bool) {
+        self.release_bytes(bytes, forced);
+    }
+}
+
+impl FsBudget {
+    /// Every captured byte is gone.
+    fn release_all(&mut self) {
+        GLOBAL_CAPTURED.fetch_sub(self.global_held, Ordering::AcqRel);
+        self.global_held = 0;
+        self.used = 0;
+    }
+
+    fn release_bytes(&mut self, bytes: u64, forced: bool) {
         self.used = self.used.saturating_sub(bytes);
         if !forced {
             let g = bytes.min(self.global_held);
@@ -192,6 +215,7 @@ impl LayerFs {
                     used: 0,
                     limit: budget,
                     global_held: 0,
+                    pool: LayerLimits::default().max_index + CAPTURE_POOL_SLACK,
                 },
                 restreamed: HashMap::new(),
                 restreamed_bytes: 0,
@@ -205,6 +229,8 @@ impl LayerFs {
     /// is read).
     pub fn set_limits(&mut self, limits: LayerLimits) {
         self.limits = limits;
+        let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        st.budget.pool = limits.max_index.saturating_add(CAPTURE_POOL_SLACK);
     }
 
     /// How many layers the image has.
@@ -259,15 +285,13 @@ impl LayerFs {
         }
         st.opens[i] += 1;
         let t = std::time::Instant::now();
-        // What the rest of the process left of the index bound.
-        let room = self
-            .limits
-            .max_index
-            .saturating_sub(GLOBAL_INDEX.load(Ordering::Acquire));
         let tree_limits = TreeLimits {
-            max_bytes: room,
+            max_bytes: self.limits.max_index,
             max_steps: MAX_RESOLVE_STEPS,
         };
+        let State {
+            budget, captured, ..
+        } = st;
         match index_layer(
             &*self.source,
             &self.layers[i],
@@ -275,7 +299,8 @@ impl LayerFs {
             tree_limits,
             i == 0,
             wanted,
-            &mut st.budget,
+            budget,
+            captured,
         ) {
             Ok((tree, caps)) => {
                 let bytes = tree.bytes();
@@ -287,7 +312,6 @@ impl LayerFs {
                     elapsed = ?t.elapsed(),
                     "indexed layer"
                 );
-                GLOBAL_INDEX.fetch_add(bytes, Ordering::AcqRel);
                 st.index_bytes += bytes;
                 for (ordinal, segs) in caps {
                     st.captured.insert((i, ordinal), segs);
@@ -495,6 +519,7 @@ type Captures = Vec<(u32, Segments)>;
 
 /// Decompress one layer start to end: its tree as the runtime unpacks it,
 /// the bytes captured on the way, and both digests verified.
+#[allow(clippy::too_many_arguments)]
 fn index_layer(
     src: &dyn BlobSource,
     spec: &LayerSpec,
@@ -503,6 +528,49 @@ fn index_layer(
     first: bool,
     wanted: &[u8],
     budget: &mut FsBudget,
+    committed: &mut HashMap<(usize, u32), Segments>,
+) -> Result<(LayerTree, Captures), LayerFail> {
+    // The tree's bytes are counted in GLOBAL_INDEX as it grows; on failure
+    // they are given back.
+    let mut counted = 0u64;
+    let r = index_layer_counted(
+        src,
+        spec,
+        limits,
+        tree_limits,
+        first,
+        wanted,
+        budget,
+        committed,
+        &mut counted,
+    );
+    match &r {
+        Ok((tree, _)) => {
+            let now = tree.bytes();
+            if now >= counted {
+                GLOBAL_INDEX.fetch_add(now - counted, Ordering::AcqRel);
+            } else {
+                GLOBAL_INDEX.fetch_sub(counted - now, Ordering::AcqRel);
+            }
+        }
+        Err(_) => {
+            GLOBAL_INDEX.fetch_sub(counted, Ordering::AcqRel);
+        }
+    }
+    r
+}
+
+#[allow(clippy::too_many_arguments)]
+fn index_layer_counted(
+    src: &dyn BlobSource,
+    spec: &LayerSpec,
+    limits: &LayerLimits,
+    tree_limits: TreeLimits,
+    first: bool,
+    wanted: &[u8],
+    budget: &mut FsBudget,
+    committed: &mut HashMap<(usize, u32), Segments>,
+    counted: &mut u64,
 ) -> Result<(LayerTree, Captures), LayerFail> {
     let fail_tar = |e: TarError| LayerFail::tar(src, spec, e);
     let fail_tree = |e: TreeError| match e {
@@ -527,7 +595,28 @@ fn index_layer(
         ordinal = ordinal
             .checked_add(1)
             .ok_or_else(|| LayerFail::new(src, spec, "too many entries"))?;
-        let Applied::Node(id) = tree.apply(&h, ordinal).map_err(fail_tree)? else {
+        let applied = tree.apply(&h, ordinal).map_err(fail_tree)?;
+        let now = tree.bytes();
+        if now > *counted {
+            let total = GLOBAL_INDEX.fetch_add(now - *counted, Ordering::AcqRel) + now - *counted;
+            *counted = now;
+            if total > limits.max_index {
+                return Err(fail_tree(TreeError::Limit(format!(
+                    "the layer indexes need more than {} MiB together (raise the bound \
+                     with --max-layer-index)",
+                    limits.max_index >> 20
+                ))));
+            }
+            // Captures make way: drop them all (they can be re-streamed).
+            let captured = GLOBAL_CAPTURED.load(Ordering::Acquire);
+            if total + captured > budget.pool && (!caps.is_empty() || !committed.is_empty()) {
+                tracing::debug!(index = total, captured, "dropping captures for the index");
+                caps.clear();
+                committed.clear();
+                budget.release_all();
+            }
+        }
+        let Applied::Node(id) = applied else {
             continue;
         };
         // A regular file whose bytes follow (not a hard link to one).

@@ -12,7 +12,7 @@ pub mod daemon;
 mod digest;
 mod docker;
 mod error;
-mod gotar;
+pub mod gotar;
 mod layerfs;
 mod oci;
 mod reference;

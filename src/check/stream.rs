@@ -32,9 +32,9 @@ pub struct LayerLimits {
     pub max_index: u64,
 }
 
-/// The default index bound: a layer of 400,000 files fits, and a hostile
+/// The default index bound: a layer of 400,000 files fits (about 80 bytes each), and a hostile
 /// layer cannot push the process past 64 MB.
-pub const DEFAULT_MAX_INDEX: u64 = 40 << 20;
+pub const DEFAULT_MAX_INDEX: u64 = 32 << 20;
 
 /// Every layer may inflate to this much, however small its blob: small
 /// layers holding a zero-filled file are legitimate.

@@ -9,6 +9,7 @@
 
 pub mod buildenv;
 pub mod ocibuild;
+pub mod rawtar;
 pub mod registry;
 
 pub use ocibuild::*;
