@@ -548,6 +548,17 @@ fn cases() -> Vec<Case> {
     ]
 }
 
+/// A name of `len` bytes or more: directories of 200 bytes, then `f`.
+fn deep_name(len: usize) -> Vec<u8> {
+    let mut name = Vec::new();
+    while name.len() < len {
+        name.extend_from_slice(&[b'd'; 200]);
+        name.push(b'/');
+    }
+    name.push(b'f');
+    name
+}
+
 /// An old GNU sparse (`S`) entry.
 fn old_gnu_sparse() -> Vec<u8> {
     let mut b = Hdr {
@@ -1229,4 +1240,225 @@ fn go_archive_tar_reads_every_case_as_gotar_does() {
         diffs.len(),
         diffs[..diffs.len().min(5)].join("\n\n")
     );
+}
+
+// ---------------------------------------------------------------- hostile layers
+//
+// Each is one line and exit 2, in seconds, and the whole process stays under
+// 64 MB (peak RSS measured by GNU time around the binary, not asserted as a
+// time).
+
+/// `archgate check --format json` on `image` under `/usr/bin/time`: the run
+/// (its stderr without time's line) and the peak RSS in KiB.
+fn check_measured(image: &str, extra: &[&str]) -> (common::Run, u64, f64) {
+    let time = Path::new("/usr/bin/time");
+    assert!(
+        time.exists(),
+        "GNU time is needed to measure peak RSS (apt-get install time)"
+    );
+    let mut args = vec!["check", "--format", "json"];
+    args.extend_from_slice(extra);
+    args.push(image);
+    let t = std::time::Instant::now();
+    let out = Command::new(time)
+        .args(["-f", "ARCHGATE-RSS-KIB=%M"])
+        .arg(env!("CARGO_BIN_EXE_archgate"))
+        .args(&args)
+        .env_remove("ARCHGATE_LOG")
+        .output()
+        .expect("run archgate under time");
+    let secs = t.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let rss = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("ARCHGATE-RSS-KIB="))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no RSS from time: {stderr}"));
+    let stderr: String = stderr
+        .lines()
+        .filter(|l| !l.starts_with("ARCHGATE-RSS-KIB=") && !l.starts_with("Command exited"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let run = common::Run {
+        args: args.iter().map(|s| s.to_string()).collect(),
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr,
+    };
+    eprintln!(
+        "peak RSS {:.1} MB in {secs:.2} s",
+        rss as f64 * 1024.0 / 1e6
+    );
+    (run, rss, secs)
+}
+
+/// 64 MB, in KiB.
+const RSS_LIMIT_KIB: u64 = 64_000_000 / 1024;
+
+fn hostile_image(layer: Vec<u8>) -> (tempfile::TempDir, String) {
+    let img = common::Image::new("linux/amd64")
+        .entrypoint(&["/app"])
+        .layer(common::Layer::from_tar(layer));
+    let dir = common::tmp();
+    let r = common::oci_single(dir.path(), "img", img);
+    (dir, r)
+}
+
+/// An extension header of `typeflag` claiming `size` bytes, with all of
+/// them there (zeros compress to nothing).
+fn extension_bomb(typeflag: u8, size: u64) -> Vec<u8> {
+    let h = Hdr {
+        size,
+        ..Hdr::new(b"bomb", typeflag)
+    };
+    let mut tar = h.block().to_vec();
+    tar.resize(512 + size as usize, b'a');
+    RawTar::new()
+        .bytes_raw(&tar)
+        .data(b"")
+        .file(b"app", 0o755, b"x")
+        .finish()
+}
+
+#[test]
+fn pax_header_bomb_is_refused_before_it_is_read() {
+    // 64 MiB of PAX records: the tar crate read all of it (a 1 MB gzip layer
+    // made a 3.2 GB process); Go refuses more than 1 MiB.
+    for (flag, what) in [
+        (b'x', "PAX header"),
+        (b'g', "PAX global header"),
+        (b'L', "GNU long name"),
+        (b'K', "GNU long link name"),
+    ] {
+        let (_d, r) = hostile_image(extension_bomb(flag, 64 << 20));
+        let (run, rss, _) = check_measured(&r, &[]);
+        run.expect_undecided(&[
+            what,
+            "1 MiB",
+            "the runtime would refuse this layer too",
+            "blob sha256:",
+        ]);
+        assert!(rss < RSS_LIMIT_KIB, "peak RSS {rss} KiB\n{run}");
+    }
+}
+
+/// A layer of `files` empty files with 100-byte names under 155-byte
+/// directories (USTAR prefix), after `execs` executables of 256 KiB (whose
+/// heads and tails archgate captures).
+fn index_bomb(files: usize, execs: usize) -> Vec<u8> {
+    let mut t = RawTar::new();
+    let zeros = vec![0u8; 256 << 10];
+    for i in 0..execs {
+        t = t.file(format!("bin/exe{i}").as_bytes(), 0o755, &zeros);
+    }
+    let mut out = t.unterminated();
+    for i in 0..files {
+        let name = format!("{i:0>100}");
+        let mut b = Hdr::new(name.as_bytes(), b'0').block();
+        let prefix = format!("{:p>155}", i % 64);
+        b[345..500].copy_from_slice(prefix.as_bytes());
+        checksum(&mut b);
+        out.extend_from_slice(&b);
+    }
+    out.extend_from_slice(&[0u8; 1024]);
+    out
+}
+
+#[test]
+fn layer_index_past_its_bound_is_refused_in_bounded_memory() {
+    // 320,000 files of 256-byte paths need ~50 MB of index: past the 32 MiB
+    // default. The executables before them filled the capture budget, which
+    // makes way for the index.
+    let (_d, r) = hostile_image(index_bomb(320_000, 130));
+    let (run, rss, _) = check_measured(&r, &[]);
+    run.expect_undecided(&["--max-layer-index", "blob sha256:"]);
+    assert!(rss < RSS_LIMIT_KIB, "peak RSS {rss} KiB\n{run}");
+    // The flag raises the bound.
+    let (run, _, _) = check_measured(&r, &["--max-layer-index", "128m"]);
+    assert_eq!(run.code, 1, "the image has no /app: not-found\n{run}");
+}
+
+#[test]
+fn real_sized_layer_of_300000_files_is_read_by_default() {
+    let (_d, r) = hostile_image(realistic_layer(300_000));
+    let (run, rss, secs) = check_measured(&r, &[]);
+    assert_eq!(run.code, 1, "no /app in it: not-found\n{run}");
+    eprintln!(
+        "300,000 files: {:.1} MB peak, {secs:.2} s",
+        rss as f64 * 1024.0 / 1e6
+    );
+    assert!(rss < RSS_LIMIT_KIB, "peak RSS {rss} KiB\n{run}");
+}
+
+/// A layer shaped like a distribution's: `files` files with directory
+/// entries, paths like /usr/share/... of ~70 bytes.
+fn realistic_layer(files: usize) -> Vec<u8> {
+    let mut t = RawTar::new();
+    let mut n = 0;
+    'outer: for a in 0.. {
+        let top = format!("usr/share/package-{a:04}");
+        t = t.dir(top.as_bytes(), 0o755);
+        for b in 0..20 {
+            let d = format!("{top}/doc/subdir-{b:02}");
+            t = t.dir(d.as_bytes(), 0o755);
+            for c in 0..25 {
+                t = t.file(format!("{d}/file-{c:03}.txt").as_bytes(), 0o644, b"");
+                n += 1;
+                if n == files {
+                    break 'outer;
+                }
+            }
+        }
+    }
+    t.finish()
+}
+
+#[test]
+fn symlink_chain_bomb_stops_within_seconds() {
+    // 250 links in a chain, then entries whose parent walks all of them.
+    let mut t = RawTar::new().dir(b"d", 0o755);
+    for i in 0..250 {
+        let next = if i == 249 {
+            "d".to_string()
+        } else {
+            format!("l{}", i + 1)
+        };
+        t = t.symlink(format!("l{i}").as_bytes(), next.as_bytes());
+    }
+    let mut out = t.unterminated();
+    for i in 0..200_000u32 {
+        // A symlink between entries: no resolved parent can be reused.
+        let mut s = Hdr::new(format!("z{i}").as_bytes(), b'2');
+        s.linkname = b"d".to_vec();
+        out.extend_from_slice(&s.block());
+        out.extend_from_slice(&Hdr::new(format!("l0/f{i}").as_bytes(), b'0').block());
+    }
+    out.extend_from_slice(&[0u8; 1024]);
+    let (_d, r) = hostile_image(out);
+    let (run, rss, secs) = check_measured(&r, &[]);
+    run.expect_undecided(&["steps", "blob sha256:"]);
+    assert!(rss < RSS_LIMIT_KIB, "peak RSS {rss} KiB\n{run}");
+    eprintln!("symlink chain bomb refused in {secs:.2} s");
+}
+
+#[test]
+fn deep_path_bomb_is_an_unpack_failure() {
+    // A GNU long name of 1 MiB of 255-byte directories: PATH_MAX ends it.
+    let mut name = Vec::new();
+    while name.len() < (1 << 20) - 300 {
+        name.extend_from_slice(&[b'd'; 255]);
+        name.push(b'/');
+    }
+    name.push(b'f');
+    let layer = RawTar::new()
+        .gnu_long(b'L', &name)
+        .file(b"x", 0o755, b"x")
+        .finish();
+    let (_d, r) = hostile_image(layer);
+    let (run, rss, _) = check_measured(&r, &[]);
+    run.expect_undecided(&[
+        "the runtime could not unpack this layer",
+        "file name too long",
+    ]);
+    assert!(rss < RSS_LIMIT_KIB, "peak RSS {rss} KiB\n{run}");
 }

@@ -36,7 +36,7 @@ const RESTREAM_WINDOW: u64 = 1 << 20;
 /// Path components one layer's names may walk (symlinks followed,
 /// directories created): a few million for the largest real layers; a layer
 /// made to loop through symlink chains stops here within seconds.
-const MAX_RESOLVE_STEPS: u64 = 64 << 20;
+const MAX_RESOLVE_STEPS: u64 = 32 << 20;
 const READ_BUF: usize = 64 * 1024;
 
 static GLOBAL_CAPTURED: AtomicU64 = AtomicU64::new(0);

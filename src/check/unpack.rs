@@ -250,6 +250,8 @@ pub enum Lookup {
 /// components that do not exist yet.
 struct Resolved {
     node: NodeId,
+    /// Length of the whole resolved path (`/a/b`, phantoms included).
+    len: usize,
     /// Missing components, joined by `/`.
     phantom: Vec<u8>,
     phantom_ends: Vec<usize>,
@@ -284,6 +286,13 @@ pub struct LayerTree {
     naive: bool,
     limits: TreeLimits,
     steps: u64,
+    /// Bumped whenever a path could resolve differently (a node removed, a
+    /// symlink made): the cached parent below is then stale.
+    generation: u64,
+    /// The last entry's directory part, the node it resolved to, the
+    /// length of its path and the generation it was resolved at (entries
+    /// come directory by directory, so most reuse it).
+    cache: (Vec<u8>, NodeId, usize, u64),
 }
 
 /// Go `filepath.Clean` on a byte path.
@@ -355,6 +364,8 @@ impl LayerTree {
             naive,
             limits,
             steps: 0,
+            generation: 0,
+            cache: (Vec::new(), ROOT, 0, u64::MAX),
         };
         t.nodes.push(Node {
             parent: NONE,
@@ -511,6 +522,9 @@ impl LayerTree {
             b,
         });
         self.nodes.get_mut(parent).first_child = id;
+        if kind == NodeKind::Symlink {
+            self.generation += 1;
+        }
         let h = self.hash(parent, name);
         let (nodes, arena) = (&self.nodes, &self.arena);
         let hasher = &self.hasher;
@@ -530,6 +544,7 @@ impl LayerTree {
             e.remove();
         }
         self.nodes.get_mut(id).flags |= DEAD;
+        self.generation += 1;
     }
 
     /// Live children of `dir`, dropping removed ones from its list.
@@ -557,8 +572,11 @@ impl LayerTree {
     /// continuity `RootPath` inside this tree (see the module comment).
     fn root_path(&mut self, path: &[u8], entry: &[u8]) -> Result<Resolved, TreeError> {
         let mut stack: Vec<NodeId> = vec![ROOT];
+        // Length of the resolved path so far (`/a/b`), per stack level.
+        let mut lens: Vec<usize> = vec![0];
         let mut r = Resolved {
             node: ROOT,
+            len: 0,
             phantom: Vec::new(),
             phantom_ends: Vec::new(),
         };
@@ -595,11 +613,28 @@ impl LayerTree {
                         r.pop_phantom();
                     } else if stack.len() > 1 {
                         stack.pop();
+                        lens.pop();
                     }
                 }
                 name => {
                     steps += 1;
                     if name.len() > NAME_MAX {
+                        return Err(unpack_err(
+                            entry,
+                            "failed to get root path: file name too long",
+                        ));
+                    }
+                    // The unpacker's lstat of `root/path` fails once the path
+                    // is longer than PATH_MAX, whatever its root is.
+                    let len = lens.last().expect("root stays")
+                        + if r.has_phantom() {
+                            r.phantom.len() + 1
+                        } else {
+                            0
+                        }
+                        + 1
+                        + name.len();
+                    if len >= PATH_MAX {
                         return Err(unpack_err(
                             entry,
                             "failed to get root path: file name too long",
@@ -629,6 +664,7 @@ impl LayerTree {
                             let n = *self.node(c);
                             if self.arena.get(n.a, n.b).first() == Some(&b'/') {
                                 stack.truncate(1);
+                                lens.truncate(1);
                             }
                             pending.push(Src::Link {
                                 pos: n.a,
@@ -636,13 +672,22 @@ impl LayerTree {
                                 at: 0,
                             });
                         }
-                        Some(c) => stack.push(c),
+                        Some(c) => {
+                            stack.push(c);
+                            lens.push(lens.last().expect("root stays") + 1 + name.len());
+                        }
                     }
                 }
             }
         }
         self.step(steps)?;
         r.node = *stack.last().expect("root stays");
+        r.len = lens.last().expect("root stays")
+            + if r.has_phantom() {
+                r.phantom.len() + 1
+            } else {
+                0
+            };
         Ok(r)
     }
 
@@ -683,16 +728,26 @@ impl LayerTree {
         let entry = &h.name[..];
         let name = go_clean(&h.name);
         let (dir, base) = go_split(&name);
-        let r = self.root_path(dir, entry)?;
         if matches!(base, b"" | b"." | b"..") {
-            // filepath.Join(ppath, Join("/", base)) is the root.
+            // filepath.Join(ppath, Join("/", base)) is the root (RootPath of
+            // such a name's directory part cannot fail: it is `/` or `../`s).
             return Ok(Applied::Skipped);
         }
-        let parent = if r.node == ROOT && !r.has_phantom() {
-            ROOT
+        let (parent, parent_len) = if self.cache.3 == self.generation && self.cache.0 == dir {
+            self.step(1)?;
+            (self.cache.1, self.cache.2)
         } else {
-            self.make_parent(r, entry)?
+            let r = self.root_path(dir, entry)?;
+            let len = r.len;
+            let parent = if r.node == ROOT && !r.has_phantom() {
+                ROOT
+            } else {
+                self.make_parent(r, entry)?
+            };
+            self.cache = (dir.to_vec(), parent, len, self.generation);
+            (parent, len)
         };
+        let path_too_long = parent_len + 1 + base.len() >= PATH_MAX;
         // validateWhiteout, then the whiteout conversion.
         if let Some(orig) = base.strip_prefix(b".wh.") {
             if orig == b".wh..opq" {
@@ -713,7 +768,7 @@ impl LayerTree {
                     ),
                 ));
             }
-            if orig.len() > NAME_MAX {
+            if orig.len() > NAME_MAX || parent_len + 1 + orig.len() >= PATH_MAX {
                 return Err(unpack_err(entry, "file name too long"));
             }
             let existing = self.child(parent, orig);
@@ -735,7 +790,7 @@ impl LayerTree {
             }
             return Ok(Applied::Marker);
         }
-        let too_long = base.len() > NAME_MAX;
+        let too_long = base.len() > NAME_MAX || path_too_long;
         let existing = if too_long {
             None
         } else {

@@ -77,6 +77,8 @@ pub struct Layer {
     compression: Compression,
     implicit_dirs: bool,
     media_type: Option<String>,
+    /// A tar stream given as is (see `from_tar`).
+    raw: Option<Vec<u8>>,
 }
 
 impl Default for Layer {
@@ -92,6 +94,15 @@ impl Layer {
             compression: Compression::Gzip,
             implicit_dirs: true,
             media_type: None,
+            raw: None,
+        }
+    }
+
+    /// A layer whose tar stream is exactly these bytes (see `rawtar`).
+    pub fn from_tar(tar: Vec<u8>) -> Self {
+        Layer {
+            raw: Some(tar),
+            ..Layer::new()
         }
     }
 
@@ -194,6 +205,9 @@ impl Layer {
 
     /// The uncompressed tar stream: its digest is the diff ID.
     pub fn tar_bytes(&self) -> Vec<u8> {
+        if let Some(raw) = &self.raw {
+            return raw.clone();
+        }
         let mut b = tar::Builder::new(Vec::new());
         let mut seen_dirs: Vec<String> = Vec::new();
         for (path, node) in &self.entries {

@@ -378,6 +378,23 @@ fn components_longer_than_name_max_fail() {
 }
 
 #[test]
+fn paths_of_path_max_or_more_fail() {
+    let dir = [b'd'; 200];
+    let mut name = Vec::new();
+    while name.len() < 4000 {
+        name.extend_from_slice(&dir);
+        name.push(b'/');
+    }
+    let mut ok = name.clone();
+    ok.extend_from_slice(b"f");
+    upper(&[file(&ok)]);
+    name.extend_from_slice(&[b'f'; 200]);
+    assert!(fails(false, &[file(&name)]).contains("too long"));
+    name.extend_from_slice(b"/x");
+    assert!(fails(false, &[file(&name)]).contains("too long"));
+}
+
+#[test]
 fn names_and_targets_are_bytes() {
     let t = upper(&[file(b"caf\xe9/\xff"), sym(b"l\xfe", b"\xff\xfe")]);
     assert_eq!(kind(&t, b"/caf\xe9/\xff"), Some(NodeKind::File));
@@ -421,7 +438,11 @@ fn layer_index_bytes_and_steps_are_bounded() {
     }
     let mut err = None;
     for i in 0..10_000u32 {
-        if let Err(e) = t.apply(&file(format!("l0/f{i}").as_bytes()), 300 + i) {
+        // A symlink between entries: the parent cannot be reused.
+        let r = t
+            .apply(&sym(format!("z{i}").as_bytes(), b"d"), 300 + 2 * i)
+            .and_then(|_| t.apply(&file(format!("l0/f{i}").as_bytes()), 301 + 2 * i));
+        if let Err(e) = r {
             err = Some(e);
             break;
         }
