@@ -497,6 +497,11 @@ fn cases() -> Vec<Case> {
             &[],
         ),
         case(
+            "path-over-path-max",
+            vec![f(t(), &deep_name(4100), b"p").finish()],
+            &[],
+        ),
+        case(
             "name-at-name-max",
             vec![f(t(), &[b'm'; 255], b"m").finish()],
             &[],
