@@ -1467,3 +1467,31 @@ fn deep_path_bomb_is_an_unpack_failure() {
     ]);
     assert!(rss < RSS_LIMIT_KIB, "peak RSS {rss} KiB\n{run}");
 }
+
+#[test]
+fn sparse_hole_bomb_is_refused() {
+    // An executable whose 1 KiB entry claims a petabyte of holes.
+    let layer = RawTar::new()
+        .pax(&[
+            (b"GNU.sparse.major", b"0"),
+            (b"GNU.sparse.minor", b"1"),
+            (b"GNU.sparse.name", b"app"),
+            (b"GNU.sparse.realsize", b"1125899906842624"),
+            (b"GNU.sparse.numblocks", b"1"),
+            (b"GNU.sparse.map", b"0,4"),
+        ])
+        .entry(
+            &Hdr {
+                size: 4,
+                mode: 0o755,
+                ..Hdr::new(b"GNUSparseFile.0/app", b'0')
+            },
+            b"\x7fELF",
+        )
+        .finish();
+    let (_d, r) = hostile_image(layer);
+    let (run, rss, secs) = check_measured(&r, &[]);
+    run.expect_undecided(&["sparse", "--max-layer-ratio"]);
+    assert!(rss < RSS_LIMIT_KIB, "peak RSS {rss} KiB\n{run}");
+    eprintln!("sparse hole bomb refused in {secs:.2} s");
+}

@@ -553,6 +553,8 @@ struct SparseState {
 /// Go's `tar.Reader`, reading from `r`.
 pub struct TarReader<R> {
     r: R,
+    /// Zero bytes sparse holes may still produce (they cost no input).
+    hole_budget: u64,
     /// Bytes consumed from `r`.
     pos: u64,
     cur: DataState,
@@ -564,11 +566,18 @@ impl<R: Read> TarReader<R> {
     pub fn new(r: R) -> Self {
         TarReader {
             r,
+            hole_budget: u64::MAX,
             pos: 0,
             cur: DataState::default(),
             done: false,
             failed: false,
         }
+    }
+
+    /// Bound the zeros sparse files' holes may produce in all: a 1 KiB
+    /// entry can claim an exabyte of holes.
+    pub fn set_hole_budget(&mut self, bytes: u64) {
+        self.hole_budget = bytes;
     }
 
     /// The underlying stream (positioned after what was consumed).
@@ -1110,6 +1119,19 @@ impl<R: Read> TarReader<R> {
             next => {
                 let hole_end = next.map_or(s.size, |&(off, _)| off);
                 let n = room.min(hole_end - s.pos) as usize;
+                if n as u64 > self.hole_budget {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        TarError::Limit {
+                            offset: s.offset,
+                            why:
+                                "sparse files whose holes expand past the layer's inflation bound \
+                                  (raise it with --max-layer-ratio or --max-layer-size)"
+                                    .into(),
+                        },
+                    ));
+                }
+                self.hole_budget -= n as u64;
                 buf[..n].fill(0);
                 n
             }

@@ -606,6 +606,9 @@ impl LayerTree {
                 Src::Path(a) => *a = next,
                 Src::Link { at, .. } => *at = next as u32,
             }
+            // Every component counts, `..` and empty ones too: a link
+            // target of 4095 slashes is work as well.
+            steps += 1;
             match comp {
                 b"" | b"." => {}
                 b".." => {
@@ -617,7 +620,6 @@ impl LayerTree {
                     }
                 }
                 name => {
-                    steps += 1;
                     if name.len() > NAME_MAX {
                         return Err(unpack_err(
                             entry,

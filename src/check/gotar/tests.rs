@@ -500,3 +500,24 @@ fn global_header_with_path_and_a_bad_record_is_ambiguous() {
     let tar = cat(&[entry(block(b"g", b'g', g.len() as u64), &g), end()]);
     assert!(matches!(read_all(&tar), Err(TarError::Ambiguous { .. })));
 }
+
+#[test]
+fn sparse_holes_are_bounded() {
+    // 16 bytes of input claim 1 TiB of holes.
+    let tar = cat(&[
+        x(&[
+            (b"GNU.sparse.map", b"0,1"),
+            (b"GNU.sparse.numblocks", b"1"),
+            (b"GNU.sparse.size", b"1099511627776"),
+        ]),
+        entry(block(b"s", b'0', 1), b"A"),
+        end(),
+    ]);
+    let mut r = TarReader::new(&tar[..]);
+    r.set_hole_budget(1 << 20);
+    assert_eq!(r.next_header().unwrap().unwrap().size, 1 << 40);
+    let mut sink = Vec::new();
+    let e = TarError::from(r.read_to_end(&mut sink).unwrap_err());
+    assert!(matches!(e, TarError::Limit { .. }), "{e}");
+    assert!(sink.len() <= 2 << 20);
+}
