@@ -1495,3 +1495,55 @@ fn sparse_hole_bomb_is_refused() {
     assert!(rss < RSS_LIMIT_KIB, "peak RSS {rss} KiB\n{run}");
     eprintln!("sparse hole bomb refused in {secs:.2} s");
 }
+
+#[test]
+fn zstd_layer_asking_for_a_128_mib_window_is_refused() {
+    // `zstd --long=27` frames make the decoder keep a 128 MiB window, which
+    // a hostile layer fills (140 MB of RSS before).
+    let mut tar = RawTar::new();
+    let block: Vec<u8> = (0..1u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    for i in 0..64 {
+        tar = tar.file(format!("f{i}").as_bytes(), 0o644, &block);
+    }
+    let tar = tar.finish();
+    let mut enc = zstd::stream::Encoder::new(Vec::new(), 3).unwrap();
+    enc.window_log(27).unwrap();
+    enc.long_distance_matching(true).unwrap();
+    std::io::Write::write_all(&mut enc, &tar).unwrap();
+    let blob = enc.finish().unwrap();
+    let dir = common::tmp();
+    let img = common::Image::new("linux/amd64")
+        .entrypoint(&["/app"])
+        .layer(common::Layer::from_tar(tar).compression(common::Compression::Zstd));
+    let r = common::oci_single(dir.path(), "img", img);
+    // The builder compresses at level 3 (an 8 MiB window at most): fine.
+    let (run, _, _) = check_measured(&r, &[]);
+    assert_eq!(run.code, 1, "no /app: not-found\n{run}");
+    // Swap in the long-window blob under the same diff_id.
+    let idx: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("img/index.json")).unwrap()).unwrap();
+    let mdigest = idx["manifests"][0]["digest"].as_str().unwrap().to_string();
+    let blobs = dir.path().join("img/blobs/sha256");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(blobs.join(&mdigest[7..])).unwrap()).unwrap();
+    let d = sha256(&blob);
+    std::fs::write(blobs.join(&d[7..]), &blob).unwrap();
+    manifest["layers"][0]["digest"] = json!(d);
+    manifest["layers"][0]["size"] = json!(blob.len());
+    let mbytes = serde_json::to_vec(&manifest).unwrap();
+    let md = sha256(&mbytes);
+    std::fs::write(blobs.join(&md[7..]), &mbytes).unwrap();
+    let mut idx = idx;
+    idx["manifests"][0]["digest"] = json!(md);
+    idx["manifests"][0]["size"] = json!(mbytes.len());
+    std::fs::write(
+        dir.path().join("img/index.json"),
+        serde_json::to_vec(&idx).unwrap(),
+    )
+    .unwrap();
+    let (run, rss, _) = check_measured(&r, &[]);
+    run.expect_undecided(&["zstd", "window", "blob sha256:"]);
+    assert!(rss < RSS_LIMIT_KIB, "peak RSS {rss} KiB\n{run}");
+}

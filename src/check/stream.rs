@@ -32,6 +32,14 @@ pub struct LayerLimits {
     pub max_index: u64,
 }
 
+/// The largest zstd window decoded: 8 MiB, what zstd's levels 1 to 19 and
+/// the encoders of BuildKit, containerd and Docker use; `zstd --ultra` and
+/// `--long` frames ask for up to 128 MiB of memory, which a hostile layer
+/// fills (zstd lib/zstd.h ZSTD_WINDOWLOG_LIMIT_DEFAULT is 27).
+const ZSTD_WINDOW_LOG_MAX: u32 = 23;
+const ZSTD_WINDOW_MSG: &str = "a zstd frame of this layer needs a window of more than 8 MiB \
+     (zstd --ultra or --long): archgate does not decode those";
+
 /// The default index bound: a layer of 400,000 files fits (about 80 bytes each), and a hostile
 /// layer cannot push the process past 64 MB.
 pub const DEFAULT_MAX_INDEX: u64 = 32 << 20;
@@ -186,7 +194,14 @@ impl Read for Decoder {
         let n = match &mut self.codec {
             Codec::Plain(r) => r.read(buf),
             Codec::Gzip(r) => r.read(buf),
-            Codec::Zstd(r) => r.read(buf),
+            Codec::Zstd(r) => r.read(buf).map_err(|e| {
+                // zstd's "Frame requires too much memory for decoding".
+                if e.to_string().contains("memory") {
+                    io::Error::new(io::ErrorKind::InvalidData, ZSTD_WINDOW_MSG)
+                } else {
+                    e
+                }
+            }),
         }?;
         self.inflated += n as u64;
         if let Some(bound) = self.bound.filter(|b| self.inflated > *b) {
@@ -237,7 +252,9 @@ pub fn open_layer(
     let codec = if head.starts_with(&[0x1f, 0x8b]) {
         Codec::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(raw)))
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Codec::Zstd(zstd::stream::read::Decoder::with_buffer(raw).map_err(fail)?)
+        let mut d = zstd::stream::read::Decoder::with_buffer(raw).map_err(fail)?;
+        d.window_log_max(ZSTD_WINDOW_LOG_MAX).map_err(fail)?;
+        Codec::Zstd(d)
     } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
         return Err(LayerFail::new(
             src,
@@ -263,9 +280,10 @@ pub fn open_layer(
         compressed,
     };
     let tar_stream = HashingReader::new(dec, spec.diff_id.algorithm());
-    Ok(TarReader::new(BufReader::with_capacity(
-        TAR_BUF, tar_stream,
-    )))
+    let mut tar = TarReader::new(BufReader::with_capacity(TAR_BUF, tar_stream));
+    // Sparse holes inflate like compressed data does.
+    tar.set_hole_budget(limits.bound(compressed.unwrap_or(0)));
+    Ok(tar)
 }
 
 /// Read what is left of the layer and check both digests and the size.
