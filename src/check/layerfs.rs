@@ -628,7 +628,7 @@ fn index_layer_counted(
             tree.path_of(id, &mut path);
             path == wanted
         };
-        if ino.mode & 0o111 == 0 && !forced {
+        if (ino.mode & 0o111 == 0 && !forced) || ino.size == 0 {
             continue;
         }
         let Some(mut cap) = FileCapture::start(ino.size, forced, budget) else {
@@ -665,7 +665,7 @@ fn index_layer_counted(
         if live.binary_search(&ordinal).is_ok() {
             out.push((ordinal, segs));
         } else {
-            let n = segs.iter().map(|(_, d)| d.len() as u64).sum();
+            let n = segs.iter().map(|(_, d)| d.len() as u64).sum::<u64>() + capture::PER_FILE;
             budget.release(n, forced);
         }
     }
