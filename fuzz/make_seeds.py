@@ -216,6 +216,73 @@ def tar_bytes(fmt, entries, compress=False):
     return gzip.compress(out, 6, mtime=0) if compress else out
 
 
+def raw_header(name, typeflag, size=0, link=b"", mode=0o755, major=0, minor=0):
+    """One USTAR header block, fields as given (for what tarfile won't write)."""
+    b = bytearray(512)
+    b[0:len(name[:100])] = name[:100]
+    b[100:108] = b"%07o\0" % mode
+    b[108:116] = b"0000000\0"
+    b[116:124] = b"0000000\0"
+    b[124:136] = b"%011o\0" % size
+    b[136:148] = b"00000000000\0"
+    b[156] = typeflag
+    b[157:157 + len(link[:100])] = link[:100]
+    b[257:265] = b"ustar\x0000"
+    b[329:337] = b"%07o\0" % major
+    b[337:345] = b"%07o\0" % minor
+    b[148:156] = b" " * 8
+    b[148:156] = b"%06o\0 " % sum(b)
+    return bytes(b)
+
+
+def raw_entry(name, typeflag, data=b"", **kw):
+    out = raw_header(name, typeflag, size=len(data), **kw) + data
+    return out + b"\0" * (-len(out) % 512)
+
+
+def pax_records(records):
+    out = b""
+    for k, v in records:
+        base = len(k) + len(v) + 3
+        n = base + len(str(base))
+        if base + len(str(n)) != n:
+            n = base + len(str(n))
+        out += b"%d %s=%s\n" % (n, k, v)
+    return out
+
+
+def unpacker_seeds(small_elf):
+    """Layers built for the unpacker's rules (issue 8 items 5 and 10)."""
+    end = b"\0" * 1024
+    pax = lambda recs: raw_entry(b"PaxHeaders/x", ord("x"), pax_records(recs))
+    return {
+        "same-layer-symlink-parent": raw_entry(b"lib", ord("2"), link=b"usr/lib", mode=0o777)
+        + raw_entry(b"lib/app", ord("0"), small_elf)
+        + raw_entry(b"x/../../app2", ord("0"), small_elf)
+        + end,
+        "whiteout-hardlink-device": raw_entry(b".wh.gone", ord("0"))
+        + raw_entry(b"hw", ord("1"), link=b"gone")
+        + raw_entry(b"cw", ord("3"), major=0, minor=0)
+        + raw_entry(b"app", ord("0"), small_elf)
+        + raw_entry(b"app3", ord("1"), link=b"app")
+        + end,
+        "pax-gnu-precedence": pax([(b"path", b"from-pax"), (b"linkpath", b"t")])
+        + raw_entry(b"././@LongLink", ord("L"), b"bin/from-long")
+        + raw_entry(b"hdr", ord("2"), link=b"/app", mode=0o777)
+        + raw_entry(b"g", ord("g"), pax_records([(b"path", b"bin/zz")]))
+        + raw_entry(b"dir/", 0)
+        + end,
+        "pax-sparse": pax([(b"GNU.sparse.major", b"0"), (b"GNU.sparse.minor", b"1"),
+                           (b"GNU.sparse.name", b"app"), (b"GNU.sparse.realsize", b"64"),
+                           (b"GNU.sparse.numblocks", b"1"), (b"GNU.sparse.map", b"0,4")])
+        + raw_entry(b"GNUSparseFile.0/app", ord("0"), b"\x7fELF")
+        + end,
+        "header-only-with-size": raw_header(b"lnk", ord("2"), size=512, link=b"app")
+        + raw_entry(b"app", ord("0"), small_elf)
+        + end,
+    }
+
+
 def layer_seeds(fixtures):
     elf = b""
     hello = os.path.join(fixtures, "debian/amd64/root/usr/bin/hello")
@@ -268,6 +335,7 @@ def layer_seeds(fixtures):
     small = [(n, k, m, small_elf if d == elf else d, l) for n, k, m, d, l in basic]
     seeds["small-ustar"] = tar_bytes(tarfile.USTAR_FORMAT, small)
     seeds["dup"] = tar_bytes(tarfile.USTAR_FORMAT, small + whiteouts + small)
+    seeds.update(unpacker_seeds(small_elf))
     return seeds
 
 

@@ -136,6 +136,10 @@ struct CheckArgs {
     /// with a unit: 512m, 64g)
     #[arg(long, value_name = "SIZE", default_value = "64g", value_parser = parse_size)]
     max_layer_size: u64,
+    /// Refuse layers whose index (about 70 bytes per file, for the layers
+    /// read so far) needs more than SIZE of memory
+    #[arg(long, value_name = "SIZE", default_value = "32m", value_parser = parse_size)]
+    max_layer_index: u64,
     /// Images: oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE,
     /// docker://NAME[:TAG|@DIGEST], docker-daemon:NAME[:TAG], or a path
     #[arg(required = true, value_name = "IMAGE")]
@@ -207,6 +211,7 @@ fn run_check(args: CheckArgs) -> Result<u8> {
         limits: check::LayerLimits {
             max_ratio: args.max_layer_ratio,
             max_size: args.max_layer_size,
+            max_index: args.max_layer_index,
         },
     };
     let mut images = Vec::new();
@@ -297,6 +302,8 @@ fn inspect_all(
                         .build()
                         .expect("runtime");
                     *slot = Some(rt.block_on(inspect::inspect(&t.config, &t.platform, &t.fs)));
+                    // The verdict is in: its index and captures can go.
+                    t.fs.release();
                 });
             }
         });

@@ -890,3 +890,148 @@ fn entrypoint_script_exec_args_runs_cmd() {
         assert!(!notes(&p).is_empty(), "{run}");
     }
 }
+
+// ---- the layer stack as the unpacker builds it (issue 8 item 5) ------------
+//
+// Each of these passed before archgate applied layers the way containerd's
+// overlayfs snapshotter does, while the runtime runs the wrong binary (or
+// cannot unpack the image at all). tests/e2e_unpack.rs checks the same
+// constructs against the real engines.
+
+fn raw(tar: common::rawtar::RawTar) -> Layer {
+    Layer::from_tar(tar.finish())
+}
+
+fn bytes_of(p: std::path::PathBuf) -> Vec<u8> {
+    std::fs::read(p).expect("fixture")
+}
+
+#[test]
+fn dot_dot_name_in_an_upper_layer_replaces_the_binary() {
+    // `../app` is /app to the unpacker; skipping it showed the lower one.
+    let img = Image::new(ARM64)
+        .entrypoint(&["/app"])
+        .layer(Layer::new().file_from("app", good()))
+        .layer(raw(common::rawtar::RawTar::new().file(
+            b"../app",
+            0o755,
+            &bytes_of(wrong()),
+        )));
+    check_image(img, &[]).expect(1, "fail", "arch-mismatch");
+    let img = Image::new(ARM64)
+        .entrypoint(&["/app"])
+        .layer(Layer::new().file_from("app", good()))
+        .layer(raw(common::rawtar::RawTar::new().file(
+            b"tmp/../app",
+            0o755,
+            &bytes_of(wrong()),
+        )));
+    check_image(img, &[]).expect(1, "fail", "arch-mismatch");
+}
+
+#[test]
+fn implied_directory_hides_a_lower_bin_symlink() {
+    // Lower: merged /usr (`bin -> usr/bin`, the right /usr/bin/app). Upper:
+    // `bin/app` with no `bin/` entry: the unpacker makes /bin a real
+    // directory in the upper layer, hiding the link, so /bin/app is the
+    // upper (wrong) file.
+    let img = Image::new(ARM64)
+        .entrypoint(&["/bin/app"])
+        .layer(
+            Layer::new()
+                .symlink("bin", "usr/bin")
+                .file_from("usr/bin/app", good()),
+        )
+        .layer(raw(common::rawtar::RawTar::new().file(
+            b"bin/app",
+            0o755,
+            &bytes_of(wrong()),
+        )));
+    check_image(img, &[]).expect(1, "fail", "arch-mismatch");
+}
+
+#[test]
+fn entry_under_a_same_layer_symlink_lands_at_its_target() {
+    // `lib/app` is written through the `lib -> usr/lib` link of the same
+    // layer: it replaces /usr/lib/app.
+    let img =
+        Image::new(ARM64)
+            .entrypoint(&["/usr/lib/app"])
+            .layer(raw(common::rawtar::RawTar::new()
+                .file(b"usr/lib/app", 0o755, &bytes_of(good()))
+                .symlink(b"lib", b"usr/lib")
+                .file(b"lib/app", 0o755, &bytes_of(wrong()))));
+    check_image(img, &[]).expect(1, "fail", "arch-mismatch");
+}
+
+#[test]
+fn hardlink_to_a_whiteout_of_the_same_layer_is_a_whiteout() {
+    // The upper layer whites out /app and links /app2 to it: /app2 is a
+    // whiteout too, hiding the lower /app2.
+    let img = Image::new(ARM64)
+        .entrypoint(&["/app2"])
+        .layer(
+            Layer::new()
+                .file_from("app", good())
+                .file_from("app2", good()),
+        )
+        .layer(raw(common::rawtar::RawTar::new()
+            .whiteout(b"app")
+            .hardlink(b"app2", b"app", 0o755)));
+    check_image(img, &[]).expect(1, "fail", "not-found");
+}
+
+#[test]
+fn hardlink_to_a_lower_layer_file_is_undecided() {
+    // The runtime cannot unpack this layer (link: no such file): no verdict.
+    let img = Image::new(ARM64)
+        .entrypoint(&["/app"])
+        .layer(Layer::new().file_from("usr/bin/real", good()))
+        .layer(raw(common::rawtar::RawTar::new()
+            .file(b"app", 0o755, &bytes_of(good()))
+            .hardlink(b"bin2/app", b"usr/bin/real", 0o755)));
+    check_image(img, &[]).expect_undecided(&[
+        "the runtime could not unpack this layer",
+        "bin2/app",
+        "no such file",
+    ]);
+}
+
+#[test]
+fn non_utf8_names_are_found() {
+    // /app links to a directory whose name is not UTF-8.
+    let img = Image::new(ARM64)
+        .entrypoint(&["/app"])
+        .layer(raw(common::rawtar::RawTar::new()
+            .file(b"opt/caf\xe9/app", 0o755, &bytes_of(wrong()))
+            .symlink(b"app", b"opt/caf\xe9/app")));
+    check_image(img, &[]).expect(1, "fail", "arch-mismatch");
+}
+
+#[test]
+fn nul_in_a_pax_path_is_undecided() {
+    let img = Image::new(ARM64)
+        .entrypoint(&["/app"])
+        .layer(raw(common::rawtar::RawTar::new()
+            .pax(&[(b"path", b"app\0.txt")])
+            .file(b"app", 0o755, &bytes_of(good()))));
+    check_image(img, &[]).expect_undecided(&["NUL", "runtime would refuse this layer too"]);
+}
+
+#[test]
+fn header_only_entry_with_a_size_hides_a_header_go_reads() {
+    // A symlink header claiming 512 bytes of data: Go reads the next block
+    // as a header, so /app is the wrong binary (a tar tool sees no /app).
+    let mut link = common::rawtar::Hdr::new(b"lnk", b'2');
+    link.size = 512;
+    link.linkname = b"app".to_vec();
+    let img = Image::new(ARM64)
+        .entrypoint(&["/app"])
+        .layer(Layer::new().file_from("app", good()))
+        .layer(raw(common::rawtar::RawTar::new().entry(&link, b"").file(
+            b"app",
+            0o755,
+            &bytes_of(wrong()),
+        )));
+    check_image(img, &[]).expect(1, "fail", "arch-mismatch");
+}

@@ -6,11 +6,15 @@
 //! bound.
 //!
 //! Each input is tried twice:
-//! - as an uncompressed tar, the only layer of the image;
-//! - gzip-wrapped, on top of a fixed base layer (so the fuzzed layer's
-//!   whiteouts, opaque dirs, links and hardlinks have something to act on).
+//! - as an uncompressed tar, the only layer of the image (applied as a first
+//!   layer: whiteouts delete);
+//! - gzip-wrapped, on top of a fixed base layer (applied as an overlayfs
+//!   upper, so the fuzzed layer's whiteouts, opaque dirs, implied
+//!   directories and same-layer links have something to hide).
+//! The paths poked are the names Go's reader (`check::gotar`) sees, as bytes.
 #![no_main]
 
+use archgate::check::gotar::TarReader;
 use archgate::check::{self, ImageRef};
 use archgate::inspect;
 use archgate::inspect::resolve::{self, Resolution};
@@ -219,31 +223,32 @@ fn write_layout(dir: &Path, layers: &[(&str, &[u8], &[u8])]) -> PathBuf {
     dir.to_path_buf()
 }
 
-/// Paths named by the tar headers in `data` (as far as the tar crate can
-/// read them), plus a few fixed ones.
-fn paths_in(data: &[u8]) -> Vec<String> {
-    let mut out: Vec<String> = [
-        "/",
-        "/app",
-        "/bin/sh",
-        "/usr/bin/env",
-        "/usr/lib/x",
-        "/etc/passwd",
-        "/lib",
-        "/nope",
+/// Paths named by the tar headers in `data` (as Go's reader sees them),
+/// plus a few fixed ones.
+fn paths_in(data: &[u8]) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = [
+        &b"/"[..],
+        b"/app",
+        b"/bin/sh",
+        b"/usr/bin/env",
+        b"/usr/lib/x",
+        b"/etc/passwd",
+        b"/lib",
+        b"/nope",
     ]
     .iter()
-    .map(|s| s.to_string())
+    .map(|s| s.to_vec())
     .collect();
-    let mut a = tar::Archive::new(data);
-    if let Ok(entries) = a.entries() {
-        for e in entries.take(32) {
-            let Ok(e) = e else { break };
-            let Ok(p) = e.path() else { continue };
-            let p = String::from_utf8_lossy(&clean_abs(p.to_string_lossy().as_bytes())).into_owned();
-            // Whiteout names stand for the path they hide.
-            out.push(p.replace(".wh.", ""));
-            out.push(p);
+    let mut r = TarReader::new(data);
+    for _ in 0..32 {
+        let Ok(Some(h)) = r.next_header() else { break };
+        let p = clean_abs(&h.name);
+        // Whiteout names stand for the path they hide.
+        let hidden = String::from_utf8_lossy(&p).replace(".wh.", "");
+        out.push(clean_abs(hidden.as_bytes()));
+        out.push(p);
+        if !h.linkname.is_empty() {
+            out.push(clean_abs(&h.linkname));
         }
     }
     out
@@ -258,10 +263,10 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-async fn poke<R: RootFs>(fs: &R, paths: &[String]) {
+async fn poke<R: RootFs>(fs: &R, paths: &[Vec<u8>]) {
     for p in paths {
         // resolve keeps the RootFs contract (parents are real directories).
-        let Ok(Resolution::Found { path, entry, .. }) = resolve::resolve(fs, p.as_bytes(), false).await else {
+        let Ok(Resolution::Found { path, entry, .. }) = resolve::resolve(fs, p, false).await else {
             continue;
         };
         let _ = fs.lstat(&path).await;
@@ -275,7 +280,7 @@ async fn poke<R: RootFs>(fs: &R, paths: &[String]) {
     }
 }
 
-fn run(dir: &Path, paths: &[String]) {
+fn run(dir: &Path, paths: &[Vec<u8>]) {
     let Ok(r) = ImageRef::parse(&format!("oci:{}", dir.display())) else {
         panic!("the layout path must parse as an image reference");
     };

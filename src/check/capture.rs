@@ -18,6 +18,10 @@ pub const TAIL: u64 = 64 * 1024;
 /// first), so that many more files fit.
 pub const LEAN_HEAD: u64 = 16 * 1024;
 pub const LEAN_TAIL: u64 = 16 * 1024;
+/// What keeping one file's bytes costs besides the bytes (its entries in
+/// the capture lists and maps, its allocations): counted in the budget, or a
+/// layer of a million one-byte executables costs 100 MB for 1 MB of data.
+pub const PER_FILE: u64 = 96;
 /// The size of a window kept at an interesting offset.
 pub const WINDOW: u64 = 64 * 1024;
 /// Go build-info windows kept per file (the magic can also appear as data).
@@ -106,7 +110,7 @@ impl FileCapture {
         };
         let head_end = size.min(head);
         let tail_start = head_end.max(size.saturating_sub(tail));
-        let want = head_end + (size - tail_start);
+        let want = head_end + (size - tail_start) + PER_FILE;
         if !budget.reserve(want, forced) {
             return None;
         }
@@ -236,7 +240,7 @@ impl FileCapture {
     /// budget bytes this no longer needs (overlaps, a short file).
     pub fn finish(self, budget: &mut dyn Budget) -> Vec<(u64, Vec<u8>)> {
         let merged = merge(self.segs);
-        let kept: u64 = merged.iter().map(|(_, d)| d.len() as u64).sum();
+        let kept: u64 = merged.iter().map(|(_, d)| d.len() as u64).sum::<u64>() + PER_FILE;
         budget.release(self.reserved.saturating_sub(kept), self.forced);
         merged
     }

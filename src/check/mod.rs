@@ -12,12 +12,14 @@ pub mod daemon;
 mod digest;
 mod docker;
 mod error;
+pub mod gotar;
 mod layerfs;
 mod oci;
 mod reference;
 pub mod registry;
 mod source;
 mod stream;
+mod unpack;
 
 #[cfg(test)]
 mod tests;

@@ -10,6 +10,7 @@
 //! seconds, not minutes.
 
 use super::digest::{Algorithm, Digest, HashingReader};
+use super::gotar::{TarError, TarReader};
 use super::source::{BlobKey, BlobSource};
 use std::io::{self, BufRead, BufReader, Read};
 
@@ -17,16 +18,31 @@ use std::io::{self, BufRead, BufReader, Read};
 const RAW_BUF: usize = 128 * 1024;
 const TAR_BUF: usize = 64 * 1024;
 
-/// How far a compressed layer may inflate. The runtimes set no bound (they
-/// unpack whatever they are given); a checker must, or a small hostile blob
-/// keeps it busy for minutes.
+/// How far a compressed layer may inflate, and how much memory the index of
+/// the layers read may take. The runtimes set no bound (they unpack whatever
+/// they are given); a checker must, or a small hostile blob keeps it busy
+/// for minutes or takes all its memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LayerLimits {
     /// Inflated bytes per compressed byte.
     pub max_ratio: u64,
     /// Inflated bytes, whatever the compressed size.
     pub max_size: u64,
+    /// Bytes of layer index (about 70 per file) the process may hold.
+    pub max_index: u64,
 }
+
+/// The largest zstd window decoded: 8 MiB, what zstd's levels 1 to 19 and
+/// the encoders of BuildKit, containerd and Docker use; `zstd --ultra` and
+/// `--long` frames ask for up to 128 MiB of memory, which a hostile layer
+/// fills (zstd lib/zstd.h ZSTD_WINDOWLOG_LIMIT_DEFAULT is 27).
+const ZSTD_WINDOW_LOG_MAX: u32 = 23;
+const ZSTD_WINDOW_MSG: &str = "a zstd frame of this layer needs a window of more than 8 MiB \
+     (zstd --ultra or --long): archgate does not decode those";
+
+/// The default index bound: a layer of 400,000 files fits (about 80 bytes each), and a hostile
+/// layer cannot push the process past 64 MB.
+pub const DEFAULT_MAX_INDEX: u64 = 32 << 20;
 
 /// Every layer may inflate to this much, however small its blob: small
 /// layers holding a zero-filled file are legitimate.
@@ -39,6 +55,7 @@ impl Default for LayerLimits {
             // zero-filled file) go past 100x, and deflate cannot pass 1032x.
             max_ratio: 100,
             max_size: 64 << 30,
+            max_index: DEFAULT_MAX_INDEX,
         }
     }
 }
@@ -133,6 +150,17 @@ impl LayerFail {
     }
 }
 
+impl LayerFail {
+    /// The tar stream is not one Go's reader (so the runtime) accepts, or
+    /// is beyond archgate's bounds.
+    pub fn tar(src: &dyn BlobSource, spec: &LayerSpec, e: TarError) -> Self {
+        match e {
+            TarError::Io(e) => LayerFail::io(src, spec, &e),
+            e => LayerFail::new(src, spec, e.to_string()),
+        }
+    }
+}
+
 impl From<LayerFail> for crate::rootfs::FsError {
     fn from(f: LayerFail) -> Self {
         crate::rootfs::FsError::Corrupt {
@@ -166,7 +194,14 @@ impl Read for Decoder {
         let n = match &mut self.codec {
             Codec::Plain(r) => r.read(buf),
             Codec::Gzip(r) => r.read(buf),
-            Codec::Zstd(r) => r.read(buf),
+            Codec::Zstd(r) => r.read(buf).map_err(|e| {
+                // zstd's "Frame requires too much memory for decoding".
+                if e.to_string().contains("memory") {
+                    io::Error::new(io::ErrorKind::InvalidData, ZSTD_WINDOW_MSG)
+                } else {
+                    e
+                }
+            }),
         }?;
         self.inflated += n as u64;
         if let Some(bound) = self.bound.filter(|b| self.inflated > *b) {
@@ -193,8 +228,8 @@ impl Decoder {
     }
 }
 
-/// A layer's tar stream, with the hashes that verify it.
-pub type LayerArchive = tar::Archive<BufReader<HashingReader<Decoder>>>;
+/// A layer's tar stream, read as Go reads it, with the hashes that verify it.
+pub type LayerArchive = TarReader<BufReader<HashingReader<Decoder>>>;
 
 /// Open a layer for streaming.
 pub fn open_layer(
@@ -217,7 +252,9 @@ pub fn open_layer(
     let codec = if head.starts_with(&[0x1f, 0x8b]) {
         Codec::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(raw)))
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Codec::Zstd(zstd::stream::read::Decoder::with_buffer(raw).map_err(fail)?)
+        let mut d = zstd::stream::read::Decoder::with_buffer(raw).map_err(fail)?;
+        d.window_log_max(ZSTD_WINDOW_LOG_MAX).map_err(fail)?;
+        Codec::Zstd(d)
     } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
         return Err(LayerFail::new(
             src,
@@ -243,9 +280,10 @@ pub fn open_layer(
         compressed,
     };
     let tar_stream = HashingReader::new(dec, spec.diff_id.algorithm());
-    Ok(tar::Archive::new(BufReader::with_capacity(
-        TAR_BUF, tar_stream,
-    )))
+    let mut tar = TarReader::new(BufReader::with_capacity(TAR_BUF, tar_stream));
+    // Sparse holes inflate like compressed data does.
+    tar.set_hole_budget(limits.bound(compressed.unwrap_or(0)));
+    Ok(tar)
 }
 
 /// Read what is left of the layer and check both digests and the size.

@@ -10,6 +10,7 @@
 pub mod buildenv;
 pub mod debian;
 pub mod ocibuild;
+pub mod rawtar;
 pub mod registry;
 
 pub use ocibuild::*;

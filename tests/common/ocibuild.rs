@@ -80,6 +80,8 @@ pub struct Layer {
     /// Blob bytes and diff ID given as they are (hostile layers the tar
     /// writer cannot make).
     prebuilt: Option<(Vec<u8>, String)>,
+    /// A tar stream given as is (see `from_tar`).
+    raw: Option<Vec<u8>>,
 }
 
 impl Default for Layer {
@@ -96,6 +98,15 @@ impl Layer {
             implicit_dirs: true,
             media_type: None,
             prebuilt: None,
+            raw: None,
+        }
+    }
+
+    /// A layer whose tar stream is exactly these bytes (see `rawtar`).
+    pub fn from_tar(tar: Vec<u8>) -> Self {
+        Layer {
+            raw: Some(tar),
+            ..Layer::new()
         }
     }
 
@@ -206,6 +217,9 @@ impl Layer {
 
     /// The uncompressed tar stream: its digest is the diff ID.
     pub fn tar_bytes(&self) -> Vec<u8> {
+        if let Some(raw) = &self.raw {
+            return raw.clone();
+        }
         let mut b = tar::Builder::new(Vec::new());
         let mut seen_dirs: Vec<String> = Vec::new();
         for (path, node) in &self.entries {
