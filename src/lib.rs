@@ -1,5 +1,5 @@
 //! archgate: checks that the programs an image would run match the platform it claims.
-pub mod build;
+pub mod buildkit;
 pub mod check;
 pub mod credentials;
 pub mod inspect;

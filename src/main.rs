@@ -70,7 +70,7 @@ struct BuildArgs {
     load: bool,
     /// Progress output
     #[arg(long, value_enum, default_value = "auto")]
-    progress: archgate::build::progress::ProgressMode,
+    progress: archgate::buildkit::progress::ProgressMode,
     /// Networking mode for RUN steps
     #[arg(long, value_enum, default_value = "default")]
     network: NetworkMode,
@@ -310,9 +310,9 @@ fn inspect_all(
 /// `archgate build`: run the gated build on a runtime of its own, render
 /// progress on stderr and the report on stdout.
 fn run_build(args: BuildArgs) -> u8 {
-    use archgate::build::command::{self, Network, Request, Shape};
-    use archgate::build::progress::Progress;
-    use archgate::build::{BuilderFlags, TlsOptions};
+    use archgate::buildkit::command::{self, Network, Request, Shape};
+    use archgate::buildkit::progress::Progress;
+    use archgate::buildkit::{BuilderFlags, TlsOptions};
 
     let req = Request {
         shape: Shape {
@@ -406,7 +406,7 @@ fn run_build(args: BuildArgs) -> u8 {
         && std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none();
     // A tarball written to stdout owns it; the report then goes to stderr.
-    let tar_on_stdout = archgate::build::output::writes_to_stdout(&args.outputs);
+    let tar_on_stdout = archgate::buildkit::output::writes_to_stdout(&args.outputs);
     let text = report::render(&report, args.format, color);
     if tar_on_stdout {
         eprint!("{text}");
@@ -426,12 +426,12 @@ fn run_build(args: BuildArgs) -> u8 {
 
 /// Feed build events to the progress display until the build ends.
 async fn render_events(
-    rx: &mut tokio::sync::mpsc::UnboundedReceiver<archgate::build::frontend::Event>,
-    progress: std::sync::Arc<std::sync::Mutex<archgate::build::progress::Progress>>,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<archgate::buildkit::frontend::Event>,
+    progress: std::sync::Arc<std::sync::Mutex<archgate::buildkit::progress::Progress>>,
 ) {
-    use archgate::build::frontend::Event;
+    use archgate::buildkit::frontend::Event;
     let mut steps = std::collections::HashMap::new();
-    let mut tick = tokio::time::interval(archgate::build::progress::TICK);
+    let mut tick = tokio::time::interval(archgate::buildkit::progress::TICK);
     loop {
         tokio::select! {
             ev = rx.recv() => {
@@ -446,7 +446,7 @@ async fn render_events(
                     Event::CheckDone { platform, verdict, summary } => {
                         if let Some(id) = steps.remove(&platform) {
                             p.step_log(id, &summary);
-                            let failed = !matches!(verdict, Some(v) if !archgate::build::frontend::gate_fails(v, false));
+                            let failed = !matches!(verdict, Some(v) if !archgate::buildkit::frontend::gate_fails(v, false));
                             p.step_done(id, failed.then_some(summary.as_str()));
                         }
                     }

@@ -24,9 +24,9 @@ use super::error::CheckError;
 use super::oci::{self, parse_digest, parse_json, Descriptor, DOCKER_LIST, OCI_INDEX};
 use super::source::{read_small, BlobKey, BlobSource, TarSource};
 use super::{docker, PlatformImage};
-use crate::build::addr::EngineHost;
-use crate::build::store::{current_engine, Environment};
-use crate::build::transport::dial_engine;
+use crate::buildkit::addr::EngineHost;
+use crate::buildkit::store::{current_engine, Environment};
+use crate::buildkit::transport::dial_engine;
 use crate::inspect::Platform;
 use serde::Deserialize;
 use std::fmt;
@@ -552,7 +552,7 @@ fn export_blocking(host: &EngineHost, reference: &str, out: &mut File) -> Result
 async fn export(host: &EngineHost, reference: &str, out: &mut impl Write) -> Result<u64, Fail> {
     let (mut io, host_header) = dial_engine(host).await.map_err(|e| {
         Fail::Unreachable(match e {
-            crate::build::BuildError::Connect { reason, .. } => reason,
+            crate::buildkit::BuildError::Connect { reason, .. } => reason,
             other => other.to_string(),
         })
     })?;

@@ -23,8 +23,8 @@ use tonic::Status;
 use super::mode::GoMode;
 use super::patterns::clean_path;
 use super::{control_packet, packet_type, FileSyncError};
-use crate::build::proto::fsutil::types::{packet::PacketType, Packet, Stat};
-use crate::build::proto::moby::filesync::v1::BytesMessage;
+use crate::buildkit::proto::fsutil::types::{packet::PacketType, Packet, Stat};
+use crate::buildkit::proto::moby::filesync::v1::BytesMessage;
 
 /// Where a tar-shaped export goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -593,8 +593,8 @@ mod tests {
 #[cfg(test)]
 mod loopback_tests {
     use super::*;
-    use crate::build::filesync::send::{send_dir, SendOptions};
-    use crate::build::filesync::stat_packet;
+    use crate::buildkit::filesync::send::{send_dir, SendOptions};
+    use crate::buildkit::filesync::stat_packet;
     use std::os::unix::fs::{symlink, MetadataExt};
     use tokio_stream::wrappers::ReceiverStream;
 

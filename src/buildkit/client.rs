@@ -164,7 +164,7 @@ mod tests {
         ]
         .concat();
         let wire = field(1, &record);
-        let resp = crate::build::proto::control::ListWorkersResponse::decode(&wire[..]).unwrap();
+        let resp = crate::buildkit::proto::control::ListWorkersResponse::decode(&wire[..]).unwrap();
         let w = worker_info(resp.record.into_iter().next().unwrap());
         assert_eq!(w.id, "abc");
         assert_eq!(

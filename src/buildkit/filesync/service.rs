@@ -20,9 +20,9 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::receive::{receive_local_staged, receive_tar_staged, TarDest};
 use super::send::{send_dir, SendOptions};
-use crate::build::proto::fsutil::types::Packet;
-use crate::build::proto::moby::filesync::v1::file_sync_server::{FileSync, FileSyncServer};
-use crate::build::proto::moby::filesync::v1::BytesMessage;
+use crate::buildkit::proto::fsutil::types::Packet;
+use crate::buildkit::proto::moby::filesync::v1::file_sync_server::{FileSync, FileSyncServer};
+use crate::buildkit::proto::moby::filesync::v1::BytesMessage;
 
 // Metadata keys on the DiffCopy calls (buildkit `session/filesync/filesync.go`).
 const KEY_DIR_NAME: &str = "dir-name";
@@ -72,7 +72,7 @@ pub(crate) fn metadata_values(md: &MetadataMap, key: &str) -> Vec<String> {
     let encoded = md
         .get(flag.as_str())
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| crate::build::output::parse_go_bool(v) == Some(true));
+        .is_some_and(|v| crate::buildkit::output::parse_go_bool(v) == Some(true));
     if !encoded {
         return raw;
     }

@@ -9,7 +9,7 @@
 use prost_types::Timestamp;
 use serde_json::{json, Map, Value};
 
-use crate::build::proto::control::{
+use crate::buildkit::proto::control::{
     StatusResponse, Vertex, VertexLog, VertexStatus, VertexWarning,
 };
 

@@ -24,7 +24,7 @@ use tonic::Status;
 use super::mode::{go_mode_from_unix, GoMode};
 use super::patterns::{clean_path, MatchInfo, PatternMatcher};
 use super::{control_packet, packet_type, stat_packet, FileSyncError};
-use crate::build::proto::fsutil::types::{packet::PacketType, Packet, Stat};
+use crate::buildkit::proto::fsutil::types::{packet::PacketType, Packet, Stat};
 
 /// Bytes per DATA packet (fsutil `send.go` bufPool: 32 KiB).
 pub const CHUNK_SIZE: usize = 32 * 1024;

@@ -2,8 +2,8 @@
 //! clock, compared with what buildx prints for the same sequence.
 
 use super::*;
-use crate::build::proto::control::{VertexStatus, VertexWarning};
-use crate::build::proto::pb::ProgressGroup;
+use crate::buildkit::proto::control::{VertexStatus, VertexWarning};
+use crate::buildkit::proto::pb::ProgressGroup;
 
 /// 2023-11-14T22:13:20Z: daemon times below are milliseconds after this.
 const T0: u64 = 1_700_000_000;

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
-use crate::build::proto::control::{StatusResponse, Vertex as PbVertex};
+use crate::buildkit::proto::control::{StatusResponse, Vertex as PbVertex};
 
 /// Nanoseconds since the Unix epoch (signed, so any `Timestamp` fits).
 pub(super) type Nanos = i128;

@@ -23,7 +23,7 @@ pub use receive::{receive_local, receive_tar, TarDest};
 pub use send::{send_dir, SendOptions, CHUNK_SIZE};
 pub use service::{ExportHandle, ExportTarget, FileSendRouter, FileSendService, FileSyncService};
 
-use crate::build::proto::fsutil::types::{packet::PacketType, Packet, Stat};
+use crate::buildkit::proto::fsutil::types::{packet::PacketType, Packet, Stat};
 
 /// Why a transfer failed. Every variant names the path, id or message that
 /// failed.

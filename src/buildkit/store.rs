@@ -472,7 +472,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, B
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::build::addr::TcpAddr;
+    use crate::buildkit::addr::TcpAddr;
     use std::fs;
 
     /// A docker config dir with a buildx store, like buildx v0.13 writes it.

@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures::{Stream, StreamExt};
 use prost_types::Timestamp;
 
-use crate::build::proto::control::{StatusResponse, Vertex, VertexLog};
+use crate::buildkit::proto::control::{StatusResponse, Vertex, VertexLog};
 use trace::{Nanos, Trace, NANOS_PER_SEC};
 
 /// How often a live view refreshes its timers when the daemon is quiet
