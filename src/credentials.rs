@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
+use crate::goparse::decode_base64;
+
 /// The config key Docker Hub credentials live under (docker/cli
 /// `registry.IndexServer`; buildkit `session/auth/authprovider`
 /// `DockerHubConfigfileKey`).
@@ -496,14 +498,6 @@ fn get_string(obj: &Map<String, Value>, name: &str) -> Result<String, String> {
         Some(Value::String(s)) => Ok(s.clone()),
         Some(_) => Err(format!("{name}: not a string")),
     }
-}
-
-/// Standard base64 with padding, as Go's `base64.StdEncoding` decodes it
-/// (CR and LF are skipped; anything else outside the alphabet is an error).
-pub(crate) fn decode_base64(s: &str) -> Option<Vec<u8>> {
-    use base64::Engine as _;
-    let clean: String = s.chars().filter(|c| *c != '\r' && *c != '\n').collect();
-    base64::engine::general_purpose::STANDARD.decode(clean).ok()
 }
 
 /// Test helpers shared with `build::auth`'s tests.

@@ -1,7 +1,9 @@
 //! archgate: checks that the programs an image would run match the platform it claims.
+pub mod build_cmd;
 pub mod buildkit;
 pub mod check;
 pub mod credentials;
+pub mod goparse;
 pub mod inspect;
 pub mod report;
 pub mod rootfs;

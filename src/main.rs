@@ -310,7 +310,7 @@ fn inspect_all(
 /// `archgate build`: run the gated build on a runtime of its own, render
 /// progress on stderr and the report on stdout.
 fn run_build(args: BuildArgs) -> u8 {
-    use archgate::buildkit::command::{self, Network, Request, Shape};
+    use archgate::build_cmd::{self as command, Network, Request, Shape};
     use archgate::buildkit::progress::Progress;
     use archgate::buildkit::{BuilderFlags, TlsOptions};
 
@@ -406,7 +406,7 @@ fn run_build(args: BuildArgs) -> u8 {
         && std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none();
     // A tarball written to stdout owns it; the report then goes to stderr.
-    let tar_on_stdout = archgate::buildkit::output::writes_to_stdout(&args.outputs);
+    let tar_on_stdout = archgate::build_cmd::output::writes_to_stdout(&args.outputs);
     let text = report::render(&report, args.format, color);
     if tar_on_stdout {
         eprint!("{text}");

@@ -10,13 +10,11 @@
 pub mod addr;
 pub mod auth;
 pub mod client;
-pub mod command;
 pub mod engine;
 pub mod error;
 pub mod filesync;
 pub mod frontend;
 pub mod gateway;
-pub mod output;
 pub mod progress;
 pub mod proto;
 pub mod secrets;

@@ -16,11 +16,11 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::output::csv_fields;
 use super::proto::moby::buildkit::secrets::v1::{
     secrets_server::{Secrets, SecretsServer},
     GetSecretRequest, GetSecretResponse,
 };
+use crate::goparse::csv_fields;
 
 /// Largest secret file accepted (buildkit
 /// `session/secrets/secretsprovider/secretsprovider.go` `MaxSecretSize`,

@@ -23,6 +23,7 @@ use super::send::{send_dir, SendOptions};
 use crate::buildkit::proto::fsutil::types::Packet;
 use crate::buildkit::proto::moby::filesync::v1::file_sync_server::{FileSync, FileSyncServer};
 use crate::buildkit::proto::moby::filesync::v1::BytesMessage;
+use crate::goparse::{parse_go_bool, query_unescape};
 
 // Metadata keys on the DiffCopy calls (buildkit `session/filesync/filesync.go`).
 const KEY_DIR_NAME: &str = "dir-name";
@@ -72,34 +73,13 @@ pub(crate) fn metadata_values(md: &MetadataMap, key: &str) -> Vec<String> {
     let encoded = md
         .get(flag.as_str())
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| crate::buildkit::output::parse_go_bool(v) == Some(true));
+        .is_some_and(|v| parse_go_bool(v) == Some(true));
     if !encoded {
         return raw;
     }
     raw.iter()
         .map(|v| query_unescape(v).unwrap_or_default())
         .collect()
-}
-
-/// Go `url.QueryUnescape`: `+` is a space, `%XX` a byte.
-fn query_unescape(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = bytes.get(i + 1..i + 3)?;
-                let hex = std::str::from_utf8(hex).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    Some(String::from_utf8_lossy(&out).into_owned())
 }
 
 #[tonic::async_trait]

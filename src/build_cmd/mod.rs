@@ -7,25 +7,29 @@
 //! BuildKit understands (frontend options, local directories, exporter
 //! attributes), so the frontend and session stay ignorant of the CLI.
 
+pub mod output;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::addr::{BuilderAddr, EngineHost};
-use super::auth::{AuthError, AuthService};
-use super::client::list_workers;
-use super::engine::load_image;
-use super::error::BuildError;
-use super::filesync::{ExportTarget, FileSendRouter, FileSendService, FileSyncService, TarDest};
-use super::frontend::{self, BuildSpec, Event, FrontendError};
-use super::output::{self, DaemonKind, Dest, OutputError, Wire};
-use super::secrets::{SecretError, SecretsService};
-use super::session::Services;
-use super::store::{self, BuilderFlags, Environment};
-use super::transport::connect_with;
+use crate::buildkit::addr::{BuilderAddr, EngineHost};
+use crate::buildkit::auth::{AuthError, AuthService};
+use crate::buildkit::client::list_workers;
+use crate::buildkit::engine::load_image;
+use crate::buildkit::error::BuildError;
+use crate::buildkit::filesync::{
+    ExportTarget, FileSendRouter, FileSendService, FileSyncService, TarDest,
+};
+use crate::buildkit::frontend::{self, BuildSpec, Event, FrontendError};
+use crate::buildkit::secrets::{SecretError, SecretsService};
+use crate::buildkit::session::Services;
+use crate::buildkit::store::{self, BuilderFlags, Environment};
+use crate::buildkit::transport::connect_with;
 use crate::inspect::{ImageReport, Platform};
+use output::{DaemonKind, Dest, OutputError, Wire};
 use std::collections::HashMap;
 
 /// Why the options cannot make a build (exit 2, before anything runs).
@@ -283,7 +287,7 @@ async fn takes_several_exporters(
     channel: &tonic::transport::Channel,
     env: &Environment,
 ) -> bool {
-    if let Ok(Some(v)) = super::client::info(channel.clone()).await {
+    if let Ok(Some(v)) = crate::buildkit::client::info(channel.clone()).await {
         if let Some((maj, min, _)) = v.release() {
             return (maj, min) >= (0, 13);
         }
@@ -296,7 +300,7 @@ async fn takes_several_exporters(
         },
         _ => return false,
     };
-    super::engine::engine_version(&host)
+    crate::buildkit::engine::engine_version(&host)
         .await
         .is_some_and(|(maj, _)| maj >= 26)
 }
@@ -394,8 +398,10 @@ pub async fn execute(
             (Some(Dest::DockerLoad), _) => {
                 // Received into a private file, loaded once the gate passed
                 // and the export finished.
-                let tmp = std::env::temp_dir()
-                    .join(format!("archgate-load-{}.tar", super::session::new_id()?));
+                let tmp = std::env::temp_dir().join(format!(
+                    "archgate-load-{}.tar",
+                    crate::buildkit::session::new_id()?
+                ));
                 load_via = Some((store::current_engine(&env)?, TempFile(tmp.clone())));
                 Some(ExportTarget::Tar {
                     dest: TarDest::File(tmp),

@@ -16,8 +16,8 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use super::client::WorkerInfo;
-use crate::credentials::decode_base64;
+use crate::buildkit::client::WorkerInfo;
+use crate::goparse::{csv_fields, decode_base64, parse_go_bool};
 
 /// Worker label the Docker Engine sets when it builds with the containerd
 /// image store (docker/buildx `driver/docker/driver.go` Features).
@@ -437,62 +437,6 @@ fn resolve_dest(entry: &mut Entry) -> Result<(Option<Dest>, Wire), OutputError> 
         }
         // image, moby, unknown: the daemon handles it; attrs pass through.
         _ => Ok((None, Wire::None)),
-    }
-}
-
-/// Go's `strconv.ParseBool`.
-pub(crate) fn parse_go_bool(s: &str) -> Option<bool> {
-    match s {
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
-        _ => None,
-    }
-}
-
-/// Split one CSV record the way Go's `encoding/csv` reads it (comma
-/// separated; a field may be double-quoted, `""` inside quotes is a quote; a
-/// quote inside an unquoted field is an error).
-pub(crate) fn csv_fields(s: &str) -> Result<Vec<String>, String> {
-    let mut fields = Vec::new();
-    let mut rest = s;
-    loop {
-        if let Some(mut q) = rest.strip_prefix('"') {
-            let mut field = String::new();
-            loop {
-                let Some(end) = q.find('"') else {
-                    return Err("extraneous or missing \" in quoted-field".to_string());
-                };
-                field.push_str(&q[..end]);
-                q = &q[end + 1..];
-                if let Some(after) = q.strip_prefix('"') {
-                    field.push('"');
-                    q = after;
-                    continue;
-                }
-                break;
-            }
-            fields.push(field);
-            if q.is_empty() {
-                return Ok(fields);
-            }
-            match q.strip_prefix(',') {
-                Some(after) => rest = after,
-                None => return Err("extraneous or missing \" in quoted-field".to_string()),
-            }
-        } else {
-            let (field, after) = match rest.find(',') {
-                Some(i) => (&rest[..i], Some(&rest[i + 1..])),
-                None => (rest, None),
-            };
-            if field.contains('"') {
-                return Err("bare \" in non-quoted-field".to_string());
-            }
-            fields.push(field.to_string());
-            match after {
-                Some(a) => rest = a,
-                None => return Ok(fields),
-            }
-        }
     }
 }
 
@@ -1430,19 +1374,6 @@ mod tests {
             )])],
         );
         assert_eq!(d, BUILDKIT);
-    }
-
-    #[test]
-    fn csv_like_go() {
-        let ok = |s: &str| csv_fields(s).unwrap();
-        assert_eq!(ok("a=b,c=d"), ["a=b", "c=d"]);
-        assert_eq!(ok("a=b,"), ["a=b", ""]);
-        assert_eq!(ok("\"a=b,c\",d=e"), ["a=b,c", "d=e"]);
-        assert_eq!(ok("\"a=\"\"q\"\"\""), ["a=\"q\""]);
-        assert_eq!(ok(""), [""]);
-        assert!(csv_fields("a=\"b\"").is_err());
-        assert!(csv_fields("\"a=b").is_err());
-        assert!(csv_fields("\"a\"b").is_err());
     }
 
     #[test]
