@@ -2,7 +2,8 @@
 pub mod build_cmd;
 pub mod buildkit;
 pub mod check;
-pub mod credentials;
+pub mod dial;
+pub mod docker;
 pub mod goparse;
 pub mod inspect;
 pub mod report;

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::buildkit::addr::{BuilderAddr, EngineHost};
-use crate::buildkit::auth::{AuthError, AuthService};
+use crate::buildkit::addr::BuilderAddr;
+use crate::buildkit::auth::AuthService;
 use crate::buildkit::client::list_workers;
 use crate::buildkit::engine::load_image;
 use crate::buildkit::error::BuildError;
@@ -26,8 +26,10 @@ use crate::buildkit::filesync::{
 use crate::buildkit::frontend::{self, BuildSpec, Event, FrontendError};
 use crate::buildkit::secrets::{SecretError, SecretsService};
 use crate::buildkit::session::Services;
-use crate::buildkit::store::{self, BuilderFlags, Environment};
+use crate::buildkit::store::{self, BuilderFlags};
 use crate::buildkit::transport::connect_with;
+use crate::docker::credentials::CredentialsError;
+use crate::docker::{current_engine, EngineHost, Environment};
 use crate::inspect::{ImageReport, Platform};
 use output::{DaemonKind, Dest, OutputError, Wire};
 use std::collections::HashMap;
@@ -262,7 +264,7 @@ pub enum ExecError {
     #[error(transparent)]
     Secret(#[from] SecretError),
     #[error(transparent)]
-    Auth(#[from] AuthError),
+    Auth(#[from] CredentialsError),
     #[error(transparent)]
     Output(#[from] OutputError),
     #[error(transparent)]
@@ -294,7 +296,7 @@ async fn takes_several_exporters(
     }
     let host = match addr {
         BuilderAddr::DockerEngine(Some(host)) => host.clone(),
-        BuilderAddr::DockerEngine(None) => match store::current_engine(env) {
+        BuilderAddr::DockerEngine(None) => match current_engine(env) {
             Ok(h) => h,
             Err(_) => return false,
         },
@@ -402,7 +404,10 @@ pub async fn execute(
                     "archgate-load-{}.tar",
                     crate::buildkit::session::new_id()?
                 ));
-                load_via = Some((store::current_engine(&env)?, TempFile(tmp.clone())));
+                load_via = Some((
+                    current_engine(&env).map_err(BuildError::from)?,
+                    TempFile(tmp.clone()),
+                ));
                 Some(ExportTarget::Tar {
                     dest: TarDest::File(tmp),
                 })
@@ -432,7 +437,9 @@ pub async fn execute(
         shared_key: prepared.shared_key,
         session_engine: match &resolved.addr {
             BuilderAddr::DockerEngine(Some(h)) => Some(h.clone()),
-            BuilderAddr::DockerEngine(None) => Some(store::current_engine(&env)?),
+            BuilderAddr::DockerEngine(None) => {
+                Some(current_engine(&env).map_err(BuildError::from)?)
+            }
             _ => None,
         },
     };

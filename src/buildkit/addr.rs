@@ -9,6 +9,8 @@ use std::fmt;
 use std::path::PathBuf;
 
 use super::BuildError;
+use crate::dial::{unix_path, TcpAddr, TlsOptions};
+use crate::docker::EngineHost;
 
 /// Where a BuildKit daemon is reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,57 +36,8 @@ pub enum BuilderAddr {
     },
 }
 
-/// A Docker Engine API endpoint.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EngineHost {
-    /// `unix://PATH`
-    Unix(PathBuf),
-    /// `tcp://HOST[:PORT]`, TLS when `tls` is set (`DOCKER_TLS_VERIFY`).
-    Tcp {
-        addr: TcpAddr,
-        tls: Option<TlsOptions>,
-    },
-}
-
-/// A host and port. IPv6 hosts are stored without brackets.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TcpAddr {
-    pub host: String,
-    pub port: u16,
-}
-
-/// TLS material in files, as buildctl's `--tlscacert/--tlscert/--tlskey/
-/// --tlsservername` take it. No CA means the system roots; a certificate and
-/// key together enable client authentication (buildkitd with `--tlscacert`
-/// requires it).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TlsOptions {
-    pub ca_cert: Option<PathBuf>,
-    pub cert: Option<PathBuf>,
-    pub key: Option<PathBuf>,
-    pub server_name: Option<String>,
-}
-
-/// The engine socket the docker CLI uses when nothing else is configured.
-pub const DEFAULT_DOCKER_SOCKET: &str = "/var/run/docker.sock";
-
-/// The Docker Engine's plain-TCP port when `tcp://HOST` names none (docker CLI
-/// convention: 2375 plain, 2376 TLS).
-const DOCKER_TCP_PORT: u16 = 2375;
-const DOCKER_TLS_PORT: u16 = 2376;
-
 const FORMS: &str =
     "expected unix://PATH, tcp://HOST:PORT, docker://[ENGINE_HOST] or docker-container://NAME";
-
-impl TlsOptions {
-    /// Whether any TLS setting is present (buildctl turns TLS on then).
-    pub fn is_set(&self) -> bool {
-        self.ca_cert.is_some()
-            || self.cert.is_some()
-            || self.key.is_some()
-            || self.server_name.is_some()
-    }
-}
 
 impl BuilderAddr {
     /// Parse a builder address.
@@ -101,10 +54,8 @@ impl BuilderAddr {
             return Err(bad(&format!("no scheme; {FORMS}")));
         };
         match scheme.to_ascii_lowercase().as_str() {
-            "unix" => parse_unix_path(rest)
-                .map(BuilderAddr::Unix)
-                .map_err(|r| bad(&r)),
-            "tcp" => parse_host_port(rest, None)
+            "unix" => unix_path(rest).map(BuilderAddr::Unix).map_err(|r| bad(&r)),
+            "tcp" => TcpAddr::parse(rest, None)
                 .map(|addr| BuilderAddr::Tcp { addr, tls: None })
                 .map_err(|r| bad(&r)),
             "docker" => {
@@ -150,95 +101,6 @@ impl BuilderAddr {
     }
 }
 
-impl EngineHost {
-    /// Parse a Docker Engine host as `DOCKER_HOST` spells it.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let Some((scheme, rest)) = s.split_once("://") else {
-            return Err(format!(
-                "{s:?} has no scheme; expected unix://PATH or tcp://HOST[:PORT]"
-            ));
-        };
-        match scheme.to_ascii_lowercase().as_str() {
-            "unix" => parse_unix_path(rest).map(EngineHost::Unix),
-            "tcp" | "http" => parse_host_port(rest, Some(DOCKER_TCP_PORT))
-                .map(|addr| EngineHost::Tcp { addr, tls: None }),
-            "https" => parse_host_port(rest, Some(DOCKER_TLS_PORT)).map(|addr| EngineHost::Tcp {
-                addr,
-                tls: Some(TlsOptions::default()),
-            }),
-            "ssh" | "npipe" | "fd" => Err(format!(
-                "{scheme}:// engine hosts are not supported; expected unix://PATH or tcp://HOST[:PORT]"
-            )),
-            _ => Err(format!(
-                "unknown scheme {scheme:?}; expected unix://PATH or tcp://HOST[:PORT]"
-            )),
-        }
-    }
-
-    /// The engine's default socket.
-    pub fn default_socket() -> Self {
-        EngineHost::Unix(PathBuf::from(DEFAULT_DOCKER_SOCKET))
-    }
-}
-
-fn parse_unix_path(rest: &str) -> Result<PathBuf, String> {
-    if rest.is_empty() {
-        return Err("unix:// needs a socket path, like unix:///run/buildkit/buildkitd.sock".into());
-    }
-    if rest.contains('?') || rest.contains('#') {
-        return Err("unix:// takes a plain socket path".into());
-    }
-    Ok(PathBuf::from(rest))
-}
-
-/// `HOST:PORT`, `[V6]:PORT`; with `default_port`, the port may be left out.
-fn parse_host_port(rest: &str, default_port: Option<u16>) -> Result<TcpAddr, String> {
-    let hostport = rest.strip_suffix('/').unwrap_or(rest);
-    if hostport.contains('/') || hostport.contains('?') || hostport.contains('@') {
-        return Err(format!("expected HOST:PORT, got {rest:?}"));
-    }
-    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-        let (h, after) = v6
-            .split_once(']')
-            .ok_or_else(|| format!("unclosed '[' in {rest:?}"))?;
-        match after {
-            "" => (h, None),
-            p if p.starts_with(':') => (h, Some(&p[1..])),
-            _ => return Err(format!("expected [HOST]:PORT, got {rest:?}")),
-        }
-    } else {
-        match hostport.rsplit_once(':') {
-            Some((h, _)) if h.contains(':') => {
-                return Err(format!(
-                    "IPv6 hosts need brackets, like tcp://[::1]:1234 (got {rest:?})"
-                ))
-            }
-            Some((h, p)) => (h, Some(p)),
-            None => (hostport, None),
-        }
-    };
-    if host.is_empty() {
-        return Err(format!("missing host in {rest:?}"));
-    }
-    let port = match (port, default_port) {
-        (Some(p), _) => {
-            let n: u16 = p
-                .parse()
-                .map_err(|_| format!("port {p:?} is not a number from 1 to 65535"))?;
-            if n == 0 {
-                return Err("port 0 is not a valid port".into());
-            }
-            n
-        }
-        (None, Some(d)) => d,
-        (None, None) => return Err(format!("missing port: expected HOST:PORT, got {rest:?}")),
-    };
-    Ok(TcpAddr {
-        host: host.to_string(),
-        port,
-    })
-}
-
 fn parse_container(rest: &str) -> Result<BuilderAddr, String> {
     let (name, query) = match rest.split_once('?') {
         Some((n, q)) => (n, Some(q)),
@@ -276,25 +138,6 @@ fn valid_container_name(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-}
-
-impl fmt::Display for TcpAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
-    }
-}
-
-impl fmt::Display for EngineHost {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            EngineHost::Unix(p) => write!(f, "unix://{}", p.display()),
-            EngineHost::Tcp { addr, .. } => write!(f, "tcp://{addr}"),
-        }
-    }
 }
 
 impl fmt::Display for BuilderAddr {

@@ -1,7 +1,7 @@
 //! Registry credentials for the daemon: the session's `moby.filesync.v1.Auth`
 //! service, answering `Credentials(host)` from the docker CLI's config.
 //!
-//! The one idea: this is only the gRPC face of [`crate::credentials`], which
+//! The one idea: this is only the gRPC face of [`crate::docker::credentials`], which
 //! looks hosts up exactly as docker/cli does; lookups may run a credential
 //! helper, so they run on the blocking pool.
 
@@ -17,12 +17,7 @@ use super::proto::moby::filesync::v1::{
     GetTokenAuthorityRequest, GetTokenAuthorityResponse, VerifyTokenAuthorityRequest,
     VerifyTokenAuthorityResponse,
 };
-use crate::credentials::CredentialStore;
-
-pub use crate::credentials::{
-    convert_to_hostname, docker_config_dir, Credentials, CredentialsError as AuthError,
-    DOCKER_HUB_KEY, HELPER_TIMEOUT,
-};
+use crate::docker::credentials::{CredentialStore, Credentials, CredentialsError};
 
 /// The session's Auth service. Cheap to clone; clones share the cache.
 #[derive(Clone, Debug)]
@@ -31,16 +26,16 @@ pub struct AuthService {
 }
 
 impl AuthService {
-    /// Read the config from [`docker_config_dir`]. A missing file means
+    /// Read the config from [`crate::docker::config::config_dir`]. A missing file means
     /// anonymous; an unreadable or malformed one is an error.
-    pub fn new() -> Result<Self, AuthError> {
+    pub fn new() -> Result<Self, CredentialsError> {
         Ok(AuthService {
             store: CredentialStore::new()?,
         })
     }
 
     /// Read `DIR/config.json`.
-    pub fn from_config_dir(dir: &Path) -> Result<Self, AuthError> {
+    pub fn from_config_dir(dir: &Path) -> Result<Self, CredentialsError> {
         Ok(AuthService {
             store: CredentialStore::from_config_dir(dir)?,
         })
@@ -68,7 +63,7 @@ impl AuthService {
 
     /// Credentials for a registry host (see
     /// [`CredentialStore::credentials_for`]); blocks.
-    pub fn credentials_for(&self, host: &str) -> Result<Credentials, AuthError> {
+    pub fn credentials_for(&self, host: &str) -> Result<Credentials, CredentialsError> {
         self.store.credentials_for(host)
     }
 }
@@ -128,7 +123,7 @@ mod tests {
     use super::*;
 
     fn b64(s: &str) -> String {
-        crate::credentials::tests_support::b64(s)
+        crate::docker::credentials::tests_support::b64(s)
     }
 
     fn service(dir: &Path, config: &str) -> AuthService {
@@ -137,7 +132,7 @@ mod tests {
     }
 
     fn helper_dir() -> (tempfile::TempDir, OsString) {
-        crate::credentials::tests_support::helper_dir()
+        crate::docker::credentials::tests_support::helper_dir()
     }
 
     #[tokio::test]

@@ -10,9 +10,9 @@ use std::path::Path;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::addr::EngineHost;
 use super::error::BuildError;
 use super::transport::dial_engine;
+use crate::docker::EngineHost;
 
 /// Largest engine answer read (the load progress is a few JSON lines).
 const MAX_ANSWER: usize = 1 << 20;

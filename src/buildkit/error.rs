@@ -44,6 +44,16 @@ pub enum BuildError {
     },
 }
 
+impl From<crate::docker::ConfigError> for BuildError {
+    fn from(e: crate::docker::ConfigError) -> Self {
+        use crate::docker::ConfigError;
+        match e {
+            ConfigError::InvalidHost { addr, reason } => BuildError::InvalidAddr { addr, reason },
+            ConfigError::File { path, reason } => BuildError::Store { path, reason },
+        }
+    }
+}
+
 impl BuildError {
     /// Wrap a failed call, keeping the transport's cause chain in the message
     /// (tonic's own message for a dropped connection is just "transport error").

@@ -48,7 +48,7 @@ pub struct BuildSpec {
     /// For a Docker Engine's builder: open the session on the engine's own
     /// `/session` endpoint (a connection of its own) rather than inside the
     /// gRPC connection.
-    pub session_engine: Option<super::addr::EngineHost>,
+    pub session_engine: Option<crate::docker::EngineHost>,
 }
 
 /// What a build reports while it runs, for the progress display.

@@ -22,8 +22,10 @@ pub mod session;
 pub mod store;
 pub mod transport;
 
-pub use addr::{BuilderAddr, EngineHost, TcpAddr, TlsOptions};
+pub use crate::dial::{TcpAddr, TlsOptions, CONNECT_TIMEOUT};
+pub use crate::docker::{EngineHost, Environment};
+pub use addr::BuilderAddr;
 pub use client::{info, list_workers, BuildkitVersion, WorkerInfo};
 pub use error::BuildError;
-pub use store::{resolve, BuilderFlags, Environment, Resolved};
-pub use transport::{connect, connect_with, CONNECT_TIMEOUT};
+pub use store::{resolve, BuilderFlags, Resolved};
+pub use transport::{connect, connect_with};

@@ -306,7 +306,7 @@ where
 /// and its bytes travel as plain HTTP/2, not wrapped in gRPC messages inside
 /// the build's connection (buildkit-protocol.md §3.5).
 pub async fn start_on_engine(
-    host: &super::addr::EngineHost,
+    host: &crate::docker::EngineHost,
     id: String,
     name: &str,
     shared_key: &str,

@@ -1,11 +1,11 @@
 //! Which BuildKit to talk to: flags, environment, buildx's builder store and
 //! docker contexts, in that order, resolved to one `BuilderAddr`.
 //!
-//! The one idea: read the same files buildx and the docker CLI read
-//! (`$DOCKER_CONFIG/buildx/{current,instances/NAME,defaults/HASH}`,
-//! `$DOCKER_CONFIG/contexts/meta/HASH/meta.json`) with an explicit snapshot of
-//! the environment, so resolution is a pure function of (flags, env, files)
-//! and testable against a temporary config dir.
+//! The one idea: read the same files buildx reads
+//! (`$DOCKER_CONFIG/buildx/{current,instances/NAME,defaults/HASH}`; docker
+//! contexts through `docker::config`) with an explicit snapshot of the
+//! environment, so resolution is a pure function of (flags, env, files) and
+//! testable against a temporary config dir.
 //!
 //! Order: `--addr`; `--builder NAME`; `BUILDKIT_HOST`; `BUILDX_BUILDER`;
 //! buildx's current builder; the Docker Engine the docker CLI would use
@@ -20,61 +20,13 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::addr::{BuilderAddr, EngineHost, TlsOptions};
+use super::addr::BuilderAddr;
 use super::BuildError;
-
-/// The environment variables resolution depends on, captured once.
-/// Empty values count as unset.
-#[derive(Debug, Clone, Default)]
-pub struct Environment {
-    pub buildkit_host: Option<String>,
-    pub buildx_builder: Option<String>,
-    pub buildx_config: Option<PathBuf>,
-    pub docker_config: Option<PathBuf>,
-    pub docker_host: Option<String>,
-    pub docker_context: Option<String>,
-    pub docker_tls_verify: bool,
-    pub docker_cert_path: Option<PathBuf>,
-    pub home: Option<PathBuf>,
-    /// `PATH` for the `docker` CLI that `docker-container://` runs.
-    pub path: Option<std::ffi::OsString>,
-}
-
-impl Environment {
-    /// Snapshot the process environment.
-    pub fn from_process() -> Self {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        Environment {
-            buildkit_host: var("BUILDKIT_HOST"),
-            buildx_builder: var("BUILDX_BUILDER"),
-            buildx_config: var("BUILDX_CONFIG").map(PathBuf::from),
-            docker_config: var("DOCKER_CONFIG").map(PathBuf::from),
-            docker_host: var("DOCKER_HOST"),
-            docker_context: var("DOCKER_CONTEXT"),
-            docker_tls_verify: var("DOCKER_TLS_VERIFY").is_some(),
-            docker_cert_path: var("DOCKER_CERT_PATH").map(PathBuf::from),
-            home: var("HOME").map(PathBuf::from),
-            path: std::env::var_os("PATH").filter(|p| !p.is_empty()),
-        }
-    }
-
-    /// The docker CLI's config dir: `$DOCKER_CONFIG`, else `~/.docker`.
-    pub fn docker_config_dir(&self) -> PathBuf {
-        match (&self.docker_config, &self.home) {
-            (Some(d), _) => d.clone(),
-            (None, Some(h)) => h.join(".docker"),
-            (None, None) => PathBuf::from(".docker"),
-        }
-    }
-
-    /// buildx's store: `$BUILDX_CONFIG`, else `$DOCKER_CONFIG/buildx`.
-    pub fn buildx_dir(&self) -> PathBuf {
-        match &self.buildx_config {
-            Some(d) => d.clone(),
-            None => self.docker_config_dir().join("buildx"),
-        }
-    }
-}
+use crate::dial::TlsOptions;
+use crate::docker::config::{
+    context_engine, context_exists, current_context, env_engine, read_json,
+};
+use crate::docker::{current_engine, EngineHost, Environment};
 
 /// What the user asked for on the command line.
 #[derive(Debug, Clone, Default)]
@@ -161,135 +113,6 @@ pub fn resolve(flags: &BuilderFlags, env: &Environment) -> Result<Resolved, Buil
         addr: BuilderAddr::DockerEngine(Some(current_engine(env)?)),
         source: Source::DockerEngine,
     })
-}
-
-/// The engine the docker CLI would talk to: `DOCKER_HOST` (with
-/// `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH`), else the current context's
-/// endpoint, else the default socket.
-pub fn current_engine(env: &Environment) -> Result<EngineHost, BuildError> {
-    if let Some(h) = &env.docker_host {
-        return env_engine(h, env);
-    }
-    match current_context(env)? {
-        Some(ctx) => context_engine(&ctx, env),
-        None => Ok(EngineHost::default_socket()),
-    }
-}
-
-fn env_engine(host: &str, env: &Environment) -> Result<EngineHost, BuildError> {
-    let parsed = EngineHost::parse(host).map_err(|reason| BuildError::InvalidAddr {
-        addr: host.to_string(),
-        reason: format!("DOCKER_HOST: {reason}"),
-    })?;
-    Ok(match parsed {
-        EngineHost::Tcp { addr, tls } if env.docker_tls_verify || tls.is_some() => {
-            let dir = env
-                .docker_cert_path
-                .clone()
-                .unwrap_or_else(|| env.docker_config_dir());
-            EngineHost::Tcp {
-                addr,
-                tls: Some(tls_from_dir(&dir)),
-            }
-        }
-        other => other,
-    })
-}
-
-/// `ca.pem`, `cert.pem`, `key.pem` in a directory, each only if present.
-fn tls_from_dir(dir: &Path) -> TlsOptions {
-    let file = |n: &str| Some(dir.join(n)).filter(|p| p.is_file());
-    TlsOptions {
-        ca_cert: file("ca.pem"),
-        cert: file("cert.pem"),
-        key: file("key.pem"),
-        server_name: None,
-    }
-}
-
-/// The current docker context name unless it is `default` (which means
-/// "DOCKER_HOST or the default socket"). `DOCKER_HOST` wins over contexts, as
-/// in the docker CLI.
-fn current_context(env: &Environment) -> Result<Option<String>, BuildError> {
-    if env.docker_host.is_some() {
-        return Ok(None);
-    }
-    let name = match &env.docker_context {
-        Some(c) => Some(c.clone()),
-        None => {
-            let path = env.docker_config_dir().join("config.json");
-            #[derive(Deserialize)]
-            struct Cfg {
-                #[serde(rename = "currentContext", default)]
-                current_context: Option<String>,
-            }
-            match read_json::<Cfg>(&path)? {
-                Some(cfg) => cfg.current_context,
-                None => None,
-            }
-        }
-    };
-    Ok(name.filter(|n| !n.is_empty() && n != "default"))
-}
-
-/// The docker endpoint of a named context.
-fn context_engine(name: &str, env: &Environment) -> Result<EngineHost, BuildError> {
-    if name == "default" {
-        return match &env.docker_host {
-            Some(h) => env_engine(h, env),
-            None => Ok(EngineHost::default_socket()),
-        };
-    }
-    let id = hex::encode(Sha256::digest(name.as_bytes()));
-    let contexts = env.docker_config_dir().join("contexts");
-    let meta = contexts.join("meta").join(&id).join("meta.json");
-    #[derive(Deserialize)]
-    struct Meta {
-        #[serde(rename = "Endpoints", default)]
-        endpoints: BTreeMap<String, Endpoint>,
-    }
-    #[derive(Deserialize)]
-    struct Endpoint {
-        #[serde(rename = "Host", default)]
-        host: Option<String>,
-    }
-    let Some(m) = read_json::<Meta>(&meta)? else {
-        return Err(BuildError::Store {
-            path: meta,
-            reason: format!("docker context {name:?} not found"),
-        });
-    };
-    let host = m
-        .endpoints
-        .get("docker")
-        .and_then(|e| e.host.clone())
-        .ok_or_else(|| BuildError::Store {
-            path: meta.clone(),
-            reason: format!("docker context {name:?} has no docker endpoint"),
-        })?;
-    let parsed = EngineHost::parse(&host).map_err(|reason| BuildError::Store {
-        path: meta.clone(),
-        reason: format!("docker context {name:?}: {reason}"),
-    })?;
-    Ok(match parsed {
-        EngineHost::Tcp { addr, .. } => {
-            let tls_dir = contexts.join("tls").join(&id).join("docker");
-            EngineHost::Tcp {
-                addr,
-                tls: tls_dir.is_dir().then(|| tls_from_dir(&tls_dir)),
-            }
-        }
-        other => other,
-    })
-}
-
-fn context_exists(name: &str, env: &Environment) -> bool {
-    let id = hex::encode(Sha256::digest(name.as_bytes()));
-    env.docker_config_dir()
-        .join("contexts/meta")
-        .join(id)
-        .join("meta.json")
-        .is_file()
 }
 
 /// A buildx node group (`instances/NAME`), the fields archgate reads.
@@ -387,7 +210,9 @@ pub fn read_group(buildx_dir: &Path, name: &str) -> Result<Option<NodeGroup>, Bu
             reason: "not a builder name".into(),
         });
     }
-    read_json(&buildx_dir.join("instances").join(name.to_ascii_lowercase()))
+    Ok(read_json(
+        &buildx_dir.join("instances").join(name.to_ascii_lowercase()),
+    )?)
 }
 
 /// Where a node group's first node is reached.
@@ -452,27 +277,10 @@ pub fn group_addr(group: &NodeGroup, env: &Environment) -> Result<BuilderAddr, B
     }
 }
 
-/// Read a JSON file; `None` if it does not exist.
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, BuildError> {
-    match std::fs::read(path) {
-        Ok(data) => serde_json::from_slice(&data)
-            .map(Some)
-            .map_err(|e| BuildError::Store {
-                path: path.to_path_buf(),
-                reason: format!("not valid JSON: {e}"),
-            }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(BuildError::Store {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::buildkit::addr::TcpAddr;
+    use crate::dial::TcpAddr;
     use std::fs;
 
     /// A docker config dir with a buildx store, like buildx v0.13 writes it.

@@ -19,20 +19,15 @@ use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::{TcpStream, UnixStream};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
-use tokio_rustls::rustls;
 use tonic::transport::{Channel, Endpoint};
 
-use super::addr::{BuilderAddr, EngineHost, TcpAddr, TlsOptions};
+use super::addr::BuilderAddr;
 use super::error::{describe_error, describe_status};
 use super::proto::grpc::health::v1::{health_client::HealthClient, HealthCheckRequest};
-use super::store::{self, Environment};
 use super::BuildError;
-
-/// How long dialling, any upgrade and the first gRPC round trip may take.
-/// Under 5 s, so an unreachable builder is reported within 5 s all told.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(4);
+use crate::dial::{printable, BoxIo, Io, TlsSetup, CONNECT_TIMEOUT};
+use crate::docker::{current_engine, EngineHost, Environment};
 
 /// Largest response message archgate accepts (gateway ReadFile without a
 /// range returns a whole file in one message; the Go client allows 16 MiB).
@@ -53,9 +48,7 @@ pub async fn connect(addr: &BuilderAddr) -> Result<Channel, BuildError> {
 /// [`connect`] with an explicit environment snapshot.
 pub async fn connect_with(addr: &BuilderAddr, env: &Environment) -> Result<Channel, BuildError> {
     let target = match addr {
-        BuilderAddr::DockerEngine(None) => {
-            BuilderAddr::DockerEngine(Some(store::current_engine(env)?))
-        }
+        BuilderAddr::DockerEngine(None) => BuilderAddr::DockerEngine(Some(current_engine(env)?)),
         other => other.clone(),
     };
     let name = target.to_string();
@@ -171,15 +164,6 @@ fn looks_like_http2_settings(b: &[u8]) -> bool {
     b.len() < 9 || (b[3] == 4 && b[5..9] == [0, 0, 0, 0])
 }
 
-fn printable(b: &[u8]) -> String {
-    String::from_utf8_lossy(b)
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>()
-        .trim()
-        .to_string()
-}
-
 fn endpoint(target: &BuilderAddr) -> Result<Endpoint, String> {
     // The :authority is informational for BuildKit; for TCP use the address.
     let authority = match target {
@@ -198,11 +182,6 @@ fn endpoint(target: &BuilderAddr) -> Result<Endpoint, String> {
 
 // ---------------------------------------------------------------------------
 // Dialling
-
-/// A bidirectional byte stream.
-pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
-pub(crate) type BoxIo = Box<dyn Io>;
 
 struct Dialed {
     io: BoxIo,
@@ -225,12 +204,9 @@ async fn dial(
     env: &Environment,
 ) -> Result<Dialed, String> {
     match target {
-        BuilderAddr::Unix(path) => UnixStream::connect(path)
-            .await
-            .map(Dialed::plain)
-            .map_err(|e| e.to_string()),
+        BuilderAddr::Unix(path) => crate::dial::unix(path).await.map(Dialed::plain),
         BuilderAddr::Tcp { addr, .. } => {
-            let tcp = tcp_connect(addr).await?;
+            let tcp = crate::dial::tcp(addr).await?;
             match tls {
                 Some(t) => t.handshake(tcp).await.map(Dialed::plain),
                 None => Ok(Dialed::plain(tcp)),
@@ -259,12 +235,12 @@ async fn dial_engine_with(
 ) -> Result<(BoxIo, String), String> {
     Ok(match host {
         EngineHost::Unix(path) => (
-            Box::new(UnixStream::connect(path).await.map_err(|e| e.to_string())?),
+            Box::new(crate::dial::unix(path).await?),
             // What the Go docker client sends for socket hosts.
             "api.moby.localhost".to_string(),
         ),
         EngineHost::Tcp { addr, .. } => {
-            let tcp = tcp_connect(addr).await?;
+            let tcp = crate::dial::tcp(addr).await?;
             let io: BoxIo = match tls {
                 Some(t) => Box::new(t.handshake(tcp).await?),
                 None => Box::new(tcp),
@@ -288,15 +264,6 @@ pub(crate) async fn dial_engine(host: &EngineHost) -> Result<(BoxIo, String), Bu
             reason: format!("no answer within {}s", CONNECT_TIMEOUT.as_secs()),
         }),
     }
-}
-
-async fn tcp_connect(addr: &TcpAddr) -> Result<TcpStream, String> {
-    let tcp = TcpStream::connect((addr.host.as_str(), addr.port))
-        .await
-        .map_err(|e| e.to_string())?;
-    // gRPC is latency-bound small frames.
-    let _ = tcp.set_nodelay(true);
-    Ok(tcp)
 }
 
 // ---------------------------------------------------------------------------
@@ -604,25 +571,7 @@ impl StderrLog {
 }
 
 // ---------------------------------------------------------------------------
-// TLS (rustls with ring; no OpenSSL)
-
-#[derive(Clone)]
-struct TlsSetup {
-    connector: tokio_rustls::TlsConnector,
-    server_name: rustls::pki_types::ServerName<'static>,
-}
-
-impl TlsSetup {
-    async fn handshake(
-        self,
-        tcp: TcpStream,
-    ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
-        self.connector
-            .connect(self.server_name, tcp)
-            .await
-            .map_err(|e| format!("tls handshake: {e}"))
-    }
-}
+// TLS
 
 /// Build the TLS client for a TCP target, before dialling, so bad files are
 /// reported as such. BuildKit (gRPC) gets ALPN `h2`, which grpc-go servers
@@ -637,81 +586,7 @@ fn prepare_tls(target: &BuilderAddr, name: &str) -> Result<Option<TlsSetup>, Bui
         addr: name.to_string(),
         reason,
     };
-    tls_setup(addr, opts, h2).map(Some).map_err(err)
-}
-
-fn tls_setup(addr: &TcpAddr, opts: &TlsOptions, h2: bool) -> Result<TlsSetup, String> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-
-    let mut roots = rustls::RootCertStore::empty();
-    match &opts.ca_cert {
-        Some(ca) => {
-            let certs = CertificateDer::pem_file_iter(ca)
-                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| format!("ca certificate {}: {e}", ca.display()))?;
-            for c in certs {
-                roots
-                    .add(c)
-                    .map_err(|e| format!("ca certificate {}: {e}", ca.display()))?;
-            }
-            if roots.is_empty() {
-                return Err(format!(
-                    "ca certificate {}: no certificates in the file",
-                    ca.display()
-                ));
-            }
-        }
-        None => {
-            for c in rustls_native_certs::load_native_certs().certs {
-                let _ = roots.add(c);
-            }
-            if roots.is_empty() {
-                return Err(
-                    "no CA certificate given (--tlscacert) and no system roots found".into(),
-                );
-            }
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots);
-    let mut config = match (&opts.cert, &opts.key) {
-        (Some(cert), Some(key)) => {
-            let chain = CertificateDer::pem_file_iter(cert)
-                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| format!("client certificate {}: {e}", cert.display()))?;
-            if chain.is_empty() {
-                return Err(format!(
-                    "client certificate {}: no certificates in the file",
-                    cert.display()
-                ));
-            }
-            let key_der = PrivateKeyDer::from_pem_file(key)
-                .map_err(|e| format!("client key {}: {e}", key.display()))?;
-            builder
-                .with_client_auth_cert(chain, key_der)
-                .map_err(|e| format!("client certificate and key: {e}"))?
-        }
-        (None, None) => builder.with_no_client_auth(),
-        (Some(_), None) => return Err("--tlscert needs --tlskey".into()),
-        (None, Some(_)) => return Err("--tlskey needs --tlscert".into()),
-    };
-    if h2 {
-        config.alpn_protocols = vec![b"h2".to_vec()];
-    }
-    let host = opts
-        .server_name
-        .clone()
-        .unwrap_or_else(|| addr.host.clone());
-    let server_name =
-        ServerName::try_from(host.clone()).map_err(|e| format!("server name {host:?}: {e}"))?;
-    Ok(TlsSetup {
-        connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
-        server_name,
-    })
+    TlsSetup::new(addr, opts, h2).map(Some).map_err(err)
 }
 
 // ---------------------------------------------------------------------------

@@ -26,7 +26,7 @@ use super::error::CheckError;
 use super::oci::{self, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
 use super::source::JSON_LIMIT;
 use super::PlatformImage;
-use crate::credentials::CredentialsError;
+use crate::docker::credentials::CredentialsError;
 use client::Client;
 use source::RegistrySource;
 use std::sync::Arc;

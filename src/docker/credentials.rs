@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
+use super::config::config_dir;
 use crate::goparse::decode_base64;
 
 /// The config key Docker Hub credentials live under (docker/cli
@@ -81,15 +82,6 @@ fn human(d: Duration) -> String {
     }
 }
 
-/// The docker CLI's config dir: `$DOCKER_CONFIG`, else `$HOME/.docker`.
-pub fn docker_config_dir() -> PathBuf {
-    match (std::env::var_os("DOCKER_CONFIG"), std::env::var_os("HOME")) {
-        (Some(d), _) if !d.is_empty() => PathBuf::from(d),
-        (_, Some(h)) if !h.is_empty() => PathBuf::from(h).join(".docker"),
-        _ => PathBuf::from(".docker"),
-    }
-}
-
 /// One `auths` entry, decoded the way docker/cli decodes it on load.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct AuthEntry {
@@ -133,10 +125,10 @@ impl std::fmt::Debug for CredentialStore {
 }
 
 impl CredentialStore {
-    /// Read the config from [`docker_config_dir`]. A missing file means
+    /// Read the config from [`config_dir`]. A missing file means
     /// anonymous; an unreadable or malformed one is an error.
     pub fn new() -> Result<Self, CredentialsError> {
-        Self::from_config_dir(&docker_config_dir())
+        Self::from_config_dir(&config_dir())
     }
 
     /// The `config.json` this store reads (it need not exist), for messages.
@@ -500,7 +492,7 @@ fn get_string(obj: &Map<String, Value>, name: &str) -> Result<String, String> {
     }
 }
 
-/// Test helpers shared with `build::auth`'s tests.
+/// Test helpers shared with `buildkit::auth`'s tests.
 #[cfg(test)]
 pub(crate) mod tests_support {
     /// Standard base64 with padding.
