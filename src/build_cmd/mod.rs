@@ -18,7 +18,6 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::buildkit::addr::BuilderAddr;
 use crate::buildkit::auth::AuthService;
 use crate::buildkit::client::list_workers;
-use crate::buildkit::engine::load_image;
 use crate::buildkit::error::BuildError;
 use crate::buildkit::filesync::{
     ExportTarget, FileSendRouter, FileSendService, FileSyncService, TarDest,
@@ -29,7 +28,7 @@ use crate::buildkit::session::Services;
 use crate::buildkit::store::{self, BuilderFlags};
 use crate::buildkit::transport::connect_with;
 use crate::docker::credentials::CredentialsError;
-use crate::docker::{current_engine, EngineHost, Environment};
+use crate::docker::{current_engine, Engine, EngineHost, Environment};
 use crate::inspect::{ImageReport, Platform};
 use output::{DaemonKind, Dest, OutputError, Wire};
 use std::collections::HashMap;
@@ -302,9 +301,10 @@ async fn takes_several_exporters(
         },
         _ => return false,
     };
-    crate::buildkit::engine::engine_version(&host)
-        .await
-        .is_some_and(|(maj, _)| maj >= 26)
+    let Ok(engine) = Engine::new(&host) else {
+        return false;
+    };
+    engine.version().await.is_some_and(|(maj, _)| maj >= 26)
 }
 
 /// A file removed when dropped.
@@ -458,7 +458,11 @@ pub async fn execute(
                 h.commit().await.map_err(ExecError::Export)?;
             }
             if let (Some((engine, tar)), true) = (&load_via, o.exported) {
-                load_image(engine, &tar.0).await?;
+                Engine::new(engine)
+                    .map_err(BuildError::from)?
+                    .load(&tar.0)
+                    .await
+                    .map_err(BuildError::from)?;
             }
             if let Some(path) = &req.metadata_file {
                 let json = output::metadata_json(&o.exporter_response);

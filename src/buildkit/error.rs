@@ -54,6 +54,16 @@ impl From<crate::docker::ConfigError> for BuildError {
     }
 }
 
+impl From<crate::docker::EngineError> for BuildError {
+    fn from(e: crate::docker::EngineError) -> Self {
+        use crate::docker::EngineError;
+        match e {
+            EngineError::Tls { addr, reason } => BuildError::Tls { addr, reason },
+            EngineError::Connect { addr, reason } => BuildError::Connect { addr, reason },
+        }
+    }
+}
+
 impl BuildError {
     /// Wrap a failed call, keeping the transport's cause chain in the message
     /// (tonic's own message for a dropped connection is just "transport error").

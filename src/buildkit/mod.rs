@@ -10,7 +10,6 @@
 pub mod addr;
 pub mod auth;
 pub mod client;
-pub mod engine;
 pub mod error;
 pub mod filesync;
 pub mod frontend;

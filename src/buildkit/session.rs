@@ -323,7 +323,9 @@ pub async fn start_on_engine(
     for m in &services.methods {
         headers.push(("X-Docker-Expose-Session-Grpc-Method", m.clone()));
     }
-    let io = super::transport::engine_session(host, &headers).await?;
+    let io = crate::docker::Engine::new(host)?
+        .upgrade("/session", &headers)
+        .await?;
     let failed = Arc::new(std::sync::Mutex::new(None::<String>));
     let (close_tx, close_rx) = tokio::sync::oneshot::channel::<()>();
     let server = serve(io, Arc::new(services), failed.clone(), Some(close_rx));

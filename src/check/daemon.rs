@@ -24,42 +24,18 @@ use super::error::CheckError;
 use super::oci::{self, parse_digest, parse_json, Descriptor, DOCKER_LIST, OCI_INDEX};
 use super::source::{read_small, BlobKey, BlobSource, TarSource};
 use super::{docker, PlatformImage};
-use crate::buildkit::transport::dial_engine;
-use crate::docker::{current_engine, EngineHost, Environment};
+use crate::docker::{current_engine, Engine, EngineError, EngineHost, Environment, ExportError};
 use crate::inspect::Platform;
 use serde::Deserialize;
 use std::fmt;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// The longest response head read from the engine.
-const HEAD_LIMIT: usize = 64 << 10;
-/// The most of an error answer's body read (the engine sends one JSON line).
-const ERROR_BODY_LIMIT: usize = 64 << 10;
-/// The longest chunk-size or trailer line accepted in a chunked body.
-const CHUNK_LINE_LIMIT: usize = 4096;
-/// How long the engine may stay silent. Docker 20.10 stages the whole image
-/// in a temporary directory before the first byte of the answer, so this is
-/// generous; a dead connection still ends the check.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Indexes nest at most this deep (as in oci.rs).
 const MAX_DEPTH: usize = 8;
-/// The longest engine message quoted in an error.
-const MESSAGE_LIMIT: usize = 400;
-/// What Docker 26's containerd store answers when it cannot export a
-/// multi-platform image: its `manifest.json` must point at one manifest, the
-/// engine's own platform preferred, and that one's content is missing
-/// (containerd images/archive/exporter.go; the `platform` parameter that
-/// avoids it came with API 1.48).
-const MISSING_MANIFEST: &str = "unable to create manifests file";
-const HOST_PLATFORM_HINT: &str = " (this engine cannot export a multi-platform image without \
-    the content of its own platform: `docker pull --platform` that platform too, or check the \
-    registry copy with docker://)";
 
 /// Why an image could not be exported from the engine. `reference` is what
 /// was asked for (`NAME:TAG`, `NAME@DIGEST` or an image ID).
@@ -267,26 +243,26 @@ pub fn open_on(host: &EngineHost, reference: &str) -> Result<DaemonImage, CheckE
         dir: dir.clone(),
         source,
     })?;
-    let fail = |f: Fail| -> CheckError {
+    let fail = |f: ExportError| -> CheckError {
         let (reference, host) = (reference.to_string(), host.to_string());
         match f {
-            Fail::Unreachable(reason) => DaemonError::Unreachable {
+            ExportError::Unreachable(reason) => DaemonError::Unreachable {
                 reference,
                 host,
                 reason,
             },
-            Fail::Engine { status, message } => DaemonError::Engine {
+            ExportError::Engine { status, message } => DaemonError::Engine {
                 reference,
                 host,
                 status,
                 message,
             },
-            Fail::Stream(reason) => DaemonError::Export {
+            ExportError::Stream(reason) => DaemonError::Export {
                 reference,
                 host,
                 reason,
             },
-            Fail::Spool(source) => DaemonError::Spool {
+            ExportError::Spool(source) => DaemonError::Spool {
                 reference,
                 dir: dir.clone(),
                 source,
@@ -298,7 +274,7 @@ pub fn open_on(host: &EngineHost, reference: &str) -> Result<DaemonImage, CheckE
     tracing::debug!(reference, bytes, "spooled the engine's export");
     let location = format!("docker-daemon:{reference}");
     let src = Spooled::new(file, location).map_err(|e| {
-        fail(Fail::Stream(format!(
+        fail(ExportError::Stream(format!(
             "the export is not a readable image archive: {e}"
         )))
     })?;
@@ -311,12 +287,12 @@ pub fn open_on(host: &EngineHost, reference: &str) -> Result<DaemonImage, CheckE
             skipped: Vec::new(),
         })
     } else {
-        return Err(fail(Fail::Stream(
+        return Err(fail(ExportError::Stream(
             "the export holds neither index.json nor manifest.json".into(),
         )));
     };
     match opened {
-        Err(CheckError::NoImages { .. }) => Err(fail(Fail::Stream(
+        Err(CheckError::NoImages { .. }) => Err(fail(ExportError::Stream(
             "the export holds no image for any platform".into(),
         ))),
         Ok(d) if d.images.is_empty() => Err(DaemonError::NothingComplete {
@@ -518,375 +494,32 @@ impl Found {
 }
 
 // ---------------------------------------------------------------------------
-// The HTTP exchange
+// The export
 
-/// Why the export failed, before the engine, host and reference are named.
-#[derive(Debug)]
-enum Fail {
-    Unreachable(String),
-    Engine { status: u16, message: String },
-    Stream(String),
-    Spool(io::Error),
-}
-
-/// Run `export` on a current-thread runtime of its own, on a thread of its
-/// own (so this works whether or not the caller is inside a runtime).
-fn export_blocking(host: &EngineHost, reference: &str, out: &mut File) -> Result<u64, Fail> {
+/// Run the engine's export on a current-thread runtime of its own, on a
+/// thread of its own (so this works whether or not the caller is inside a
+/// runtime). The spool file takes plain blocking writes: this runtime
+/// serves nothing else.
+fn export_blocking(host: &EngineHost, reference: &str, out: &mut File) -> Result<u64, ExportError> {
     std::thread::scope(|s| {
         s.spawn(|| {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-                .map_err(|e| Fail::Stream(format!("starting a runtime: {e}")))?;
-            rt.block_on(export(host, reference, out))
+                .map_err(|e| ExportError::Stream(format!("starting a runtime: {e}")))?;
+            rt.block_on(async {
+                let engine = Engine::new(host).map_err(|e| {
+                    ExportError::Unreachable(match e {
+                        EngineError::Connect { reason, .. } => reason,
+                        other => other.to_string(),
+                    })
+                })?;
+                engine.export(reference, out).await
+            })
         })
         .join()
-        .unwrap_or_else(|_| Err(Fail::Stream("the export thread panicked".into())))
+        .unwrap_or_else(|_| Err(ExportError::Stream("the export thread panicked".into())))
     })
-}
-
-/// `GET /images/REF/get`, the tar body written to `out` (the spool file:
-/// plain blocking writes, this runtime serves nothing else). Returns the
-/// body's length.
-async fn export(host: &EngineHost, reference: &str, out: &mut impl Write) -> Result<u64, Fail> {
-    let (mut io, host_header) = dial_engine(host).await.map_err(|e| {
-        Fail::Unreachable(match e {
-            crate::buildkit::BuildError::Connect { reason, .. } => reason,
-            other => other.to_string(),
-        })
-    })?;
-    let req = format!(
-        "GET /images/{reference}/get HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: archgate/{}\r\n\
-         Accept: application/x-tar\r\nConnection: close\r\n\r\n",
-        env!("CARGO_PKG_VERSION")
-    );
-    let lost = |e: io::Error| Fail::Stream(format!("the connection failed: {e}"));
-    io.write_all(req.as_bytes()).await.map_err(lost)?;
-    io.flush().await.map_err(lost)?;
-
-    let mut buf = vec![0u8; 128 * 1024];
-    let mut pending: Vec<u8> = Vec::new();
-    let head = loop {
-        if let Some(end) = find(&pending, b"\r\n\r\n") {
-            let head = parse_head(&pending[..end]).map_err(Fail::Stream)?;
-            pending.drain(..end + 4);
-            break head;
-        }
-        if pending.len() > HEAD_LIMIT {
-            return Err(Fail::Stream("the answer's head is too long".into()));
-        }
-        let n = read_some(&mut io, &mut buf).await?;
-        if n == 0 {
-            return Err(Fail::Stream(if pending.is_empty() {
-                "the engine closed the connection without an answer".into()
-            } else {
-                "the engine's answer ended in its head".into()
-            }));
-        }
-        pending.extend_from_slice(&buf[..n]);
-    };
-
-    if head.status != 200 {
-        let mut body = Body::new(&head);
-        let mut text = Vec::new();
-        let mut sink = |b: &[u8]| -> io::Result<()> {
-            let room = ERROR_BODY_LIMIT.saturating_sub(text.len());
-            text.extend_from_slice(&b[..b.len().min(room)]);
-            Ok(())
-        };
-        // Best effort: the status alone is enough to fail.
-        let mut ok = body.feed(&pending, &mut sink).is_ok();
-        let mut read = pending.len();
-        while ok && !body.done() && read < ERROR_BODY_LIMIT {
-            match read_some(&mut io, &mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    read += n;
-                    ok = body.feed(&buf[..n], &mut sink).is_ok();
-                }
-            }
-        }
-        let mut message = engine_message(&text, &head.reason);
-        if message.contains(MISSING_MANIFEST) {
-            message.push_str(HOST_PLATFORM_HINT);
-        }
-        return Err(Fail::Engine {
-            status: head.status,
-            message,
-        });
-    }
-
-    let mut body = Body::new(&head);
-    let mut written = 0u64;
-    let mut sink = |b: &[u8]| -> io::Result<()> {
-        written += b.len() as u64;
-        out.write_all(b)
-    };
-    body.feed(&pending, &mut sink)
-        .map_err(BodyError::into_fail)?;
-    while !body.done() {
-        let n = read_some(&mut io, &mut buf).await?;
-        if n == 0 {
-            return body.at_eof().map_err(Fail::Stream).map(|_| written);
-        }
-        body.feed(&buf[..n], &mut sink)
-            .map_err(BodyError::into_fail)?;
-    }
-    out.flush().map_err(Fail::Spool)?;
-    Ok(written)
-}
-
-async fn read_some(
-    io: &mut (impl tokio::io::AsyncRead + Unpin),
-    buf: &mut [u8],
-) -> Result<usize, Fail> {
-    match tokio::time::timeout(IDLE_TIMEOUT, io.read(buf)).await {
-        Ok(Ok(n)) => Ok(n),
-        Ok(Err(e)) => Err(Fail::Stream(format!("the connection failed: {e}"))),
-        Err(_) => Err(Fail::Stream(format!(
-            "the engine sent nothing for {}s",
-            IDLE_TIMEOUT.as_secs()
-        ))),
-    }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-/// A response head: the status and how the body is delimited.
-#[derive(Debug, PartialEq, Eq)]
-struct Head {
-    status: u16,
-    reason: String,
-    chunked: bool,
-    content_length: Option<u64>,
-}
-
-fn parse_head(raw: &[u8]) -> Result<Head, String> {
-    let text = String::from_utf8_lossy(raw);
-    let mut lines = text.split("\r\n");
-    let status_line = lines.next().unwrap_or("");
-    let mut parts = status_line.splitn(3, ' ');
-    let version = parts.next().unwrap_or("");
-    let status = parts.next().and_then(|s| s.parse::<u16>().ok());
-    let (true, Some(status)) = (version.starts_with("HTTP/1."), status) else {
-        return Err(format!(
-            "not an HTTP answer: {:?}",
-            status_line.chars().take(80).collect::<String>()
-        ));
-    };
-    let reason = parts.next().unwrap_or("").trim().to_string();
-    let mut chunked = false;
-    let mut content_length = None;
-    for l in lines {
-        let Some((k, v)) = l.split_once(':') else {
-            continue;
-        };
-        let (k, v) = (k.trim(), v.trim());
-        if k.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = v
-                .rsplit(',')
-                .next()
-                .is_some_and(|t| t.trim().eq_ignore_ascii_case("chunked"));
-        } else if k.eq_ignore_ascii_case("content-length") {
-            content_length = Some(
-                v.parse::<u64>()
-                    .map_err(|_| format!("invalid Content-Length {v:?}"))?,
-            );
-        }
-    }
-    Ok(Head {
-        status,
-        reason,
-        chunked,
-        content_length: if chunked { None } else { content_length },
-    })
-}
-
-/// The engine's error text, on one line: its JSON `message`, else the body,
-/// else the status reason.
-fn engine_message(body: &[u8], reason: &str) -> String {
-    let text = String::from_utf8_lossy(body);
-    let msg = serde_json::from_str::<serde_json::Value>(text.trim())
-        .ok()
-        .and_then(|v| v.get("message")?.as_str().map(str::to_string))
-        .unwrap_or_else(|| text.trim().to_string());
-    let msg = if msg.is_empty() {
-        reason.to_string()
-    } else {
-        msg
-    };
-    let mut one: String = msg.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one.chars().count() > MESSAGE_LIMIT {
-        one = one.chars().take(MESSAGE_LIMIT).collect::<String>() + "...";
-    }
-    one
-}
-
-#[derive(Debug)]
-enum BodyError {
-    Malformed(String),
-    Write(io::Error),
-}
-
-impl BodyError {
-    fn into_fail(self) -> Fail {
-        match self {
-            BodyError::Malformed(m) => Fail::Stream(m),
-            BodyError::Write(e) => Fail::Spool(e),
-        }
-    }
-}
-
-/// A response body being received: chunked, of a known length, or up to
-/// the end of the connection.
-enum Body {
-    Chunked(Dechunk),
-    Length(u64),
-    ToEof,
-}
-
-impl Body {
-    fn new(head: &Head) -> Body {
-        match (head.chunked, head.content_length) {
-            (true, _) => Body::Chunked(Dechunk::default()),
-            (false, Some(n)) => Body::Length(n),
-            (false, None) => Body::ToEof,
-        }
-    }
-
-    fn feed(
-        &mut self,
-        input: &[u8],
-        out: &mut dyn FnMut(&[u8]) -> io::Result<()>,
-    ) -> Result<(), BodyError> {
-        match self {
-            Body::Chunked(d) => d.feed(input, out),
-            Body::Length(left) => {
-                let k = (*left).min(input.len() as u64) as usize;
-                *left -= k as u64;
-                out(&input[..k]).map_err(BodyError::Write)
-            }
-            Body::ToEof => out(input).map_err(BodyError::Write),
-        }
-    }
-
-    fn done(&self) -> bool {
-        match self {
-            Body::Chunked(d) => d.done(),
-            Body::Length(left) => *left == 0,
-            Body::ToEof => false,
-        }
-    }
-
-    /// The connection ended: fine only if the body was complete.
-    fn at_eof(&self) -> Result<(), String> {
-        match self {
-            Body::Chunked(d) if !d.done() => {
-                Err("the export broke off (the chunked answer ended early)".into())
-            }
-            Body::Length(left) if *left > 0 => Err(format!(
-                "the export broke off ({left} bytes of the answer missing)"
-            )),
-            _ => Ok(()),
-        }
-    }
-}
-
-/// An incremental `Transfer-Encoding: chunked` decoder (RFC 9112 section
-/// 7.1): fed whatever the connection delivers, in pieces of any size.
-#[derive(Debug, Default)]
-struct Dechunk {
-    state: ChunkState,
-    line: Vec<u8>,
-}
-
-#[derive(Debug, Default, PartialEq, Eq)]
-enum ChunkState {
-    /// Reading a chunk-size line.
-    #[default]
-    Size,
-    /// Inside a chunk's data, this many bytes left.
-    Data(u64),
-    /// After a chunk's data: its CRLF (how many of the two bytes seen).
-    DataEnd(u8),
-    /// After the last chunk: trailer lines up to an empty one.
-    Trailer,
-    Done,
-}
-
-impl Dechunk {
-    fn done(&self) -> bool {
-        self.state == ChunkState::Done
-    }
-
-    fn feed(
-        &mut self,
-        mut input: &[u8],
-        out: &mut dyn FnMut(&[u8]) -> io::Result<()>,
-    ) -> Result<(), BodyError> {
-        let bad = |m: &str| BodyError::Malformed(format!("bad chunked encoding: {m}"));
-        while !input.is_empty() {
-            match self.state {
-                ChunkState::Done => return Ok(()),
-                ChunkState::Data(left) => {
-                    let k = left.min(input.len() as u64) as usize;
-                    out(&input[..k]).map_err(BodyError::Write)?;
-                    input = &input[k..];
-                    self.state = if left == k as u64 {
-                        ChunkState::DataEnd(0)
-                    } else {
-                        ChunkState::Data(left - k as u64)
-                    };
-                }
-                ChunkState::DataEnd(seen) => {
-                    let want = if seen == 0 { b'\r' } else { b'\n' };
-                    if input[0] != want {
-                        return Err(bad("a chunk does not end with CRLF"));
-                    }
-                    input = &input[1..];
-                    self.state = if seen == 0 {
-                        ChunkState::DataEnd(1)
-                    } else {
-                        ChunkState::Size
-                    };
-                }
-                ChunkState::Size | ChunkState::Trailer => {
-                    let Some(nl) = input.iter().position(|&b| b == b'\n') else {
-                        self.line.extend_from_slice(input);
-                        if self.line.len() > CHUNK_LINE_LIMIT {
-                            return Err(bad("a line is too long"));
-                        }
-                        return Ok(());
-                    };
-                    self.line.extend_from_slice(&input[..nl]);
-                    input = &input[nl + 1..];
-                    if self.line.len() > CHUNK_LINE_LIMIT {
-                        return Err(bad("a line is too long"));
-                    }
-                    let line = std::mem::take(&mut self.line);
-                    let line = line.strip_suffix(b"\r").unwrap_or(&line);
-                    if self.state == ChunkState::Trailer {
-                        if line.is_empty() {
-                            self.state = ChunkState::Done;
-                        }
-                        continue;
-                    }
-                    let text = std::str::from_utf8(line).map_err(|_| bad("chunk size"))?;
-                    let hex = text.split(';').next().unwrap_or("").trim();
-                    let size = u64::from_str_radix(hex, 16)
-                        .map_err(|_| bad(&format!("chunk size {hex:?}")))?;
-                    self.state = if size == 0 {
-                        ChunkState::Trailer
-                    } else {
-                        ChunkState::Data(size)
-                    };
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -894,68 +527,9 @@ mod tests {
     use super::*;
     use crate::rootfs::RootFs;
     use serde_json::json;
-    use std::io::{BufRead, BufReader};
+    use std::io::{BufRead, BufReader, Write};
     use std::os::unix::net::UnixListener;
-
-    fn dechunk_all(pieces: &[&[u8]]) -> Result<(Vec<u8>, bool), String> {
-        let mut d = Dechunk::default();
-        let mut out = Vec::new();
-        for p in pieces {
-            d.feed(p, &mut |b: &[u8]| {
-                out.extend_from_slice(b);
-                Ok(())
-            })
-            .map_err(|e| format!("{e:?}"))?;
-        }
-        Ok((out, d.done()))
-    }
-
-    #[test]
-    fn chunked_bodies_decode_however_they_are_split() {
-        let wire =
-            b"5\r\nhello\r\n1;ext=1\r\n \r\nA\r\n0123456789\r\n0\r\nX-Trailer: 1\r\n\r\nGARBAGE";
-        let want = b"hello 0123456789".to_vec();
-        // Every split point, one at a time, and byte by byte.
-        for i in 0..wire.len() {
-            let (got, done) = dechunk_all(&[&wire[..i], &wire[i..]]).unwrap();
-            assert_eq!((got, done), (want.clone(), true), "split at {i}");
-        }
-        let bytes: Vec<&[u8]> = wire.chunks(1).collect();
-        assert_eq!(dechunk_all(&bytes).unwrap(), (want, true));
-        // Ended early: not done.
-        let (got, done) = dechunk_all(&[b"5\r\nhel"]).unwrap();
-        assert_eq!((got.as_slice(), done), (&b"hel"[..], false));
-        // Malformed.
-        assert!(dechunk_all(&[b"zz\r\n"]).is_err());
-        assert!(dechunk_all(&[b"2\r\nabXY"]).is_err());
-        assert!(dechunk_all(&[&[b'1'; 5000][..]]).is_err());
-    }
-
-    #[test]
-    fn heads_and_engine_messages() {
-        let h = parse_head(
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/x-tar\r\nTransfer-Encoding: chunked",
-        )
-        .unwrap();
-        assert_eq!((h.status, h.chunked, h.content_length), (200, true, None));
-        let h = parse_head(b"HTTP/1.1 404 Not Found\r\ncontent-length: 42").unwrap();
-        assert_eq!(
-            (h.status, h.reason.as_str(), h.content_length),
-            (404, "Not Found", Some(42))
-        );
-        assert!(parse_head(b"SSH-2.0-OpenSSH").is_err());
-        assert!(parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: x").is_err());
-        assert_eq!(
-            engine_message(b"{\"message\":\"No such image: a:latest\"}\n", "Not Found"),
-            "No such image: a:latest"
-        );
-        assert_eq!(
-            engine_message(b"line one\nline two", "x"),
-            "line one line two"
-        );
-        assert_eq!(engine_message(b"", "Not Found"), "Not Found");
-        assert!(engine_message(&[b'a'; 5000], "").len() < 500);
-    }
+    use std::time::Duration;
 
     #[test]
     fn references_are_normalised_like_skopeo() {

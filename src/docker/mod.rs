@@ -7,9 +7,13 @@
 //! engine call, so `check`, `build` and the BuildKit transports see the
 //! engine the same way.
 
+pub mod api;
 pub mod config;
 pub mod credentials;
 mod host;
+pub mod images;
 
+pub use api::{Engine, EngineError};
 pub use config::{current_engine, ConfigError, Environment};
 pub use host::{EngineHost, DEFAULT_DOCKER_SOCKET};
+pub use images::ExportError;
