@@ -369,20 +369,9 @@ pub async fn execute(
 
     let mut services = Services::new();
     let dirs: HashMap<String, PathBuf> = prepared.local_dirs.clone().into_iter().collect();
-    services.add(
-        FileSyncService::new(dirs).into_server(),
-        &["DiffCopy", "TarStream"],
-    );
-    services.add(
-        auth.into_server(),
-        &[
-            "Credentials",
-            "FetchToken",
-            "GetTokenAuthority",
-            "VerifyTokenAuthority",
-        ],
-    );
-    services.add(secrets.into_server(), &["GetSecret"]);
+    services.add(FileSyncService::new(dirs).into_server());
+    services.add(auth.into_server());
+    services.add(secrets.into_server());
     let mut handles = Vec::new();
     let mut load_via: Option<(EngineHost, TempFile)> = None;
     let mut targets = Vec::new();
@@ -421,7 +410,7 @@ pub async fn execute(
         }
     }
     if !targets.is_empty() {
-        services.add(FileSendRouter::new(targets), &["DiffCopy"]);
+        services.add(FileSendRouter::new(targets));
     }
 
     let spec = BuildSpec {

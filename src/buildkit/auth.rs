@@ -68,6 +68,15 @@ impl AuthService {
     }
 }
 
+impl super::session::Advertised for AuthServer<AuthService> {
+    const METHODS: &'static [&'static str] = &[
+        "Credentials",
+        "FetchToken",
+        "GetTokenAuthority",
+        "VerifyTokenAuthority",
+    ];
+}
+
 #[tonic::async_trait]
 impl Auth for AuthService {
     async fn credentials(

@@ -16,6 +16,7 @@ use tonic::transport::Channel;
 
 use super::client::gateway_client;
 use super::error::BuildError;
+use super::gomode::GoMode;
 use super::proto::fsutil::types::Stat;
 use super::proto::gateway::llb_bridge_client::LlbBridgeClient;
 use super::proto::gateway::{
@@ -27,18 +28,6 @@ use crate::rootfs::{display, split_parent, Entry, FsError, Kind, RootFs};
 /// Routing key for every LLBBridge call: the daemon finds the build by it
 /// (buildkit `client/buildid/metadata.go`).
 const BUILD_ID_HEADER: &str = "buildkit-controlapi-buildid";
-
-/// Go `os.FileMode` type bits as fsutil sends them (buildkit-protocol.md §4.5).
-const MODE_DIR: u32 = 0x8000_0000;
-const MODE_SYMLINK: u32 = 0x0800_0000;
-const MODE_DEVICE: u32 = 0x0400_0000;
-const MODE_PIPE: u32 = 0x0200_0000;
-const MODE_SOCKET: u32 = 0x0100_0000;
-const MODE_SETUID: u32 = 0x0080_0000;
-const MODE_SETGID: u32 = 0x0040_0000;
-const MODE_CHARDEV: u32 = 0x0020_0000;
-const MODE_STICKY: u32 = 0x0010_0000;
-const MODE_IRREGULAR: u32 = 0x0008_0000;
 
 /// The gateway of one build (`Control.Solve` with `Ref == build_id` must be
 /// in flight).
@@ -224,28 +213,18 @@ impl RootFs for GatewayFs {
 /// fsutil's `Stat` (Go `os.FileMode`) as the engine's `Entry`.
 pub(crate) fn entry_of(st: &Stat) -> Entry {
     let m = st.mode;
-    let kind = if m & MODE_DIR != 0 {
+    let kind = if GoMode::is_dir(m) {
         Kind::Dir
-    } else if m & MODE_SYMLINK != 0 {
+    } else if GoMode::is_symlink(m) {
         Kind::Symlink
-    } else if m & (MODE_DEVICE | MODE_PIPE | MODE_SOCKET | MODE_CHARDEV | MODE_IRREGULAR) != 0 {
+    } else if !GoMode::is_regular(m) {
         Kind::Other
     } else {
         Kind::File
     };
-    let mut mode = m & 0o777;
-    if m & MODE_SETUID != 0 {
-        mode |= 0o4000;
-    }
-    if m & MODE_SETGID != 0 {
-        mode |= 0o2000;
-    }
-    if m & MODE_STICKY != 0 {
-        mode |= 0o1000;
-    }
     Entry {
         kind,
-        mode,
+        mode: GoMode::unix_permissions(m),
         size: if kind == Kind::File {
             u64::try_from(st.size).unwrap_or(0)
         } else {
@@ -286,16 +265,22 @@ mod tests {
     #[test]
     fn go_file_modes_map_to_entries() {
         assert_eq!(entry_of(&st(0o755, 10, "")), Entry::file(0o755, 10));
-        assert_eq!(entry_of(&st(MODE_DIR | 0o755, 4096, "")), Entry::dir(0o755));
-        let l = entry_of(&st(MODE_SYMLINK | 0o777, 7, "busybox"));
+        assert_eq!(
+            entry_of(&st(GoMode::DIR | 0o755, 4096, "")),
+            Entry::dir(0o755)
+        );
+        let l = entry_of(&st(GoMode::SYMLINK | 0o777, 7, "busybox"));
         assert_eq!(l.kind, Kind::Symlink);
         assert_eq!(l.link.as_deref(), Some(&b"busybox"[..]));
         assert_eq!(
-            entry_of(&st(MODE_DEVICE | MODE_CHARDEV | 0o666, 0, "")).kind,
+            entry_of(&st(GoMode::DEVICE | GoMode::CHAR_DEVICE | 0o666, 0, "")).kind,
             Kind::Other
         );
-        assert_eq!(entry_of(&st(MODE_PIPE | 0o644, 0, "")).kind, Kind::Other);
-        let suid = entry_of(&st(MODE_SETUID | 0o755, 1, ""));
+        assert_eq!(
+            entry_of(&st(GoMode::NAMED_PIPE | 0o644, 0, "")).kind,
+            Kind::Other
+        );
+        let suid = entry_of(&st(GoMode::SETUID | 0o755, 1, ""));
         assert_eq!((suid.kind, suid.mode), (Kind::File, 0o4755));
         // A Unix st_mode (0o100755) is not what fsutil sends; its file-type
         // bits mean nothing to Go, so it must not read as a directory.

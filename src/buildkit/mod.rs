@@ -14,6 +14,7 @@ pub mod error;
 pub mod filesync;
 pub mod frontend;
 pub mod gateway;
+pub mod gomode;
 pub mod progress;
 pub mod proto;
 pub mod secrets;

@@ -263,6 +263,10 @@ impl SecretsService {
     }
 }
 
+impl super::session::Advertised for SecretsServer<SecretsService> {
+    const METHODS: &'static [&'static str] = &["GetSecret"];
+}
+
 #[tonic::async_trait]
 impl Secrets for SecretsService {
     async fn get_secret(

@@ -50,9 +50,16 @@ const HDR_NAME: &str = "x-docker-expose-session-name";
 const HDR_SHAREDKEY: &str = "x-docker-expose-session-sharedkey";
 const HDR_METHOD: &str = "x-docker-expose-session-grpc-method";
 
+/// A service a session can serve: it names the methods it answers, which
+/// the session advertises to the daemon (the daemon only uses FileSync and
+/// FileSend when their method is listed).
+pub trait Advertised {
+    /// Bare method names, e.g. `DiffCopy`.
+    const METHODS: &'static [&'static str];
+}
+
 /// The services one session offers, keyed by gRPC service name, and the full
-/// method names advertised to the daemon (one header value per method: the
-/// daemon only uses FileSync/FileSend when their method is listed).
+/// method names advertised to the daemon (one header value per method).
 pub struct Services {
     handlers: BTreeMap<&'static str, Handler>,
     methods: Vec<String>,
@@ -72,18 +79,16 @@ impl Services {
             handlers: BTreeMap::new(),
             methods: Vec::new(),
         };
-        s.add(
-            health::health_server::HealthServer::new(HealthService),
-            &["Check", "Watch"],
-        );
+        s.add(health::health_server::HealthServer::new(HealthService));
         s
     }
 
     /// Serve `svc` (a generated tonic server, or any service shaped like one)
-    /// and advertise `methods` (bare method names, e.g. `DiffCopy`).
-    pub fn add<S>(&mut self, svc: S, methods: &[&str])
+    /// and advertise the methods it names.
+    pub fn add<S>(&mut self, svc: S)
     where
-        S: NamedService
+        S: Advertised
+            + NamedService
             + Service<http::Request<Incoming>, Response = HttpResponse, Error = Infallible>
             + Clone
             + Send
@@ -91,7 +96,7 @@ impl Services {
             + 'static,
         S::Future: Send + 'static,
     {
-        for m in methods {
+        for m in S::METHODS {
             self.methods.push(format!("/{}/{}", S::NAME, m));
         }
         let handler: Handler = Arc::new(move |req| {
@@ -388,6 +393,10 @@ pub fn new_id() -> Result<String, BuildError> {
 #[derive(Clone, Copy)]
 struct HealthService;
 
+impl Advertised for health::health_server::HealthServer<HealthService> {
+    const METHODS: &'static [&'static str] = &["Check", "Watch"];
+}
+
 #[tonic::async_trait]
 impl health::health_server::Health for HealthService {
     async fn check(
@@ -432,6 +441,39 @@ mod tests {
             &[
                 "/grpc.health.v1.Health/Check".to_string(),
                 "/grpc.health.v1.Health/Watch".to_string()
+            ]
+        );
+    }
+
+    #[test]
+    fn each_service_advertises_its_own_methods() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Services::new();
+        s.add(crate::buildkit::filesync::FileSyncService::new(Default::default()).into_server());
+        s.add(
+            crate::buildkit::auth::AuthService::from_config_dir(dir.path())
+                .unwrap()
+                .into_server(),
+        );
+        s.add(
+            crate::buildkit::secrets::SecretsService::from_flags(&[])
+                .unwrap()
+                .into_server(),
+        );
+        s.add(crate::buildkit::filesync::FileSendRouter::new(Vec::new()));
+        assert_eq!(
+            s.methods(),
+            [
+                "/grpc.health.v1.Health/Check",
+                "/grpc.health.v1.Health/Watch",
+                "/moby.filesync.v1.FileSync/DiffCopy",
+                "/moby.filesync.v1.FileSync/TarStream",
+                "/moby.filesync.v1.Auth/Credentials",
+                "/moby.filesync.v1.Auth/FetchToken",
+                "/moby.filesync.v1.Auth/GetTokenAuthority",
+                "/moby.filesync.v1.Auth/VerifyTokenAuthority",
+                "/moby.buildkit.secrets.v1.Secrets/GetSecret",
+                "/moby.filesync.v1.FileSend/DiffCopy",
             ]
         );
     }

@@ -9,7 +9,6 @@
 //! stream in and a channel out; the tonic services in `service` only pick
 //! the directory or the target and wire the streams.
 
-pub mod mode;
 pub mod patterns;
 pub mod receive;
 pub mod send;
@@ -17,7 +16,6 @@ pub mod service;
 
 use std::path::PathBuf;
 
-pub use mode::{go_mode_from_unix, GoMode};
 pub use patterns::{MatchInfo, Pattern, PatternError, PatternMatcher};
 pub use receive::{receive_local, receive_tar, TarDest};
 pub use send::{send_dir, SendOptions, CHUNK_SIZE};

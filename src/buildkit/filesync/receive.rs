@@ -20,9 +20,9 @@ use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use tonic::Status;
 
-use super::mode::GoMode;
 use super::patterns::clean_path;
 use super::{control_packet, packet_type, FileSyncError};
+use crate::buildkit::gomode::GoMode;
 use crate::buildkit::proto::fsutil::types::{packet::PacketType, Packet, Stat};
 use crate::buildkit::proto::moby::filesync::v1::BytesMessage;
 
@@ -463,10 +463,8 @@ impl<'a> Receiver<'a> {
             } else {
                 UNIX_EPOCH - Duration::from_nanos(stat.mod_time.unsigned_abs())
             };
-            let mut mode = stat.mode & GoMode::PERM;
-            if stat.mode & GoMode::STICKY != 0 {
-                mode |= 0o1000;
-            }
+            // Received entries never get setuid or setgid.
+            let mode = GoMode::unix_permissions(stat.mode) & !0o6000;
             if GoMode::is_dir(stat.mode) {
                 self.dirs.push(DirMeta {
                     path: stat.path.clone(),

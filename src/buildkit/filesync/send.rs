@@ -21,9 +21,9 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 use tonic::Status;
 
-use super::mode::{go_mode_from_unix, GoMode};
 use super::patterns::{clean_path, MatchInfo, PatternMatcher};
 use super::{control_packet, packet_type, stat_packet, FileSyncError};
+use crate::buildkit::gomode::{go_mode_from_unix, GoMode};
 use crate::buildkit::proto::fsutil::types::{packet::PacketType, Packet, Stat};
 
 /// Bytes per DATA packet (fsutil `send.go` bufPool: 32 KiB).

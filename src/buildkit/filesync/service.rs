@@ -23,6 +23,7 @@ use super::send::{send_dir, SendOptions};
 use crate::buildkit::proto::fsutil::types::Packet;
 use crate::buildkit::proto::moby::filesync::v1::file_sync_server::{FileSync, FileSyncServer};
 use crate::buildkit::proto::moby::filesync::v1::BytesMessage;
+use crate::buildkit::session::Advertised;
 use crate::goparse::{parse_go_bool, query_unescape};
 
 // Metadata keys on the DiffCopy calls (buildkit `session/filesync/filesync.go`).
@@ -58,6 +59,10 @@ impl FileSyncService {
     pub fn into_server(self) -> FileSyncServer<Self> {
         FileSyncServer::new(self)
     }
+}
+
+impl Advertised for FileSyncServer<FileSyncService> {
+    const METHODS: &'static [&'static str] = &["DiffCopy", "TarStream"];
 }
 
 /// All values of `key`, decoded the way buildkit's `decodeOpts` does: when
@@ -341,6 +346,10 @@ impl FileSendService {
 /// Full method path served (buildkit `filesync.proto` service FileSend).
 pub const FILE_SEND_DIFF_COPY: &str = "/moby.filesync.v1.FileSend/DiffCopy";
 
+impl Advertised for FileSendService {
+    const METHODS: &'static [&'static str] = &["DiffCopy"];
+}
+
 impl tonic::server::NamedService for FileSendService {
     const NAME: &'static str = "moby.filesync.v1.FileSend";
 }
@@ -619,6 +628,10 @@ impl FileSendRouter {
             .cloned()
             .ok_or_else(|| format!("no output was requested for exporter {id}"))
     }
+}
+
+impl Advertised for FileSendRouter {
+    const METHODS: &'static [&'static str] = &["DiffCopy"];
 }
 
 impl tonic::server::NamedService for FileSendRouter {

@@ -1,5 +1,6 @@
-//! Go `os.FileMode` bits, the mode encoding fsutil puts on the wire, and the
-//! conversion from Unix `st_mode`.
+//! Go `os.FileMode` bits, the mode encoding fsutil puts on the wire (FileSync
+//! and FileSend packets, gateway `ReadDir`/`StatFile` answers), and the
+//! conversions from and to Unix modes.
 //!
 //! The one idea: Go keeps the file type in the top bits and only the
 //! permission bits where Unix has them, so a Unix mode sent as-is makes every
@@ -41,6 +42,22 @@ impl GoMode {
 
     pub fn is_symlink(mode: u32) -> bool {
         mode & Self::SYMLINK != 0
+    }
+
+    /// The Unix permission bits of a Go mode: `rwx` for all three, and
+    /// setuid, setgid and sticky where Unix keeps them.
+    pub fn unix_permissions(mode: u32) -> u32 {
+        let mut unix = mode & Self::PERM;
+        if mode & Self::SETUID != 0 {
+            unix |= 0o4000;
+        }
+        if mode & Self::SETGID != 0 {
+            unix |= 0o2000;
+        }
+        if mode & Self::STICKY != 0 {
+            unix |= 0o1000;
+        }
+        unix
     }
 }
 
@@ -89,6 +106,9 @@ mod tests {
             GoMode::DEVICE | GoMode::CHAR_DEVICE | 0o666
         );
         assert!(GoMode::is_regular(go_mode_from_unix(0o100600)));
+        for unix in [0o644, 0o4755, 0o2711, 0o1777, 0o7777] {
+            assert_eq!(GoMode::unix_permissions(go_mode_from_unix(unix)), unix);
+        }
         assert!(!GoMode::is_regular(go_mode_from_unix(0o010600)));
     }
 }
