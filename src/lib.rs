@@ -4,6 +4,7 @@ pub mod buildkit;
 pub mod check;
 pub mod dial;
 pub mod docker;
+pub mod gate;
 pub mod goparse;
 pub mod inspect;
 pub mod report;

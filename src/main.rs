@@ -73,7 +73,7 @@ struct BuildArgs {
     progress: archgate::buildkit::progress::ProgressMode,
     /// Networking mode for RUN steps
     #[arg(long, value_enum, default_value = "default")]
-    network: NetworkMode,
+    network: archgate::build_cmd::Network,
     /// Write the build result metadata (exporter response) to FILE, as JSON
     #[arg(long, value_name = "FILE")]
     metadata_file: Option<std::path::PathBuf>,
@@ -104,13 +104,6 @@ struct BuildArgs {
     /// Build context directory
     #[arg(value_name = "CONTEXT")]
     context: std::path::PathBuf,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum NetworkMode {
-    Default,
-    None,
-    Host,
 }
 
 #[derive(Args)]
@@ -310,24 +303,18 @@ fn inspect_all(
 /// `archgate build`: run the gated build on a runtime of its own, render
 /// progress on stderr and the report on stdout.
 fn run_build(args: BuildArgs) -> u8 {
-    use archgate::build_cmd::{self as command, Network, Request, Shape};
+    use archgate::build_cmd::{self as command, Request};
     use archgate::buildkit::progress::Progress;
     use archgate::buildkit::{BuilderFlags, TlsOptions};
 
     let req = Request {
-        shape: Shape {
-            context: args.context.clone(),
-            file: args.file.clone(),
-            build_args: args.build_args.clone(),
-            labels: args.labels.clone(),
-            target: args.target.clone(),
-            no_cache: args.no_cache,
-            network: match args.network {
-                NetworkMode::Default => Network::Default,
-                NetworkMode::None => Network::None,
-                NetworkMode::Host => Network::Host,
-            },
-        },
+        context: args.context.clone(),
+        file: args.file.clone(),
+        build_args: args.build_args.clone(),
+        labels: args.labels.clone(),
+        target: args.target.clone(),
+        no_cache: args.no_cache,
+        network: args.network,
         tags: args.tags.clone(),
         platforms: args.platform.clone(),
         outputs: args.outputs.clone(),
@@ -426,10 +413,10 @@ fn run_build(args: BuildArgs) -> u8 {
 
 /// Feed build events to the progress display until the build ends.
 async fn render_events(
-    rx: &mut tokio::sync::mpsc::UnboundedReceiver<archgate::buildkit::frontend::Event>,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<archgate::gate::Event>,
     progress: std::sync::Arc<std::sync::Mutex<archgate::buildkit::progress::Progress>>,
 ) {
-    use archgate::buildkit::frontend::Event;
+    use archgate::gate::Event;
     let mut steps = std::collections::HashMap::new();
     let mut tick = tokio::time::interval(archgate::buildkit::progress::TICK);
     loop {
@@ -446,7 +433,7 @@ async fn render_events(
                     Event::CheckDone { platform, verdict, summary } => {
                         if let Some(id) = steps.remove(&platform) {
                             p.step_log(id, &summary);
-                            let failed = !matches!(verdict, Some(v) if !archgate::buildkit::frontend::gate_fails(v, false));
+                            let failed = !matches!(verdict, Some(v) if !archgate::gate::gate_fails(v, false));
                             p.step_done(id, failed.then_some(summary.as_str()));
                         }
                     }

@@ -1,8 +1,13 @@
-//! Why talking to a BuildKit daemon failed. Every variant names the address,
-//! builder, file or call that failed; all of them mean "could not decide"
-//! (exit 2).
+//! Why talking to a BuildKit daemon failed, and the daemon's own errors made
+//! readable. Every variant names the address, builder, file or call that
+//! failed; all of them mean "could not decide" (exit 2).
 
 use std::path::PathBuf;
+
+use base64::Engine as _;
+use prost::Message;
+
+use super::proto::google::rpc::Status as RpcStatus;
 
 /// A BuildKit client failure.
 #[derive(Debug, thiserror::Error)]
@@ -106,5 +111,71 @@ pub(crate) fn describe_error(err: &(dyn std::error::Error + 'static)) -> String 
 fn push_distinct(parts: &mut Vec<String>, s: String) {
     if !parts.iter().any(|p| p.contains(&s)) {
         parts.push(s);
+    }
+}
+
+/// The daemon's error for people: its message, then the Dockerfile lines
+/// it points at when BuildKit attached a source location.
+pub fn daemon_message(s: &tonic::Status) -> String {
+    let mut msg = describe_status(s);
+    if let Ok(st) = RpcStatus::decode(s.details()) {
+        for d in &st.details {
+            if d.type_url.ends_with("errdefs.Source+json") || d.type_url.ends_with("errdefs.Source")
+            {
+                if let Some(loc) = source_location(&d.value) {
+                    msg.push('\n');
+                    msg.push_str(&loc);
+                }
+            }
+        }
+    }
+    msg
+}
+
+/// `Dockerfile:7` and the lines themselves, from an `errdefs.Source` JSON
+/// detail: `{"info":{"filename":..,"data":BASE64},"ranges":[{"start":{"line":N},"end":{"line":M}}]}`.
+fn source_location(json: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(json).ok()?;
+    let info = v.get("info")?;
+    let file = info.get("filename")?.as_str()?.to_string();
+    let data = info
+        .get("data")
+        .and_then(|d| d.as_str())
+        .and_then(|d| base64::engine::general_purpose::STANDARD.decode(d).ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let lines: Vec<&str> = data.lines().collect();
+    let mut out = Vec::new();
+    for r in v.get("ranges")?.as_array()? {
+        let start = r.get("start")?.get("line")?.as_u64()? as usize;
+        let end = r
+            .get("end")
+            .and_then(|e| e.get("line"))
+            .and_then(|l| l.as_u64())
+            .map_or(start, |l| l as usize)
+            .max(start);
+        out.push(format!("{file}:{start}"));
+        for n in start..=end.min(start.saturating_add(4)) {
+            if let Some(l) = lines.get(n.wrapping_sub(1)) {
+                out.push(format!(" {n:>4} | {l}"));
+            }
+        }
+    }
+    (!out.is_empty()).then(|| out.join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_detail_points_at_the_dockerfile_line() {
+        let df = "FROM scratch\nCOPY missing /app\n";
+        let json = serde_json::json!({
+            "info": {"filename": "Dockerfile", "data": base64::engine::general_purpose::STANDARD.encode(df)},
+            "ranges": [{"start": {"line": 2}, "end": {"line": 2}}]
+        });
+        let loc = source_location(json.to_string().as_bytes()).unwrap();
+        assert_eq!(loc, "Dockerfile:2\n    2 | COPY missing /app");
     }
 }

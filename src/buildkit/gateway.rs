@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use prost::Message;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 
@@ -23,6 +24,7 @@ use super::proto::gateway::{
     EvaluateRequest, FileRange, PingRequest, ReadDirRequest, ReadFileRequest, ReturnRequest,
     SolveRequest, SolveResponse, StatFileRequest,
 };
+use super::proto::google::rpc::Status as RpcStatus;
 use crate::rootfs::{display, split_parent, Entry, FsError, Kind, RootFs};
 
 /// Routing key for every LLBBridge call: the daemon finds the build by it
@@ -248,6 +250,19 @@ fn backend(what: &str, s: &tonic::Status) -> FsError {
     ))
 }
 
+/// A status as the gateway's `google.rpc.Status`, details included, with a
+/// code that is never 0 (0 would read as "no error" and hang the solve,
+/// buildkit-protocol.md §6.7).
+pub(crate) fn rpc_status(s: &tonic::Status) -> RpcStatus {
+    let mut st = RpcStatus::decode(s.details()).unwrap_or_default();
+    st.code = match s.code() {
+        tonic::Code::Ok => tonic::Code::Unknown as i32,
+        c => c as i32,
+    };
+    st.message = s.message().to_string();
+    st
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,6 +275,15 @@ mod tests {
             linkname: link.into(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn returned_errors_never_carry_code_zero() {
+        let s = tonic::Status::new(tonic::Code::Ok, "odd");
+        assert_ne!(rpc_status(&s).code, 0);
+        let s = tonic::Status::failed_precondition("gate");
+        assert_eq!(rpc_status(&s).code, tonic::Code::FailedPrecondition as i32);
+        assert_eq!(rpc_status(&s).message, "gate");
     }
 
     #[test]

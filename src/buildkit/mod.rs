@@ -12,13 +12,13 @@ pub mod auth;
 pub mod client;
 pub mod error;
 pub mod filesync;
-pub mod frontend;
 pub mod gateway;
 pub mod gomode;
 pub mod progress;
 pub mod proto;
 pub mod secrets;
 pub mod session;
+pub mod solve;
 pub mod store;
 pub mod transport;
 
