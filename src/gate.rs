@@ -145,9 +145,11 @@ impl Gate {
         for (key, id) in &refs {
             match Platform::parse(key) {
                 Ok(p) => parsed.push((key.clone(), p, id.clone())),
-                Err(e) => return build_failed(tonic::Status::failed_precondition(format!(
+                Err(e) => {
+                    return build_failed(tonic::Status::failed_precondition(format!(
                     "archgate: the frontend returned a result for an unknown platform {key:?}: {e}"
-                ))),
+                )))
+                }
             }
         }
         let mut got: Vec<String> = parsed.iter().map(|(_, p, _)| p.to_string()).collect();

@@ -11,9 +11,9 @@
 //! log line or `Debug` output holds them.
 
 use super::challenge::{self, Challenge};
-use super::name::RegistryRef;
 use super::RegistryError;
 use crate::docker::credentials::{CredentialStore, Credentials};
+use crate::reference::RegistryRef;
 use base64::Engine as _;
 use std::io::Read;
 use std::path::PathBuf;

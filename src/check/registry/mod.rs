@@ -12,14 +12,15 @@
 
 mod challenge;
 mod client;
-mod name;
 mod source;
 
 #[cfg(test)]
 mod tests;
 
+pub use crate::reference::{
+    is_loopback_host, RegistryRef, Target, DOCKER_HUB, DOCKER_HUB_ENDPOINT,
+};
 pub use client::{ClientOptions, RetryPolicy, MANIFEST_ACCEPT};
-pub use name::{is_loopback_host, RegistryRef, Target, DOCKER_HUB, DOCKER_HUB_ENDPOINT};
 
 use super::digest::Digest;
 use super::error::CheckError;

@@ -7,7 +7,7 @@
 //! validate each part against the distribution grammar, so a name that docker
 //! accepts means the same repository here and nothing else gets through.
 
-use crate::check::Digest;
+use crate::digest::Digest;
 use std::fmt;
 
 /// Docker Hub's name in references (distribution `reference/normalize.go`
