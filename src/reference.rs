@@ -1,11 +1,16 @@
-//! Registry image names as docker reads them: `[DOMAIN/]PATH[:TAG][@DIGEST]`,
-//! with Docker Hub's defaults filled in (`alpine` is
+//! Image references as docker reads them, `[DOMAIN/]PATH[:TAG][@DIGEST]`:
+//! the one grammar behind `docker://`, `docker-daemon:` and `build -t`
+//! (distribution `reference/regexp.go`, `reference/normalize.go`), with
+//! Docker Hub's defaults filled in for registries (`alpine` is
 //! `docker.io/library/alpine:latest`).
 //!
 //! The one idea: split off the domain exactly where docker does (a first
 //! component with a `.` or a `:`, `localhost`, or one with upper case), then
 //! validate each part against the distribution grammar, so a name that docker
 //! accepts means the same repository here and nothing else gets through.
+//! Digests are the algorithms archgate verifies, those the OCI image spec
+//! registers (`descriptor.md`: sha256, sha512); go-digest also takes sha384,
+//! which no registry archgate reads serves.
 
 use crate::digest::Digest;
 use std::fmt;
@@ -38,20 +43,22 @@ pub enum Target {
     },
 }
 
-/// A normalised registry reference.
+/// A reference as written, every part validated, nothing filled in.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RegistryRef {
-    /// `docker.io`, `ghcr.io`, `localhost:5000`, `[::1]:5000`.
-    pub domain: String,
-    /// `library/alpine`, `org/app`.
-    pub repository: String,
-    pub target: Target,
+pub struct Reference {
+    /// The registry host, when the name has one (`ghcr.io`,
+    /// `localhost:5000`, `[::1]:5000`, `Myhost`).
+    pub domain: Option<String>,
+    /// `alpine`, `org/app`.
+    pub path: String,
+    pub tag: Option<String>,
+    pub digest: Option<Digest>,
 }
 
-impl RegistryRef {
-    /// Parse `NAME[:TAG][@DIGEST]` as `docker pull` does. The error is a
-    /// reason, for `CheckError::BadReference`.
-    pub fn parse(s: &str) -> Result<RegistryRef, String> {
+impl Reference {
+    /// Parse `NAME[:TAG][@DIGEST]` as docker does. The error is a reason,
+    /// for the caller to put next to the reference.
+    pub fn parse(s: &str) -> Result<Reference, String> {
         if s.is_empty() {
             return Err("no image name".into());
         }
@@ -78,23 +85,72 @@ impl RegistryRef {
             check_tag(t)?;
         }
         let (domain, path) = split_domain(name);
-        check_domain(&domain)?;
-        check_path(&path)?;
-        if domain.len() + 1 + path.len() > NAME_MAX {
+        if let Some(d) = domain {
+            check_domain(d)?;
+        }
+        check_path(path)?;
+        let r = Reference {
+            domain: domain.map(str::to_string),
+            path: path.to_string(),
+            tag: tag.map(str::to_string),
+            digest,
+        };
+        let (domain, repository) = r.normalized_name();
+        if domain.len() + 1 + repository.len() > NAME_MAX {
             return Err(format!("repository name longer than {NAME_MAX} characters"));
         }
-        let target = match digest {
+        Ok(r)
+    }
+
+    /// The domain and repository with Docker Hub's defaults: `docker.io`
+    /// for no domain (also for `index.docker.io`), `library/` for a
+    /// one-component name on Docker Hub.
+    fn normalized_name(&self) -> (String, String) {
+        let domain = match self.domain.as_deref() {
+            None | Some(LEGACY_DOCKER_HUB) => DOCKER_HUB,
+            Some(d) => d,
+        };
+        let repository = if domain == DOCKER_HUB && !self.path.contains('/') {
+            format!("{OFFICIAL_PREFIX}{}", self.path)
+        } else {
+            self.path.clone()
+        };
+        (domain.to_string(), repository)
+    }
+
+    /// The reference a registry is asked about.
+    pub fn normalized(self) -> RegistryRef {
+        let (domain, repository) = self.normalized_name();
+        let target = match self.digest {
             Some(digest) => Target::Digest {
                 digest,
-                tag: tag.map(str::to_string),
+                tag: self.tag,
             },
-            None => Target::Tag(tag.unwrap_or(DEFAULT_TAG).to_string()),
+            None => Target::Tag(self.tag.unwrap_or_else(|| DEFAULT_TAG.to_string())),
         };
-        Ok(RegistryRef {
+        RegistryRef {
             domain,
-            repository: path,
+            repository,
             target,
-        })
+        }
+    }
+}
+
+/// A normalised registry reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryRef {
+    /// `docker.io`, `ghcr.io`, `localhost:5000`, `[::1]:5000`.
+    pub domain: String,
+    /// `library/alpine`, `org/app`.
+    pub repository: String,
+    pub target: Target,
+}
+
+impl RegistryRef {
+    /// Parse `NAME[:TAG][@DIGEST]` as `docker pull` does. The error is a
+    /// reason, for `CheckError::BadReference`.
+    pub fn parse(s: &str) -> Result<RegistryRef, String> {
+        Reference::parse(s).map(Reference::normalized)
     }
 
     /// The `host[:port]` the registry API answers on.
@@ -153,29 +209,20 @@ impl fmt::Display for RegistryRef {
     }
 }
 
-/// `docker.io`'s rules (distribution `reference/normalize.go` splitDockerDomain).
-fn split_domain(name: &str) -> (String, String) {
-    let (domain, path) = match name.split_once('/') {
+/// Where the domain ends (distribution `reference/normalize.go`
+/// splitDockerDomain): a first component with a `.` or a `:`, `localhost`,
+/// or one with upper case, is a domain.
+fn split_domain(name: &str) -> (Option<&str>, &str) {
+    match name.split_once('/') {
         Some((first, rest))
             if first.contains(['.', ':'])
                 || first == "localhost"
                 || first.chars().any(|c| c.is_ascii_uppercase()) =>
         {
-            (first.to_string(), rest.to_string())
+            (Some(first), rest)
         }
-        _ => (DOCKER_HUB.to_string(), name.to_string()),
-    };
-    let domain = if domain == LEGACY_DOCKER_HUB {
-        DOCKER_HUB.to_string()
-    } else {
-        domain
-    };
-    let path = if domain == DOCKER_HUB && !path.contains('/') {
-        format!("{OFFICIAL_PREFIX}{path}")
-    } else {
-        path
-    };
-    (domain, path)
+        _ => (None, name),
+    }
 }
 
 /// `[\w][\w.-]{0,127}`
@@ -245,7 +292,8 @@ fn check_path(p: &str) -> Result<(), String> {
             return bad("empty path component");
         }
         if comp.chars().any(|c| c.is_ascii_uppercase()) {
-            return bad("repository names must be lowercase");
+            // distribution `reference/errors.go` ErrNameContainsUppercase.
+            return Err("repository name must be lowercase".into());
         }
         let bytes = comp.as_bytes();
         let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
@@ -364,5 +412,78 @@ mod tests {
         assert!(e.contains("lowercase"), "{e}");
         let long = format!("x/{}", "a".repeat(300));
         assert!(RegistryRef::parse(&long).is_err());
+    }
+
+    #[test]
+    fn build_tags_like_docker() {
+        for good in [
+            "app",
+            "app:1.0",
+            "library/app",
+            "reg.example/app",
+            "reg.example:5000/team/app:v1",
+            "localhost:5000/app",
+            "Reg.Example/app",
+            "[::1]:5000/app",
+            "a__b/c-d.e_f/g---h",
+            "app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "app:1@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(Reference::parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "App",
+            "app:",
+            "app:-x",
+            "app/",
+            "/app",
+            "a..b",
+            "app@sha256:short",
+            "app:tag with space",
+            "reg.example:port/app",
+            "-app",
+        ] {
+            assert!(Reference::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// `docker://`, `docker-daemon:` and `-t` used to disagree on these.
+    #[test]
+    fn one_grammar_for_every_reader() {
+        let dg = format!("sha256:{}", "a".repeat(64));
+        // Upper case in the first component makes it a domain, as in docker.
+        let r = Reference::parse("Myhost/x").unwrap();
+        assert_eq!(
+            (r.domain.as_deref(), r.path.as_str()),
+            (Some("Myhost"), "x")
+        );
+        let r = Reference::parse("[::1]:5000/app").unwrap();
+        assert_eq!(r.domain.as_deref(), Some("[::1]:5000"));
+        assert!(r.tag.is_none() && r.digest.is_none());
+        // Only the digests archgate can verify, whoever reads them.
+        for bad in [
+            format!("app@sha384:{}", "a".repeat(96)),
+            format!("app@sha256+b64:{}", "a".repeat(64)),
+            "app@foo:0123456789abcdef0123456789abcdef".to_string(),
+            format!("app@sha256:{}", "A".repeat(64)),
+        ] {
+            assert!(Reference::parse(&bad).is_err(), "{bad}");
+        }
+        let r = Reference::parse(&format!("app:v1@{dg}")).unwrap();
+        assert_eq!(r.tag.as_deref(), Some("v1"));
+        assert_eq!(r.digest.map(|d| d.to_string()), Some(dg.clone()));
+        assert!(Reference::parse(&format!("app@sha512:{}", "b".repeat(128))).is_ok());
+        // What is kept as written, and what registries are asked.
+        let r = Reference::parse("alpine").unwrap();
+        assert_eq!((r.domain.as_deref(), r.path.as_str()), (None, "alpine"));
+        assert_eq!(
+            r.normalized().to_string(),
+            "docker.io/library/alpine:latest"
+        );
+        assert_eq!(
+            Reference::parse("Bad/Name:x").unwrap_err(),
+            "repository name must be lowercase"
+        );
     }
 }

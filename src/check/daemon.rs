@@ -26,6 +26,7 @@ use super::source::{read_small, BlobKey, BlobSource, TarSource};
 use super::{docker, PlatformImage};
 use crate::docker::{current_engine, Engine, EngineError, EngineHost, Environment, ExportError};
 use crate::inspect::Platform;
+use crate::reference::Reference;
 use serde::Deserialize;
 use std::fmt;
 use std::fs::File;
@@ -126,8 +127,9 @@ pub struct DaemonImage {
 
 /// Normalise what follows `docker-daemon:`: `NAME[:TAG]` (`:latest` added,
 /// as skopeo does: the engine would export every tag of a bare repository),
-/// `NAME[:TAG]@sha256:...`, or an image ID (`sha256:<64 hex>`, or the 64
-/// hex digits alone). The result is what the engine is asked for.
+/// `NAME[:TAG]@DIGEST`, or an image ID (`sha256:<64 hex>`, or the 64 hex
+/// digits alone). Names follow docker's grammar (`crate::reference`) and
+/// are passed on as written: the engine normalises them itself.
 pub fn parse_reference(s: &str) -> Result<String, String> {
     if s.is_empty() {
         return Err("no image named; use docker-daemon:NAME[:TAG]".into());
@@ -143,81 +145,12 @@ pub fn parse_reference(s: &str) -> Result<String, String> {
     {
         return Ok(format!("sha256:{s}"));
     }
-    let (name_tag, digest) = match s.split_once('@') {
-        Some((n, d)) => (n, Some(d)),
-        None => (s, None),
-    };
-    if let Some(d) = digest {
-        if Digest::parse(d).is_none() {
-            return Err(format!(
-                "{d:?} is not a digest (sha256:<64 lowercase hex digits>)"
-            ));
-        }
-    }
-    let last = name_tag.rfind('/').map_or(0, |i| i + 1);
-    let (name, tag) = match name_tag[last..].find(':') {
-        Some(i) => (&name_tag[..last + i], Some(&name_tag[last + i + 1..])),
-        None => (name_tag, None),
-    };
-    check_name(name)?;
-    if let Some(t) = tag {
-        let ok = !t.is_empty()
-            && t.len() <= 128
-            && !t.starts_with(['.', '-'])
-            && t.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
-        if !ok {
-            return Err(format!("{t:?} is not a valid tag"));
-        }
-    }
-    Ok(match (tag, digest) {
-        (None, None) => format!("{name}:latest"),
-        _ => s.to_string(),
+    let r = Reference::parse(s)?;
+    Ok(if r.tag.is_none() && r.digest.is_none() {
+        format!("{s}:latest")
+    } else {
+        s.to_string()
     })
-}
-
-/// A repository name as docker spells it: an optional registry host
-/// (`HOST[:PORT]/`), then lowercase path components.
-fn check_name(name: &str) -> Result<(), String> {
-    let bad = |why: &str| Err(format!("{name:?} is not a valid image name: {why}"));
-    if name.is_empty() {
-        return bad("it is empty");
-    }
-    let mut parts: Vec<&str> = name.split('/').collect();
-    if parts.len() > 1 {
-        let first = parts[0];
-        if first.contains(['.', ':']) || first == "localhost" {
-            let (host, port) = match first.split_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (first, None),
-            };
-            let host_ok = !host.is_empty()
-                && host
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
-            let port_ok =
-                port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-            if !host_ok || !port_ok {
-                return bad("invalid registry host");
-            }
-            parts.remove(0);
-        }
-    }
-    for p in parts {
-        let ok = !p.is_empty()
-            && p.bytes()
-                .next()
-                .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            && p.bytes()
-                .last()
-                .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            && p.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
-        if !ok {
-            return bad("path components are lowercase letters, digits and . _ -");
-        }
-    }
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------
@@ -544,6 +477,10 @@ mod tests {
         assert_eq!(ok(&format!("app:v1@{dg}")), format!("app:v1@{dg}"));
         assert_eq!(ok(&dg), dg);
         assert_eq!(ok(&"b".repeat(64)), format!("sha256:{}", "b".repeat(64)));
+        // docker's grammar, as docker:// and -t read it.
+        assert_eq!(ok("Myhost/x"), "Myhost/x:latest");
+        assert_eq!(ok("[::1]:5000/app"), "[::1]:5000/app:latest");
+        assert_eq!(ok("[::1]:5000/app:v2"), "[::1]:5000/app:v2");
         for bad in [
             "",
             "Alpine",
