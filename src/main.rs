@@ -347,11 +347,13 @@ fn run_build(args: BuildArgs) -> u8 {
             return 2;
         }
     };
-    let progress = std::sync::Arc::new(std::sync::Mutex::new(Progress::new(
+    let mut progress = Progress::new(
         args.progress,
         Box::new(std::io::stderr()),
         std::io::stderr().is_terminal(),
-    )));
+    );
+    progress.follow_terminal(std::io::stderr());
+    let progress = std::sync::Arc::new(std::sync::Mutex::new(progress));
     let result = rt.block_on(async {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let shown = progress.clone();

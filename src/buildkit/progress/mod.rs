@@ -16,6 +16,7 @@ mod tty;
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -34,7 +35,8 @@ pub const TICK: Duration = Duration::from_millis(150);
 /// (buildkit display.go displayTimeout).
 const RENDER_INTERVAL: Nanos = 100 * NANOS_PER_SEC / 1000;
 
-/// Terminal size when neither the caller nor `COLUMNS`/`LINES` say.
+/// Terminal size when neither the terminal, the caller nor `COLUMNS`/`LINES`
+/// say.
 const DEFAULT_WIDTH: usize = 80;
 const DEFAULT_HEIGHT: usize = 25;
 
@@ -109,6 +111,10 @@ pub struct Progress {
     steps: HashMap<StepId, Step>,
     next_step: u64,
     finished: bool,
+    /// The terminal the tty view is drawn on, asked for its size at every
+    /// frame (it may be resized during a build), as buildkit's progressui
+    /// does.
+    terminal: Option<Box<dyn AsFd + Send>>,
 }
 
 impl std::fmt::Debug for Progress {
@@ -160,12 +166,27 @@ impl Progress {
             steps: HashMap::new(),
             next_step: 0,
             finished: false,
+            terminal: None,
         }
     }
 
     /// The mode in effect: `Plain`, `Tty`, `Quiet` or `Rawjson` (never `Auto`).
     pub fn mode(&self) -> ProgressMode {
         self.mode
+    }
+
+    /// Size the tty view to the terminal `tty` (stderr in the CLI), asked
+    /// again before every frame. Where it is no terminal the size set
+    /// before stays.
+    pub fn follow_terminal(&mut self, tty: impl AsFd + Send + 'static) {
+        self.terminal = Some(Box::new(tty));
+        self.measure();
+    }
+
+    fn measure(&mut self) {
+        if let Some((w, h)) = self.terminal.as_ref().and_then(terminal_size) {
+            self.set_term_size(w, h);
+        }
     }
 
     /// The terminal's size in columns and lines, for the tty view (default:
@@ -319,7 +340,10 @@ impl Progress {
                     self.mid_line = last != b'\n';
                 }
             }
-            ProgressMode::Tty => self.screen.render(&mut self.trace, now, all, &mut buf),
+            ProgressMode::Tty => {
+                self.measure();
+                self.screen.render(&mut self.trace, now, all, &mut buf);
+            }
             _ => return,
         }
         self.write(&buf);
@@ -382,6 +406,23 @@ fn term_size_from_env() -> (usize, usize) {
         get("COLUMNS").unwrap_or(DEFAULT_WIDTH),
         get("LINES").unwrap_or(DEFAULT_HEIGHT),
     )
+}
+
+/// The size of the terminal on `fd` in columns and lines (`TIOCGWINSZ`,
+/// what Go's `golang.org/x/term.GetSize` asks), or `None` when it is no
+/// terminal or does not say.
+pub fn terminal_size(fd: &(impl AsFd + ?Sized)) -> Option<(usize, usize)> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` through the pointer, which
+    // points at `ws` for the whole call; the descriptor is borrowed, open.
+    let r = unsafe { libc::ioctl(fd.as_fd().as_raw_fd(), libc::TIOCGWINSZ, &mut ws) };
+    (r == 0 && ws.ws_col > 0 && ws.ws_row > 0)
+        .then(|| (usize::from(ws.ws_col), usize::from(ws.ws_row)))
 }
 
 fn lock(progress: &Mutex<Progress>) -> MutexGuard<'_, Progress> {

@@ -780,3 +780,14 @@ async fn follow_feeds_the_stream_and_returns_its_error() {
     let res = follow_stream(futures::stream::iter(failing), progress).await;
     assert_eq!(res.err().map(|s| s.code()), Some(tonic::Code::Unavailable));
 }
+
+#[test]
+fn terminal_size_asks_only_terminals() {
+    let f = tempfile::tempfile().unwrap();
+    assert_eq!(terminal_size(&f), None);
+    // Following something that is no terminal keeps the size set before.
+    let mut h = Harness::new(ProgressMode::Tty, true);
+    h.p.set_term_size(33, 7);
+    h.p.follow_terminal(f);
+    assert_eq!((h.p.screen.width, h.p.screen.height), (33, 7));
+}
