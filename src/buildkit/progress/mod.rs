@@ -21,6 +21,7 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use clap::ValueEnum;
 use futures::{Stream, StreamExt};
 use prost_types::Timestamp;
 
@@ -56,33 +57,37 @@ pub enum ProgressMode {
 
 /// A `--progress` value that is none of the modes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid progress mode {0:?}: expected auto, plain, tty, quiet or rawjson")]
+#[error("invalid progress mode {0:?}: expected {names}", names = mode_names())]
 pub struct ProgressModeError(pub String);
 
+/// `auto, plain, tty, quiet or rawjson`: the names clap derives.
+fn mode_names() -> String {
+    let names: Vec<String> = ProgressMode::value_variants()
+        .iter()
+        .map(ProgressMode::to_string)
+        .collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => names.concat(),
+    }
+}
+
+// Spelled as clap derives them, for code that parses or prints a mode
+// outside the command line.
 impl FromStr for ProgressMode {
     type Err = ProgressModeError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "auto" => Ok(ProgressMode::Auto),
-            "plain" => Ok(ProgressMode::Plain),
-            "tty" => Ok(ProgressMode::Tty),
-            "quiet" => Ok(ProgressMode::Quiet),
-            "rawjson" => Ok(ProgressMode::Rawjson),
-            other => Err(ProgressModeError(other.to_string())),
-        }
+        <Self as ValueEnum>::from_str(s, false).map_err(|_| ProgressModeError(s.to_string()))
     }
 }
 
 impl std::fmt::Display for ProgressMode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ProgressMode::Auto => "auto",
-            ProgressMode::Plain => "plain",
-            ProgressMode::Tty => "tty",
-            ProgressMode::Quiet => "quiet",
-            ProgressMode::Rawjson => "rawjson",
-        })
+        match self.to_possible_value() {
+            Some(v) => f.write_str(v.get_name()),
+            None => write!(f, "{self:?}"),
+        }
     }
 }
 
