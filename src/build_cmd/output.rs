@@ -107,9 +107,6 @@ pub enum OutputError {
     #[error("{count} outputs write to stdout; at most one can")]
     MultipleStdout { count: usize },
 
-    #[error("{count} outputs load into the docker engine; give one")]
-    MultipleLoads { count: usize },
-
     #[error("{count} outputs requested, but this daemon takes one exporter per build (several need BuildKit v0.13 or Docker Engine 26 and later); give a single -o/--output")]
     MultipleExporters { count: usize },
 

@@ -64,11 +64,6 @@ impl Pattern {
         &self.cleaned
     }
 
-    /// Whether this is a `!` exception.
-    pub fn is_exclusion(&self) -> bool {
-        self.exclusion
-    }
-
     /// Whether the slash-separated relative `path` matches this pattern
     /// itself (no parent-directory rule).
     pub fn matches(&self, path: &str) -> bool {
@@ -329,11 +324,6 @@ impl PatternMatcher {
     /// The compiled patterns, in order.
     pub fn patterns(&self) -> &[Pattern] {
         &self.patterns
-    }
-
-    /// Whether any pattern is a `!` exception.
-    pub fn has_exclusions(&self) -> bool {
-        self.exclusions
     }
 
     /// Whether `path` (slash-separated, relative) or one of its parent
