@@ -9,6 +9,7 @@
 //! stream in and a channel out; the tonic services in `service` only pick
 //! the directory or the target and wire the streams.
 
+mod follow;
 pub mod patterns;
 pub mod receive;
 pub mod send;
