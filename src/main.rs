@@ -303,7 +303,7 @@ fn inspect_all(
 /// `archgate build`: run the gated build on a runtime of its own, render
 /// progress on stderr and the report on stdout.
 fn run_build(args: BuildArgs) -> u8 {
-    use archgate::build_cmd::{self as command, Request};
+    use archgate::build_cmd::{self, Request};
     use archgate::buildkit::progress::Progress;
     use archgate::buildkit::{BuilderFlags, TlsOptions};
 
@@ -359,7 +359,7 @@ fn run_build(args: BuildArgs) -> u8 {
         let shown = progress.clone();
         let render = tokio::spawn(async move { render_events(&mut rx, shown).await });
         let outcome = tokio::select! {
-            r = command::execute(&req, Some(tx)) => Some(r),
+            r = build_cmd::execute(&req, Some(tx)) => Some(r),
             _ = tokio::signal::ctrl_c() => None,
         };
         // The sender is gone once execute ends (or is dropped): the
@@ -374,7 +374,7 @@ fn run_build(args: BuildArgs) -> u8 {
     // (the cancellation of the solve) before the process ends.
     rt.shutdown_timeout(std::time::Duration::from_millis(500));
 
-    let image = command::image_name(&req);
+    let image = build_cmd::image_name(&req);
     let (report, exported) = match result {
         None => {
             eprintln!("archgate: interrupted: the build was cancelled, nothing was exported");

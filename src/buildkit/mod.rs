@@ -1,6 +1,9 @@
-//! The BuildKit client behind `archgate build`: addresses and builder
-//! resolution, transports, the generated protocol, and the calls made on a
-//! connected daemon.
+//! A BuildKit client, reusable and ignorant of archgate's gate: builder
+//! addresses and resolution (`addr`, `store`), transports, the generated
+//! protocol, first calls (`client`), the session the daemon calls back
+//! (`session` with `filesync`, `auth`, `secrets`), the gateway and its
+//! `RootFs` (`gateway`), progress rendering, and the runner of a client-side
+//! gateway build that takes the build as a function (`solve`).
 //!
 //! The one idea: everything a build does travels over one connection that
 //! archgate dials itself (unix, tcp+TLS, the Docker Engine's `/grpc` upgrade,
