@@ -7,7 +7,7 @@
 //! mirrors, so every caller accepts exactly what the Go side would.
 
 /// Go's `strconv.ParseBool`.
-pub fn parse_go_bool(s: &str) -> Option<bool> {
+pub(crate) fn parse_go_bool(s: &str) -> Option<bool> {
     match s {
         "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
         "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
@@ -18,7 +18,7 @@ pub fn parse_go_bool(s: &str) -> Option<bool> {
 /// Split one CSV record the way Go's `encoding/csv` reads it (comma
 /// separated; a field may be double-quoted, `""` inside quotes is a quote; a
 /// quote inside an unquoted field is an error).
-pub fn csv_fields(s: &str) -> Result<Vec<String>, String> {
+pub(crate) fn csv_fields(s: &str) -> Result<Vec<String>, String> {
     let mut fields = Vec::new();
     let mut rest = s;
     loop {
@@ -63,7 +63,7 @@ pub fn csv_fields(s: &str) -> Result<Vec<String>, String> {
 }
 
 /// Go `url.QueryUnescape`: `+` is a space, `%XX` a byte.
-pub fn query_unescape(s: &str) -> Option<String> {
+pub(crate) fn query_unescape(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -85,7 +85,7 @@ pub fn query_unescape(s: &str) -> Option<String> {
 
 /// Standard base64 with padding, as Go's `base64.StdEncoding` decodes it
 /// (CR and LF are skipped; anything else outside the alphabet is an error).
-pub fn decode_base64(s: &str) -> Option<Vec<u8>> {
+pub(crate) fn decode_base64(s: &str) -> Option<Vec<u8>> {
     use base64::Engine as _;
     let clean: String = s.chars().filter(|c| *c != '\r' && *c != '\n').collect();
     base64::engine::general_purpose::STANDARD.decode(clean).ok()

@@ -14,18 +14,19 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, UnixStream};
 
-pub use tls::{TlsOptions, TlsSetup};
+pub use tls::TlsOptions;
+pub(crate) use tls::TlsSetup;
 
 /// How long dialling, any upgrade and the first round trip may take.
 /// Under 5 s, so an unreachable daemon is reported within 5 s all told.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// A bidirectional byte stream.
-pub trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
 /// A dialled stream, whatever its kind.
-pub type BoxIo = Box<dyn Io>;
+pub(crate) type BoxIo = Box<dyn Io>;
 
 /// A host and port. IPv6 hosts are stored without brackets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +47,7 @@ impl fmt::Display for TcpAddr {
 
 /// What follows `unix://`: a socket path (relative ones too, as buildctl
 /// passes them through).
-pub fn unix_path(rest: &str) -> Result<PathBuf, String> {
+pub(crate) fn unix_path(rest: &str) -> Result<PathBuf, String> {
     if rest.is_empty() {
         return Err("unix:// needs a socket path, like unix:///run/buildkit/buildkitd.sock".into());
     }
@@ -108,13 +109,13 @@ impl TcpAddr {
 }
 
 /// Connect to a unix socket; the error is the system's reason.
-pub async fn unix(path: &Path) -> Result<UnixStream, String> {
+pub(crate) async fn unix(path: &Path) -> Result<UnixStream, String> {
     UnixStream::connect(path).await.map_err(|e| e.to_string())
 }
 
 /// Connect over TCP with Nagle off (gRPC and API calls are small,
 /// latency-bound frames); the error is the system's reason.
-pub async fn tcp(addr: &TcpAddr) -> Result<TcpStream, String> {
+pub(crate) async fn tcp(addr: &TcpAddr) -> Result<TcpStream, String> {
     let tcp = TcpStream::connect((addr.host.as_str(), addr.port))
         .await
         .map_err(|e| e.to_string())?;
@@ -123,7 +124,7 @@ pub async fn tcp(addr: &TcpAddr) -> Result<TcpStream, String> {
 }
 
 /// TCP, then TLS when `tls` is set.
-pub async fn tcp_tls(addr: &TcpAddr, tls: Option<TlsSetup>) -> Result<BoxIo, String> {
+pub(crate) async fn tcp_tls(addr: &TcpAddr, tls: Option<TlsSetup>) -> Result<BoxIo, String> {
     let tcp = tcp(addr).await?;
     Ok(match tls {
         Some(t) => Box::new(t.handshake(tcp).await?),
@@ -133,7 +134,7 @@ pub async fn tcp_tls(addr: &TcpAddr, tls: Option<TlsSetup>) -> Result<BoxIo, Str
 
 /// Bytes as one line of text for a message: control characters become
 /// spaces, the ends are trimmed.
-pub fn printable(b: &[u8]) -> String {
+pub(crate) fn printable(b: &[u8]) -> String {
     String::from_utf8_lossy(b)
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })

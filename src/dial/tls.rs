@@ -37,7 +37,7 @@ impl TlsOptions {
 
 /// A ready TLS client for one server.
 #[derive(Clone)]
-pub struct TlsSetup {
+pub(crate) struct TlsSetup {
     connector: tokio_rustls::TlsConnector,
     server_name: rustls::pki_types::ServerName<'static>,
 }
@@ -46,7 +46,7 @@ impl TlsSetup {
     /// Read the files of `opts` for a connection to `addr`. `h2` offers ALPN
     /// `h2`, which grpc-go servers require; the Docker Engine API is
     /// HTTP/1.1 (until an upgrade) and gets none.
-    pub fn new(addr: &TcpAddr, opts: &TlsOptions, h2: bool) -> Result<TlsSetup, String> {
+    pub(crate) fn new(addr: &TcpAddr, opts: &TlsOptions, h2: bool) -> Result<TlsSetup, String> {
         use rustls::pki_types::pem::PemObject;
         use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
@@ -121,7 +121,7 @@ impl TlsSetup {
     }
 
     /// The handshake on a connected socket.
-    pub async fn handshake(
+    pub(crate) async fn handshake(
         self,
         tcp: TcpStream,
     ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {

@@ -36,7 +36,7 @@ const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(2);
 const MESSAGE_LIMIT: usize = 400;
 
 /// A request body: empty, or streamed (an image tarball).
-pub type Body = BoxBody<Bytes, io::Error>;
+pub(crate) type Body = BoxBody<Bytes, io::Error>;
 
 /// Why an engine could not be reached. The messages are those of the
 /// BuildKit client's errors, which these convert into.
@@ -80,7 +80,7 @@ impl Engine {
     }
 
     /// A fresh connection, within [`CONNECT_TIMEOUT`].
-    pub async fn dial(&self) -> Result<BoxIo, EngineError> {
+    pub(crate) async fn dial(&self) -> Result<BoxIo, EngineError> {
         let addr = self.host.to_string();
         match tokio::time::timeout(CONNECT_TIMEOUT, dial_host(&self.host, self.tls.clone())).await {
             Ok(Ok(io)) => Ok(io),
@@ -93,7 +93,7 @@ impl Engine {
     }
 
     /// A request to this engine with the headers every call carries.
-    pub fn request(&self, method: http::Method, path: &str) -> http::request::Builder {
+    pub(crate) fn request(&self, method: http::Method, path: &str) -> http::request::Builder {
         http::Request::builder()
             .method(method)
             .uri(path)
@@ -104,7 +104,7 @@ impl Engine {
     /// `POST path` upgraded to h2c on a fresh connection, within
     /// [`CONNECT_TIMEOUT`]: `/session` (the engine then is the HTTP/2
     /// client, buildkit-protocol.md §3.5) or `/grpc`.
-    pub async fn upgrade(
+    pub(crate) async fn upgrade(
         &self,
         path: &str,
         headers: &[(&str, String)],
@@ -124,7 +124,7 @@ impl Engine {
 }
 
 /// Dial `host` (TLS through `tls` for a `tcp://` host that has it).
-pub async fn dial_host(host: &EngineHost, tls: Option<TlsSetup>) -> Result<BoxIo, String> {
+pub(crate) async fn dial_host(host: &EngineHost, tls: Option<TlsSetup>) -> Result<BoxIo, String> {
     match host {
         EngineHost::Unix(path) => Ok(Box::new(dial::unix(path).await?)),
         EngineHost::Tcp { addr, .. } => dial::tcp_tls(addr, tls).await,
@@ -132,7 +132,7 @@ pub async fn dial_host(host: &EngineHost, tls: Option<TlsSetup>) -> Result<BoxIo
 }
 
 /// The `Host` header the docker CLI sends to `host`.
-pub fn host_header(host: &EngineHost) -> String {
+pub(crate) fn host_header(host: &EngineHost) -> String {
     match host {
         EngineHost::Unix(_) => SOCKET_HOST_HEADER.to_string(),
         EngineHost::Tcp { addr, .. } => addr.to_string(),
@@ -140,7 +140,7 @@ pub fn host_header(host: &EngineHost) -> String {
 }
 
 /// An empty request body.
-pub fn empty() -> Body {
+pub(crate) fn empty() -> Body {
     Empty::<Bytes>::new()
         .map_err(|never| match never {})
         .boxed()
@@ -148,7 +148,7 @@ pub fn empty() -> Body {
 
 /// Send one request on `io` and return the answer, its body still to read.
 /// The connection lives until the body is read (or an upgrade is taken).
-pub async fn send(
+pub(crate) async fn send(
     io: BoxIo,
     req: http::Request<Body>,
 ) -> Result<http::Response<Incoming>, hyper::Error> {
@@ -162,7 +162,7 @@ pub async fn send(
 /// `POST path` with an h2c upgrade on `io`; the connection after
 /// `101 Switching Protocols` (bytes the engine sent past the answer, its
 /// HTTP/2 SETTINGS usually, come first). `headers` may repeat names.
-pub async fn upgrade(
+pub(crate) async fn upgrade(
     io: BoxIo,
     host_header: &str,
     path: &str,
@@ -242,7 +242,7 @@ pub(crate) fn describe(err: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// `HTTP/1.1 404 Not Found`: the answer's status line as the engine sent it.
-pub fn status_line<B>(resp: &http::Response<B>) -> String {
+pub(crate) fn status_line<B>(resp: &http::Response<B>) -> String {
     format!(
         "{:?} {} {}",
         resp.version(),
@@ -254,7 +254,7 @@ pub fn status_line<B>(resp: &http::Response<B>) -> String {
 }
 
 /// The answer's reason phrase (`Not Found`).
-pub fn reason<B>(resp: &http::Response<B>) -> String {
+pub(crate) fn reason<B>(resp: &http::Response<B>) -> String {
     resp.extensions()
         .get::<hyper::ext::ReasonPhrase>()
         .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned())
@@ -264,7 +264,7 @@ pub fn reason<B>(resp: &http::Response<B>) -> String {
 
 /// The body of an error answer, best effort: at most [`ERROR_BODY_LIMIT`]
 /// bytes, whatever arrived within [`ERROR_BODY_TIMEOUT`].
-pub async fn error_body(mut body: Incoming) -> Vec<u8> {
+pub(crate) async fn error_body(mut body: Incoming) -> Vec<u8> {
     let mut text = Vec::new();
     let read = async {
         while text.len() < ERROR_BODY_LIMIT {
@@ -284,7 +284,7 @@ pub async fn error_body(mut body: Incoming) -> Vec<u8> {
 }
 
 /// A whole answer body, refused past `limit` bytes.
-pub async fn read_body(mut body: Incoming, limit: usize) -> Result<Vec<u8>, String> {
+pub(crate) async fn read_body(mut body: Incoming, limit: usize) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| describe(&e))?;
@@ -301,7 +301,7 @@ pub async fn read_body(mut body: Incoming, limit: usize) -> Result<Vec<u8>, Stri
 /// The engine's error text, on one line: its JSON `message`, else the body,
 /// else `fallback` (the status reason, say); at most [`MESSAGE_LIMIT`]
 /// characters.
-pub fn engine_message(body: &[u8], fallback: &str) -> String {
+pub(crate) fn engine_message(body: &[u8], fallback: &str) -> String {
     let text = String::from_utf8_lossy(body);
     let msg = serde_json::from_str::<serde_json::Value>(text.trim())
         .ok()

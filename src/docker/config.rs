@@ -109,7 +109,7 @@ pub fn current_engine(env: &Environment) -> Result<EngineHost, ConfigError> {
 
 /// An engine host as `DOCKER_HOST` spells it, with the TLS files
 /// `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH` point at.
-pub fn env_engine(host: &str, env: &Environment) -> Result<EngineHost, ConfigError> {
+pub(crate) fn env_engine(host: &str, env: &Environment) -> Result<EngineHost, ConfigError> {
     let parsed = EngineHost::parse(host).map_err(|reason| ConfigError::InvalidHost {
         addr: host.to_string(),
         reason: format!("DOCKER_HOST: {reason}"),
@@ -143,7 +143,7 @@ fn tls_from_dir(dir: &Path) -> TlsOptions {
 /// The current docker context name unless it is `default` (which means
 /// "DOCKER_HOST or the default socket"). `DOCKER_HOST` wins over contexts, as
 /// in the docker CLI.
-pub fn current_context(env: &Environment) -> Result<Option<String>, ConfigError> {
+pub(crate) fn current_context(env: &Environment) -> Result<Option<String>, ConfigError> {
     if env.docker_host.is_some() {
         return Ok(None);
     }
@@ -166,7 +166,7 @@ pub fn current_context(env: &Environment) -> Result<Option<String>, ConfigError>
 }
 
 /// The docker endpoint of a named context.
-pub fn context_engine(name: &str, env: &Environment) -> Result<EngineHost, ConfigError> {
+pub(crate) fn context_engine(name: &str, env: &Environment) -> Result<EngineHost, ConfigError> {
     if name == "default" {
         return match &env.docker_host {
             Some(h) => env_engine(h, env),
@@ -217,7 +217,7 @@ pub fn context_engine(name: &str, env: &Environment) -> Result<EngineHost, Confi
 }
 
 /// Whether a docker context of this name exists.
-pub fn context_exists(name: &str, env: &Environment) -> bool {
+pub(crate) fn context_exists(name: &str, env: &Environment) -> bool {
     let id = hex::encode(Sha256::digest(name.as_bytes()));
     env.docker_config_dir()
         .join("contexts/meta")
@@ -227,7 +227,9 @@ pub fn context_exists(name: &str, env: &Environment) -> bool {
 }
 
 /// Read a JSON file; `None` if it does not exist.
-pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, ConfigError> {
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
+    path: &Path,
+) -> Result<Option<T>, ConfigError> {
     match std::fs::read(path) {
         Ok(data) => serde_json::from_slice(&data)
             .map(Some)
