@@ -29,7 +29,7 @@ use super::addr::BuilderAddr;
 use super::error::{describe_error, describe_status};
 use super::proto::grpc::health::v1::{health_client::HealthClient, HealthCheckRequest};
 use super::BuildError;
-use crate::dial::{printable, BoxIo, Io, TlsSetup, CONNECT_TIMEOUT};
+use crate::dial::{printable, BoxIo, TlsSetup, CONNECT_TIMEOUT};
 use crate::docker::{current_engine, EngineHost, Environment};
 
 /// Largest response message archgate accepts (gateway ReadFile without a
@@ -193,11 +193,8 @@ struct Dialed {
 }
 
 impl Dialed {
-    fn plain(io: impl Io + 'static) -> Self {
-        Dialed {
-            io: Box::new(io),
-            stderr: None,
-        }
+    fn plain(io: BoxIo) -> Self {
+        Dialed { io, stderr: None }
     }
 }
 
