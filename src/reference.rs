@@ -8,9 +8,10 @@
 //! component with a `.` or a `:`, `localhost`, or one with upper case), then
 //! validate each part against the distribution grammar, so a name that docker
 //! accepts means the same repository here and nothing else gets through.
-//! Digests are the algorithms archgate verifies, those the OCI image spec
-//! registers (`descriptor.md`: sha256, sha512); go-digest also takes sha384,
-//! which no registry archgate reads serves.
+//! Digests are those archgate can verify, the algorithms the OCI image spec
+//! registers (image-spec `descriptor.md`: sha256, sha512); docker's
+//! go-digest also registers sha384, which is refused here, for every reader
+//! alike.
 
 use crate::digest::Digest;
 use std::fmt;
