@@ -152,7 +152,11 @@ pub(crate) async fn send(
     io: BoxIo,
     req: http::Request<Body>,
 ) -> Result<http::Response<Incoming>, hyper::Error> {
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
+    // Header names go out in title case, as Go's client writes them.
+    let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
+        .title_case_headers(true)
+        .handshake(TokioIo::new(io))
+        .await?;
     tokio::spawn(async move {
         let _ = conn.with_upgrades().await;
     });
@@ -368,11 +372,10 @@ mod tests {
             .await
             .unwrap();
         let (req, _server) = srv.await.unwrap();
-        let lower = req.to_ascii_lowercase();
         assert!(req.starts_with("POST /grpc HTTP/1.1\r\n"), "{req}");
-        assert!(lower.contains("\r\nconnection: upgrade\r\n"), "{req}");
-        assert!(lower.contains("\r\nupgrade: h2c\r\n"), "{req}");
-        assert!(lower.contains("\r\nhost: api.moby.localhost\r\n"), "{req}");
+        assert!(req.contains("\r\nConnection: Upgrade\r\n"), "{req}");
+        assert!(req.contains("\r\nUpgrade: h2c\r\n"), "{req}");
+        assert!(req.contains("\r\nHost: api.moby.localhost\r\n"), "{req}");
         let mut got = vec![0u8; 13];
         io.read_exact(&mut got).await.unwrap();
         assert_eq!(&got, b"SETTINGS+more");
@@ -407,10 +410,7 @@ mod tests {
                 .write_all(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
                 .await
                 .unwrap();
-            (
-                String::from_utf8_lossy(&req[..n]).to_ascii_lowercase(),
-                server,
-            )
+            (String::from_utf8_lossy(&req[..n]).into_owned(), server)
         });
         let headers = [
             ("X-Docker-Expose-Session-Grpc-Method", "/a/B".to_string()),
@@ -421,7 +421,7 @@ mod tests {
             .unwrap();
         let (req, _server) = srv.await.unwrap();
         assert_eq!(
-            req.matches("x-docker-expose-session-grpc-method: /a/")
+            req.matches("\r\nX-Docker-Expose-Session-Grpc-Method: /a/")
                 .count(),
             2,
             "{req}"
