@@ -182,6 +182,7 @@ pub async fn execute(
 
     let env = Environment::from_process();
     let resolved = store::resolve(&req.builder, &env)?;
+    tracing::debug!(builder = %resolved.addr, from = %resolved.source, "builder");
     let channel = connect_with(&resolved.addr, &env).await?;
     let workers = list_workers(channel.clone()).await?;
     let daemon = DaemonKind::from_workers(

@@ -83,34 +83,15 @@ impl BuildError {
 
 /// A status's message followed by its distinct causes, `a: b: c`.
 pub(crate) fn describe_status(status: &tonic::Status) -> String {
-    let mut parts = vec![status.message().to_string()];
-    let mut source = std::error::Error::source(status);
-    while let Some(err) = source {
-        push_distinct(&mut parts, err.to_string());
-        source = err.source();
-    }
+    let mut parts = crate::dial::with_causes(
+        vec![status.message().to_string()],
+        std::error::Error::source(status),
+    );
     parts.retain(|p| !p.is_empty());
     if parts.is_empty() {
         format!("{:?} with no message", status.code())
     } else {
         parts.join(": ")
-    }
-}
-
-/// An error and its causes, `a: b: c`, skipping causes already quoted.
-pub(crate) fn describe_error(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![err.to_string()];
-    let mut source = err.source();
-    while let Some(e) = source {
-        push_distinct(&mut parts, e.to_string());
-        source = e.source();
-    }
-    parts.join(": ")
-}
-
-fn push_distinct(parts: &mut Vec<String>, s: String) {
-    if !parts.iter().any(|p| p.contains(&s)) {
-        parts.push(s);
     }
 }
 

@@ -132,6 +132,28 @@ pub(crate) async fn tcp_tls(addr: &TcpAddr, tls: Option<TlsSetup>) -> Result<Box
     })
 }
 
+/// An error and its causes, `a: b: c`, skipping causes already quoted: what
+/// a failed connection or call says in a message.
+pub(crate) fn describe(err: &(dyn std::error::Error + 'static)) -> String {
+    with_causes(vec![err.to_string()], err.source()).join(": ")
+}
+
+/// `parts`, then the text of each cause from `source` on that `parts` does
+/// not already quote.
+pub(crate) fn with_causes(
+    mut parts: Vec<String>,
+    mut source: Option<&(dyn std::error::Error + 'static)>,
+) -> Vec<String> {
+    while let Some(e) = source {
+        let s = e.to_string();
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+        source = e.source();
+    }
+    parts
+}
+
 /// Bytes as one line of text for a message: control characters become
 /// spaces, the ends are trimmed.
 pub(crate) fn printable(b: &[u8]) -> String {

@@ -18,7 +18,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
 use super::EngineHost;
-use crate::dial::{self, BoxIo, TlsSetup, CONNECT_TIMEOUT};
+use crate::dial::{self, describe, BoxIo, TlsSetup, CONNECT_TIMEOUT};
 
 /// What the Go docker client sends as `Host` for socket hosts.
 const SOCKET_HOST_HEADER: &str = "api.moby.localhost";
@@ -229,20 +229,6 @@ impl Failure {
             Failure::Other(describe(e))
         }
     }
-}
-
-/// An error and its causes, `a: b: c`, skipping causes already quoted.
-pub(crate) fn describe(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![err.to_string()];
-    let mut source = err.source();
-    while let Some(e) = source {
-        let s = e.to_string();
-        if !parts.iter().any(|p| p.contains(&s)) {
-            parts.push(s);
-        }
-        source = e.source();
-    }
-    parts.join(": ")
 }
 
 /// `HTTP/1.1 404 Not Found`: the answer's status line as the engine sent it.

@@ -18,9 +18,10 @@ use hyper::body::Frame;
 use tokio::io::AsyncReadExt;
 
 use super::api::{
-    describe, empty, engine_message, error_body, read_body, reason, send, status_line, Engine,
-    EngineError, Failure,
+    empty, engine_message, error_body, read_body, reason, send, status_line, Engine, EngineError,
+    Failure,
 };
+use crate::dial::describe;
 
 /// Largest load or version answer read (a few JSON lines).
 const MAX_ANSWER: usize = 1 << 20;

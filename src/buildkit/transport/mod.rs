@@ -26,7 +26,7 @@ mod socket;
 mod stdio;
 
 use super::addr::BuilderAddr;
-use super::error::{describe_error, describe_status};
+use super::error::describe_status;
 use super::proto::grpc::health::v1::{health_client::HealthClient, HealthCheckRequest};
 use super::BuildError;
 use crate::dial::{printable, BoxIo, TlsSetup, CONNECT_TIMEOUT};
@@ -85,7 +85,7 @@ async fn establish(
     let channel = endpoint(target)?
         .connect_with_connector(OneShot::new(io, name))
         .await
-        .map_err(|e| describe_error(&e))?;
+        .map_err(|e| crate::dial::describe(&e))?;
     let status = match probe(channel.clone()).await {
         Ok(()) => return Ok(channel),
         Err(status) => status,
