@@ -1,6 +1,6 @@
-//! The LLBBridge (gateway) side of a client-side frontend build, and the
-//! `RootFs` backend that lets the inspection engine read a build result
-//! before anything is exported.
+//! The LLBBridge (gateway) calls of a build that produces its result itself
+//! (a client-side build, or a frontend), and the `RootFs` backend that lets
+//! the inspection engine read a build result before anything is exported.
 //!
 //! The one idea: a result ref is a filesystem the daemon holds for us; the
 //! engine needs only `lstat` and ranged reads, and both map onto gateway
