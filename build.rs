@@ -37,7 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Secrets). Both are generated for all: unused halves cost little.
         .build_client(true)
         .build_server(true)
-        // Channels are built by src/build/transport.rs over our own IO.
+        // Channels are built by src/buildkit/transport/ over our own IO.
         .build_transport(false)
         .emit_rerun_if_changed(false)
         .include_file("archgate_proto.rs")

@@ -1,7 +1,13 @@
 //! archgate: checks that the programs an image would run match the platform it claims.
-pub mod build;
+pub mod build_cmd;
+pub mod buildkit;
 pub mod check;
-pub mod credentials;
+pub mod dial;
+pub mod digest;
+pub mod docker;
+pub mod gate;
+pub mod goparse;
 pub mod inspect;
+pub mod reference;
 pub mod report;
 pub mod rootfs;

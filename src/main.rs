@@ -70,10 +70,10 @@ struct BuildArgs {
     load: bool,
     /// Progress output
     #[arg(long, value_enum, default_value = "auto")]
-    progress: archgate::build::progress::ProgressMode,
+    progress: archgate::buildkit::progress::ProgressMode,
     /// Networking mode for RUN steps
     #[arg(long, value_enum, default_value = "default")]
-    network: NetworkMode,
+    network: archgate::build_cmd::Network,
     /// Write the build result metadata (exporter response) to FILE, as JSON
     #[arg(long, value_name = "FILE")]
     metadata_file: Option<std::path::PathBuf>,
@@ -104,13 +104,6 @@ struct BuildArgs {
     /// Build context directory
     #[arg(value_name = "CONTEXT")]
     context: std::path::PathBuf,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum NetworkMode {
-    Default,
-    None,
-    Host,
 }
 
 #[derive(Args)]
@@ -317,24 +310,18 @@ fn inspect_all(
 /// `archgate build`: run the gated build on a runtime of its own, render
 /// progress on stderr and the report on stdout.
 fn run_build(args: BuildArgs) -> u8 {
-    use archgate::build::command::{self, Network, Request, Shape};
-    use archgate::build::progress::Progress;
-    use archgate::build::{BuilderFlags, TlsOptions};
+    use archgate::build_cmd::{self, Request};
+    use archgate::buildkit::progress::Progress;
+    use archgate::buildkit::{BuilderFlags, TlsOptions};
 
     let req = Request {
-        shape: Shape {
-            context: args.context.clone(),
-            file: args.file.clone(),
-            build_args: args.build_args.clone(),
-            labels: args.labels.clone(),
-            target: args.target.clone(),
-            no_cache: args.no_cache,
-            network: match args.network {
-                NetworkMode::Default => Network::Default,
-                NetworkMode::None => Network::None,
-                NetworkMode::Host => Network::Host,
-            },
-        },
+        context: args.context.clone(),
+        file: args.file.clone(),
+        build_args: args.build_args.clone(),
+        labels: args.labels.clone(),
+        target: args.target.clone(),
+        no_cache: args.no_cache,
+        network: args.network,
         tags: args.tags.clone(),
         platforms: args.platform.clone(),
         outputs: args.outputs.clone(),
@@ -367,17 +354,19 @@ fn run_build(args: BuildArgs) -> u8 {
             return 2;
         }
     };
-    let progress = std::sync::Arc::new(std::sync::Mutex::new(Progress::new(
+    let mut progress = Progress::new(
         args.progress,
         Box::new(std::io::stderr()),
         std::io::stderr().is_terminal(),
-    )));
+    );
+    progress.follow_terminal(std::io::stderr());
+    let progress = std::sync::Arc::new(std::sync::Mutex::new(progress));
     let result = rt.block_on(async {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let shown = progress.clone();
         let render = tokio::spawn(async move { render_events(&mut rx, shown).await });
         let outcome = tokio::select! {
-            r = command::execute(&req, Some(tx)) => Some(r),
+            r = build_cmd::execute(&req, Some(tx)) => Some(r),
             _ = tokio::signal::ctrl_c() => None,
         };
         // The sender is gone once execute ends (or is dropped): the
@@ -392,7 +381,7 @@ fn run_build(args: BuildArgs) -> u8 {
     // (the cancellation of the solve) before the process ends.
     rt.shutdown_timeout(std::time::Duration::from_millis(500));
 
-    let image = command::image_name(&req);
+    let image = build_cmd::image_name(&req);
     let (report, exported) = match result {
         None => {
             eprintln!("archgate: interrupted: the build was cancelled, nothing was exported");
@@ -413,7 +402,7 @@ fn run_build(args: BuildArgs) -> u8 {
         && std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none();
     // A tarball written to stdout owns it; the report then goes to stderr.
-    let tar_on_stdout = archgate::build::output::writes_to_stdout(&args.outputs);
+    let tar_on_stdout = archgate::build_cmd::output::writes_to_stdout(&args.outputs);
     let text = report::render(&report, args.format, color);
     if tar_on_stdout {
         eprint!("{text}");
@@ -433,12 +422,12 @@ fn run_build(args: BuildArgs) -> u8 {
 
 /// Feed build events to the progress display until the build ends.
 async fn render_events(
-    rx: &mut tokio::sync::mpsc::UnboundedReceiver<archgate::build::frontend::Event>,
-    progress: std::sync::Arc<std::sync::Mutex<archgate::build::progress::Progress>>,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<archgate::gate::Event>,
+    progress: std::sync::Arc<std::sync::Mutex<archgate::buildkit::progress::Progress>>,
 ) {
-    use archgate::build::frontend::Event;
+    use archgate::gate::Event;
     let mut steps = std::collections::HashMap::new();
-    let mut tick = tokio::time::interval(archgate::build::progress::TICK);
+    let mut tick = tokio::time::interval(archgate::buildkit::progress::TICK);
     loop {
         tokio::select! {
             ev = rx.recv() => {
@@ -453,7 +442,7 @@ async fn render_events(
                     Event::CheckDone { platform, verdict, summary } => {
                         if let Some(id) = steps.remove(&platform) {
                             p.step_log(id, &summary);
-                            let failed = !matches!(verdict, Some(v) if !archgate::build::frontend::gate_fails(v, false));
+                            let failed = !matches!(verdict, Some(v) if !archgate::gate::gate_fails(v, false));
                             p.step_done(id, failed.then_some(summary.as_str()));
                         }
                     }

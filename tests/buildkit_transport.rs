@@ -24,7 +24,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use archgate::build::{
+use archgate::buildkit::{
     connect, connect_with, info, list_workers, BuildError, BuilderAddr, EngineHost, Environment,
     TlsOptions,
 };
@@ -96,7 +96,7 @@ fn linux_amd64() -> Platform {
     Platform::new("linux", "amd64", None)
 }
 
-fn describe(workers: &[archgate::build::WorkerInfo]) -> String {
+fn describe(workers: &[archgate::buildkit::WorkerInfo]) -> String {
     workers
         .iter()
         .map(|w| {
@@ -108,7 +108,7 @@ fn describe(workers: &[archgate::build::WorkerInfo]) -> String {
 }
 
 /// Connect, list workers, require linux/amd64; returns the workers.
-async fn workers_via(addr: &BuilderAddr) -> Vec<archgate::build::WorkerInfo> {
+async fn workers_via(addr: &BuilderAddr) -> Vec<archgate::buildkit::WorkerInfo> {
     let t = Instant::now();
     let ch = connect(addr)
         .await

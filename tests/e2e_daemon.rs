@@ -311,6 +311,26 @@ fn docker26_import_with_gzip_layers_is_checked() {
     );
 }
 
+/// `docker-daemon:` reads names as docker's reference grammar does (as
+/// `docker://` and `build -t` do): an upper-case first component and an
+/// IPv6 host are registry domains, passed to the engine as written.
+#[test]
+fn docker26_names_with_a_domain_read_like_docker_references() {
+    let engine = Engine::D26;
+    let mut created = Created::new(engine);
+    let name = name_for("refnames", engine);
+    load(engine, &go_app("linux/arm64", "arm64"), &name, &mut created);
+    for alias in [format!("Myhost/{name}"), format!("[::1]:5000/{name}")] {
+        created.names.push(alias.clone());
+        run_ok(
+            engine.docker().args(["tag", &name, &alias]),
+            &format!("docker tag {alias}"),
+        );
+        let run = check_on(engine.host(), &[&daemon_ref(&alias)]);
+        run.expect(0, "pass", "match");
+    }
+}
+
 /// The engine's own architecture (`docker version`), and the other one of
 /// amd64/arm64.
 fn host_and_other_arch(engine: Engine) -> (String, String) {

@@ -24,43 +24,19 @@ use super::error::CheckError;
 use super::oci::{self, parse_digest, parse_json, Descriptor, DOCKER_LIST, OCI_INDEX};
 use super::source::{read_small, BlobKey, BlobSource, TarSource};
 use super::{docker, PlatformImage};
-use crate::build::addr::EngineHost;
-use crate::build::store::{current_engine, Environment};
-use crate::build::transport::dial_engine;
+use crate::docker::{current_engine, Engine, EngineError, EngineHost, Environment, ExportError};
 use crate::inspect::Platform;
+use crate::reference::Reference;
 use serde::Deserialize;
 use std::fmt;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// The longest response head read from the engine.
-const HEAD_LIMIT: usize = 64 << 10;
-/// The most of an error answer's body read (the engine sends one JSON line).
-const ERROR_BODY_LIMIT: usize = 64 << 10;
-/// The longest chunk-size or trailer line accepted in a chunked body.
-const CHUNK_LINE_LIMIT: usize = 4096;
-/// How long the engine may stay silent. Docker 20.10 stages the whole image
-/// in a temporary directory before the first byte of the answer, so this is
-/// generous; a dead connection still ends the check.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Indexes nest at most this deep (as in oci.rs).
 const MAX_DEPTH: usize = 8;
-/// The longest engine message quoted in an error.
-const MESSAGE_LIMIT: usize = 400;
-/// What Docker 26's containerd store answers when it cannot export a
-/// multi-platform image: its `manifest.json` must point at one manifest, the
-/// engine's own platform preferred, and that one's content is missing
-/// (containerd images/archive/exporter.go; the `platform` parameter that
-/// avoids it came with API 1.48).
-const MISSING_MANIFEST: &str = "unable to create manifests file";
-const HOST_PLATFORM_HINT: &str = " (this engine cannot export a multi-platform image without \
-    the content of its own platform: `docker pull --platform` that platform too, or check the \
-    registry copy with docker://)";
 
 /// Why an image could not be exported from the engine. `reference` is what
 /// was asked for (`NAME:TAG`, `NAME@DIGEST` or an image ID).
@@ -151,8 +127,9 @@ pub struct DaemonImage {
 
 /// Normalise what follows `docker-daemon:`: `NAME[:TAG]` (`:latest` added,
 /// as skopeo does: the engine would export every tag of a bare repository),
-/// `NAME[:TAG]@sha256:...`, or an image ID (`sha256:<64 hex>`, or the 64
-/// hex digits alone). The result is what the engine is asked for.
+/// `NAME[:TAG]@DIGEST`, or an image ID (`sha256:<64 hex>`, or the 64 hex
+/// digits alone). Names follow docker's grammar (`crate::reference`) and
+/// are passed on as written: the engine normalises them itself.
 pub fn parse_reference(s: &str) -> Result<String, String> {
     if s.is_empty() {
         return Err("no image named; use docker-daemon:NAME[:TAG]".into());
@@ -168,81 +145,12 @@ pub fn parse_reference(s: &str) -> Result<String, String> {
     {
         return Ok(format!("sha256:{s}"));
     }
-    let (name_tag, digest) = match s.split_once('@') {
-        Some((n, d)) => (n, Some(d)),
-        None => (s, None),
-    };
-    if let Some(d) = digest {
-        if Digest::parse(d).is_none() {
-            return Err(format!(
-                "{d:?} is not a digest (sha256:<64 lowercase hex digits>)"
-            ));
-        }
-    }
-    let last = name_tag.rfind('/').map_or(0, |i| i + 1);
-    let (name, tag) = match name_tag[last..].find(':') {
-        Some(i) => (&name_tag[..last + i], Some(&name_tag[last + i + 1..])),
-        None => (name_tag, None),
-    };
-    check_name(name)?;
-    if let Some(t) = tag {
-        let ok = !t.is_empty()
-            && t.len() <= 128
-            && !t.starts_with(['.', '-'])
-            && t.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
-        if !ok {
-            return Err(format!("{t:?} is not a valid tag"));
-        }
-    }
-    Ok(match (tag, digest) {
-        (None, None) => format!("{name}:latest"),
-        _ => s.to_string(),
+    let r = Reference::parse(s)?;
+    Ok(if r.tag.is_none() && r.digest.is_none() {
+        format!("{s}:latest")
+    } else {
+        s.to_string()
     })
-}
-
-/// A repository name as docker spells it: an optional registry host
-/// (`HOST[:PORT]/`), then lowercase path components.
-fn check_name(name: &str) -> Result<(), String> {
-    let bad = |why: &str| Err(format!("{name:?} is not a valid image name: {why}"));
-    if name.is_empty() {
-        return bad("it is empty");
-    }
-    let mut parts: Vec<&str> = name.split('/').collect();
-    if parts.len() > 1 {
-        let first = parts[0];
-        if first.contains(['.', ':']) || first == "localhost" {
-            let (host, port) = match first.split_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (first, None),
-            };
-            let host_ok = !host.is_empty()
-                && host
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
-            let port_ok =
-                port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-            if !host_ok || !port_ok {
-                return bad("invalid registry host");
-            }
-            parts.remove(0);
-        }
-    }
-    for p in parts {
-        let ok = !p.is_empty()
-            && p.bytes()
-                .next()
-                .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            && p.bytes()
-                .last()
-                .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            && p.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
-        if !ok {
-            return bad("path components are lowercase letters, digits and . _ -");
-        }
-    }
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------
@@ -268,26 +176,26 @@ pub fn open_on(host: &EngineHost, reference: &str) -> Result<DaemonImage, CheckE
         dir: dir.clone(),
         source,
     })?;
-    let fail = |f: Fail| -> CheckError {
+    let fail = |f: ExportError| -> CheckError {
         let (reference, host) = (reference.to_string(), host.to_string());
         match f {
-            Fail::Unreachable(reason) => DaemonError::Unreachable {
+            ExportError::Unreachable(reason) => DaemonError::Unreachable {
                 reference,
                 host,
                 reason,
             },
-            Fail::Engine { status, message } => DaemonError::Engine {
+            ExportError::Engine { status, message } => DaemonError::Engine {
                 reference,
                 host,
                 status,
                 message,
             },
-            Fail::Stream(reason) => DaemonError::Export {
+            ExportError::Stream(reason) => DaemonError::Export {
                 reference,
                 host,
                 reason,
             },
-            Fail::Spool(source) => DaemonError::Spool {
+            ExportError::Spool(source) => DaemonError::Spool {
                 reference,
                 dir: dir.clone(),
                 source,
@@ -299,7 +207,7 @@ pub fn open_on(host: &EngineHost, reference: &str) -> Result<DaemonImage, CheckE
     tracing::debug!(reference, bytes, "spooled the engine's export");
     let location = format!("docker-daemon:{reference}");
     let src = Spooled::new(file, location).map_err(|e| {
-        fail(Fail::Stream(format!(
+        fail(ExportError::Stream(format!(
             "the export is not a readable image archive: {e}"
         )))
     })?;
@@ -312,12 +220,12 @@ pub fn open_on(host: &EngineHost, reference: &str) -> Result<DaemonImage, CheckE
             skipped: Vec::new(),
         })
     } else {
-        return Err(fail(Fail::Stream(
+        return Err(fail(ExportError::Stream(
             "the export holds neither index.json nor manifest.json".into(),
         )));
     };
     match opened {
-        Err(CheckError::NoImages { .. }) => Err(fail(Fail::Stream(
+        Err(CheckError::NoImages { .. }) => Err(fail(ExportError::Stream(
             "the export holds no image for any platform".into(),
         ))),
         Ok(d) if d.images.is_empty() => Err(DaemonError::NothingComplete {
@@ -519,740 +427,33 @@ impl Found {
 }
 
 // ---------------------------------------------------------------------------
-// The HTTP exchange
+// The export
 
-/// Why the export failed, before the engine, host and reference are named.
-#[derive(Debug)]
-enum Fail {
-    Unreachable(String),
-    Engine { status: u16, message: String },
-    Stream(String),
-    Spool(io::Error),
-}
-
-/// Run `export` on a current-thread runtime of its own, on a thread of its
-/// own (so this works whether or not the caller is inside a runtime).
-fn export_blocking(host: &EngineHost, reference: &str, out: &mut File) -> Result<u64, Fail> {
+/// Run the engine's export on a current-thread runtime of its own, on a
+/// thread of its own (so this works whether or not the caller is inside a
+/// runtime). The spool file takes plain blocking writes: this runtime
+/// serves nothing else.
+fn export_blocking(host: &EngineHost, reference: &str, out: &mut File) -> Result<u64, ExportError> {
     std::thread::scope(|s| {
         s.spawn(|| {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-                .map_err(|e| Fail::Stream(format!("starting a runtime: {e}")))?;
-            rt.block_on(export(host, reference, out))
+                .map_err(|e| ExportError::Stream(format!("starting a runtime: {e}")))?;
+            rt.block_on(async {
+                let engine = Engine::new(host).map_err(|e| {
+                    ExportError::Unreachable(match e {
+                        EngineError::Connect { reason, .. } => reason,
+                        other => other.to_string(),
+                    })
+                })?;
+                engine.export(reference, out).await
+            })
         })
         .join()
-        .unwrap_or_else(|_| Err(Fail::Stream("the export thread panicked".into())))
+        .unwrap_or_else(|_| Err(ExportError::Stream("the export thread panicked".into())))
     })
-}
-
-/// `GET /images/REF/get`, the tar body written to `out` (the spool file:
-/// plain blocking writes, this runtime serves nothing else). Returns the
-/// body's length.
-async fn export(host: &EngineHost, reference: &str, out: &mut impl Write) -> Result<u64, Fail> {
-    let (mut io, host_header) = dial_engine(host).await.map_err(|e| {
-        Fail::Unreachable(match e {
-            crate::build::BuildError::Connect { reason, .. } => reason,
-            other => other.to_string(),
-        })
-    })?;
-    let req = format!(
-        "GET /images/{reference}/get HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: archgate/{}\r\n\
-         Accept: application/x-tar\r\nConnection: close\r\n\r\n",
-        env!("CARGO_PKG_VERSION")
-    );
-    let lost = |e: io::Error| Fail::Stream(format!("the connection failed: {e}"));
-    io.write_all(req.as_bytes()).await.map_err(lost)?;
-    io.flush().await.map_err(lost)?;
-
-    let mut buf = vec![0u8; 128 * 1024];
-    let mut pending: Vec<u8> = Vec::new();
-    let head = loop {
-        if let Some(end) = find(&pending, b"\r\n\r\n") {
-            let head = parse_head(&pending[..end]).map_err(Fail::Stream)?;
-            pending.drain(..end + 4);
-            break head;
-        }
-        if pending.len() > HEAD_LIMIT {
-            return Err(Fail::Stream("the answer's head is too long".into()));
-        }
-        let n = read_some(&mut io, &mut buf).await?;
-        if n == 0 {
-            return Err(Fail::Stream(if pending.is_empty() {
-                "the engine closed the connection without an answer".into()
-            } else {
-                "the engine's answer ended in its head".into()
-            }));
-        }
-        pending.extend_from_slice(&buf[..n]);
-    };
-
-    if head.status != 200 {
-        let mut body = Body::new(&head);
-        let mut text = Vec::new();
-        let mut sink = |b: &[u8]| -> io::Result<()> {
-            let room = ERROR_BODY_LIMIT.saturating_sub(text.len());
-            text.extend_from_slice(&b[..b.len().min(room)]);
-            Ok(())
-        };
-        // Best effort: the status alone is enough to fail.
-        let mut ok = body.feed(&pending, &mut sink).is_ok();
-        let mut read = pending.len();
-        while ok && !body.done() && read < ERROR_BODY_LIMIT {
-            match read_some(&mut io, &mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    read += n;
-                    ok = body.feed(&buf[..n], &mut sink).is_ok();
-                }
-            }
-        }
-        let mut message = engine_message(&text, &head.reason);
-        if message.contains(MISSING_MANIFEST) {
-            message.push_str(HOST_PLATFORM_HINT);
-        }
-        return Err(Fail::Engine {
-            status: head.status,
-            message,
-        });
-    }
-
-    let mut body = Body::new(&head);
-    let mut written = 0u64;
-    let mut sink = |b: &[u8]| -> io::Result<()> {
-        written += b.len() as u64;
-        out.write_all(b)
-    };
-    body.feed(&pending, &mut sink)
-        .map_err(BodyError::into_fail)?;
-    while !body.done() {
-        let n = read_some(&mut io, &mut buf).await?;
-        if n == 0 {
-            return body.at_eof().map_err(Fail::Stream).map(|_| written);
-        }
-        body.feed(&buf[..n], &mut sink)
-            .map_err(BodyError::into_fail)?;
-    }
-    out.flush().map_err(Fail::Spool)?;
-    Ok(written)
-}
-
-async fn read_some(
-    io: &mut (impl tokio::io::AsyncRead + Unpin),
-    buf: &mut [u8],
-) -> Result<usize, Fail> {
-    match tokio::time::timeout(IDLE_TIMEOUT, io.read(buf)).await {
-        Ok(Ok(n)) => Ok(n),
-        Ok(Err(e)) => Err(Fail::Stream(format!("the connection failed: {e}"))),
-        Err(_) => Err(Fail::Stream(format!(
-            "the engine sent nothing for {}s",
-            IDLE_TIMEOUT.as_secs()
-        ))),
-    }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-/// A response head: the status and how the body is delimited.
-#[derive(Debug, PartialEq, Eq)]
-struct Head {
-    status: u16,
-    reason: String,
-    chunked: bool,
-    content_length: Option<u64>,
-}
-
-fn parse_head(raw: &[u8]) -> Result<Head, String> {
-    let text = String::from_utf8_lossy(raw);
-    let mut lines = text.split("\r\n");
-    let status_line = lines.next().unwrap_or("");
-    let mut parts = status_line.splitn(3, ' ');
-    let version = parts.next().unwrap_or("");
-    let status = parts.next().and_then(|s| s.parse::<u16>().ok());
-    let (true, Some(status)) = (version.starts_with("HTTP/1."), status) else {
-        return Err(format!(
-            "not an HTTP answer: {:?}",
-            status_line.chars().take(80).collect::<String>()
-        ));
-    };
-    let reason = parts.next().unwrap_or("").trim().to_string();
-    let mut chunked = false;
-    let mut content_length = None;
-    for l in lines {
-        let Some((k, v)) = l.split_once(':') else {
-            continue;
-        };
-        let (k, v) = (k.trim(), v.trim());
-        if k.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = v
-                .rsplit(',')
-                .next()
-                .is_some_and(|t| t.trim().eq_ignore_ascii_case("chunked"));
-        } else if k.eq_ignore_ascii_case("content-length") {
-            content_length = Some(
-                v.parse::<u64>()
-                    .map_err(|_| format!("invalid Content-Length {v:?}"))?,
-            );
-        }
-    }
-    Ok(Head {
-        status,
-        reason,
-        chunked,
-        content_length: if chunked { None } else { content_length },
-    })
-}
-
-/// The engine's error text, on one line: its JSON `message`, else the body,
-/// else the status reason.
-fn engine_message(body: &[u8], reason: &str) -> String {
-    let text = String::from_utf8_lossy(body);
-    let msg = serde_json::from_str::<serde_json::Value>(text.trim())
-        .ok()
-        .and_then(|v| v.get("message")?.as_str().map(str::to_string))
-        .unwrap_or_else(|| text.trim().to_string());
-    let msg = if msg.is_empty() {
-        reason.to_string()
-    } else {
-        msg
-    };
-    let mut one: String = msg.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one.chars().count() > MESSAGE_LIMIT {
-        one = one.chars().take(MESSAGE_LIMIT).collect::<String>() + "...";
-    }
-    one
-}
-
-#[derive(Debug)]
-enum BodyError {
-    Malformed(String),
-    Write(io::Error),
-}
-
-impl BodyError {
-    fn into_fail(self) -> Fail {
-        match self {
-            BodyError::Malformed(m) => Fail::Stream(m),
-            BodyError::Write(e) => Fail::Spool(e),
-        }
-    }
-}
-
-/// A response body being received: chunked, of a known length, or up to
-/// the end of the connection.
-enum Body {
-    Chunked(Dechunk),
-    Length(u64),
-    ToEof,
-}
-
-impl Body {
-    fn new(head: &Head) -> Body {
-        match (head.chunked, head.content_length) {
-            (true, _) => Body::Chunked(Dechunk::default()),
-            (false, Some(n)) => Body::Length(n),
-            (false, None) => Body::ToEof,
-        }
-    }
-
-    fn feed(
-        &mut self,
-        input: &[u8],
-        out: &mut dyn FnMut(&[u8]) -> io::Result<()>,
-    ) -> Result<(), BodyError> {
-        match self {
-            Body::Chunked(d) => d.feed(input, out),
-            Body::Length(left) => {
-                let k = (*left).min(input.len() as u64) as usize;
-                *left -= k as u64;
-                out(&input[..k]).map_err(BodyError::Write)
-            }
-            Body::ToEof => out(input).map_err(BodyError::Write),
-        }
-    }
-
-    fn done(&self) -> bool {
-        match self {
-            Body::Chunked(d) => d.done(),
-            Body::Length(left) => *left == 0,
-            Body::ToEof => false,
-        }
-    }
-
-    /// The connection ended: fine only if the body was complete.
-    fn at_eof(&self) -> Result<(), String> {
-        match self {
-            Body::Chunked(d) if !d.done() => {
-                Err("the export broke off (the chunked answer ended early)".into())
-            }
-            Body::Length(left) if *left > 0 => Err(format!(
-                "the export broke off ({left} bytes of the answer missing)"
-            )),
-            _ => Ok(()),
-        }
-    }
-}
-
-/// An incremental `Transfer-Encoding: chunked` decoder (RFC 9112 section
-/// 7.1): fed whatever the connection delivers, in pieces of any size.
-#[derive(Debug, Default)]
-struct Dechunk {
-    state: ChunkState,
-    line: Vec<u8>,
-}
-
-#[derive(Debug, Default, PartialEq, Eq)]
-enum ChunkState {
-    /// Reading a chunk-size line.
-    #[default]
-    Size,
-    /// Inside a chunk's data, this many bytes left.
-    Data(u64),
-    /// After a chunk's data: its CRLF (how many of the two bytes seen).
-    DataEnd(u8),
-    /// After the last chunk: trailer lines up to an empty one.
-    Trailer,
-    Done,
-}
-
-impl Dechunk {
-    fn done(&self) -> bool {
-        self.state == ChunkState::Done
-    }
-
-    fn feed(
-        &mut self,
-        mut input: &[u8],
-        out: &mut dyn FnMut(&[u8]) -> io::Result<()>,
-    ) -> Result<(), BodyError> {
-        let bad = |m: &str| BodyError::Malformed(format!("bad chunked encoding: {m}"));
-        while !input.is_empty() {
-            match self.state {
-                ChunkState::Done => return Ok(()),
-                ChunkState::Data(left) => {
-                    let k = left.min(input.len() as u64) as usize;
-                    out(&input[..k]).map_err(BodyError::Write)?;
-                    input = &input[k..];
-                    self.state = if left == k as u64 {
-                        ChunkState::DataEnd(0)
-                    } else {
-                        ChunkState::Data(left - k as u64)
-                    };
-                }
-                ChunkState::DataEnd(seen) => {
-                    let want = if seen == 0 { b'\r' } else { b'\n' };
-                    if input[0] != want {
-                        return Err(bad("a chunk does not end with CRLF"));
-                    }
-                    input = &input[1..];
-                    self.state = if seen == 0 {
-                        ChunkState::DataEnd(1)
-                    } else {
-                        ChunkState::Size
-                    };
-                }
-                ChunkState::Size | ChunkState::Trailer => {
-                    let Some(nl) = input.iter().position(|&b| b == b'\n') else {
-                        self.line.extend_from_slice(input);
-                        if self.line.len() > CHUNK_LINE_LIMIT {
-                            return Err(bad("a line is too long"));
-                        }
-                        return Ok(());
-                    };
-                    self.line.extend_from_slice(&input[..nl]);
-                    input = &input[nl + 1..];
-                    if self.line.len() > CHUNK_LINE_LIMIT {
-                        return Err(bad("a line is too long"));
-                    }
-                    let line = std::mem::take(&mut self.line);
-                    let line = line.strip_suffix(b"\r").unwrap_or(&line);
-                    if self.state == ChunkState::Trailer {
-                        if line.is_empty() {
-                            self.state = ChunkState::Done;
-                        }
-                        continue;
-                    }
-                    let text = std::str::from_utf8(line).map_err(|_| bad("chunk size"))?;
-                    let hex = text.split(';').next().unwrap_or("").trim();
-                    let size = u64::from_str_radix(hex, 16)
-                        .map_err(|_| bad(&format!("chunk size {hex:?}")))?;
-                    self.state = if size == 0 {
-                        ChunkState::Trailer
-                    } else {
-                        ChunkState::Data(size)
-                    };
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::rootfs::RootFs;
-    use serde_json::json;
-    use std::io::{BufRead, BufReader};
-    use std::os::unix::net::UnixListener;
-
-    fn dechunk_all(pieces: &[&[u8]]) -> Result<(Vec<u8>, bool), String> {
-        let mut d = Dechunk::default();
-        let mut out = Vec::new();
-        for p in pieces {
-            d.feed(p, &mut |b: &[u8]| {
-                out.extend_from_slice(b);
-                Ok(())
-            })
-            .map_err(|e| format!("{e:?}"))?;
-        }
-        Ok((out, d.done()))
-    }
-
-    #[test]
-    fn chunked_bodies_decode_however_they_are_split() {
-        let wire =
-            b"5\r\nhello\r\n1;ext=1\r\n \r\nA\r\n0123456789\r\n0\r\nX-Trailer: 1\r\n\r\nGARBAGE";
-        let want = b"hello 0123456789".to_vec();
-        // Every split point, one at a time, and byte by byte.
-        for i in 0..wire.len() {
-            let (got, done) = dechunk_all(&[&wire[..i], &wire[i..]]).unwrap();
-            assert_eq!((got, done), (want.clone(), true), "split at {i}");
-        }
-        let bytes: Vec<&[u8]> = wire.chunks(1).collect();
-        assert_eq!(dechunk_all(&bytes).unwrap(), (want, true));
-        // Ended early: not done.
-        let (got, done) = dechunk_all(&[b"5\r\nhel"]).unwrap();
-        assert_eq!((got.as_slice(), done), (&b"hel"[..], false));
-        // Malformed.
-        assert!(dechunk_all(&[b"zz\r\n"]).is_err());
-        assert!(dechunk_all(&[b"2\r\nabXY"]).is_err());
-        assert!(dechunk_all(&[&[b'1'; 5000][..]]).is_err());
-    }
-
-    #[test]
-    fn heads_and_engine_messages() {
-        let h = parse_head(
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/x-tar\r\nTransfer-Encoding: chunked",
-        )
-        .unwrap();
-        assert_eq!((h.status, h.chunked, h.content_length), (200, true, None));
-        let h = parse_head(b"HTTP/1.1 404 Not Found\r\ncontent-length: 42").unwrap();
-        assert_eq!(
-            (h.status, h.reason.as_str(), h.content_length),
-            (404, "Not Found", Some(42))
-        );
-        assert!(parse_head(b"SSH-2.0-OpenSSH").is_err());
-        assert!(parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: x").is_err());
-        assert_eq!(
-            engine_message(b"{\"message\":\"No such image: a:latest\"}\n", "Not Found"),
-            "No such image: a:latest"
-        );
-        assert_eq!(
-            engine_message(b"line one\nline two", "x"),
-            "line one line two"
-        );
-        assert_eq!(engine_message(b"", "Not Found"), "Not Found");
-        assert!(engine_message(&[b'a'; 5000], "").len() < 500);
-    }
-
-    #[test]
-    fn references_are_normalised_like_skopeo() {
-        let ok = |s: &str| parse_reference(s).unwrap();
-        assert_eq!(ok("alpine"), "alpine:latest");
-        assert_eq!(ok("alpine:3.19"), "alpine:3.19");
-        assert_eq!(ok("archgate-e2e/app:v1"), "archgate-e2e/app:v1");
-        assert_eq!(ok("localhost:5000/app"), "localhost:5000/app:latest");
-        assert_eq!(ok("reg.example:5000/a/b:t"), "reg.example:5000/a/b:t");
-        let dg = format!("sha256:{}", "a".repeat(64));
-        assert_eq!(ok(&format!("app@{dg}")), format!("app@{dg}"));
-        assert_eq!(ok(&format!("app:v1@{dg}")), format!("app:v1@{dg}"));
-        assert_eq!(ok(&dg), dg);
-        assert_eq!(ok(&"b".repeat(64)), format!("sha256:{}", "b".repeat(64)));
-        for bad in [
-            "",
-            "Alpine",
-            "app:",
-            "app:bad tag",
-            "a//b",
-            "app@sha256:abc",
-            "sha256:xyz",
-            "app/../etc",
-            "app?x=1",
-            "-app",
-        ] {
-            assert!(parse_reference(bad).is_err(), "{bad:?} should be refused");
-        }
-    }
-
-    #[test]
-    fn spool_file_leaves_no_name_behind() {
-        let t = tempfile::tempdir().unwrap();
-        let mut f = spool_file(t.path()).unwrap();
-        f.write_all(b"data").unwrap();
-        assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 0);
-    }
-
-    // ------------------------------------------------------- a fake engine
-
-    fn tar_with(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
-        let mut b = tar::Builder::new(Vec::new());
-        for (name, data) in entries {
-            let mut h = tar::Header::new_gnu();
-            h.set_entry_type(tar::EntryType::Regular);
-            h.set_mode(0o755);
-            h.set_size(data.len() as u64);
-            b.append_data(&mut h, name, &data[..]).unwrap();
-        }
-        b.into_inner().unwrap()
-    }
-
-    fn sha(b: &[u8]) -> String {
-        Digest::sha256_of(b).to_string()
-    }
-
-    fn hex(d: &str) -> &str {
-        d.strip_prefix("sha256:").unwrap()
-    }
-
-    fn to_vec(v: &serde_json::Value) -> Vec<u8> {
-        serde_json::to_vec(v).unwrap()
-    }
-
-    /// One image's layer and config: `/app` holds `payload`.
-    fn image_blobs(arch: &str, payload: &[u8]) -> (Vec<u8>, Vec<u8>) {
-        let layer = tar_with(&[("app", payload.to_vec())]);
-        let config = to_vec(&json!({
-            "architecture": arch, "os": "linux",
-            "config": {"Entrypoint": ["/app"]},
-            "rootfs": {"type": "layers", "diff_ids": [sha(&layer)]},
-        }));
-        (layer, config)
-    }
-
-    /// Docker 20.10's shape: `<id>/layer.tar`, `<hex>.json`, manifest.json last.
-    fn docker20_export(arch: &str) -> Vec<u8> {
-        let (layer, config) = image_blobs(arch, b"payload");
-        let cfg = format!("{}.json", hex(&sha(&config)));
-        let manifest = to_vec(&json!([{
-            "Config": cfg, "RepoTags": ["app:v1"], "Layers": ["abc/layer.tar"],
-        }]));
-        tar_with(&[
-            ("abc/layer.tar", layer),
-            (&cfg, config),
-            ("manifest.json", manifest),
-        ])
-    }
-
-    /// Docker 26's containerd shape: an index of `arches`, of which only
-    /// `present` have their manifest, config and layer in the export.
-    fn containerd_export(arches: &[&str], present: &[&str]) -> Vec<u8> {
-        let mut blobs: Vec<(String, Vec<u8>)> = Vec::new();
-        let mut descs = Vec::new();
-        for (i, arch) in arches.iter().enumerate() {
-            let (layer, config) = image_blobs(arch, format!("payload {i}").as_bytes());
-            let manifest = to_vec(&json!({
-                "schemaVersion": 2,
-                "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                           "digest": sha(&config), "size": config.len()},
-                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                            "digest": sha(&layer), "size": layer.len()}],
-            }));
-            descs.push(json!({
-                "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "digest": sha(&manifest), "size": manifest.len(),
-                "platform": {"os": "linux", "architecture": arch},
-            }));
-            if present.contains(arch) {
-                blobs.push((sha(&layer), layer));
-                blobs.push((sha(&config), config));
-                blobs.push((sha(&manifest), manifest));
-            }
-        }
-        // An attestation whose blob is missing too: skipped silently.
-        descs.push(json!({
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": format!("sha256:{}", "e".repeat(64)), "size": 10,
-            "platform": {"os": "unknown", "architecture": "unknown"},
-            "annotations": {"vnd.docker.reference.type": "attestation-manifest"},
-        }));
-        let index = to_vec(&json!({
-            "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descs,
-        }));
-        blobs.push((sha(&index), index.clone()));
-        let top = to_vec(&json!({"schemaVersion": 2, "manifests": [{
-            "mediaType": OCI_INDEX, "digest": sha(&index), "size": index.len(),
-            "annotations": {"io.containerd.image.name": "docker.io/library/app:v1"},
-        }]}));
-        let mut entries: Vec<(String, Vec<u8>)> = blobs
-            .into_iter()
-            .map(|(d, b)| (format!("blobs/sha256/{}", hex(&d)), b))
-            .collect();
-        entries.push(("index.json".into(), top));
-        entries.push((
-            "oci-layout".into(),
-            b"{\"imageLayoutVersion\":\"1.0.0\"}".to_vec(),
-        ));
-        let refs: Vec<(&str, Vec<u8>)> = entries
-            .iter()
-            .map(|(n, b)| (n.as_str(), b.clone()))
-            .collect();
-        tar_with(&refs)
-    }
-
-    /// Serve one connection on a fresh socket: record the request line and
-    /// answer with `answer`. Returns the host and the request line.
-    fn fake_engine(
-        answer: Vec<u8>,
-    ) -> (
-        tempfile::TempDir,
-        EngineHost,
-        std::thread::JoinHandle<String>,
-    ) {
-        let t = tempfile::tempdir().unwrap();
-        let sock = t.path().join("engine.sock");
-        let l = UnixListener::bind(&sock).unwrap();
-        let h = std::thread::spawn(move || {
-            let (mut c, _) = l.accept().unwrap();
-            let mut r = BufReader::new(c.try_clone().unwrap());
-            let mut first = String::new();
-            r.read_line(&mut first).unwrap();
-            loop {
-                let mut l = String::new();
-                if r.read_line(&mut l).unwrap() == 0 || l == "\r\n" {
-                    break;
-                }
-            }
-            let _ = c.write_all(&answer);
-            first.trim().to_string()
-        });
-        (t, EngineHost::Unix(sock), h)
-    }
-
-    fn chunked(body: &[u8], piece: usize) -> Vec<u8> {
-        let mut out = b"HTTP/1.1 200 OK\r\nContent-Type: application/x-tar\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
-        for c in body.chunks(piece) {
-            out.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
-            out.extend_from_slice(c);
-            out.extend_from_slice(b"\r\n");
-        }
-        out.extend_from_slice(b"0\r\n\r\n");
-        out
-    }
-
-    #[test]
-    fn docker20_export_is_read_as_a_docker_archive() {
-        let (_t, host, h) = fake_engine(chunked(&docker20_export("arm64"), 777));
-        let d = open_on(&host, "app:v1").unwrap();
-        assert_eq!(h.join().unwrap(), "GET /images/app:v1/get HTTP/1.1");
-        assert_eq!(d.images.len(), 1);
-        assert!(d.skipped.is_empty());
-        let img = &d.images[0];
-        assert_eq!(img.platform.to_string(), "linux/arm64");
-        let data = futures::executor::block_on(img.fs.read_at(b"/app", 0, 100)).unwrap();
-        assert_eq!(data, b"payload");
-    }
-
-    #[test]
-    fn containerd_export_skips_platforms_without_content() {
-        let body = containerd_export(&["amd64", "arm64", "s390x"], &["arm64", "s390x"]);
-        let mut answer =
-            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
-        answer.extend_from_slice(&body);
-        let (_t, host, _h) = fake_engine(answer);
-        let d = open_on(&host, "app:v1").unwrap();
-        let mut got: Vec<String> = d.images.iter().map(|i| i.platform.to_string()).collect();
-        got.sort();
-        assert_eq!(got, ["linux/arm64", "linux/s390x"]);
-        assert_eq!(d.skipped.len(), 1, "{:?}", d.skipped);
-        assert_eq!(
-            d.skipped[0].platform.as_ref().unwrap().to_string(),
-            "linux/amd64"
-        );
-        assert!(d.skipped[0]
-            .to_string()
-            .contains("not in the engine's store"));
-        assert!(d.images.iter().all(|i| i.digest.is_some()));
-    }
-
-    #[test]
-    fn containerd_export_with_no_platform_is_an_error() {
-        let body = containerd_export(&["amd64"], &[]);
-        let (_t, host, _h) = fake_engine(chunked(&body, 4096));
-        let e = open_on(&host, "app:v1").unwrap_err().to_string();
-        assert!(
-            e.contains("docker-daemon:app:v1")
-                && e.contains("no complete platform")
-                && e.contains("linux/amd64"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn unknown_image_quotes_the_engine() {
-        let body = "{\"message\":\"No such image: nope:latest\"}\n";
-        let answer = format!(
-            "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        let (_t, host, _h) = fake_engine(answer.into_bytes());
-        let e = open_on(&host, "nope:latest").unwrap_err();
-        let s = e.to_string();
-        assert!(
-            matches!(
-                &e,
-                CheckError::Daemon(DaemonError::Engine { status: 404, .. })
-            ),
-            "{e:?}"
-        );
-        assert!(
-            s.contains("No such image: nope:latest") && !s.contains('\n'),
-            "{s}"
-        );
-    }
-
-    #[test]
-    fn truncated_export_is_an_error_not_an_image() {
-        let mut answer = chunked(&docker20_export("amd64"), 1000);
-        answer.truncate(answer.len() - 700);
-        let (_t, host, _h) = fake_engine(answer);
-        let e = open_on(&host, "app:v1").unwrap_err().to_string();
-        assert!(e.contains("broke off"), "{e}");
-
-        let body = docker20_export("amd64");
-        let mut answer =
-            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
-        answer.extend_from_slice(&body[..body.len() / 2]);
-        let (_t, host, _h) = fake_engine(answer);
-        let e = open_on(&host, "app:v1").unwrap_err().to_string();
-        assert!(e.contains("broke off") && e.contains("bytes"), "{e}");
-    }
-
-    #[test]
-    fn garbage_export_is_refused() {
-        let (_t, host, _h) = fake_engine(chunked(b"this is not a tar", 5));
-        let e = open_on(&host, "app:v1").unwrap_err().to_string();
-        assert!(
-            e.contains("docker-daemon:app:v1") && !e.contains("/proc/"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn missing_socket_is_named_quickly() {
-        let t = tempfile::tempdir().unwrap();
-        let sock = t.path().join("no-such.sock");
-        let start = std::time::Instant::now();
-        let e = open_on(&EngineHost::Unix(sock.clone()), "app:v1")
-            .unwrap_err()
-            .to_string();
-        assert!(start.elapsed() < Duration::from_secs(5));
-        assert!(
-            e.contains(&sock.display().to_string()) && e.contains("cannot reach"),
-            "{e}"
-        );
-    }
-}
+mod tests;

@@ -9,13 +9,12 @@
 
 mod capture;
 pub mod daemon;
-mod digest;
 mod docker;
 mod error;
 pub mod gotar;
+mod image_ref;
 mod layerfs;
 mod oci;
-mod reference;
 pub mod registry;
 mod source;
 mod stream;
@@ -24,13 +23,16 @@ mod unpack;
 #[cfg(test)]
 mod tests;
 
-pub use digest::Digest;
+pub use crate::digest::Digest;
 pub use error::CheckError;
+pub use image_ref::ImageRef;
 pub use layerfs::{FsStats, LayerFs};
-pub use reference::ImageRef;
 pub use source::{BlobKey, BlobSource};
 pub use stream::{LayerLimits, LayerSpec};
 
+// Content digests are the crate's (`crate::digest`); the readers here name
+// them `super::digest`.
+use crate::digest;
 use crate::inspect::{ImageConfig, Platform};
 use source::{DirSource, TarSource};
 use std::sync::Arc;

@@ -11,9 +11,9 @@
 //! log line or `Debug` output holds them.
 
 use super::challenge::{self, Challenge};
-use super::name::RegistryRef;
 use super::RegistryError;
-use crate::credentials::{CredentialStore, Credentials};
+use crate::docker::credentials::{CredentialStore, Credentials};
+use crate::reference::RegistryRef;
 use base64::Engine as _;
 use std::io::Read;
 use std::path::PathBuf;
@@ -374,7 +374,7 @@ impl Client {
                 .options
                 .docker_config
                 .clone()
-                .unwrap_or_else(crate::credentials::docker_config_dir)
+                .unwrap_or_else(crate::docker::config::config_dir)
                 .join("config.json")
                 .display()
                 .to_string(),

@@ -12,21 +12,22 @@
 
 mod challenge;
 mod client;
-mod name;
 mod source;
 
 #[cfg(test)]
 mod tests;
 
+pub use crate::reference::{
+    is_loopback_host, RegistryRef, Target, DOCKER_HUB, DOCKER_HUB_ENDPOINT,
+};
 pub use client::{ClientOptions, RetryPolicy, MANIFEST_ACCEPT};
-pub use name::{is_loopback_host, RegistryRef, Target, DOCKER_HUB, DOCKER_HUB_ENDPOINT};
 
 use super::digest::Digest;
 use super::error::CheckError;
 use super::oci::{self, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
 use super::source::JSON_LIMIT;
 use super::PlatformImage;
-use crate::credentials::CredentialsError;
+use crate::docker::credentials::CredentialsError;
 use client::Client;
 use source::RegistrySource;
 use std::sync::Arc;

@@ -8,8 +8,8 @@
 //! it what it is asking for.
 
 use super::client::Client;
-use crate::check::digest::Digest;
 use crate::check::source::{BlobKey, BlobSource, JSON_LIMIT};
+use crate::digest::Digest;
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Cursor, Read};
 use std::sync::Mutex;

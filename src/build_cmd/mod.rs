@@ -1,0 +1,366 @@
+//! `archgate build` as a library call: flags in, a report and an exit code
+//! out. Checks the options, picks the builder, plans the exports, serves the
+//! session (context, credentials, secrets, exporter output), runs the
+//! client-side build with its gate through the BuildKit runner, and only
+//! then moves received output into place, loads it, and writes the
+//! metadata file.
+//!
+//! The one idea: every flag is translated once, here, into the three things
+//! BuildKit understands (frontend options, local directories, exporter
+//! attributes), so the BuildKit client and the gate stay ignorant of the CLI.
+
+mod frontend;
+mod options;
+pub mod output;
+
+pub use options::{prepare, OptionsError};
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::buildkit::addr::BuilderAddr;
+use crate::buildkit::auth::AuthService;
+use crate::buildkit::client::list_workers;
+use crate::buildkit::error::BuildError;
+use crate::buildkit::filesync::{
+    ExportTarget, FileSendRouter, FileSendService, FileSyncService, TarDest,
+};
+use crate::buildkit::secrets::{SecretError, SecretsService};
+use crate::buildkit::session::Services;
+use crate::buildkit::solve::{self, SolveError, Solved};
+use crate::buildkit::store::{self, BuilderFlags};
+use crate::buildkit::transport::connect_with;
+use crate::docker::credentials::CredentialsError;
+use crate::docker::{current_engine, Engine, EngineHost, Environment};
+use crate::gate::{platform_list, Decision, Event, Gate};
+use crate::inspect::{ImageReport, Platform};
+use output::{DaemonKind, Dest, OutputError, Wire};
+
+/// Network mode for RUN steps (`--network`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Network {
+    #[default]
+    Default,
+    None,
+    Host,
+}
+
+/// Everything `archgate build` was asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// The build context directory.
+    pub context: PathBuf,
+    /// `-f`; default: `CONTEXT/Dockerfile`.
+    pub file: Option<PathBuf>,
+    pub build_args: Vec<String>,
+    pub labels: Vec<String>,
+    pub target: Option<String>,
+    pub no_cache: bool,
+    pub network: Network,
+    pub tags: Vec<String>,
+    /// `--platform` values as given (comma lists already split).
+    pub platforms: Vec<String>,
+    pub outputs: Vec<String>,
+    pub push: bool,
+    pub load: bool,
+    pub secrets: Vec<String>,
+    pub strict: bool,
+    pub builder: BuilderFlags,
+    pub metadata_file: Option<PathBuf>,
+    /// Whether stdout is a terminal (a tarball is never written to one).
+    pub stdout_is_terminal: bool,
+}
+
+/// A build that reached the gate.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The platforms' reports (the report's `image` is the first tag, else
+    /// the context path).
+    pub report: ImageReport,
+    /// The gate passed and the exporter ran.
+    pub exported: bool,
+    /// The exporter's response, as the metadata file has it.
+    pub exporter_response: BTreeMap<String, String>,
+}
+
+/// Why `archgate build` could not decide (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error(transparent)]
+    Options(#[from] OptionsError),
+    #[error("invalid --platform {value:?}: {reason}")]
+    Platform { value: String, reason: String },
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    Auth(#[from] CredentialsError),
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    #[error(transparent)]
+    Builder(#[from] BuildError),
+    /// The build failed on the daemon, or a platform could not be checked.
+    #[error("{0}")]
+    Build(String),
+    #[error("writing the exported result: {0}")]
+    Export(String),
+    #[error("metadata file {}: {reason}", path.display())]
+    Metadata { path: PathBuf, reason: String },
+}
+
+/// Whether the daemon takes several exporters in one solve (BuildKit
+/// v0.13+): from its BuildKit version when it states one, else, for a Docker
+/// Engine (whose Debian builds report `v0.0.0+unknown`), from the engine's
+/// version: Docker 26 embeds BuildKit v0.13.
+async fn takes_several_exporters(
+    addr: &BuilderAddr,
+    channel: &tonic::transport::Channel,
+    env: &Environment,
+) -> bool {
+    if let Ok(Some(v)) = crate::buildkit::client::info(channel.clone()).await {
+        if let Some((maj, min, _)) = v.release() {
+            return (maj, min) >= (0, 13);
+        }
+    }
+    let host = match addr {
+        BuilderAddr::DockerEngine(Some(host)) => host.clone(),
+        BuilderAddr::DockerEngine(None) => match current_engine(env) {
+            Ok(h) => h,
+            Err(_) => return false,
+        },
+        _ => return false,
+    };
+    let Ok(engine) = Engine::new(&host) else {
+        return false;
+    };
+    engine.version().await.is_some_and(|(maj, _)| maj >= 26)
+}
+
+/// A file removed when dropped.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The name the report gives the build: the first tag, else the context.
+pub fn image_name(req: &Request) -> String {
+    req.tags
+        .first()
+        .cloned()
+        .unwrap_or_else(|| req.context.display().to_string())
+}
+
+/// Run `archgate build`: check the options, connect, build every platform,
+/// gate, export. Progress goes to `events`.
+pub async fn execute(
+    req: &Request,
+    events: Option<UnboundedSender<Event>>,
+) -> Result<Outcome, ExecError> {
+    // Everything that can be refused is refused before the daemon is asked.
+    let (mut solve, local_dirs) = prepare(req, &|k| std::env::var(k).ok())?;
+    let mut platforms: Vec<Platform> = Vec::new();
+    for p in req
+        .platforms
+        .iter()
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty())
+    {
+        let parsed = Platform::parse(p).map_err(|e| ExecError::Platform {
+            value: p.to_string(),
+            reason: e.to_string(),
+        })?;
+        if !platforms.contains(&parsed) {
+            platforms.push(parsed);
+        }
+    }
+    let secrets = SecretsService::from_flags(&req.secrets)?;
+    let auth = AuthService::new()?;
+
+    let env = Environment::from_process();
+    let resolved = store::resolve(&req.builder, &env)?;
+    tracing::debug!(builder = %resolved.addr, from = %resolved.source, "builder");
+    let channel = connect_with(&resolved.addr, &env).await?;
+    let workers = list_workers(channel.clone()).await?;
+    let daemon = DaemonKind::from_workers(
+        matches!(resolved.addr, BuilderAddr::DockerEngine(_)),
+        &workers,
+    );
+    let count = platforms.len().max(1);
+    let plans = output::plan(&req.outputs, req.push, req.load, &req.tags, count, &daemon)?;
+    for p in &plans {
+        p.check_stdout(req.stdout_is_terminal)?;
+    }
+    if plans.len() > 1 && !takes_several_exporters(&resolved.addr, &channel, &env).await {
+        return Err(OutputError::MultipleExporters { count: plans.len() }.into());
+    }
+
+    let mut services = Services::new();
+    let dirs: HashMap<String, PathBuf> = local_dirs.into_iter().collect();
+    services.add(FileSyncService::new(dirs).into_server());
+    services.add(auth.into_server());
+    services.add(secrets.into_server());
+    let mut handles = Vec::new();
+    let mut load_via: Option<(EngineHost, TempFile)> = None;
+    let mut targets = Vec::new();
+    for (index, p) in plans.iter().enumerate() {
+        let target = match (&p.dest, p.wire) {
+            (Some(Dest::Dir(d)), Wire::Packets) => Some(ExportTarget::Local {
+                dest_dir: d.clone(),
+            }),
+            (Some(Dest::File(f)), Wire::Tar) => Some(ExportTarget::Tar {
+                dest: TarDest::File(f.clone()),
+            }),
+            (Some(Dest::Stdout), Wire::Tar) => Some(ExportTarget::Tar {
+                dest: TarDest::Stdout,
+            }),
+            (Some(Dest::DockerLoad), _) => {
+                // Received into a private file, loaded once the gate passed
+                // and the export finished.
+                let tmp = std::env::temp_dir().join(format!(
+                    "archgate-load-{}.tar",
+                    crate::buildkit::session::new_id()?
+                ));
+                load_via = Some((
+                    current_engine(&env).map_err(BuildError::from)?,
+                    TempFile(tmp.clone()),
+                ));
+                Some(ExportTarget::Tar {
+                    dest: TarDest::File(tmp),
+                })
+            }
+            _ => None,
+        };
+        if let Some(t) = target {
+            let (svc, handle) = FileSendService::new(t);
+            targets.push((index, svc));
+            handles.push(handle);
+        }
+    }
+    if !targets.is_empty() {
+        services.add(FileSendRouter::new(targets));
+    }
+
+    let default_platform = workers
+        .iter()
+        .flat_map(|w| w.platforms.first())
+        .next()
+        .cloned()
+        .unwrap_or_else(|| Platform::new("linux", "amd64", None));
+    if !platforms.is_empty() {
+        solve
+            .frontend_attrs
+            .insert("platform".into(), platform_list(&platforms));
+    }
+    solve.exporters = plans
+        .iter()
+        .map(|p| (p.exporter.clone(), p.attrs.clone()))
+        .collect();
+    solve.session_engine = match &resolved.addr {
+        BuilderAddr::DockerEngine(Some(h)) => Some(h.clone()),
+        BuilderAddr::DockerEngine(None) => Some(current_engine(&env).map_err(BuildError::from)?),
+        _ => None,
+    };
+    let frontend_opts = solve.frontend_attrs.clone();
+    let gate = Gate {
+        platforms,
+        default_platform,
+        strict: req.strict,
+        events: events.clone(),
+    };
+    let image = image_name(req);
+    let addr = resolved.addr.to_string();
+    let on_status = move |s| {
+        if let Some(tx) = &events {
+            let _ = tx.send(Event::Status(Box::new(s)));
+        }
+    };
+    let solved = solve::run(channel, services, solve, on_status, |gw| {
+        frontend::build(gw, frontend_opts, &gate)
+    })
+    .await;
+    let export_error = handles.iter().find_map(|h| h.error());
+    let report = |platforms| ImageReport {
+        image: image.clone(),
+        platforms,
+        error: None,
+    };
+    match solved {
+        Ok(Solved::Exported {
+            value: Decision::Pass(platforms),
+            exporter_response,
+        }) => {
+            if let Some(e) = export_error {
+                return Err(ExecError::Export(e));
+            }
+            // The solve succeeded: only now does received output reach its
+            // destinations.
+            for h in &handles {
+                h.commit().await.map_err(ExecError::Export)?;
+            }
+            let exported = !plans.is_empty();
+            if let (Some((engine, tar)), true) = (&load_via, exported) {
+                Engine::new(engine)
+                    .map_err(BuildError::from)?
+                    .load(&tar.0)
+                    .await
+                    .map_err(BuildError::from)?;
+            }
+            if let Some(path) = &req.metadata_file {
+                let json = output::metadata_json(&exporter_response);
+                let text = serde_json::to_string_pretty(&json).unwrap_or_default();
+                std::fs::write(path, text + "\n").map_err(|e| ExecError::Metadata {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
+            }
+            Ok(Outcome {
+                report: report(platforms),
+                exported,
+                exporter_response,
+            })
+        }
+        Ok(Solved::Refused {
+            value: Decision::Fail(platforms),
+            returned: Ok(()),
+        }) => Ok(Outcome {
+            report: report(platforms),
+            exported: false,
+            exporter_response: BTreeMap::new(),
+        }),
+        Ok(Solved::Refused {
+            value: Decision::BuildFailed(status),
+            ..
+        }) => Err(daemon_failed(
+            crate::buildkit::error::daemon_message(&status),
+            export_error,
+        )),
+        Ok(Solved::Refused {
+            value: Decision::Undecided { platform, message },
+            ..
+        }) => Err(ExecError::Build(format!(
+            "could not check {platform}: {message}"
+        ))),
+        Ok(Solved::Refused {
+            returned: Err(e), ..
+        })
+        | Err(SolveError::Client(e)) => Err(ExecError::Build(format!("{addr}: {e}"))),
+        Err(SolveError::Daemon(m)) => Err(daemon_failed(m, export_error)),
+        // The gate returns its result only when every platform passed, and
+        // an error otherwise.
+        Ok(Solved::Exported { .. } | Solved::Refused { .. }) => Err(ExecError::Build(
+            "the gate answered the daemon against its own decision".into(),
+        )),
+    }
+}
+
+/// The build failed on the daemon; a failed export explains it.
+fn daemon_failed(message: String, export_error: Option<String>) -> ExecError {
+    ExecError::Build(match export_error {
+        Some(e) => format!("{message} (writing the export: {e})"),
+        None => message,
+    })
+}

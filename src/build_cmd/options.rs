@@ -1,0 +1,292 @@
+//! The options that shape what BuildKit builds (context, Dockerfile,
+//! `--build-arg`, `--label`, `--target`, `--no-cache`, `--network`), checked
+//! and translated into frontend options and the session's local
+//! directories, before the daemon is asked anything.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::{Network, Request};
+use crate::buildkit::solve::Solve;
+
+/// Why the options cannot make a build (exit 2, before anything runs).
+#[derive(Debug, thiserror::Error)]
+pub enum OptionsError {
+    #[error("build context {}: {reason}", path.display())]
+    Context { path: PathBuf, reason: String },
+    #[error("dockerfile {}: {reason}", path.display())]
+    Dockerfile { path: PathBuf, reason: String },
+    #[error("invalid {flag} {value:?}: {reason}")]
+    Flag {
+        flag: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+/// Translate what shapes the build into what BuildKit understands: the
+/// solve (frontend options, entitlements, the session's name and shared
+/// key; exporters and platforms are added later) and the local directories
+/// the session serves, by the names the frontend asks for (`context`,
+/// `dockerfile`). `env` is read for `--build-arg KEY` without a value (as
+/// buildx does: taken from the environment when set, else dropped).
+pub fn prepare(
+    req: &Request,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Solve, BTreeMap<String, PathBuf>), OptionsError> {
+    let context = std::path::absolute(&req.context).map_err(|e| OptionsError::Context {
+        path: req.context.clone(),
+        reason: e.to_string(),
+    })?;
+    match std::fs::metadata(&context) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(OptionsError::Context {
+                path: req.context.clone(),
+                reason: "not a directory".into(),
+            })
+        }
+        Err(e) => {
+            return Err(OptionsError::Context {
+                path: req.context.clone(),
+                reason: e.to_string(),
+            })
+        }
+    }
+
+    // The Dockerfile's folder is served as its own local; the frontend
+    // reads `filename` inside it.
+    let dockerfile = match &req.file {
+        Some(f) => std::path::absolute(f).map_err(|e| OptionsError::Dockerfile {
+            path: f.clone(),
+            reason: e.to_string(),
+        })?,
+        None => context.join("Dockerfile"),
+    };
+    let shown = req.file.clone().unwrap_or_else(|| dockerfile.clone());
+    match std::fs::metadata(&dockerfile) {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => {
+            return Err(OptionsError::Dockerfile {
+                path: shown,
+                reason: "not a regular file".into(),
+            })
+        }
+        Err(e) => {
+            return Err(OptionsError::Dockerfile {
+                path: shown,
+                reason: e.to_string(),
+            })
+        }
+    }
+    let (Some(dir), Some(name)) = (dockerfile.parent(), dockerfile.file_name()) else {
+        return Err(OptionsError::Dockerfile {
+            path: shown,
+            reason: "has no parent directory".into(),
+        });
+    };
+    let name = name.to_str().ok_or_else(|| OptionsError::Dockerfile {
+        path: dockerfile.clone(),
+        reason: "the file name is not UTF-8".into(),
+    })?;
+
+    let mut opts = BTreeMap::new();
+    opts.insert("filename".to_string(), name.to_string());
+    for a in &req.build_args {
+        match a.split_once('=') {
+            Some((k, v)) => {
+                check_key("--build-arg", a, k)?;
+                opts.insert(format!("build-arg:{k}"), v.to_string());
+            }
+            None => {
+                check_key("--build-arg", a, a)?;
+                if let Some(v) = env(a) {
+                    opts.insert(format!("build-arg:{a}"), v);
+                }
+            }
+        }
+    }
+    for l in &req.labels {
+        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+        check_key("--label", l, k)?;
+        opts.insert(format!("label:{k}"), v.to_string());
+    }
+    if let Some(t) = &req.target {
+        opts.insert("target".into(), t.clone());
+    }
+    if req.no_cache {
+        opts.insert("no-cache".into(), String::new());
+    }
+    let mut entitlements = Vec::new();
+    match req.network {
+        Network::Default => {}
+        Network::None => {
+            opts.insert("force-network-mode".into(), "none".into());
+        }
+        Network::Host => {
+            opts.insert("force-network-mode".into(), "host".into());
+            entitlements.push("network.host".to_string());
+        }
+    }
+
+    let mut local_dirs = BTreeMap::new();
+    local_dirs.insert("context".to_string(), context.clone());
+    local_dirs.insert("dockerfile".to_string(), dir.to_path_buf());
+
+    let solve = Solve {
+        frontend_attrs: opts,
+        entitlements,
+        shared_key: shared_key(&context),
+        session_name: context
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "context".into()),
+        ..Default::default()
+    };
+    Ok((solve, local_dirs))
+}
+
+fn check_key(flag: &'static str, value: &str, key: &str) -> Result<(), OptionsError> {
+    if key.is_empty() {
+        return Err(OptionsError::Flag {
+            flag,
+            value: value.to_string(),
+            reason: "the name is empty".into(),
+        });
+    }
+    Ok(())
+}
+
+/// A stable key per context directory (and machine), so repeated builds of
+/// the same folder only transfer what changed.
+fn shared_key(context: &Path) -> String {
+    let mut h = Sha256::new();
+    h.update(context.as_os_str().as_encoded_bytes());
+    if let Ok(host) = std::fs::read_to_string("/etc/machine-id") {
+        h.update(host.trim().as_bytes());
+    }
+    format!("archgate-{}", &hex::encode(h.finalize())[..20])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+        d
+    }
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn defaults_serve_the_context_twice_and_name_the_dockerfile() {
+        let d = ctx();
+        let (p, dirs) = prepare(
+            &Request {
+                context: d.path().into(),
+                ..Default::default()
+            },
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(p.frontend_attrs.get("filename").unwrap(), "Dockerfile");
+        assert_eq!(dirs["context"], d.path());
+        assert_eq!(dirs["dockerfile"], d.path());
+        assert!(p.entitlements.is_empty());
+    }
+
+    #[test]
+    fn a_dockerfile_outside_the_context_is_its_own_local() {
+        let d = ctx();
+        let other = tempfile::tempdir().unwrap();
+        let f = other.path().join("build.Dockerfile");
+        std::fs::write(&f, "FROM scratch\n").unwrap();
+        let (p, dirs) = prepare(
+            &Request {
+                context: d.path().into(),
+                file: Some(f),
+                ..Default::default()
+            },
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(p.frontend_attrs["filename"], "build.Dockerfile");
+        assert_eq!(dirs["dockerfile"], other.path());
+    }
+
+    #[test]
+    fn build_args_labels_target_network() {
+        let d = ctx();
+        let env = |k: &str| (k == "FROM_ENV").then(|| "e".to_string());
+        let (p, _) = prepare(
+            &Request {
+                context: d.path().into(),
+                build_args: vec!["A=1".into(), "B=".into(), "FROM_ENV".into(), "UNSET".into()],
+                labels: vec!["l=v".into(), "bare".into()],
+                target: Some("final".into()),
+                no_cache: true,
+                network: Network::Host,
+                ..Default::default()
+            },
+            &env,
+        )
+        .unwrap();
+        let o = &p.frontend_attrs;
+        assert_eq!(o["build-arg:A"], "1");
+        assert_eq!(o["build-arg:B"], "");
+        assert_eq!(o["build-arg:FROM_ENV"], "e");
+        assert!(!o.contains_key("build-arg:UNSET"));
+        assert_eq!(o["label:l"], "v");
+        assert_eq!(o["label:bare"], "");
+        assert_eq!(o["target"], "final");
+        assert_eq!(o["no-cache"], "");
+        assert_eq!(o["force-network-mode"], "host");
+        assert_eq!(p.entitlements, vec!["network.host"]);
+    }
+
+    #[test]
+    fn missing_context_or_dockerfile_is_named() {
+        let e = prepare(
+            &Request {
+                context: "/nonexistent/ctx".into(),
+                ..Default::default()
+            },
+            &no_env,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/ctx"), "{e}");
+        let d = tempfile::tempdir().unwrap();
+        let e = prepare(
+            &Request {
+                context: d.path().into(),
+                ..Default::default()
+            },
+            &no_env,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("Dockerfile"), "{e}");
+        let d = ctx();
+        let e = prepare(
+            &Request {
+                context: d.path().into(),
+                build_args: vec!["=x".into()],
+                ..Default::default()
+            },
+            &no_env,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("--build-arg"), "{e}");
+    }
+
+    #[test]
+    fn shared_key_is_stable_per_context() {
+        assert_eq!(shared_key(Path::new("/a")), shared_key(Path::new("/a")));
+        assert_ne!(shared_key(Path::new("/a")), shared_key(Path::new("/b")));
+    }
+}

@@ -1,0 +1,313 @@
+//! The LLBBridge (gateway) calls of a build that produces its result itself
+//! (a client-side build, or a frontend), and the `RootFs` backend that lets
+//! the inspection engine read a build result before anything is exported.
+//!
+//! The one idea: a result ref is a filesystem the daemon holds for us; the
+//! engine needs only `lstat` and ranged reads, and both map onto gateway
+//! calls that never follow the final link: `ReadDir` on the parent (filtered
+//! to the one name) shows a symlink as a symlink, and `ReadFile` with a range
+//! reads just the bytes the engine asks for (buildkit-protocol.md §6).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use prost::Message;
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+
+use super::client::gateway_client;
+use super::error::BuildError;
+use super::gomode::GoMode;
+use super::proto::fsutil::types::Stat;
+use super::proto::gateway::llb_bridge_client::LlbBridgeClient;
+use super::proto::gateway::{
+    EvaluateRequest, FileRange, PingRequest, ReadDirRequest, ReadFileRequest, ReturnRequest,
+    SolveRequest, SolveResponse, StatFileRequest,
+};
+use super::proto::google::rpc::Status as RpcStatus;
+use crate::rootfs::{display, split_parent, Entry, FsError, Kind, RootFs};
+
+/// Routing key for every LLBBridge call: the daemon finds the build by it
+/// (buildkit `client/buildid/metadata.go`).
+const BUILD_ID_HEADER: &str = "buildkit-controlapi-buildid";
+
+/// The gateway of one build (`Control.Solve` with `Ref == build_id` must be
+/// in flight).
+#[derive(Clone)]
+pub struct Gateway {
+    client: LlbBridgeClient<Channel>,
+    build_id: MetadataValue<tonic::metadata::Ascii>,
+}
+
+impl Gateway {
+    pub fn new(channel: Channel, build_id: &str) -> Result<Self, BuildError> {
+        let build_id = build_id.parse().map_err(|_| {
+            BuildError::Session(format!("build id {build_id:?} is not a valid header value"))
+        })?;
+        Ok(Gateway {
+            client: gateway_client(channel),
+            build_id,
+        })
+    }
+
+    fn req<T>(&self, msg: T) -> tonic::Request<T> {
+        let mut r = tonic::Request::new(msg);
+        r.metadata_mut()
+            .insert(BUILD_ID_HEADER, self.build_id.clone());
+        r
+    }
+
+    /// The gateway capabilities the daemon enables.
+    pub async fn ping(&self) -> Result<Vec<String>, tonic::Status> {
+        let pong = self
+            .client
+            .clone()
+            .ping(self.req(PingRequest {}))
+            .await?
+            .into_inner();
+        Ok(pong
+            .frontend_api_caps
+            .into_iter()
+            .filter(|c| c.enabled)
+            .map(|c| c.id)
+            .collect())
+    }
+
+    pub async fn solve(&self, req: SolveRequest) -> Result<SolveResponse, tonic::Status> {
+        Ok(self.client.clone().solve(self.req(req)).await?.into_inner())
+    }
+
+    /// Force a ref to be built now, so build errors surface here: `Evaluate`
+    /// where the daemon has it (v0.11+), else `StatFile` of the root, which
+    /// has the same effect (what BuildKit's own Go client falls back to).
+    pub async fn evaluate(&self, ref_id: &str, has_evaluate: bool) -> Result<(), tonic::Status> {
+        if ref_id.is_empty() {
+            return Ok(());
+        }
+        let mut c = self.client.clone();
+        if has_evaluate {
+            c.evaluate(self.req(EvaluateRequest {
+                r#ref: ref_id.to_string(),
+            }))
+            .await?;
+        } else {
+            c.stat_file(self.req(StatFileRequest {
+                r#ref: ref_id.to_string(),
+                path: "/".to_string(),
+            }))
+            .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn ret(&self, req: ReturnRequest) -> Result<(), tonic::Status> {
+        self.client.clone().r#return(self.req(req)).await?;
+        Ok(())
+    }
+
+    /// A filesystem view of one result ref.
+    pub fn rootfs(&self, ref_id: &str) -> GatewayFs {
+        GatewayFs {
+            gw: self.clone(),
+            ref_id: ref_id.to_string(),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// One result ref as a `RootFs`. An empty ref id is BuildKit's "scratch with
+/// nothing in it": only `/` exists.
+pub struct GatewayFs {
+    gw: Gateway,
+    ref_id: String,
+    cache: Mutex<HashMap<Vec<u8>, Option<Entry>>>,
+}
+
+/// The gateway carries paths as protobuf strings, which must be UTF-8.
+fn utf8_path(path: &[u8]) -> Result<&str, FsError> {
+    std::str::from_utf8(path).map_err(|_| {
+        FsError::Backend(format!(
+            "{}: the BuildKit gateway cannot carry a path that is not UTF-8",
+            display(path)
+        ))
+    })
+}
+
+impl GatewayFs {
+    async fn lookup(&self, path: &[u8]) -> Result<Option<Entry>, FsError> {
+        if path == b"/" {
+            return Ok(Some(Entry::dir(0o755)));
+        }
+        if self.ref_id.is_empty() {
+            return Ok(None);
+        }
+        let Some((parent, name)) = split_parent(path) else {
+            return Ok(None);
+        };
+        let (parent, name) = (utf8_path(parent)?, utf8_path(name)?);
+        // A name with pattern characters would be read as a pattern: list
+        // the whole directory then, and pick the entry out ourselves.
+        let pattern = if name.contains(['*', '?', '[', '\\']) {
+            String::new()
+        } else {
+            name.to_string()
+        };
+        let resp = self
+            .gw
+            .client
+            .clone()
+            .read_dir(self.gw.req(ReadDirRequest {
+                r#ref: self.ref_id.clone(),
+                dir_path: parent.to_string(),
+                include_pattern: pattern,
+            }))
+            .await;
+        let entries = match resp {
+            Ok(r) => r.into_inner().entries,
+            Err(s) if s.code() == tonic::Code::NotFound || is_not_exist(&s) => return Ok(None),
+            Err(s) => return Err(backend(&format!("listing {parent}"), &s)),
+        };
+        Ok(entries
+            .into_iter()
+            .find(|st| st.path.rsplit('/').next() == Some(name))
+            .map(|st| entry_of(&st)))
+    }
+}
+
+impl RootFs for GatewayFs {
+    async fn lstat(&self, path: &[u8]) -> Result<Option<Entry>, FsError> {
+        if let Some(e) = self.cache.lock().ok().and_then(|c| c.get(path).cloned()) {
+            return Ok(e);
+        }
+        let e = self.lookup(path).await?;
+        if let Ok(mut c) = self.cache.lock() {
+            c.insert(path.to_vec(), e.clone());
+        }
+        Ok(e)
+    }
+
+    async fn read_at(&self, path: &[u8], offset: u64, len: usize) -> Result<Vec<u8>, FsError> {
+        if len == 0 || self.ref_id.is_empty() {
+            return Ok(Vec::new());
+        }
+        let path = utf8_path(path)?;
+        let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let resp = self
+            .gw
+            .client
+            .clone()
+            .read_file(self.gw.req(ReadFileRequest {
+                r#ref: self.ref_id.clone(),
+                file_path: path.to_string(),
+                range: Some(FileRange {
+                    offset: to_i64(offset),
+                    length: to_i64(len as u64),
+                }),
+            }))
+            .await
+            .map_err(|s| backend(&format!("reading {path}"), &s))?;
+        let mut data = resp.into_inner().data;
+        data.truncate(len);
+        Ok(data)
+    }
+}
+
+/// fsutil's `Stat` (Go `os.FileMode`) as the engine's `Entry`.
+pub(crate) fn entry_of(st: &Stat) -> Entry {
+    let m = st.mode;
+    let kind = if GoMode::is_dir(m) {
+        Kind::Dir
+    } else if GoMode::is_symlink(m) {
+        Kind::Symlink
+    } else if !GoMode::is_regular(m) {
+        Kind::Other
+    } else {
+        Kind::File
+    };
+    Entry {
+        kind,
+        mode: GoMode::unix_permissions(m),
+        size: if kind == Kind::File {
+            u64::try_from(st.size).unwrap_or(0)
+        } else {
+            0
+        },
+        link: (kind == Kind::Symlink).then(|| st.linkname.clone().into_bytes()),
+    }
+}
+
+/// BuildKit reports a missing directory as an Unknown status carrying the
+/// Go error text.
+fn is_not_exist(s: &tonic::Status) -> bool {
+    let m = s.message();
+    m.contains("no such file or directory") || m.contains("not a directory")
+}
+
+fn backend(what: &str, s: &tonic::Status) -> FsError {
+    FsError::Backend(format!(
+        "{what} in the build result: {}",
+        super::error::describe_status(s)
+    ))
+}
+
+/// A status as the gateway's `google.rpc.Status`, details included, with a
+/// code that is never 0 (0 would read as "no error" and hang the solve,
+/// buildkit-protocol.md §6.7).
+pub(crate) fn rpc_status(s: &tonic::Status) -> RpcStatus {
+    let mut st = RpcStatus::decode(s.details()).unwrap_or_default();
+    st.code = match s.code() {
+        tonic::Code::Ok => tonic::Code::Unknown as i32,
+        c => c as i32,
+    };
+    st.message = s.message().to_string();
+    st
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st(mode: u32, size: i64, link: &str) -> Stat {
+        Stat {
+            path: "x".into(),
+            mode,
+            size,
+            linkname: link.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn returned_errors_never_carry_code_zero() {
+        let s = tonic::Status::new(tonic::Code::Ok, "odd");
+        assert_ne!(rpc_status(&s).code, 0);
+        let s = tonic::Status::failed_precondition("gate");
+        assert_eq!(rpc_status(&s).code, tonic::Code::FailedPrecondition as i32);
+        assert_eq!(rpc_status(&s).message, "gate");
+    }
+
+    #[test]
+    fn go_file_modes_map_to_entries() {
+        assert_eq!(entry_of(&st(0o755, 10, "")), Entry::file(0o755, 10));
+        assert_eq!(
+            entry_of(&st(GoMode::DIR | 0o755, 4096, "")),
+            Entry::dir(0o755)
+        );
+        let l = entry_of(&st(GoMode::SYMLINK | 0o777, 7, "busybox"));
+        assert_eq!(l.kind, Kind::Symlink);
+        assert_eq!(l.link.as_deref(), Some(&b"busybox"[..]));
+        assert_eq!(
+            entry_of(&st(GoMode::DEVICE | GoMode::CHAR_DEVICE | 0o666, 0, "")).kind,
+            Kind::Other
+        );
+        assert_eq!(
+            entry_of(&st(GoMode::NAMED_PIPE | 0o644, 0, "")).kind,
+            Kind::Other
+        );
+        let suid = entry_of(&st(GoMode::SETUID | 0o755, 1, ""));
+        assert_eq!((suid.kind, suid.mode), (Kind::File, 0o4755));
+        // A Unix st_mode (0o100755) is not what fsutil sends; its file-type
+        // bits mean nothing to Go, so it must not read as a directory.
+        assert_eq!(entry_of(&st(0o100755, 1, "")).kind, Kind::File);
+    }
+}

@@ -1,0 +1,34 @@
+//! A BuildKit client, reusable and ignorant of archgate's gate: builder
+//! addresses and resolution (`addr`, `store`), transports, the generated
+//! protocol, first calls (`client`), the session the daemon calls back
+//! (`session` with `filesync`, `auth`, `secrets`), the gateway and its
+//! `RootFs` (`gateway`), progress rendering, and the runner of a client-side
+//! gateway build that takes the build as a function (`solve`).
+//!
+//! The one idea: everything a build does travels over one connection that
+//! archgate dials itself (unix, tcp+TLS, the Docker Engine's `/grpc` upgrade,
+//! or `docker exec ... buildctl dial-stdio`), so every transport behaves the
+//! same above `transport::connect`.
+
+pub mod addr;
+pub mod auth;
+pub mod client;
+pub mod error;
+pub mod filesync;
+pub mod gateway;
+pub mod gomode;
+pub mod progress;
+pub mod proto;
+pub mod secrets;
+pub mod session;
+pub mod solve;
+pub mod store;
+pub mod transport;
+
+pub use crate::dial::{TcpAddr, TlsOptions, CONNECT_TIMEOUT};
+pub use crate::docker::{EngineHost, Environment};
+pub use addr::BuilderAddr;
+pub use client::{info, list_workers, BuildkitVersion, WorkerInfo};
+pub use error::BuildError;
+pub use store::{resolve, BuilderFlags, Resolved};
+pub use transport::{connect, connect_with};
