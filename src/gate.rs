@@ -13,11 +13,13 @@ use std::collections::HashMap;
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::buildkit::gateway::Gateway;
+use crate::buildkit::gateway::{Gateway, GatewayFs};
 use crate::buildkit::proto::control::StatusResponse;
 use crate::buildkit::proto::gateway::{self as gw, result::Result as ResultArm};
 use crate::buildkit::solve::Answer;
+use crate::inspect::engine::deep;
 use crate::inspect::{self, ImageConfig, Platform, PlatformReport, Verdict};
+use crate::rootfs::Kind;
 
 /// Metadata keys of a `dockerfile.v0` result (buildkit
 /// `exporter/containerimage/exptypes/types.go`).
@@ -64,6 +66,9 @@ pub struct Gate {
     pub default_platform: Platform,
     /// Warnings and skips fail the gate too.
     pub strict: bool,
+    /// `--deep`: every program of the result is judged too (a walk of its
+    /// whole tree, bounded by [`MAX_DEEP_ENTRIES`]).
+    pub deep: bool,
     pub events: Option<UnboundedSender<Event>>,
 }
 
@@ -242,9 +247,20 @@ impl Gate {
             )),
             Some(raw) => match ImageConfig::from_json(raw) {
                 Err(e) => Err(format!("image config: {e}")),
-                Ok(cfg) => inspect::inspect(&cfg, platform, &gw.rootfs(id))
-                    .await
-                    .map_err(|e| format!("{e:#}")),
+                Ok(cfg) => {
+                    let fs = gw.rootfs(id);
+                    match inspect::inspect(&cfg, platform, &fs).await {
+                        Err(e) => Err(format!("{e:#}")),
+                        Ok(report) if !self.deep => Ok(report),
+                        Ok(mut report) => match deep_walk(platform, &fs).await {
+                            Ok(findings) => {
+                                findings.fold(&mut report, platform);
+                                Ok(report)
+                            }
+                            Err(e) => Err(e),
+                        },
+                    }
+                }
             },
         };
         match outcome {
@@ -267,6 +283,56 @@ impl Gate {
             }
         }
     }
+}
+
+/// Entries (files, directories, links) `--deep` walks in one platform's
+/// result at most: a bound on the gateway calls and the time, not on what
+/// real images hold (a full Debian with a JDK has about 30,000).
+pub const MAX_DEEP_ENTRIES: usize = 1_000_000;
+
+/// `--deep` on a build result: walk its whole tree with gateway `ReadDir`
+/// (links are not followed: each file is seen once, at its own path) and
+/// judge every candidate file (`deep::is_candidate`) from ranged reads of
+/// the bytes identification needs, its loader or `#!` line judged once for
+/// all files that share it.
+async fn deep_walk(platform: &Platform, fs: &GatewayFs) -> Result<deep::Findings, String> {
+    let mut completer = deep::Completer::default();
+    let mut findings = deep::Findings::default();
+    let mut todo: Vec<Vec<u8>> = vec![b"/".to_vec()];
+    let mut seen = 0usize;
+    while let Some(dir) = todo.pop() {
+        let entries = fs.read_dir(&dir).await.map_err(|e| format!("{e:#}"))?;
+        seen += entries.len();
+        if seen > MAX_DEEP_ENTRIES {
+            return Err(format!(
+                "--deep: the result has more than {MAX_DEEP_ENTRIES} files and directories                  (archgate walks at most that many)"
+            ));
+        }
+        for (name, entry) in entries {
+            let mut path = dir.clone();
+            if path != b"/" {
+                path.push(b'/');
+            }
+            path.extend_from_slice(&name);
+            match entry.kind {
+                Kind::Dir => todo.push(path),
+                Kind::File if deep::is_candidate(&name, &entry) => {
+                    let judged = deep::inspect_file(platform, fs, &path, &entry, false)
+                        .await
+                        .map_err(|e| format!("{e:#}"))?;
+                    if let Some(f) = judged {
+                        let f = completer
+                            .complete(platform, fs, &path, f)
+                            .await
+                            .map_err(|e| format!("{e:#}"))?;
+                        findings.add(f);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(findings)
 }
 
 /// The platform id of a single-ref result: the one `refs.platforms` names

@@ -83,6 +83,10 @@ struct BuildArgs {
     /// Fail (exit 1) on warnings and skipped platforms too
     #[arg(long)]
     strict: bool,
+    /// Also judge every program in the result (executables, scripts, shared
+    /// libraries), not only those the config runs
+    #[arg(long)]
+    deep: bool,
     /// BuildKit address: unix://PATH, tcp://HOST:PORT, docker-container://NAME, docker://[ENGINE_HOST]
     #[arg(long, value_name = "ADDR", conflicts_with = "builder")]
     addr: Option<String>,
@@ -117,6 +121,10 @@ struct CheckArgs {
     /// Fail (exit 1) on warnings and skipped platforms too
     #[arg(long)]
     strict: bool,
+    /// Also judge every program in the image (executables, scripts, shared
+    /// libraries), not only those the config runs: reads every layer
+    #[arg(long)]
+    deep: bool,
     /// Allow plain HTTP (and unverified HTTPS) for registries not on loopback
     #[arg(long)]
     insecure: bool,
@@ -209,7 +217,7 @@ fn run_check(args: CheckArgs) -> Result<u8> {
     };
     let mut images = Vec::new();
     for spec in &args.images {
-        let r = check_image(spec, &filters, &options);
+        let r = check_image(spec, &filters, &options, args.deep);
         if let Some(e) = &r.error {
             // Most errors already name the file; don't say it twice.
             let path = spec.split_once(':').map_or(spec.as_str(), |(_, p)| p);
@@ -234,7 +242,12 @@ fn run_check(args: CheckArgs) -> Result<u8> {
 
 /// Check every (selected) platform of one image; an image that cannot be read
 /// gets an error and no verdicts.
-fn check_image(spec: &str, filters: &[Platform], options: &check::OpenOptions) -> ImageReport {
+fn check_image(
+    spec: &str,
+    filters: &[Platform],
+    options: &check::OpenOptions,
+    deep: bool,
+) -> ImageReport {
     let fail = |e: String| ImageReport {
         image: spec.to_string(),
         platforms: Vec::new(),
@@ -260,7 +273,7 @@ fn check_image(spec: &str, filters: &[Platform], options: &check::OpenOptions) -
         }
         targets.retain(|t| filters.iter().any(|f| t.platform.matches_filter(f)));
     }
-    let results = inspect_all(&targets);
+    let results = inspect_all(&targets, deep);
     let mut platforms = Vec::new();
     for (t, res) in targets.iter().zip(results) {
         match res {
@@ -281,6 +294,7 @@ fn check_image(spec: &str, filters: &[Platform], options: &check::OpenOptions) -
 /// Platforms are independent: inspect them on parallel threads.
 fn inspect_all(
     targets: &[check::PlatformImage],
+    deep: bool,
 ) -> Vec<Result<inspect::PlatformReport, inspect::InspectError>> {
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -294,7 +308,7 @@ fn inspect_all(
                     let rt = tokio::runtime::Builder::new_current_thread()
                         .build()
                         .expect("runtime");
-                    *slot = Some(rt.block_on(inspect::inspect(&t.config, &t.platform, &t.fs)));
+                    *slot = Some(rt.block_on(inspect_one(t, deep)));
                     // The verdict is in: its index and captures can go.
                     t.fs.release();
                 });
@@ -305,6 +319,24 @@ fn inspect_all(
         .into_iter()
         .map(|r| r.expect("every platform ran"))
         .collect()
+}
+
+/// One platform: with `deep`, every layer is read once first, judging every
+/// program on the way; the config's programs are then judged from what that
+/// left (indexes, captured bytes), and the programs' loaders and
+/// interpreters last.
+async fn inspect_one(
+    t: &check::PlatformImage,
+    deep: bool,
+) -> Result<inspect::PlatformReport, inspect::InspectError> {
+    if !deep {
+        return inspect::inspect(&t.config, &t.platform, &t.fs).await;
+    }
+    let scan = t.fs.deep_scan(&t.platform)?;
+    let mut report = inspect::inspect(&t.config, &t.platform, &t.fs).await?;
+    let findings = scan.finish(&t.platform, &t.fs).await?;
+    findings.fold(&mut report, &t.platform);
+    Ok(report)
 }
 
 /// `archgate build`: run the gated build on a runtime of its own, render
@@ -329,6 +361,7 @@ fn run_build(args: BuildArgs) -> u8 {
         load: args.load,
         secrets: args.secrets.clone(),
         strict: args.strict,
+        deep: args.deep,
         builder: BuilderFlags {
             addr: args.addr.clone(),
             builder: args.builder.clone(),

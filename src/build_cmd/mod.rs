@@ -67,6 +67,8 @@ pub struct Request {
     pub load: bool,
     pub secrets: Vec<String>,
     pub strict: bool,
+    /// `--deep`: judge every program of each platform's result.
+    pub deep: bool,
     pub builder: BuilderFlags,
     pub metadata_file: Option<PathBuf>,
     /// Whether stdout is a terminal (a tarball is never written to one).
@@ -269,6 +271,7 @@ pub async fn execute(
         platforms,
         default_platform,
         strict: req.strict,
+        deep: req.deep,
         events: events.clone(),
     };
     let image = image_name(req);

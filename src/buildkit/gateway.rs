@@ -174,6 +174,42 @@ impl GatewayFs {
     }
 }
 
+impl GatewayFs {
+    /// Every entry of directory `dir` (`ReadDir` with no pattern), by name,
+    /// links as links. A directory that does not exist has none.
+    pub async fn read_dir(&self, dir: &[u8]) -> Result<Vec<(Vec<u8>, Entry)>, FsError> {
+        if self.ref_id.is_empty() {
+            return Ok(Vec::new());
+        }
+        let dir = utf8_path(dir)?;
+        let resp = self
+            .gw
+            .client
+            .clone()
+            .read_dir(self.gw.req(ReadDirRequest {
+                r#ref: self.ref_id.clone(),
+                dir_path: dir.to_string(),
+                include_pattern: String::new(),
+            }))
+            .await;
+        let entries = match resp {
+            Ok(r) => r.into_inner().entries,
+            Err(s) if s.code() == tonic::Code::NotFound || is_not_exist(&s) => {
+                return Ok(Vec::new())
+            }
+            Err(s) => return Err(backend(&format!("listing {dir}"), &s)),
+        };
+        Ok(entries
+            .iter()
+            .filter_map(|st| {
+                let name = st.path.rsplit('/').next().unwrap_or(&st.path);
+                (!name.is_empty() && name != "." && name != "..")
+                    .then(|| (name.as_bytes().to_vec(), entry_of(st)))
+            })
+            .collect())
+    }
+}
+
 impl RootFs for GatewayFs {
     async fn lstat(&self, path: &[u8]) -> Result<Option<Entry>, FsError> {
         if let Some(e) = self.cache.lock().ok().and_then(|c| c.get(path).cloned()) {

@@ -132,6 +132,11 @@ impl FileCapture {
         })
     }
 
+    /// The bytes of the file's head that have arrived so far.
+    pub fn head(&self) -> &[u8] {
+        &self.segs[0].data
+    }
+
     fn add_window(&mut self, start: u64, end: u64, budget: &mut dyn Budget) -> bool {
         let end = end.min(self.size);
         if start >= end {
@@ -165,7 +170,11 @@ impl FileCapture {
                     .into_iter()
                     .collect::<Vec<_>>()
             } else {
-                w.shdrs.into_iter().chain(w.data).collect()
+                w.shdrs
+                    .into_iter()
+                    .chain(w.data)
+                    .chain(w.arm_attrs)
+                    .collect()
             };
             for (start, end) in windows {
                 // What lies before the head's end is in the head already.
@@ -283,6 +292,11 @@ pub struct ElfWindows {
     pub shdrs: Option<(u64, u64)>,
     /// The start of the first writable `PT_LOAD` segment.
     pub data: Option<(u64, u64)>,
+    /// 32-bit ARM: what follows the last `PT_LOAD` segment's bytes, where
+    /// linkers put the first non-allocated sections (`.comment`,
+    /// `.ARM.attributes`), so the attributes of a binary that is not
+    /// stripped are kept too (in a stripped one they are in the tail).
+    pub arm_attrs: Option<(u64, u64)>,
 }
 
 /// The windows an ELF's header points at; none for anything else (or when
@@ -356,6 +370,8 @@ pub fn elf_windows(head: &[u8], size: u64) -> ElfWindows {
     }
     // Program headers (elf.h Elf32_Phdr / Elf64_Phdr): PT_LOAD = 1, PF_W = 2.
     let min_ent = if is64 { 56 } else { 32 };
+    let mut loads_end = 0u64;
+    let mut writable_seen = false;
     if phentsize >= min_ent && phnum > 0 {
         for i in 0..phnum {
             let Some(o) = phoff.checked_add(i * phentsize) else {
@@ -370,13 +386,21 @@ pub fn elf_windows(head: &[u8], size: u64) -> ElfWindows {
             } else {
                 (u32_at(o), u32_at(o + 24), u32_at(o + 4), u32_at(o + 16))
             };
-            if ptype == 1 && flags & 2 != 0 {
+            if ptype != 1 {
+                continue;
+            }
+            loads_end = loads_end.max(off.saturating_add(filesz));
+            if flags & 2 != 0 && !writable_seen {
+                writable_seen = true;
                 if filesz > 0 && off < size {
                     out.data = Some((off, off.saturating_add(filesz.min(WINDOW))));
                 }
-                break;
             }
         }
+    }
+    // EM_ARM (elf.h) = 40, e_machine at offset 18.
+    if !is64 && u16_at(18) == 40 && loads_end > 0 && loads_end < size {
+        out.arm_attrs = Some((loads_end, loads_end.saturating_add(WINDOW)));
     }
     out
 }

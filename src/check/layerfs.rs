@@ -9,10 +9,12 @@
 //! extracted, and no layer is ever held in memory.
 
 use super::capture::{self, Budget, FileCapture};
+use super::deep::{DeepHook, DeepScan};
 use super::gotar::{self, TarError};
 use super::source::BlobSource;
 use super::stream::{finish_layer, open_layer, LayerFail, LayerLimits, LayerSpec};
 use super::unpack::{Applied, Inode, LayerTree, Lookup, NodeId, NodeKind, TreeError, TreeLimits};
+use crate::inspect::Platform;
 use crate::rootfs::{Entry, FsError, Kind, RootFs};
 use std::collections::HashMap;
 use std::fmt;
@@ -280,6 +282,17 @@ impl LayerFs {
     /// Index layer `i` if it was not yet, capturing `wanted` whatever its
     /// mode.
     fn ensure(&self, st: &mut State, i: usize, wanted: &[u8]) -> Result<(), FsError> {
+        self.ensure_with(st, i, wanted, None)
+    }
+
+    /// [`Self::ensure`], with `--deep` judging files on the way.
+    fn ensure_with(
+        &self,
+        st: &mut State,
+        i: usize,
+        wanted: &[u8],
+        deep: Option<&mut DeepHook<'_>>,
+    ) -> Result<(), FsError> {
         if st.index[i].is_some() {
             return Ok(());
         }
@@ -301,6 +314,7 @@ impl LayerFs {
             wanted,
             budget,
             captured,
+            deep,
         ) {
             Ok((tree, caps)) => {
                 let bytes = tree.bytes();
@@ -324,6 +338,28 @@ impl LayerFs {
                 Err(f.into())
             }
         }
+    }
+
+    /// `--deep`: read every layer once, top-down (whatever was learnt
+    /// before is dropped first), judging each candidate file as it streams
+    /// and keeping the indexes and captures as a lookup would. What is left
+    /// to judge (loaders, interpreters) is judged by [`DeepScan::finish`]
+    /// against this same view.
+    pub fn deep_scan(&self, platform: &Platform) -> Result<DeepScan, FsError> {
+        let mut st = self.lock()?;
+        if st.index.iter().any(Option::is_some) {
+            st.release();
+        }
+        let mut hook = DeepHook::new(platform);
+        for i in (0..self.layers.len()).rev() {
+            self.ensure_with(&mut st, i, b"", Some(&mut hook))?;
+            if let Err(m) = hook.layer_done(&st.index, i) {
+                let f = LayerFail::new(&*self.source, &self.layers[i], m);
+                st.failed = Some(f.clone());
+                return Err(f.into());
+            }
+        }
+        Ok(hook.into_scan())
     }
 
     /// Look `path` up top-down, composing the layers as overlayfs does: an
@@ -529,6 +565,7 @@ fn index_layer(
     wanted: &[u8],
     budget: &mut FsBudget,
     committed: &mut HashMap<(usize, u32), Segments>,
+    deep: Option<&mut DeepHook<'_>>,
 ) -> Result<(LayerTree, Captures), LayerFail> {
     // The tree's bytes are counted in GLOBAL_INDEX as it grows; on failure
     // they are given back.
@@ -543,6 +580,7 @@ fn index_layer(
         budget,
         committed,
         &mut counted,
+        deep,
     );
     match &r {
         Ok((tree, _)) => {
@@ -571,6 +609,7 @@ fn index_layer_counted(
     budget: &mut FsBudget,
     committed: &mut HashMap<(usize, u32), Segments>,
     counted: &mut u64,
+    mut deep: Option<&mut DeepHook<'_>>,
 ) -> Result<(LayerTree, Captures), LayerFail> {
     let fail_tar = |e: TarError| LayerFail::tar(src, spec, e);
     let fail_tree = |e: TreeError| match e {
@@ -628,13 +667,20 @@ fn index_layer_counted(
             tree.path_of(id, &mut path);
             path == wanted
         };
-        if (ino.mode & 0o111 == 0 && !forced) || ino.size == 0 {
+        let mut cap = if (ino.mode & 0o111 == 0 && !forced) || ino.size == 0 {
+            None
+        } else {
+            FileCapture::start(ino.size, forced, budget)
+        };
+        let mut judging = match deep.as_deref_mut() {
+            Some(d) => d.begin(tree.name_of(id), ino.mode, ino.size, ordinal),
+            None => false,
+        };
+        if cap.is_none() && !judging {
             continue;
         }
-        let Some(mut cap) = FileCapture::start(ino.size, forced, budget) else {
-            continue;
-        };
         let mut pos = 0u64;
+        let mut whole = false;
         loop {
             let n = match archive.read(&mut buf) {
                 Ok(n) => n,
@@ -642,19 +688,34 @@ fn index_layer_counted(
                 Err(e) => return Err(fail_tar(e.into())),
             };
             if n == 0 {
+                whole = true;
                 break;
             }
-            cap.feed(pos, &buf[..n], budget);
+            if let Some(c) = cap.as_mut() {
+                c.feed(pos, &buf[..n], budget);
+            }
+            if judging {
+                judging = deep.as_deref_mut().is_some_and(|d| d.feed(pos, &buf[..n]));
+            }
             pos += n as u64;
+            if cap.is_none() && !judging {
+                // Nobody wants the rest: the reader skips it.
+                break;
+            }
         }
-        if pos != ino.size {
+        if whole && pos != ino.size {
             return Err(LayerFail::new(
                 src,
                 spec,
                 format!("truncated tar entry {}", crate::rootfs::display(&h.name)),
             ));
         }
-        caps.push((ordinal, cap.finish(budget), forced));
+        if let Some(d) = deep.as_deref_mut() {
+            d.end();
+        }
+        if let Some(cap) = cap {
+            caps.push((ordinal, cap.finish(budget), forced));
+        }
     }
     finish_layer(src, spec, archive)?;
     tree.shrink();

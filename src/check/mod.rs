@@ -9,6 +9,7 @@
 
 mod capture;
 pub mod daemon;
+mod deep;
 mod docker;
 mod error;
 pub mod gotar;
@@ -24,6 +25,7 @@ mod unpack;
 mod tests;
 
 pub use crate::digest::Digest;
+pub use deep::DeepScan;
 pub use error::CheckError;
 pub use image_ref::ImageRef;
 pub use layerfs::{FsStats, LayerFs};

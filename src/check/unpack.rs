@@ -1022,6 +1022,38 @@ impl LayerTree {
         out
     }
 
+    /// Every regular file still in the tree, with its path (each hard link
+    /// under its own), in no particular order.
+    pub fn live_files(&self, mut f: impl FnMut(&[u8], NodeId, Inode)) {
+        let mut path = Vec::new();
+        // (directory, length of `path` for it, next child to visit)
+        let mut todo: Vec<(NodeId, usize, u32)> = vec![(ROOT, 0, self.node(ROOT).first_child)];
+        while let Some(top) = todo.last_mut() {
+            let cur = top.2;
+            if cur == NONE {
+                todo.pop();
+                continue;
+            }
+            let base = top.1;
+            let n = *self.node(cur);
+            top.2 = n.next_sibling;
+            if n.flags & DEAD != 0 {
+                continue;
+            }
+            path.truncate(base);
+            path.push(b'/');
+            path.extend_from_slice(self.arena.get(n.name, n.name_len));
+            match n.kind {
+                NodeKind::Dir => {
+                    let len = path.len();
+                    todo.push((cur, len, n.first_child));
+                }
+                NodeKind::File => f(&path, cur, *self.inodes.get(n.a)),
+                _ => {}
+            }
+        }
+    }
+
     /// Give back what growing left unused.
     pub fn shrink(&mut self) {
         let (nodes, arena, hasher) = (&self.nodes, &self.arena, &self.hasher);

@@ -33,7 +33,7 @@ const SHT_ARM_ATTRIBUTES: u32 = 0x7000_0003;
 const PF_W: u32 = 2;
 /// ELF types execve accepts (elf.h `ET_EXEC`, `ET_DYN`).
 const ET_EXEC: u16 = 2;
-const ET_DYN: u16 = 3;
+pub const ET_DYN: u16 = 3;
 /// Go build info magic (Go's debug/buildinfo).
 pub const GO_BUILDINFO_MAGIC: &[u8] = b"\xff Go buildinf:";
 
@@ -64,6 +64,8 @@ pub struct ElfInfo {
     pub machine: u16,
     pub bits: u8,
     pub big_endian: bool,
+    /// `e_type`: `ET_EXEC` or `ET_DYN` (a PIE or a shared library).
+    pub e_type: u16,
     pub flags: u32,
     pub interp: Option<Vec<u8>>,
     /// Why the first PT_INTERP is one the kernel refuses (ENOEXEC), if it is.
@@ -311,6 +313,7 @@ async fn identify_elf<R: RootFs>(
         machine: hdr.e_machine,
         bits,
         big_endian,
+        e_type: hdr.e_type,
         flags: hdr.e_flags,
         interp: None,
         interp_error: None,

@@ -1686,7 +1686,7 @@ fn hint_for(reason: Reason, checks: &[Check], p: &Platform) -> Option<String> {
     })
 }
 
-mod deep;
+pub mod deep;
 pub use deep::{fold_deep, inspect_exec, inspect_file, soften_script, DeepFile};
 
 #[cfg(test)]

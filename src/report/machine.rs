@@ -2,9 +2,10 @@
 //! GitHub Actions workflow-command annotations.
 //!
 //! The one idea: one result per platform that did not pass, keyed by the
-//! stable reason code, so tools can group and suppress by rule.
+//! stable reason code, so tools can group and suppress by rule; with
+//! `--deep`, one more per file that did not pass (role `file`), naming it.
 
-use crate::inspect::verdict::{PlatformReport, Reason};
+use crate::inspect::verdict::{Check, PlatformReport, Reason, Role};
 use crate::inspect::{Report, Verdict};
 use serde_json::{json, Value};
 
@@ -58,6 +59,28 @@ fn findings(report: &Report) -> impl Iterator<Item = (&str, &PlatformReport)> {
     })
 }
 
+/// `--deep`'s files that did not pass, with their image and platform.
+fn file_findings(report: &Report) -> impl Iterator<Item = (&str, &PlatformReport, &Check)> {
+    findings(report).flat_map(|(image, p)| {
+        p.checks
+            .iter()
+            .filter(|c| c.role == Role::File && c.verdict != Verdict::Pass)
+            .map(move |c| (image, p, c))
+    })
+}
+
+fn file_text(image: &str, p: &PlatformReport, c: &Check) -> String {
+    format!("{image} {}: file {}: {}", p.platform, c.path, c.message)
+}
+
+fn level(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Fail => "error",
+        Verdict::Warn => "warning",
+        _ => "note",
+    }
+}
+
 fn text(image: &str, p: &PlatformReport) -> String {
     let mut s = format!("{image} {}: {}", p.platform, p.message);
     if let Some(h) = &p.hint {
@@ -74,14 +97,9 @@ pub fn sarif(report: &Report) -> String {
         .collect();
     let mut results: Vec<Value> = findings(report)
         .map(|(image, p)| {
-            let level = match p.verdict {
-                Verdict::Fail => "error",
-                Verdict::Warn => "warning",
-                _ => "note",
-            };
             json!({
                 "ruleId": p.reason.as_str(),
-                "level": level,
+                "level": level(p.verdict),
                 "message": {"text": text(image, p)},
                 "locations": [{"logicalLocations": [{
                     "name": p.platform,
@@ -92,6 +110,19 @@ pub fn sarif(report: &Report) -> String {
             })
         })
         .collect();
+    for (image, p, c) in file_findings(report) {
+        results.push(json!({
+            "ruleId": c.reason.as_str(),
+            "level": level(c.verdict),
+            "message": {"text": file_text(image, p, c)},
+            "locations": [{"logicalLocations": [{
+                "name": c.path,
+                "fullyQualifiedName": format!("{image}@{}:{}", p.platform, c.path),
+                "kind": "resource"
+            }]}],
+            "properties": {"image": image, "platform": p.platform, "role": "file", "file": c.path}
+        }));
+    }
     for i in report.images.iter().filter(|i| i.error.is_some()) {
         results.push(json!({
             "ruleId": "image-unreadable",
@@ -143,6 +174,20 @@ pub fn github(report: &Report) -> String {
             escape(&text(image, p), false)
         ));
     }
+    for (image, p, c) in file_findings(report) {
+        let kind = match c.verdict {
+            Verdict::Fail => "error",
+            _ => "warning",
+        };
+        let title = escape(
+            &format!("archgate {} {} {}", p.platform, c.reason.as_str(), c.path),
+            true,
+        );
+        out.push_str(&format!(
+            "::{kind} title={title}::{}\n",
+            escape(&file_text(image, p, c), false)
+        ));
+    }
     for i in report.images.iter().filter(|i| i.error.is_some()) {
         let msg = format!("{}: {}", i.image, i.error.as_deref().unwrap_or(""));
         out.push_str(&format!(
@@ -188,6 +233,40 @@ mod tests {
             g.starts_with("::error title=archgate linux/arm64 arch-mismatch::oci:x linux/arm64")
         );
         assert!(g.contains("%0A"));
+    }
+
+    fn deep_report() -> Report {
+        let mut r = report();
+        let p = &mut r.images[0].platforms[0];
+        p.checks.push(Check {
+            role: Role::File,
+            path: "/usr/lib/libx.so".into(),
+            resolved: "/usr/lib/libx.so".into(),
+            chain: vec!["/usr/lib/libx.so".into()],
+            verdict: Verdict::Fail,
+            reason: Reason::ArchMismatch,
+            message: "/usr/lib/libx.so is an ELF 64-bit LSB binary for amd64".into(),
+            binary: None,
+        });
+        r
+    }
+
+    #[test]
+    fn deep_files_are_results_and_annotations_of_their_own() {
+        let v: Value = serde_json::from_str(&sarif(&deep_report())).unwrap();
+        let results = v["runs"][0]["results"].as_array().unwrap();
+        assert_eq!(results.len(), 2);
+        assert_eq!(results[1]["ruleId"], "arch-mismatch");
+        assert_eq!(results[1]["properties"]["file"], "/usr/lib/libx.so");
+        assert!(results[1]["message"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("file /usr/lib/libx.so"));
+        let g = github(&deep_report());
+        assert_eq!(g.lines().count(), 2, "{g}");
+        assert!(g.lines().nth(1).unwrap().starts_with(
+            "::error title=archgate linux/arm64 arch-mismatch /usr/lib/libx.so::oci:x linux/arm64: file /usr/lib/libx.so"
+        ), "{g}");
     }
 
     #[test]

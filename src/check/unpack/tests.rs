@@ -461,3 +461,29 @@ fn live_ordinals_skip_removed_files() {
     ]);
     assert_eq!(t.live_ordinals(), vec![1, 3, 4], "d/b went with d");
 }
+
+#[test]
+fn live_files_lists_every_path_of_every_file_left() {
+    let t = build(
+        true,
+        &[
+            file(b"usr/bin/a"),
+            file(b"usr/bin/gone"),
+            link(b"usr/lib/a-link", b"usr/bin/a"),
+            sym(b"bin", b"usr/bin"),
+            file(b"usr/bin/.wh.gone"),
+            dir(b"empty"),
+        ],
+    )
+    .unwrap();
+    let mut seen = Vec::new();
+    t.live_files(|p, _, ino| seen.push((p.to_vec(), ino.ordinal)));
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            (b"/usr/bin/a".to_vec(), 1),
+            (b"/usr/lib/a-link".to_vec(), 1)
+        ]
+    );
+}

@@ -6,14 +6,20 @@
 //! the kernel needs to run it (the ELF loader, the `#!` interpreter). A
 //! caller that streams layers judges each file's bytes as they pass
 //! (`follow: false`, and `DeepFile::needs` says what is left) and the few
-//! distinct loaders and interpreters once at the end (`inspect_exec`).
+//! distinct loaders and interpreters once at the end (`Completer`), which
+//! gives what following would have given.
+//!
+//! Files are judged under a stand-in name ([`SYNTH`]) when many of them are
+//! to share one judgement: the result is then a template, and [`repath`]
+//! puts each file's own path in.
 
-use super::{hint_for, Ctx, Engine, Finder, Missing};
-use crate::inspect::binary::Ident;
+use super::{hint_for, shown, Ctx, Engine, Finder, Missing};
+use crate::inspect::binary::{Ident, ET_DYN};
 use crate::inspect::resolve::DEFAULT_PATH;
 use crate::inspect::verdict::{Check, DeepSummary, PlatformReport, Reason, Role, Verdict};
 use crate::inspect::{InspectError, Platform};
-use crate::rootfs::{display, Entry, Kind, RootFs};
+use crate::rootfs::{display, Entry, FsError, Kind, RootFs};
+use std::collections::HashMap;
 
 /// What `--deep` made of one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +30,8 @@ pub struct DeepFile {
     /// Judged without following: the loader (role `loader`) or interpreter
     /// (role `interpreter`) the kernel would open to run it, still to judge.
     pub needs: Option<(Role, Vec<u8>)>,
+    /// With an interpreter in `needs`: the argument of its `#!` line.
+    pub arg: Option<Vec<u8>>,
 }
 
 impl DeepFile {
@@ -35,6 +43,27 @@ impl DeepFile {
             .max()
             .unwrap_or(Verdict::Pass)
     }
+
+    /// The path the file was judged at.
+    pub fn path(&self) -> &str {
+        self.checks.first().map_or("", |c| c.path.as_str())
+    }
+}
+
+/// The stand-in path of a file judged as a template: an absolute name right
+/// under `/` (so it resolves whatever the image has), valid UTF-8 (a
+/// gateway path must be), with a noncharacter no real name contains.
+pub const SYNTH: &[u8] = "/\u{fffe}archgate-deep".as_bytes();
+
+/// Whether `--deep` looks at a file: a regular, non-empty file with an
+/// execute bit (what exec can run), or whose name has `.so` in it (a shared
+/// library: the loader and `dlopen` map it without an execute bit). Both
+/// backends walk files by this rule, so `check` and `build` judge the same
+/// files.
+pub fn is_candidate(name: &[u8], entry: &Entry) -> bool {
+    entry.kind == Kind::File
+        && entry.size > 0
+        && (entry.is_executable() || memchr::memmem::find(name, b".so").is_some())
 }
 
 fn default_ctx() -> Ctx {
@@ -47,13 +76,15 @@ fn default_ctx() -> Ctx {
 /// Judge the regular file at `path` (already resolved; `entry` is its
 /// lstat) as `--deep` does. `None` when it is not a program: data, text
 /// without `#!`, an object file, a non-executable script or PE/Mach-O file,
-/// or a non-executable ELF file for a machine that is no CPU archgate knows
+/// a non-executable ELF executable (only a shared object can be loaded
+/// without an execute bit; glibc refuses to `dlopen` an `ET_EXEC` file), or
+/// a non-executable ELF file for a machine that is no CPU archgate knows
 /// (GPU and DSP code ship as ELF too).
 ///
 /// Executables are judged as exec would (`follow`: with their loader or
 /// interpreter); a script whose interpreter is missing is only a warning
-/// here, since nothing says it ever runs. Other ELF files (shared libraries,
-/// binaries without an execute bit) are judged by their machine alone.
+/// here, since nothing says it ever runs. Shared objects without an execute
+/// bit are judged by their machine alone.
 pub async fn inspect_file<R: RootFs>(
     platform: &Platform,
     fs: &R,
@@ -80,40 +111,50 @@ pub async fn inspect_file<R: RootFs>(
     match &ident {
         Ident::NotAProgram { .. } => Ok(None),
         Ident::Script { .. } | Ident::Pe | Ident::Macho if !exec => Ok(None),
-        Ident::Elf(_) if !exec && e.idents.get(path).is_none_or(|(_, f)| f.arch.is_none()) => {
+        Ident::Elf(elf)
+            if !exec
+                && (elf.e_type != ET_DYN
+                    || e.idents.get(path).is_none_or(|(_, f)| f.arch.is_none())) =>
+        {
             Ok(None)
         }
-        Ident::Script { interpreter, .. } if !follow => {
+        Ident::Script { interpreter, arg } if !follow => {
             let c = own(
                 &e,
                 Verdict::Pass,
                 Reason::Match,
-                format!(
-                    "{} is a script run by {}",
-                    display(path),
-                    display(interpreter)
-                ),
+                format!("{} is a script run by {}", shown(path), shown(interpreter)),
             );
             Ok(Some(DeepFile {
                 checks: vec![c],
                 needs: Some((Role::Interpreter, interpreter.clone())),
+                arg: arg.clone(),
             }))
         }
         Ident::Elf(elf) if !exec || !follow => {
             let elf = elf.clone();
             let mut facts = e.idents[path].1.clone();
-            let (o, msg) = e.judge_elf(&elf, &mut facts, path).await?;
+            let (mut o, mut msg) = e.judge_elf(&elf, &mut facts, path).await?;
+            // binfmt_elf checks PT_INTERP after the machine (as `judge`).
+            if let (true, true, Some(why)) = (exec, o.verdict < Verdict::Fail, &elf.interp_error) {
+                let arch = facts.arch.as_deref().unwrap_or("an unknown machine");
+                o.verdict = Verdict::Fail;
+                o.reason = Reason::NotAProgram;
+                msg = format!(
+                    "{} is a dynamically linked ELF binary for {arch}, but {why}: exec format error",
+                    shown(path)
+                );
+            }
             let mut c = own(&e, o.verdict, o.reason, msg);
             c.binary = Some(facts);
             let needs = match &elf.interp {
-                Some(i) if exec && o.verdict < Verdict::Fail && elf.interp_error.is_none() => {
-                    Some((Role::Loader, i.clone()))
-                }
+                Some(i) if exec && o.verdict < Verdict::Fail => Some((Role::Loader, i.clone())),
                 _ => None,
             };
             Ok(Some(DeepFile {
                 checks: vec![c],
                 needs,
+                arg: None,
             }))
         }
         _ => {
@@ -127,6 +168,7 @@ pub async fn inspect_file<R: RootFs>(
             Ok(Some(DeepFile {
                 checks,
                 needs: None,
+                arg: None,
             }))
         }
     }
@@ -169,6 +211,241 @@ pub async fn inspect_exec<R: RootFs>(
     e.check_program(role, word, Finder::Kernel, &ctx, 0, &Missing::Fail)
         .await?;
     Ok(e.checks)
+}
+
+/// An ELF executable judged without following, completed with its loader's
+/// checks as `judge` does it: the file takes the loader's verdict when that
+/// is worse ("needs its loader: ..."), and the loader's checks follow.
+pub fn with_loader(mut f: DeepFile, loader: &[Check]) -> DeepFile {
+    if let (Some(own), Some(lo)) = (f.checks.first_mut(), loader.first()) {
+        if lo.verdict > own.verdict {
+            own.verdict = lo.verdict;
+            own.reason = lo.reason;
+            own.message = format!("{} needs its loader: {}", own.path, lo.message);
+        }
+    }
+    f.checks.extend(loader.iter().cloned());
+    f.needs = None;
+    f.arg = None;
+    f
+}
+
+/// Put `to` where `from` is in checks judged at `from` (the file's own
+/// check, and messages that name it).
+pub fn repath(checks: &mut [Check], from: &[u8], to: &[u8]) {
+    if from == to {
+        return;
+    }
+    let (from_d, to_d) = (display(from), display(to));
+    let (from_s, to_s) = (shown(from), shown(to));
+    for c in checks {
+        for s in std::iter::once(&mut c.path)
+            .chain(std::iter::once(&mut c.resolved))
+            .chain(c.chain.iter_mut())
+        {
+            if *s == from_d {
+                *s = to_d.clone();
+            }
+        }
+        if c.message.contains(&from_s) {
+            c.message = c.message.replace(&from_s, &to_s);
+        }
+    }
+}
+
+/// The `#!` line that parses to (`interpreter`, `arg`) exactly as the
+/// original did (binfmt_script): the name, one blank, the argument as it
+/// was, then NUL padding instead of a newline, so the kernel's trimming of
+/// blanks before a newline cannot change the argument. Never longer than
+/// the original line's first 255 bytes, so within the buffer the kernel
+/// reads.
+fn synthetic_script(interpreter: &[u8], arg: Option<&[u8]>) -> Vec<u8> {
+    let mut s = b"#!".to_vec();
+    s.extend_from_slice(interpreter);
+    if let Some(a) = arg {
+        s.push(b' ');
+        s.extend_from_slice(a);
+    }
+    s
+}
+
+/// `fs` with one more file: an executable at [`SYNTH`] holding `data`.
+struct WithSynth<'a, R> {
+    base: &'a R,
+    data: Vec<u8>,
+}
+
+impl<R: RootFs> RootFs for WithSynth<'_, R> {
+    async fn lstat(&self, path: &[u8]) -> Result<Option<Entry>, FsError> {
+        if path == SYNTH {
+            return Ok(Some(Entry::file(0o755, self.data.len() as u64)));
+        }
+        self.base.lstat(path).await
+    }
+
+    async fn read_at(&self, path: &[u8], offset: u64, len: usize) -> Result<Vec<u8>, FsError> {
+        if path == SYNTH {
+            let start = (offset as usize).min(self.data.len());
+            let end = start.saturating_add(len).min(self.data.len());
+            return Ok(self.data[start..end].to_vec());
+        }
+        self.base.read_at(path, offset, len).await
+    }
+}
+
+/// Distinct loaders and interpreters kept by the [`Completer`]; past this,
+/// each is judged again for every file that needs it.
+const MAX_CACHED: usize = 4096;
+
+/// A `#!` line as the kernel parses it: interpreter and argument.
+type ShebangLine = (Vec<u8>, Option<Vec<u8>>);
+
+/// Completes files judged without following, judging each distinct loader
+/// once, and each distinct `#!` line (interpreter and argument) once.
+#[derive(Default)]
+pub struct Completer {
+    loaders: HashMap<Vec<u8>, Vec<Check>>,
+    scripts: HashMap<ShebangLine, Option<DeepFile>>,
+}
+
+impl Completer {
+    /// `f`, judged at `path` with `follow: false`, as following would have
+    /// judged it, its loader or interpreter read from `fs`.
+    pub async fn complete<R: RootFs>(
+        &mut self,
+        platform: &Platform,
+        fs: &R,
+        path: &[u8],
+        f: DeepFile,
+    ) -> Result<DeepFile, InspectError> {
+        let Some((role, word)) = f.needs.clone() else {
+            return Ok(f);
+        };
+        if role == Role::Loader {
+            let checks = match self.loaders.get(&word) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = inspect_exec(platform, fs, Role::Loader, &word).await?;
+                    if self.loaders.len() < MAX_CACHED {
+                        self.loaders.insert(word, c.clone());
+                    }
+                    c
+                }
+            };
+            return Ok(with_loader(f, &checks));
+        }
+        // A script: the verdict of its `#!` line, found once with a
+        // stand-in script holding just that line.
+        let key = (word, f.arg.clone());
+        let judged = match self.scripts.get(&key) {
+            Some(j) => j.clone(),
+            None => {
+                let data = synthetic_script(&key.0, key.1.as_deref());
+                let over = WithSynth { base: fs, data };
+                let entry = Entry::file(0o755, over.data.len() as u64);
+                let j = inspect_file(platform, &over, SYNTH, &entry, true).await?;
+                if self.scripts.len() < MAX_CACHED {
+                    self.scripts.insert(key, j.clone());
+                }
+                j
+            }
+        };
+        Ok(match judged {
+            Some(mut d) => {
+                repath(&mut d.checks, SYNTH, path);
+                d
+            }
+            // Cannot happen for a line that parsed as a script; keep the
+            // file's own check.
+            None => DeepFile {
+                needs: None,
+                arg: None,
+                ..f
+            },
+        })
+    }
+}
+
+/// Files listed per verdict (fail, warn) in a platform's report; the others
+/// are counted.
+pub const LIST_MAX: usize = 1000;
+
+/// What `--deep` found on one platform, as it is found: every program
+/// counted, those that did not pass listed (up to [`LIST_MAX`] failures and
+/// as many warnings, so a report stays readable and bounded).
+#[derive(Debug, Default)]
+pub struct Findings {
+    files: usize,
+    failed: usize,
+    warned: usize,
+    listed: Vec<DeepFile>,
+    listed_failed: usize,
+    listed_warned: usize,
+}
+
+impl Findings {
+    /// One file judged.
+    pub fn add(&mut self, f: DeepFile) {
+        let v = f.verdict();
+        self.files += 1;
+        let listed = match v {
+            Verdict::Fail => {
+                self.failed += 1;
+                &mut self.listed_failed
+            }
+            Verdict::Warn => {
+                self.warned += 1;
+                &mut self.listed_warned
+            }
+            _ => return,
+        };
+        if *listed < LIST_MAX {
+            *listed += 1;
+            self.listed.push(f);
+        }
+    }
+
+    /// `n` files judged with verdict `v`, not listed.
+    pub fn count(&mut self, v: Verdict, n: usize) {
+        self.files += n;
+        match v {
+            Verdict::Fail => self.failed += n,
+            Verdict::Warn => self.warned += n,
+            _ => {}
+        }
+    }
+
+    /// Whether another file with verdict `v` would still be listed.
+    pub fn lists(&self, v: Verdict) -> bool {
+        match v {
+            Verdict::Fail => self.listed_failed < LIST_MAX,
+            Verdict::Warn => self.listed_warned < LIST_MAX,
+            _ => false,
+        }
+    }
+
+    /// Fold into the platform's report: the listed files' checks (sorted by
+    /// path, failures first), the summary, and a note for what was not
+    /// listed.
+    pub fn fold(mut self, report: &mut PlatformReport, platform: &Platform) {
+        self.listed.sort_by(|a, b| {
+            b.verdict()
+                .cmp(&a.verdict())
+                .then_with(|| a.path().cmp(b.path()))
+        });
+        let unlisted = self.failed + self.warned - self.listed_failed - self.listed_warned;
+        fold_deep(report, self.files, self.listed, platform);
+        if let Some(d) = report.deep.as_mut() {
+            d.failed = self.failed;
+            d.warned = self.warned;
+        }
+        if unlisted > 0 {
+            report.notes.push(format!(
+                "--deep: {unlisted} more files that did not pass are counted, not listed \
+                 (at most {LIST_MAX} failures and {LIST_MAX} warnings are)"
+            ));
+        }
+    }
 }
 
 /// Fold `--deep`'s findings into a platform's report: the files that did not

@@ -1601,6 +1601,15 @@ fn engine_survives_hostile_argv() {
 
 // ---------------------------------------------------------------- --deep
 
+use super::deep::{is_candidate, repath, Completer, Findings, LIST_MAX, SYNTH};
+
+/// A shared object (`ET_DYN`, no PT_INTERP) for `machine`.
+fn shared_object(machine: u16, bits: u8) -> Vec<u8> {
+    let mut b = elf(machine, bits);
+    b[16] = 3; // e_type ET_DYN (little-endian)
+    b
+}
+
 fn deep(platform: &str, fs: &MemFs, path: &str, follow: bool) -> Option<DeepFile> {
     let p = Platform::parse(platform).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -1614,7 +1623,7 @@ fn deep(platform: &str, fs: &MemFs, path: &str, follow: bool) -> Option<DeepFile
 #[test]
 fn deep_judges_a_shared_library_by_its_machine_whatever_its_mode() {
     let mut fs = MemFs::new();
-    fs.file("/usr/lib/libfoo.so.1", 0o644, elf(EM_X86_64, 64));
+    fs.file("/usr/lib/libfoo.so.1", 0o644, shared_object(EM_X86_64, 64));
     let f = deep("linux/amd64", &fs, "/usr/lib/libfoo.so.1", true).expect("a program");
     assert_eq!(f.verdict(), Verdict::Pass, "{f:#?}");
     assert_eq!(f.checks[0].role, Role::File);
@@ -1687,8 +1696,8 @@ fn deep_script_without_its_interpreter_only_warns_but_a_foreign_one_fails() {
 fn deep_findings_fold_into_the_platform_verdict() {
     let mut fs = MemFs::new();
     fs.file("/app", 0o755, elf(EM_X86_64, 64))
-        .file("/usr/lib/libbad.so", 0o644, elf(EM_AARCH64, 64))
-        .file("/usr/lib/libgood.so", 0o644, elf(EM_X86_64, 64));
+        .file("/usr/lib/libbad.so", 0o644, shared_object(EM_AARCH64, 64))
+        .file("/usr/lib/libgood.so", 0o644, shared_object(EM_X86_64, 64));
     let p = Platform::parse("linux/amd64").unwrap();
     let mut r = run(&cfg(&["/app"], &[]), "linux/amd64", &fs);
     assert_verdict(&r, Verdict::Pass, Reason::Match);
@@ -1710,4 +1719,206 @@ fn deep_findings_fold_into_the_platform_verdict() {
     assert_eq!(listed, ["/usr/lib/libbad.so"]);
     assert!(r.message.contains("/usr/lib/libbad.so"), "{}", r.message);
     assert!(r.hint.is_some());
+}
+
+#[test]
+fn deep_skips_an_elf_executable_without_an_execute_bit() {
+    // Test data (Go's debug/elf testdata, a 386 FreeBSD executable, 0644):
+    // exec cannot run it and the loader cannot map an ET_EXEC file.
+    let mut fs = MemFs::new();
+    fs.file("/src/testdata/gcc-386-exec", 0o644, elf(EM_386, 32))
+        .file("/src/testdata/libtest.so", 0o644, shared_object(EM_386, 32));
+    assert_eq!(
+        deep("linux/arm64", &fs, "/src/testdata/gcc-386-exec", true),
+        None
+    );
+    let f = deep("linux/arm64", &fs, "/src/testdata/libtest.so", true).expect("judged");
+    assert_eq!(f.verdict(), Verdict::Fail);
+}
+
+#[test]
+fn deep_candidates_are_executables_and_shared_object_names() {
+    use crate::rootfs::Entry;
+    let f = |mode, size| Entry::file(mode, size);
+    assert!(is_candidate(b"helper", &f(0o755, 10)));
+    assert!(is_candidate(b"libc.so.6", &f(0o644, 10)));
+    assert!(is_candidate(
+        b"_ssl.cpython-311-x86_64-linux-gnu.so",
+        &f(0o644, 10)
+    ));
+    assert!(!is_candidate(b"README", &f(0o644, 10)));
+    assert!(!is_candidate(b"app.node", &f(0o644, 10)));
+    assert!(!is_candidate(b"libc.so.6", &f(0o644, 0)));
+    assert!(!is_candidate(b"bin", &Entry::dir(0o755)));
+}
+
+#[test]
+fn deep_executable_with_a_bad_pt_interp_fails_also_unfollowed() {
+    let mut fs = MemFs::new();
+    fs.file(
+        "/usr/bin/helper",
+        0o755,
+        build_elf(&ElfSpec {
+            machine: EM_X86_64,
+            bits: 64,
+            interp_raw: Some(b"/lib64/ld".to_vec()),
+            ..Default::default()
+        }),
+    );
+    for follow in [true, false] {
+        let f = deep("linux/amd64", &fs, "/usr/bin/helper", follow).unwrap();
+        assert_eq!(
+            (f.verdict(), f.checks[0].reason),
+            (Verdict::Fail, Reason::NotAProgram),
+            "follow {follow}: {f:#?}"
+        );
+        assert_eq!(f.needs, None);
+    }
+}
+
+/// What `Completer` makes of a file judged unfollowed must be what
+/// following gives: same verdicts and reasons, check by check.
+fn completed(platform: &str, fs: &MemFs, path: &str) -> (DeepFile, DeepFile) {
+    let p = Platform::parse(platform).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let followed = deep(platform, fs, path, true).expect("a program");
+    let unfollowed = deep(platform, fs, path, false).expect("a program");
+    let mut c = Completer::default();
+    let done = rt
+        .block_on(c.complete(&p, fs, path.as_bytes(), unfollowed))
+        .unwrap();
+    (followed, done)
+}
+
+fn outcomes(f: &DeepFile) -> Vec<(Role, String, Verdict, Reason)> {
+    f.checks
+        .iter()
+        .map(|c| (c.role, c.path.clone(), c.verdict, c.reason))
+        .collect()
+}
+
+#[test]
+fn deep_completing_an_unfollowed_file_gives_what_following_gives() {
+    let mut fs = MemFs::new();
+    let dynamic = |machine| {
+        build_elf(&ElfSpec {
+            machine,
+            bits: 64,
+            interp: Some("/lib64/ld-linux-x86-64.so.2"),
+            ..Default::default()
+        })
+    };
+    fs.file("/usr/bin/ok", 0o755, dynamic(EM_X86_64))
+        .file("/usr/bin/foreign", 0o755, dynamic(EM_AARCH64))
+        .file("/usr/bin/tool", 0o755, "#!/usr/bin/python3 -u\nprint(1)\n")
+        .file(
+            "/usr/bin/envtool",
+            0o755,
+            "#!/usr/bin/env python3\nprint(1)\n",
+        )
+        .file("/usr/bin/crlf", 0o755, "#!/bin/sh\r\necho\r\n")
+        .file("/usr/bin/env", 0o755, elf(EM_X86_64, 64))
+        .file("/bin/sh", 0o755, elf(EM_X86_64, 64));
+    let all = [
+        "/usr/bin/ok",
+        "/usr/bin/foreign",
+        "/usr/bin/tool",
+        "/usr/bin/envtool",
+        "/usr/bin/crlf",
+    ];
+    // No loader, no python3: loader-missing fails, scripts warn.
+    for p in all {
+        let (a, b) = completed("linux/amd64", &fs, p);
+        assert_eq!(outcomes(&a), outcomes(&b), "{p}: {a:#?}\n{b:#?}");
+        assert_eq!(a.verdict(), b.verdict());
+    }
+    assert_eq!(
+        completed("linux/amd64", &fs, "/usr/bin/ok").1.verdict(),
+        Verdict::Fail
+    );
+    assert_eq!(
+        completed("linux/amd64", &fs, "/usr/bin/tool").1.verdict(),
+        Verdict::Warn
+    );
+    // With the loader and a foreign python3.
+    fs.file(
+        "/lib64/ld-linux-x86-64.so.2",
+        0o755,
+        shared_object(EM_X86_64, 64),
+    )
+    .file("/usr/bin/python3", 0o755, elf(EM_AARCH64, 64));
+    for p in all {
+        let (a, b) = completed("linux/amd64", &fs, p);
+        assert_eq!(outcomes(&a), outcomes(&b), "{p}: {a:#?}\n{b:#?}");
+        assert_eq!(a.checks[0].message, b.checks[0].message, "{p}");
+    }
+    assert_eq!(
+        completed("linux/amd64", &fs, "/usr/bin/ok").1.verdict(),
+        Verdict::Pass
+    );
+    let (_, env) = completed("linux/amd64", &fs, "/usr/bin/envtool");
+    assert_eq!(
+        (env.verdict(), env.checks[0].reason),
+        (Verdict::Fail, Reason::ArchMismatch),
+        "{env:#?}"
+    );
+}
+
+#[test]
+fn deep_a_template_judged_at_the_stand_in_path_takes_each_files_path() {
+    let mut fs = MemFs::new();
+    fs.file(SYNTH, 0o644, shared_object(EM_AARCH64, 64));
+    let t = deep(
+        "linux/amd64",
+        &fs,
+        std::str::from_utf8(SYNTH).unwrap(),
+        true,
+    )
+    .unwrap();
+    let mut f = t.clone();
+    repath(&mut f.checks, SYNTH, b"/usr/lib/libz.so.1");
+    assert_eq!(f.path(), "/usr/lib/libz.so.1");
+    assert_eq!(f.checks[0].resolved, "/usr/lib/libz.so.1");
+    assert_eq!(f.checks[0].chain, ["/usr/lib/libz.so.1"]);
+    assert!(
+        f.checks[0].message.starts_with("/usr/lib/libz.so.1 is "),
+        "{}",
+        f.checks[0].message
+    );
+    assert!(!format!("{f:?}").contains("archgate-deep"));
+}
+
+#[test]
+fn deep_findings_list_failures_first_and_count_past_the_list() {
+    let mut fs = MemFs::new();
+    fs.file("/app", 0o755, elf(EM_X86_64, 64))
+        .file("/lib/a.so", 0o644, shared_object(EM_AARCH64, 64))
+        .file("/bin/w", 0o755, "#!/nowhere\n");
+    let p = Platform::parse("linux/amd64").unwrap();
+    let mut findings = Findings::default();
+    let bad = deep("linux/amd64", &fs, "/lib/a.so", true).unwrap();
+    findings.add(deep("linux/amd64", &fs, "/bin/w", true).unwrap());
+    for _ in 0..LIST_MAX + 5 {
+        findings.add(bad.clone());
+    }
+    findings.count(Verdict::Pass, 10);
+    let mut r = run(&cfg(&["/app"], &[]), "linux/amd64", &fs);
+    findings.fold(&mut r, &p);
+    let d = r.deep.unwrap();
+    assert_eq!(
+        (d.files, d.failed, d.warned),
+        (LIST_MAX + 5 + 1 + 10, LIST_MAX + 5, 1)
+    );
+    let files: Vec<&Check> = r.checks.iter().filter(|c| c.role == Role::File).collect();
+    assert_eq!(files.len(), LIST_MAX + 1);
+    assert_eq!(files[0].verdict, Verdict::Fail);
+    assert_eq!(files[LIST_MAX].verdict, Verdict::Warn);
+    assert!(
+        r.notes.iter().any(|n| n.contains("5 more files")),
+        "{:?}",
+        r.notes
+    );
+    assert_verdict(&r, Verdict::Fail, Reason::ArchMismatch);
 }

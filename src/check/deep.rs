@@ -1,0 +1,413 @@
+//! `check --deep`: every program of an image judged while its layers stream
+//! past, each layer read once, top-down.
+//!
+//! The one idea: a file's verdict depends on its own bytes and on its
+//! loader or interpreter, which may sit in a layer not read yet. So each
+//! candidate file (`deep::is_candidate`) is judged in the stream from the
+//! few bytes identification needs, kept while they pass (`FileCapture`),
+//! without following (`inspect_file(follow: false)`), under a stand-in name
+//! (`deep::SYNTH`): files alike (same format, machine, loader, `#!` line)
+//! then share one judgement, a template, and a file costs a few bytes until
+//! its layer ends. There, the layer's tree says which files the layer left
+//! and the layers above say which of those are seen in the image (overlay
+//! rules: an upper entry, whiteout or opaque directory hides them); only
+//! those are counted. At the end, with every layer indexed, the `Completer`
+//! judges each distinct loader and `#!` line once, and each template's
+//! verdict is given to its files, under their own paths.
+//!
+//! A file whose judgement needed bytes that were not kept (headers far
+//! into a hostile file) is judged again at the end through the layer stack
+//! itself, which re-reads its layer; at most [`MAX_DEFERRED`] of them.
+
+use super::capture::{self, Budget, FileCapture};
+use super::unpack::{LayerTree, Lookup};
+use crate::inspect::engine::deep::{
+    inspect_file, is_candidate, repath, Completer, DeepFile, Findings, LIST_MAX, SYNTH,
+};
+use crate::inspect::{InspectError, Platform, Verdict};
+use crate::rootfs::{display, Entry, FsError, RootFs};
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+
+/// Files judged again at the end because their bytes were not kept.
+pub const MAX_DEFERRED: usize = 64;
+/// Distinct judgements (templates) one image may have: real images have a
+/// few dozen (one per format, machine, loader, `#!` line, Go version).
+pub const MAX_TEMPLATES: usize = 4096;
+/// Bytes of paths kept to list files that may not pass (beyond the first
+/// one of each template).
+const PATH_BUDGET: usize = 8 << 20;
+
+const NOT_A_PROGRAM: u32 = u32::MAX;
+const DEFERRED: u32 = u32::MAX - 1;
+
+/// What one file of the layer being read came to.
+#[derive(Debug, Clone, Copy)]
+struct Record {
+    ordinal: u32,
+    /// Its execute bit when it was judged (a later hard link can change it).
+    exec: bool,
+    /// A template, or `NOT_A_PROGRAM`, or `DEFERRED`.
+    what: u32,
+}
+
+/// One judgement shared by many files, at `SYNTH`.
+struct Template {
+    file: DeepFile,
+    /// Passed on its own and needs nothing: its files only need counting.
+    settled_pass: bool,
+    count: usize,
+    paths: Vec<Vec<u8>>,
+}
+
+/// The file being read.
+struct Current {
+    ordinal: u32,
+    exec: bool,
+    size: u64,
+    mode: u16,
+    cap: FileCapture,
+    /// The first bytes showed whether it can be a program.
+    decided: bool,
+}
+
+/// A budget without bounds: one file at a time, at most its head, tail
+/// and a few windows.
+struct Unbounded;
+
+impl Budget for Unbounded {
+    fn reserve(&mut self, _: u64, _: bool) -> bool {
+        true
+    }
+    fn release(&mut self, _: u64, _: bool) {}
+    fn lean(&self) -> bool {
+        false
+    }
+}
+
+/// Judges files while a layer streams (called by `layerfs`).
+pub(crate) struct DeepHook<'p> {
+    platform: &'p Platform,
+    cur: Option<Current>,
+    records: Vec<Record>,
+    templates: Vec<Template>,
+    by_hash: HashMap<u64, Vec<u32>>,
+    path_bytes: usize,
+    deferred: Vec<Vec<u8>>,
+    /// Set when a bound is passed; reported once the layer ends.
+    error: Option<String>,
+}
+
+/// What the stream left to do: the templates with their files, and the
+/// files to judge again.
+pub struct DeepScan {
+    templates: Vec<Template>,
+    deferred: Vec<Vec<u8>>,
+}
+
+impl std::fmt::Debug for DeepScan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeepScan")
+            .field("templates", &self.templates.len())
+            .field("deferred", &self.deferred.len())
+            .finish()
+    }
+}
+
+/// Whether the first bytes of a file can start a program `--deep` judges:
+/// an ELF file whatever its mode, a `#!` script, PE or Mach-O file only
+/// with an execute bit (`binary::identify` decides the rest).
+fn may_be_program(head: &[u8], exec: bool) -> bool {
+    if head.starts_with(b"\x7fELF") {
+        return true;
+    }
+    if !exec {
+        return false;
+    }
+    if head.starts_with(b"#!") || head.starts_with(b"MZ") {
+        return true;
+    }
+    if head.len() < 4 {
+        return false;
+    }
+    matches!(
+        u32::from_be_bytes([head[0], head[1], head[2], head[3]]),
+        0xfeed_face | 0xfeed_facf | 0xcefa_edfe | 0xcffa_edfe | 0xcafe_babe
+    )
+}
+
+/// The captured bytes of the file being judged, at `SYNTH`. A read of
+/// bytes that were not kept is an error: the file is then judged again.
+struct Captured<'a> {
+    entry: Entry,
+    segs: &'a [(u64, Vec<u8>)],
+}
+
+impl RootFs for Captured<'_> {
+    async fn lstat(&self, path: &[u8]) -> Result<Option<Entry>, FsError> {
+        Ok(match path {
+            b"/" => Some(Entry::dir(0o755)),
+            p if p == SYNTH => Some(self.entry.clone()),
+            _ => None,
+        })
+    }
+
+    async fn read_at(&self, path: &[u8], offset: u64, len: usize) -> Result<Vec<u8>, FsError> {
+        if path != SYNTH {
+            return Err(FsError::Backend(format!(
+                "{}: not the file being judged",
+                display(path)
+            )));
+        }
+        let size = self.entry.size;
+        if offset >= size || len == 0 {
+            return Ok(Vec::new());
+        }
+        let end = offset.saturating_add(len as u64).min(size);
+        capture::serve(self.segs, offset, end)
+            .ok_or_else(|| FsError::Backend("bytes not kept while streaming".into()))
+    }
+}
+
+impl<'p> DeepHook<'p> {
+    pub fn new(platform: &'p Platform) -> Self {
+        DeepHook {
+            platform,
+            cur: None,
+            records: Vec::new(),
+            templates: Vec::new(),
+            by_hash: HashMap::new(),
+            path_bytes: 0,
+            deferred: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// A regular file's bytes follow (entry `ordinal` of the layer, named
+    /// `name`): whether to be fed them.
+    pub fn begin(&mut self, name: &[u8], mode: u16, size: u64, ordinal: u32) -> bool {
+        self.cur = None;
+        let entry = Entry::file(mode as u32, size);
+        if !is_candidate(name, &entry) {
+            return false;
+        }
+        let Some(cap) = FileCapture::start(size, true, &mut Unbounded) else {
+            return false;
+        };
+        self.cur = Some(Current {
+            ordinal,
+            exec: entry.is_executable(),
+            size,
+            mode,
+            cap,
+            decided: false,
+        });
+        true
+    }
+
+    /// The next bytes of the file (starting at `pos`): whether it wants more.
+    pub fn feed(&mut self, pos: u64, chunk: &[u8]) -> bool {
+        let Some(cur) = self.cur.as_mut() else {
+            return false;
+        };
+        cur.cap.feed(pos, chunk, &mut Unbounded);
+        if !cur.decided {
+            let head = cur.cap.head();
+            if head.len() >= 8 || head.len() as u64 >= cur.size {
+                cur.decided = true;
+                if !may_be_program(head, cur.exec) {
+                    self.records.push(Record {
+                        ordinal: cur.ordinal,
+                        exec: cur.exec,
+                        what: NOT_A_PROGRAM,
+                    });
+                    self.cur = None;
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// The file ended: judge it.
+    pub fn end(&mut self) {
+        let Some(cur) = self.cur.take() else {
+            return;
+        };
+        let segs = cur.cap.finish(&mut Unbounded);
+        let entry = Entry::file(cur.mode as u32, cur.size);
+        let fs = Captured {
+            entry: entry.clone(),
+            segs: &segs,
+        };
+        let judged =
+            futures::executor::block_on(inspect_file(self.platform, &fs, SYNTH, &entry, false));
+        let what = match judged {
+            Ok(None) => NOT_A_PROGRAM,
+            Ok(Some(f)) => self.intern(f),
+            Err(_) => DEFERRED,
+        };
+        self.records.push(Record {
+            ordinal: cur.ordinal,
+            exec: cur.exec,
+            what,
+        });
+    }
+
+    fn intern(&mut self, f: DeepFile) -> u32 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        format!("{f:?}").hash(&mut h);
+        let key = h.finish();
+        let ids = self.by_hash.entry(key).or_default();
+        if let Some(&id) = ids
+            .iter()
+            .find(|&&id| self.templates[id as usize].file == f)
+        {
+            return id;
+        }
+        if self.templates.len() >= MAX_TEMPLATES {
+            self.error.get_or_insert_with(|| {
+                format!(
+                    "--deep: more than {MAX_TEMPLATES} distinct kinds of program in the image \
+                     (real images have a few dozen): refused"
+                )
+            });
+            return NOT_A_PROGRAM;
+        }
+        let id = self.templates.len() as u32;
+        ids.push(id);
+        let settled_pass = f.needs.is_none() && f.verdict() == Verdict::Pass;
+        self.templates.push(Template {
+            file: f,
+            settled_pass,
+            count: 0,
+            paths: Vec::new(),
+        });
+        id
+    }
+
+    /// Layer `i` ended (and was verified): count the files it left that
+    /// the image shows, as overlayfs composes `trees` (every layer above
+    /// `i` is indexed).
+    pub fn layer_done(&mut self, trees: &[Option<LayerTree>], i: usize) -> Result<(), String> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        let records = std::mem::take(&mut self.records);
+        let Some(tree) = trees[i].as_ref() else {
+            return Ok(());
+        };
+        let uppers: Vec<&LayerTree> = trees[i + 1..].iter().flatten().collect();
+        let mut err = None;
+        tree.live_files(|path, _, ino| {
+            if err.is_some() {
+                return;
+            }
+            let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
+            let entry = Entry::file(ino.mode as u32, ino.size);
+            if !is_candidate(name, &entry) || !visible(path, &uppers) {
+                return;
+            }
+            let rec = records
+                .binary_search_by_key(&ino.ordinal, |r| r.ordinal)
+                .ok()
+                .map(|k| records[k]);
+            let what = match rec {
+                // Judged with another execute bit, or not judged at all
+                // (a hard link made it a candidate): judge it at the end.
+                Some(r) if r.exec == entry.is_executable() => r.what,
+                _ => DEFERRED,
+            };
+            match what {
+                NOT_A_PROGRAM => {}
+                DEFERRED => {
+                    if self.deferred.len() >= MAX_DEFERRED {
+                        err = Some(format!(
+                            "--deep: more than {MAX_DEFERRED} files need bytes archgate does not \
+                             keep while streaming (headers far into the file): refused"
+                        ));
+                    } else {
+                        self.deferred.push(path.to_vec());
+                    }
+                }
+                t => {
+                    let t = &mut self.templates[t as usize];
+                    t.count += 1;
+                    if !t.settled_pass
+                        && t.paths.len() < LIST_MAX
+                        && (t.paths.is_empty() || self.path_bytes < PATH_BUDGET)
+                    {
+                        self.path_bytes += path.len();
+                        t.paths.push(path.to_vec());
+                    }
+                }
+            }
+        });
+        match err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    pub fn into_scan(self) -> DeepScan {
+        DeepScan {
+            templates: self.templates,
+            deferred: self.deferred,
+        }
+    }
+}
+
+/// Whether the layers above show a path a lower layer holds: none of them
+/// has an entry there (a file, a directory, a whiteout), a non-directory
+/// above it, or an opaque directory above it (`LayerFs::find`'s rules).
+fn visible(path: &[u8], uppers: &[&LayerTree]) -> bool {
+    uppers
+        .iter()
+        .all(|t| matches!(t.lookup(path), Lookup::Absent { opaque: false }))
+}
+
+impl DeepScan {
+    /// Judge what the stream left (loaders, interpreters, deferred files)
+    /// through `fs`, the whole image, and say what every file came to.
+    pub async fn finish<R: RootFs>(
+        self,
+        platform: &Platform,
+        fs: &R,
+    ) -> Result<Findings, InspectError> {
+        let mut completer = Completer::default();
+        let mut findings = Findings::default();
+        for t in self.templates {
+            if t.count == 0 {
+                continue;
+            }
+            if t.settled_pass {
+                findings.count(Verdict::Pass, t.count);
+                continue;
+            }
+            let f = completer.complete(platform, fs, SYNTH, t.file).await?;
+            let v = f.verdict();
+            let mut listed = 0;
+            if v != Verdict::Pass {
+                for p in &t.paths {
+                    if !findings.lists(v) {
+                        break;
+                    }
+                    let mut d = f.clone();
+                    repath(&mut d.checks, SYNTH, p);
+                    findings.add(d);
+                    listed += 1;
+                }
+            }
+            findings.count(v, t.count - listed);
+        }
+        for p in self.deferred {
+            let Some(entry) = fs.lstat(&p).await? else {
+                continue;
+            };
+            if let Some(f) = inspect_file(platform, fs, &p, &entry, true).await? {
+                findings.add(f);
+            }
+        }
+        Ok(findings)
+    }
+}
