@@ -191,6 +191,26 @@ impl DebRoot {
         self
     }
 
+    /// Install the whole package, every file of its `.deb` (from
+    /// `debs/` of the fixtures, read with `dpkg-deb --fsys-tarfile`), not
+    /// only what scripts/fixtures extracted; hard links become copies.
+    pub fn install_deb(self, pkg: &str) -> Self {
+        let arch = self.debarch.clone();
+        self.install_deb_from(pkg, &arch)
+    }
+
+    /// [`Self::install_deb`] of another architecture's package (`all` for
+    /// architecture-independent ones).
+    pub fn install_deb_from(mut self, pkg: &str, debarch: &str) -> Self {
+        for (path, node) in deb_contents(&deb_file(pkg, debarch)) {
+            self = match node {
+                DebNode::File { data, mode } => self.file(&path, data, mode),
+                DebNode::Symlink(target) => self.symlink(&path, &target),
+            };
+        }
+        self
+    }
+
     /// What `update-alternatives --install LINK NAME PATH` makes:
     /// `LINK -> /etc/alternatives/NAME -> PATH`, both links absolute.
     pub fn alternative(mut self, link: &str, name: &str, path: &str) -> Self {
@@ -262,4 +282,84 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
             out.push((rel, p));
         }
     }
+}
+
+/// The cached `.deb` of a package (`debs/PKG_VERSION_ARCH.deb`).
+pub fn deb_file(pkg: &str, debarch: &str) -> PathBuf {
+    let dir = fixture("debs");
+    let prefix = format!("{pkg}_");
+    let suffix = format!("_{debarch}.deb");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("debs/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            n.starts_with(&prefix) && n.ends_with(&suffix)
+        })
+        .collect();
+    found.sort();
+    found.pop().unwrap_or_else(|| {
+        panic!(
+            "no {pkg}:{debarch} .deb in {}: run scripts/fixtures",
+            dir.display()
+        )
+    })
+}
+
+/// One entry of a package's data.
+pub enum DebNode {
+    File { data: Vec<u8>, mode: u32 },
+    Symlink(String),
+}
+
+/// A `.deb`'s files and links, root-relative, in archive order (hard links
+/// as copies of their target).
+pub fn deb_contents(deb: &Path) -> Vec<(String, DebNode)> {
+    let out = std::process::Command::new("dpkg-deb")
+        .arg("--fsys-tarfile")
+        .arg(deb)
+        .output()
+        .expect("running dpkg-deb");
+    assert!(
+        out.status.success(),
+        "dpkg-deb --fsys-tarfile {}: {}",
+        deb.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut ar = tar::Archive::new(&out.stdout[..]);
+    let mut files: std::collections::HashMap<String, (Vec<u8>, u32)> = Default::default();
+    let mut nodes = Vec::new();
+    for e in ar.entries().expect("tar") {
+        let mut e = e.expect("tar entry");
+        let path = e
+            .path()
+            .expect("path")
+            .to_string_lossy()
+            .trim_start_matches("./")
+            .to_string();
+        if path.is_empty() {
+            continue;
+        }
+        let mode = e.header().mode().expect("mode") & 0o7777;
+        match e.header().entry_type() {
+            tar::EntryType::Regular => {
+                let mut data = Vec::new();
+                std::io::Read::read_to_end(&mut e, &mut data).expect("data");
+                files.insert(path.clone(), (data.clone(), mode));
+                nodes.push((path, DebNode::File { data, mode }));
+            }
+            tar::EntryType::Symlink => {
+                let t = e.link_name().expect("link").expect("target");
+                nodes.push((path, DebNode::Symlink(t.to_string_lossy().into_owned())));
+            }
+            tar::EntryType::Link => {
+                let t = e.link_name().expect("link").expect("target");
+                let t = t.to_string_lossy().trim_start_matches("./").to_string();
+                let (data, _) = files.get(&t).cloned().expect("hard link target");
+                nodes.push((path, DebNode::File { data, mode }));
+            }
+            _ => {}
+        }
+    }
+    nodes
 }

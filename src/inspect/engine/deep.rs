@@ -145,6 +145,10 @@ pub async fn inspect_file<R: RootFs>(
                     shown(path)
                 );
             }
+            if !exec && elf.interp.is_none() {
+                // A library: "statically linked" would mislead.
+                msg = msg.replacen(", statically linked", ", a shared object", 1);
+            }
             let mut c = own(&e, o.verdict, o.reason, msg);
             c.binary = Some(facts);
             let needs = match &elf.interp {
