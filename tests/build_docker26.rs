@@ -448,6 +448,109 @@ fn glibc_hello_in_scratch_fails_loader_missing() {
     assert_not_pushed(&tag, &run);
 }
 
+// ---- --deep: every program of the result ---------------------------------------------
+
+/// A context whose Dockerfile adds, over the two-platform busybox base, a
+/// shared library and a helper for `lib_arch`/`helper_arch` (per platform
+/// when `None`), and a script whose interpreter is not in the image.
+fn deep_context(lib_arch: Option<&str>, helper_arch: Option<&str>) -> Context {
+    let ctx = two_arch_context(&format!(
+        "FROM {}\nARG TARGETARCH\nCOPY app-${{TARGETARCH}} /app\n\
+         COPY lib-${{TARGETARCH}}/ /usr/lib/vendor/\n\
+         COPY libexec-${{TARGETARCH}}/ /usr/libexec/vendor/\n\
+         COPY tool /usr/local/bin/tool\nENTRYPOINT [\"/app\"]\n",
+        base_images().multi
+    ));
+    for arch in ["amd64", "arm64"] {
+        let lib = lib_arch.unwrap_or(arch);
+        let libm = common::fixture(&format!(
+            "debian/{lib}/pkg/libc6/lib/{}/libm.so.6",
+            if lib == "amd64" {
+                "x86_64-linux-gnu"
+            } else {
+                "aarch64-linux-gnu"
+            }
+        ));
+        ctx.copy(&format!("lib-{arch}/libvendor.so.1"), &libm)
+            .busybox(
+                &format!("libexec-{arch}/helper"),
+                helper_arch.unwrap_or(arch),
+            );
+    }
+    ctx.script("tool", "#!/usr/bin/python3\nprint('hi')\n");
+    ctx
+}
+
+fn deep_files(r: &serde_json::Value) -> Vec<String> {
+    let mut v: Vec<String> = common::checks(r)
+        .into_iter()
+        .filter(|c| c["role"] == "file")
+        .map(|c| c["path"].as_str().unwrap_or("?").to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn deep_wrong_arch_library_and_helper_fail_the_gate_and_nothing_is_pushed() {
+    let ctx = deep_context(Some("amd64"), Some("amd64"));
+    // Without --deep the config's program is all there is: both pass.
+    let plain = build(&addr()).two_platforms().run(&ctx.arg());
+    assert_passed_two(&plain);
+    assert!(plain.platform("linux/arm64")["deep"].is_null(), "{plain}");
+    let tag = tag_for("deep_wrong_arch");
+    let run = build(&addr())
+        .two_platforms()
+        .args(&["--deep", "-t", &tag, "--push"])
+        .run(&ctx.arg());
+    run.expect_code(1);
+    // amd64: only the script whose interpreter is missing, a warning.
+    let amd = run.expect_platform("linux/amd64", "warn", "not-found");
+    assert_eq!(deep_files(&amd), ["/usr/local/bin/tool"], "{run}");
+    let arm = run.expect_platform("linux/arm64", "fail", "arch-mismatch");
+    assert_eq!(
+        deep_files(&arm),
+        [
+            "/usr/lib/vendor/libvendor.so.1",
+            "/usr/libexec/vendor/helper",
+            "/usr/local/bin/tool"
+        ],
+        "{run}"
+    );
+    let d = &arm["deep"];
+    assert_eq!(
+        (d["failed"].as_u64(), d["warned"].as_u64()),
+        (Some(2), Some(1)),
+        "{run}"
+    );
+    // The base's busybox, the app, the library, the helper, the script.
+    assert!(d["files"].as_u64().unwrap_or(0) >= 5, "{run}");
+    assert_not_pushed(&tag, &run);
+}
+
+#[test]
+fn deep_passes_a_correct_two_platform_result_and_exports_it() {
+    let ctx = deep_context(None, None);
+    let out = common::tmp();
+    let dest = out.path().join("dest");
+    let run = build(&addr())
+        .two_platforms()
+        .args(&[
+            "--deep",
+            "-o",
+            &format!("type=local,dest={}", dest.display()),
+        ])
+        .run(&ctx.arg());
+    // The script without its interpreter warns; warnings do not stop it.
+    run.expect_code(0);
+    for p in ["linux/amd64", "linux/arm64"] {
+        let r = run.expect_platform(p, "warn", "not-found");
+        assert_eq!(deep_files(&r), ["/usr/local/bin/tool"], "{p}\n{run}");
+        assert_eq!(r["deep"]["failed"].as_u64(), Some(0), "{run}");
+    }
+    assert_local_two_platforms(&dest, "usr/libexec/vendor/helper", &run);
+}
+
 // ---- what the context sends --------------------------------------------------------
 
 #[test]
