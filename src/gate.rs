@@ -287,25 +287,43 @@ impl Gate {
 
 /// Entries (files, directories, links) `--deep` walks in one platform's
 /// result at most: a bound on the gateway calls and the time, not on what
-/// real images hold (a full Debian with a JDK has about 30,000).
+/// real images hold (a full Debian with a JDK and Go has about 10,000).
 pub const MAX_DEEP_ENTRIES: usize = 1_000_000;
 
+/// Gateway calls `--deep` keeps in flight (each is a round trip to the
+/// daemon; the daemon reads the snapshot in parallel).
+const DEEP_CONCURRENCY: usize = 16;
+
 /// `--deep` on a build result: walk its whole tree with gateway `ReadDir`
-/// (links are not followed: each file is seen once, at its own path) and
+/// (links are not followed: each file is seen once, at its own path), then
 /// judge every candidate file (`deep::is_candidate`) from ranged reads of
-/// the bytes identification needs, its loader or `#!` line judged once for
-/// all files that share it.
+/// the bytes identification needs; each distinct loader or `#!` line is
+/// judged once for all the files that share it.
 async fn deep_walk(platform: &Platform, fs: &GatewayFs) -> Result<deep::Findings, String> {
-    let mut completer = deep::Completer::default();
-    let mut findings = deep::Findings::default();
+    use futures::stream::{self, FuturesUnordered, StreamExt};
+    let err = |e: &dyn std::fmt::Display| format!("{e:#}");
+    let mut candidates: Vec<(Vec<u8>, crate::rootfs::Entry)> = Vec::new();
     let mut todo: Vec<Vec<u8>> = vec![b"/".to_vec()];
+    let mut listing = FuturesUnordered::new();
     let mut seen = 0usize;
-    while let Some(dir) = todo.pop() {
-        let entries = fs.read_dir(&dir).await.map_err(|e| format!("{e:#}"))?;
+    let walk_started = std::time::Instant::now();
+    loop {
+        while listing.len() < DEEP_CONCURRENCY {
+            let Some(dir) = todo.pop() else { break };
+            listing.push(async move {
+                let r = fs.read_dir(&dir).await;
+                (dir, r)
+            });
+        }
+        let Some((dir, entries)) = listing.next().await else {
+            break;
+        };
+        let entries = entries.map_err(|e| err(&e))?;
         seen += entries.len();
         if seen > MAX_DEEP_ENTRIES {
             return Err(format!(
-                "--deep: the result has more than {MAX_DEEP_ENTRIES} files and directories                  (archgate walks at most that many)"
+                "--deep: the result has more than {MAX_DEEP_ENTRIES} files and directories \
+                 (archgate walks at most that many)"
             ));
         }
         for (name, entry) in entries {
@@ -316,20 +334,34 @@ async fn deep_walk(platform: &Platform, fs: &GatewayFs) -> Result<deep::Findings
             path.extend_from_slice(&name);
             match entry.kind {
                 Kind::Dir => todo.push(path),
-                Kind::File if deep::is_candidate(&name, &entry) => {
-                    let judged = deep::inspect_file(platform, fs, &path, &entry, false)
-                        .await
-                        .map_err(|e| format!("{e:#}"))?;
-                    if let Some(f) = judged {
-                        let f = completer
-                            .complete(platform, fs, &path, f)
-                            .await
-                            .map_err(|e| format!("{e:#}"))?;
-                        findings.add(f);
-                    }
-                }
+                Kind::File if deep::is_candidate(&name, &entry) => candidates.push((path, entry)),
                 _ => {}
             }
+        }
+    }
+    tracing::debug!(
+        entries = seen,
+        candidates = candidates.len(),
+        elapsed = ?walk_started.elapsed(),
+        "--deep: walked the result"
+    );
+    let mut judged = stream::iter(candidates.iter())
+        .map(|(path, entry)| async move {
+            deep::inspect_file(platform, fs, path, entry, false)
+                .await
+                .map(|f| (path, f))
+        })
+        .buffer_unordered(DEEP_CONCURRENCY);
+    let mut completer = deep::Completer::default();
+    let mut findings = deep::Findings::default();
+    while let Some(r) = judged.next().await {
+        let (path, f) = r.map_err(|e| err(&e))?;
+        if let Some(f) = f {
+            let f = completer
+                .complete(platform, fs, path, f)
+                .await
+                .map_err(|e| err(&e))?;
+            findings.add(f);
         }
     }
     Ok(findings)
