@@ -402,6 +402,70 @@ fn executable_foreign_elf_test_data_is_reported_and_nothing_else_of_go_src() {
     );
 }
 
+// ---- files whose headers lie far in ----------------------------------------------------------
+
+/// An ELF64 shared object for `machine` whose program headers sit 300,000
+/// bytes in (the kernel and the loader find them anywhere): more than
+/// archgate keeps of a file while its layer streams past.
+fn far_headers_elf(machine: u16) -> Vec<u8> {
+    let size = 600_000usize;
+    let phoff = 300_000usize;
+    let mut b = vec![0u8; size];
+    b[..4].copy_from_slice(b"\x7fELF");
+    b[4] = 2; // ELFCLASS64
+    b[5] = 1; // little-endian
+    b[6] = 1; // EV_CURRENT
+    b[16..18].copy_from_slice(&3u16.to_le_bytes()); // ET_DYN
+    b[18..20].copy_from_slice(&machine.to_le_bytes());
+    b[20..24].copy_from_slice(&1u32.to_le_bytes());
+    b[32..40].copy_from_slice(&(phoff as u64).to_le_bytes());
+    b[52..54].copy_from_slice(&64u16.to_le_bytes()); // e_ehsize
+    b[54..56].copy_from_slice(&56u16.to_le_bytes()); // e_phentsize
+    b[56..58].copy_from_slice(&1u16.to_le_bytes()); // e_phnum
+    let p = phoff;
+    b[p..p + 4].copy_from_slice(&1u32.to_le_bytes()); // PT_LOAD
+    b[p + 4..p + 8].copy_from_slice(&5u32.to_le_bytes()); // R-X
+    b[p + 32..p + 40].copy_from_slice(&(size as u64).to_le_bytes()); // p_filesz
+    b[p + 40..p + 48].copy_from_slice(&(size as u64).to_le_bytes()); // p_memsz
+    b
+}
+
+#[test]
+fn a_file_whose_headers_lie_far_in_is_judged_through_a_reread() {
+    let root = DebRoot::base("amd64")
+        .next_layer()
+        .file(
+            "/usr/lib/x86_64-linux-gnu/libfar.so",
+            far_headers_elf(183),
+            0o644,
+        )
+        .file(
+            "/usr/lib/x86_64-linux-gnu/libnear.so",
+            far_headers_elf(62),
+            0o644,
+        );
+    let (plain, deep) = both(image("amd64", root));
+    plain.expect(0, "pass", "match");
+    let p = deep.expect(1, "fail", "arch-mismatch");
+    assert_eq!(
+        file_paths(&p),
+        ["/usr/lib/x86_64-linux-gnu/libfar.so"],
+        "{deep}"
+    );
+    assert_eq!(files(&p)[0]["binary"]["arch"], "arm64", "{deep}");
+}
+
+#[test]
+fn too_many_files_to_reread_is_undecided() {
+    let mut root = DebRoot::base("amd64").next_layer();
+    for i in 0..17 {
+        root = root.file(&format!("/opt/far/lib{i}.so"), far_headers_elf(62), 0o644);
+    }
+    let (plain, deep) = both(image("amd64", root));
+    plain.expect(0, "pass", "match");
+    deep.expect_undecided(&["--deep", "more than 16 files"]);
+}
+
 // ---- bounded -------------------------------------------------------------------------------------
 
 #[test]

@@ -168,12 +168,14 @@ impl FileCapture {
                 w.shdrs
                     .filter(|(a, b)| b - a <= LEAN_TAIL)
                     .into_iter()
+                    .chain(w.interp)
                     .collect::<Vec<_>>()
             } else {
                 w.shdrs
                     .into_iter()
                     .chain(w.data)
                     .chain(w.arm_attrs)
+                    .chain(w.interp)
                     .collect()
             };
             for (start, end) in windows {
@@ -297,6 +299,9 @@ pub struct ElfWindows {
     /// `.ARM.attributes`), so the attributes of a binary that is not
     /// stripped are kept too (in a stripped one they are in the tail).
     pub arm_attrs: Option<(u64, u64)>,
+    /// The first `PT_INTERP`'s bytes, when they are not in the head (glibc's
+    /// `libc.so.6` has them 1.7 MB in).
+    pub interp: Option<(u64, u64)>,
 }
 
 /// The windows an ELF's header points at; none for anything else (or when
@@ -386,6 +391,11 @@ pub fn elf_windows(head: &[u8], size: u64) -> ElfWindows {
             } else {
                 (u32_at(o), u32_at(o + 24), u32_at(o + 4), u32_at(o + 16))
             };
+            // PT_INTERP = 3; binfmt_elf takes at most PATH_MAX bytes.
+            if ptype == 3 && out.interp.is_none() && filesz <= 4096 && off < size {
+                out.interp = Some((off, off.saturating_add(filesz)));
+                continue;
+            }
             if ptype != 1 {
                 continue;
             }
@@ -488,7 +498,14 @@ mod tests {
         h[p1 + 4..p1 + 8].copy_from_slice(&6u32.to_le_bytes());
         h[p1 + 8..p1 + 16].copy_from_slice(&1_200_000u64.to_le_bytes());
         h[p1 + 32..p1 + 40].copy_from_slice(&500_000u64.to_le_bytes());
+        // phdr 2: PT_INTERP far into the file (as glibc's libc.so.6 has it).
+        h[56..58].copy_from_slice(&3u16.to_le_bytes());
+        let p2 = 64 + 2 * 56;
+        h[p2..p2 + 4].copy_from_slice(&3u32.to_le_bytes());
+        h[p2 + 8..p2 + 16].copy_from_slice(&1_700_000u64.to_le_bytes());
+        h[p2 + 32..p2 + 40].copy_from_slice(&28u64.to_le_bytes());
         let w = elf_windows(&h, size);
+        assert_eq!(w.interp, Some((1_700_000, 1_700_028)));
         assert_eq!(w.shdrs, Some((size - 2048, size - 2048 + 30 * 64)));
         assert_eq!(w.data, Some((1_200_000, 1_200_000 + WINDOW)));
         assert_eq!(elf_windows(b"#!/bin/sh\n", 10), ElfWindows::default());
@@ -497,6 +514,7 @@ mod tests {
         data[..4096].copy_from_slice(&h);
         let segs = run(&data, 65536);
         assert!(serve(&segs, 1_200_000, 1_200_000 + WINDOW).is_some());
+        assert!(serve(&segs, 1_700_000, 1_700_028).is_some());
         assert!(serve(&segs, 1_000_000, 1_000_010).is_none());
     }
 

@@ -30,7 +30,7 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
 /// Files judged again at the end because their bytes were not kept.
-pub const MAX_DEFERRED: usize = 64;
+pub const MAX_DEFERRED: usize = 16;
 /// Distinct judgements (templates) one image may have: real images have a
 /// few dozen (one per format, machine, loader, `#!` line, Go version).
 pub const MAX_TEMPLATES: usize = 4096;
@@ -327,6 +327,8 @@ impl<'p> DeepHook<'p> {
                              keep while streaming (headers far into the file): refused"
                         ));
                     } else {
+                        let shown = crate::rootfs::display(path);
+                        tracing::debug!(path = %shown, "--deep: judged again at the end");
                         self.deferred.push(path.to_vec());
                     }
                 }

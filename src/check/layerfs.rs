@@ -359,7 +359,9 @@ impl LayerFs {
                 return Err(f.into());
             }
         }
-        Ok(hook.into_scan())
+        let scan = hook.into_scan();
+        tracing::debug!(?scan, "--deep: every layer read");
+        Ok(scan)
     }
 
     /// Look `path` up top-down, composing the layers as overlayfs does: an
