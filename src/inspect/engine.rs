@@ -25,7 +25,7 @@ use std::pin::Pin;
 /// `exec_binprm` (torvalds/linux fs/exec.c) gives ELOOP once its loop depth
 /// passes 5, so depths 0..=5 run a handler and the last must load a binary.
 /// The ELF loader does not count (binfmt_elf opens it itself).
-/// tests/kernel_exec.rs measures the limit of the running kernel against it.
+/// tests/e2e/kernel_exec.rs measures the limit of the running kernel against it.
 pub const MAX_SCRIPT_DEPTH: usize = 5;
 
 /// How many programs archgate follows through wrappers and shells for one

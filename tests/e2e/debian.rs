@@ -8,7 +8,7 @@
 //! Cases that wait for a rule of issue 8 say which (`// issue 8 item N`):
 //! they fail until the engine follows that rule.
 
-mod common;
+use crate::common;
 
 use common::debian::*;
 use common::*;
@@ -567,7 +567,10 @@ fn rss_child_allocates() {
 fn allocating_child(mib: usize) -> Measured {
     let exe = std::env::current_exe().expect("current_exe");
     let mut cmd = std::process::Command::new(exe);
-    cmd.args(["--exact", "rss_child_allocates", "--nocapture", "-q"])
+    // the test's name in this binary: its module path without the crate's
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    let name = format!("{module}::rss_child_allocates");
+    cmd.args(["--exact", &name, "--nocapture", "-q"])
         .env(ALLOC_ENV, mib.to_string());
     let m = run_measured(&mut cmd);
     assert_eq!(m.code, 0, "{}", String::from_utf8_lossy(&m.stderr));

@@ -6,7 +6,7 @@
 //! busybox at the path a wrong resolution would pick, so a pass proves the
 //! path was resolved the way the runtime does.
 
-mod common;
+use crate::common;
 
 use common::*;
 

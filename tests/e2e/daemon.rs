@@ -12,7 +12,7 @@
 //! Needs the daemons (`scripts/testenv up`, or ARCHGATE_TESTENV_DIR naming a
 //! running environment) and the fixtures (`scripts/fixtures`).
 
-mod common;
+use crate::common;
 
 use common::buildenv::{env, run_ok, unique};
 use common::*;

@@ -12,11 +12,11 @@ use super::{Layout, Run};
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// `REG/NAME:TAG` for a test: the repository is unique to this test run.
 pub fn repo_ref(registry: &str, test: &str, tag: &str) -> String {
@@ -191,8 +191,6 @@ impl Drop for OwnRegistry {
 /// What the relay does to responses for request paths containing `path`.
 #[derive(Clone)]
 pub enum Fault {
-    /// Pass everything through.
-    None,
     /// Flip the lowest bit of the body's byte at `offset` (offset 4 of a
     /// gzip stream is its MTIME: only a digest can tell).
     FlipBodyByte { path: String, offset: u64 },
@@ -411,18 +409,4 @@ pub fn credential_helper(
     )
     .unwrap();
     (d, path)
-}
-
-/// Wait for a condition, failing the test after `timeout`.
-pub fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// The path of a file in a temp dir (helper for the big-layer test).
-pub fn path_in(dir: &tempfile::TempDir, name: &str) -> PathBuf {
-    dir.path().join(name)
 }

@@ -2,7 +2,7 @@
 //! clear line and exit 2, quickly and in bounded memory, or with a verdict;
 //! it never panics, hangs or grows without bound.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::io::Write;

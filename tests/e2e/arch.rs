@@ -1,7 +1,7 @@
 //! End to end: real Debian and Go binaries on the platform they were built
 //! for, and on the ones they were not (arch, variant, 32-bit compat, loader).
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;

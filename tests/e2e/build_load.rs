@@ -6,7 +6,7 @@
 //! socket that does the engine's `/grpc` upgrade itself and then relays
 //! bytes, so archgate sees a plain `unix://` BuildKit address.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -7,11 +7,9 @@
 //! metadata), so the same specs always give the same digests and a test can
 //! point at exactly the blob it wants to corrupt.
 //!
-//! Used by the end-to-end tests (`tests/common/mod.rs`) and by
-//! `examples/mkimage.rs` through `#[path]`, so it depends on nothing in this
-//! crate and only on the crates archgate already uses (tar, flate2, zstd,
-//! sha2, hex, serde_json).
-#![allow(dead_code)]
+//! Used by the end-to-end tests (`tests/e2e/`) and by `examples/mkimage.rs`;
+//! it depends only on crates archgate already uses (tar, flate2, zstd, sha2,
+//! hex, serde_json).
 
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};

@@ -5,7 +5,7 @@
 //! cut connection, rate limiting) are made by a relay in front of a real
 //! registry.
 
-mod common;
+use crate::common;
 
 use common::buildenv::{base64, env, Registry};
 use common::registry::*;

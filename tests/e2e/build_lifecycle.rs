@@ -7,7 +7,7 @@
 //! unique to the test process, so the test can see the daemon's process for
 //! it appear and go away in /proc.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

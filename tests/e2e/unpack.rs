@@ -15,7 +15,7 @@
 //! small program this test writes) reads every case's tars, plus mutants of
 //! them, and must see what `check::gotar` sees.
 
-mod common;
+use crate::common;
 
 use archgate::check::gotar::TarReader;
 use archgate::check::{self, ImageRef};

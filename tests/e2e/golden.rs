@@ -3,7 +3,7 @@
 //! `tests/golden/<name>.json`. `ARCHGATE_BLESS=1 cargo test --test golden`
 //! rewrites them; review the diff before committing.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;

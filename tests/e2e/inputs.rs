@@ -2,7 +2,7 @@
 //! archive, bare paths, references), platform selection, layer compression,
 //! and inputs archgate cannot decide on (exit 2, one line on stderr).
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::path::Path;

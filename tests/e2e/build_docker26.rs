@@ -13,7 +13,7 @@
 //! Needs the daemons (`scripts/testenv up`, or ARCHGATE_TESTENV_DIR naming a
 //! running environment) and the fixtures (`scripts/fixtures`).
 
-mod common;
+use crate::common;
 
 use common::buildenv::*;
 use std::path::Path;

@@ -9,7 +9,6 @@
 //! addresses (re-checked against the registries, whose storage is in memory)
 //! lets every later process go straight on. Nothing here skips: without the
 //! daemons or the fixtures a test fails and says what to run.
-#![allow(dead_code)]
 
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -542,7 +541,6 @@ pub struct Registry {
 #[derive(Debug)]
 pub struct HttpAnswer {
     pub status: u16,
-    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
@@ -711,11 +709,7 @@ pub fn parse_http(raw: &[u8], head: bool) -> Option<HttpAnswer> {
     } else {
         rest.to_vec()
     };
-    Some(HttpAnswer {
-        status,
-        headers,
-        body,
-    })
+    Some(HttpAnswer { status, body })
 }
 
 fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
@@ -984,10 +978,6 @@ pub fn build(addr: &str) -> Build {
 }
 
 impl Build {
-    pub fn arg(mut self, a: impl AsRef<str>) -> Self {
-        self.args.push(a.as_ref().to_string());
-        self
-    }
     pub fn args<S: AsRef<str>>(mut self, a: &[S]) -> Self {
         self.args.extend(a.iter().map(|s| s.as_ref().to_string()));
         self

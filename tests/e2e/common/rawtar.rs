@@ -6,7 +6,6 @@
 //! The one idea: every header is a 512-byte USTAR block whose fields are set
 //! as given and whose checksum is recomputed, so a test says exactly which
 //! bytes the reader under test sees.
-#![allow(dead_code)]
 
 /// A tar stream under construction.
 #[derive(Debug, Clone, Default)]

@@ -11,7 +11,6 @@
 //! `/lib64 -> usr/lib64` link at run time. [`DebRoot`] lays packages out that
 //! way, one image layer per "apt-get install", as an image built `FROM
 //! debian:bookworm` has them.
-#![allow(dead_code)]
 
 use super::{fixture, Layer, DEBIAN_ARCHES};
 use std::os::unix::fs::PermissionsExt;
@@ -219,30 +218,11 @@ impl DebRoot {
         self.file(path, text.as_bytes().to_vec(), 0o755)
     }
 
-    /// A symlink (target stored as given), placed through the links.
-    pub fn symlink(mut self, path: &str, target: &str) -> Self {
-        let at = self.landed(path);
-        self.layer = self.layer.symlink(&at, target);
-        self
-    }
-
     /// The layers, bottom first.
     pub fn layers(mut self) -> Vec<Layer> {
         self.done.push(self.layer);
         self.done
     }
-
-    /// Everything as one layer (only when nothing called `next_layer`).
-    pub fn layer(self) -> Layer {
-        let mut l = self.layers();
-        assert_eq!(l.len(), 1, "this root has several layers: use layers()");
-        l.pop().unwrap()
-    }
-}
-
-/// The merged-/usr base layer of an architecture (see [`DebRoot::base`]).
-pub fn merged_usr_base(debarch: &str) -> Layer {
-    DebRoot::base(debarch).layer()
 }
 
 /// Files and links under `dir`, root-relative, sorted (directories are left
