@@ -630,6 +630,94 @@ fn binary_argument_with_a_lossily_equal_name_is_not_judged() {
     );
 }
 
+/// FALSE PASS. The official-image entrypoint drops privileges by re-exec'ing
+/// itself through gosu in the MIDDLE of the script (redis, memcached:
+/// `exec gosu redis "$0" "$@"`; postgres, mysql, mongo, rabbitmq with
+/// "$BASH_SOURCE"), and only then reaches its final `exec "$@"`. As root (the
+/// default) the gosu line always runs, so a gosu of the wrong architecture
+/// (a Dockerfile that downloads `gosu-amd64` for every platform) is an exec
+/// format error before anything else. archgate reads only the last statement,
+/// judges CMD[0] and never judges gosu, though notes/exec.md section 6
+/// rule (c) says to treat that re-exec "as a check that gosu exists and
+/// passes section 5".
+#[test]
+fn entrypoint_script_reexec_through_gosu_is_not_judged() {
+    let script = "#!/bin/sh\nset -e\nif [ \"$1\" = 'redis-server' -a \"$(id -u)\" = '0' ]; then\n\tfind . \\! -user redis -exec chown redis '{}' +\n\texec gosu redis \"$0\" \"$@\"\nfi\nexec \"$@\"\n";
+    let img = Image::new(AMD64)
+        .entrypoint(&["docker-entrypoint.sh"])
+        .cmd(&["redis-server"])
+        .layer(
+            busybox_layer("amd64")
+                .script("usr/local/bin/docker-entrypoint.sh", script)
+                .file_from("usr/local/bin/gosu", busybox("arm64"))
+                .file_from("usr/local/bin/redis-server", busybox("amd64")),
+        );
+    let run = check_image(img, &[]);
+    assert_eq!(
+        verdict_of(&run),
+        (1, "fail".into(), "arch-mismatch".into()),
+        "as root the script execs the arm64 gosu first: exec format error\n{run}"
+    );
+}
+
+/// UNBOUNDED TIME. data_args looks for an earlier check of each argument's
+/// resolved path with a linear scan of all checks, so N binary arguments
+/// cost O(N^2): measured 1.1 s for 10,000 and 3.7 s for 20,000 arguments
+/// (debug build; release: 0.3 s, 1.6 s, 8.0 s for 10k, 20k, 40k). 40,000
+/// arguments of 8 bytes are 360 KB of argv, well inside what execve takes
+/// (2 MiB), so a real (hostile) image can stall the gate for minutes with
+/// 100,000 tiny ELF files. With that one scan disabled (tried, not
+/// committed) this test takes 1.2 s in all: the scan is the whole cost
+/// (40,000 arguments: 15 s). A set of resolved path bytes would make it linear.
+#[test]
+fn many_binary_arguments_take_quadratic_time() {
+    let elf = tiny_elf();
+    let n = 40_000;
+    let mut fs = MemFs::new();
+    fs.file("/run", 0o755, elf.clone());
+    let mut ep = vec!["/run".to_string()];
+    for i in 0..n {
+        fs.file(format!("/b/{i}"), 0o755, elf.clone());
+        ep.push(format!("/b/{i}"));
+    }
+    let config = ImageConfig {
+        os: "linux".into(),
+        entrypoint: ep,
+        ..Default::default()
+    };
+    let t = std::time::Instant::now();
+    let r = engine(&config, AMD64, &fs);
+    let took = t.elapsed();
+    assert_eq!(r.checks.len(), n + 1);
+    assert!(
+        took < std::time::Duration::from_secs(8),
+        "{n} binary arguments took {took:?}"
+    );
+}
+
+/// A 120-byte static x86-64 ELF executable: header and one PT_LOAD.
+fn tiny_elf() -> Vec<u8> {
+    let mut b = vec![0x7f, b'E', b'L', b'F', 2, 1, 1, 0];
+    b.resize(16, 0);
+    b.extend_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    b.extend_from_slice(&62u16.to_le_bytes()); // EM_X86_64
+    b.extend_from_slice(&1u32.to_le_bytes());
+    b.extend_from_slice(&0x40_0000u64.to_le_bytes()); // entry
+    b.extend_from_slice(&64u64.to_le_bytes()); // phoff
+    b.extend_from_slice(&0u64.to_le_bytes()); // shoff
+    b.extend_from_slice(&0u32.to_le_bytes()); // flags
+    for v in [64u16, 56, 1, 64, 0, 0] {
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    b.extend_from_slice(&1u32.to_le_bytes()); // PT_LOAD
+    b.extend_from_slice(&5u32.to_le_bytes()); // R+X
+    for v in [0u64, 0x40_0000, 0x40_0000, 120, 120, 0x1000] {
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    assert_eq!(b.len(), 120);
+    b
+}
+
 // ===========================================================================
 // FALSE FAILS: the image runs fine, archgate fails it.
 // ===========================================================================
