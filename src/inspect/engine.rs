@@ -100,7 +100,11 @@ pub async fn inspect<R: RootFs>(
         who: "runc",
     };
 
-    let argv: Vec<Vec<u8>> = if config.entrypoint.is_empty() {
+    // Docker resets an ENTRYPOINT of exactly [""] (the Dockerfile idiom for
+    // clearing the base image's) to none before it runs anything (moby
+    // daemon/create.go, `mergeAndVerifyConfig`), so CMD alone is the argv.
+    let reset = config.entrypoint.len() == 1 && config.entrypoint[0].is_empty();
+    let argv: Vec<Vec<u8>> = if config.entrypoint.is_empty() || reset {
         config.cmd.iter().map(|s| s.as_bytes().to_vec()).collect()
     } else {
         config

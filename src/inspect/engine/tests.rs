@@ -1711,3 +1711,23 @@ fn deep_findings_fold_into_the_platform_verdict() {
     assert!(r.message.contains("/usr/lib/libbad.so"), "{}", r.message);
     assert!(r.hint.is_some());
 }
+
+// ---------------------------------------------------------------------------
+// Regressions from the red-team pass (tests/e2e_redteam.rs has the end-to-end
+// evidence against the real programs).
+// ---------------------------------------------------------------------------
+
+/// Docker resets `ENTRYPOINT [""]` to none (moby daemon/create.go): CMD is
+/// the whole argv. `[""]` followed by more words is not reset.
+#[test]
+fn entrypoint_of_one_empty_string_is_reset() {
+    let mut fs = MemFs::new();
+    fs.file("/app", 0o755, elf(EM_X86_64, 64));
+    let r = run(&cfg(&[""], &["/app", "-x"]), "linux/amd64", &fs);
+    assert_verdict(&r, Verdict::Pass, Reason::Match);
+    assert_eq!(r.program, "/app");
+    let r = run(&cfg(&[""], &[]), "linux/amd64", &fs);
+    assert_verdict(&r, Verdict::Skip, Reason::NoCommand);
+    let r = run(&cfg(&["", "x"], &["/app"]), "linux/amd64", &fs);
+    assert_verdict(&r, Verdict::Fail, Reason::NotFound);
+}
