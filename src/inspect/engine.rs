@@ -11,10 +11,10 @@
 //! worst of its own and those it depends on.
 
 use super::binary::{self, Ident};
-use super::config::ImageConfig;
+use super::config::{env_lookup, errdot_off, ImageConfig};
 use super::exec::{self, basename, FirstCommand, Kind as ProgKind, ScriptEnd, ShellRun, Wrapper};
 use super::platform::{Platform, EM_ARM};
-use super::resolve::{self, absolutize, path_entries, Lookup, PathRules, Resolution, DEFAULT_PATH};
+use super::resolve::{self, absolutize, path_entries, Lookup, PathRules, Resolution};
 use super::verdict::{BinaryFacts, Check, PlatformReport, Reason, Role, Verdict};
 use crate::rootfs::{display, FsError, Kind, RootFs};
 use std::collections::{BTreeMap, HashMap};
@@ -69,34 +69,27 @@ pub async fn inspect<R: RootFs>(
     platform: &Platform,
     fs: &R,
 ) -> Result<PlatformReport, InspectError> {
-    // Docker starts the process environment from its default PATH and lets
-    // the image's Env replace it (moby container/container.go,
-    // `CreateDaemonEnvironment`), so an image with Env but no PATH still gets
-    // the default. containerd's `WithImageConfigArgs` (ctr, nerdctl) only
-    // adds the default when the image Env is empty, so there such an image
-    // has no PATH at all; archgate follows Docker.
+    // The process environment Docker hands runc (moby
+    // `CreateDaemonEnvironment`: its default PATH, replaced by the image's
+    // PATH when it sets one, even to empty, and removed by a bare `PATH`).
+    // containerd's `WithImageConfigArgs` (ctr, nerdctl) only adds the
+    // default when the image Env is empty; archgate follows Docker.
+    let env = config.process_env();
     let ctx = Ctx {
-        path: Some(
-            config
-                .env_var("PATH")
-                .unwrap_or(DEFAULT_PATH)
-                .as_bytes()
-                .to_vec(),
-        ),
+        path: env_lookup(&env, "PATH").map(|p| p.as_bytes().to_vec()),
         cwd: config.working_dir.as_ref().map(|d| d.as_bytes().to_vec()),
     };
     let mut e = Engine::new(fs, platform);
-    // Go >= 1.21 re-reads GODEBUG when runc's init sets the container env, so
-    // `GODEBUG=execerrdot=0` in the image turns ErrDot off.
-    e.errdot_off = config
-        .env_var("GODEBUG")
-        .is_some_and(|g| g.split(',').any(|kv| kv.trim() == "execerrdot=0"));
+    // Go re-reads GODEBUG when runc's init sets the container env, so
+    // `GODEBUG=execerrdot=0` in the image turns ErrDot off; runc's own Go
+    // release is not known, which matters only for a repeated setting.
+    e.godebug = env_lookup(&env, "GODEBUG").map(str::to_string);
     // bash reads BASH_ENV before a -c string, and imports functions from
     // BASH_FUNC_NAME%% variables (variables.c).
-    e.bash_env = config.env_var("BASH_ENV").is_some_and(|v| !v.is_empty())
-        || config.env.iter().any(|kv| kv.starts_with("BASH_FUNC_"));
+    e.bash_env = env_lookup(&env, "BASH_ENV").is_some_and(|v| !v.is_empty())
+        || env.iter().any(|kv| kv.starts_with("BASH_FUNC_"));
     let runc = Finder::Go {
-        errdot: !e.errdot_off,
+        errdot: e.errdot(None),
         who: "runc",
     };
 
@@ -171,7 +164,8 @@ pub async fn inspect<R: RootFs>(
 struct Engine<'a, R> {
     fs: &'a R,
     platform: &'a Platform,
-    errdot_off: bool,
+    /// The process's GODEBUG, for Go programs' ErrDot rule.
+    godebug: Option<String>,
     bash_env: bool,
     checks: Vec<Check>,
     idents: HashMap<Vec<u8>, (Ident, BinaryFacts)>,
@@ -221,8 +215,13 @@ enum Finder {
     /// Go's `exec.LookPath` (go/src/os/exec/lp_unix.go): runc's init
     /// (opencontainers/runc libcontainer/standard_init_linux.go, `Init`) and
     /// gosu. With Go >= 1.19 a hit through an empty or relative PATH entry
-    /// is the error `exec.ErrDot`, not a program.
-    Go { errdot: bool, who: &'static str },
+    /// is the error `exec.ErrDot`, not a program. `errdot`: whether that
+    /// rule applies (`None`: it depends on a Go release archgate does not
+    /// know, see `config::errdot_off`).
+    Go {
+        errdot: Option<bool>,
+        who: &'static str,
+    },
     /// libc's `execvp`, as the C wrappers use it.
     Execvp {
         libc: Libc,
@@ -311,7 +310,7 @@ impl<'a, R: RootFs> Engine<'a, R> {
         Engine {
             fs,
             platform,
-            errdot_off: false,
+            godebug: None,
             bash_env: false,
             checks: Vec::new(),
             idents: HashMap::new(),
@@ -512,17 +511,19 @@ impl<R: RootFs> Engine<'_, R> {
         applets: bool,
     ) -> Result<Finder, FsError> {
         if w == Wrapper::Gosu {
-            let mut errdot = !self.errdot_off;
+            let mut minor = None;
             if let Some((Ident::Elf(elf), _)) = self.idents.get(path) {
                 let elf = elf.clone();
-                if let Some(minor) = binary::go_buildinfo(self.fs, path, &elf)
+                minor = binary::go_buildinfo(self.fs, path, &elf)
                     .await?
                     .and_then(|g| g.version)
-                    .and_then(|v| go_minor(&v))
-                {
-                    errdot &= minor >= 19;
-                }
+                    .and_then(|v| go_minor(&v));
             }
+            // ErrDot exists from Go 1.19 (os/exec lp_unix.go).
+            let errdot = match minor {
+                Some(m) if m < 19 => Some(false),
+                m => self.errdot(m),
+            };
             return Ok(Finder::Go {
                 errdot,
                 who: "gosu",
@@ -533,6 +534,12 @@ impl<R: RootFs> Engine<'_, R> {
             applets,
             who: w.name(),
         })
+    }
+
+    /// Whether a Go program built with Go 1.`go_minor` refuses ErrDot hits
+    /// under this process's GODEBUG (`None`: it depends on the release).
+    fn errdot(&self, go_minor: Option<u32>) -> Option<bool> {
+        errdot_off(self.godebug.as_deref(), go_minor).map(|off| !off)
     }
 
     /// glibc or musl, from the binary's PT_INTERP.
@@ -873,7 +880,13 @@ impl<R: RootFs> Engine<'_, R> {
                 } => {
                     if relative {
                         if let Finder::Go { errdot, who } = finder {
-                            if errdot {
+                            if errdot.is_none() {
+                                return Ok(Judged::NotJudged(format!(
+                                    "{word}: found only as {} through a relative PATH entry; whether {who} refuses it (Go exec.ErrDot) depends on which of the repeated GODEBUG execerrdot settings its Go release reads: not judged",
+                                    shown(&candidate)
+                                )));
+                            }
+                            if errdot == Some(true) {
                                 if let Some(j) = lenient(format!(
                                     "{who} refuses {}, found through a relative PATH entry",
                                     shown(&candidate)
@@ -1482,7 +1495,11 @@ impl<R: RootFs> Engine<'_, R> {
                 platform,
                 verdict: Verdict::Skip,
                 reason: Reason::NoCommand,
-                message: "the image config has no ENTRYPOINT or CMD: nothing to run".into(),
+                message: if program.is_empty() {
+                    "the image config has no ENTRYPOINT or CMD: nothing to run".into()
+                } else {
+                    format!("{program} was not judged: see the notes")
+                },
                 program,
                 resolved,
                 checks: Vec::new(),

@@ -1731,3 +1731,43 @@ fn entrypoint_of_one_empty_string_is_reset() {
     let r = run(&cfg(&["", "x"], &["/app"]), "linux/amd64", &fs);
     assert_verdict(&r, Verdict::Fail, Reason::NotFound);
 }
+
+/// Env `["PATH"]` removes Docker's default PATH (moby
+/// `ReplaceOrAppendEnvValues`): runc's LookPath then finds no bare name.
+#[test]
+fn env_entry_without_equals_unsets_the_default_path() {
+    let mut fs = MemFs::new();
+    fs.file("/bin/app", 0o755, elf(EM_X86_64, 64));
+    let mut c = cfg(&["app"], &[]);
+    c.env = vec!["PATH".into()];
+    let r = run(&c, "linux/amd64", &fs);
+    assert_verdict(&r, Verdict::Fail, Reason::NotFound);
+    assert!(r.message.contains("PATH is unset"), "{}", r.message);
+    c.env = vec!["A".into()];
+    assert_verdict(&run(&c, "linux/amd64", &fs), Verdict::Pass, Reason::Match);
+}
+
+/// GODEBUG is parsed as Go parses it: ` execerrdot=0` is no setting, and
+/// repeated settings that Go releases read differently leave runc's ErrDot
+/// undecided (noted, not judged).
+#[test]
+fn godebug_execerrdot_is_matched_exactly() {
+    let mut fs = MemFs::new();
+    fs.file("/srv/app", 0o755, elf(EM_X86_64, 64));
+    let mut c = cfg(&["app"], &[]);
+    c.working_dir = Some("/srv".into());
+    for (g, want) in [
+        ("GODEBUG=execerrdot=0", Verdict::Pass),
+        ("GODEBUG= execerrdot=0", Verdict::Fail),
+        ("GODEBUG=a=1, execerrdot=0", Verdict::Fail),
+        ("GODEBUG=a=1,execerrdot=0", Verdict::Pass),
+    ] {
+        c.env = vec!["PATH=.:/bin".into(), g.into()];
+        let r = run(&c, "linux/amd64", &fs);
+        assert_eq!(r.verdict, want, "{g}: {r:#?}");
+    }
+    c.env = vec!["PATH=.:/bin".into(), "GODEBUG=execerrdot=0,execerrdot=1".into()];
+    let r = run(&c, "linux/amd64", &fs);
+    assert_verdict(&r, Verdict::Skip, Reason::NoCommand);
+    assert!(note_has(&r, "GODEBUG"), "{r:#?}");
+}
