@@ -218,7 +218,9 @@ mod tests {
         let e = c(&["A=1", "A"]).process_env();
         assert_eq!(env_lookup(&e, "A"), Some("1"));
         let e = c(&[]).process_env();
-        assert!(env_lookup(&e, "PATH").unwrap().starts_with("/usr/local/sbin"));
+        assert!(env_lookup(&e, "PATH")
+            .unwrap()
+            .starts_with("/usr/local/sbin"));
     }
 
     /// Go's GODEBUG parsing: exact names, exact value, first or last wins.
@@ -239,8 +241,14 @@ mod tests {
         ] {
             assert_eq!(errdot_off(Some(g), None), want, "{g:?}");
         }
-        assert_eq!(errdot_off(Some("execerrdot=0,execerrdot=1"), Some(19)), Some(true));
-        assert_eq!(errdot_off(Some("execerrdot=0,execerrdot=1"), Some(22)), Some(false));
+        assert_eq!(
+            errdot_off(Some("execerrdot=0,execerrdot=1"), Some(19)),
+            Some(true)
+        );
+        assert_eq!(
+            errdot_off(Some("execerrdot=0,execerrdot=1"), Some(22)),
+            Some(false)
+        );
         assert_eq!(errdot_off(None, None), Some(false));
     }
 

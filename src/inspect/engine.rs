@@ -35,6 +35,11 @@ const MAX_EXEC_HOPS: usize = 16;
 /// Notes kept per platform (an argv of thousands of data files stays short).
 const MAX_NOTES: usize = 64;
 
+/// How much of a shell binary is read to find an option name in it, and in
+/// what chunks.
+const MAX_SCAN: u64 = 16 << 20;
+const SCAN_CHUNK: u64 = 1 << 20;
+
 /// How much of an entrypoint script's end is read to find its last statement.
 const SCRIPT_TAIL: u64 = 64 * 1024;
 
@@ -84,6 +89,9 @@ pub async fn inspect<R: RootFs>(
     // `GODEBUG=execerrdot=0` in the image turns ErrDot off; runc's own Go
     // release is not known, which matters only for a repeated setting.
     e.godebug = env_lookup(&env, "GODEBUG").map(str::to_string);
+    e.home = env_lookup(&env, "HOME")
+        .filter(|h| !h.is_empty())
+        .map(|h| h.as_bytes().to_vec());
     // bash reads BASH_ENV before a -c string, and imports functions from
     // BASH_FUNC_NAME%% variables (variables.c).
     e.bash_env = env_lookup(&env, "BASH_ENV").is_some_and(|v| !v.is_empty())
@@ -176,6 +184,10 @@ struct Engine<'a, R> {
     hops: usize,
     /// PATH lookups done, by (name, directories, working directory).
     lookups: HashMap<LookupKey, Lookup>,
+    /// `binary_has_cstr` answers, by (file, name).
+    cstr_cache: HashMap<(Vec<u8>, Vec<u8>), Option<bool>>,
+    /// HOME in the process environment, when set.
+    home: Option<Vec<u8>>,
 }
 
 type LookupKey = (Vec<u8>, Vec<Vec<u8>>, Vec<u8>);
@@ -232,7 +244,7 @@ enum Finder {
     /// are the working directory, and a file that is not a program is run
     /// as a shell script. `applets`: the shell is busybox, which runs its own
     /// applet of that name when it has one.
-    Shell { applets: bool },
+    Shell { shell: exec::Shell, applets: bool },
 }
 
 /// What to do when the program is not there.
@@ -272,6 +284,8 @@ struct Loaded {
     prefix: Vec<Vec<u8>>,
     ctx: Ctx,
     via_shebang: bool,
+    /// The role of the check that found it (what a refusal is filed under).
+    role: Role,
 }
 
 /// The result of one `check_program`.
@@ -318,6 +332,8 @@ impl<'a, R: RootFs> Engine<'a, R> {
             hints: BTreeMap::new(),
             hops: 0,
             lookups: HashMap::new(),
+            cstr_cache: HashMap::new(),
+            home: None,
         }
     }
 }
@@ -403,95 +419,11 @@ impl<R: RootFs> Engine<'_, R> {
                         self.note(format!("{why}: what it runs is not judged"))
                     }
                 },
-                ProgKind::Shell { bash } => match exec::parse_shell(bash, &argv[1..]) {
-                    ShellRun::String { string, rest } => {
-                        let s = format!("{:?}", display(&string));
-                        // Binaries among $0, $1, ...: the string may run them.
-                        let mut positional = vec![argv[0].clone()];
-                        positional.extend(rest.iter().cloned());
-                        self.data_args(chain, &positional, false, false, &ctx)
-                            .await?;
-                        if bash && self.bash_env {
-                            self.note(format!(
-                                "{name} -c {s}: not judged: bash reads the BASH_ENV file first, which may define anything"
-                            ));
-                            return Ok(());
-                        }
-                        match exec::first_command(&string) {
-                            FirstCommand::Run {
-                                argv: words,
-                                path,
-                                args_known,
-                            } => {
-                                if !self.hop(&words[0]) {
-                                    return Ok(());
-                                }
-                                let mut ctx = ctx;
-                                if let Some(p) = path {
-                                    ctx.path = Some(p);
-                                }
-                                let finder = Finder::Shell { applets };
-                                if args_known {
-                                    self.run_argv(
-                                        chain.command(),
-                                        words,
-                                        ctx,
-                                        finder,
-                                        Missing::Fail,
-                                        chain,
-                                    )
-                                    .await?;
-                                } else {
-                                    // Its arguments need expansion: judge
-                                    // the program, follow nothing further.
-                                    self.check_program(
-                                        chain.command(),
-                                        &words[0],
-                                        finder,
-                                        &ctx,
-                                        0,
-                                        &Missing::Fail,
-                                    )
-                                    .await?;
-                                }
-                            }
-                            FirstCommand::Nothing(why) => {
-                                self.note(format!("{name} -c {s}: {why}"))
-                            }
-                            FirstCommand::GiveUp(why) => {
-                                let end = exec::script_end(&string);
-                                if end == ScriptEnd::Other {
-                                    self.note(format!(
-                                        "{name} -c {s}: what it runs is not judged: {why}"
-                                    ));
-                                } else {
-                                    // `sh -c 'exec "$@"' $0 PROGRAM ARGS`
-                                    let params = rest.get(1..).unwrap_or_default().to_vec();
-                                    let what = format!("{name} -c {s}");
-                                    self.exec_args(chain, &what, &end, params, applets, &ctx)
-                                        .await?;
-                                }
-                            }
-                        }
-                    }
-                    ShellRun::Script { path, args } => {
-                        self.shell_script(
-                            chain,
-                            &argv[0],
-                            applets,
-                            &path,
-                            args,
-                            &ctx,
-                            loaded.via_shebang,
-                        )
-                        .await?;
-                    }
-                    ShellRun::Stdin => {}
-                    ShellRun::Nothing(why) => self.note(why),
-                    ShellRun::Unknown(why) => {
-                        self.note(format!("{name}: {why}: what it runs is not judged"))
-                    }
-                },
+                ProgKind::Shell { .. } => {
+                    let shell = exec::Shell::of(&loaded.path, &argv[0]);
+                    self.follow_shell(chain, shell, applets, argv, loaded)
+                        .await?
+                }
                 ProgKind::Interpreter { reads_pe } => {
                     self.data_args(chain, &argv, reads_pe, true, &ctx).await?
                 }
@@ -499,6 +431,270 @@ impl<R: RootFs> Engine<'_, R> {
             }
             Ok(())
         })
+    }
+
+    /// A shell's argv: its options, then a `-c` string, a script file it
+    /// reads, or stdin.
+    async fn follow_shell(
+        &mut self,
+        chain: Chain,
+        shell: exec::Shell,
+        applets: bool,
+        argv: Vec<Vec<u8>>,
+        loaded: Loaded,
+    ) -> Result<(), FsError> {
+        let ctx = loaded.ctx.clone();
+        let name = shown(basename(&argv[0]));
+        let bash = shell == exec::Shell::Bash;
+        let (opts, run) = match exec::parse_shell(shell, &argv[1..]) {
+            ShellRun::Refused(why) => {
+                self.refused(&loaded, &argv[0], why);
+                return Ok(());
+            }
+            ShellRun::Stdin => return Ok(()),
+            ShellRun::Nothing(why) => {
+                self.note(why);
+                return Ok(());
+            }
+            ShellRun::Unknown(why) => {
+                self.note(format!("{name}: {why}: what it runs is not judged"));
+                return Ok(());
+            }
+            run @ (ShellRun::String { .. } | ShellRun::Script { .. }) => {
+                let opts = match &run {
+                    ShellRun::String { opts, .. } | ShellRun::Script { opts, .. } => opts.clone(),
+                    _ => unreachable!("matched above"),
+                };
+                (opts, run)
+            }
+        };
+        // `-o NAME`: a name the shell does not know stops it before anything
+        // runs ("Illegal option -o pipefail": dash up to 0.5.12 has no
+        // pipefail). The names every release knows are taken as they are;
+        // others are looked for in the shell binary's option table.
+        for (letter, opt) in &opts.named {
+            if *letter == b'o' && exec::well_known_o_name(shell, opt) {
+                continue;
+            }
+            let control: &[u8] = if *letter == b'O' {
+                b"extglob"
+            } else {
+                b"errexit"
+            };
+            match self.binary_has_cstr(&loaded.path, control, opt).await? {
+                Some(true) => {}
+                Some(false) => {
+                    let how = if shell == exec::Shell::Busybox {
+                        "exits"
+                    } else {
+                        "exits 2"
+                    };
+                    self.refused(
+                        &loaded,
+                        &argv[0],
+                        format!(
+                            "{} does not know the option -{} {} (its binary has no such option name: \"illegal option\"), and {how} before running anything",
+                            shell.name(),
+                            *letter as char,
+                            shown(opt)
+                        ),
+                    );
+                    return Ok(());
+                }
+                None => {
+                    self.note(format!(
+                        "{name}: whether it knows the option -{} {} cannot be told from its binary: what it runs is not judged",
+                        *letter as char,
+                        shown(opt)
+                    ));
+                    return Ok(());
+                }
+            }
+        }
+        // A login shell (`-l`, `--login`, argv[0] starting with `-`) reads
+        // /etc/profile and the user's profile first (bash: the first of
+        // ~/.bash_profile, ~/.bash_login, ~/.profile; dash and ash:
+        // ~/.profile), which may set PATH, change directory or define
+        // functions (bash shell.c `run_startup_files`, dash src/main.c,
+        // busybox ash.c `ash_main`).
+        let login = opts.login || argv[0].first() == Some(&b'-');
+        if login {
+            if let Some(profile) = self.login_profile(bash).await? {
+                self.note(format!(
+                    "{name} is a login shell and reads {} first, which may set PATH or define anything: what it runs is not judged",
+                    shown(&profile)
+                ));
+                return Ok(());
+            }
+        }
+        match run {
+            ShellRun::String { string, rest, .. } => {
+                let s = format!("{:?}", display(&string));
+                // Binaries among $0, $1, ...: the string may run them.
+                let mut positional = vec![argv[0].clone()];
+                positional.extend(rest.iter().cloned());
+                self.data_args(chain, &positional, false, false, &ctx)
+                    .await?;
+                if bash && self.bash_env {
+                    self.note(format!(
+                        "{name} -c {s}: not judged: bash reads the BASH_ENV file first, which may define anything"
+                    ));
+                    return Ok(());
+                }
+                match exec::first_command(&string, shell) {
+                    FirstCommand::Run {
+                        argv: words,
+                        path,
+                        args_known,
+                    } => {
+                        if !self.hop(&words[0]) {
+                            return Ok(());
+                        }
+                        let mut ctx = ctx;
+                        if let Some(p) = path {
+                            ctx.path = Some(p);
+                        }
+                        let finder = Finder::Shell { shell, applets };
+                        if args_known {
+                            self.run_argv(
+                                chain.command(),
+                                words,
+                                ctx,
+                                finder,
+                                Missing::Fail,
+                                chain,
+                            )
+                            .await?;
+                        } else {
+                            // Its arguments need expansion: judge the
+                            // program, follow nothing further.
+                            self.check_program(
+                                chain.command(),
+                                &words[0],
+                                finder,
+                                &ctx,
+                                0,
+                                &Missing::Fail,
+                            )
+                            .await?;
+                        }
+                    }
+                    FirstCommand::Nothing(why) => self.note(format!("{name} -c {s}: {why}")),
+                    FirstCommand::GiveUp(why) => {
+                        let end = exec::script_end(&string);
+                        if end == ScriptEnd::Other {
+                            self.note(format!("{name} -c {s}: what it runs is not judged: {why}"));
+                        } else {
+                            // `sh -c 'exec "$@"' $0 PROGRAM ARGS`
+                            let params = rest.get(1..).unwrap_or_default().to_vec();
+                            let what = format!("{name} -c {s}");
+                            self.exec_args(chain, &what, &end, params, shell, applets, &ctx)
+                                .await?;
+                        }
+                    }
+                }
+            }
+            ShellRun::Script { path, args, .. } => {
+                self.shell_script(chain, &argv[0], shell, applets, &path, args, &loaded)
+                    .await?;
+            }
+            _ => unreachable!("only a string or a script gets here"),
+        }
+        Ok(())
+    }
+
+    /// Record that the program `loaded` runs refuses its arguments: it
+    /// exits before running anything.
+    fn refused(&mut self, loaded: &Loaded, argv0: &[u8], why: String) {
+        self.checks.push(Check {
+            role: loaded.role,
+            path: display(argv0),
+            resolved: display(&loaded.path),
+            chain: Vec::new(),
+            verdict: Verdict::Fail,
+            reason: Reason::BadInvocation,
+            message: why,
+            binary: None,
+        });
+    }
+
+    /// The first profile a login shell of this kind would read, if the
+    /// image has one: /etc/profile, then the user's (HOME from the process
+    /// env when set, else `/root` and `/`, where runc points HOME for root
+    /// without a passwd entry).
+    async fn login_profile(&mut self, bash: bool) -> Result<Option<Vec<u8>>, FsError> {
+        let homes: Vec<Vec<u8>> = match &self.home {
+            Some(h) => vec![h.clone()],
+            None => vec![b"/root".to_vec(), b"/".to_vec()],
+        };
+        let mut candidates = vec![b"/etc/profile".to_vec()];
+        let names: &[&[u8]] = if bash {
+            &[b".bash_profile", b".bash_login", b".profile"]
+        } else {
+            &[b".profile"]
+        };
+        for h in &homes {
+            for n in names {
+                let mut p = h.clone();
+                if p.last() != Some(&b'/') {
+                    p.push(b'/');
+                }
+                p.extend_from_slice(n);
+                candidates.push(p);
+            }
+        }
+        for c in candidates {
+            if let Resolution::Found { entry, .. } = resolve::resolve(self.fs, &c, true).await? {
+                if entry.kind == Kind::File {
+                    return Ok(Some(c));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether the file holds `needle` as a NUL-terminated string, looked
+    /// for when it holds `control` so (an option table is there to read:
+    /// a packed or compressed binary has neither). `None`: cannot tell.
+    async fn binary_has_cstr(
+        &mut self,
+        path: &[u8],
+        control: &[u8],
+        needle: &[u8],
+    ) -> Result<Option<bool>, FsError> {
+        let key = (path.to_vec(), needle.to_vec());
+        if let Some(&a) = self.cstr_cache.get(&key) {
+            return Ok(a);
+        }
+        let size = match self.fs.lstat(path).await? {
+            Some(e) if e.kind == Kind::File => e.size,
+            _ => return Ok(None),
+        };
+        let answer = if size > MAX_SCAN {
+            None
+        } else {
+            let mut want = [control.to_vec(), needle.to_vec()];
+            for w in &mut want {
+                w.push(0);
+            }
+            let mut found = [false, false];
+            let overlap = want.iter().map(Vec::len).max().unwrap_or(1) as u64;
+            let mut off = 0u64;
+            while off < size && !(found[0] && found[1]) {
+                let len = SCAN_CHUNK.min(size - off);
+                let data = self.fs.read_at(path, off, len as usize).await?;
+                for (f, w) in found.iter_mut().zip(&want) {
+                    *f |= memchr::memmem::find(&data, w).is_some();
+                }
+                if off + len >= size {
+                    break;
+                }
+                off += len - overlap.min(len);
+            }
+            found[0].then_some(found[1])
+        };
+        self.cstr_cache.insert(key, answer);
+        Ok(answer)
     }
 
     /// How a wrapper looks its program up: gosu with Go's LookPath (ErrDot
@@ -557,19 +753,22 @@ impl<R: RootFs> Engine<'_, R> {
     /// `sh FILE ARGS`: the shell reads FILE as data (its `#!` line is a
     /// comment, nothing execs it). When FILE is the official-image
     /// entrypoint (it ends in `exec "$@"`), what it runs is its first
-    /// argument.
+    /// argument. A binary is no shell script: bash refuses it ("cannot
+    /// execute binary file", 126), dash and ash stop at a syntax error (2).
     #[allow(clippy::too_many_arguments)]
     async fn shell_script(
         &mut self,
         chain: Chain,
-        shell: &[u8],
+        argv0: &[u8],
+        shell: exec::Shell,
         applets: bool,
         script: &[u8],
         args: Vec<Vec<u8>>,
-        ctx: &Ctx,
-        via_shebang: bool,
+        loaded: &Loaded,
     ) -> Result<(), FsError> {
-        let sh = shown(basename(shell));
+        let ctx = &loaded.ctx;
+        let via_shebang = loaded.via_shebang;
+        let sh = shown(basename(argv0));
         let name = shown(script);
         let abs = absolutize(script, ctx.cwd.as_deref());
         let (path, size) = match resolve::resolve(self.fs, &abs, true).await? {
@@ -581,13 +780,27 @@ impl<R: RootFs> Engine<'_, R> {
                 return Ok(());
             }
         };
-        if matches!(
-            self.ident_of(&path, size).await?,
-            Ident::Elf(_) | Ident::Macho | Ident::Pe
-        ) {
-            // A binary handed to a shell: judged like any binary argument.
-            let argv = [shell.to_vec(), script.to_vec()];
-            return self.data_args(chain, &argv, false, true, ctx).await;
+        if let ident @ (Ident::Elf(_) | Ident::Macho | Ident::Pe) =
+            self.ident_of(&path, size).await?
+        {
+            let what = match ident {
+                Ident::Elf(_) => "an ELF binary",
+                Ident::Macho => "a Mach-O binary",
+                _ => "a Windows PE binary",
+            };
+            self.checks.push(Check {
+                role: chain.argument(),
+                path: display(script),
+                resolved: display(&path),
+                chain: Vec::new(),
+                verdict: Verdict::Fail,
+                reason: Reason::NotAProgram,
+                message: format!(
+                    "{name} is {what}, which {sh} reads as a shell script (it is not exec'd): bash refuses it (\"cannot execute binary file\"), dash and busybox sh stop at a syntax error"
+                ),
+                binary: self.idents.get(&path).map(|(_, f)| f.clone()),
+            });
+            return Ok(());
         }
         let len = size.min(SCRIPT_TAIL);
         let tail = self.fs.read_at(&path, size - len, len as usize).await?;
@@ -606,18 +819,21 @@ impl<R: RootFs> Engine<'_, R> {
             argv.extend(args);
             return self.data_args(chain, &argv, false, false, ctx).await;
         }
-        self.exec_args(chain, &name, &end, args, applets, ctx).await
+        self.exec_args(chain, &name, &end, args, shell, applets, ctx)
+            .await
     }
 
     /// A script (or `-c` string) whose last statement is `exec "$@"`, or
     /// `exec gosu|su-exec USER "$@"`, runs its arguments: judge the first
     /// one (`command`), leniently (the script may rewrite it first).
+    #[allow(clippy::too_many_arguments)]
     async fn exec_args(
         &mut self,
         chain: Chain,
         name: &str,
         end: &ScriptEnd,
         args: Vec<Vec<u8>>,
+        shell: exec::Shell,
         applets: bool,
         ctx: &Ctx,
     ) -> Result<(), FsError> {
@@ -634,7 +850,7 @@ impl<R: RootFs> Engine<'_, R> {
             ));
             return Ok(());
         }
-        let mut finder = Finder::Shell { applets };
+        let mut finder = Finder::Shell { shell, applets };
         let mut via = String::new();
         if let ScriptEnd::ExecVia { wrapper } = end {
             // The script execs the wrapper (always, as its last statement),
@@ -848,7 +1064,7 @@ impl<R: RootFs> Engine<'_, R> {
                     applets,
                     who,
                 ),
-                Finder::Shell { applets } => (PathRules::Shell, applets, "the shell"),
+                Finder::Shell { applets, .. } => (PathRules::Shell, applets, "the shell"),
                 Finder::Kernel => unreachable!("kernel names are never searched"),
             };
             let dirs = path_entries(ctx.path.as_deref(), rules);
@@ -1023,6 +1239,7 @@ impl<R: RootFs> Engine<'_, R> {
             prefix: vec![word_bytes.to_vec()],
             ctx: ctx.clone(),
             via_shebang: false,
+            role,
         };
 
         // 4. Judge.
@@ -1696,6 +1913,9 @@ fn hint_for(reason: Reason, checks: &[Check], p: &Platform) -> Option<String> {
             "the file is neither a binary nor a #! script: a truncated download, an HTML error page, or a text file without #!?".to_string()
         }
         Reason::SymlinkLoop => "a symlink in the chain points back at itself".to_string(),
+        Reason::BadInvocation => {
+            "the command line is refused before anything runs: fix the option, argument or setting the message names".to_string()
+        }
         Reason::OsMismatch => format!("the program is built for another OS; the platform is {p}"),
         Reason::Compat32bit => {
             "a 32-bit binary on a 64-bit platform: build it for the platform's own architecture to run everywhere".to_string()

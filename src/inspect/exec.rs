@@ -507,6 +507,53 @@ fn env(args: &[Vec<u8>]) -> WrapperRun {
     })
 }
 
+/// Which shell runs, as far as its grammar and builtins differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shell {
+    /// GNU bash (also when installed as /bin/sh).
+    Bash,
+    /// dash, Debian's and Ubuntu's /bin/sh.
+    Dash,
+    /// busybox's ash.
+    Busybox,
+    /// Another shell, or one archgate cannot tell (a copy named `sh`).
+    Other,
+}
+
+impl Shell {
+    /// Tell the shell by the file that runs (`/bin/sh` is a link to dash,
+    /// bash or busybox), else by the name it was run as.
+    pub fn of(resolved: &[u8], argv0: &[u8]) -> Shell {
+        match basename(resolved) {
+            b"bash" => Shell::Bash,
+            b"dash" => Shell::Dash,
+            b"busybox" => Shell::Busybox,
+            _ if basename(argv0) == b"bash" => Shell::Bash,
+            _ => Shell::Other,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Shell::Bash => "bash",
+            Shell::Dash => "dash",
+            Shell::Busybox => "busybox sh",
+            Shell::Other => "the shell",
+        }
+    }
+}
+
+/// Options of a shell invocation that decide more than the command.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShellOpts {
+    /// A login shell (`-l`, bash's `--login`): it reads /etc/profile and
+    /// the user's profile first.
+    pub login: bool,
+    /// The names given to `-o`/`+o` (and bash's `-O`/`+O`), which the shell
+    /// must know or it refuses to start.
+    pub named: Vec<(u8, Vec<u8>)>,
+}
+
 /// What a shell does with its argv (without argv[0]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ShellRun {
@@ -515,43 +562,90 @@ pub enum ShellRun {
     String {
         string: Vec<u8>,
         rest: Vec<Vec<u8>>,
+        opts: ShellOpts,
     },
     /// A script file the shell opens and reads (data: never exec'd, its
     /// `#!` line is a comment), and the script's arguments.
     Script {
         path: Vec<u8>,
         args: Vec<Vec<u8>>,
+        opts: ShellOpts,
     },
     /// Commands come from stdin (`-s`, or no operand).
     Stdin,
     /// It runs nothing (`--help`, `--version`).
     Nothing(String),
+    /// The shell refuses its arguments: it prints an error and exits (2)
+    /// before running anything.
+    Refused(String),
     Unknown(String),
 }
 
-/// Parse a shell's options as dash (src/options.c `procargs`) and bash
-/// (shell.c `parse_long_options`, `parse_shell_options`) do: bash's long
-/// options first, then option clusters with `-` or `+` anywhere before the
-/// first operand (`-ec`, `-c -e`, `-o pipefail`, each `o`/`O` in a cluster
-/// taking the next word), `--` or `-` ending them. With `-c` the first
-/// operand is the command string; without it, a script file.
-pub fn parse_shell(bash: bool, args: &[Vec<u8>]) -> ShellRun {
+/// bash's long options (shell.c `long_args`, bash 5.2; `--protected` and
+/// `--wordexp` are gone): with a value, and those that run nothing.
+const BASH_LONG_VALUE: &[&[u8]] = &[b"--rcfile", b"--init-file"];
+const BASH_LONG_EXIT: &[&[u8]] = &[
+    b"--help",
+    b"--version",
+    b"--dump-strings",
+    b"--dump-po-strings",
+];
+const BASH_LONG: &[&[u8]] = &[
+    b"--debug",
+    b"--debugger",
+    b"--login",
+    b"--noediting",
+    b"--noprofile",
+    b"--norc",
+    b"--posix",
+    b"--pretty-print",
+    b"--restricted",
+    b"--verbose",
+];
+
+/// Parse a shell's options as dash (src/options.c `procargs`, `options`),
+/// busybox ash (shell/ash.c `options`) and bash (shell.c
+/// `parse_long_options`, `parse_shell_options`) do: bash's long options
+/// first, then option clusters with `-` or `+` anywhere before the first
+/// operand (`-ec`, `-c -e`, `-o pipefail`, each `o`/`O` in a cluster taking
+/// the next word), `--` or `-` ending them. With `-c` the first operand is
+/// the command string; without it, a script file.
+///
+/// What every shell refuses (it prints "Illegal option" and exits before
+/// running anything) is `Refused`: a character that is no option letter in
+/// a cluster (a blank, as in `#!/bin/sh -e -x`, which the kernel hands over
+/// as the one word "-e -x"; a digit; `-` for dash and bash), bash's unknown
+/// long options, `-c` without a string. Unknown letters are not judged
+/// (shells add options between releases); `-o` names are returned for the
+/// engine to check against the shell binary.
+pub fn parse_shell(shell: Shell, args: &[Vec<u8>]) -> ShellRun {
     let mut i = 0;
-    if bash {
+    let mut opts = ShellOpts::default();
+    let refuse = |what: &[u8]| {
+        ShellRun::Refused(format!(
+            "{} refuses the option {} (\"illegal option\") and exits with an error before running anything",
+            shell.name(),
+            shown(what)
+        ))
+    };
+    if shell == Shell::Bash {
         while let Some(a) = args.get(i) {
             if !a.starts_with(b"--") || a.len() == 2 {
                 break;
             }
-            match a.as_slice() {
-                b"--rcfile" | b"--init-file" => i += 2,
-                b"--help" | b"--version" => {
-                    return ShellRun::Nothing(format!("bash {} prints and exits", shown(a)))
-                }
-                b"--norc" | b"--noprofile" | b"--login" | b"--posix" | b"--noediting"
-                | b"--restricted" | b"--verbose" | b"--debugger" | b"--pretty-print" => i += 1,
-                _ => {
-                    return ShellRun::Unknown(format!("bash does not take the option {}", shown(a)))
-                }
+            let a = a.as_slice();
+            if BASH_LONG_VALUE.contains(&a) {
+                i += 2;
+            } else if BASH_LONG_EXIT.contains(&a) {
+                return ShellRun::Nothing(format!("bash {} prints and exits", shown(a)));
+            } else if BASH_LONG.contains(&a) {
+                opts.login |= a == b"--login";
+                i += 1;
+            } else {
+                return ShellRun::Refused(format!(
+                    "bash does not take the option {} (\"invalid option\") and exits with an error before running anything",
+                    shown(a)
+                ));
             }
         }
     }
@@ -564,22 +658,54 @@ pub fn parse_shell(bash: bool, args: &[Vec<u8>]) -> ShellRun {
         if a.len() < 2 || (a[0] != b'-' && a[0] != b'+') {
             break;
         }
-        let mut values = 0;
+        if a.starts_with(b"--") {
+            match shell {
+                // ash skips a `--word` (ash.c `options`: `--login` and
+                // anything else after `--`).
+                Shell::Busybox => {
+                    i += 1;
+                    continue;
+                }
+                Shell::Other => {
+                    return ShellRun::Unknown(format!("the shell's long option {}", shown(a)))
+                }
+                Shell::Dash | Shell::Bash => return refuse(a),
+            }
+        }
+        let mut values = Vec::new();
         for &ch in &a[1..] {
             match ch {
                 b'c' => c = true,
                 b's' => s = true,
-                b'o' | b'O' => values += 1,
+                b'l' => opts.login = true,
+                b'o' => values.push(b'o'),
+                b'O' if shell == Shell::Bash => values.push(b'O'),
                 ch if ch.is_ascii_alphabetic() => {}
-                _ => {
-                    return ShellRun::Unknown(format!(
-                        "the shell does not take the option {}",
-                        shown(a)
-                    ))
+                // busybox ash passes over a `-` inside a cluster.
+                b'-' if shell == Shell::Busybox => {}
+                b'-' if shell == Shell::Other => {
+                    return ShellRun::Unknown(format!("the shell's option {}", shown(a)))
                 }
+                _ => return refuse(a),
             }
         }
-        i += 1 + values;
+        i += 1;
+        for v in values {
+            if let Some(name) = args.get(i) {
+                // No shell has an option named "" or "-x": `sh -o -c a` is
+                // "Illegal option -o -c".
+                if name.is_empty() || name[0] == b'-' {
+                    return ShellRun::Refused(format!(
+                        "{} has no option -{} {} and exits with an error before running anything",
+                        shell.name(),
+                        v as char,
+                        shown(name)
+                    ));
+                }
+                opts.named.push((v, name.clone()));
+                i += 1;
+            }
+        }
     }
     let operands = args.get(i..).unwrap_or_default();
     if c {
@@ -587,17 +713,60 @@ pub fn parse_shell(bash: bool, args: &[Vec<u8>]) -> ShellRun {
             Some((string, rest)) => ShellRun::String {
                 string: string.clone(),
                 rest: rest.to_vec(),
+                opts,
             },
-            None => ShellRun::Unknown("-c without a command string".into()),
+            None => ShellRun::Refused(format!(
+                "{} -c without a command string: \"-c requires an argument\", it exits with an error",
+                shell.name()
+            )),
         };
     }
     match operands.split_first() {
         Some((path, args)) if !s => ShellRun::Script {
             path: path.clone(),
             args: args.to_vec(),
+            opts,
         },
         _ => ShellRun::Stdin,
     }
+}
+
+/// The `-o` option names a shell knows in all the releases archgate has
+/// seen (dash 0.5.12 src/options.h `optnames`, busybox ash `optletters_optnames`,
+/// bash 5.2 `o_options`): no need to look into the binary for them.
+pub fn well_known_o_name(shell: Shell, name: &[u8]) -> bool {
+    const POSIX: &[&[u8]] = &[
+        b"allexport",
+        b"errexit",
+        b"ignoreeof",
+        b"monitor",
+        b"noclobber",
+        b"noexec",
+        b"noglob",
+        b"nolog",
+        b"notify",
+        b"nounset",
+        b"verbose",
+        b"vi",
+        b"emacs",
+        b"xtrace",
+    ];
+    const BASH: &[&[u8]] = &[
+        b"braceexpand",
+        b"errtrace",
+        b"functrace",
+        b"hashall",
+        b"histexpand",
+        b"history",
+        b"interactive-comments",
+        b"keyword",
+        b"onecmd",
+        b"physical",
+        b"pipefail",
+        b"posix",
+        b"privileged",
+    ];
+    POSIX.contains(&name) || (shell == Shell::Bash && BASH.contains(&name))
 }
 
 /// The first simple command of a `-c` string.
@@ -687,6 +856,12 @@ const BUILTINS: &[&str] = &[
     "pushd",
     "suspend",
 ];
+
+/// Builtins of the ash family that bash does not have: dash
+/// (src/builtins.def.in: `cd chdir`) and busybox ash (shell/ash.c
+/// `builtintab`). In bash `chdir` is an external program (bash: "chdir:
+/// command not found").
+const ASH_BUILTINS: &[&str] = &["chdir"];
 
 #[derive(Debug)]
 struct Token {
@@ -792,7 +967,7 @@ fn is_assignment(w: &[u8]) -> Option<(&[u8], &[u8])> {
 /// the README: skip assignments (a `PATH=` one is used for the lookup),
 /// redirections, `exec` and `command`; give up on anything a shell would
 /// have to expand, on keywords and builtins.
-pub fn first_command(s: &[u8]) -> FirstCommand {
+pub fn first_command(s: &[u8], shell: Shell) -> FirstCommand {
     let trimmed = {
         let start = s
             .iter()
@@ -872,7 +1047,10 @@ pub fn first_command(s: &[u8]) -> FirstCommand {
             }
             t => {
                 let word = String::from_utf8_lossy(t);
-                if RESERVED.contains(&&*word) || BUILTINS.contains(&&*word) {
+                if RESERVED.contains(&&*word)
+                    || BUILTINS.contains(&&*word)
+                    || (shell != Shell::Bash && ASH_BUILTINS.contains(&&*word))
+                {
                     return FirstCommand::GiveUp(format!(
                         "`{}` is a shell keyword or builtin",
                         shown(t)
@@ -1063,7 +1241,9 @@ mod tests {
 
     #[test]
     fn shell_options() {
-        let s = |bash, a: &[&str]| parse_shell(bash, &v(a));
+        let s = |bash: bool, a: &[&str]| {
+            parse_shell(if bash { Shell::Bash } else { Shell::Dash }, &v(a))
+        };
         let string = |r: ShellRun| match r {
             ShellRun::String { string, .. } => String::from_utf8(string).unwrap(),
             other => panic!("{other:?}"),
@@ -1079,17 +1259,100 @@ mod tests {
             s(false, &["/entrypoint.sh", "a"]),
             ShellRun::Script {
                 path: b"/entrypoint.sh".to_vec(),
-                args: v(&["a"])
+                args: v(&["a"]),
+                opts: ShellOpts::default(),
             }
         );
         assert_eq!(s(false, &["-e"]), ShellRun::Stdin);
         assert_eq!(s(false, &["-s", "x"]), ShellRun::Stdin);
-        assert!(matches!(s(false, &["-c"]), ShellRun::Unknown(_)));
         assert!(matches!(s(true, &["--version"]), ShellRun::Nothing(_)));
+        match s(true, &["-o", "pipefail", "+O", "extglob", "-lc", "app"]) {
+            ShellRun::String { opts, .. } => {
+                assert!(opts.login);
+                assert_eq!(
+                    opts.named,
+                    vec![(b'o', b"pipefail".to_vec()), (b'O', b"extglob".to_vec())]
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// What dash, bash and busybox sh refuse before running anything
+    /// (checked with dash 0.5.12, bash 5.2.15 and busybox 1.35.0).
+    #[test]
+    fn shell_refusals() {
+        let p = |sh, a: &[&str]| parse_shell(sh, &v(a));
+        for sh in [Shell::Bash, Shell::Dash, Shell::Busybox, Shell::Other] {
+            // `#!/bin/sh -e -x`: one word.
+            assert!(
+                matches!(p(sh, &["-e -x", "/s"]), ShellRun::Refused(_)),
+                "{sh:?}"
+            );
+            assert!(matches!(p(sh, &["-c"]), ShellRun::Refused(_)), "{sh:?}");
+            assert!(
+                matches!(p(sh, &["-e", "-c"]), ShellRun::Refused(_)),
+                "{sh:?}"
+            );
+            assert!(
+                matches!(p(sh, &["-1", "-c", "x"]), ShellRun::Refused(_)),
+                "{sh:?}"
+            );
+            assert!(
+                matches!(p(sh, &["-o", "-c", "x"]), ShellRun::Refused(_)),
+                "{sh:?}"
+            );
+        }
+        assert!(matches!(
+            p(Shell::Dash, &["--login", "-c", "x"]),
+            ShellRun::Refused(_)
+        ));
+        assert!(matches!(
+            p(Shell::Dash, &["-e-", "-c", "x"]),
+            ShellRun::Refused(_)
+        ));
+        assert!(matches!(
+            p(Shell::Bash, &["-e-", "-c", "x"]),
+            ShellRun::Refused(_)
+        ));
+        assert!(matches!(
+            p(Shell::Bash, &["--foo", "-c", "x"]),
+            ShellRun::Refused(_)
+        ));
+        assert!(matches!(
+            p(Shell::Busybox, &["--foo", "-c", "x"]),
+            ShellRun::String { .. }
+        ));
+        assert!(matches!(
+            p(Shell::Busybox, &["-e-", "-c", "x"]),
+            ShellRun::String { .. }
+        ));
+        assert!(matches!(
+            p(Shell::Other, &["--foo", "-c", "x"]),
+            ShellRun::Unknown(_)
+        ));
+        assert!(matches!(
+            p(Shell::Dash, &["-l", "-c", "x"]),
+            ShellRun::String { .. }
+        ));
+    }
+
+    #[test]
+    fn chdir_is_a_builtin_of_dash_and_ash_only() {
+        for sh in [Shell::Dash, Shell::Busybox, Shell::Other] {
+            assert!(matches!(
+                first_command(b"chdir /srv && exec app", sh),
+                FirstCommand::GiveUp(_)
+            ));
+        }
+        assert!(matches!(
+            first_command(b"chdir /srv && exec app", Shell::Bash),
+            FirstCommand::Run { .. }
+        ));
     }
 
     fn run(s: &str) -> (Vec<String>, Option<String>, bool) {
-        match first_command(s.as_bytes()) {
+        match first_command(s.as_bytes(), Shell::Dash) {
             FirstCommand::Run {
                 argv,
                 path,
@@ -1154,16 +1417,22 @@ mod tests {
             "[ -f x ] && app",
         ] {
             assert!(
-                matches!(first_command(s.as_bytes()), FirstCommand::GiveUp(_)),
+                matches!(
+                    first_command(s.as_bytes(), Shell::Dash),
+                    FirstCommand::GiveUp(_)
+                ),
                 "{s:?}: {:?}",
-                first_command(s.as_bytes())
+                first_command(s.as_bytes(), Shell::Dash)
             );
         }
         for s in ["", "   ", "# comment", "A=1 B=2", "exec", ">/dev/null"] {
             assert!(
-                matches!(first_command(s.as_bytes()), FirstCommand::Nothing(_)),
+                matches!(
+                    first_command(s.as_bytes(), Shell::Dash),
+                    FirstCommand::Nothing(_)
+                ),
                 "{s:?}: {:?}",
-                first_command(s.as_bytes())
+                first_command(s.as_bytes(), Shell::Dash)
             );
         }
     }
@@ -1259,9 +1528,11 @@ mod tests {
                     assert!(!n.argv.is_empty());
                 }
             }
-            let _ = parse_shell(next() % 2 == 0, &argv);
+            for sh in [Shell::Bash, Shell::Dash, Shell::Busybox, Shell::Other] {
+                let _ = parse_shell(sh, &argv);
+            }
             let joined = argv.join(&b' ');
-            if let FirstCommand::Run { argv, .. } = first_command(&joined) {
+            if let FirstCommand::Run { argv, .. } = first_command(&joined, Shell::Other) {
                 assert!(!argv.is_empty());
             }
             let _ = script_end(&joined);

@@ -1114,13 +1114,14 @@ fn binary_argument_of_wrong_arch_still_fails() {
     let mut fs = busybox_fs(EM_AARCH64);
     fs.file("/app", 0o755, elf(EM_X86_64, 64))
         .file("/usr/bin/python3", 0o755, elf(EM_AARCH64, 64));
-    for argv in [
-        &["/bin/sh", "/app"][..],
-        &["python3", "/app"],
-        &["/bin/busybox", "sh", "/app"],
-    ] {
+    let r = run(&cfg(&["python3", "/app"], &[]), "linux/arm64", &fs);
+    assert_verdict(&r, Verdict::Fail, Reason::ArchMismatch);
+    // A shell reads its file operand as a script: a binary is no script,
+    // whatever its machine (bash: "cannot execute binary file"; dash and
+    // ash: a syntax error).
+    for argv in [&["/bin/sh", "/app"][..], &["/bin/busybox", "sh", "/app"]] {
         let r = run(&cfg(argv, &[]), "linux/arm64", &fs);
-        assert_verdict(&r, Verdict::Fail, Reason::ArchMismatch);
+        assert_verdict(&r, Verdict::Fail, Reason::NotAProgram);
     }
     let mut pe = vec![0u8; 0x200];
     pe[..2].copy_from_slice(b"MZ");
@@ -1766,8 +1767,136 @@ fn godebug_execerrdot_is_matched_exactly() {
         let r = run(&c, "linux/amd64", &fs);
         assert_eq!(r.verdict, want, "{g}: {r:#?}");
     }
-    c.env = vec!["PATH=.:/bin".into(), "GODEBUG=execerrdot=0,execerrdot=1".into()];
+    c.env = vec![
+        "PATH=.:/bin".into(),
+        "GODEBUG=execerrdot=0,execerrdot=1".into(),
+    ];
     let r = run(&c, "linux/amd64", &fs);
     assert_verdict(&r, Verdict::Skip, Reason::NoCommand);
     assert!(note_has(&r, "GODEBUG"), "{r:#?}");
+}
+
+/// A synthetic shell binary whose option table holds these names.
+fn shell_with_options(machine: u16, names: &[&str]) -> Vec<u8> {
+    let mut b = elf(machine, 64);
+    for n in names {
+        b.extend_from_slice(n.as_bytes());
+        b.push(0);
+    }
+    b
+}
+
+/// dash up to 0.5.12 has no pipefail: `sh -o pipefail -c CMD` stops with
+/// "Illegal option -o pipefail" (exit 2). The names a shell knows are read
+/// from its binary; one without an option table at all is not judged.
+#[test]
+fn shell_o_name_the_binary_does_not_know_is_refused() {
+    let mut fs = dash_fs(EM_X86_64);
+    fs.file("/app", 0o755, elf(EM_AARCH64, 64));
+    let c = cfg(&["/bin/sh", "-o", "pipefail", "-c", "exec /app"], &[]);
+    fs.file(
+        "/usr/bin/dash",
+        0o755,
+        shell_with_options(EM_X86_64, &["errexit", "noglob"]),
+    );
+    let r = run(&c, "linux/amd64", &fs);
+    assert_verdict(&r, Verdict::Fail, Reason::BadInvocation);
+    assert!(r.message.contains("-o pipefail"), "{}", r.message);
+    fs.file(
+        "/usr/bin/dash",
+        0o755,
+        shell_with_options(EM_X86_64, &["errexit", "pipefail"]),
+    );
+    let r = run(&c, "linux/amd64", &fs);
+    assert_verdict(&r, Verdict::Fail, Reason::ArchMismatch);
+    fs.file("/usr/bin/dash", 0o755, elf(EM_X86_64, 64));
+    let r = run(&c, "linux/amd64", &fs);
+    assert_verdict(&r, Verdict::Pass, Reason::Match);
+    assert!(note_has(&r, "cannot be told"), "{r:#?}");
+    // Names every release knows need no look, and bash knows pipefail.
+    let r = run(
+        &cfg(&["/bin/sh", "-o", "errexit", "-c", "exec /app"], &[]),
+        "linux/amd64",
+        &fs,
+    );
+    assert_verdict(&r, Verdict::Fail, Reason::ArchMismatch);
+    let r = run(
+        &cfg(&["/bin/bash", "-o", "pipefail", "-c", "exec /app"], &[]),
+        "linux/amd64",
+        &fs,
+    );
+    assert_verdict(&r, Verdict::Fail, Reason::ArchMismatch);
+}
+
+/// `#!/bin/sh -e -x` hands "-e -x" to sh as one word: dash and bash refuse
+/// the blank as an option and exit 2. `sh -c` with no string exits 2 too.
+#[test]
+fn shell_refusals_fail_bad_invocation() {
+    let mut fs = dash_fs(EM_X86_64);
+    fs.file("/app", 0o755, elf(EM_X86_64, 64)).file(
+        "/ep.sh",
+        0o755,
+        "#!/bin/sh -e -x\nexec /app\n",
+    );
+    let r = run(&cfg(&["/ep.sh"], &[]), "linux/amd64", &fs);
+    assert_verdict(&r, Verdict::Fail, Reason::BadInvocation);
+    let c = check_of(&r, Role::Interpreter, "/bin/sh");
+    assert_eq!(c.verdict, Verdict::Pass);
+    fs.file("/ep.sh", 0o755, "#!/bin/sh -e\nexec /app\n");
+    assert_verdict(
+        &run(&cfg(&["/ep.sh"], &[]), "linux/amd64", &fs),
+        Verdict::Pass,
+        Reason::Match,
+    );
+    let r = run(&cfg(&["/bin/sh", "-c"], &[]), "linux/amd64", &fs);
+    assert_verdict(&r, Verdict::Fail, Reason::BadInvocation);
+    let r = run(
+        &cfg(&["/bin/bash", "--frobnicate", "-c", "/app"], &[]),
+        "linux/amd64",
+        &fs,
+    );
+    assert_verdict(&r, Verdict::Fail, Reason::BadInvocation);
+}
+
+/// `chdir` is a dash and ash builtin (not judged as a program), but an
+/// external command to bash.
+#[test]
+fn chdir_builtin_depends_on_the_shell() {
+    let mut fs = dash_fs(EM_X86_64);
+    fs.file("/srv/app", 0o755, elf(EM_X86_64, 64));
+    let r = run(
+        &cfg(&["/bin/sh", "-c", "chdir /srv && exec /srv/app"], &[]),
+        "linux/amd64",
+        &fs,
+    );
+    assert_verdict(&r, Verdict::Pass, Reason::Match);
+    assert!(note_has(&r, "chdir"), "{r:#?}");
+    let r = run(
+        &cfg(&["/bin/bash", "-c", "chdir /srv && exec /srv/app"], &[]),
+        "linux/amd64",
+        &fs,
+    );
+    assert_verdict(&r, Verdict::Fail, Reason::NotFound);
+}
+
+/// A login shell reads /etc/profile and the user's profile first: with one
+/// in the image, what it runs is not judged.
+#[test]
+fn login_shell_with_a_profile_is_not_judged() {
+    let mut fs = dash_fs(EM_X86_64);
+    fs.file("/opt/tool/bin/tool", 0o755, elf(EM_X86_64, 64));
+    let c = cfg(&["/bin/bash", "-lc", "tool --serve"], &[]);
+    let r = run(&c, "linux/amd64", &fs);
+    assert_verdict(&r, Verdict::Fail, Reason::NotFound);
+    fs.file(
+        "/root/.bash_profile",
+        0o644,
+        "export PATH=/opt/tool/bin:$PATH\n",
+    );
+    let r = run(&c, "linux/amd64", &fs);
+    assert_verdict(&r, Verdict::Pass, Reason::Match);
+    assert!(note_has(&r, "login shell"), "{r:#?}");
+    // Not a login shell: the profile is not read.
+    let r = run(&cfg(&["/bin/bash", "-c", "tool"], &[]), "linux/amd64", &fs);
+    assert_verdict(&r, Verdict::Fail, Reason::NotFound);
 }
