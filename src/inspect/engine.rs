@@ -35,6 +35,23 @@ const MAX_EXEC_HOPS: usize = 16;
 /// Notes kept per platform (an argv of thousands of data files stays short).
 const MAX_NOTES: usize = 64;
 
+/// `ARG_MAX` (include/uapi/linux/limits.h) and `_STK_LIM`
+/// (include/uapi/linux/resource.h): execve's floor for the argument space
+/// and the stack size its ceiling is 3/4 of (fs/exec.c `bprm_stack_limits`).
+const ARG_MAX: u64 = 128 * 1024;
+const STK_LIM: u64 = 8 << 20;
+
+/// The smallest and largest page size a kernel of this architecture can
+/// run with (`MAX_ARG_STRLEN` is 32 pages): 4 KiB only on x86, 32-bit ARM,
+/// s390x and RISC-V; arm64, POWER, MIPS and LoongArch kernels are built
+/// with 4, 16 or 64 KiB pages.
+fn page_sizes(arch: &str) -> (u64, u64) {
+    match arch {
+        "amd64" | "386" | "arm" | "s390x" | "riscv64" => (4096, 4096),
+        _ => (4096, 65536),
+    }
+}
+
 /// How much of a shell binary is read to find an option name in it, and in
 /// what chunks.
 const MAX_SCAN: u64 = 16 << 20;
@@ -120,6 +137,33 @@ pub async fn inspect<R: RootFs>(
     let mut resolved = String::new();
     if !argv.is_empty() {
         program = display(&argv[0]);
+    }
+    // Docker refuses to create a container whose WorkingDir is not absolute
+    // (moby daemon/container.go `verifyContainerSettings`: "the working
+    // directory '%s' is invalid, it needs to be an absolute path").
+    if let Some(wd) = config
+        .working_dir
+        .as_deref()
+        .filter(|w| !w.starts_with('/'))
+    {
+        if !argv.is_empty() {
+            e.checks.push(Check {
+                role: Role::Entrypoint,
+                path: program.clone(),
+                resolved: String::new(),
+                chain: Vec::new(),
+                verdict: Verdict::Fail,
+                reason: Reason::BadInvocation,
+                message: format!(
+                    "the image's WorkingDir {wd:?} is relative: Docker refuses to create the container (\"the working directory '{}' is invalid, it needs to be an absolute path\")",
+                    shown(wd.as_bytes())
+                ),
+                binary: None,
+            });
+            return Ok(e.report(program, resolved));
+        }
+    }
+    if !argv.is_empty() && e.exec_size(Role::Entrypoint, &argv, &env) {
         let i = e.checks.len();
         e.run_argv(
             Role::Entrypoint,
@@ -153,7 +197,7 @@ pub async fn inspect<R: RootFs>(
             }
             _ => None,
         };
-        if let Some(argv) = argv {
+        if let Some(argv) = argv.filter(|a| e.exec_size(Role::Healthcheck, a, &env)) {
             e.run_argv(
                 Role::Healthcheck,
                 argv,
@@ -366,6 +410,65 @@ impl<R: RootFs> Engine<'_, R> {
             }
             Ok(ran.outcome)
         })
+    }
+
+    /// Whether execve(2) takes this argv and environment: a single string
+    /// of `MAX_ARG_STRLEN` (32 pages, counting its NUL) or more, or more
+    /// than the stack limit allows for all of them with their pointers, is
+    /// E2BIG (torvalds/linux fs/exec.c `copy_strings`, `valid_arg_len`,
+    /// `bprm_stack_limits`: a quarter of RLIMIT_STACK, at least `ARG_MAX`
+    /// 128 KiB, at most 3/4 of `_STK_LIM` = 6 MiB). What depends on the
+    /// node (its page size, the container's stack limit) is noted; what no
+    /// node takes fails with a check of `role`. `false` when it fails.
+    fn exec_size(&mut self, role: Role, argv: &[Vec<u8>], env: &[String]) -> bool {
+        let (min_page, max_page) = page_sizes(&self.platform.arch);
+        let strings = argv.iter().map(Vec::len).chain(env.iter().map(String::len));
+        let longest = strings.clone().max().unwrap_or(0) as u64 + 1;
+        let ptr = match self.platform.identity().map(|i| i.bits) {
+            Some(32) => 4,
+            _ => 8,
+        };
+        // The file name is copied to the new stack too (`execfn`).
+        let total: u64 = strings.map(|n| n as u64 + 1 + ptr).sum::<u64>()
+            + argv.first().map_or(0, |a| a.len() as u64 + 1);
+        let fail = if longest > 32 * max_page {
+            Some(format!(
+                "a single argument or environment string is {} bytes: execve refuses any of 32 pages ({} bytes here) or more with E2BIG (\"argument list too long\")",
+                longest - 1,
+                32 * max_page
+            ))
+        } else if total > STK_LIM / 4 * 3 {
+            Some(format!(
+                "the arguments and environment take {total} bytes of the new stack: execve refuses more than 6 MiB on any node with E2BIG (\"argument list too long\")"
+            ))
+        } else {
+            None
+        };
+        if let Some(message) = fail {
+            self.checks.push(Check {
+                role,
+                path: argv.first().map(|a| display(a)).unwrap_or_default(),
+                resolved: String::new(),
+                chain: Vec::new(),
+                verdict: Verdict::Fail,
+                reason: Reason::BadInvocation,
+                message,
+                binary: None,
+            });
+            return false;
+        }
+        if longest > 32 * min_page {
+            self.note(format!(
+                "a single argument or environment string is {} bytes: execve takes it only on kernels with pages of {} bytes or more (E2BIG on {min_page}-byte pages): not judged",
+                longest - 1,
+                longest.div_ceil(32)
+            ));
+        } else if total > ARG_MAX {
+            self.note(format!(
+                "the arguments and environment take {total} bytes: execve takes them only if the container's stack limit (RLIMIT_STACK) is at least 4 times that (E2BIG otherwise): not judged"
+            ));
+        }
+        true
     }
 
     fn note(&mut self, n: String) {

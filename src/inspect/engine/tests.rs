@@ -1900,3 +1900,56 @@ fn login_shell_with_a_profile_is_not_judged() {
     let r = run(&cfg(&["/bin/bash", "-c", "tool"], &[]), "linux/amd64", &fs);
     assert_verdict(&r, Verdict::Fail, Reason::NotFound);
 }
+
+/// Docker refuses a relative WorkingDir at container create (moby
+/// daemon/container.go `verifyContainerSettings`).
+#[test]
+fn relative_working_dir_is_refused() {
+    let mut fs = MemFs::new();
+    fs.file("/app/run", 0o755, elf(EM_X86_64, 64));
+    let mut c = cfg(&["/app/run"], &[]);
+    c.working_dir = Some("app".into());
+    let r = run(&c, "linux/amd64", &fs);
+    assert_verdict(&r, Verdict::Fail, Reason::BadInvocation);
+    assert!(r.message.contains("absolute path"), "{}", r.message);
+    c.working_dir = Some("/app".into());
+    assert_verdict(&run(&c, "linux/amd64", &fs), Verdict::Pass, Reason::Match);
+}
+
+/// execve's E2BIG: one string of MAX_ARG_STRLEN (32 pages with its NUL) or
+/// more, exact on 4 KiB-page architectures; on arm64 the page size decides
+/// (noted) up to 32 x 64 KiB. All strings together over 6 MiB: E2BIG
+/// whatever the stack limit.
+#[test]
+fn argument_lists_execve_refuses_are_e2big() {
+    let mut fs = MemFs::new();
+    fs.file("/app", 0o755, elf(EM_X86_64, 64))
+        .file("/app64", 0o755, elf(EM_AARCH64, 64));
+    let big = "x".repeat(131072);
+    let r = run(&cfg(&["/app", &big], &[]), "linux/amd64", &fs);
+    assert_verdict(&r, Verdict::Fail, Reason::BadInvocation);
+    assert!(r.message.contains("E2BIG"), "{}", r.message);
+    let r = run(&cfg(&["/app", &big[1..]], &[]), "linux/amd64", &fs);
+    assert_verdict(&r, Verdict::Pass, Reason::Match);
+    let mut c = cfg(&["/app"], &[]);
+    c.env = vec![format!("BLOB={}", &big[5..])];
+    assert_verdict(
+        &run(&c, "linux/amd64", &fs),
+        Verdict::Fail,
+        Reason::BadInvocation,
+    );
+    let r = run(&cfg(&["/app64", &big], &[]), "linux/arm64", &fs);
+    assert_verdict(&r, Verdict::Pass, Reason::Match);
+    assert!(note_has(&r, "pages"), "{r:#?}");
+    let huge = "x".repeat(32 * 65536);
+    let r = run(&cfg(&["/app64", &huge], &[]), "linux/arm64", &fs);
+    assert_verdict(&r, Verdict::Fail, Reason::BadInvocation);
+    let many: Vec<String> = (0..60).map(|_| "y".repeat(120_000)).collect();
+    let mut argv: Vec<&str> = vec!["/app"];
+    argv.extend(many.iter().map(String::as_str));
+    let r = run(&cfg(&argv, &[]), "linux/amd64", &fs);
+    assert_verdict(&r, Verdict::Fail, Reason::BadInvocation);
+    let r = run(&cfg(&argv[..10], &[]), "linux/amd64", &fs);
+    assert_verdict(&r, Verdict::Pass, Reason::Match);
+    assert!(note_has(&r, "RLIMIT_STACK"), "{r:#?}");
+}
