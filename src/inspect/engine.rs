@@ -29,8 +29,9 @@ use std::pin::Pin;
 pub const MAX_SCRIPT_DEPTH: usize = 5;
 
 /// How many programs archgate follows through wrappers and shells for one
-/// image, so that a wrapper or `env` loop ends.
-const MAX_EXEC_HOPS: usize = 16;
+/// image, so that a wrapper or `env` loop ends. Past it the platform is
+/// undecided (exit 2): what was not followed was not judged.
+const MAX_EXEC_HOPS: usize = 32;
 
 /// Notes kept per platform (an argv of thousands of data files stays short).
 const MAX_NOTES: usize = 64;
@@ -65,6 +66,9 @@ const SCRIPT_TAIL: u64 = 64 * 1024;
 pub enum InspectError {
     #[error(transparent)]
     Fs(#[from] FsError),
+    /// The image makes archgate follow more programs than it will.
+    #[error("{0}")]
+    Undecided(String),
 }
 
 /// A name from the image for a message: `display`, with control bytes
@@ -210,6 +214,9 @@ pub async fn inspect<R: RootFs>(
         }
     }
 
+    if let Some(why) = e.undecided.take() {
+        return Err(InspectError::Undecided(why));
+    }
     Ok(e.report(program, resolved))
 }
 
@@ -226,8 +233,14 @@ struct Engine<'a, R> {
     hints: BTreeMap<usize, String>,
     /// Programs followed through wrappers and shells so far.
     hops: usize,
+    /// Set when more programs than `MAX_EXEC_HOPS` would be followed.
+    undecided: Option<String>,
     /// PATH lookups done, by (name, directories, working directory).
     lookups: HashMap<LookupKey, Lookup>,
+    /// The file each check resolved to, by check index, and the first
+    /// check of each file (path bytes).
+    check_paths: BTreeMap<usize, Vec<u8>>,
+    judged: HashMap<Vec<u8>, usize>,
     /// `binary_has_cstr` answers, by (file, name).
     cstr_cache: HashMap<(Vec<u8>, Vec<u8>), Option<bool>>,
     /// HOME in the process environment, when set.
@@ -375,9 +388,12 @@ impl<'a, R: RootFs> Engine<'a, R> {
             notes: Vec::new(),
             hints: BTreeMap::new(),
             hops: 0,
+            undecided: None,
             lookups: HashMap::new(),
             cstr_cache: HashMap::new(),
             home: None,
+            check_paths: BTreeMap::new(),
+            judged: HashMap::new(),
         }
     }
 }
@@ -471,6 +487,17 @@ impl<R: RootFs> Engine<'_, R> {
         true
     }
 
+    /// Drop the checks from `idx` on (they were not judged after all).
+    fn truncate_checks(&mut self, idx: usize) {
+        self.checks.truncate(idx);
+        self.hints.retain(|&k, _| k < idx);
+        for (i, path) in self.check_paths.split_off(&idx) {
+            if self.judged.get(&path) == Some(&i) {
+                self.judged.remove(&path);
+            }
+        }
+    }
+
     fn note(&mut self, n: String) {
         if self.notes.len() < MAX_NOTES {
             if !self.notes.contains(&n) {
@@ -484,10 +511,12 @@ impl<R: RootFs> Engine<'_, R> {
     /// One more program followed, or `false` (with a note) past the limit.
     fn hop(&mut self, what: &[u8]) -> bool {
         if self.hops >= MAX_EXEC_HOPS {
-            self.note(format!(
-                "{}: not followed: archgate follows at most {MAX_EXEC_HOPS} programs through wrappers and shells (a wrapper or env loop?)",
-                shown(what)
-            ));
+            self.undecided.get_or_insert_with(|| {
+                format!(
+                    "cannot decide: the programs exec each other more than {MAX_EXEC_HOPS} times (a wrapper, env or script loop?), and archgate follows no more; {} was not judged",
+                    shown(what)
+                )
+            });
             return false;
         }
         self.hops += 1;
@@ -1023,8 +1052,9 @@ impl<R: RootFs> Engine<'_, R> {
             if entry.kind != Kind::File {
                 continue;
             }
-            let shown_path = display(&path);
-            if self.checks.iter().any(|c| c.resolved == shown_path) {
+            // Judged already (by the path's bytes: two names that display
+            // alike are still two files).
+            if self.judged.contains_key(&path) {
                 continue;
             }
             let ident = self.ident_of(&path, entry.size).await?;
@@ -1102,8 +1132,7 @@ impl<R: RootFs> Engine<'_, R> {
                     })
                 }
                 Judged::NotJudged(note) => {
-                    self.checks.truncate(idx);
-                    self.hints.retain(|&k, _| k < idx);
+                    self.truncate_checks(idx);
                     self.note(note);
                     Ok(Ran {
                         outcome: None,
@@ -1275,6 +1304,8 @@ impl<R: RootFs> Engine<'_, R> {
             Resolution::Found { path, entry, chain } => {
                 self.checks[idx].chain = chain.iter().map(|p| display(p)).collect();
                 self.checks[idx].resolved = display(&path);
+                self.judged.entry(path.clone()).or_insert(idx);
+                self.check_paths.insert(idx, path.clone());
                 (path, entry)
             }
             Resolution::NotFound {
