@@ -698,7 +698,7 @@ fn sh_c_first_word_agrees_with_dash_and_bash() {
 #[test]
 fn env_grammar_agrees_with_gnu_env() {
     let _serial = serial();
-    use archgate::inspect::exec::{parse_wrapper, Wrapper, WrapperRun};
+    use archgate::inspect::exec::{parse_wrapper, Wrapper, WrapperCtx, WrapperRun};
     let env = Path::new("/usr/bin/env");
     assert!(env.is_file(), "/usr/bin/env is needed for this test");
     let tmp = tempfile::Builder::new()
@@ -799,8 +799,16 @@ fn env_grammar_agrees_with_gnu_env() {
         let ran = std::fs::read_to_string(&log).unwrap_or_default();
         let first = ran.lines().next().map(str::to_string);
         let argv: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
-        let want = match parse_wrapper(Wrapper::Env, &argv) {
+        let want = match parse_wrapper(Wrapper::Env, &argv, WrapperCtx::default()) {
             WrapperRun::Unknown(_) => continue,
+            WrapperRun::Refused(why) => {
+                if status.success() || first.is_some() {
+                    bad.push(format!(
+                        "env {args:?}: ran {first:?} (exit {status}), archgate says it refuses: {why}"
+                    ));
+                }
+                continue;
+            }
             WrapperRun::Nothing(_) => None,
             WrapperRun::Exec(next) => {
                 let name = String::from_utf8(next.argv[0].clone()).unwrap();

@@ -12,7 +12,9 @@
 
 use super::binary::{self, Ident};
 use super::config::{env_lookup, errdot_off, ImageConfig};
-use super::exec::{self, basename, FirstCommand, Kind as ProgKind, ScriptEnd, ShellRun, Wrapper};
+use super::exec::{
+    self, basename, FirstCommand, Kind as ProgKind, Libc, ScriptEnd, ShellRun, Wrapper, WrapperCtx,
+};
 use super::platform::{Platform, EM_ARM};
 use super::resolve::{self, absolutize, path_entries, Lookup, PathRules, Resolution};
 use super::verdict::{BinaryFacts, Check, PlatformReport, Reason, Role, Verdict};
@@ -104,6 +106,7 @@ pub async fn inspect<R: RootFs>(
     let ctx = Ctx {
         path: env_lookup(&env, "PATH").map(|p| p.as_bytes().to_vec()),
         cwd: config.working_dir.as_ref().map(|d| d.as_bytes().to_vec()),
+        posix: env_lookup(&env, "POSIXLY_CORRECT").is_some(),
     };
     let mut e = Engine::new(fs, platform);
     // Go re-reads GODEBUG when runc's init sets the container env, so
@@ -263,16 +266,8 @@ struct Ctx {
     path: Option<Vec<u8>>,
     /// The working directory; `None` is `/`.
     cwd: Option<Vec<u8>>,
-}
-
-/// Which libc's `execvp` a C wrapper uses: it decides PATH's default and
-/// whether a file that is not a program is handed to `/bin/sh`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Libc {
-    Glibc,
-    Musl,
-    /// Statically linked: archgate cannot tell.
-    Unknown,
+    /// POSIXLY_CORRECT is set (glibc's getopt then does not permute).
+    posix: bool,
 }
 
 /// Who looks a program up, with that looker's rules.
@@ -531,7 +526,15 @@ impl<R: RootFs> Engine<'_, R> {
             let ctx = loaded.ctx.clone();
             let name = shown(basename(&argv[0]));
             match kind {
-                ProgKind::Wrapper(w) => match exec::parse_wrapper(w, &argv[1..]) {
+                ProgKind::Wrapper(w) => match exec::parse_wrapper(
+                    w,
+                    &argv[1..],
+                    WrapperCtx {
+                        libc: self.libc_of(&loaded.path),
+                        posixly_correct: ctx.posix,
+                        busybox: applets,
+                    },
+                ) {
                     exec::WrapperRun::Exec(next) => {
                         if !self.hop(&next.argv[0]) {
                             return Ok(());
@@ -550,6 +553,7 @@ impl<R: RootFs> Engine<'_, R> {
                     exec::WrapperRun::Unknown(why) => {
                         self.note(format!("{why}: what it runs is not judged"))
                     }
+                    exec::WrapperRun::Refused(why) => self.refused(&loaded, &argv[0], why),
                 },
                 ProgKind::Shell { .. } => {
                     let shell = exec::Shell::of(&loaded.path, &argv[0]);
@@ -1490,7 +1494,12 @@ impl<R: RootFs> Engine<'_, R> {
                     let (kind, applets, argv) = kind_of(l.prefix.clone(), &l.path);
                     if kind == ProgKind::Wrapper(Wrapper::Env) {
                         loaded = None;
-                        match exec::parse_wrapper(Wrapper::Env, &argv[1..]) {
+                        let wctx = WrapperCtx {
+                            libc: self.libc_of(&l.path),
+                            posixly_correct: l.ctx.posix,
+                            busybox: applets,
+                        };
+                        match exec::parse_wrapper(Wrapper::Env, &argv[1..], wctx) {
                             exec::WrapperRun::Exec(next) if self.hop(&next.argv[0]) => {
                                 let env_ctx = apply_env(&l.ctx, &next);
                                 let finder = Finder::Execvp {
@@ -1532,6 +1541,16 @@ impl<R: RootFs> Engine<'_, R> {
                             exec::WrapperRun::Exec(_) => {}
                             exec::WrapperRun::Nothing(why) | exec::WrapperRun::Unknown(why) => {
                                 self.note(format!("{path}: {why}"))
+                            }
+                            exec::WrapperRun::Refused(why) => {
+                                out = Outcome {
+                                    verdict: Verdict::Fail,
+                                    reason: Reason::BadInvocation,
+                                };
+                                msg = format!(
+                                    "{path} is a script run by {}: {why}",
+                                    shown(&interpreter)
+                                );
                             }
                         }
                     }
@@ -1954,6 +1973,9 @@ fn apply_env(ctx: &Ctx, next: &exec::Next) -> Ctx {
     }
     if let Some(d) = &next.chdir {
         c.cwd = Some(absolutize(d, ctx.cwd.as_deref()));
+    }
+    if let Some(p) = next.posix {
+        c.posix = p;
     }
     c
 }

@@ -112,6 +112,40 @@ pub struct Next {
     pub path: Option<Option<Vec<u8>>>,
     /// `env -C DIR`: the directory relative names are found from.
     pub chdir: Option<Vec<u8>>,
+    /// `None`: POSIXLY_CORRECT unchanged; `Some(set)`: set or unset (`env
+    /// -i`, `-u POSIXLY_CORRECT`, `POSIXLY_CORRECT=...`).
+    pub posix: Option<bool>,
+}
+
+/// Which C library a program is linked with (from its PT_INTERP): its
+/// `getopt` and `execvp` differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Libc {
+    Glibc,
+    Musl,
+    /// Statically linked: archgate cannot tell.
+    Unknown,
+}
+
+/// What, besides its arguments, decides how a wrapper parses them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WrapperCtx {
+    pub libc: Libc,
+    /// POSIXLY_CORRECT is set in its environment (glibc's getopt then stops
+    /// at the first non-option).
+    pub posixly_correct: bool,
+    /// The wrapper is busybox's applet of that name.
+    pub busybox: bool,
+}
+
+impl Default for WrapperCtx {
+    fn default() -> Self {
+        WrapperCtx {
+            libc: Libc::Glibc,
+            posixly_correct: false,
+            busybox: false,
+        }
+    }
 }
 
 /// What a wrapper does with its arguments.
@@ -122,17 +156,149 @@ pub enum WrapperRun {
     Nothing(String),
     /// Options archgate does not know: not followed.
     Unknown(String),
+    /// The wrapper refuses its arguments (an option it does not take): it
+    /// prints its usage and exits before running anything.
+    Refused(String),
 }
 
 fn exec_from(args: &[Vec<u8>], i: usize, who: &str) -> WrapperRun {
     match args.get(i..) {
-        Some(rest) if !rest.is_empty() => WrapperRun::Exec(Next {
-            argv: rest.to_vec(),
-            path: None,
-            chdir: None,
-        }),
+        Some(rest) if !rest.is_empty() => exec_argv(rest.to_vec(), who),
         _ => WrapperRun::Nothing(format!("{who} is given no program to run")),
     }
+}
+
+fn exec_argv(argv: Vec<Vec<u8>>, who: &str) -> WrapperRun {
+    if argv.is_empty() {
+        return WrapperRun::Nothing(format!("{who} is given no program to run"));
+    }
+    WrapperRun::Exec(Next {
+        argv,
+        path: None,
+        chdir: None,
+        posix: None,
+    })
+}
+
+/// Whether an option takes a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HasArg {
+    No,
+    Required,
+}
+
+/// One option `getopt` returned, in the order it returned them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Opt {
+    Short(u8, Option<Vec<u8>>),
+    Long(&'static str, Option<Vec<u8>>),
+    /// `?`: an unknown option, or one missing its value (getopt prints
+    /// "invalid option" or "option requires an argument").
+    Bad(String),
+}
+
+/// `getopt`/`getopt_long` over `args` (argv without argv[0]), as glibc
+/// (posix/getopt.c `_getopt_internal_r`) and musl (src/misc/getopt.c,
+/// getopt_long.c) run them: every element that starts with `-` and is more
+/// than `-` is an option cluster (a `--NAME[=VALUE]` long option when
+/// `longs` is given: exact, else a unique prefix), `--` ends the options,
+/// a value is the rest of the cluster or the next element whatever it
+/// looks like. `permute`: non-options are set aside and scanning goes on
+/// (glibc's default, and musl's getopt_long), else scanning stops at the
+/// first one (POSIX, musl's getopt, glibc with POSIXLY_CORRECT or a `+`).
+/// Returns the options in order and the operands: the program and its
+/// arguments, the non-options in order, then everything after `--`.
+fn getopt(
+    args: &[Vec<u8>],
+    shorts: &[(u8, HasArg)],
+    longs: &[(&'static str, HasArg)],
+    permute: bool,
+) -> (Vec<Opt>, Vec<Vec<u8>>) {
+    let mut opts = Vec::new();
+    let mut operands = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        i += 1;
+        if a == b"--" {
+            operands.extend(args[i..].iter().cloned());
+            return (opts, operands);
+        }
+        if a.len() < 2 || a[0] != b'-' {
+            if permute {
+                operands.push(a.clone());
+                continue;
+            }
+            operands.extend(args[i - 1..].iter().cloned());
+            return (opts, operands);
+        }
+        if a.starts_with(b"--") && !longs.is_empty() {
+            let body = &a[2..];
+            let (name, value) = match body.iter().position(|&b| b == b'=') {
+                Some(k) => (&body[..k], Some(&body[k + 1..])),
+                None => (body, None),
+            };
+            let hits: Vec<usize> = match longs.iter().position(|(n, _)| n.as_bytes() == name) {
+                Some(k) => vec![k],
+                None => (0..longs.len())
+                    .filter(|&k| longs[k].0.as_bytes().starts_with(name))
+                    .collect(),
+            };
+            let [k] = hits[..] else {
+                opts.push(Opt::Bad(format!(
+                    "{} option '{}'",
+                    if hits.is_empty() {
+                        "unrecognized"
+                    } else {
+                        "ambiguous"
+                    },
+                    shown(a)
+                )));
+                continue;
+            };
+            let (long, has) = longs[k];
+            match (has, value) {
+                (HasArg::No, Some(_)) => opts.push(Opt::Bad(format!(
+                    "option '--{long}' doesn't allow an argument"
+                ))),
+                (HasArg::Required, None) if i >= args.len() => {
+                    opts.push(Opt::Bad(format!("option '--{long}' requires an argument")))
+                }
+                (HasArg::Required, None) => {
+                    opts.push(Opt::Long(long, Some(args[i].clone())));
+                    i += 1;
+                }
+                (_, v) => opts.push(Opt::Long(long, v.map(<[u8]>::to_vec))),
+            }
+            continue;
+        }
+        let mut j = 1;
+        while j < a.len() {
+            let c = a[j];
+            j += 1;
+            match shorts.iter().find(|(o, _)| *o == c) {
+                None => opts.push(Opt::Bad(format!("invalid option -- '{}'", shown(&[c])))),
+                Some((_, HasArg::No)) => opts.push(Opt::Short(c, None)),
+                Some((_, HasArg::Required)) => {
+                    let value = if j < a.len() {
+                        a[j..].to_vec()
+                    } else if i < args.len() {
+                        i += 1;
+                        args[i - 1].clone()
+                    } else {
+                        opts.push(Opt::Bad(format!(
+                            "option requires an argument -- '{}'",
+                            c as char
+                        )));
+                        break;
+                    };
+                    opts.push(Opt::Short(c, Some(value)));
+                    break;
+                }
+            }
+        }
+    }
+    (opts, operands)
 }
 
 fn shown(b: &[u8]) -> String {
@@ -157,11 +323,11 @@ fn long_option<'a>(arg: &'a [u8], names: &[&str]) -> Option<(usize, Option<&'a [
 }
 
 /// Parse a wrapper's argv (without argv[0]) as that wrapper does.
-pub fn parse_wrapper(w: Wrapper, args: &[Vec<u8>]) -> WrapperRun {
+pub fn parse_wrapper(w: Wrapper, args: &[Vec<u8>], ctx: WrapperCtx) -> WrapperRun {
     match w {
-        Wrapper::Tini => tini(args),
+        Wrapper::Tini => tini(args, ctx),
         Wrapper::DumbInit => dumb_init(args),
-        Wrapper::Catatonit => catatonit(args),
+        Wrapper::Catatonit => catatonit(args, ctx),
         Wrapper::SuExec => {
             // ncopa/su-exec su-exec.c: `su-exec USER[:GROUP] COMMAND ARGS`,
             // no options; fewer than two arguments prints usage.
@@ -183,62 +349,82 @@ pub fn parse_wrapper(w: Wrapper, args: &[Vec<u8>]) -> WrapperRun {
             }
             exec_from(args, 1, "gosu")
         }
+        Wrapper::Env if ctx.busybox => busybox_env(args),
         Wrapper::Env => env(args),
     }
 }
 
-/// krallin/tini src/tini.c `parse_args`: getopt with OPT_STRING
-/// "p:hvwgle:s" (forks add "R:" and "ak:"), glibc getopt permuting, so the
-/// program is the first non-option; `--` ends the options; `--version` only
-/// as the sole argument.
-fn tini(args: &[Vec<u8>]) -> WrapperRun {
+/// Run a getopt-parsing wrapper's options both ways when its libc is not
+/// known and the ways disagree: then it is not judged.
+fn either_way(who: &str, permute: Option<bool>, parse: impl Fn(bool) -> WrapperRun) -> WrapperRun {
+    match permute {
+        Some(p) => parse(p),
+        None => {
+            let (a, b) = (parse(true), parse(false));
+            if a == b || matches!((&a, &b), (WrapperRun::Refused(_), WrapperRun::Refused(_))) {
+                b
+            } else {
+                WrapperRun::Unknown(format!(
+                    "{who} is statically linked: whether its getopt takes the options after the program for its own (glibc) or leaves them to the program (musl) cannot be told"
+                ))
+            }
+        }
+    }
+}
+
+/// krallin/tini src/tini.c `parse_args`: `--version` alone prints, else
+/// `getopt(argc, argv, "p:hvwgle:s")`: -h and -l print and exit, an option
+/// tini does not take (or -p/-e without a value) prints the usage and exits
+/// 1, and the program is `argv[optind]`. glibc's getopt permutes: options
+/// *after* the program are tini's too (`tini node --max-old-space-size=1`
+/// exits 1, "invalid option -- '-'", node never runs) unless `--` comes
+/// first or POSIXLY_CORRECT is set; musl's getopt stops at the program.
+/// Forks add -R, -a, -k: those are not judged.
+fn tini(args: &[Vec<u8>], ctx: WrapperCtx) -> WrapperRun {
     if args.len() == 1 && args[0] == b"--version" {
         return WrapperRun::Nothing("tini --version prints its version".into());
     }
-    let mut i = 0;
-    while i < args.len() {
-        let a = &args[i];
-        if a == b"--" {
-            return exec_from(args, i + 1, "tini");
-        }
-        if a.len() > 1 && a[0] == b'-' {
-            let mut j = 1;
-            while j < a.len() {
-                match a[j] {
-                    b'p' | b'e' | b'R' | b'k' => {
-                        if j + 1 == a.len() {
-                            i += 1;
-                            if i == args.len() {
-                                return WrapperRun::Unknown(format!(
-                                    "tini -{} is missing its value",
-                                    a[j] as char
-                                ));
-                            }
-                        }
-                        break;
-                    }
-                    b's' | b'v' | b'w' | b'g' | b'a' => {}
-                    b'h' | b'l' => {
-                        return WrapperRun::Nothing(format!(
-                            "tini -{} prints and exits",
-                            a[j] as char
-                        ))
-                    }
-                    _ => {
-                        return WrapperRun::Unknown(format!(
-                            "tini does not take the option {}",
-                            shown(a)
-                        ))
-                    }
+    const SHORTS: &[(u8, HasArg)] = &[
+        (b'p', HasArg::Required),
+        (b'h', HasArg::No),
+        (b'v', HasArg::No),
+        (b'w', HasArg::No),
+        (b'g', HasArg::No),
+        (b'l', HasArg::No),
+        (b'e', HasArg::Required),
+        (b's', HasArg::No),
+    ];
+    let permute = match ctx.libc {
+        Libc::Glibc => Some(!ctx.posixly_correct),
+        Libc::Musl => Some(false),
+        Libc::Unknown => None,
+    };
+    either_way("tini", permute, |permute| {
+        let (opts, operands) = getopt(args, SHORTS, &[], permute);
+        for o in opts {
+            match o {
+                Opt::Short(c @ (b'h' | b'l'), _) => {
+                    return WrapperRun::Nothing(format!("tini -{} prints and exits", c as char))
                 }
-                j += 1;
+                Opt::Bad(why) if ["-R", "-a", "-k", "'R'", "'a'", "'k'"]
+                    .iter()
+                    .any(|f| why.contains(f)) =>
+                {
+                    return WrapperRun::Unknown(format!(
+                        "tini: {why} (an option of some tini forks)"
+                    ))
+                }
+                Opt::Bad(why) => {
+                    return WrapperRun::Refused(format!(
+                        "tini's getopt{}: {why}: tini prints its usage and exits 1 before running anything",
+                        if permute { " (glibc's, which reads options after the program too)" } else { "" }
+                    ))
+                }
+                _ => {}
             }
-            i += 1;
-            continue;
         }
-        return exec_from(args, i, "tini");
-    }
-    WrapperRun::Nothing("tini is given no program to run".into())
+        exec_argv(operands, "tini")
+    })
 }
 
 /// Yelp/dumb-init dumb-init.c `parse_command`: getopt_long "+hvVcr:"
@@ -301,52 +487,51 @@ fn dumb_init(args: &[Vec<u8>]) -> WrapperRun {
     WrapperRun::Nothing("dumb-init is given no program to run".into())
 }
 
-/// openSUSE/catatonit catatonit.c `main`: getopt_long "ghLPV" (permuting;
-/// no option takes a value), --help, --version; -P is pause mode.
-fn catatonit(args: &[Vec<u8>]) -> WrapperRun {
-    let mut i = 0;
-    while i < args.len() {
-        let a = &args[i];
-        if a == b"--" {
-            return exec_from(args, i + 1, "catatonit");
-        }
-        if a.starts_with(b"--") {
-            return match long_option(a, &["help", "version"]) {
-                Some(_) => WrapperRun::Nothing(format!("catatonit {} prints and exits", shown(a))),
-                None => {
-                    WrapperRun::Unknown(format!("catatonit does not take the option {}", shown(a)))
+/// openSUSE/catatonit catatonit.c `main`: `getopt_long(argc, argv,
+/// "ghLPV", {"version"})`; -h, -L, -V print and exit, -P is pause mode (no
+/// program), anything else prints the usage and exits 1. getopt_long
+/// permutes in glibc (unless POSIXLY_CORRECT) and in musl
+/// (src/misc/getopt_long.c), so options after the program are catatonit's.
+fn catatonit(args: &[Vec<u8>], ctx: WrapperCtx) -> WrapperRun {
+    const SHORTS: &[(u8, HasArg)] = &[
+        (b'g', HasArg::No),
+        (b'h', HasArg::No),
+        (b'L', HasArg::No),
+        (b'P', HasArg::No),
+        (b'V', HasArg::No),
+    ];
+    const LONGS: &[(&str, HasArg)] = &[("version", HasArg::No)];
+    let permute = match ctx.libc {
+        Libc::Glibc => Some(!ctx.posixly_correct),
+        Libc::Musl => Some(true),
+        Libc::Unknown if ctx.posixly_correct => None,
+        Libc::Unknown => Some(true),
+    };
+    either_way("catatonit", permute, |permute| {
+        let (opts, operands) = getopt(args, SHORTS, LONGS, permute);
+        let mut pause = false;
+        for o in opts {
+            match o {
+                Opt::Short(c @ (b'h' | b'L' | b'V'), _) => {
+                    return WrapperRun::Nothing(format!("catatonit -{} prints and exits", c as char))
                 }
-            };
-        }
-        if a.len() > 1 && a[0] == b'-' {
-            for &c in &a[1..] {
-                match c {
-                    b'g' | b'L' => {}
-                    b'P' => {
-                        return WrapperRun::Nothing(
-                            "catatonit -P only pauses: it runs no program".into(),
-                        )
-                    }
-                    b'h' | b'V' => {
-                        return WrapperRun::Nothing(format!(
-                            "catatonit -{} prints and exits",
-                            c as char
-                        ))
-                    }
-                    _ => {
-                        return WrapperRun::Unknown(format!(
-                            "catatonit does not take the option {}",
-                            shown(a)
-                        ))
-                    }
+                Opt::Long(..) => {
+                    return WrapperRun::Nothing("catatonit --version prints and exits".into())
                 }
+                Opt::Short(b'P', _) => pause = true,
+                Opt::Bad(why) => {
+                    return WrapperRun::Refused(format!(
+                        "catatonit's getopt_long: {why}: catatonit prints its usage and exits 1 before running anything"
+                    ))
+                }
+                _ => {}
             }
-            i += 1;
-            continue;
         }
-        return exec_from(args, i, "catatonit");
-    }
-    WrapperRun::Nothing("catatonit is given no program to run".into())
+        if pause {
+            return WrapperRun::Nothing("catatonit -P only pauses: it runs no program".into());
+        }
+        exec_argv(operands, "catatonit")
+    })
 }
 
 /// Bytes that make a word more than a literal to a shell or to `env -S`.
@@ -375,7 +560,7 @@ fn env(args: &[Vec<u8>]) -> WrapperRun {
     let mut args: Vec<Vec<u8>> = args.to_vec();
     let mut clear = false;
     let mut null = false;
-    let mut unset_path = false;
+    let mut unsets: Vec<Vec<u8>> = Vec::new();
     let mut chdir = None;
     let mut i = 0;
     let mut splits = 0;
@@ -406,7 +591,7 @@ fn env(args: &[Vec<u8>]) -> WrapperRun {
                     let Some(v) = value(attached, &mut i) else {
                         return WrapperRun::Unknown("env --unset without a name".into());
                     };
-                    unset_path |= v == b"PATH";
+                    unsets.push(v);
                 }
                 "chdir" => chdir = value(attached, &mut i),
                 "split-string" => split = value(attached, &mut i),
@@ -428,7 +613,7 @@ fn env(args: &[Vec<u8>]) -> WrapperRun {
                         let Some(v) = value(rest, &mut i) else {
                             return WrapperRun::Unknown("env -u without a name".into());
                         };
-                        unset_path |= v == b"PATH";
+                        unsets.push(v);
                         break;
                     }
                     b'C' => {
@@ -477,18 +662,44 @@ fn env(args: &[Vec<u8>]) -> WrapperRun {
             continue 'options;
         }
     }
-    if args.get(i).is_some_and(|a| a == b"-") {
+    let rest = args.get(i..).unwrap_or_default();
+    if null {
+        return match env_run(rest, clear, &unsets, chdir) {
+            WrapperRun::Exec(_) => {
+                WrapperRun::Nothing("env refuses -0 (--null) with a program".into())
+            }
+            other => other,
+        };
+    }
+    env_run(rest, clear, &unsets, chdir)
+}
+
+/// What env does after its options (GNU coreutils src/env.c, busybox
+/// coreutils/env.c): a lone `-` is `-i`, then every word with a `=` is an
+/// assignment (even `=x`), and the first word without one is the program,
+/// run with `execvp` in the environment so changed.
+fn env_run(
+    args: &[Vec<u8>],
+    mut clear: bool,
+    unsets: &[Vec<u8>],
+    chdir: Option<Vec<u8>>,
+) -> WrapperRun {
+    let mut i = 0;
+    if args.first().is_some_and(|a| a == b"-") {
         clear = true;
         i += 1;
     }
-    let mut path: Option<Option<Vec<u8>>> = (clear || unset_path).then_some(None);
-    // Every word with a `=` is an assignment, even `=x` (env.c).
+    let unset = |name: &[u8]| unsets.iter().any(|u| u == name);
+    let mut path: Option<Option<Vec<u8>>> = (clear || unset(b"PATH")).then_some(None);
+    let mut posix: Option<bool> = (clear || unset(b"POSIXLY_CORRECT")).then_some(false);
     while let Some(a) = args.get(i) {
         match a.iter().position(|&b| b == b'=') {
             None => break,
             Some(k) => {
-                if &a[..k] == b"PATH" {
-                    path = Some(Some(a[k + 1..].to_vec()));
+                match &a[..k] {
+                    b"PATH" => path = Some(Some(a[k + 1..].to_vec())),
+                    b"POSIXLY_CORRECT" => posix = Some(true),
+                    _ => {}
                 }
                 i += 1;
             }
@@ -497,14 +708,45 @@ fn env(args: &[Vec<u8>]) -> WrapperRun {
     if i >= args.len() {
         return WrapperRun::Nothing("env without a program prints the environment".into());
     }
-    if null {
-        return WrapperRun::Nothing("env refuses -0 (--null) with a program".into());
-    }
     WrapperRun::Exec(Next {
         argv: args[i..].to_vec(),
         path,
         chdir,
+        posix,
     })
+}
+
+/// busybox coreutils/env.c: `getopt32long(argv, "+i0u:*", ...)` with
+/// --ignore-environment, --null, --unset: nothing else. `env -S ...` (a
+/// `#!/usr/bin/env -S` line) or `-C` makes it print its usage and exit 1
+/// (checked with busybox 1.35.0).
+fn busybox_env(args: &[Vec<u8>]) -> WrapperRun {
+    const SHORTS: &[(u8, HasArg)] = &[
+        (b'i', HasArg::No),
+        (b'0', HasArg::No),
+        (b'u', HasArg::Required),
+    ];
+    const LONGS: &[(&str, HasArg)] = &[
+        ("ignore-environment", HasArg::No),
+        ("null", HasArg::No),
+        ("unset", HasArg::Required),
+    ];
+    let (opts, operands) = getopt(args, SHORTS, LONGS, false);
+    let mut clear = false;
+    let mut unsets = Vec::new();
+    for o in opts {
+        match o {
+            Opt::Short(b'i', _) | Opt::Long("ignore-environment", _) => clear = true,
+            Opt::Short(b'u', Some(v)) | Opt::Long("unset", Some(v)) => unsets.push(v),
+            Opt::Bad(why) => {
+                return WrapperRun::Refused(format!(
+                    "busybox env: {why}: it prints its usage and exits 1 before running anything (busybox env takes only -i, -0, -u)"
+                ))
+            }
+            _ => {}
+        }
+    }
+    env_run(&operands, clear, &unsets, None)
 }
 
 /// Which shell runs, as far as its grammar and builtins differ.
@@ -1159,40 +1401,131 @@ mod tests {
 
     #[test]
     fn tini_grammar() {
-        let t = |a: &[&str]| parse_wrapper(Wrapper::Tini, &v(a));
+        let t = |a: &[&str]| parse_wrapper(Wrapper::Tini, &v(a), WrapperCtx::default());
         assert_eq!(target(t(&["--", "/app", "-x"])), ["/app", "-x"]);
         assert_eq!(target(t(&["-s", "-p", "SIGTERM", "--", "app"])), ["app"]);
         assert_eq!(target(t(&["-gpSIGTERM", "app"])), ["app"]);
-        assert_eq!(
-            target(t(&["-e", "143", "app", "--", "x"])),
-            ["app", "--", "x"]
-        );
+        // glibc's getopt takes `--` out wherever it is.
+        assert_eq!(target(t(&["-e", "143", "app", "--", "x"])), ["app", "x"]);
         assert!(matches!(t(&["--version"]), WrapperRun::Nothing(_)));
         assert!(matches!(t(&["-h", "app"]), WrapperRun::Nothing(_)));
         assert!(matches!(t(&["--"]), WrapperRun::Nothing(_)));
-        assert!(matches!(t(&["-z", "app"]), WrapperRun::Unknown(_)));
-        assert!(matches!(t(&["-p"]), WrapperRun::Unknown(_)));
+        assert!(matches!(t(&["-z", "app"]), WrapperRun::Refused(_)));
+        assert!(matches!(t(&["-a", "app"]), WrapperRun::Unknown(_)));
+        assert!(matches!(t(&["-p"]), WrapperRun::Refused(_)));
+    }
+
+    /// glibc's getopt permutes: the program's options are tini's and
+    /// catatonit's too, unless `--` comes first or POSIXLY_CORRECT is set;
+    /// musl's getopt (tini) does not, musl's getopt_long (catatonit) does.
+    #[test]
+    fn getopt_permutation_by_libc() {
+        let ctx = |libc, posixly_correct| WrapperCtx {
+            libc,
+            posixly_correct,
+            busybox: false,
+        };
+        let t = |a: &[&str], c| parse_wrapper(Wrapper::Tini, &v(a), c);
+        let node = ["node", "--max-old-space-size=4096", "/app/server.js"];
+        assert!(matches!(
+            t(&node, ctx(Libc::Glibc, false)),
+            WrapperRun::Refused(_)
+        ));
+        assert_eq!(target(t(&node, ctx(Libc::Glibc, true))), node);
+        assert_eq!(target(t(&node, ctx(Libc::Musl, false))), node);
+        assert!(matches!(
+            t(&node, ctx(Libc::Unknown, false)),
+            WrapperRun::Unknown(_)
+        ));
+        let dd = ["--", "node", "--max-old-space-size=4096", "/app/server.js"];
+        for c in [Libc::Glibc, Libc::Musl, Libc::Unknown] {
+            assert_eq!(target(t(&dd, ctx(c, false))), node);
+        }
+        // A known option after the program is tini's: the program runs
+        // without it.
+        assert_eq!(
+            target(t(&["app", "-v", "x"], ctx(Libc::Glibc, false))),
+            ["app", "x"]
+        );
+        assert!(matches!(
+            t(&["app", "-h"], ctx(Libc::Glibc, false)),
+            WrapperRun::Nothing(_)
+        ));
+        let c = |a: &[&str], cx| parse_wrapper(Wrapper::Catatonit, &v(a), cx);
+        for cx in [
+            ctx(Libc::Glibc, false),
+            ctx(Libc::Musl, false),
+            ctx(Libc::Musl, true),
+        ] {
+            assert!(matches!(
+                c(&["/bin/echo", "-n", "hi"], cx),
+                WrapperRun::Refused(_)
+            ));
+        }
+        assert_eq!(
+            target(c(&["/bin/echo", "-n", "hi"], ctx(Libc::Glibc, true))),
+            ["/bin/echo", "-n", "hi"]
+        );
+        assert!(matches!(
+            c(&["/bin/echo", "-n"], ctx(Libc::Unknown, true)),
+            WrapperRun::Unknown(_)
+        ));
+        assert!(matches!(
+            c(&["--vers"], ctx(Libc::Glibc, false)),
+            WrapperRun::Nothing(_)
+        ));
+        assert!(matches!(
+            c(&["--help", "x"], ctx(Libc::Glibc, false)),
+            WrapperRun::Refused(_)
+        ));
+    }
+
+    /// busybox's env takes -i, -0, -u and their long forms only.
+    #[test]
+    fn busybox_env_grammar() {
+        let bb = WrapperCtx {
+            busybox: true,
+            ..WrapperCtx::default()
+        };
+        let e = |a: &[&str]| parse_wrapper(Wrapper::Env, &v(a), bb);
+        assert!(matches!(
+            e(&["-S sh -e", "/app.sh"]),
+            WrapperRun::Refused(_)
+        ));
+        assert!(matches!(e(&["-C", "/", "app"]), WrapperRun::Refused(_)));
+        assert_eq!(target(e(&["-0", "-iu", "X", "--", "app"])), ["app"]);
+        match e(&["--unset=PATH", "POSIXLY_CORRECT=1", "app"]) {
+            WrapperRun::Exec(n) => {
+                assert_eq!(n.path, Some(None));
+                assert_eq!(n.posix, Some(true));
+            }
+            other => panic!("{other:?}"),
+        }
+        match e(&["--ign", "app"]) {
+            WrapperRun::Exec(n) => assert_eq!((n.path, n.posix), (Some(None), Some(false))),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
     fn dumb_init_catatonit_su_exec_gosu_grammars() {
-        let d = |a: &[&str]| parse_wrapper(Wrapper::DumbInit, &v(a));
+        let d = |a: &[&str]| parse_wrapper(Wrapper::DumbInit, &v(a), WrapperCtx::default());
         assert_eq!(target(d(&["--single-child", "--", "app"])), ["app"]);
         assert_eq!(target(d(&["-r", "15:2", "app", "-c"])), ["app", "-c"]);
         assert_eq!(target(d(&["--rewrite=15:2", "-cv", "app"])), ["app"]);
         assert_eq!(target(d(&["--rewrite", "15:2", "app"])), ["app"]);
         assert_eq!(target(d(&["--single", "app"])), ["app"]);
         assert!(matches!(d(&["--version"]), WrapperRun::Nothing(_)));
-        let c = |a: &[&str]| parse_wrapper(Wrapper::Catatonit, &v(a));
+        let c = |a: &[&str]| parse_wrapper(Wrapper::Catatonit, &v(a), WrapperCtx::default());
         assert_eq!(target(c(&["-g", "--", "app"])), ["app"]);
         assert!(matches!(c(&["-P"]), WrapperRun::Nothing(_)));
-        let s = |a: &[&str]| parse_wrapper(Wrapper::SuExec, &v(a));
+        let s = |a: &[&str]| parse_wrapper(Wrapper::SuExec, &v(a), WrapperCtx::default());
         assert_eq!(
             target(s(&["app:app", "redis-server", "-x"])),
             ["redis-server", "-x"]
         );
         assert!(matches!(s(&["app"]), WrapperRun::Nothing(_)));
-        let g = |a: &[&str]| parse_wrapper(Wrapper::Gosu, &v(a));
+        let g = |a: &[&str]| parse_wrapper(Wrapper::Gosu, &v(a), WrapperCtx::default());
         assert_eq!(
             target(g(&["postgres", "postgres", "-D", "x"])),
             ["postgres", "-D", "x"]
@@ -1203,7 +1536,7 @@ mod tests {
 
     #[test]
     fn env_grammar() {
-        let e = |a: &[&str]| parse_wrapper(Wrapper::Env, &v(a));
+        let e = |a: &[&str]| parse_wrapper(Wrapper::Env, &v(a), WrapperCtx::default());
         assert_eq!(target(e(&["python3", "-u"])), ["python3", "-u"]);
         assert_eq!(target(e(&["A=1", "B=2", "app"])), ["app"]);
         assert_eq!(target(e(&["-i", "--", "app"])), ["app"]);
@@ -1524,7 +1857,7 @@ mod tests {
                 Wrapper::Gosu,
                 Wrapper::Env,
             ] {
-                if let WrapperRun::Exec(n) = parse_wrapper(w, &argv) {
+                if let WrapperRun::Exec(n) = parse_wrapper(w, &argv, WrapperCtx::default()) {
                     assert!(!n.argv.is_empty());
                 }
             }

@@ -1249,20 +1249,22 @@ fn wrapper_path_rules() {
 }
 
 /// Wrapper options that run nothing, or that archgate does not know, are
-/// noted, never judged.
+/// noted, never judged; one tini does not take stops it (usage, exit 1).
 #[test]
 fn wrapper_help_and_unknown_options_are_noted() {
     let mut fs = MemFs::new();
     fs.file("/tini", 0o755, elf(EM_X86_64, 64));
     for (argv, note) in [
         (&["/tini", "--version"][..], "prints"),
-        (&["/tini", "-z", "app"], "does not take"),
+        (&["/tini", "-a", "app"], "forks"),
         (&["/tini"], "no program"),
     ] {
         let r = run(&cfg(argv, &[]), "linux/amd64", &fs);
         assert_verdict(&r, Verdict::Pass, Reason::Match);
         assert!(note_has(&r, note), "{argv:?}: {r:#?}");
     }
+    let r = run(&cfg(&["/tini", "-z", "app"], &[]), "linux/amd64", &fs);
+    assert_verdict(&r, Verdict::Fail, Reason::BadInvocation);
 }
 
 /// `sh -c STRING` (and Docker's shell form) runs the first word of STRING:
