@@ -15,7 +15,7 @@ use super::config::{env_lookup, errdot_off, ImageConfig};
 use super::exec::{
     self, basename, FirstCommand, Kind as ProgKind, Libc, ScriptEnd, ShellRun, Wrapper, WrapperCtx,
 };
-use super::platform::{Platform, EM_ARM};
+use super::platform::{kernel_elf, Platform, EM_386, EM_486, EM_ARM};
 use super::resolve::{self, absolutize, path_entries, Lookup, PathRules, Resolution};
 use super::verdict::{BinaryFacts, Check, PlatformReport, Reason, Role, Verdict};
 use crate::rootfs::{display, FsError, Kind, RootFs};
@@ -238,6 +238,9 @@ struct Engine<'a, R> {
     hops: usize,
     /// Set when more programs than `MAX_EXEC_HOPS` would be followed.
     undecided: Option<String>,
+    /// The class, machine and description of the binary whose loader is
+    /// judged next.
+    loader_for: Option<(u8, u16, String)>,
     /// PATH lookups done, by (name, directories, working directory).
     lookups: HashMap<LookupKey, Lookup>,
     /// The file each check resolved to, by check index, and the first
@@ -384,6 +387,7 @@ impl<'a, R: RootFs> Engine<'a, R> {
             hints: BTreeMap::new(),
             hops: 0,
             undecided: None,
+            loader_for: None,
             lookups: HashMap::new(),
             cstr_cache: HashMap::new(),
             home: None,
@@ -1092,7 +1096,8 @@ impl<R: RootFs> Engine<'_, R> {
         if let Some((i, _)) = self.idents.get(path) {
             return Ok(i.clone());
         }
-        let ident = binary::identify(self.fs, path, size).await?;
+        let kernel = kernel_elf(&self.platform.arch);
+        let ident = binary::identify(self.fs, path, size, kernel).await?;
         let facts = binary::facts(self.fs, path, &ident).await?;
         self.idents.insert(path.to_vec(), (ident.clone(), facts));
         Ok(ident)
@@ -1158,6 +1163,11 @@ impl<R: RootFs> Engine<'_, R> {
         depth: usize,
         missing: &Missing,
     ) -> Result<Judged, FsError> {
+        let expected_loader = if role == Role::Loader {
+            self.loader_for.take()
+        } else {
+            None
+        };
         let word = shown(word_bytes);
         let word = word.as_str();
         let missing_reason = if role == Role::Loader {
@@ -1591,6 +1601,25 @@ impl<R: RootFs> Engine<'_, R> {
                 let elf = elf.clone();
                 let mut out = self.judge_elf(&elf, &mut facts, path_bytes).await?;
                 self.checks[idx].binary = Some(facts.clone());
+                // binfmt_elf reads the loader with the binary's own handler:
+                // its class and machine must be the binary's, else ELIBBAD
+                // (fs/binfmt_elf.c `load_elf_binary`: `elf_check_arch` and
+                // `load_elf_phdrs` on the interpreter's header). An i386
+                // binary cannot use the x86-64 loader, nor the reverse.
+                if let (Role::Loader, Some((bits, machine, main))) = (role, expected_loader) {
+                    let same = |m: u16| if m == EM_486 { EM_386 } else { m };
+                    if out.0.verdict < Verdict::Fail
+                        && (elf.bits != bits || same(elf.machine) != same(machine))
+                    {
+                        return fail(
+                            Reason::NotAProgram,
+                            format!(
+                                "the ELF loader {path} is {}, which the kernel cannot load for {main}: ELIBBAD (\"accessing a corrupted shared library\")",
+                                describe_elf(&facts)
+                            ),
+                        );
+                    }
+                }
                 if role != Role::Loader && out.0.verdict < Verdict::Fail {
                     // binfmt_elf checks PT_INTERP after the machine; a
                     // loader's own PT_INTERP is never looked at.
@@ -1602,6 +1631,7 @@ impl<R: RootFs> Engine<'_, R> {
                         );
                     }
                     if let Some(interp) = &elf.interp {
+                        self.loader_for = Some((elf.bits, elf.machine, describe_elf(&facts)));
                         let lo = self
                             .check_program(
                                 Role::Loader,

@@ -2011,3 +2011,74 @@ fn binary_arguments_are_deduplicated_by_path_bytes() {
     assert_verdict(&r, Verdict::Fail, Reason::ArchMismatch);
     assert_eq!(r.checks.len(), 2);
 }
+
+/// binfmt_elf on x86-64 reads a header as ELF64 (or, for compat, ELF32) in
+/// its own byte order whatever EI_CLASS and EI_DATA say; riscv's
+/// `elf_check_arch` compares EI_CLASS. A foreign header is still described
+/// by what it says it is.
+#[test]
+fn elf_class_and_data_bytes_as_the_kernel_reads_them() {
+    let mut fs = MemFs::new();
+    for (name, at, byte) in [("c0", 4, 0u8), ("c1", 4, 1), ("d2", 5, 2), ("d0", 5, 0)] {
+        let mut b = elf(EM_X86_64, 64);
+        b[at] = byte;
+        fs.file(format!("/{name}"), 0o755, b);
+    }
+    for name in ["/c0", "/c1", "/d2", "/d0"] {
+        let r = run(&cfg(&[name], &[]), "linux/amd64", &fs);
+        assert_verdict(&r, Verdict::Pass, Reason::Match);
+        let b = r.checks[0].binary.as_ref().unwrap();
+        assert_eq!((b.bits, b.endian), (Some(64), Some("little")), "{name}");
+    }
+    // The same bytes on arm64 are an amd64 binary, and on riscv64 the class
+    // byte must be right.
+    let r = run(&cfg(&["/d2"], &[]), "linux/arm64", &fs);
+    assert_eq!(r.verdict, Verdict::Fail, "{r:#?}");
+    let mut rv = elf(243, 64);
+    rv[4] = 1;
+    fs.file("/rv", 0o755, rv);
+    let r = run(&cfg(&["/rv"], &[]), "linux/riscv64", &fs);
+    assert_verdict(&r, Verdict::Fail, Reason::NotAProgram);
+    // A real i386 binary is still read as ELF32 (compat).
+    fs.file("/i386", 0o755, elf(EM_386, 32));
+    let r = run(&cfg(&["/i386"], &[]), "linux/amd64", &fs);
+    assert_verdict(&r, Verdict::Warn, Reason::Compat32bit);
+}
+
+/// The loader must be of the binary's own class and machine (ELIBBAD
+/// otherwise), not merely of the platform: an i386 binary with the x86-64
+/// loader under its PT_INTERP path, and the reverse, fail.
+#[test]
+fn loader_of_another_class_than_the_binary_is_elibbad() {
+    let mut fs = MemFs::new();
+    fs.file(
+        "/a",
+        0o755,
+        build_elf(&ElfSpec {
+            machine: EM_386,
+            bits: 32,
+            interp: Some("/lib/ld-linux.so.2"),
+            ..Default::default()
+        }),
+    )
+    .file("/lib/ld-linux.so.2", 0o755, elf(EM_X86_64, 64))
+    .file(
+        "/b",
+        0o755,
+        dyn_elf(ElfSpec {
+            machine: EM_X86_64,
+            bits: 64,
+            interp: Some("/lib64/ld-linux-x86-64.so.2"),
+            ..Default::default()
+        }),
+    )
+    .file("/lib64/ld-linux-x86-64.so.2", 0o755, elf(EM_386, 32));
+    for p in ["/a", "/b"] {
+        let r = run(&cfg(&[p], &[]), "linux/amd64", &fs);
+        assert_verdict(&r, Verdict::Fail, Reason::NotAProgram);
+        assert!(r.message.contains("ELIBBAD"), "{}", r.message);
+    }
+    fs.file("/lib/ld-linux.so.2", 0o755, elf(EM_386, 32));
+    let r = run(&cfg(&["/a"], &[]), "linux/amd64", &fs);
+    assert_verdict(&r, Verdict::Warn, Reason::Compat32bit);
+}
