@@ -568,6 +568,25 @@ impl<R: RootFs> Engine<'_, R> {
                     self.data_args(chain, &argv, reads_pe, true, &ctx).await?
                 }
                 ProgKind::Unknown => self.data_args(chain, &argv, false, false, &ctx).await?,
+                ProgKind::Emulator { goarch } => match exec::qemu_program(&argv[1..]) {
+                    // qemu-user loads the program itself, for the machine
+                    // it emulates: the kernel never execs it, so it is not
+                    // judged against the platform (its loader comes from
+                    // qemu's -L/QEMU_LD_PREFIX). Its own arguments are what
+                    // any unknown program's are.
+                    Ok(k) => {
+                        let program = &argv[1 + k];
+                        self.note(format!(
+                            "{}: run by {name} (qemu user-mode emulation{}), not exec'd by the kernel: not judged against {}",
+                            shown(program),
+                            goarch.map(|g| format!(" of {g}")).unwrap_or_default(),
+                            self.platform
+                        ));
+                        let rest: Vec<Vec<u8>> = argv[1 + k..].to_vec();
+                        self.data_args(chain, &rest, false, false, &ctx).await?
+                    }
+                    Err(why) => self.note(format!("{why}: what it runs is not judged")),
+                },
             }
             Ok(())
         })

@@ -21,6 +21,12 @@ pub enum Kind {
     Interpreter {
         reads_pe: bool,
     },
+    /// A qemu-user emulator (`qemu-aarch64-static`): it loads and runs the
+    /// program named after its options itself, for the machine in its name
+    /// (the GOARCH when archgate knows it).
+    Emulator {
+        goarch: Option<&'static str>,
+    },
     Unknown,
 }
 
@@ -81,6 +87,9 @@ pub fn classify(name: &[u8]) -> Kind {
         b"env" => Kind::Wrapper(Wrapper::Env),
         b"sh" | b"dash" | b"ash" => Kind::Shell { bash: false },
         b"bash" => Kind::Shell { bash: true },
+        _ if qemu_goarch(base).is_some() => Kind::Emulator {
+            goarch: qemu_goarch(base),
+        },
         b"dotnet" | b"mono" | b"wine" | b"wine64" => Kind::Interpreter { reads_pe: true },
         b"node" | b"nodejs" | b"deno" | b"bun" | b"java" | b"luajit" | b"Rscript" => {
             Kind::Interpreter { reads_pe: false }
@@ -100,6 +109,97 @@ pub fn classify(name: &[u8]) -> Kind {
             Kind::Interpreter { reads_pe: false }
         }
         _ => Kind::Unknown,
+    }
+}
+
+/// The GOARCH a qemu-user binary (`qemu-ARCH`, `qemu-ARCH-static`) runs.
+fn qemu_goarch(base: &[u8]) -> Option<&'static str> {
+    let arch = base.strip_prefix(b"qemu-")?;
+    let arch = arch.strip_suffix(b"-static").unwrap_or(arch);
+    Some(match arch {
+        b"aarch64" => "arm64",
+        b"arm" => "arm",
+        b"x86_64" => "amd64",
+        b"i386" => "386",
+        b"riscv64" => "riscv64",
+        b"ppc64le" => "ppc64le",
+        b"ppc64" => "ppc64",
+        b"s390x" => "s390x",
+        b"mips" => "mips",
+        b"mipsel" => "mipsle",
+        b"mips64" => "mips64",
+        b"mips64el" => "mips64le",
+        b"loongarch64" => "loong64",
+        _ => return None,
+    })
+}
+
+/// Where the program is in a qemu-user command line (qemu
+/// linux-user/main.c `parse_args`): options are `-NAME` or `--NAME`, those
+/// of `arg_table` that take a value take the next word, `--` ends them, and
+/// the first word that does not start with `-` is the program (`optind`).
+/// An option archgate does not know (releases and builds add them) is an
+/// error: what qemu runs is then not judged.
+pub fn qemu_program(args: &[Vec<u8>]) -> Result<usize, String> {
+    const VALUE: &[&[u8]] = &[
+        b"g",
+        b"L",
+        b"s",
+        b"cpu",
+        b"E",
+        b"U",
+        b"0",
+        b"R",
+        b"r",
+        b"B",
+        b"d",
+        b"dfilter",
+        b"D",
+        b"p",
+        b"seed",
+        b"trace",
+        b"plugin",
+        b"tb-size",
+        b"native-bypass",
+    ];
+    const FLAG: &[&[u8]] = &[
+        b"strace",
+        b"one-insn-per-tb",
+        b"singlestep",
+        b"perfmap",
+        b"jitdump",
+        b"qemu-children",
+        b"xtensa-abi-call0",
+    ];
+    const EXIT: &[&[u8]] = &[b"h", b"help", b"version"];
+    let mut i = 0;
+    while let Some(a) = args.get(i) {
+        if a.first() != Some(&b'-') {
+            return Ok(i);
+        }
+        i += 1;
+        let mut r = &a[1..];
+        if r == b"-" {
+            break;
+        }
+        if r.first() == Some(&b'-') {
+            r = &r[1..];
+        }
+        if EXIT.contains(&r) {
+            return Err(format!("qemu -{} prints and exits", shown(r)));
+        } else if VALUE.contains(&r) {
+            i += 1;
+        } else if !FLAG.contains(&r) {
+            return Err(format!(
+                "qemu option {} is not one archgate knows",
+                shown(a)
+            ));
+        }
+    }
+    if i < args.len() {
+        Ok(i)
+    } else {
+        Err("qemu is given no program to run".into())
     }
 }
 
@@ -1396,6 +1496,30 @@ mod tests {
         assert_eq!(classify(b"java"), Kind::Interpreter { reads_pe: false });
         assert_eq!(classify(b"dotnet"), Kind::Interpreter { reads_pe: true });
         assert_eq!(classify(b"python-config"), Kind::Unknown);
+        assert_eq!(
+            classify(b"/usr/bin/qemu-aarch64-static"),
+            Kind::Emulator {
+                goarch: Some("arm64")
+            }
+        );
+        assert_eq!(
+            classify(b"qemu-x86_64"),
+            Kind::Emulator {
+                goarch: Some("amd64")
+            }
+        );
+        assert_eq!(classify(b"qemu-img"), Kind::Unknown);
+        assert_eq!(classify(b"qemu-system-aarch64"), Kind::Unknown);
+        let q = |a: &[&str]| qemu_program(&v(a));
+        assert_eq!(q(&["/opt/app", "-x"]), Ok(0));
+        assert_eq!(
+            q(&["-L", "/usr/aarch64-linux-gnu", "-strace", "app"]),
+            Ok(3)
+        );
+        assert_eq!(q(&["--cpu", "max", "--", "app"]), Ok(3));
+        assert!(q(&["-version"]).is_err());
+        assert!(q(&["-frob", "app"]).is_err());
+        assert!(q(&["-L", "/x"]).is_err());
         assert_eq!(classify(b"/app"), Kind::Unknown);
     }
 

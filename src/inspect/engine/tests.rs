@@ -2082,3 +2082,47 @@ fn loader_of_another_class_than_the_binary_is_elibbad() {
     let r = run(&cfg(&["/a"], &[]), "linux/amd64", &fs);
     assert_verdict(&r, Verdict::Warn, Reason::Compat32bit);
 }
+
+/// qemu-user runs its program itself, for the machine it emulates: a
+/// foreign-arch program after `qemu-aarch64-static` is noted, not failed;
+/// qemu itself is judged, and so are binaries among the program's own
+/// arguments.
+#[test]
+fn qemu_user_program_is_not_judged_against_the_platform() {
+    let mut fs = MemFs::new();
+    fs.file("/usr/bin/qemu-aarch64-static", 0o755, elf(EM_X86_64, 64))
+        .file("/opt/app", 0o755, elf(EM_AARCH64, 64))
+        .file("/opt/ppc", 0o755, elf(EM_PPC64, 64));
+    let r = run(
+        &cfg(
+            &[
+                "/usr/bin/qemu-aarch64-static",
+                "-L",
+                "/usr/aarch64-linux-gnu",
+                "/opt/app",
+                "x",
+            ],
+            &[],
+        ),
+        "linux/amd64",
+        &fs,
+    );
+    assert_verdict(&r, Verdict::Pass, Reason::Match);
+    assert!(note_has(&r, "qemu user-mode emulation of arm64"), "{r:#?}");
+    let r = run(
+        &cfg(
+            &["/usr/bin/qemu-aarch64-static", "/opt/app", "/opt/ppc"],
+            &[],
+        ),
+        "linux/amd64",
+        &fs,
+    );
+    assert_verdict(&r, Verdict::Fail, Reason::ArchMismatch);
+    assert_eq!(r.checks[1].path, "/opt/ppc");
+    let r = run(
+        &cfg(&["/usr/bin/qemu-aarch64-static", "/opt/app"], &[]),
+        "linux/arm64",
+        &fs,
+    );
+    assert_verdict(&r, Verdict::Fail, Reason::ArchMismatch);
+}
