@@ -85,8 +85,26 @@ fn shebang_usr_bin_env_looks_up_path() {
         "sh found through PATH\n{run}"
     );
 
-    let bad = base.layer(
+    // busybox's env built to prefer its applets (Debian's, the fixture:
+    // tests/e2e_redteam.rs shows its sh does) runs its own `sh` applet, and
+    // the wrong-arch sh in PATH never runs; other builds (Alpine's) run it.
+    // Which one an image has cannot be told: noted, not failed.
+    let bad_bb = base.clone().layer(
         sh_layer()
+            .script("entrypoint.sh", "#!/usr/bin/env sh\necho hi\n")
+            .file_from("opt/amd64/busybox", wrong())
+            .symlink("usr/local/bin/sh", "/opt/amd64/busybox"),
+    );
+    let run = check_image(bad_bb, &[]);
+    let p = run.expect(0, "pass", "match");
+    assert!(has_note(&p, "prefer applets"), "{run}");
+    // An env that is no busybox (here the arm64 glibc `hello` under env's
+    // name: archgate judges bytes, not names' behaviour) runs the PATH hit.
+    let bad = base.layer(
+        glibc_hello_layer("arm64", true)
+            .file_from("bin/busybox", good())
+            .symlink("bin/sh", "busybox")
+            .symlink("usr/bin/env", "hello")
             .script("entrypoint.sh", "#!/usr/bin/env sh\necho hi\n")
             .file_from("opt/amd64/busybox", wrong())
             .symlink("usr/local/bin/sh", "/opt/amd64/busybox"),

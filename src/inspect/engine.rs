@@ -241,6 +241,14 @@ struct Engine<'a, R> {
     /// The class, machine and description of the binary whose loader is
     /// judged next.
     loader_for: Option<(u8, u16, String)>,
+    /// Where in PATH the last lookup found its program.
+    last_found: Option<usize>,
+    /// Checks whose failure is not their own exec's (env's search after a
+    /// `#!/usr/bin/env` line).
+    later_failures: std::collections::HashSet<usize>,
+    /// The busybox binary seen running a shell or env (`Some(None)`: more
+    /// than one).
+    busybox: Option<Option<Vec<u8>>>,
     /// PATH lookups done, by (name, directories, working directory).
     lookups: HashMap<LookupKey, Lookup>,
     /// The file each check resolved to, by check index, and the first
@@ -271,6 +279,28 @@ struct Ctx {
     cwd: Option<Vec<u8>>,
     /// POSIXLY_CORRECT is set (glibc's getopt then does not permute).
     posix: bool,
+}
+
+/// The errors execve(2) fails with that decide whether a search goes on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Errno {
+    Enoent,
+    Eacces,
+    Enoexec,
+    Elibbad,
+    Eloop,
+}
+
+impl Errno {
+    fn name(self) -> &'static str {
+        match self {
+            Errno::Enoent => "ENOENT",
+            Errno::Eacces => "EACCES",
+            Errno::Enoexec => "ENOEXEC",
+            Errno::Elibbad => "ELIBBAD",
+            Errno::Eloop => "ELOOP",
+        }
+    }
 }
 
 /// Who looks a program up, with that looker's rules.
@@ -388,6 +418,9 @@ impl<'a, R: RootFs> Engine<'a, R> {
             hops: 0,
             undecided: None,
             loader_for: None,
+            last_found: None,
+            later_failures: std::collections::HashSet::new(),
+            busybox: None,
             lookups: HashMap::new(),
             cstr_cache: HashMap::new(),
             home: None,
@@ -490,6 +523,7 @@ impl<R: RootFs> Engine<'_, R> {
     fn truncate_checks(&mut self, idx: usize) {
         self.checks.truncate(idx);
         self.hints.retain(|&k, _| k < idx);
+        self.later_failures.retain(|&k| k < idx);
         for (i, path) in self.check_paths.split_off(&idx) {
             if self.judged.get(&path) == Some(&i) {
                 self.judged.remove(&path);
@@ -527,6 +561,9 @@ impl<R: RootFs> Engine<'_, R> {
     fn follow<'s>(&'s mut self, chain: Chain, argv: Vec<Vec<u8>>, loaded: Loaded) -> Boxed<'s, ()> {
         Box::pin(async move {
             let (kind, applets, argv) = kind_of(argv, &loaded.path);
+            if applets {
+                self.saw_busybox(&loaded.path);
+            }
             let ctx = loaded.ctx.clone();
             let name = shown(basename(&argv[0]));
             match kind {
@@ -821,9 +858,50 @@ impl<R: RootFs> Engine<'_, R> {
         control: &[u8],
         needle: &[u8],
     ) -> Result<Option<bool>, FsError> {
-        let key = (path.to_vec(), needle.to_vec());
-        if let Some(&a) = self.cstr_cache.get(&key) {
-            return Ok(a);
+        let with_nul = |w: &[u8]| [w, b"\0"].concat();
+        let found = self
+            .scan_binary(path, &[with_nul(needle), with_nul(control)])
+            .await?;
+        Ok(found.and_then(|f| f[1].then_some(f[0])))
+    }
+
+    /// Whether the busybox at `path` has an applet `name`: its applet names
+    /// are one NUL-separated list (libbb applet_tables), which holds `sh`,
+    /// `ash` or `env` when it can be read at all. `None`: cannot tell.
+    async fn busybox_has_applet(
+        &mut self,
+        path: &[u8],
+        name: &[u8],
+    ) -> Result<Option<bool>, FsError> {
+        let delimited = |w: &[u8]| [b"\0", w, b"\0"].concat();
+        let found = self
+            .scan_binary(
+                path,
+                &[
+                    delimited(name),
+                    delimited(b"sh"),
+                    delimited(b"ash"),
+                    delimited(b"env"),
+                ],
+            )
+            .await?;
+        Ok(found.and_then(|f| f[1..].iter().any(|&c| c).then_some(f[0])))
+    }
+
+    /// Which of `patterns` the file holds (read in chunks, up to
+    /// `MAX_SCAN` bytes; `None` past that), cached per file and pattern.
+    async fn scan_binary(
+        &mut self,
+        path: &[u8],
+        patterns: &[Vec<u8>],
+    ) -> Result<Option<Vec<bool>>, FsError> {
+        let key = |p: &Vec<u8>| (path.to_vec(), p.clone());
+        if let Some(cached) = patterns
+            .iter()
+            .map(|p| self.cstr_cache.get(&key(p)).copied())
+            .collect::<Option<Vec<Option<bool>>>>()
+        {
+            return Ok(cached.into_iter().collect());
         }
         let size = match self.fs.lstat(path).await? {
             Some(e) if e.kind == Kind::File => e.size,
@@ -832,17 +910,13 @@ impl<R: RootFs> Engine<'_, R> {
         let answer = if size > MAX_SCAN {
             None
         } else {
-            let mut want = [control.to_vec(), needle.to_vec()];
-            for w in &mut want {
-                w.push(0);
-            }
-            let mut found = [false, false];
-            let overlap = want.iter().map(Vec::len).max().unwrap_or(1) as u64;
+            let mut found = vec![false; patterns.len()];
+            let overlap = patterns.iter().map(Vec::len).max().unwrap_or(1) as u64;
             let mut off = 0u64;
-            while off < size && !(found[0] && found[1]) {
+            while off < size && !found.iter().all(|&f| f) {
                 let len = SCAN_CHUNK.min(size - off);
                 let data = self.fs.read_at(path, off, len as usize).await?;
-                for (f, w) in found.iter_mut().zip(&want) {
+                for (f, w) in found.iter_mut().zip(patterns) {
                     *f |= memchr::memmem::find(&data, w).is_some();
                 }
                 if off + len >= size {
@@ -850,9 +924,12 @@ impl<R: RootFs> Engine<'_, R> {
                 }
                 off += len - overlap.min(len);
             }
-            found[0].then_some(found[1])
+            Some(found)
         };
-        self.cstr_cache.insert(key, answer);
+        for (i, p) in patterns.iter().enumerate() {
+            self.cstr_cache
+                .insert(key(p), answer.as_ref().map(|f| f[i]));
+        }
         Ok(answer)
     }
 
@@ -1145,10 +1222,110 @@ impl<R: RootFs> Engine<'_, R> {
                 message: String::new(),
                 binary: None,
             });
-            match self
-                .judge(idx, role, word, finder, ctx, depth, missing)
-                .await?
-            {
+            // The PATH entry to search from: execvp and the ash shells try
+            // the next one when an exec fails (see `search_goes_on`).
+            let mut start = 0;
+            let mut first_failure: Option<(Judged, Vec<Check>, BTreeMap<usize, String>)> = None;
+            let mut skipped_notes: Vec<String> = Vec::new();
+            // `last_found` is the caller's while this check runs nested in
+            // its judge: keep it for it.
+            let callers_found = self.last_found.take();
+            let mut path_hit = false;
+            let judged = loop {
+                self.last_found = None;
+                let j = self
+                    .judge(idx, role, word, finder, ctx, depth, missing, start)
+                    .await?;
+                let found_at = self.last_found.take();
+                path_hit |= found_at.is_some();
+                let failed = match &j {
+                    Judged::Done(o, msg, _) if o.verdict == Verdict::Fail => {
+                        Some((*o, msg.clone()))
+                    }
+                    _ => None,
+                };
+                match (failed, found_at) {
+                    (Some((o, msg)), Some(at)) => {
+                        let errno = self.exec_errno(idx, o);
+                        match self.search_goes_on(finder, errno) {
+                            Some(true) => {
+                                skipped_notes.push(format!(
+                                    "{} ({})",
+                                    msg,
+                                    errno.map(Errno::name).unwrap_or("?")
+                                ));
+                                if first_failure.is_none() {
+                                    let tail = self.checks[idx..].to_vec();
+                                    let hints = self
+                                        .hints
+                                        .range(idx..)
+                                        .map(|(k, v)| (*k, v.clone()))
+                                        .collect();
+                                    first_failure = Some((j, tail, hints));
+                                }
+                                self.truncate_checks(idx);
+                                self.checks.push(Check {
+                                    role,
+                                    path: display(word),
+                                    resolved: String::new(),
+                                    chain: Vec::new(),
+                                    verdict: Verdict::Pass,
+                                    reason: Reason::Match,
+                                    message: String::new(),
+                                    binary: None,
+                                });
+                                start = at + 1;
+                                continue;
+                            }
+                            None => {
+                                break Judged::NotJudged(format!(
+                                    "{}: {msg}; whether the shell then tries the next PATH entry (dash and ash do, bash does not) cannot be told for this shell: not judged",
+                                    shown(word)
+                                ));
+                            }
+                            Some(false) => {}
+                        }
+                        break j;
+                    }
+                    (Some(_), None) if first_failure.is_some() => {
+                        // Nothing further in PATH runs: the first failure
+                        // stands.
+                        let (j, tail, hints) = first_failure.take().expect("saved");
+                        self.truncate_checks(idx);
+                        self.checks.extend(tail);
+                        self.hints.extend(hints);
+                        skipped_notes.clear();
+                        break j;
+                    }
+                    _ => break j,
+                }
+            };
+            // busybox built with FEATURE_SH_STANDALONE or
+            // FEATURE_PREFER_APPLETS (Debian's is) runs its own applet of a
+            // name before it looks in PATH (shell/ash.c `find_command`,
+            // libbb `BB_EXECVP`); other builds (Alpine's) do not: a PATH hit
+            // that fails may never run.
+            let applet = path_hit
+                && self.finder_applets(finder)
+                && matches!(&judged, Judged::Done(o, ..) if o.verdict == Verdict::Fail)
+                && self.may_be_applet(word).await?;
+            let judged = match judged {
+                Judged::Done(_, msg, _) if applet => {
+                    Judged::NotJudged(format!(
+                        "{}: {msg}; but busybox runs its own applet of that name instead when it has one and was built to prefer applets (Debian's busybox is): not judged",
+                        shown(word)
+                    ))
+                }
+                other => other,
+            };
+            self.last_found = callers_found;
+            for n in skipped_notes {
+                self.note(format!(
+                    "{}: skipped: {n}; the search goes on in the next PATH entry",
+                    shown(word)
+                ));
+            }
+            match judged {
                 Judged::Done(o, msg, loaded) => {
                     let c = &mut self.checks[idx];
                     c.verdict = o.verdict;
@@ -1171,6 +1348,87 @@ impl<R: RootFs> Engine<'_, R> {
         })
     }
 
+    /// What execve itself failed with, for the failure of check `idx` (its
+    /// `#!` chain and loader included); `None` when the exec went through
+    /// and something later failed (env's own search, a refusal, an ARM
+    /// level the CPU lacks).
+    fn exec_errno(&self, idx: usize, o: Outcome) -> Option<Errno> {
+        if self.later_failures.contains(&idx) {
+            return None;
+        }
+        match o.reason {
+            Reason::NotFound | Reason::LoaderMissing => Some(Errno::Enoent),
+            Reason::NotExecutable => Some(Errno::Eacces),
+            Reason::SymlinkLoop => Some(Errno::Eloop),
+            Reason::NotAProgram | Reason::ArchMismatch | Reason::OsMismatch => {
+                let loader = self.checks[idx + 1..].iter().any(|c| {
+                    c.role == Role::Loader
+                        && c.verdict == Verdict::Fail
+                        && c.reason != Reason::LoaderMissing
+                });
+                Some(if loader {
+                    Errno::Elibbad
+                } else {
+                    Errno::Enoexec
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the looker tries the next PATH entry after an exec failed
+    /// with `errno` (`None`: cannot be told). glibc's execvp goes on after
+    /// EACCES, ENOENT, ENOTDIR, ESTALE, ENODEV, ETIMEDOUT (posix/execvpe.c
+    /// `__execvpe_common`), musl's after EACCES, ENOENT, ENOTDIR
+    /// (src/process/execvp.c); dash and busybox ash try every later entry
+    /// after any failure (dash src/exec.c and busybox shell/ash.c
+    /// `shellexec`; ENOEXEC is not a failure there: the file runs as a
+    /// script through /bin/sh); bash and Go's LookPath (runc, gosu) run the
+    /// one file they found.
+    fn search_goes_on(&self, finder: Finder, errno: Option<Errno>) -> Option<bool> {
+        let Some(e) = errno else { return Some(false) };
+        match finder {
+            Finder::Execvp { .. } => Some(matches!(e, Errno::Enoent | Errno::Eacces)),
+            Finder::Shell { shell, .. } => match shell {
+                exec::Shell::Dash | exec::Shell::Busybox => Some(e != Errno::Enoexec),
+                exec::Shell::Bash => Some(false),
+                exec::Shell::Other if e == Errno::Enoexec => Some(false),
+                exec::Shell::Other => None,
+            },
+            Finder::Go { .. } | Finder::Kernel => Some(false),
+        }
+    }
+
+    /// The looker is busybox (its shell or its env).
+    fn finder_applets(&self, finder: Finder) -> bool {
+        matches!(
+            finder,
+            Finder::Shell { applets: true, .. } | Finder::Execvp { applets: true, .. }
+        )
+    }
+
+    /// Remember which busybox binary runs the shells and envs with applets
+    /// (an image with two different ones: `None`, applets unknown).
+    fn saw_busybox(&mut self, path: &[u8]) {
+        match &self.busybox {
+            None => self.busybox = Some(Some(path.to_vec())),
+            Some(Some(p)) if p != path => self.busybox = Some(None),
+            _ => {}
+        }
+    }
+
+    /// Whether the busybox that looks `name` up may run an applet of that
+    /// name instead (`true` unless its binary shows it has none).
+    async fn may_be_applet(&mut self, name: &[u8]) -> Result<bool, FsError> {
+        if !applet_like(name) {
+            return Ok(false);
+        }
+        let Some(Some(path)) = self.busybox.clone() else {
+            return Ok(true);
+        };
+        Ok(self.busybox_has_applet(&path, name).await? != Some(false))
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn judge(
         &mut self,
@@ -1181,6 +1439,7 @@ impl<R: RootFs> Engine<'_, R> {
         ctx: &Ctx,
         depth: usize,
         missing: &Missing,
+        start: usize,
     ) -> Result<Judged, FsError> {
         let expected_loader = if role == Role::Loader {
             self.loader_for.take()
@@ -1232,7 +1491,8 @@ impl<R: RootFs> Engine<'_, R> {
                 Finder::Shell { applets, .. } => (PathRules::Shell, applets, "the shell"),
                 Finder::Kernel => unreachable!("kernel names are never searched"),
             };
-            let dirs = path_entries(ctx.path.as_deref(), rules);
+            let all_dirs = path_entries(ctx.path.as_deref(), rules);
+            let dirs = all_dirs.get(start..).unwrap_or_default().to_vec();
             let path_shown = match &ctx.path {
                 Some(p) if p.is_empty() => "PATH is empty".to_string(),
                 Some(p) => shown(p),
@@ -1258,7 +1518,9 @@ impl<R: RootFs> Engine<'_, R> {
                     resolution,
                     skipped,
                     relative,
+                    index,
                 } => {
+                    self.last_found = Some(start + index);
                     if relative {
                         if let Finder::Go { errdot, who } = finder {
                             if errdot.is_none() {
@@ -1295,7 +1557,7 @@ impl<R: RootFs> Engine<'_, R> {
                     resolution
                 }
                 Lookup::NotFound { searched, skipped } => {
-                    if applets && applet_like(word_bytes) {
+                    if applets && self.may_be_applet(word_bytes).await? {
                         return Ok(Judged::NotJudged(format!(
                             "{word}: not in PATH ({path_shown}); {who} is busybox, which runs its own applet of that name if it has one: not judged"
                         )));
@@ -1521,6 +1783,9 @@ impl<R: RootFs> Engine<'_, R> {
                 // here so that the script's verdict includes it.
                 if let Some(l) = loaded.clone() {
                     let (kind, applets, argv) = kind_of(l.prefix.clone(), &l.path);
+                    if applets {
+                        self.saw_busybox(&l.path);
+                    }
                     if kind == ProgKind::Wrapper(Wrapper::Env) {
                         loaded = None;
                         let wctx = WrapperCtx {
@@ -1549,6 +1814,8 @@ impl<R: RootFs> Engine<'_, R> {
                                 if let Some(o) = tr.outcome {
                                     if o.verdict > out.verdict {
                                         out = o;
+                                        // env's own exec failed, not this one.
+                                        self.later_failures.insert(idx);
                                     }
                                 }
                                 msg = format!(
@@ -1572,6 +1839,7 @@ impl<R: RootFs> Engine<'_, R> {
                                 self.note(format!("{path}: {why}"))
                             }
                             exec::WrapperRun::Refused(why) => {
+                                self.later_failures.insert(idx);
                                 out = Outcome {
                                     verdict: Verdict::Fail,
                                     reason: Reason::BadInvocation,

@@ -2126,3 +2126,77 @@ fn qemu_user_program_is_not_judged_against_the_platform() {
     );
     assert_verdict(&r, Verdict::Fail, Reason::ArchMismatch);
 }
+
+/// glibc's execvp and dash's search go on to the next PATH entry when an
+/// exec fails with ENOENT (a missing `#!` interpreter or loader) or EACCES;
+/// bash and runc's Go LookPath run only the first hit.
+#[test]
+fn execvp_and_dash_go_on_past_a_hit_whose_interpreter_is_missing() {
+    let mut fs = dash_fs(EM_X86_64);
+    fs.file(
+        "/usr/bin/env",
+        0o755,
+        dyn_elf(ElfSpec {
+            interp: Some("/lib64/ld-linux-x86-64.so.2"),
+            ..Default::default()
+        }),
+    )
+    .file("/lib64/ld-linux-x86-64.so.2", 0o755, elf(EM_X86_64, 64))
+    .file("/opt/broken/app", 0o755, "#!/nonexistent/python3\n")
+    .file("/usr/local/bin/app", 0o755, elf(EM_X86_64, 64));
+    let env = vec!["PATH=/opt/broken:/usr/local/bin:/usr/bin:/bin".to_string()];
+    for (ep, cmd, want) in [
+        (&["/usr/bin/env", "app"][..], &[][..], Verdict::Pass),
+        (&[], &["/bin/sh", "-c", "app"], Verdict::Pass),
+        (&[], &["/bin/bash", "-c", "app"], Verdict::Fail),
+        (&["app"], &[], Verdict::Fail),
+    ] {
+        let mut c = cfg(ep, cmd);
+        c.env = env.clone();
+        let r = run(&c, "linux/amd64", &fs);
+        assert_eq!(r.verdict, want, "{ep:?} {cmd:?}: {r:#?}");
+        if want == Verdict::Pass {
+            assert!(note_has(&r, "skipped"), "{r:#?}");
+        }
+    }
+}
+
+/// A wrong-arch program first in PATH is ENOEXEC: execvp (and dash) stop
+/// there (glibc hands it to /bin/sh, which cannot read it).
+#[test]
+fn enoexec_ends_the_search() {
+    let mut fs = dash_fs(EM_X86_64);
+    fs.file("/usr/bin/env", 0o755, elf(EM_X86_64, 64))
+        .file("/opt/broken/app", 0o755, elf(EM_AARCH64, 64))
+        .file("/usr/local/bin/app", 0o755, elf(EM_X86_64, 64));
+    for ep in [&["/usr/bin/env", "app"][..], &["/bin/sh", "-c", "app"]] {
+        let mut c = cfg(ep, &[]);
+        c.env = vec!["PATH=/opt/broken:/usr/local/bin".into()];
+        let r = run(&c, "linux/amd64", &fs);
+        assert_verdict(&r, Verdict::Fail, Reason::ArchMismatch);
+    }
+}
+
+/// busybox sh may run its own applet instead of a failing PATH hit (when
+/// built to prefer applets, as Debian's is): not judged, not failed.
+#[test]
+fn busybox_sh_path_hit_that_fails_may_be_its_applet() {
+    let mut fs = busybox_fs(EM_X86_64);
+    fs.file("/usr/bin/wget", 0o755, elf(EM_AARCH64, 64));
+    let r = run(
+        &cfg(&["/bin/sh", "-c", "wget -q http://x/"], &[]),
+        "linux/amd64",
+        &fs,
+    );
+    assert_verdict(&r, Verdict::Pass, Reason::Match);
+    assert!(note_has(&r, "prefer applets"), "{r:#?}");
+    // dash has no applets.
+    let mut fs = dash_fs(EM_X86_64);
+    fs.file("/usr/bin/wget", 0o755, elf(EM_AARCH64, 64));
+    let r = run(
+        &cfg(&["/bin/sh", "-c", "wget -q http://x/"], &[]),
+        "linux/amd64",
+        &fs,
+    );
+    assert_verdict(&r, Verdict::Fail, Reason::ArchMismatch);
+}
