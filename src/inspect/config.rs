@@ -23,6 +23,9 @@ pub struct ImageConfig {
     /// Docker's `Shell` (the SHELL instruction), used by CMD-SHELL
     /// healthchecks; empty means `/bin/sh -c`.
     pub shell: Vec<String>,
+    /// `User` (the USER instruction): `user`, `uid`, `user:group`, ...;
+    /// empty is root.
+    pub user: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +58,8 @@ struct RawRuntime {
     healthcheck: Option<RawHealth>,
     #[serde(rename = "Shell", default)]
     shell: Option<Vec<String>>,
+    #[serde(rename = "User", default)]
+    user: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -79,6 +84,7 @@ impl ImageConfig {
             working_dir: rt.working_dir.filter(|w| !w.is_empty()),
             healthcheck: rt.healthcheck.and_then(|h| h.test),
             shell: rt.shell.unwrap_or_default(),
+            user: rt.user.unwrap_or_default(),
         })
     }
 

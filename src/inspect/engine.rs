@@ -17,6 +17,7 @@ use super::exec::{
 };
 use super::platform::{kernel_elf, Platform, EM_386, EM_486, EM_ARM};
 use super::resolve::{self, absolutize, path_entries, Lookup, PathRules, Resolution};
+use super::user::{resolve_user, Cred};
 use super::verdict::{BinaryFacts, Check, PlatformReport, Reason, Role, Verdict};
 use crate::rootfs::{display, FsError, Kind, RootFs};
 use std::collections::{BTreeMap, HashMap};
@@ -107,8 +108,11 @@ pub async fn inspect<R: RootFs>(
         path: env_lookup(&env, "PATH").map(|p| p.as_bytes().to_vec()),
         cwd: config.working_dir.as_ref().map(|d| d.as_bytes().to_vec()),
         posix: env_lookup(&env, "POSIXLY_CORRECT").is_some(),
+        cred: None,
     };
+    let mut ctx = ctx;
     let mut e = Engine::new(fs, platform);
+    ctx.cred = e.process_user(&config.user).await?;
     // Go re-reads GODEBUG when runc's init sets the container env, so
     // `GODEBUG=execerrdot=0` in the image turns ErrDot off; runc's own Go
     // release is not known, which matters only for a repeated setting.
@@ -249,6 +253,9 @@ struct Engine<'a, R> {
     /// The busybox binary seen running a shell or env (`Some(None)`: more
     /// than one).
     busybox: Option<Option<Vec<u8>>>,
+    /// Checks that failed because the process's user may not execute the
+    /// file (its mode has execute bits for others).
+    user_denied: std::collections::HashSet<usize>,
     /// PATH lookups done, by (name, directories, working directory).
     lookups: HashMap<LookupKey, Lookup>,
     /// The file each check resolved to, by check index, and the first
@@ -279,6 +286,9 @@ struct Ctx {
     cwd: Option<Vec<u8>>,
     /// POSIXLY_CORRECT is set (glibc's getopt then does not permute).
     posix: bool,
+    /// Who the process runs as (`None`: not known, execute permission is
+    /// then judged by the mode's execute bits alone).
+    cred: Option<Cred>,
 }
 
 /// The errors execve(2) fails with that decide whether a search goes on.
@@ -421,6 +431,7 @@ impl<'a, R: RootFs> Engine<'a, R> {
             last_found: None,
             later_failures: std::collections::HashSet::new(),
             busybox: None,
+            user_denied: std::collections::HashSet::new(),
             lookups: HashMap::new(),
             cstr_cache: HashMap::new(),
             home: None,
@@ -519,11 +530,56 @@ impl<R: RootFs> Engine<'_, R> {
         true
     }
 
+    /// The credentials the image's `User` gives the process, read from the
+    /// image's /etc/passwd and /etc/group as Docker reads them (see
+    /// `user::resolve_user`). What cannot be resolved is noted and leaves
+    /// permissions to the execute bits alone.
+    async fn process_user(&mut self, spec: &str) -> Result<Option<Cred>, FsError> {
+        if spec.is_empty() {
+            return Ok(Some(Cred::root()));
+        }
+        let passwd = self.small_file(b"/etc/passwd").await?;
+        let group = self.small_file(b"/etc/group").await?;
+        let (Ok(passwd), Ok(group)) = (passwd, group) else {
+            self.note(format!(
+                "User {spec:?}: the image's /etc/passwd or /etc/group is too large or not a file to read: execute permissions are judged by the execute bits alone"
+            ));
+            return Ok(None);
+        };
+        match resolve_user(spec, passwd.as_deref(), group.as_deref()) {
+            Ok(c) => Ok(Some(c)),
+            Err(why) => {
+                self.note(format!(
+                    "User {spec:?}: {why}; execute permissions are judged by the execute bits alone"
+                ));
+                Ok(None)
+            }
+        }
+    }
+
+    /// A small file of the image (links followed inside the root):
+    /// `Ok(None)` when it does not exist, `Err(())` when it is no regular
+    /// file or larger than 1 MiB.
+    async fn small_file(&mut self, path: &[u8]) -> Result<Result<Option<Vec<u8>>, ()>, FsError> {
+        Ok(match resolve::resolve(self.fs, path, true).await? {
+            Resolution::Found { path, entry, .. } if entry.kind == Kind::File => {
+                if entry.size > 1 << 20 {
+                    Err(())
+                } else {
+                    Ok(Some(self.fs.read_at(&path, 0, entry.size as usize).await?))
+                }
+            }
+            Resolution::Found { .. } | Resolution::Loop { .. } => Err(()),
+            Resolution::NotFound { .. } => Ok(None),
+        })
+    }
+
     /// Drop the checks from `idx` on (they were not judged after all).
     fn truncate_checks(&mut self, idx: usize) {
         self.checks.truncate(idx);
         self.hints.retain(|&k, _| k < idx);
         self.later_failures.retain(|&k| k < idx);
+        self.user_denied.retain(|&k| k < idx);
         for (i, path) in self.check_paths.split_off(&idx) {
             if self.judged.get(&path) == Some(&i) {
                 self.judged.remove(&path);
@@ -586,7 +642,11 @@ impl<R: RootFs> Engine<'_, R> {
                         } else {
                             chain.argument()
                         };
-                        let ctx = apply_env(&ctx, &next);
+                        let mut ctx = apply_env(&ctx, &next);
+                        if matches!(w, Wrapper::Gosu | Wrapper::SuExec) {
+                            // It runs its program as another user.
+                            ctx.cred = None;
+                        }
                         self.run_argv(role, next.argv, ctx, finder, Missing::Fail, chain)
                             .await?;
                     }
@@ -1118,10 +1178,15 @@ impl<R: RootFs> Engine<'_, R> {
             "{name} ends in exec \"$@\"{via}, but its first argument {} is not a program it can run ",
             shown(first)
         );
+        let mut ctx = ctx.clone();
+        if !via.is_empty() {
+            // gosu and su-exec run it as another user.
+            ctx.cred = None;
+        }
         self.run_argv(
             chain.command(),
             args,
-            ctx.clone(),
+            ctx,
             finder,
             Missing::Note(context),
             chain,
@@ -1247,7 +1312,30 @@ impl<R: RootFs> Engine<'_, R> {
                 match (failed, found_at) {
                     (Some((o, msg)), Some(at)) => {
                         let errno = self.exec_errno(idx, o);
-                        match self.search_goes_on(finder, errno) {
+                        let goes_on = if self.user_denied.contains(&idx) {
+                            // Not executable *by this user*: execvp and dash
+                            // go on (EACCES), and so do bash (its search
+                            // checks executability, findcmd.c) and Go
+                            // >= 1.20's LookPath (unix.Eaccess); Go 1.19's
+                            // does not, and runc's Go release is not known.
+                            match finder {
+                                Finder::Execvp { .. } => Some(true),
+                                Finder::Shell { shell, .. } if shell != exec::Shell::Other => {
+                                    Some(true)
+                                }
+                                Finder::Kernel => Some(false),
+                                Finder::Shell { .. } | Finder::Go { .. } => {
+                                    if self.later_hit(word, finder, ctx, at + 1).await? {
+                                        None
+                                    } else {
+                                        Some(false)
+                                    }
+                                }
+                            }
+                        } else {
+                            self.search_goes_on(finder, errno)
+                        };
+                        match goes_on {
                             Some(true) => {
                                 skipped_notes.push(format!(
                                     "{} ({})",
@@ -1279,7 +1367,7 @@ impl<R: RootFs> Engine<'_, R> {
                             }
                             None => {
                                 break Judged::NotJudged(format!(
-                                    "{}: {msg}; whether the shell then tries the next PATH entry (dash and ash do, bash does not) cannot be told for this shell: not judged",
+                                    "{}: {msg}; whether the looker then tries the next PATH entry cannot be told (dash and ash do, bash does not; Go's LookPath does for a user without permission from Go 1.20): not judged",
                                     shown(word)
                                 ));
                             }
@@ -1346,6 +1434,31 @@ impl<R: RootFs> Engine<'_, R> {
                 }
             }
         })
+    }
+
+    /// Whether `word` is also found in PATH entries from `from` on.
+    async fn later_hit(
+        &mut self,
+        word: &[u8],
+        finder: Finder,
+        ctx: &Ctx,
+        from: usize,
+    ) -> Result<bool, FsError> {
+        let rules = match finder {
+            Finder::Go { .. } => PathRules::Go,
+            Finder::Execvp {
+                libc: Libc::Musl, ..
+            } => PathRules::Musl,
+            Finder::Execvp { .. } => PathRules::Glibc,
+            Finder::Shell { .. } => PathRules::Shell,
+            Finder::Kernel => return Ok(false),
+        };
+        let dirs = path_entries(ctx.path.as_deref(), rules);
+        let rest = dirs.get(from..).unwrap_or_default();
+        Ok(matches!(
+            resolve::lookup_path(self.fs, word, rest, ctx.cwd.as_deref()).await?,
+            Lookup::Found { .. }
+        ))
     }
 
     /// What execve itself failed with, for the failure of check `idx` (its
@@ -1658,6 +1771,25 @@ impl<R: RootFs> Engine<'_, R> {
                 return Ok(j);
             }
             return fail(Reason::NotExecutable, why);
+        }
+        // The process's user must have execute permission itself: the
+        // owner's, group's or others' bits (see `Cred::may_execute`).
+        if let (Some(cred), Some(owner)) = (&ctx.cred, entry.owner) {
+            if !cred.may_execute(entry.mode, owner) {
+                let why = format!(
+                    "{path} is not executable by uid {} (gid {}): mode {:04o}, owner {}:{}: the kernel refuses with EACCES (\"permission denied\")",
+                    cred.uid,
+                    cred.gid,
+                    entry.mode & 0o7777,
+                    owner.0,
+                    owner.1
+                );
+                if let Some(j) = lenient(why.clone()) {
+                    return Ok(j);
+                }
+                self.user_denied.insert(idx);
+                return fail(Reason::NotExecutable, why);
+            }
         }
 
         // 3. Identify.

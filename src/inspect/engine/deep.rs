@@ -42,6 +42,7 @@ fn default_ctx() -> Ctx {
         path: Some(DEFAULT_PATH.as_bytes().to_vec()),
         cwd: None,
         posix: false,
+        cred: None,
     }
 }
 

@@ -2200,3 +2200,47 @@ fn busybox_sh_path_hit_that_fails_may_be_its_applet() {
     );
     assert_verdict(&r, Verdict::Fail, Reason::ArchMismatch);
 }
+
+/// A non-root `User` needs execute permission itself: Docker drops a
+/// non-root process's capabilities, so a root-owned 0700 program is EACCES
+/// for uid 1000. A user that cannot be resolved, or root, is judged by the
+/// execute bits alone.
+#[test]
+fn user_without_execute_permission_is_not_executable() {
+    let mut fs = MemFs::new();
+    fs.file("/app", 0o700, elf(EM_X86_64, 64))
+        .file_owned("/mine", 0o700, 1000, 1000, elf(EM_X86_64, 64))
+        .file(
+            "/etc/passwd",
+            0o644,
+            "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n",
+        )
+        .file("/etc/group", 0o644, "root:x:0:\nstaff:x:50:app\n")
+        .file_owned("/staff", 0o750, 0, 50, elf(EM_X86_64, 64))
+        .file("/usr/local/bin/gosu", 0o755, elf(EM_X86_64, 64));
+    let with_user = |argv: &[&str], user: &str| {
+        let mut c = cfg(argv, &[]);
+        c.user = user.into();
+        run(&c, "linux/amd64", &fs)
+    };
+    for user in ["1000", "app", "app:1000", "1000:1000"] {
+        let r = with_user(&["/app"], user);
+        assert_verdict(&r, Verdict::Fail, Reason::NotExecutable);
+        assert!(r.message.contains("EACCES"), "{}", r.message);
+        assert_verdict(&with_user(&["/mine"], user), Verdict::Pass, Reason::Match);
+    }
+    assert_verdict(&with_user(&["/staff"], "app"), Verdict::Pass, Reason::Match);
+    assert_verdict(
+        &with_user(&["/staff"], "app:1000"),
+        Verdict::Fail,
+        Reason::NotExecutable,
+    );
+    for user in ["", "root", "0", "nobody", "+1000"] {
+        let r = with_user(&["/app"], user);
+        assert_verdict(&r, Verdict::Pass, Reason::Match);
+    }
+    assert!(note_has(&with_user(&["/app"], "nobody"), "passwd"));
+    // gosu runs its program as another user: not judged for the image's.
+    let r = with_user(&["/usr/local/bin/gosu", "root", "/app"], "app");
+    assert_verdict(&r, Verdict::Pass, Reason::Match);
+}
