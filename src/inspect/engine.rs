@@ -1115,7 +1115,65 @@ impl<R: RootFs> Engine<'_, R> {
             argv.extend(args);
             return self.data_args(chain, &argv, false, false, ctx).await;
         }
-        self.exec_args(chain, &name, &end, args, shell, applets, ctx)
+        // The official images drop privileges by re-running the script
+        // through gosu or su-exec before its last line (notes/exec.md
+        // section 6): that exec runs first whenever its `if` holds.
+        if size > SCRIPT_TAIL {
+            self.note(format!(
+                "only the last {} KiB of {name} are read: an exec before them is not judged",
+                SCRIPT_TAIL / 1024
+            ));
+        }
+        let mut ctx = ctx.clone();
+        for m in exec::mid_execs(&tail) {
+            let line = shown(&m.line);
+            let (Some(wrapper), Some(conds)) = (&m.reexec, &m.conds) else {
+                self.note(format!(
+                    "{name}: `{line}` is an exec archgate does not follow: what it runs is not judged"
+                ));
+                continue;
+            };
+            let arg1 = if m.args_changed {
+                None
+            } else {
+                args.first().map(Vec::as_slice)
+            };
+            let uid = ctx.cred.as_ref().map(|c| c.uid);
+            let values: Vec<Option<bool>> = conds
+                .iter()
+                .map(|c| exec::eval_condition(c, arg1, uid))
+                .collect();
+            let holds = if values.contains(&Some(false)) {
+                Some(false)
+            } else if values.contains(&None) {
+                None
+            } else {
+                Some(true)
+            };
+            match holds {
+                Some(true) => {
+                    if !self.hop(wrapper) {
+                        return Ok(());
+                    }
+                    let finder = Finder::Shell { shell, applets };
+                    self.check_program(chain.command(), wrapper, finder, &ctx, 0, &Missing::Fail)
+                        .await?;
+                    // The rest of the script runs again as the user gosu
+                    // switches to.
+                    ctx.cred = None;
+                }
+                Some(false) => {}
+                None => self.note(format!(
+                    "{name}: `{line}` runs only if {}, which archgate cannot evaluate: not judged",
+                    conds
+                        .iter()
+                        .map(|c| shown(c))
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                )),
+            }
+        }
+        self.exec_args(chain, &name, &end, args, shell, applets, &ctx)
             .await
     }
 

@@ -2244,3 +2244,36 @@ fn user_without_execute_permission_is_not_executable() {
     let r = with_user(&["/usr/local/bin/gosu", "root", "/app"], "app");
     assert_verdict(&r, Verdict::Pass, Reason::Match);
 }
+
+/// The official images re-run their entrypoint through gosu before its
+/// last `exec "$@"` (redis: `if [ "$1" = 'redis-server' -a "$(id -u)" =
+/// '0' ]; then exec gosu redis "$0" "$@"; fi`): when the condition holds
+/// (root, that CMD), gosu is judged too; when it does not, it never runs;
+/// when it cannot be evaluated, noted.
+#[test]
+fn entrypoint_reexec_through_gosu_is_judged_when_its_condition_holds() {
+    let script = "#!/bin/sh\nset -e\nif [ \"$1\" = 'redis-server' -a \"$(id -u)\" = '0' ]; then\n\tfind . \\! -user redis -exec chown redis '{}' +\n\texec gosu redis \"$0\" \"$@\"\nfi\nexec \"$@\"\n";
+    let mut fs = entry_fs(script);
+    fs.file("/usr/local/bin/gosu", 0o755, elf(EM_X86_64, 64))
+        .file("/usr/local/bin/redis-server", 0o755, elf(EM_AARCH64, 64));
+    let r = run(
+        &cfg(&["/docker-entrypoint.sh"], &["redis-server"]),
+        "linux/arm64",
+        &fs,
+    );
+    assert_verdict(&r, Verdict::Fail, Reason::ArchMismatch);
+    assert_eq!(check_of(&r, Role::Command, "gosu").verdict, Verdict::Fail);
+    // Another CMD: the if does not hold, gosu never runs.
+    let r = run(
+        &cfg(&["/docker-entrypoint.sh"], &["good"]),
+        "linux/arm64",
+        &fs,
+    );
+    assert_verdict(&r, Verdict::Pass, Reason::Match);
+    // A user archgate cannot resolve: `$(id -u)` is unknown.
+    let mut c = cfg(&["/docker-entrypoint.sh"], &["redis-server"]);
+    c.user = "redis".into();
+    let r = run(&c, "linux/arm64", &fs);
+    assert_verdict(&r, Verdict::Pass, Reason::Match);
+    assert!(note_has(&r, "cannot evaluate"), "{r:#?}");
+}
