@@ -1391,7 +1391,13 @@ impl<R: RootFs> Engine<'_, R> {
                                 }
                             }
                         } else {
-                            self.search_goes_on(finder, errno)
+                            match self.search_goes_on(finder, errno) {
+                                // It matters only with a later hit.
+                                None if !self.later_hit(word, finder, ctx, at + 1).await? => {
+                                    Some(false)
+                                }
+                                other => other,
+                            }
                         };
                         match goes_on {
                             Some(true) => {

@@ -2277,3 +2277,23 @@ fn entrypoint_reexec_through_gosu_is_judged_when_its_condition_holds() {
     assert_verdict(&r, Verdict::Pass, Reason::Match);
     assert!(note_has(&r, "cannot evaluate"), "{r:#?}");
 }
+
+/// A shell archgate cannot tell apart (a copy named sh): whether it tries
+/// the next PATH entry is not known, which matters only when there is one.
+#[test]
+fn unknown_shell_search_is_noted_only_with_a_later_hit() {
+    let mut fs = MemFs::new();
+    fs.file("/bin/sh", 0o755, elf(EM_X86_64, 64)).file(
+        "/opt/broken/app",
+        0o755,
+        "#!/nonexistent/python3\n",
+    );
+    let mut c = cfg(&["/bin/sh", "-c", "app"], &[]);
+    c.env = vec!["PATH=/opt/broken:/usr/local/bin".into()];
+    let r = run(&c, "linux/amd64", &fs);
+    assert_verdict(&r, Verdict::Fail, Reason::NotFound);
+    fs.file("/usr/local/bin/app", 0o755, elf(EM_X86_64, 64));
+    let r = run(&c, "linux/amd64", &fs);
+    assert_verdict(&r, Verdict::Pass, Reason::Match);
+    assert!(note_has(&r, "cannot be told"), "{r:#?}");
+}
