@@ -544,7 +544,7 @@ fn pt_interp_agrees_with_the_kernel() {
 #[test]
 fn sh_c_first_word_agrees_with_dash_and_bash() {
     let _serial = serial();
-    use archgate::inspect::exec::{first_command, FirstCommand};
+    use archgate::inspect::exec::{first_command, FirstCommand, Shell};
     let shells: Vec<&str> = ["/bin/dash", "/bin/bash"]
         .into_iter()
         .filter(|p| Path::new(p).is_file())
@@ -628,6 +628,7 @@ fn sh_c_first_word_agrees_with_dash_and_bash() {
         "app -x",
         "true; a",
         "a\\\nb",
+        "chdir / && a",
     ]
     .iter()
     .map(|s| s.replace("OTHER", &other).replace("BIN", &bin))
@@ -652,7 +653,12 @@ fn sh_c_first_word_agrees_with_dash_and_bash() {
             .unwrap();
         let ran = std::fs::read_to_string(&log).unwrap_or_default();
         let first = ran.lines().next().map(str::to_string);
-        let want = match first_command(s.as_bytes()) {
+        let sh = if shell.ends_with("bash") {
+            Shell::Bash
+        } else {
+            Shell::Dash
+        };
+        let want = match first_command(s.as_bytes(), sh) {
             FirstCommand::GiveUp(_) => continue,
             FirstCommand::Nothing(_) => None,
             FirstCommand::Run { argv, path, .. } => {
@@ -692,7 +698,7 @@ fn sh_c_first_word_agrees_with_dash_and_bash() {
 #[test]
 fn env_grammar_agrees_with_gnu_env() {
     let _serial = serial();
-    use archgate::inspect::exec::{parse_wrapper, Wrapper, WrapperRun};
+    use archgate::inspect::exec::{parse_wrapper, Wrapper, WrapperCtx, WrapperRun};
     let env = Path::new("/usr/bin/env");
     assert!(env.is_file(), "/usr/bin/env is needed for this test");
     let tmp = tempfile::Builder::new()
@@ -793,8 +799,16 @@ fn env_grammar_agrees_with_gnu_env() {
         let ran = std::fs::read_to_string(&log).unwrap_or_default();
         let first = ran.lines().next().map(str::to_string);
         let argv: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
-        let want = match parse_wrapper(Wrapper::Env, &argv) {
+        let want = match parse_wrapper(Wrapper::Env, &argv, WrapperCtx::default()) {
             WrapperRun::Unknown(_) => continue,
+            WrapperRun::Refused(why) => {
+                if status.success() || first.is_some() {
+                    bad.push(format!(
+                        "env {args:?}: ran {first:?} (exit {status}), archgate says it refuses: {why}"
+                    ));
+                }
+                continue;
+            }
             WrapperRun::Nothing(_) => None,
             WrapperRun::Exec(next) => {
                 let name = String::from_utf8(next.argv[0].clone()).unwrap();
@@ -836,11 +850,12 @@ fn env_grammar_agrees_with_gnu_env() {
 }
 
 /// Which operand dash and bash take as the command string (or the script
-/// they read) is the one archgate's shell option parser picks.
+/// they read) is the one archgate's shell option parser picks; what the
+/// parser calls a refusal, the shell refuses with exit 2, running nothing.
 #[test]
 fn shell_options_agree_with_dash_and_bash() {
     let _serial = serial();
-    use archgate::inspect::exec::{first_command, parse_shell, FirstCommand, ShellRun};
+    use archgate::inspect::exec::{first_command, parse_shell, FirstCommand, Shell, ShellRun};
     let tmp = tempfile::Builder::new()
         .prefix("shopt")
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
@@ -879,8 +894,16 @@ fn shell_options_agree_with_dash_and_bash() {
         "-ec -o errexit a",
         "-euc a",
         "-ceu a b c",
+        "-1 -c a",
+        "-e- -c a",
+        "-e -c",
+        "-o errexit -o -c a",
     ];
+    // bash --login would read this machine's profiles first.
+    let dash_only = ["--login -c a"];
     let bash_only = [
+        "--frobnicate -c a",
+        "--wordexp -c a",
         "--norc -c a",
         "--noprofile --norc -ec a",
         "-O extglob -c a",
@@ -890,11 +913,14 @@ fn shell_options_agree_with_dash_and_bash() {
     ];
     let mut bad = Vec::new();
     for (shell, bash) in [("/bin/dash", false), ("/bin/bash", true)] {
-        let all = cases.iter().chain(if bash { &bash_only[..] } else { &[] });
+        let all = cases
+            .iter()
+            .chain(if bash { &bash_only[..] } else { &dash_only[..] });
+        let sh = if bash { Shell::Bash } else { Shell::Dash };
         for case in all {
             let args: Vec<&str> = case.split(' ').collect();
             let _ = std::fs::remove_file(&log);
-            Command::new(shell)
+            let status = Command::new(shell)
                 .args(&args)
                 .env_clear()
                 .env("PATH", &base)
@@ -907,9 +933,17 @@ fn shell_options_agree_with_dash_and_bash() {
             let ran = std::fs::read_to_string(&log).unwrap_or_default();
             let first = ran.lines().next().map(str::to_string);
             let argv: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
-            let want = match parse_shell(bash, &argv) {
+            let want = match parse_shell(sh, &argv) {
                 ShellRun::Unknown(_) => continue,
-                ShellRun::String { string, .. } => match first_command(&string) {
+                ShellRun::Refused(why) => {
+                    if status.success() || first.is_some() {
+                        bad.push(format!(
+                            "{shell} {case}: ran {first:?} ({status}), archgate says it refuses: {why}"
+                        ));
+                    }
+                    continue;
+                }
+                ShellRun::String { string, .. } => match first_command(&string, sh) {
                     FirstCommand::Run { argv, .. } => {
                         Some(String::from_utf8(argv[0].clone()).unwrap())
                     }

@@ -20,5 +20,6 @@ mod hostile;
 mod inputs;
 mod kernel_exec;
 mod registry;
+mod redteam;
 mod resolve;
 mod unpack;
