@@ -7,9 +7,6 @@
 //! catch, next to one that is fine, written with the same image writer the
 //! end-to-end tests use.
 
-#[path = "../tests/common/ocibuild.rs"]
-mod ocibuild;
-
 use ocibuild::{write_docker_archive, Image, Layer, Layout};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -133,6 +133,7 @@ fuzz_target!(|data: &[u8]| {
         working_dir: None,
         healthcheck: Some(vec!["CMD-SHELL".into(), "true".into()]),
         shell: Vec::new(),
+        user: String::new(),
     };
     let result = runtime().block_on(inspect::inspect(&config, &platform, &fs));
     // Whatever the file held, the report renders (it is what users see).

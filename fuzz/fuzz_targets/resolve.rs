@@ -266,6 +266,7 @@ fuzz_target!(|input: Input| {
             vec![kind.to_string(), lossy(&p.0)]
         }),
         shell: words(&input.shell),
+        user: String::new(),
     };
     let Ok(report) = runtime().block_on(inspect::inspect(&config, &platform, &fs)) else {
         return;

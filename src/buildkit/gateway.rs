@@ -269,6 +269,7 @@ pub(crate) fn entry_of(st: &Stat) -> Entry {
             0
         },
         link: (kind == Kind::Symlink).then(|| st.linkname.clone().into_bytes()),
+        owner: (kind == Kind::File).then_some((st.uid, st.gid)),
     }
 }
 
@@ -324,7 +325,10 @@ mod tests {
 
     #[test]
     fn go_file_modes_map_to_entries() {
-        assert_eq!(entry_of(&st(0o755, 10, "")), Entry::file(0o755, 10));
+        assert_eq!(
+            entry_of(&st(0o755, 10, "")),
+            Entry::file(0o755, 10).owned_by(0, 0)
+        );
         assert_eq!(
             entry_of(&st(GoMode::DIR | 0o755, 4096, "")),
             Entry::dir(0o755)

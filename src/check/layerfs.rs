@@ -392,7 +392,13 @@ impl LayerFs {
         let tree = st.index[layer].as_ref().expect("indexed");
         let mode = tree.mode(node) as u32;
         Ok(Some(match tree.kind(node) {
-            NodeKind::File => Entry::file(mode, tree.inode(node).size),
+            NodeKind::File => {
+                let e = Entry::file(mode, tree.inode(node).size);
+                match tree.owner(node) {
+                    Some((uid, gid)) => e.owned_by(uid, gid),
+                    None => e,
+                }
+            }
             NodeKind::Dir => Entry::dir(mode),
             NodeKind::Symlink => Entry::symlink(tree.link(node)),
             NodeKind::Other | NodeKind::Whiteout => Entry {
@@ -400,6 +406,7 @@ impl LayerFs {
                 mode,
                 size: 0,
                 link: None,
+                owner: None,
             },
         }))
     }

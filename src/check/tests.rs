@@ -18,6 +18,14 @@ enum E<'a> {
     H(&'a str, &'a str),
     /// A regular file whose raw name bytes are written as is (for `..`).
     Raw(&'a str, &'a [u8]),
+    /// A regular file with its owner uid and gid.
+    Owned(&'a str, u32, u32, u32, Vec<u8>),
+}
+
+/// A regular file as the layers give it: owned by root, as the test tars
+/// write them.
+fn root_file(mode: u32, size: u64) -> Entry {
+    Entry::file(mode, size).owned_by(0, 0)
 }
 
 fn tar_of(entries: &[E]) -> Vec<u8> {
@@ -48,6 +56,14 @@ fn tar_of(entries: &[E]) -> Vec<u8> {
                 h.set_mode(0o755);
                 h.set_size(0);
                 b.append_link(&mut h, p, t).unwrap();
+            }
+            E::Owned(p, mode, uid, gid, data) => {
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_mode(*mode);
+                h.set_uid(*uid as u64);
+                h.set_gid(*gid as u64);
+                h.set_size(data.len() as u64);
+                b.append_data(&mut h, p, &data[..]).unwrap();
             }
             E::Raw(name, data) => {
                 h.set_entry_type(tar::EntryType::Regular);
@@ -259,6 +275,33 @@ fn layer_fs_is_send_and_sync() {
     assert_eq!(block_on(fut2).unwrap(), b"x");
 }
 
+/// Files carry the owner their tar header gives (containerd chowns each
+/// entry to it); a hard link's header lands on the shared inode, as its
+/// mode does.
+#[test]
+fn file_owners_come_from_the_tar_headers() {
+    let l = Layout::new();
+    let layer = l.layer(
+        &[
+            E::Owned("app", 0o700, 1000, 1000, b"x".to_vec()),
+            E::F("root", 0o755, b"r".to_vec()),
+            E::Owned("shared", 0o750, 5, 6, b"s".to_vec()),
+            E::H("link", "shared"),
+            E::D("dir/"),
+        ],
+        Comp::Gzip,
+    );
+    l.single(&[&layer]);
+    let img = l.open_one();
+    let fs = &img.fs;
+    assert_eq!(lstat(fs, "/app").unwrap().owner, Some((1000, 1000)));
+    assert_eq!(lstat(fs, "/root").unwrap().owner, Some((0, 0)));
+    // The link's header (uid 0, mode 0755) is applied to the shared inode.
+    assert_eq!(lstat(fs, "/shared").unwrap().owner, Some((0, 0)));
+    assert_eq!(lstat(fs, "/shared").unwrap().mode, 0o755);
+    assert_eq!(lstat(fs, "/dir").unwrap().owner, None);
+}
+
 #[test]
 fn merged_view_with_whiteouts_and_opaque_dirs() {
     let l = Layout::new();
@@ -312,7 +355,7 @@ fn merged_view_with_whiteouts_and_opaque_dirs() {
 
     assert_eq!(lstat(fs, "/"), Some(Entry::dir(0o755)));
     assert!(lstat(fs, "/etc/a").is_none(), "whited out");
-    assert_eq!(lstat(fs, "/etc/b"), Some(Entry::file(0o644, 1)));
+    assert_eq!(lstat(fs, "/etc/b"), Some(root_file(0o644, 1)));
     assert_eq!(lstat(fs, "/etc").map(|e| e.kind), Some(Kind::Dir));
     assert!(
         lstat(fs, "/opt/x/y").is_none(),
@@ -320,7 +363,7 @@ fn merged_view_with_whiteouts_and_opaque_dirs() {
     );
     assert!(lstat(fs, "/opt/x").is_none());
     assert!(lstat(fs, "/opt/keep").is_none());
-    assert_eq!(lstat(fs, "/opt/new"), Some(Entry::file(0o755, 3)));
+    assert_eq!(lstat(fs, "/opt/new"), Some(root_file(0o755, 3)));
     assert_eq!(lstat(fs, "/opt").map(|e| e.kind), Some(Kind::Dir));
     assert!(lstat(fs, "/gone").is_none());
     assert!(
@@ -329,12 +372,12 @@ fn merged_view_with_whiteouts_and_opaque_dirs() {
     );
     assert_eq!(
         lstat(fs, "/data/old/f"),
-        Some(Entry::file(0o644, 1)),
+        Some(root_file(0o644, 1)),
         "a directory made over its whiteout merges with the lower one"
     );
-    assert_eq!(lstat(fs, "/data/old/g"), Some(Entry::file(0o644, 2)));
+    assert_eq!(lstat(fs, "/data/old/g"), Some(root_file(0o644, 2)));
     assert_eq!(lstat(fs, "/data/old").map(|e| e.kind), Some(Kind::Dir));
-    assert_eq!(lstat(fs, "/usr/lib"), Some(Entry::file(0o644, 9)));
+    assert_eq!(lstat(fs, "/usr/lib"), Some(root_file(0o644, 9)));
     assert!(
         lstat(fs, "/usr/lib/z").is_none(),
         "a file replaced the directory"
@@ -373,12 +416,12 @@ fn implicit_parents_hardlinks_and_dot_dot() {
     let fs = &img.fs;
     assert_eq!(lstat(fs, "/a"), Some(Entry::dir(0o755)));
     assert_eq!(lstat(fs, "/a/b"), Some(Entry::dir(0o755)));
-    assert_eq!(lstat(fs, "/a/b/c"), Some(Entry::file(0o644, 1)));
-    assert_eq!(lstat(fs, "/usr/bin/ls"), Some(Entry::file(0o755, 3000)));
+    assert_eq!(lstat(fs, "/a/b/c"), Some(root_file(0o644, 1)));
+    assert_eq!(lstat(fs, "/usr/bin/ls"), Some(root_file(0o755, 3000)));
     assert_eq!(read(fs, "/usr/bin/ls", 100, 50), &noise(3000, 2)[100..150]);
     assert_eq!(read(fs, "/lib/libc.so", 0, 10_000), noise(5000, 1));
-    assert_eq!(lstat(fs, "/evil"), Some(Entry::file(0o755, 4)));
-    assert_eq!(lstat(fs, "/evil2"), Some(Entry::file(0o755, 4)));
+    assert_eq!(lstat(fs, "/evil"), Some(root_file(0o755, 4)));
+    assert_eq!(lstat(fs, "/evil2"), Some(root_file(0o755, 4)));
     assert!(lstat(fs, "/x").is_none(), "x/.. is lexical");
 }
 
@@ -420,7 +463,7 @@ fn top_layer_answers_without_touching_lower_layers() {
     std::fs::remove_file(l.blob_path(&bottom_digest)).unwrap();
     let img = l.open_one();
     let fs = &img.fs;
-    assert_eq!(lstat(fs, "/app"), Some(Entry::file(0o755, 3)));
+    assert_eq!(lstat(fs, "/app"), Some(root_file(0o755, 3)));
     assert_eq!(read(fs, "/app", 0, 3), b"app");
     assert_eq!(fs.opens(), vec![0, 1]);
     // Asking about a path only the bottom layer could answer fails, naming
@@ -489,7 +532,7 @@ fn compression_is_sniffed_whatever_the_media_type() {
     top.desc["mediaType"] = json!("application/vnd.oci.image.layer.v1.tar");
     l.single(&[&top]);
     let img = l.open_one();
-    assert_eq!(lstat(&img.fs, "/app"), Some(Entry::file(0o755, 3)));
+    assert_eq!(lstat(&img.fs, "/app"), Some(root_file(0o755, 3)));
 }
 
 #[test]
@@ -513,7 +556,7 @@ fn read_at_is_exact_for_every_range() {
     let fs = &img.fs;
     assert_eq!(
         lstat(fs, "/usr/bin/app"),
-        Some(Entry::file(0o755, big.len() as u64))
+        Some(root_file(0o755, big.len() as u64))
     );
     let n = big.len() as u64;
     // Served from the captured head and tail: no re-stream.
@@ -577,7 +620,7 @@ fn reads_stay_correct_without_capture_budget() {
         std::sync::Arc::new(source::DirSource::new(&l.dir).unwrap());
     let fs = LayerFs::with_budget(src, specs, 0);
     // The looked-up path is captured even with no budget...
-    assert_eq!(lstat(&fs, "/a"), Some(Entry::file(0o755, 300_000)));
+    assert_eq!(lstat(&fs, "/a"), Some(root_file(0o755, 300_000)));
     assert_eq!(read(&fs, "/a", 10, 10), &big[10..20]);
     assert_eq!(fs.opens(), vec![1]);
     // ...other executables are not, and are re-streamed.
@@ -845,7 +888,7 @@ fn oci_archive_is_read_in_place() {
         let imgs = open(&r).unwrap();
         assert_eq!(imgs.len(), 1);
         let fs = &imgs[0].fs;
-        assert_eq!(lstat(fs, "/bin/sh"), Some(Entry::file(0o755, 200_000)));
+        assert_eq!(lstat(fs, "/bin/sh"), Some(root_file(0o755, 200_000)));
         assert_eq!(
             read(fs, "/bin/sh", 100_000, 10),
             &noise(200_000, 21)[100_000..100_010]
@@ -1103,7 +1146,7 @@ fn big_layers_stream_in_bounded_memory() {
     let t = std::time::Instant::now();
     assert_eq!(
         lstat(fs, &format!("/usr/bin/f{}", 20_000 / scale - 1)),
-        Some(Entry::file(0o755, 16 * 1024))
+        Some(root_file(0o755, 16 * 1024))
     );
     eprintln!(
         "bottom lstat {:?} opens {:?} stats {:?}",
@@ -1202,7 +1245,7 @@ fn raised_bound_and_plain_layers_read_fully() {
             max_size: cap,
             ..LayerLimits::default()
         });
-        assert_eq!(lstat(&img.fs, "/app"), Some(Entry::file(0o755, 1)), "{c:?}");
+        assert_eq!(lstat(&img.fs, "/app"), Some(root_file(0o755, 1)), "{c:?}");
     }
 }
 

@@ -50,6 +50,7 @@
 
 use super::gotar::{self, Header};
 use hashbrown::{DefaultHashBuilder, HashTable};
+use std::collections::HashMap;
 use std::hash::BuildHasher;
 
 pub type NodeId = u32;
@@ -126,7 +127,17 @@ pub struct Inode {
     /// Go's reader returns).
     pub ordinal: u32,
     pub mode: u16,
+    /// Its owner, as an index into the tree's owner table (`NO_OWNER`:
+    /// not known). Fits the padding: an inode stays 16 bytes.
+    pub owner: u16,
 }
+
+/// `Inode::owner` when the owner is not known (more distinct owners than
+/// the table holds, or ids out of range).
+pub const NO_OWNER: u16 = u16::MAX;
+
+// The owner index fits the padding: an inode costs what it did.
+const _: () = assert!(std::mem::size_of::<Inode>() == 16);
 
 /// A `Vec` in fixed-size chunks: growing never copies (nor doubles) what is
 /// there, so memory stays close to what is used.
@@ -282,6 +293,10 @@ pub struct LayerTree {
     arena: Arena,
     table: HashTable<u32>,
     hasher: DefaultHashBuilder,
+    /// The distinct (uid, gid) owners of this layer's files, and where
+    /// each is in the table.
+    owners: Vec<(u32, u32)>,
+    owner_index: HashMap<(u32, u32), u16>,
     /// The first layer: whiteouts delete instead of hiding.
     naive: bool,
     limits: TreeLimits,
@@ -361,6 +376,8 @@ impl LayerTree {
             },
             table: HashTable::new(),
             hasher: DefaultHashBuilder::default(),
+            owners: Vec::new(),
+            owner_index: HashMap::new(),
             naive,
             limits,
             steps: 0,
@@ -386,6 +403,8 @@ impl LayerTree {
     pub fn bytes(&self) -> u64 {
         (self.nodes.bytes()
             + self.inodes.bytes()
+            + self.owners.capacity() * 8
+            + self.owner_index.capacity() * 16
             + self.arena.bytes
             + self.arena.chunks.capacity() * 24
             + self.table.allocation_size()) as u64
@@ -423,6 +442,35 @@ impl LayerTree {
             NodeKind::File => self.inodes.get(n.a).mode,
             _ => n.mode,
         }
+    }
+
+    /// A regular file's owner (uid, gid), when known.
+    pub fn owner(&self, id: NodeId) -> Option<(u32, u32)> {
+        let n = self.node(id);
+        if n.kind != NodeKind::File {
+            return None;
+        }
+        let o = self.inodes.get(n.a).owner;
+        self.owners.get(o as usize).copied()
+    }
+
+    /// The owner-table index of a tar header's uid and gid. containerd
+    /// chowns each entry to them (archive/tar.go `createTarFile`, Lchown
+    /// with the header's Uid and Gid).
+    fn owner_of(&mut self, h: &Header) -> u16 {
+        let (Ok(uid), Ok(gid)) = (u32::try_from(h.uid), u32::try_from(h.gid)) else {
+            return NO_OWNER;
+        };
+        if let Some(&i) = self.owner_index.get(&(uid, gid)) {
+            return i;
+        }
+        if self.owners.len() >= NO_OWNER as usize {
+            return NO_OWNER;
+        }
+        let i = self.owners.len() as u16;
+        self.owners.push((uid, gid));
+        self.owner_index.insert((uid, gid), i);
+        i
     }
 
     /// A symlink's target.
@@ -822,10 +870,12 @@ impl LayerTree {
                 if let Some(why) = h.sparse_error {
                     return fail(why);
                 }
+                let owner = self.owner_of(h);
                 let ino = self.inodes.push(Inode {
                     size: h.size as u64,
                     ordinal,
                     mode,
+                    owner,
                 });
                 self.new_node(
                     parent,
@@ -869,8 +919,12 @@ impl LayerTree {
                         ))
                     }
                     NodeKind::File => {
-                        // The header's mode lands on the shared inode.
-                        self.inodes.get_mut(t.a).mode = mode;
+                        // The header's mode and owner land on the shared
+                        // inode (containerd chmods and chowns the link).
+                        let owner = self.owner_of(h);
+                        let ino = self.inodes.get_mut(t.a);
+                        ino.mode = mode;
+                        ino.owner = owner;
                         self.new_node(
                             parent,
                             base,

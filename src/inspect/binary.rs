@@ -6,7 +6,7 @@
 //! attributes section for the ARM variant, Go's build info for GOARCH/GOARM.
 //! Parsing goes through goblin on exactly the byte ranges read.
 
-use super::platform::{goarch_of_elf, goarch_of_pe, EM_ARM};
+use super::platform::{goarch_of_elf, goarch_of_pe, KernelElf, EM_ARM};
 use super::verdict::{BinaryFacts, Format, GoInfo};
 use crate::rootfs::{display, FsError, RootFs};
 use goblin::container::{Container, Ctx, Endian};
@@ -148,7 +148,13 @@ fn text_not_a_program(why: impl Into<String>) -> Ident {
 }
 
 /// Identify the regular file at `path` (already resolved) of `size` bytes.
-pub async fn identify<R: RootFs>(fs: &R, path: &[u8], size: u64) -> Result<Ident, FsError> {
+/// `kernel`: how the platform's kernel reads ELF headers, when known.
+pub async fn identify<R: RootFs>(
+    fs: &R,
+    path: &[u8],
+    size: u64,
+    kernel: Option<KernelElf>,
+) -> Result<Ident, FsError> {
     if size == 0 {
         return Ok(text_not_a_program("an empty file"));
     }
@@ -161,7 +167,7 @@ pub async fn identify<R: RootFs>(fs: &R, path: &[u8], size: u64) -> Result<Ident
         });
     }
     if head.starts_with(b"\x7fELF") {
-        return identify_elf(fs, path, size, &head).await;
+        return identify_elf(fs, path, size, &head, kernel).await;
     }
     if head.starts_with(b"MZ") {
         return Ok(identify_pe(fs, path, size, &head)
@@ -279,27 +285,61 @@ pub fn parse_shebang(head: &[u8]) -> Ident {
     }
 }
 
+/// The class and byte order the platform's kernel reads this header with:
+/// the first of its layouts whose machine the header names, read in the
+/// kernel's byte order (with EI_CLASS matching where `elf_check_arch`
+/// compares it). `None`: no layout of this kernel takes it.
+fn kernel_view(head: &[u8], k: &KernelElf) -> Option<(u8, bool)> {
+    let m = head.get(18..20)?;
+    let machine = if k.big_endian {
+        u16::from_be_bytes([m[0], m[1]])
+    } else {
+        u16::from_le_bytes([m[0], m[1]])
+    };
+    k.layouts
+        .iter()
+        .find(|(bits, machines)| {
+            machines.contains(&machine)
+                && (!k.checks_class || head[4] == if *bits == 64 { 2 } else { 1 })
+        })
+        .map(|(bits, _)| (*bits, k.big_endian))
+}
+
 async fn identify_elf<R: RootFs>(
     fs: &R,
     path: &[u8],
     size: u64,
     head: &[u8],
+    kernel: Option<KernelElf>,
 ) -> Result<Ident, FsError> {
-    if head.len() < 16 {
+    if head.len() < 20 {
         return Ok(not_a_program("a truncated ELF header"));
     }
-    let (bits, big_endian) = match (head[4], head[5]) {
-        (1, 1) => (32, false),
-        (1, 2) => (32, true),
-        (2, 1) => (64, false),
-        (2, 2) => (64, true),
-        (c, d) => {
+    // A header the platform's kernel takes is read as the kernel reads it
+    // (its EI_CLASS and EI_DATA may say otherwise); any other by what it
+    // says it is, to name the machine it is for.
+    let declared = match (head[4], head[5]) {
+        (1, 1) => Some((32, false)),
+        (1, 2) => Some((32, true)),
+        (2, 1) => Some((64, false)),
+        (2, 2) => Some((64, true)),
+        _ => None,
+    };
+    let (bits, big_endian) = match (kernel.as_ref().and_then(|k| kernel_view(head, k)), declared) {
+        (Some(v), _) | (None, Some(v)) => v,
+        (None, None) => {
             return Ok(not_a_program(format!(
-                "an ELF file with invalid class {c} or data {d}"
+                "an ELF file with invalid class {} or data {}",
+                head[4], head[5]
             )))
         }
     };
-    let hdr = match goblin::elf::Elf::parse_header(head) {
+    // goblin reads the class and byte order from e_ident: give it the ones
+    // the header is read with.
+    let mut ident_fixed = head[..head.len().min(64)].to_vec();
+    ident_fixed[4] = if bits == 64 { 2 } else { 1 };
+    ident_fixed[5] = if big_endian { 2 } else { 1 };
+    let hdr = match goblin::elf::Elf::parse_header(&ident_fixed) {
         Ok(h) => h,
         Err(_) => return Ok(not_a_program("a truncated ELF header")),
     };

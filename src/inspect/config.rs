@@ -23,6 +23,9 @@ pub struct ImageConfig {
     /// Docker's `Shell` (the SHELL instruction), used by CMD-SHELL
     /// healthchecks; empty means `/bin/sh -c`.
     pub shell: Vec<String>,
+    /// `User` (the USER instruction): `user`, `uid`, `user:group`, ...;
+    /// empty is root.
+    pub user: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +58,8 @@ struct RawRuntime {
     healthcheck: Option<RawHealth>,
     #[serde(rename = "Shell", default)]
     shell: Option<Vec<String>>,
+    #[serde(rename = "User", default)]
+    user: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -79,6 +84,7 @@ impl ImageConfig {
             working_dir: rt.working_dir.filter(|w| !w.is_empty()),
             healthcheck: rt.healthcheck.and_then(|h| h.test),
             shell: rt.shell.unwrap_or_default(),
+            user: rt.user.unwrap_or_default(),
         })
     }
 
@@ -102,6 +108,80 @@ impl ImageConfig {
             (k == name).then_some(v)
         })
     }
+
+    /// The environment Docker gives the container's process, before runc
+    /// sets it (moby container/container.go `CreateDaemonEnvironment`):
+    /// `PATH` (Docker's default) and `HOSTNAME` first, then the image's Env
+    /// merged by `ReplaceOrAppendEnvValues` (container/env.go): `K=V`
+    /// replaces a default of that name or is appended; a bare `K` (no `=`)
+    /// removes a default of that name (`Env ["PATH"]` unsets PATH), and is
+    /// otherwise dropped. Only the defaults are looked at for replacing and
+    /// removing, so a repeated image variable is appended twice (runc sets
+    /// them in order: the last one wins). HOSTNAME's value is the container
+    /// ID's first 12 hex digits, unknown here: a placeholder of that length.
+    pub fn process_env(&self) -> Vec<String> {
+        let mut env: Vec<Option<String>> = vec![
+            Some(format!("PATH={}", super::resolve::DEFAULT_PATH)),
+            Some("HOSTNAME=000000000000".to_string()),
+        ];
+        let defaults: Vec<String> = ["PATH", "HOSTNAME"].map(String::from).to_vec();
+        for kv in &self.env {
+            match kv.split_once('=') {
+                None => {
+                    if let Some(i) = defaults.iter().position(|d| d == kv) {
+                        env[i] = None;
+                    }
+                }
+                Some((k, _)) => match defaults.iter().position(|d| d == k) {
+                    Some(i) => env[i] = Some(kv.clone()),
+                    None => env.push(Some(kv.clone())),
+                },
+            }
+        }
+        env.into_iter().flatten().collect()
+    }
+}
+
+/// The value of `name` in a process environment as runc leaves it: runc's
+/// init sets each `K=V` in order with Go's `os.Setenv`
+/// (opencontainers/runc libcontainer/init_linux.go
+/// `populateProcessEnvironment`), so the last one wins.
+pub fn env_lookup<'e>(env: &'e [String], name: &str) -> Option<&'e str> {
+    env.iter().rev().find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == name).then_some(v)
+    })
+}
+
+/// Whether a Go program turns `exec.ErrDot` off through
+/// `GODEBUG=execerrdot=0`, as the Go release it was built with parses
+/// GODEBUG: the setting's name must match exactly (no blanks trimmed), its
+/// value must be exactly `0`, and when the name repeats Go 1.19 and 1.20
+/// take the first (internal/godebug `get`, which scans forward for the name
+/// at the start or after a comma) and Go 1.21 and later the last (the
+/// runtime parses GODEBUG from its end, internal/godebug `update`).
+/// `go_minor` is the Go 1.x release when known. `None`: it depends on the
+/// Go release, which is not known.
+pub fn errdot_off(godebug: Option<&str>, go_minor: Option<u32>) -> Option<bool> {
+    let Some(g) = godebug else {
+        return Some(false);
+    };
+    let values: Vec<&str> = g
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .filter(|(k, _)| *k == "execerrdot")
+        .map(|(_, v)| v)
+        .collect();
+    let (Some(first), Some(last)) = (values.first(), values.last()) else {
+        return Some(false);
+    };
+    let (first, last) = (*first == "0", *last == "0");
+    match go_minor {
+        Some(m) if m <= 20 => Some(first),
+        Some(_) => Some(last),
+        None if first == last => Some(first),
+        None => None,
+    }
 }
 
 #[cfg(test)]
@@ -121,6 +201,61 @@ mod tests {
             Some(&["CMD".to_string(), "/bin/check".to_string()][..])
         );
         assert_eq!(c.platform().to_string(), "linux/arm64");
+    }
+
+    /// moby's `ReplaceOrAppendEnvValues`: a bare name unsets a default,
+    /// `K=V` replaces it, other variables are appended.
+    #[test]
+    fn process_env_merges_as_docker_does() {
+        let c = |env: &[&str]| ImageConfig {
+            env: env.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
+        let e = c(&["PATH"]).process_env();
+        assert_eq!(env_lookup(&e, "PATH"), None);
+        let e = c(&["A=1", "PATH=/x", "A=2"]).process_env();
+        assert_eq!(env_lookup(&e, "PATH"), Some("/x"));
+        assert_eq!(env_lookup(&e, "A"), Some("2"));
+        assert_eq!(e[0], "PATH=/x");
+        // `PATH=/x` then `PATH`: the default entry (now /x) is removed.
+        let e = c(&["PATH=/x", "PATH"]).process_env();
+        assert_eq!(env_lookup(&e, "PATH"), None);
+        // A bare name that is no default is dropped, not an unset.
+        let e = c(&["A=1", "A"]).process_env();
+        assert_eq!(env_lookup(&e, "A"), Some("1"));
+        let e = c(&[]).process_env();
+        assert!(env_lookup(&e, "PATH")
+            .unwrap()
+            .starts_with("/usr/local/sbin"));
+    }
+
+    /// Go's GODEBUG parsing: exact names, exact value, first or last wins.
+    #[test]
+    fn execerrdot_is_parsed_as_go_does() {
+        for (g, want) in [
+            ("execerrdot=0", Some(true)),
+            (" execerrdot=0", Some(false)),
+            ("a=1, execerrdot=0", Some(false)),
+            ("a=1,execerrdot=0", Some(true)),
+            ("execerrdot=0 ", Some(false)),
+            ("execerrdot=00", Some(false)),
+            ("execerrdot=1", Some(false)),
+            ("xexecerrdot=0", Some(false)),
+            ("execerrdot=0,execerrdot=1", None),
+            ("execerrdot=1,execerrdot=0", None),
+            ("execerrdot=0,execerrdot=0", Some(true)),
+        ] {
+            assert_eq!(errdot_off(Some(g), None), want, "{g:?}");
+        }
+        assert_eq!(
+            errdot_off(Some("execerrdot=0,execerrdot=1"), Some(19)),
+            Some(true)
+        );
+        assert_eq!(
+            errdot_off(Some("execerrdot=0,execerrdot=1"), Some(22)),
+            Some(false)
+        );
+        assert_eq!(errdot_off(None, None), Some(false));
     }
 
     #[test]

@@ -11,10 +11,13 @@
 //! worst of its own and those it depends on.
 
 use super::binary::{self, Ident};
-use super::config::ImageConfig;
-use super::exec::{self, basename, FirstCommand, Kind as ProgKind, ScriptEnd, ShellRun, Wrapper};
-use super::platform::{Platform, EM_ARM};
-use super::resolve::{self, absolutize, path_entries, Lookup, PathRules, Resolution, DEFAULT_PATH};
+use super::config::{env_lookup, errdot_off, ImageConfig};
+use super::exec::{
+    self, basename, FirstCommand, Kind as ProgKind, Libc, ScriptEnd, ShellRun, Wrapper, WrapperCtx,
+};
+use super::platform::{kernel_elf, Platform, EM_386, EM_486, EM_ARM};
+use super::resolve::{self, absolutize, path_entries, Lookup, PathRules, Resolution};
+use super::user::{resolve_user, Cred};
 use super::verdict::{BinaryFacts, Check, PlatformReport, Reason, Role, Verdict};
 use crate::rootfs::{display, FsError, Kind, RootFs};
 use std::collections::{BTreeMap, HashMap};
@@ -25,15 +28,38 @@ use std::pin::Pin;
 /// `exec_binprm` (torvalds/linux fs/exec.c) gives ELOOP once its loop depth
 /// passes 5, so depths 0..=5 run a handler and the last must load a binary.
 /// The ELF loader does not count (binfmt_elf opens it itself).
-/// tests/kernel_exec.rs measures the limit of the running kernel against it.
+/// tests/e2e/kernel_exec.rs measures the limit of the running kernel against it.
 pub const MAX_SCRIPT_DEPTH: usize = 5;
 
 /// How many programs archgate follows through wrappers and shells for one
-/// image, so that a wrapper or `env` loop ends.
-const MAX_EXEC_HOPS: usize = 16;
+/// image, so that a wrapper or `env` loop ends. Past it the platform is
+/// undecided (exit 2): what was not followed was not judged.
+const MAX_EXEC_HOPS: usize = 32;
 
 /// Notes kept per platform (an argv of thousands of data files stays short).
 const MAX_NOTES: usize = 64;
+
+/// `ARG_MAX` (include/uapi/linux/limits.h) and `_STK_LIM`
+/// (include/uapi/linux/resource.h): execve's floor for the argument space
+/// and the stack size its ceiling is 3/4 of (fs/exec.c `bprm_stack_limits`).
+const ARG_MAX: u64 = 128 * 1024;
+const STK_LIM: u64 = 8 << 20;
+
+/// The smallest and largest page size a kernel of this architecture can
+/// run with (`MAX_ARG_STRLEN` is 32 pages): 4 KiB only on x86, 32-bit ARM,
+/// s390x and RISC-V; arm64, POWER, MIPS and LoongArch kernels are built
+/// with 4, 16 or 64 KiB pages.
+fn page_sizes(arch: &str) -> (u64, u64) {
+    match arch {
+        "amd64" | "386" | "arm" | "s390x" | "riscv64" => (4096, 4096),
+        _ => (4096, 65536),
+    }
+}
+
+/// How much of a shell binary is read to find an option name in it, and in
+/// what chunks.
+const MAX_SCAN: u64 = 16 << 20;
+const SCAN_CHUNK: u64 = 1 << 20;
 
 /// How much of an entrypoint script's end is read to find its last statement.
 const SCRIPT_TAIL: u64 = 64 * 1024;
@@ -43,6 +69,9 @@ const SCRIPT_TAIL: u64 = 64 * 1024;
 pub enum InspectError {
     #[error(transparent)]
     Fs(#[from] FsError),
+    /// The image makes archgate follow more programs than it will.
+    #[error("{0}")]
+    Undecided(String),
 }
 
 /// A name from the image for a message: `display`, with control bytes
@@ -69,38 +98,42 @@ pub async fn inspect<R: RootFs>(
     platform: &Platform,
     fs: &R,
 ) -> Result<PlatformReport, InspectError> {
-    // Docker starts the process environment from its default PATH and lets
-    // the image's Env replace it (moby container/container.go,
-    // `CreateDaemonEnvironment`), so an image with Env but no PATH still gets
-    // the default. containerd's `WithImageConfigArgs` (ctr, nerdctl) only
-    // adds the default when the image Env is empty, so there such an image
-    // has no PATH at all; archgate follows Docker.
+    // The process environment Docker hands runc (moby
+    // `CreateDaemonEnvironment`: its default PATH, replaced by the image's
+    // PATH when it sets one, even to empty, and removed by a bare `PATH`).
+    // containerd's `WithImageConfigArgs` (ctr, nerdctl) only adds the
+    // default when the image Env is empty; archgate follows Docker.
+    let env = config.process_env();
     let ctx = Ctx {
-        path: Some(
-            config
-                .env_var("PATH")
-                .unwrap_or(DEFAULT_PATH)
-                .as_bytes()
-                .to_vec(),
-        ),
+        path: env_lookup(&env, "PATH").map(|p| p.as_bytes().to_vec()),
         cwd: config.working_dir.as_ref().map(|d| d.as_bytes().to_vec()),
+        posix: env_lookup(&env, "POSIXLY_CORRECT").is_some(),
+        cred: None,
     };
+    let mut ctx = ctx;
     let mut e = Engine::new(fs, platform);
-    // Go >= 1.21 re-reads GODEBUG when runc's init sets the container env, so
-    // `GODEBUG=execerrdot=0` in the image turns ErrDot off.
-    e.errdot_off = config
-        .env_var("GODEBUG")
-        .is_some_and(|g| g.split(',').any(|kv| kv.trim() == "execerrdot=0"));
+    ctx.cred = e.process_user(&config.user).await?;
+    // Go re-reads GODEBUG when runc's init sets the container env, so
+    // `GODEBUG=execerrdot=0` in the image turns ErrDot off; runc's own Go
+    // release is not known, which matters only for a repeated setting.
+    e.godebug = env_lookup(&env, "GODEBUG").map(str::to_string);
+    e.home = env_lookup(&env, "HOME")
+        .filter(|h| !h.is_empty())
+        .map(|h| h.as_bytes().to_vec());
     // bash reads BASH_ENV before a -c string, and imports functions from
     // BASH_FUNC_NAME%% variables (variables.c).
-    e.bash_env = config.env_var("BASH_ENV").is_some_and(|v| !v.is_empty())
-        || config.env.iter().any(|kv| kv.starts_with("BASH_FUNC_"));
+    e.bash_env = env_lookup(&env, "BASH_ENV").is_some_and(|v| !v.is_empty())
+        || env.iter().any(|kv| kv.starts_with("BASH_FUNC_"));
     let runc = Finder::Go {
-        errdot: !e.errdot_off,
+        errdot: e.errdot(None),
         who: "runc",
     };
 
-    let argv: Vec<Vec<u8>> = if config.entrypoint.is_empty() {
+    // Docker resets an ENTRYPOINT of exactly [""] (the Dockerfile idiom for
+    // clearing the base image's) to none before it runs anything (moby
+    // daemon/create.go, `mergeAndVerifyConfig`), so CMD alone is the argv.
+    let reset = config.entrypoint.len() == 1 && config.entrypoint[0].is_empty();
+    let argv: Vec<Vec<u8>> = if config.entrypoint.is_empty() || reset {
         config.cmd.iter().map(|s| s.as_bytes().to_vec()).collect()
     } else {
         config
@@ -115,6 +148,33 @@ pub async fn inspect<R: RootFs>(
     let mut resolved = String::new();
     if !argv.is_empty() {
         program = display(&argv[0]);
+    }
+    // Docker refuses to create a container whose WorkingDir is not absolute
+    // (moby daemon/container.go `verifyContainerSettings`: "the working
+    // directory '%s' is invalid, it needs to be an absolute path").
+    if let Some(wd) = config
+        .working_dir
+        .as_deref()
+        .filter(|w| !w.starts_with('/'))
+    {
+        if !argv.is_empty() {
+            e.checks.push(Check {
+                role: Role::Entrypoint,
+                path: program.clone(),
+                resolved: String::new(),
+                chain: Vec::new(),
+                verdict: Verdict::Fail,
+                reason: Reason::BadInvocation,
+                message: format!(
+                    "the image's WorkingDir {wd:?} is relative: Docker refuses to create the container (\"the working directory '{}' is invalid, it needs to be an absolute path\")",
+                    shown(wd.as_bytes())
+                ),
+                binary: None,
+            });
+            return Ok(e.report(program, resolved));
+        }
+    }
+    if !argv.is_empty() && e.exec_size(Role::Entrypoint, &argv, &env) {
         let i = e.checks.len();
         e.run_argv(
             Role::Entrypoint,
@@ -148,7 +208,7 @@ pub async fn inspect<R: RootFs>(
             }
             _ => None,
         };
-        if let Some(argv) = argv {
+        if let Some(argv) = argv.filter(|a| e.exec_size(Role::Healthcheck, a, &env)) {
             e.run_argv(
                 Role::Healthcheck,
                 argv,
@@ -161,13 +221,17 @@ pub async fn inspect<R: RootFs>(
         }
     }
 
+    if let Some(why) = e.undecided.take() {
+        return Err(InspectError::Undecided(why));
+    }
     Ok(e.report(program, resolved))
 }
 
 struct Engine<'a, R> {
     fs: &'a R,
     platform: &'a Platform,
-    errdot_off: bool,
+    /// The process's GODEBUG, for Go programs' ErrDot rule.
+    godebug: Option<String>,
     bash_env: bool,
     checks: Vec<Check>,
     idents: HashMap<Vec<u8>, (Ident, BinaryFacts)>,
@@ -176,8 +240,32 @@ struct Engine<'a, R> {
     hints: BTreeMap<usize, String>,
     /// Programs followed through wrappers and shells so far.
     hops: usize,
+    /// Set when more programs than `MAX_EXEC_HOPS` would be followed.
+    undecided: Option<String>,
+    /// The class, machine and description of the binary whose loader is
+    /// judged next.
+    loader_for: Option<(u8, u16, String)>,
+    /// Where in PATH the last lookup found its program.
+    last_found: Option<usize>,
+    /// Checks whose failure is not their own exec's (env's search after a
+    /// `#!/usr/bin/env` line).
+    later_failures: std::collections::HashSet<usize>,
+    /// The busybox binary seen running a shell or env (`Some(None)`: more
+    /// than one).
+    busybox: Option<Option<Vec<u8>>>,
+    /// Checks that failed because the process's user may not execute the
+    /// file (its mode has execute bits for others).
+    user_denied: std::collections::HashSet<usize>,
     /// PATH lookups done, by (name, directories, working directory).
     lookups: HashMap<LookupKey, Lookup>,
+    /// The file each check resolved to, by check index, and the first
+    /// check of each file (path bytes).
+    check_paths: BTreeMap<usize, Vec<u8>>,
+    judged: HashMap<Vec<u8>, usize>,
+    /// `binary_has_cstr` answers, by (file, name).
+    cstr_cache: HashMap<(Vec<u8>, Vec<u8>), Option<bool>>,
+    /// HOME in the process environment, when set.
+    home: Option<Vec<u8>>,
 }
 
 type LookupKey = (Vec<u8>, Vec<Vec<u8>>, Vec<u8>);
@@ -196,16 +284,33 @@ struct Ctx {
     path: Option<Vec<u8>>,
     /// The working directory; `None` is `/`.
     cwd: Option<Vec<u8>>,
+    /// POSIXLY_CORRECT is set (glibc's getopt then does not permute).
+    posix: bool,
+    /// Who the process runs as (`None`: not known, execute permission is
+    /// then judged by the mode's execute bits alone).
+    cred: Option<Cred>,
 }
 
-/// Which libc's `execvp` a C wrapper uses: it decides PATH's default and
-/// whether a file that is not a program is handed to `/bin/sh`.
+/// The errors execve(2) fails with that decide whether a search goes on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Libc {
-    Glibc,
-    Musl,
-    /// Statically linked: archgate cannot tell.
-    Unknown,
+enum Errno {
+    Enoent,
+    Eacces,
+    Enoexec,
+    Elibbad,
+    Eloop,
+}
+
+impl Errno {
+    fn name(self) -> &'static str {
+        match self {
+            Errno::Enoent => "ENOENT",
+            Errno::Eacces => "EACCES",
+            Errno::Enoexec => "ENOEXEC",
+            Errno::Elibbad => "ELIBBAD",
+            Errno::Eloop => "ELOOP",
+        }
+    }
 }
 
 /// Who looks a program up, with that looker's rules.
@@ -217,8 +322,13 @@ enum Finder {
     /// Go's `exec.LookPath` (go/src/os/exec/lp_unix.go): runc's init
     /// (opencontainers/runc libcontainer/standard_init_linux.go, `Init`) and
     /// gosu. With Go >= 1.19 a hit through an empty or relative PATH entry
-    /// is the error `exec.ErrDot`, not a program.
-    Go { errdot: bool, who: &'static str },
+    /// is the error `exec.ErrDot`, not a program. `errdot`: whether that
+    /// rule applies (`None`: it depends on a Go release archgate does not
+    /// know, see `config::errdot_off`).
+    Go {
+        errdot: Option<bool>,
+        who: &'static str,
+    },
     /// libc's `execvp`, as the C wrappers use it.
     Execvp {
         libc: Libc,
@@ -229,7 +339,7 @@ enum Finder {
     /// are the working directory, and a file that is not a program is run
     /// as a shell script. `applets`: the shell is busybox, which runs its own
     /// applet of that name when it has one.
-    Shell { applets: bool },
+    Shell { shell: exec::Shell, applets: bool },
 }
 
 /// What to do when the program is not there.
@@ -269,6 +379,8 @@ struct Loaded {
     prefix: Vec<Vec<u8>>,
     ctx: Ctx,
     via_shebang: bool,
+    /// The role of the check that found it (what a refusal is filed under).
+    role: Role,
 }
 
 /// The result of one `check_program`.
@@ -307,14 +419,24 @@ impl<'a, R: RootFs> Engine<'a, R> {
         Engine {
             fs,
             platform,
-            errdot_off: false,
+            godebug: None,
             bash_env: false,
             checks: Vec::new(),
             idents: HashMap::new(),
             notes: Vec::new(),
             hints: BTreeMap::new(),
             hops: 0,
+            undecided: None,
+            loader_for: None,
+            last_found: None,
+            later_failures: std::collections::HashSet::new(),
+            busybox: None,
+            user_denied: std::collections::HashSet::new(),
             lookups: HashMap::new(),
+            cstr_cache: HashMap::new(),
+            home: None,
+            check_paths: BTreeMap::new(),
+            judged: HashMap::new(),
         }
     }
 }
@@ -349,6 +471,122 @@ impl<R: RootFs> Engine<'_, R> {
         })
     }
 
+    /// Whether execve(2) takes this argv and environment: a single string
+    /// of `MAX_ARG_STRLEN` (32 pages, counting its NUL) or more, or more
+    /// than the stack limit allows for all of them with their pointers, is
+    /// E2BIG (torvalds/linux fs/exec.c `copy_strings`, `valid_arg_len`,
+    /// `bprm_stack_limits`: a quarter of RLIMIT_STACK, at least `ARG_MAX`
+    /// 128 KiB, at most 3/4 of `_STK_LIM` = 6 MiB). What depends on the
+    /// node (its page size, the container's stack limit) is noted; what no
+    /// node takes fails with a check of `role`. `false` when it fails.
+    fn exec_size(&mut self, role: Role, argv: &[Vec<u8>], env: &[String]) -> bool {
+        let (min_page, max_page) = page_sizes(&self.platform.arch);
+        let strings = argv.iter().map(Vec::len).chain(env.iter().map(String::len));
+        let longest = strings.clone().max().unwrap_or(0) as u64 + 1;
+        let ptr = match self.platform.identity().map(|i| i.bits) {
+            Some(32) => 4,
+            _ => 8,
+        };
+        // The file name is copied to the new stack too (`execfn`).
+        let total: u64 = strings.map(|n| n as u64 + 1 + ptr).sum::<u64>()
+            + argv.first().map_or(0, |a| a.len() as u64 + 1);
+        let fail = if longest > 32 * max_page {
+            Some(format!(
+                "a single argument or environment string is {} bytes: execve refuses any of 32 pages ({} bytes here) or more with E2BIG (\"argument list too long\")",
+                longest - 1,
+                32 * max_page
+            ))
+        } else if total > STK_LIM / 4 * 3 {
+            Some(format!(
+                "the arguments and environment take {total} bytes of the new stack: execve refuses more than 6 MiB on any node with E2BIG (\"argument list too long\")"
+            ))
+        } else {
+            None
+        };
+        if let Some(message) = fail {
+            self.checks.push(Check {
+                role,
+                path: argv.first().map(|a| display(a)).unwrap_or_default(),
+                resolved: String::new(),
+                chain: Vec::new(),
+                verdict: Verdict::Fail,
+                reason: Reason::BadInvocation,
+                message,
+                binary: None,
+            });
+            return false;
+        }
+        if longest > 32 * min_page {
+            self.note(format!(
+                "a single argument or environment string is {} bytes: execve takes it only on kernels with pages of {} bytes or more (E2BIG on {min_page}-byte pages): not judged",
+                longest - 1,
+                longest.div_ceil(32)
+            ));
+        } else if total > ARG_MAX {
+            self.note(format!(
+                "the arguments and environment take {total} bytes: execve takes them only if the container's stack limit (RLIMIT_STACK) is at least 4 times that (E2BIG otherwise): not judged"
+            ));
+        }
+        true
+    }
+
+    /// The credentials the image's `User` gives the process, read from the
+    /// image's /etc/passwd and /etc/group as Docker reads them (see
+    /// `user::resolve_user`). What cannot be resolved is noted and leaves
+    /// permissions to the execute bits alone.
+    async fn process_user(&mut self, spec: &str) -> Result<Option<Cred>, FsError> {
+        if spec.is_empty() {
+            return Ok(Some(Cred::root()));
+        }
+        let passwd = self.small_file(b"/etc/passwd").await?;
+        let group = self.small_file(b"/etc/group").await?;
+        let (Ok(passwd), Ok(group)) = (passwd, group) else {
+            self.note(format!(
+                "User {spec:?}: the image's /etc/passwd or /etc/group is too large or not a file to read: execute permissions are judged by the execute bits alone"
+            ));
+            return Ok(None);
+        };
+        match resolve_user(spec, passwd.as_deref(), group.as_deref()) {
+            Ok(c) => Ok(Some(c)),
+            Err(why) => {
+                self.note(format!(
+                    "User {spec:?}: {why}; execute permissions are judged by the execute bits alone"
+                ));
+                Ok(None)
+            }
+        }
+    }
+
+    /// A small file of the image (links followed inside the root):
+    /// `Ok(None)` when it does not exist, `Err(())` when it is no regular
+    /// file or larger than 1 MiB.
+    async fn small_file(&mut self, path: &[u8]) -> Result<Result<Option<Vec<u8>>, ()>, FsError> {
+        Ok(match resolve::resolve(self.fs, path, true).await? {
+            Resolution::Found { path, entry, .. } if entry.kind == Kind::File => {
+                if entry.size > 1 << 20 {
+                    Err(())
+                } else {
+                    Ok(Some(self.fs.read_at(&path, 0, entry.size as usize).await?))
+                }
+            }
+            Resolution::Found { .. } | Resolution::Loop { .. } => Err(()),
+            Resolution::NotFound { .. } => Ok(None),
+        })
+    }
+
+    /// Drop the checks from `idx` on (they were not judged after all).
+    fn truncate_checks(&mut self, idx: usize) {
+        self.checks.truncate(idx);
+        self.hints.retain(|&k, _| k < idx);
+        self.later_failures.retain(|&k| k < idx);
+        self.user_denied.retain(|&k| k < idx);
+        for (i, path) in self.check_paths.split_off(&idx) {
+            if self.judged.get(&path) == Some(&i) {
+                self.judged.remove(&path);
+            }
+        }
+    }
+
     fn note(&mut self, n: String) {
         if self.notes.len() < MAX_NOTES {
             if !self.notes.contains(&n) {
@@ -362,10 +600,12 @@ impl<R: RootFs> Engine<'_, R> {
     /// One more program followed, or `false` (with a note) past the limit.
     fn hop(&mut self, what: &[u8]) -> bool {
         if self.hops >= MAX_EXEC_HOPS {
-            self.note(format!(
-                "{}: not followed: archgate follows at most {MAX_EXEC_HOPS} programs through wrappers and shells (a wrapper or env loop?)",
-                shown(what)
-            ));
+            self.undecided.get_or_insert_with(|| {
+                format!(
+                    "cannot decide: the programs exec each other more than {MAX_EXEC_HOPS} times (a wrapper, env or script loop?), and archgate follows no more; {} was not judged",
+                    shown(what)
+                )
+            });
             return false;
         }
         self.hops += 1;
@@ -377,10 +617,21 @@ impl<R: RootFs> Engine<'_, R> {
     fn follow<'s>(&'s mut self, chain: Chain, argv: Vec<Vec<u8>>, loaded: Loaded) -> Boxed<'s, ()> {
         Box::pin(async move {
             let (kind, applets, argv) = kind_of(argv, &loaded.path);
+            if applets {
+                self.saw_busybox(&loaded.path);
+            }
             let ctx = loaded.ctx.clone();
             let name = shown(basename(&argv[0]));
             match kind {
-                ProgKind::Wrapper(w) => match exec::parse_wrapper(w, &argv[1..]) {
+                ProgKind::Wrapper(w) => match exec::parse_wrapper(
+                    w,
+                    &argv[1..],
+                    WrapperCtx {
+                        libc: self.libc_of(&loaded.path),
+                        posixly_correct: ctx.posix,
+                        busybox: applets,
+                    },
+                ) {
                     exec::WrapperRun::Exec(next) => {
                         if !self.hop(&next.argv[0]) {
                             return Ok(());
@@ -391,7 +642,11 @@ impl<R: RootFs> Engine<'_, R> {
                         } else {
                             chain.argument()
                         };
-                        let ctx = apply_env(&ctx, &next);
+                        let mut ctx = apply_env(&ctx, &next);
+                        if matches!(w, Wrapper::Gosu | Wrapper::SuExec) {
+                            // It runs its program as another user.
+                            ctx.cred = None;
+                        }
                         self.run_argv(role, next.argv, ctx, finder, Missing::Fail, chain)
                             .await?;
                     }
@@ -399,103 +654,343 @@ impl<R: RootFs> Engine<'_, R> {
                     exec::WrapperRun::Unknown(why) => {
                         self.note(format!("{why}: what it runs is not judged"))
                     }
+                    exec::WrapperRun::Refused(why) => self.refused(&loaded, &argv[0], why),
                 },
-                ProgKind::Shell { bash } => match exec::parse_shell(bash, &argv[1..]) {
-                    ShellRun::String { string, rest } => {
-                        let s = format!("{:?}", display(&string));
-                        // Binaries among $0, $1, ...: the string may run them.
-                        let mut positional = vec![argv[0].clone()];
-                        positional.extend(rest.iter().cloned());
-                        self.data_args(chain, &positional, false, false, &ctx)
-                            .await?;
-                        if bash && self.bash_env {
-                            self.note(format!(
-                                "{name} -c {s}: not judged: bash reads the BASH_ENV file first, which may define anything"
-                            ));
-                            return Ok(());
-                        }
-                        match exec::first_command(&string) {
-                            FirstCommand::Run {
-                                argv: words,
-                                path,
-                                args_known,
-                            } => {
-                                if !self.hop(&words[0]) {
-                                    return Ok(());
-                                }
-                                let mut ctx = ctx;
-                                if let Some(p) = path {
-                                    ctx.path = Some(p);
-                                }
-                                let finder = Finder::Shell { applets };
-                                if args_known {
-                                    self.run_argv(
-                                        chain.command(),
-                                        words,
-                                        ctx,
-                                        finder,
-                                        Missing::Fail,
-                                        chain,
-                                    )
-                                    .await?;
-                                } else {
-                                    // Its arguments need expansion: judge
-                                    // the program, follow nothing further.
-                                    self.check_program(
-                                        chain.command(),
-                                        &words[0],
-                                        finder,
-                                        &ctx,
-                                        0,
-                                        &Missing::Fail,
-                                    )
-                                    .await?;
-                                }
-                            }
-                            FirstCommand::Nothing(why) => {
-                                self.note(format!("{name} -c {s}: {why}"))
-                            }
-                            FirstCommand::GiveUp(why) => {
-                                let end = exec::script_end(&string);
-                                if end == ScriptEnd::Other {
-                                    self.note(format!(
-                                        "{name} -c {s}: what it runs is not judged: {why}"
-                                    ));
-                                } else {
-                                    // `sh -c 'exec "$@"' $0 PROGRAM ARGS`
-                                    let params = rest.get(1..).unwrap_or_default().to_vec();
-                                    let what = format!("{name} -c {s}");
-                                    self.exec_args(chain, &what, &end, params, applets, &ctx)
-                                        .await?;
-                                }
-                            }
-                        }
-                    }
-                    ShellRun::Script { path, args } => {
-                        self.shell_script(
-                            chain,
-                            &argv[0],
-                            applets,
-                            &path,
-                            args,
-                            &ctx,
-                            loaded.via_shebang,
-                        )
-                        .await?;
-                    }
-                    ShellRun::Stdin => {}
-                    ShellRun::Nothing(why) => self.note(why),
-                    ShellRun::Unknown(why) => {
-                        self.note(format!("{name}: {why}: what it runs is not judged"))
-                    }
-                },
+                ProgKind::Shell { .. } => {
+                    let shell = exec::Shell::of(&loaded.path, &argv[0]);
+                    self.follow_shell(chain, shell, applets, argv, loaded)
+                        .await?
+                }
                 ProgKind::Interpreter { reads_pe } => {
                     self.data_args(chain, &argv, reads_pe, true, &ctx).await?
                 }
                 ProgKind::Unknown => self.data_args(chain, &argv, false, false, &ctx).await?,
+                ProgKind::Emulator { goarch } => match exec::qemu_program(&argv[1..]) {
+                    // qemu-user loads the program itself, for the machine
+                    // it emulates: the kernel never execs it, so it is not
+                    // judged against the platform (its loader comes from
+                    // qemu's -L/QEMU_LD_PREFIX). Its own arguments are what
+                    // any unknown program's are.
+                    Ok(k) => {
+                        let program = &argv[1 + k];
+                        self.note(format!(
+                            "{}: run by {name} (qemu user-mode emulation{}), not exec'd by the kernel: not judged against {}",
+                            shown(program),
+                            goarch.map(|g| format!(" of {g}")).unwrap_or_default(),
+                            self.platform
+                        ));
+                        let rest: Vec<Vec<u8>> = argv[1 + k..].to_vec();
+                        self.data_args(chain, &rest, false, false, &ctx).await?
+                    }
+                    Err(why) => self.note(format!("{why}: what it runs is not judged")),
+                },
             }
             Ok(())
         })
+    }
+
+    /// A shell's argv: its options, then a `-c` string, a script file it
+    /// reads, or stdin.
+    async fn follow_shell(
+        &mut self,
+        chain: Chain,
+        shell: exec::Shell,
+        applets: bool,
+        argv: Vec<Vec<u8>>,
+        loaded: Loaded,
+    ) -> Result<(), FsError> {
+        let ctx = loaded.ctx.clone();
+        let name = shown(basename(&argv[0]));
+        let bash = shell == exec::Shell::Bash;
+        let (opts, run) = match exec::parse_shell(shell, &argv[1..]) {
+            ShellRun::Refused(why) => {
+                self.refused(&loaded, &argv[0], why);
+                return Ok(());
+            }
+            ShellRun::Stdin => return Ok(()),
+            ShellRun::Nothing(why) => {
+                self.note(why);
+                return Ok(());
+            }
+            ShellRun::Unknown(why) => {
+                self.note(format!("{name}: {why}: what it runs is not judged"));
+                return Ok(());
+            }
+            run @ (ShellRun::String { .. } | ShellRun::Script { .. }) => {
+                let opts = match &run {
+                    ShellRun::String { opts, .. } | ShellRun::Script { opts, .. } => opts.clone(),
+                    _ => unreachable!("matched above"),
+                };
+                (opts, run)
+            }
+        };
+        // `-o NAME`: a name the shell does not know stops it before anything
+        // runs ("Illegal option -o pipefail": dash up to 0.5.12 has no
+        // pipefail). The names every release knows are taken as they are;
+        // others are looked for in the shell binary's option table.
+        for (letter, opt) in &opts.named {
+            if *letter == b'o' && exec::well_known_o_name(shell, opt) {
+                continue;
+            }
+            let control: &[u8] = if *letter == b'O' {
+                b"extglob"
+            } else {
+                b"errexit"
+            };
+            match self.binary_has_cstr(&loaded.path, control, opt).await? {
+                Some(true) => {}
+                Some(false) => {
+                    let how = if shell == exec::Shell::Busybox {
+                        "exits"
+                    } else {
+                        "exits 2"
+                    };
+                    self.refused(
+                        &loaded,
+                        &argv[0],
+                        format!(
+                            "{} does not know the option -{} {} (its binary has no such option name: \"illegal option\"), and {how} before running anything",
+                            shell.name(),
+                            *letter as char,
+                            shown(opt)
+                        ),
+                    );
+                    return Ok(());
+                }
+                None => {
+                    self.note(format!(
+                        "{name}: whether it knows the option -{} {} cannot be told from its binary: what it runs is not judged",
+                        *letter as char,
+                        shown(opt)
+                    ));
+                    return Ok(());
+                }
+            }
+        }
+        // A login shell (`-l`, `--login`, argv[0] starting with `-`) reads
+        // /etc/profile and the user's profile first (bash: the first of
+        // ~/.bash_profile, ~/.bash_login, ~/.profile; dash and ash:
+        // ~/.profile), which may set PATH, change directory or define
+        // functions (bash shell.c `run_startup_files`, dash src/main.c,
+        // busybox ash.c `ash_main`).
+        let login = opts.login || argv[0].first() == Some(&b'-');
+        if login {
+            if let Some(profile) = self.login_profile(bash).await? {
+                self.note(format!(
+                    "{name} is a login shell and reads {} first, which may set PATH or define anything: what it runs is not judged",
+                    shown(&profile)
+                ));
+                return Ok(());
+            }
+        }
+        match run {
+            ShellRun::String { string, rest, .. } => {
+                let s = format!("{:?}", display(&string));
+                // Binaries among $0, $1, ...: the string may run them.
+                let mut positional = vec![argv[0].clone()];
+                positional.extend(rest.iter().cloned());
+                self.data_args(chain, &positional, false, false, &ctx)
+                    .await?;
+                if bash && self.bash_env {
+                    self.note(format!(
+                        "{name} -c {s}: not judged: bash reads the BASH_ENV file first, which may define anything"
+                    ));
+                    return Ok(());
+                }
+                match exec::first_command(&string, shell) {
+                    FirstCommand::Run {
+                        argv: words,
+                        path,
+                        args_known,
+                    } => {
+                        if !self.hop(&words[0]) {
+                            return Ok(());
+                        }
+                        let mut ctx = ctx;
+                        if let Some(p) = path {
+                            ctx.path = Some(p);
+                        }
+                        let finder = Finder::Shell { shell, applets };
+                        if args_known {
+                            self.run_argv(
+                                chain.command(),
+                                words,
+                                ctx,
+                                finder,
+                                Missing::Fail,
+                                chain,
+                            )
+                            .await?;
+                        } else {
+                            // Its arguments need expansion: judge the
+                            // program, follow nothing further.
+                            self.check_program(
+                                chain.command(),
+                                &words[0],
+                                finder,
+                                &ctx,
+                                0,
+                                &Missing::Fail,
+                            )
+                            .await?;
+                        }
+                    }
+                    FirstCommand::Nothing(why) => self.note(format!("{name} -c {s}: {why}")),
+                    FirstCommand::GiveUp(why) => {
+                        let end = exec::script_end(&string);
+                        if end == ScriptEnd::Other {
+                            self.note(format!("{name} -c {s}: what it runs is not judged: {why}"));
+                        } else {
+                            // `sh -c 'exec "$@"' $0 PROGRAM ARGS`
+                            let params = rest.get(1..).unwrap_or_default().to_vec();
+                            let what = format!("{name} -c {s}");
+                            self.exec_args(chain, &what, &end, params, shell, applets, &ctx)
+                                .await?;
+                        }
+                    }
+                }
+            }
+            ShellRun::Script { path, args, .. } => {
+                self.shell_script(chain, &argv[0], shell, applets, &path, args, &loaded)
+                    .await?;
+            }
+            _ => unreachable!("only a string or a script gets here"),
+        }
+        Ok(())
+    }
+
+    /// Record that the program `loaded` runs refuses its arguments: it
+    /// exits before running anything.
+    fn refused(&mut self, loaded: &Loaded, argv0: &[u8], why: String) {
+        self.checks.push(Check {
+            role: loaded.role,
+            path: display(argv0),
+            resolved: display(&loaded.path),
+            chain: Vec::new(),
+            verdict: Verdict::Fail,
+            reason: Reason::BadInvocation,
+            message: why,
+            binary: None,
+        });
+    }
+
+    /// The first profile a login shell of this kind would read, if the
+    /// image has one: /etc/profile, then the user's (HOME from the process
+    /// env when set, else `/root` and `/`, where runc points HOME for root
+    /// without a passwd entry).
+    async fn login_profile(&mut self, bash: bool) -> Result<Option<Vec<u8>>, FsError> {
+        let homes: Vec<Vec<u8>> = match &self.home {
+            Some(h) => vec![h.clone()],
+            None => vec![b"/root".to_vec(), b"/".to_vec()],
+        };
+        let mut candidates = vec![b"/etc/profile".to_vec()];
+        let names: &[&[u8]] = if bash {
+            &[b".bash_profile", b".bash_login", b".profile"]
+        } else {
+            &[b".profile"]
+        };
+        for h in &homes {
+            for n in names {
+                let mut p = h.clone();
+                if p.last() != Some(&b'/') {
+                    p.push(b'/');
+                }
+                p.extend_from_slice(n);
+                candidates.push(p);
+            }
+        }
+        for c in candidates {
+            if let Resolution::Found { entry, .. } = resolve::resolve(self.fs, &c, true).await? {
+                if entry.kind == Kind::File {
+                    return Ok(Some(c));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether the file holds `needle` as a NUL-terminated string, looked
+    /// for when it holds `control` so (an option table is there to read:
+    /// a packed or compressed binary has neither). `None`: cannot tell.
+    async fn binary_has_cstr(
+        &mut self,
+        path: &[u8],
+        control: &[u8],
+        needle: &[u8],
+    ) -> Result<Option<bool>, FsError> {
+        let with_nul = |w: &[u8]| [w, b"\0"].concat();
+        let found = self
+            .scan_binary(path, &[with_nul(needle), with_nul(control)])
+            .await?;
+        Ok(found.and_then(|f| f[1].then_some(f[0])))
+    }
+
+    /// Whether the busybox at `path` has an applet `name`: its applet names
+    /// are one NUL-separated list (libbb applet_tables), which holds `sh`,
+    /// `ash` or `env` when it can be read at all. `None`: cannot tell.
+    async fn busybox_has_applet(
+        &mut self,
+        path: &[u8],
+        name: &[u8],
+    ) -> Result<Option<bool>, FsError> {
+        let delimited = |w: &[u8]| [b"\0", w, b"\0"].concat();
+        let found = self
+            .scan_binary(
+                path,
+                &[
+                    delimited(name),
+                    delimited(b"sh"),
+                    delimited(b"ash"),
+                    delimited(b"env"),
+                ],
+            )
+            .await?;
+        Ok(found.and_then(|f| f[1..].iter().any(|&c| c).then_some(f[0])))
+    }
+
+    /// Which of `patterns` the file holds (read in chunks, up to
+    /// `MAX_SCAN` bytes; `None` past that), cached per file and pattern.
+    async fn scan_binary(
+        &mut self,
+        path: &[u8],
+        patterns: &[Vec<u8>],
+    ) -> Result<Option<Vec<bool>>, FsError> {
+        let key = |p: &Vec<u8>| (path.to_vec(), p.clone());
+        if let Some(cached) = patterns
+            .iter()
+            .map(|p| self.cstr_cache.get(&key(p)).copied())
+            .collect::<Option<Vec<Option<bool>>>>()
+        {
+            return Ok(cached.into_iter().collect());
+        }
+        let size = match self.fs.lstat(path).await? {
+            Some(e) if e.kind == Kind::File => e.size,
+            _ => return Ok(None),
+        };
+        let answer = if size > MAX_SCAN {
+            None
+        } else {
+            let mut found = vec![false; patterns.len()];
+            let overlap = patterns.iter().map(Vec::len).max().unwrap_or(1) as u64;
+            let mut off = 0u64;
+            while off < size && !found.iter().all(|&f| f) {
+                let len = SCAN_CHUNK.min(size - off);
+                let data = self.fs.read_at(path, off, len as usize).await?;
+                for (f, w) in found.iter_mut().zip(patterns) {
+                    *f |= memchr::memmem::find(&data, w).is_some();
+                }
+                if off + len >= size {
+                    break;
+                }
+                off += len - overlap.min(len);
+            }
+            Some(found)
+        };
+        for (i, p) in patterns.iter().enumerate() {
+            self.cstr_cache
+                .insert(key(p), answer.as_ref().map(|f| f[i]));
+        }
+        Ok(answer)
     }
 
     /// How a wrapper looks its program up: gosu with Go's LookPath (ErrDot
@@ -508,17 +1003,19 @@ impl<R: RootFs> Engine<'_, R> {
         applets: bool,
     ) -> Result<Finder, FsError> {
         if w == Wrapper::Gosu {
-            let mut errdot = !self.errdot_off;
+            let mut minor = None;
             if let Some((Ident::Elf(elf), _)) = self.idents.get(path) {
                 let elf = elf.clone();
-                if let Some(minor) = binary::go_buildinfo(self.fs, path, &elf)
+                minor = binary::go_buildinfo(self.fs, path, &elf)
                     .await?
                     .and_then(|g| g.version)
-                    .and_then(|v| go_minor(&v))
-                {
-                    errdot &= minor >= 19;
-                }
+                    .and_then(|v| go_minor(&v));
             }
+            // ErrDot exists from Go 1.19 (os/exec lp_unix.go).
+            let errdot = match minor {
+                Some(m) if m < 19 => Some(false),
+                m => self.errdot(m),
+            };
             return Ok(Finder::Go {
                 errdot,
                 who: "gosu",
@@ -529,6 +1026,12 @@ impl<R: RootFs> Engine<'_, R> {
             applets,
             who: w.name(),
         })
+    }
+
+    /// Whether a Go program built with Go 1.`go_minor` refuses ErrDot hits
+    /// under this process's GODEBUG (`None`: it depends on the release).
+    fn errdot(&self, go_minor: Option<u32>) -> Option<bool> {
+        errdot_off(self.godebug.as_deref(), go_minor).map(|off| !off)
     }
 
     /// glibc or musl, from the binary's PT_INTERP.
@@ -546,19 +1049,22 @@ impl<R: RootFs> Engine<'_, R> {
     /// `sh FILE ARGS`: the shell reads FILE as data (its `#!` line is a
     /// comment, nothing execs it). When FILE is the official-image
     /// entrypoint (it ends in `exec "$@"`), what it runs is its first
-    /// argument.
+    /// argument. A binary is no shell script: bash refuses it ("cannot
+    /// execute binary file", 126), dash and ash stop at a syntax error (2).
     #[allow(clippy::too_many_arguments)]
     async fn shell_script(
         &mut self,
         chain: Chain,
-        shell: &[u8],
+        argv0: &[u8],
+        shell: exec::Shell,
         applets: bool,
         script: &[u8],
         args: Vec<Vec<u8>>,
-        ctx: &Ctx,
-        via_shebang: bool,
+        loaded: &Loaded,
     ) -> Result<(), FsError> {
-        let sh = shown(basename(shell));
+        let ctx = &loaded.ctx;
+        let via_shebang = loaded.via_shebang;
+        let sh = shown(basename(argv0));
         let name = shown(script);
         let abs = absolutize(script, ctx.cwd.as_deref());
         let (path, size) = match resolve::resolve(self.fs, &abs, true).await? {
@@ -570,13 +1076,27 @@ impl<R: RootFs> Engine<'_, R> {
                 return Ok(());
             }
         };
-        if matches!(
-            self.ident_of(&path, size).await?,
-            Ident::Elf(_) | Ident::Macho | Ident::Pe
-        ) {
-            // A binary handed to a shell: judged like any binary argument.
-            let argv = [shell.to_vec(), script.to_vec()];
-            return self.data_args(chain, &argv, false, true, ctx).await;
+        if let ident @ (Ident::Elf(_) | Ident::Macho | Ident::Pe) =
+            self.ident_of(&path, size).await?
+        {
+            let what = match ident {
+                Ident::Elf(_) => "an ELF binary",
+                Ident::Macho => "a Mach-O binary",
+                _ => "a Windows PE binary",
+            };
+            self.checks.push(Check {
+                role: chain.argument(),
+                path: display(script),
+                resolved: display(&path),
+                chain: Vec::new(),
+                verdict: Verdict::Fail,
+                reason: Reason::NotAProgram,
+                message: format!(
+                    "{name} is {what}, which {sh} reads as a shell script (it is not exec'd): bash refuses it (\"cannot execute binary file\"), dash and busybox sh stop at a syntax error"
+                ),
+                binary: self.idents.get(&path).map(|(_, f)| f.clone()),
+            });
+            return Ok(());
         }
         let len = size.min(SCRIPT_TAIL);
         let tail = self.fs.read_at(&path, size - len, len as usize).await?;
@@ -595,18 +1115,79 @@ impl<R: RootFs> Engine<'_, R> {
             argv.extend(args);
             return self.data_args(chain, &argv, false, false, ctx).await;
         }
-        self.exec_args(chain, &name, &end, args, applets, ctx).await
+        // The official images drop privileges by re-running the script
+        // through gosu or su-exec before its last line (notes/exec.md
+        // section 6): that exec runs first whenever its `if` holds.
+        if size > SCRIPT_TAIL {
+            self.note(format!(
+                "only the last {} KiB of {name} are read: an exec before them is not judged",
+                SCRIPT_TAIL / 1024
+            ));
+        }
+        let mut ctx = ctx.clone();
+        for m in exec::mid_execs(&tail) {
+            let line = shown(&m.line);
+            let (Some(wrapper), Some(conds)) = (&m.reexec, &m.conds) else {
+                self.note(format!(
+                    "{name}: `{line}` is an exec archgate does not follow: what it runs is not judged"
+                ));
+                continue;
+            };
+            let arg1 = if m.args_changed {
+                None
+            } else {
+                args.first().map(Vec::as_slice)
+            };
+            let uid = ctx.cred.as_ref().map(|c| c.uid);
+            let values: Vec<Option<bool>> = conds
+                .iter()
+                .map(|c| exec::eval_condition(c, arg1, uid))
+                .collect();
+            let holds = if values.contains(&Some(false)) {
+                Some(false)
+            } else if values.contains(&None) {
+                None
+            } else {
+                Some(true)
+            };
+            match holds {
+                Some(true) => {
+                    if !self.hop(wrapper) {
+                        return Ok(());
+                    }
+                    let finder = Finder::Shell { shell, applets };
+                    self.check_program(chain.command(), wrapper, finder, &ctx, 0, &Missing::Fail)
+                        .await?;
+                    // The rest of the script runs again as the user gosu
+                    // switches to.
+                    ctx.cred = None;
+                }
+                Some(false) => {}
+                None => self.note(format!(
+                    "{name}: `{line}` runs only if {}, which archgate cannot evaluate: not judged",
+                    conds
+                        .iter()
+                        .map(|c| shown(c))
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                )),
+            }
+        }
+        self.exec_args(chain, &name, &end, args, shell, applets, &ctx)
+            .await
     }
 
     /// A script (or `-c` string) whose last statement is `exec "$@"`, or
     /// `exec gosu|su-exec USER "$@"`, runs its arguments: judge the first
     /// one (`command`), leniently (the script may rewrite it first).
+    #[allow(clippy::too_many_arguments)]
     async fn exec_args(
         &mut self,
         chain: Chain,
         name: &str,
         end: &ScriptEnd,
         args: Vec<Vec<u8>>,
+        shell: exec::Shell,
         applets: bool,
         ctx: &Ctx,
     ) -> Result<(), FsError> {
@@ -623,7 +1204,7 @@ impl<R: RootFs> Engine<'_, R> {
             ));
             return Ok(());
         }
-        let mut finder = Finder::Shell { applets };
+        let mut finder = Finder::Shell { shell, applets };
         let mut via = String::new();
         if let ScriptEnd::ExecVia { wrapper } = end {
             // The script execs the wrapper (always, as its last statement),
@@ -655,10 +1236,15 @@ impl<R: RootFs> Engine<'_, R> {
             "{name} ends in exec \"$@\"{via}, but its first argument {} is not a program it can run ",
             shown(first)
         );
+        let mut ctx = ctx.clone();
+        if !via.is_empty() {
+            // gosu and su-exec run it as another user.
+            ctx.cred = None;
+        }
         self.run_argv(
             chain.command(),
             args,
-            ctx.clone(),
+            ctx,
             finder,
             Missing::Note(context),
             chain,
@@ -693,8 +1279,9 @@ impl<R: RootFs> Engine<'_, R> {
             if entry.kind != Kind::File {
                 continue;
             }
-            let shown_path = display(&path);
-            if self.checks.iter().any(|c| c.resolved == shown_path) {
+            // Judged already (by the path's bytes: two names that display
+            // alike are still two files).
+            if self.judged.contains_key(&path) {
                 continue;
             }
             let ident = self.ident_of(&path, entry.size).await?;
@@ -728,7 +1315,8 @@ impl<R: RootFs> Engine<'_, R> {
         if let Some((i, _)) = self.idents.get(path) {
             return Ok(i.clone());
         }
-        let ident = binary::identify(self.fs, path, size).await?;
+        let kernel = kernel_elf(&self.platform.arch);
+        let ident = binary::identify(self.fs, path, size, kernel).await?;
         let facts = binary::facts(self.fs, path, &ident).await?;
         self.idents.insert(path.to_vec(), (ident.clone(), facts));
         Ok(ident)
@@ -757,10 +1345,139 @@ impl<R: RootFs> Engine<'_, R> {
                 message: String::new(),
                 binary: None,
             });
-            match self
-                .judge(idx, role, word, finder, ctx, depth, missing)
-                .await?
-            {
+            // The PATH entry to search from: execvp and the ash shells try
+            // the next one when an exec fails (see `search_goes_on`).
+            let mut start = 0;
+            let mut first_failure: Option<(Judged, Vec<Check>, BTreeMap<usize, String>)> = None;
+            let mut skipped_notes: Vec<String> = Vec::new();
+            // `last_found` is the caller's while this check runs nested in
+            // its judge: keep it for it.
+            let callers_found = self.last_found.take();
+            let mut path_hit = false;
+            let judged = loop {
+                self.last_found = None;
+                let j = self
+                    .judge(idx, role, word, finder, ctx, depth, missing, start)
+                    .await?;
+                let found_at = self.last_found.take();
+                path_hit |= found_at.is_some();
+                let failed = match &j {
+                    Judged::Done(o, msg, _) if o.verdict == Verdict::Fail => {
+                        Some((*o, msg.clone()))
+                    }
+                    _ => None,
+                };
+                match (failed, found_at) {
+                    (Some((o, msg)), Some(at)) => {
+                        let errno = self.exec_errno(idx, o);
+                        let goes_on = if self.user_denied.contains(&idx) {
+                            // Not executable *by this user*: execvp and dash
+                            // go on (EACCES), and so do bash (its search
+                            // checks executability, findcmd.c) and Go
+                            // >= 1.20's LookPath (unix.Eaccess); Go 1.19's
+                            // does not, and runc's Go release is not known.
+                            match finder {
+                                Finder::Execvp { .. } => Some(true),
+                                Finder::Shell { shell, .. } if shell != exec::Shell::Other => {
+                                    Some(true)
+                                }
+                                Finder::Kernel => Some(false),
+                                Finder::Shell { .. } | Finder::Go { .. } => {
+                                    if self.later_hit(word, finder, ctx, at + 1).await? {
+                                        None
+                                    } else {
+                                        Some(false)
+                                    }
+                                }
+                            }
+                        } else {
+                            match self.search_goes_on(finder, errno) {
+                                // It matters only with a later hit.
+                                None if !self.later_hit(word, finder, ctx, at + 1).await? => {
+                                    Some(false)
+                                }
+                                other => other,
+                            }
+                        };
+                        match goes_on {
+                            Some(true) => {
+                                skipped_notes.push(format!(
+                                    "{} ({})",
+                                    msg,
+                                    errno.map(Errno::name).unwrap_or("?")
+                                ));
+                                if first_failure.is_none() {
+                                    let tail = self.checks[idx..].to_vec();
+                                    let hints = self
+                                        .hints
+                                        .range(idx..)
+                                        .map(|(k, v)| (*k, v.clone()))
+                                        .collect();
+                                    first_failure = Some((j, tail, hints));
+                                }
+                                self.truncate_checks(idx);
+                                self.checks.push(Check {
+                                    role,
+                                    path: display(word),
+                                    resolved: String::new(),
+                                    chain: Vec::new(),
+                                    verdict: Verdict::Pass,
+                                    reason: Reason::Match,
+                                    message: String::new(),
+                                    binary: None,
+                                });
+                                start = at + 1;
+                                continue;
+                            }
+                            None => {
+                                break Judged::NotJudged(format!(
+                                    "{}: {msg}; whether the looker then tries the next PATH entry cannot be told (dash and ash do, bash does not; Go's LookPath does for a user without permission from Go 1.20): not judged",
+                                    shown(word)
+                                ));
+                            }
+                            Some(false) => {}
+                        }
+                        break j;
+                    }
+                    (Some(_), None) if first_failure.is_some() => {
+                        // Nothing further in PATH runs: the first failure
+                        // stands.
+                        let (j, tail, hints) = first_failure.take().expect("saved");
+                        self.truncate_checks(idx);
+                        self.checks.extend(tail);
+                        self.hints.extend(hints);
+                        skipped_notes.clear();
+                        break j;
+                    }
+                    _ => break j,
+                }
+            };
+            // busybox built with FEATURE_SH_STANDALONE or
+            // FEATURE_PREFER_APPLETS (Debian's is) runs its own applet of a
+            // name before it looks in PATH (shell/ash.c `find_command`,
+            // libbb `BB_EXECVP`); other builds (Alpine's) do not: a PATH hit
+            // that fails may never run.
+            let applet = path_hit
+                && self.finder_applets(finder)
+                && matches!(&judged, Judged::Done(o, ..) if o.verdict == Verdict::Fail)
+                && self.may_be_applet(word).await?;
+            let judged = match judged {
+                Judged::Done(_, msg, _) if applet => {
+                    Judged::NotJudged(format!(
+                        "{}: {msg}; but busybox runs its own applet of that name instead when it has one and was built to prefer applets (Debian's busybox is): not judged",
+                        shown(word)
+                    ))
+                }
+                other => other,
+            };
+            self.last_found = callers_found;
+            for n in skipped_notes {
+                self.note(format!(
+                    "{}: skipped: {n}; the search goes on in the next PATH entry",
+                    shown(word)
+                ));
+            }
+            match judged {
                 Judged::Done(o, msg, loaded) => {
                     let c = &mut self.checks[idx];
                     c.verdict = o.verdict;
@@ -772,8 +1489,7 @@ impl<R: RootFs> Engine<'_, R> {
                     })
                 }
                 Judged::NotJudged(note) => {
-                    self.checks.truncate(idx);
-                    self.hints.retain(|&k, _| k < idx);
+                    self.truncate_checks(idx);
                     self.note(note);
                     Ok(Ran {
                         outcome: None,
@@ -782,6 +1498,112 @@ impl<R: RootFs> Engine<'_, R> {
                 }
             }
         })
+    }
+
+    /// Whether `word` is also found in PATH entries from `from` on.
+    async fn later_hit(
+        &mut self,
+        word: &[u8],
+        finder: Finder,
+        ctx: &Ctx,
+        from: usize,
+    ) -> Result<bool, FsError> {
+        let rules = match finder {
+            Finder::Go { .. } => PathRules::Go,
+            Finder::Execvp {
+                libc: Libc::Musl, ..
+            } => PathRules::Musl,
+            Finder::Execvp { .. } => PathRules::Glibc,
+            Finder::Shell { .. } => PathRules::Shell,
+            Finder::Kernel => return Ok(false),
+        };
+        let dirs = path_entries(ctx.path.as_deref(), rules);
+        let rest = dirs.get(from..).unwrap_or_default();
+        Ok(matches!(
+            resolve::lookup_path(self.fs, word, rest, ctx.cwd.as_deref()).await?,
+            Lookup::Found { .. }
+        ))
+    }
+
+    /// What execve itself failed with, for the failure of check `idx` (its
+    /// `#!` chain and loader included); `None` when the exec went through
+    /// and something later failed (env's own search, a refusal, an ARM
+    /// level the CPU lacks).
+    fn exec_errno(&self, idx: usize, o: Outcome) -> Option<Errno> {
+        if self.later_failures.contains(&idx) {
+            return None;
+        }
+        match o.reason {
+            Reason::NotFound | Reason::LoaderMissing => Some(Errno::Enoent),
+            Reason::NotExecutable => Some(Errno::Eacces),
+            Reason::SymlinkLoop => Some(Errno::Eloop),
+            Reason::NotAProgram | Reason::ArchMismatch | Reason::OsMismatch => {
+                let loader = self.checks[idx + 1..].iter().any(|c| {
+                    c.role == Role::Loader
+                        && c.verdict == Verdict::Fail
+                        && c.reason != Reason::LoaderMissing
+                });
+                Some(if loader {
+                    Errno::Elibbad
+                } else {
+                    Errno::Enoexec
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the looker tries the next PATH entry after an exec failed
+    /// with `errno` (`None`: cannot be told). glibc's execvp goes on after
+    /// EACCES, ENOENT, ENOTDIR, ESTALE, ENODEV, ETIMEDOUT (posix/execvpe.c
+    /// `__execvpe_common`), musl's after EACCES, ENOENT, ENOTDIR
+    /// (src/process/execvp.c); dash and busybox ash try every later entry
+    /// after any failure (dash src/exec.c and busybox shell/ash.c
+    /// `shellexec`; ENOEXEC is not a failure there: the file runs as a
+    /// script through /bin/sh); bash and Go's LookPath (runc, gosu) run the
+    /// one file they found.
+    fn search_goes_on(&self, finder: Finder, errno: Option<Errno>) -> Option<bool> {
+        let Some(e) = errno else { return Some(false) };
+        match finder {
+            Finder::Execvp { .. } => Some(matches!(e, Errno::Enoent | Errno::Eacces)),
+            Finder::Shell { shell, .. } => match shell {
+                exec::Shell::Dash | exec::Shell::Busybox => Some(e != Errno::Enoexec),
+                exec::Shell::Bash => Some(false),
+                exec::Shell::Other if e == Errno::Enoexec => Some(false),
+                exec::Shell::Other => None,
+            },
+            Finder::Go { .. } | Finder::Kernel => Some(false),
+        }
+    }
+
+    /// The looker is busybox (its shell or its env).
+    fn finder_applets(&self, finder: Finder) -> bool {
+        matches!(
+            finder,
+            Finder::Shell { applets: true, .. } | Finder::Execvp { applets: true, .. }
+        )
+    }
+
+    /// Remember which busybox binary runs the shells and envs with applets
+    /// (an image with two different ones: `None`, applets unknown).
+    fn saw_busybox(&mut self, path: &[u8]) {
+        match &self.busybox {
+            None => self.busybox = Some(Some(path.to_vec())),
+            Some(Some(p)) if p != path => self.busybox = Some(None),
+            _ => {}
+        }
+    }
+
+    /// Whether the busybox that looks `name` up may run an applet of that
+    /// name instead (`true` unless its binary shows it has none).
+    async fn may_be_applet(&mut self, name: &[u8]) -> Result<bool, FsError> {
+        if !applet_like(name) {
+            return Ok(false);
+        }
+        let Some(Some(path)) = self.busybox.clone() else {
+            return Ok(true);
+        };
+        Ok(self.busybox_has_applet(&path, name).await? != Some(false))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -794,7 +1616,13 @@ impl<R: RootFs> Engine<'_, R> {
         ctx: &Ctx,
         depth: usize,
         missing: &Missing,
+        start: usize,
     ) -> Result<Judged, FsError> {
+        let expected_loader = if role == Role::Loader {
+            self.loader_for.take()
+        } else {
+            None
+        };
         let word = shown(word_bytes);
         let word = word.as_str();
         let missing_reason = if role == Role::Loader {
@@ -837,10 +1665,11 @@ impl<R: RootFs> Engine<'_, R> {
                     applets,
                     who,
                 ),
-                Finder::Shell { applets } => (PathRules::Shell, applets, "the shell"),
+                Finder::Shell { applets, .. } => (PathRules::Shell, applets, "the shell"),
                 Finder::Kernel => unreachable!("kernel names are never searched"),
             };
-            let dirs = path_entries(ctx.path.as_deref(), rules);
+            let all_dirs = path_entries(ctx.path.as_deref(), rules);
+            let dirs = all_dirs.get(start..).unwrap_or_default().to_vec();
             let path_shown = match &ctx.path {
                 Some(p) if p.is_empty() => "PATH is empty".to_string(),
                 Some(p) => shown(p),
@@ -866,10 +1695,18 @@ impl<R: RootFs> Engine<'_, R> {
                     resolution,
                     skipped,
                     relative,
+                    index,
                 } => {
+                    self.last_found = Some(start + index);
                     if relative {
                         if let Finder::Go { errdot, who } = finder {
-                            if errdot {
+                            if errdot.is_none() {
+                                return Ok(Judged::NotJudged(format!(
+                                    "{word}: found only as {} through a relative PATH entry; whether {who} refuses it (Go exec.ErrDot) depends on which of the repeated GODEBUG execerrdot settings its Go release reads: not judged",
+                                    shown(&candidate)
+                                )));
+                            }
+                            if errdot == Some(true) {
                                 if let Some(j) = lenient(format!(
                                     "{who} refuses {}, found through a relative PATH entry",
                                     shown(&candidate)
@@ -897,7 +1734,7 @@ impl<R: RootFs> Engine<'_, R> {
                     resolution
                 }
                 Lookup::NotFound { searched, skipped } => {
-                    if applets && applet_like(word_bytes) {
+                    if applets && self.may_be_applet(word_bytes).await? {
                         return Ok(Judged::NotJudged(format!(
                             "{word}: not in PATH ({path_shown}); {who} is busybox, which runs its own applet of that name if it has one: not judged"
                         )));
@@ -939,6 +1776,8 @@ impl<R: RootFs> Engine<'_, R> {
             Resolution::Found { path, entry, chain } => {
                 self.checks[idx].chain = chain.iter().map(|p| display(p)).collect();
                 self.checks[idx].resolved = display(&path);
+                self.judged.entry(path.clone()).or_insert(idx);
+                self.check_paths.insert(idx, path.clone());
                 (path, entry)
             }
             Resolution::NotFound {
@@ -997,6 +1836,25 @@ impl<R: RootFs> Engine<'_, R> {
             }
             return fail(Reason::NotExecutable, why);
         }
+        // The process's user must have execute permission itself: the
+        // owner's, group's or others' bits (see `Cred::may_execute`).
+        if let (Some(cred), Some(owner)) = (&ctx.cred, entry.owner) {
+            if !cred.may_execute(entry.mode, owner) {
+                let why = format!(
+                    "{path} is not executable by uid {} (gid {}): mode {:04o}, owner {}:{}: the kernel refuses with EACCES (\"permission denied\")",
+                    cred.uid,
+                    cred.gid,
+                    entry.mode & 0o7777,
+                    owner.0,
+                    owner.1
+                );
+                if let Some(j) = lenient(why.clone()) {
+                    return Ok(j);
+                }
+                self.user_denied.insert(idx);
+                return fail(Reason::NotExecutable, why);
+            }
+        }
 
         // 3. Identify.
         let ident = self.ident_of(path_bytes, entry.size).await?;
@@ -1006,6 +1864,7 @@ impl<R: RootFs> Engine<'_, R> {
             prefix: vec![word_bytes.to_vec()],
             ctx: ctx.clone(),
             via_shebang: false,
+            role,
         };
 
         // 4. Judge.
@@ -1120,9 +1979,17 @@ impl<R: RootFs> Engine<'_, R> {
                 // here so that the script's verdict includes it.
                 if let Some(l) = loaded.clone() {
                     let (kind, applets, argv) = kind_of(l.prefix.clone(), &l.path);
+                    if applets {
+                        self.saw_busybox(&l.path);
+                    }
                     if kind == ProgKind::Wrapper(Wrapper::Env) {
                         loaded = None;
-                        match exec::parse_wrapper(Wrapper::Env, &argv[1..]) {
+                        let wctx = WrapperCtx {
+                            libc: self.libc_of(&l.path),
+                            posixly_correct: l.ctx.posix,
+                            busybox: applets,
+                        };
+                        match exec::parse_wrapper(Wrapper::Env, &argv[1..], wctx) {
                             exec::WrapperRun::Exec(next) if self.hop(&next.argv[0]) => {
                                 let env_ctx = apply_env(&l.ctx, &next);
                                 let finder = Finder::Execvp {
@@ -1143,6 +2010,8 @@ impl<R: RootFs> Engine<'_, R> {
                                 if let Some(o) = tr.outcome {
                                     if o.verdict > out.verdict {
                                         out = o;
+                                        // env's own exec failed, not this one.
+                                        self.later_failures.insert(idx);
                                     }
                                 }
                                 msg = format!(
@@ -1164,6 +2033,17 @@ impl<R: RootFs> Engine<'_, R> {
                             exec::WrapperRun::Exec(_) => {}
                             exec::WrapperRun::Nothing(why) | exec::WrapperRun::Unknown(why) => {
                                 self.note(format!("{path}: {why}"))
+                            }
+                            exec::WrapperRun::Refused(why) => {
+                                self.later_failures.insert(idx);
+                                out = Outcome {
+                                    verdict: Verdict::Fail,
+                                    reason: Reason::BadInvocation,
+                                };
+                                msg = format!(
+                                    "{path} is a script run by {}: {why}",
+                                    shown(&interpreter)
+                                );
                             }
                         }
                     }
@@ -1204,6 +2084,25 @@ impl<R: RootFs> Engine<'_, R> {
                 let elf = elf.clone();
                 let mut out = self.judge_elf(&elf, &mut facts, path_bytes).await?;
                 self.checks[idx].binary = Some(facts.clone());
+                // binfmt_elf reads the loader with the binary's own handler:
+                // its class and machine must be the binary's, else ELIBBAD
+                // (fs/binfmt_elf.c `load_elf_binary`: `elf_check_arch` and
+                // `load_elf_phdrs` on the interpreter's header). An i386
+                // binary cannot use the x86-64 loader, nor the reverse.
+                if let (Role::Loader, Some((bits, machine, main))) = (role, expected_loader) {
+                    let same = |m: u16| if m == EM_486 { EM_386 } else { m };
+                    if out.0.verdict < Verdict::Fail
+                        && (elf.bits != bits || same(elf.machine) != same(machine))
+                    {
+                        return fail(
+                            Reason::NotAProgram,
+                            format!(
+                                "the ELF loader {path} is {}, which the kernel cannot load for {main}: ELIBBAD (\"accessing a corrupted shared library\")",
+                                describe_elf(&facts)
+                            ),
+                        );
+                    }
+                }
                 if role != Role::Loader && out.0.verdict < Verdict::Fail {
                     // binfmt_elf checks PT_INTERP after the machine; a
                     // loader's own PT_INTERP is never looked at.
@@ -1215,6 +2114,7 @@ impl<R: RootFs> Engine<'_, R> {
                         );
                     }
                     if let Some(interp) = &elf.interp {
+                        self.loader_for = Some((elf.bits, elf.machine, describe_elf(&facts)));
                         let lo = self
                             .check_program(
                                 Role::Loader,
@@ -1478,7 +2378,11 @@ impl<R: RootFs> Engine<'_, R> {
                 platform,
                 verdict: Verdict::Skip,
                 reason: Reason::NoCommand,
-                message: "the image config has no ENTRYPOINT or CMD: nothing to run".into(),
+                message: if program.is_empty() {
+                    "the image config has no ENTRYPOINT or CMD: nothing to run".into()
+                } else {
+                    format!("{program} was not judged: see the notes")
+                },
                 program,
                 resolved,
                 checks: Vec::new(),
@@ -1583,6 +2487,9 @@ fn apply_env(ctx: &Ctx, next: &exec::Next) -> Ctx {
     if let Some(d) = &next.chdir {
         c.cwd = Some(absolutize(d, ctx.cwd.as_deref()));
     }
+    if let Some(p) = next.posix {
+        c.posix = p;
+    }
     c
 }
 
@@ -1675,6 +2582,9 @@ fn hint_for(reason: Reason, checks: &[Check], p: &Platform) -> Option<String> {
             "the file is neither a binary nor a #! script: a truncated download, an HTML error page, or a text file without #!?".to_string()
         }
         Reason::SymlinkLoop => "a symlink in the chain points back at itself".to_string(),
+        Reason::BadInvocation => {
+            "the command line is refused before anything runs: fix the option, argument or setting the message names".to_string()
+        }
         Reason::OsMismatch => format!("the program is built for another OS; the platform is {p}"),
         Reason::Compat32bit => {
             "a 32-bit binary on a 64-bit platform: build it for the platform's own architecture to run everywhere".to_string()

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod exec;
 pub mod platform;
 pub mod resolve;
+pub mod user;
 pub mod verdict;
 
 pub use config::ImageConfig;

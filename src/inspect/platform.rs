@@ -117,6 +117,8 @@ pub struct ArchIdentity {
 
 // ELF e_machine values: elf.h (EM_*); PE machines: winnt.h (IMAGE_FILE_MACHINE_*).
 pub const EM_386: u16 = 3;
+pub const EM_486: u16 = 6;
+pub const EM_PPC: u16 = 20;
 pub const EM_MIPS: u16 = 8;
 pub const EM_PPC64: u16 = 21;
 pub const EM_S390: u16 = 22;
@@ -219,6 +221,47 @@ const TABLE: &[ArchIdentity] = &[
         pe_machine: Some(0x6264),
     },
 ];
+
+/// How a platform's kernel reads an ELF header: binfmt_elf reads it as its
+/// own class in its own byte order, then `elf_check_arch`; a 64-bit kernel's
+/// compat_binfmt_elf reads it as ELF32 with `compat_elf_check_arch`
+/// (torvalds/linux fs/binfmt_elf.c `load_elf_binary`, fs/compat_binfmt_elf.c).
+/// EI_CLASS and EI_DATA are never read by the generic code; only some
+/// architectures' `elf_check_arch` compares EI_CLASS (riscv, s390). So on
+/// x86-64 an x86-64 binary with a stray class or data byte runs (checked
+/// with execve on this machine: tests/e2e/redteam.rs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KernelElf {
+    pub big_endian: bool,
+    /// (ELF class bits, machines `elf_check_arch` takes), native first.
+    pub layouts: &'static [(u8, &'static [u16])],
+    /// `elf_check_arch` also requires EI_CLASS to match.
+    pub checks_class: bool,
+}
+
+/// The kernel's ELF reading for a GOARCH, for the architectures whose
+/// `elf_check_arch` archgate has read (arch/*/include/asm/elf.h): x86
+/// (machine only), arm64 (machine only), powerpc (machine only), s390 and
+/// riscv (machine and EI_CLASS). `None`: archgate reads the header by its
+/// EI_CLASS and EI_DATA.
+pub fn kernel_elf(goarch: &str) -> Option<KernelElf> {
+    const X86: &[u16] = &[EM_386, EM_486];
+    let k = |big_endian, layouts, checks_class| KernelElf {
+        big_endian,
+        layouts,
+        checks_class,
+    };
+    Some(match goarch {
+        "amd64" => k(false, &[(64, &[EM_X86_64]), (32, X86)], false),
+        "386" => k(false, &[(32, X86)], false),
+        "arm64" => k(false, &[(64, &[EM_AARCH64]), (32, &[EM_ARM])], false),
+        "ppc64le" => k(false, &[(64, &[EM_PPC64])], false),
+        "ppc64" => k(true, &[(64, &[EM_PPC64]), (32, &[EM_PPC])], false),
+        "s390x" => k(true, &[(64, &[EM_S390]), (32, &[EM_S390])], true),
+        "riscv64" => k(false, &[(64, &[EM_RISCV])], true),
+        _ => return None,
+    })
+}
 
 /// The identity of a GOARCH, if archgate knows it.
 pub fn arch_identity(goarch: &str) -> Option<ArchIdentity> {

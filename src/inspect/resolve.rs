@@ -226,6 +226,8 @@ pub enum Lookup {
         /// The hit came through an empty or relative PATH entry, i.e. from
         /// the working directory (what Go's `exec.ErrDot` is about).
         relative: bool,
+        /// The position of its directory in the directories searched.
+        index: usize,
     },
     /// Nothing usable; `skipped` says what was there.
     NotFound {
@@ -293,7 +295,7 @@ pub async fn lookup_path<R: RootFs>(
 ) -> Result<Lookup, FsError> {
     let mut searched = Vec::new();
     let mut skipped = Vec::new();
-    for dir in dirs {
+    for (index, dir) in dirs.iter().enumerate() {
         let mut joined = dir.clone();
         joined.push(b'/');
         joined.extend_from_slice(name);
@@ -316,6 +318,7 @@ pub async fn lookup_path<R: RootFs>(
                             resolution: res,
                             skipped,
                             relative: dir.first() != Some(&b'/'),
+                            index,
                         });
                     }
                     Some(why) => skipped.push(Skipped {
@@ -457,6 +460,7 @@ mod tests {
                 resolution,
                 skipped,
                 relative,
+                ..
             } => {
                 assert!(!relative);
                 assert_eq!(candidate, b"/sbin/app");

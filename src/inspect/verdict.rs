@@ -40,6 +40,10 @@ pub enum Reason {
     NotExecutable,
     NotAProgram,
     SymlinkLoop,
+    /// The runtime or a program refuses how it is invoked and exits before
+    /// running anything: E2BIG, a relative WorkingDir, an option a wrapper or
+    /// shell does not take, `sh -c` without a string.
+    BadInvocation,
     #[serde(rename = "compat-32bit")]
     Compat32bit,
     VariantUnknown,
@@ -58,6 +62,7 @@ impl Reason {
             Reason::NotExecutable => "not-executable",
             Reason::NotAProgram => "not-a-program",
             Reason::SymlinkLoop => "symlink-loop",
+            Reason::BadInvocation => "bad-invocation",
             Reason::Compat32bit => "compat-32bit",
             Reason::VariantUnknown => "variant-unknown",
             Reason::NoCommand => "no-command",

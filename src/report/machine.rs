@@ -40,6 +40,10 @@ const RULES: &[(Reason, &str)] = &[
     ),
     (Reason::SymlinkLoop, "A program's path is a symlink loop"),
     (
+        Reason::BadInvocation,
+        "The runtime or a program refuses how it is invoked and runs nothing",
+    ),
+    (
         Reason::Compat32bit,
         "A 32-bit program on a 64-bit platform needs 32-bit support",
     ),

@@ -29,18 +29,31 @@ impl MemFs {
         }
     }
 
-    /// Add a regular file with its content.
+    /// Add a regular file with its content, owned by root (as COPY and
+    /// ADD leave files).
     pub fn file(
         &mut self,
         path: impl AsRef<[u8]>,
         mode: u32,
         data: impl Into<Vec<u8>>,
     ) -> &mut Self {
+        self.file_owned(path, mode, 0, 0, data)
+    }
+
+    /// Add a regular file with its owner.
+    pub fn file_owned(
+        &mut self,
+        path: impl AsRef<[u8]>,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+        data: impl Into<Vec<u8>>,
+    ) -> &mut Self {
         let path = clean_abs(path.as_ref());
         let data = data.into();
         self.ensure_parents(&path);
-        self.entries
-            .insert(path, (Entry::file(mode, data.len() as u64), data));
+        let e = Entry::file(mode, data.len() as u64).owned_by(uid, gid);
+        self.entries.insert(path, (e, data));
         self
     }
 
@@ -70,6 +83,7 @@ impl MemFs {
             mode: 0o644,
             size: 0,
             link: None,
+            owner: None,
         };
         self.entries.insert(path, (e, Vec::new()));
         self

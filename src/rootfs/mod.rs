@@ -33,6 +33,9 @@ pub struct Entry {
     pub size: u64,
     /// The link target, for symlinks (as stored, absolute or relative).
     pub link: Option<Vec<u8>>,
+    /// Owner uid and gid of a regular file, when the backend knows them
+    /// (the execute permission of a non-root user depends on them).
+    pub owner: Option<(u32, u32)>,
 }
 
 impl Entry {
@@ -42,6 +45,7 @@ impl Entry {
             mode,
             size,
             link: None,
+            owner: None,
         }
     }
     pub fn dir(mode: u32) -> Self {
@@ -50,6 +54,7 @@ impl Entry {
             mode,
             size: 0,
             link: None,
+            owner: None,
         }
     }
     pub fn symlink(target: impl Into<Vec<u8>>) -> Self {
@@ -58,11 +63,18 @@ impl Entry {
             mode: 0o777,
             size: 0,
             link: Some(target.into()),
+            owner: None,
         }
     }
     /// Any of the execute bits is set.
     pub fn is_executable(&self) -> bool {
         self.mode & 0o111 != 0
+    }
+
+    /// The same entry with its owner.
+    pub fn owned_by(mut self, uid: u32, gid: u32) -> Self {
+        self.owner = Some((uid, gid));
+        self
     }
 }
 

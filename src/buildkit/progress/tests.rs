@@ -747,11 +747,15 @@ fn progress_mode_parses_buildx_spellings() {
     );
 }
 
-/// `follow` runs in a spawned task next to the solve: its future must be Send.
-#[allow(dead_code)]
-fn follow_is_send(stream: tonic::Streaming<StatusResponse>, progress: Arc<Mutex<Progress>>) {
-    fn is_send<T: Send>(_: &T) {}
-    is_send(&follow(stream, progress));
+/// `follow` runs in a spawned task next to the solve: its future must be
+/// Send (checked when this compiles).
+#[test]
+fn follow_is_send() {
+    fn future_is_send<F: std::future::Future + Send>(
+        _: fn(tonic::Streaming<StatusResponse>, Arc<Mutex<Progress>>) -> F,
+    ) {
+    }
+    future_is_send(follow);
 }
 
 #[tokio::test]

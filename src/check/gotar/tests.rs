@@ -1,5 +1,5 @@
 //! Go archive/tar rules, one test per rule, on hand-made tar blocks. The
-//! same cases run against Go itself in tests/e2e_unpack.rs.
+//! same cases run against Go itself in tests/e2e/unpack.rs.
 
 use super::*;
 

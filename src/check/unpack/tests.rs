@@ -1,5 +1,5 @@
 //! The unpacker's rules, one test per rule, on headers made by hand. The
-//! same constructs run through the real Docker engines in tests/e2e_unpack.rs.
+//! same constructs run through the real Docker engines in tests/e2e/unpack.rs.
 
 use super::*;
 

@@ -70,6 +70,8 @@ fn default_ctx() -> Ctx {
     Ctx {
         path: Some(DEFAULT_PATH.as_bytes().to_vec()),
         cwd: None,
+        posix: false,
+        cred: None,
     }
 }
 

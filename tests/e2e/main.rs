@@ -1,0 +1,26 @@
+//! The end-to-end tests, one binary (one link, one `common`): each module
+//! runs the archgate binary, or the library against real daemons, real
+//! kernels and real Debian binaries. See each module's opening comment.
+//!
+//! Most need `scripts/fixtures` and the daemons of `scripts/testenv up`;
+//! `scripts/test` starts both.
+
+mod common;
+
+mod arch;
+mod build_docker20;
+mod build_docker26;
+mod build_lifecycle;
+mod build_load;
+mod buildkit_transport;
+mod daemon;
+mod debian;
+mod deep;
+mod golden;
+mod hostile;
+mod inputs;
+mod kernel_exec;
+mod redteam;
+mod registry;
+mod resolve;
+mod unpack;
