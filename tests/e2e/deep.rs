@@ -349,8 +349,10 @@ fn whole_debian_packages_pass_under_deep_on_every_arch() {
 
 #[test]
 fn foreign_elf_shipped_as_data_is_not_judged() {
-    // A cross toolchain for arm64 on amd64: aarch64 objects and archives
-    // (crt*.o, libgcc.a) are data to the amd64 programs that use them.
+    // A cross toolchain for arm64 on amd64 (the packages scripts/fixtures
+    // fetches on an amd64 machine to build the arm64 musl hello): aarch64
+    // objects and archives (crt*.o, libgcc.a) are data to the amd64
+    // programs that use them.
     let root = full_root("amd64")
         .next_layer()
         .install_deb_from("binutils-aarch64-linux-gnu", "amd64")
