@@ -92,6 +92,8 @@ pub struct FileCapture {
     reserved: u64,
     elf_planned: bool,
     go_windows: usize,
+    /// How much is kept from Go's build-info magic on.
+    go_window: u64,
     /// The last bytes of the previous chunk, for magic split across chunks.
     carry: Vec<u8>,
     carry_start: u64,
@@ -126,10 +128,18 @@ impl FileCapture {
             reserved: want,
             elf_planned: false,
             go_windows: 0,
+            go_window: WINDOW,
             carry: Vec::new(),
             carry_start: 0,
             finder: memmem::Finder::new(GO_MAGIC),
         })
+    }
+
+    /// Keep `len` bytes from Go's build-info magic on instead of
+    /// [`WINDOW`] (before the first bytes are fed).
+    pub fn with_go_window(mut self, len: u64) -> Self {
+        self.go_window = len;
+        self
     }
 
     /// The bytes of the file's head that have arrived so far.
@@ -237,7 +247,7 @@ impl FileCapture {
             return;
         }
         self.go_windows += 1;
-        if self.add_window(at, at + WINDOW, budget) {
+        if self.add_window(at, at + self.go_window, budget) {
             let seg = self.segs.last_mut().expect("just pushed");
             if let Some(c) = carried {
                 let take = c.len().min((seg.end - seg.start) as usize);
@@ -473,6 +483,21 @@ mod tests {
             assert_eq!(w, &data[at..at + WINDOW as usize]);
             assert!(serve(&segs, 600_000, 600_100).is_none());
         }
+    }
+
+    #[test]
+    fn a_longer_go_window_keeps_that_much_from_the_magic() {
+        let mut data = vec![0u8; 3_000_000];
+        let at = 1_000_000usize;
+        data[at..at + GO_MAGIC.len()].copy_from_slice(GO_MAGIC);
+        let mut c = FileCapture::start(data.len() as u64, false, &mut Unlimited)
+            .unwrap()
+            .with_go_window(1 << 20);
+        for (i, ch) in data.chunks(65536).enumerate() {
+            c.feed((i * 65536) as u64, ch, &mut Unlimited);
+        }
+        let segs = c.finish(&mut Unlimited);
+        assert!(serve(&segs, at as u64, (at + (1 << 20)) as u64).is_some());
     }
 
     #[test]

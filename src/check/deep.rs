@@ -38,6 +38,10 @@ pub const MAX_TEMPLATES: usize = 4096;
 /// one of each template).
 const PATH_BUDGET: usize = 8 << 20;
 
+/// What `binary::find_go_buildinfo` reads from the magic on when the
+/// build info runs past its first window (its `MAX_TABLE`).
+const GO_BUILDINFO_READ: u64 = 1 << 20;
+
 const NOT_A_PROGRAM: u32 = u32::MAX;
 const DEFERRED: u32 = u32::MAX - 1;
 
@@ -194,6 +198,10 @@ impl<'p> DeepHook<'p> {
         let Some(cap) = FileCapture::start(size, true, &mut Unbounded) else {
             return false;
         };
+        // Go's build info is read whole from its magic on, up to 1 MiB
+        // (`binary::find_go_buildinfo`, when a module list is long): keep
+        // that much, so a Go program is judged in the stream too.
+        let cap = cap.with_go_window(GO_BUILDINFO_READ);
         self.cur = Some(Current {
             ordinal,
             exec: entry.is_executable(),

@@ -176,6 +176,24 @@ fn wrong_arch_file_reports_render_in_every_format() {
     );
 }
 
+#[test]
+fn go_programs_are_judged_by_their_arm_level_in_the_stream() {
+    // Go sets no ARM attributes: GOARM in its build info is the evidence.
+    let img = |platform: &str, tool: &str| {
+        Image::new(platform)
+            .entrypoint(&["/bin/busybox", "true"])
+            .layer(busybox_layer("armel"))
+            .layer(Layer::new().file_from("usr/local/bin/tool", go_hello(tool)))
+    };
+    let (_, deep) = both(img("linux/arm/v7", "arm-v7"));
+    deep.expect(0, "pass", "match");
+    let (plain, deep) = both(img("linux/arm/v6", "arm-v7"));
+    plain.expect(0, "pass", "match");
+    let p = deep.expect(1, "fail", "variant-mismatch");
+    assert_eq!(file_paths(&p), ["/usr/local/bin/tool"], "{deep}");
+    assert_eq!(files(&p)[0]["binary"]["go"]["GOARM"], "7", "{deep}");
+}
+
 // ---- what the image does not show is not judged -----------------------------------------------
 
 #[test]
