@@ -13,8 +13,9 @@
 //! to share one judgement: the result is then a template, and [`repath`]
 //! puts each file's own path in.
 
-use super::{hint_for, shown, Ctx, Engine, Finder, Missing};
+use super::{hint_for, needs_loader, shown, Ctx, Engine, Finder, Missing, Outcome};
 use crate::inspect::binary::{Ident, ET_DYN};
+use crate::inspect::platform::{goarch_of_elf, EM_386, EM_486};
 use crate::inspect::resolve::DEFAULT_PATH;
 use crate::inspect::verdict::{Check, DeepSummary, PlatformReport, Reason, Role, Verdict};
 use crate::inspect::{InspectError, Platform};
@@ -202,33 +203,63 @@ pub fn soften_script(checks: &mut [Check]) {
     }
 }
 
-/// Judge what the kernel opens to run a program found by `--deep`: its
-/// loader (`role` loader, PT_INTERP) or its `#!` interpreter (`role`
-/// interpreter), as written, relative names from `/`. The checks of the
-/// loader or interpreter and of whatever it needs in turn.
-pub async fn inspect_exec<R: RootFs>(
+/// An ELF program's class, machine and whether it is big-endian.
+type ElfClass = (u8, u16, bool);
+
+/// The class and machine of an ELF binary whose loader is still to judge,
+/// as its own check recorded them, the machine normalised as binfmt_elf
+/// compares it (EM_486 is EM_386): what its loader's verdict depends on.
+fn elf_class(f: &DeepFile) -> Option<ElfClass> {
+    let b = f.checks.first()?.binary.as_ref()?;
+    let m = u16::try_from(b.machine?).ok()?;
+    let m = if m == EM_486 { EM_386 } else { m };
+    Some((b.bits?, m, b.endian == Some("big")))
+}
+
+/// Judge the loader (PT_INTERP `word`, as written, relative names from `/`)
+/// of an ELF program `--deep` found, of class `bits`, `machine` and byte
+/// order, as
+/// `judge` does: through [`Engine::check_loader`], so a loader of another
+/// class or machine is ELIBBAD here too (fs/binfmt_elf.c
+/// `load_elf_binary`). The loader's checks.
+pub async fn inspect_loader<R: RootFs>(
     platform: &Platform,
     fs: &R,
-    role: Role,
     word: &[u8],
+    (bits, machine, big): ElfClass,
 ) -> Result<Vec<Check>, InspectError> {
     let mut e = Engine::new(fs, platform);
     let ctx = default_ctx();
-    e.check_program(role, word, Finder::Kernel, &ctx, 0, &Missing::Fail)
-        .await?;
+    // One description per class and machine, so one judgement serves every
+    // program that shares them.
+    let arch = goarch_of_elf(machine, bits, big);
+    let main = match arch {
+        Some(a) => format!("an ELF {bits}-bit binary for {a}"),
+        None => format!("an ELF {bits}-bit binary for machine {machine}"),
+    };
+    e.check_loader(word, (bits, machine, main), &ctx, 0).await?;
     Ok(e.checks)
 }
 
 /// An ELF executable judged without following, completed with its loader's
-/// checks as `judge` does it: the file takes the loader's verdict when that
-/// is worse ("needs its loader: ..."), and the loader's checks follow.
+/// checks by the rule `judge` uses ([`needs_loader`]): the file takes the
+/// loader's verdict when that is worse ("needs its loader: ..."), and the
+/// loader's checks follow.
 pub fn with_loader(mut f: DeepFile, loader: &[Check]) -> DeepFile {
     if let (Some(own), Some(lo)) = (f.checks.first_mut(), loader.first()) {
-        if lo.verdict > own.verdict {
-            own.verdict = lo.verdict;
-            own.reason = lo.reason;
-            own.message = format!("{} needs its loader: {}", own.path, lo.message);
-        }
+        let mut out = (
+            Outcome {
+                verdict: own.verdict,
+                reason: own.reason,
+            },
+            std::mem::take(&mut own.message),
+        );
+        let lo_out = Outcome {
+            verdict: lo.verdict,
+            reason: lo.reason,
+        };
+        needs_loader(&mut out, &own.path, lo_out, &lo.message);
+        (own.verdict, own.reason, own.message) = (out.0.verdict, out.0.reason, out.1);
     }
     f.checks.extend(loader.iter().cloned());
     f.needs = None;
@@ -310,7 +341,9 @@ type ShebangLine = (Vec<u8>, Option<Vec<u8>>);
 /// once, and each distinct `#!` line (interpreter and argument) once.
 #[derive(Default)]
 pub struct Completer {
-    loaders: HashMap<Vec<u8>, Vec<Check>>,
+    /// Keyed by PT_INTERP and the class and machine of the programs that
+    /// name it: the same loader is ELIBBAD for some and fine for others.
+    loaders: HashMap<(Vec<u8>, ElfClass), Vec<Check>>,
     scripts: HashMap<ShebangLine, Option<DeepFile>>,
 }
 
@@ -328,12 +361,18 @@ impl Completer {
             return Ok(f);
         };
         if role == Role::Loader {
-            let checks = match self.loaders.get(&word) {
+            // Only an ELF program needs a loader, and its check has its
+            // class and machine.
+            let Some(class) = elf_class(&f) else {
+                return Ok(f);
+            };
+            let key = (word, class);
+            let checks = match self.loaders.get(&key) {
                 Some(c) => c.clone(),
                 None => {
-                    let c = inspect_exec(platform, fs, Role::Loader, &word).await?;
+                    let c = inspect_loader(platform, fs, &key.0, class).await?;
                     if self.loaders.len() < MAX_CACHED {
-                        self.loaders.insert(word, c.clone());
+                        self.loaders.insert(key, c.clone());
                     }
                     c
                 }

@@ -2508,3 +2508,73 @@ fn unknown_shell_search_is_noted_only_with_a_later_hit() {
     assert_verdict(&r, Verdict::Pass, Reason::Match);
     assert!(note_has(&r, "cannot be told"), "{r:#?}");
 }
+
+/// Regression (review finding 1): under `--deep` a program's loader was
+/// judged against the platform alone, so an i386 program whose
+/// `/lib/ld-linux.so.2` is the x86-64 loader, or an x86-64 program whose
+/// PT_INTERP is the i386 loader, passed or warned. The kernel refuses both
+/// (ELIBBAD), as `judge` says; completing an unfollowed file must too, and
+/// one cached loader judgement must not serve programs of another class.
+#[test]
+fn deep_loader_of_another_class_than_its_program_is_elibbad() {
+    let dynamic = |machine, bits, interp| {
+        build_elf(&ElfSpec {
+            machine,
+            bits,
+            interp: Some(interp),
+            ..Default::default()
+        })
+    };
+    let mut fs = MemFs::new();
+    fs.file(
+        "/opt/tool",
+        0o755,
+        dynamic(EM_386, 32, "/lib/ld-linux.so.2"),
+    )
+    .file(
+        "/usr/bin/ok",
+        0o755,
+        dynamic(EM_X86_64, 64, "/lib/ld-linux.so.2"),
+    )
+    .symlink("/lib/ld-linux.so.2", "/lib64/ld-linux-x86-64.so.2")
+    .file("/lib64/ld-linux-x86-64.so.2", 0o755, elf(EM_X86_64, 64))
+    .file(
+        "/usr/local/bin/x",
+        0o755,
+        dynamic(EM_X86_64, 64, "/usr/lib/ld-i386.so.2"),
+    )
+    .file("/usr/lib/ld-i386.so.2", 0o755, elf(EM_386, 32));
+    for p in ["/opt/tool", "/usr/local/bin/x"] {
+        let (followed, done) = completed("linux/amd64", &fs, p);
+        for f in [&followed, &done] {
+            assert_eq!(
+                (f.verdict(), f.checks[0].reason),
+                (Verdict::Fail, Reason::NotAProgram),
+                "{p}: {f:#?}"
+            );
+            assert!(f.checks[0].message.contains("ELIBBAD"), "{f:#?}");
+        }
+    }
+    // One `Completer` for both programs of `/lib/ld-linux.so.2`: the
+    // x86-64 one passes, the i386 one is still ELIBBAD (the cache is keyed
+    // by class and machine too), in either order.
+    let p = Platform::parse("linux/amd64").unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    for order in [["/usr/bin/ok", "/opt/tool"], ["/opt/tool", "/usr/bin/ok"]] {
+        let mut c = Completer::default();
+        for path in order {
+            let f = deep("linux/amd64", &fs, path, false).unwrap();
+            let f = rt
+                .block_on(c.complete(&p, &fs, path.as_bytes(), f))
+                .unwrap();
+            let want = if path == "/opt/tool" {
+                Verdict::Fail
+            } else {
+                Verdict::Pass
+            };
+            assert_eq!(f.verdict(), want, "{path}: {f:#?}");
+        }
+    }
+}
