@@ -347,7 +347,8 @@ async fn deep_walk(platform: &Platform, fs: &GatewayFs) -> Result<deep::Findings
     );
     let mut judged = stream::iter(candidates.iter())
         .map(|(path, entry)| async move {
-            deep::inspect_file(platform, fs, path, entry, false)
+            let searched = deep::searched_by_loader(platform, path);
+            deep::inspect_file(platform, fs, path, entry, false, searched)
                 .await
                 .map(|f| (path, f))
         })

@@ -67,6 +67,67 @@ pub fn is_candidate(name: &[u8], entry: &Entry) -> bool {
         && (entry.is_executable() || memchr::memmem::find(name, b".so").is_some())
 }
 
+/// Debian's multiarch triplets (the directory names under `/lib` and
+/// `/usr/lib` its libc6 puts in `/etc/ld.so.conf.d/<triplet>.conf`), per
+/// GOARCH and, for arm, variant: Debian's `armel` is v5, `armhf` v7.
+fn multiarch_triplets(platform: &Platform) -> &'static [&'static str] {
+    match platform.arch.as_str() {
+        "amd64" => &["x86_64-linux-gnu"],
+        "386" => &["i386-linux-gnu"],
+        "arm64" => &["aarch64-linux-gnu"],
+        "arm" => &["arm-linux-gnueabihf", "arm-linux-gnueabi"],
+        "ppc64le" => &["powerpc64le-linux-gnu"],
+        "ppc64" => &["powerpc64-linux-gnu"],
+        "s390x" => &["s390x-linux-gnu"],
+        "riscv64" => &["riscv64-linux-gnu"],
+        "mips64le" => &["mips64el-linux-gnuabi64"],
+        "mips64" => &["mips64-linux-gnuabi64"],
+        "mipsle" => &["mipsel-linux-gnu"],
+        "mips" => &["mips-linux-gnu"],
+        "loong64" => &["loongarch64-linux-gnu"],
+        _ => &[],
+    }
+}
+
+/// Whether the platform's dynamic loader looks for libraries in the
+/// directory of `path` without being told to (no RPATH/RUNPATH, no
+/// `LD_LIBRARY_PATH`):
+/// - glibc: its built-in system directories (elf/dl-load.c
+///   `system_dirs`, `$(slibdir)` and `$(libdir)`: `/lib64` and
+///   `/usr/lib64` where the ABI says so, else `/lib` and `/usr/lib`), and
+///   what `ldconfig` puts in ld.so.cache: the trusted `/lib` and `/usr/lib`
+///   (elf/ldconfig.c) and the directories of Debian's
+///   `/etc/ld.so.conf.d/libc.conf` (`/usr/local/lib`) and
+///   `<triplet>.conf` (`/lib/<triplet>`, `/usr/lib/<triplet>`,
+///   `/usr/local/lib/<triplet>`);
+/// - musl: `/lib:/usr/local/lib:/usr/lib` when there is no
+///   `/etc/ld-musl-<arch>.path` (ldso/dynlink.c `load_library`).
+///
+/// The image's own `/etc/ld.so.conf` is not read: a directory only it adds
+/// counts as not searched.
+pub fn searched_by_loader(platform: &Platform, path: &[u8]) -> bool {
+    let dir = match path.iter().rposition(|&b| b == b'/') {
+        Some(0) => &b"/"[..],
+        Some(i) => &path[..i],
+        None => return false,
+    };
+    const FIXED: [&[u8]; 5] = [
+        b"/lib",
+        b"/usr/lib",
+        b"/lib64",
+        b"/usr/lib64",
+        b"/usr/local/lib",
+    ];
+    if FIXED.contains(&dir) {
+        return true;
+    }
+    multiarch_triplets(platform).iter().any(|t| {
+        ["/lib/", "/usr/lib/", "/usr/local/lib/"]
+            .iter()
+            .any(|base| dir.strip_prefix(base.as_bytes()) == Some(t.as_bytes()))
+    })
+}
+
 fn default_ctx() -> Ctx {
     Ctx {
         path: Some(DEFAULT_PATH.as_bytes().to_vec()),
@@ -87,13 +148,19 @@ fn default_ctx() -> Ctx {
 /// Executables are judged as exec would (`follow`: with their loader or
 /// interpreter); a script whose interpreter is missing is only a warning
 /// here, since nothing says it ever runs. Shared objects without an execute
-/// bit are judged by their machine alone.
+/// bit are judged by their machine alone, and one for another known CPU
+/// fails only where the platform's loader searches by default (`searched`:
+/// [`searched_by_loader`] of the file's real path; `path` may be a stand-in).
+/// Elsewhere (a cross toolchain's `/usr/aarch64-linux-gnu/lib`) the loader
+/// never finds it by itself, and skips a wrong-machine file when it does
+/// (glibc elf/dl-load.c `open_verify`): a warning.
 pub async fn inspect_file<R: RootFs>(
     platform: &Platform,
     fs: &R,
     path: &[u8],
     entry: &Entry,
     follow: bool,
+    searched: bool,
 ) -> Result<Option<DeepFile>, InspectError> {
     if entry.kind != Kind::File {
         return Ok(None);
@@ -151,6 +218,16 @@ pub async fn inspect_file<R: RootFs>(
             if !exec && elf.interp.is_none() {
                 // A library: "statically linked" would mislead.
                 msg = msg.replacen(", statically linked", ", a shared object", 1);
+            }
+            if !exec && !searched && o.verdict == Verdict::Fail && o.reason == Reason::ArchMismatch
+            {
+                o.verdict = Verdict::Warn;
+                msg = format!(
+                    "{msg}, outside the directories the {platform} dynamic loader searches by \
+                     default (and it skips a library for another machine): a problem only if a \
+                     program loads it through RPATH/RUNPATH, LD_LIBRARY_PATH or dlopen of its \
+                     path (a cross toolchain's sysroot is only linked against)"
+                );
             }
             let mut c = own(&e, o.verdict, o.reason, msg);
             c.binary = Some(facts);
@@ -388,7 +465,7 @@ impl Completer {
                 let data = synthetic_script(&key.0, key.1.as_deref());
                 let over = WithSynth { base: fs, data };
                 let entry = Entry::file(0o755, over.data.len() as u64);
-                let j = inspect_file(platform, &over, SYNTH, &entry, true).await?;
+                let j = inspect_file(platform, &over, SYNTH, &entry, true, true).await?;
                 if self.scripts.len() < MAX_CACHED {
                     self.scripts.insert(key, j.clone());
                 }

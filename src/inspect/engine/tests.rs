@@ -1620,7 +1620,7 @@ fn engine_survives_hostile_argv() {
 
 // ---------------------------------------------------------------- --deep
 
-use super::deep::{is_candidate, repath, Completer, Findings, LIST_MAX, SYNTH};
+use super::deep::{is_candidate, repath, searched_by_loader, Completer, Findings, LIST_MAX, SYNTH};
 
 /// A shared object (`ET_DYN`, no PT_INTERP) for `machine`.
 fn shared_object(machine: u16, bits: u8) -> Vec<u8> {
@@ -1635,8 +1635,16 @@ fn deep(platform: &str, fs: &MemFs, path: &str, follow: bool) -> Option<DeepFile
         .build()
         .unwrap();
     let entry = rt.block_on(fs.lstat(path.as_bytes())).unwrap().unwrap();
-    rt.block_on(inspect_file(&p, fs, path.as_bytes(), &entry, follow))
-        .unwrap()
+    let searched = searched_by_loader(&p, path.as_bytes());
+    rt.block_on(inspect_file(
+        &p,
+        fs,
+        path.as_bytes(),
+        &entry,
+        follow,
+        searched,
+    ))
+    .unwrap()
 }
 
 #[test]
@@ -1751,7 +1759,12 @@ fn deep_skips_an_elf_executable_without_an_execute_bit() {
         deep("linux/arm64", &fs, "/src/testdata/gcc-386-exec", true),
         None
     );
+    // A library is judged, and fails only in a directory the loader
+    // searches by default: here, test data, it warns.
     let f = deep("linux/arm64", &fs, "/src/testdata/libtest.so", true).expect("judged");
+    assert_eq!(f.verdict(), Verdict::Warn);
+    fs.file("/usr/lib/libtest.so", 0o644, shared_object(EM_386, 32));
+    let f = deep("linux/arm64", &fs, "/usr/lib/libtest.so", true).expect("judged");
     assert_eq!(f.verdict(), Verdict::Fail);
 }
 
@@ -2577,4 +2590,91 @@ fn deep_loader_of_another_class_than_its_program_is_elibbad() {
             assert_eq!(f.verdict(), want, "{path}: {f:#?}");
         }
     }
+}
+
+/// Regression (review finding 2): every cross toolchain image failed
+/// `--deep`: Debian's `libgcc-s1-arm64-cross` puts aarch64 libraries in
+/// `/usr/aarch64-linux-gnu/lib`, which an amd64 loader never searches by
+/// default (and it skips a wrong-machine file: glibc elf/dl-load.c
+/// `open_verify`). A non-executable foreign library there warns; in the
+/// directories the loader searches it still fails, and so does any
+/// executable, wherever it is.
+#[test]
+fn deep_foreign_library_outside_the_loaders_default_dirs_only_warns() {
+    let mut fs = MemFs::new();
+    let lib = shared_object(EM_AARCH64, 64);
+    let warned = [
+        "/usr/aarch64-linux-gnu/lib/libgcc_s.so.1",
+        "/usr/aarch64-linux-gnu/lib/libc.so.6",
+        "/usr/lib/gcc-cross/aarch64-linux-gnu/12/libgomp.so",
+        "/usr/lib/aarch64-linux-gnu/libssl.so.3",
+        "/opt/sdk/lib/libfoo.so",
+    ];
+    let failed = [
+        "/lib/libfoo.so",
+        "/usr/lib/libfoo.so",
+        "/lib64/libfoo.so",
+        "/usr/lib64/libfoo.so",
+        "/usr/local/lib/libfoo.so",
+        "/lib/x86_64-linux-gnu/libfoo.so",
+        "/usr/lib/x86_64-linux-gnu/libfoo.so",
+        "/usr/local/lib/x86_64-linux-gnu/libfoo.so",
+    ];
+    for p in warned.iter().chain(&failed) {
+        fs.file(p, 0o644, lib.clone());
+    }
+    fs.file(
+        "/usr/aarch64-linux-gnu/lib/libexec.so.1",
+        0o755,
+        lib.clone(),
+    )
+    .file(
+        "/usr/aarch64-linux-gnu/bin/tool",
+        0o755,
+        elf(EM_AARCH64, 64),
+    );
+    for p in warned {
+        let f = deep("linux/amd64", &fs, p, false).expect("a program");
+        assert_eq!(
+            (f.verdict(), f.checks[0].reason),
+            (Verdict::Warn, Reason::ArchMismatch),
+            "{p}: {f:#?}"
+        );
+        assert!(
+            f.checks[0]
+                .message
+                .contains("outside the directories the linux/amd64 dynamic loader searches"),
+            "{}",
+            f.checks[0].message
+        );
+    }
+    for p in failed.iter().chain(&[
+        "/usr/aarch64-linux-gnu/lib/libexec.so.1",
+        "/usr/aarch64-linux-gnu/bin/tool",
+    ]) {
+        for follow in [false, true] {
+            let f = deep("linux/amd64", &fs, p, follow).expect("a program");
+            assert_eq!(
+                (f.verdict(), f.checks[0].reason),
+                (Verdict::Fail, Reason::ArchMismatch),
+                "{p}: {f:#?}"
+            );
+        }
+    }
+    // The platform's own multiarch directory is its own: on arm64,
+    // /usr/lib/aarch64-linux-gnu is searched, /usr/lib/x86_64-linux-gnu not.
+    let p = Platform::parse("linux/arm64").unwrap();
+    assert!(searched_by_loader(
+        &p,
+        b"/usr/lib/aarch64-linux-gnu/libssl.so.3"
+    ));
+    assert!(!searched_by_loader(
+        &p,
+        b"/usr/lib/x86_64-linux-gnu/libssl.so.3"
+    ));
+    assert!(!searched_by_loader(
+        &p,
+        b"/usr/lib/aarch64-linux-gnu/sub/libx.so"
+    ));
+    assert!(searched_by_loader(&p, b"/usr/local/lib/libx.so"));
 }
