@@ -22,8 +22,8 @@
 use super::capture::{self, Budget, FileCapture};
 use super::unpack::{LayerTree, Lookup};
 use crate::inspect::engine::deep::{
-    inspect_file, is_candidate, repath, searched_by_loader, Completer, DeepFile, Findings,
-    LIST_MAX, SYNTH,
+    inspect_file, is_candidate, repath, repath_note, searched_by_loader, Completer, DeepFile,
+    Findings, LIST_MAX, SYNTH,
 };
 use crate::inspect::{InspectError, Platform, Verdict};
 use crate::rootfs::{display, Entry, FsError, RootFs};
@@ -297,7 +297,7 @@ impl<'p> DeepHook<'p> {
         }
         let id = self.templates.len() as u32;
         ids.push(id);
-        let settled_pass = f.needs.is_none() && f.verdict() == Verdict::Pass;
+        let settled_pass = f.needs.is_none() && f.note.is_none() && f.verdict() == Verdict::Pass;
         self.templates.push(Template {
             file: f,
             settled_pass,
@@ -407,7 +407,13 @@ impl DeepScan {
                 findings.count(Verdict::Pass, t.count);
                 continue;
             }
-            let f = completer.complete(platform, fs, SYNTH, t.file).await?;
+            let mut f = completer.complete(platform, fs, SYNTH, t.file).await?;
+            if let Some(n) = f.note.take() {
+                for p in &t.paths {
+                    findings.note(repath_note(&n, p));
+                }
+                findings.more_notes(t.count.saturating_sub(t.paths.len()));
+            }
             let v = f.verdict();
             let mut listed = 0;
             if v != Verdict::Pass {

@@ -286,6 +286,42 @@ fn script_whose_interpreter_is_missing_only_warns() {
     assert_eq!(strict.code, 1, "{strict}");
 }
 
+/// Regression (review finding 3): a relative `#!` interpreter was resolved
+/// from `/` under `--deep` (`#!bin/sh` passed through `/bin/sh`,
+/// `#!usr/bin/nothing` warned not-found), but the kernel resolves it from
+/// the caller's working directory, unknown here: each such file is a note,
+/// its interpreter unjudged, including files sharing one judgement in the
+/// stream.
+#[test]
+fn relative_script_interpreter_is_a_note_under_deep() {
+    let root = DebRoot::base("amd64")
+        .next_layer()
+        .script("/usr/lib/app/run", "#!bin/sh\necho hi\n")
+        .script("/usr/lib/app/run2", "#!bin/sh\necho hi too\n")
+        .script("/usr/lib/app/other", "#!usr/bin/nothing\n");
+    let (_, deep) = both(image("amd64", root));
+    let p = deep.expect(0, "pass", "match");
+    assert!(files(&p).is_empty(), "{deep}");
+    let notes: Vec<&str> = p["notes"]
+        .as_array()
+        .expect("notes")
+        .iter()
+        .filter_map(|n| n.as_str())
+        .collect();
+    for f in [
+        "/usr/lib/app/run",
+        "/usr/lib/app/run2",
+        "/usr/lib/app/other",
+    ] {
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains(f) && n.contains("relative name") && n.contains("not judged")),
+            "{f}: {deep}"
+        );
+    }
+}
+
 #[test]
 fn script_whose_interpreter_is_of_another_arch_fails() {
     let root = DebRoot::base("amd64")

@@ -33,6 +33,8 @@ pub struct DeepFile {
     pub needs: Option<(Role, Vec<u8>)>,
     /// With an interpreter in `needs`: the argument of its `#!` line.
     pub arg: Option<Vec<u8>>,
+    /// What was not judged, and why (a relative interpreter or loader).
+    pub note: Option<String>,
 }
 
 impl DeepFile {
@@ -188,7 +190,25 @@ pub async fn inspect_file<R: RootFs>(
         {
             Ok(None)
         }
-        Ident::Script { interpreter, arg } if !follow => {
+        Ident::Script { interpreter, arg } if !follow || !interpreter.starts_with(b"/") => {
+            if !interpreter.starts_with(b"/") {
+                let c = own(
+                    &e,
+                    Verdict::Pass,
+                    Reason::Match,
+                    format!(
+                        "{} is a script run by {}, a relative name: its interpreter is not judged",
+                        shown(path),
+                        shown(interpreter)
+                    ),
+                );
+                return Ok(Some(DeepFile {
+                    checks: vec![c],
+                    needs: None,
+                    arg: None,
+                    note: Some(relative_note(path, "#! interpreter", interpreter)),
+                }));
+            }
             let c = own(
                 &e,
                 Verdict::Pass,
@@ -199,9 +219,12 @@ pub async fn inspect_file<R: RootFs>(
                 checks: vec![c],
                 needs: Some((Role::Interpreter, interpreter.clone())),
                 arg: arg.clone(),
+                note: None,
             }))
         }
-        Ident::Elf(elf) if !exec || !follow => {
+        Ident::Elf(elf)
+            if !exec || !follow || elf.interp.as_ref().is_some_and(|i| !i.starts_with(b"/")) =>
+        {
             let elf = elf.clone();
             let mut facts = e.idents[path].1.clone();
             let (mut o, mut msg) = e.judge_elf(&elf, &mut facts, path).await?;
@@ -231,14 +254,20 @@ pub async fn inspect_file<R: RootFs>(
             }
             let mut c = own(&e, o.verdict, o.reason, msg);
             c.binary = Some(facts);
-            let needs = match &elf.interp {
-                Some(i) if exec && o.verdict < Verdict::Fail => Some((Role::Loader, i.clone())),
-                _ => None,
+            let (needs, note) = match &elf.interp {
+                Some(i) if exec && o.verdict < Verdict::Fail && !i.starts_with(b"/") => {
+                    (None, Some(relative_note(path, "ELF loader (PT_INTERP)", i)))
+                }
+                Some(i) if exec && o.verdict < Verdict::Fail => {
+                    (Some((Role::Loader, i.clone())), None)
+                }
+                _ => (None, None),
             };
             Ok(Some(DeepFile {
                 checks: vec![c],
                 needs,
                 arg: None,
+                note,
             }))
         }
         _ => {
@@ -253,9 +282,26 @@ pub async fn inspect_file<R: RootFs>(
                 checks,
                 needs: None,
                 arg: None,
+                note: None,
             }))
         }
     }
+}
+
+/// The note for a program whose interpreter or loader (`what`, named
+/// `word`) is a relative name: the kernel opens it from the working
+/// directory of the process that calls execve (fs/exec.c `open_exec` →
+/// `do_open_execat(AT_FDCWD, ...)`, for binfmt_script and binfmt_elf
+/// alike), which `--deep` cannot know for a file no config runs. Resolving
+/// it from `/` would be a guess.
+fn relative_note(path: &[u8], what: &str, word: &[u8]) -> String {
+    format!(
+        "--deep: {}: its {what} {} is a relative name, which the kernel resolves \
+         against the working directory of whoever runs it, unknown for a file no config \
+         runs: the {what} is not judged",
+        shown(path),
+        shown(word)
+    )
 }
 
 /// A script `--deep` found fails only when its interpreter is there and
@@ -342,6 +388,11 @@ pub fn with_loader(mut f: DeepFile, loader: &[Check]) -> DeepFile {
     f.needs = None;
     f.arg = None;
     f
+}
+
+/// A note written for a file judged at [`SYNTH`], for the file at `to`.
+pub fn repath_note(note: &str, to: &[u8]) -> String {
+    note.replace(&shown(SYNTH), &shown(to))
 }
 
 /// Put `to` where `from` is in checks judged at `from` (the file's own
@@ -503,11 +554,36 @@ pub struct Findings {
     listed: Vec<DeepFile>,
     listed_failed: usize,
     listed_warned: usize,
+    /// Files whose interpreter or loader was not judged: the first
+    /// [`NOTES_MAX`] notes, then a count.
+    notes: Vec<String>,
+    more_notes: usize,
 }
 
+/// Notes about files not fully judged kept per platform; the others are
+/// counted.
+pub const NOTES_MAX: usize = 20;
+
 impl Findings {
+    /// A file's note (see [`DeepFile::note`]).
+    pub fn note(&mut self, n: String) {
+        if self.notes.len() < NOTES_MAX {
+            self.notes.push(n);
+        } else {
+            self.more_notes += 1;
+        }
+    }
+
+    /// `n` more files' notes, counted.
+    pub fn more_notes(&mut self, n: usize) {
+        self.more_notes += n;
+    }
+
     /// One file judged.
-    pub fn add(&mut self, f: DeepFile) {
+    pub fn add(&mut self, mut f: DeepFile) {
+        if let Some(n) = f.note.take() {
+            self.note(n);
+        }
         let v = f.verdict();
         self.files += 1;
         let listed = match v {
@@ -560,6 +636,13 @@ impl Findings {
         if let Some(d) = report.deep.as_mut() {
             d.failed = self.failed;
             d.warned = self.warned;
+        }
+        report.notes.append(&mut self.notes);
+        if self.more_notes > 0 {
+            report.notes.push(format!(
+                "--deep: {} more files whose interpreter or loader is a relative name: not judged",
+                self.more_notes
+            ));
         }
         if unlisted > 0 {
             report.notes.push(format!(

@@ -2678,3 +2678,69 @@ fn deep_foreign_library_outside_the_loaders_default_dirs_only_warns() {
     ));
     assert!(searched_by_loader(&p, b"/usr/local/lib/libx.so"));
 }
+
+/// Regression (review finding 3): under `--deep` a relative `#!`
+/// interpreter or PT_INTERP was resolved from `/` (a pass for `#!bin/python3`
+/// beside `/bin/python3`, a loader-missing failure for
+/// `lib/ld-musl-x86_64.so.1`), but the kernel opens it from the caller's
+/// working directory (fs/exec.c `open_exec`), unknown for a file no config
+/// runs. The file's own format is judged; its interpreter or loader is
+/// not, and a note says so, followed or completed alike.
+#[test]
+fn deep_relative_interpreter_or_loader_is_a_note_not_a_guess() {
+    let mut fs = MemFs::new();
+    fs.file("/usr/lib/app/run", 0o755, "#!bin/python3\nprint(1)\n")
+        .file("/bin/python3", 0o755, elf(EM_AARCH64, 64))
+        .file(
+            "/opt/app/tool",
+            0o755,
+            build_elf(&ElfSpec {
+                machine: EM_X86_64,
+                bits: 64,
+                interp: Some("lib/ld-musl-x86_64.so.1"),
+                ..Default::default()
+            }),
+        )
+        .file(
+            "/opt/app/foreign",
+            0o755,
+            build_elf(&ElfSpec {
+                machine: EM_AARCH64,
+                bits: 64,
+                interp: Some("lib/ld-musl-aarch64.so.1"),
+                ..Default::default()
+            }),
+        );
+    for p in ["/usr/lib/app/run", "/opt/app/tool"] {
+        let (followed, done) = completed("linux/amd64", &fs, p);
+        for f in [&followed, &done] {
+            assert_eq!(f.checks.len(), 1, "{p}: only its own check: {f:#?}");
+            assert_eq!(f.verdict(), Verdict::Pass, "{p}: {f:#?}");
+            let note = f.note.as_deref().expect("a note");
+            assert!(note.contains("relative name"), "{note}");
+            assert!(note.contains("not judged"), "{note}");
+            assert!(note.contains(p), "{note}");
+        }
+    }
+    // Its own machine is still judged.
+    let (followed, done) = completed("linux/amd64", &fs, "/opt/app/foreign");
+    for f in [&followed, &done] {
+        assert_eq!(
+            (f.verdict(), f.checks[0].reason),
+            (Verdict::Fail, Reason::ArchMismatch),
+            "{f:#?}"
+        );
+    }
+    // A note reaches the platform's notes through `Findings`.
+    let mut findings = Findings::default();
+    findings.add(deep("linux/amd64", &fs, "/opt/app/tool", false).unwrap());
+    let mut r = run(&cfg(&["/bin/python3"], &[]), "linux/arm64", &fs);
+    findings.fold(&mut r, &Platform::parse("linux/arm64").unwrap());
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("/opt/app/tool") && n.contains("relative name")),
+        "{:?}",
+        r.notes
+    );
+}
