@@ -554,8 +554,9 @@ pub struct Findings {
     listed: Vec<DeepFile>,
     listed_failed: usize,
     listed_warned: usize,
-    /// Files whose interpreter or loader was not judged: the first
-    /// [`NOTES_MAX`] notes, then a count.
+    /// What was not judged (a file's relative interpreter or loader, a
+    /// directory that could not be listed): the first [`NOTES_MAX`] notes,
+    /// then a count.
     notes: Vec<String>,
     more_notes: usize,
 }
@@ -640,7 +641,7 @@ impl Findings {
         report.notes.append(&mut self.notes);
         if self.more_notes > 0 {
             report.notes.push(format!(
-                "--deep: {} more files whose interpreter or loader is a relative name: not judged",
+                "--deep: {} more notes about files or directories not judged are left out",
                 self.more_notes
             ));
         }
