@@ -306,6 +306,7 @@ async fn deep_walk(platform: &Platform, fs: &GatewayFs) -> Result<deep::Findings
     let mut todo: Vec<Vec<u8>> = vec![b"/".to_vec()];
     let mut listing = FuturesUnordered::new();
     let mut seen = 0usize;
+    let mut unlisted: Vec<String> = Vec::new();
     let walk_started = std::time::Instant::now();
     loop {
         while listing.len() < DEEP_CONCURRENCY {
@@ -318,7 +319,14 @@ async fn deep_walk(platform: &Platform, fs: &GatewayFs) -> Result<deep::Findings
         let Some((dir, entries)) = listing.next().await else {
             break;
         };
-        let entries = entries.map_err(|e| err(&e))?;
+        let Some(entries) = entries.map_err(|e| err(&e))? else {
+            let d = crate::rootfs::display(&dir);
+            unlisted.push(format!(
+                "--deep: {d} holds a name that is not UTF-8, which the gateway's ReadDir \
+                 cannot carry (fsutil Stat.path is a string): that directory is not walked"
+            ));
+            continue;
+        };
         seen += entries.len();
         if seen > MAX_DEEP_ENTRIES {
             return Err(format!(
@@ -347,13 +355,17 @@ async fn deep_walk(platform: &Platform, fs: &GatewayFs) -> Result<deep::Findings
     );
     let mut judged = stream::iter(candidates.iter())
         .map(|(path, entry)| async move {
-            deep::inspect_file(platform, fs, path, entry, false)
+            let searched = deep::searched_by_loader(platform, path);
+            deep::inspect_file(platform, fs, path, entry, false, searched)
                 .await
                 .map(|f| (path, f))
         })
         .buffer_unordered(DEEP_CONCURRENCY);
     let mut completer = deep::Completer::default();
     let mut findings = deep::Findings::default();
+    for n in unlisted {
+        findings.note(n);
+    }
     while let Some(r) = judged.next().await {
         let (path, f) = r.map_err(|e| err(&e))?;
         if let Some(f) = f {

@@ -176,10 +176,14 @@ impl GatewayFs {
 
 impl GatewayFs {
     /// Every entry of directory `dir` (`ReadDir` with no pattern), by name,
-    /// links as links. A directory that does not exist has none.
-    pub async fn read_dir(&self, dir: &[u8]) -> Result<Vec<(Vec<u8>, Entry)>, FsError> {
+    /// links as links. A directory that does not exist has none. `None`
+    /// when the directory holds a name that is not UTF-8: `Stat.path` is a
+    /// proto3 `string` (tonistiigi/fsutil types/stat.proto), which prost
+    /// refuses to decode and Go's google.golang.org/protobuf refuses to
+    /// encode, so the gateway cannot list it at all.
+    pub async fn read_dir(&self, dir: &[u8]) -> Result<Option<Vec<(Vec<u8>, Entry)>>, FsError> {
         if self.ref_id.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Some(Vec::new()));
         }
         let dir = utf8_path(dir)?;
         let resp = self
@@ -195,18 +199,21 @@ impl GatewayFs {
         let entries = match resp {
             Ok(r) => r.into_inner().entries,
             Err(s) if s.code() == tonic::Code::NotFound || is_not_exist(&s) => {
-                return Ok(Vec::new())
+                return Ok(Some(Vec::new()))
             }
+            Err(s) if names_not_utf8(&s) => return Ok(None),
             Err(s) => return Err(backend(&format!("listing {dir}"), &s)),
         };
-        Ok(entries
-            .iter()
-            .filter_map(|st| {
-                let name = st.path.rsplit('/').next().unwrap_or(&st.path);
-                (!name.is_empty() && name != "." && name != "..")
-                    .then(|| (name.as_bytes().to_vec(), entry_of(st)))
-            })
-            .collect())
+        Ok(Some(
+            entries
+                .iter()
+                .filter_map(|st| {
+                    let name = st.path.rsplit('/').next().unwrap_or(&st.path);
+                    (!name.is_empty() && name != "." && name != "..")
+                        .then(|| (name.as_bytes().to_vec(), entry_of(st)))
+                })
+                .collect(),
+        ))
     }
 }
 
@@ -275,6 +282,15 @@ pub(crate) fn entry_of(st: &Stat) -> Entry {
 
 /// BuildKit reports a missing directory as an Unknown status carrying the
 /// Go error text.
+/// A `ReadDir` that failed on a name that is not UTF-8: prost's decode
+/// error as tonic-prost passes it on (`Status::internal` of "... invalid
+/// string value: data is not UTF-8 encoded"), or Go protobuf's marshal
+/// error on the daemon ("... contains invalid UTF-8").
+fn names_not_utf8(s: &tonic::Status) -> bool {
+    let m = s.message();
+    m.contains("data is not UTF-8 encoded") || m.contains("invalid UTF-8")
+}
+
 fn is_not_exist(s: &tonic::Status) -> bool {
     let m = s.message();
     m.contains("no such file or directory") || m.contains("not a directory")
@@ -303,6 +319,34 @@ pub(crate) fn rpc_status(s: &tonic::Status) -> RpcStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (review finding 5): `build --deep` was undecided (exit 2)
+    /// on a result with any name that is not UTF-8, because a `ReadDir`
+    /// whose `Stat.path` is not UTF-8 fails to decode. The failure as
+    /// prost and tonic-prost really make it (and as Go protobuf words its
+    /// own) is recognised, so the walk notes that directory and goes on.
+    #[test]
+    fn read_dir_of_a_name_that_is_not_utf8_is_recognised() {
+        use super::super::proto::gateway::ReadDirResponse;
+        // entries { path: "caf\xe9" }
+        let wire = [0x0a, 0x06, 0x0a, 0x04, b'c', b'a', b'f', 0xe9];
+        let e = ReadDirResponse::decode(&wire[..]).expect_err("not UTF-8");
+        assert!(
+            names_not_utf8(&tonic::Status::internal(e.to_string())),
+            "{e}"
+        );
+        assert!(names_not_utf8(&tonic::Status::unknown(
+            "proto: field fsutil.types.Stat.path contains invalid UTF-8"
+        )));
+        assert!(!names_not_utf8(&tonic::Status::internal(
+            "connection reset"
+        )));
+        let ok = [0x0a, 0x05, 0x0a, 0x03, b'c', b'a', b'f'];
+        assert_eq!(
+            ReadDirResponse::decode(&ok[..]).unwrap().entries[0].path,
+            "caf"
+        );
+    }
 
     fn st(mode: u32, size: i64, link: &str) -> Stat {
         Stat {

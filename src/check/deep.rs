@@ -22,7 +22,8 @@
 use super::capture::{self, Budget, FileCapture};
 use super::unpack::{LayerTree, Lookup};
 use crate::inspect::engine::deep::{
-    inspect_file, is_candidate, repath, Completer, DeepFile, Findings, LIST_MAX, SYNTH,
+    inspect_file, is_candidate, repath, repath_note, searched_by_loader, Completer, DeepFile,
+    Findings, LIST_MAX, SYNTH,
 };
 use crate::inspect::{InspectError, Platform, Verdict};
 use crate::rootfs::{display, Entry, FsError, RootFs};
@@ -73,6 +74,10 @@ struct Current {
     cap: FileCapture,
     /// The first bytes showed whether it can be a program.
     decided: bool,
+    /// The platform's loader searches its directory by default
+    /// (`searched_by_loader`): a foreign library there fails, elsewhere it
+    /// warns. A hard link elsewhere shares this name's judgement.
+    searched: bool,
 }
 
 /// A budget without bounds: one file at a time, at most its head, tail
@@ -187,10 +192,11 @@ impl<'p> DeepHook<'p> {
         }
     }
 
-    /// A regular file's bytes follow (entry `ordinal` of the layer, named
-    /// `name`): whether to be fed them.
-    pub fn begin(&mut self, name: &[u8], mode: u16, size: u64, ordinal: u32) -> bool {
+    /// A regular file's bytes follow (entry `ordinal` of the layer, at
+    /// `path`): whether to be fed them.
+    pub fn begin(&mut self, path: &[u8], mode: u16, size: u64, ordinal: u32) -> bool {
         self.cur = None;
+        let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
         let entry = Entry::file(mode as u32, size);
         if !is_candidate(name, &entry) {
             return false;
@@ -209,6 +215,7 @@ impl<'p> DeepHook<'p> {
             mode,
             cap,
             decided: false,
+            searched: searched_by_loader(self.platform, path),
         });
         true
     }
@@ -248,8 +255,14 @@ impl<'p> DeepHook<'p> {
             entry: entry.clone(),
             segs: &segs,
         };
-        let judged =
-            futures::executor::block_on(inspect_file(self.platform, &fs, SYNTH, &entry, false));
+        let judged = futures::executor::block_on(inspect_file(
+            self.platform,
+            &fs,
+            SYNTH,
+            &entry,
+            false,
+            cur.searched,
+        ));
         let what = match judged {
             Ok(None) => NOT_A_PROGRAM,
             Ok(Some(f)) => self.intern(f),
@@ -284,7 +297,7 @@ impl<'p> DeepHook<'p> {
         }
         let id = self.templates.len() as u32;
         ids.push(id);
-        let settled_pass = f.needs.is_none() && f.verdict() == Verdict::Pass;
+        let settled_pass = f.needs.is_none() && f.note.is_none() && f.verdict() == Verdict::Pass;
         self.templates.push(Template {
             file: f,
             settled_pass,
@@ -394,7 +407,13 @@ impl DeepScan {
                 findings.count(Verdict::Pass, t.count);
                 continue;
             }
-            let f = completer.complete(platform, fs, SYNTH, t.file).await?;
+            let mut f = completer.complete(platform, fs, SYNTH, t.file).await?;
+            if let Some(n) = f.note.take() {
+                for p in &t.paths {
+                    findings.note(repath_note(&n, p));
+                }
+                findings.more_notes(t.count.saturating_sub(t.paths.len()));
+            }
             let v = f.verdict();
             let mut listed = 0;
             if v != Verdict::Pass {
@@ -414,7 +433,8 @@ impl DeepScan {
             let Some(entry) = fs.lstat(&p).await? else {
                 continue;
             };
-            if let Some(f) = inspect_file(platform, fs, &p, &entry, true).await? {
+            let searched = searched_by_loader(platform, &p);
+            if let Some(f) = inspect_file(platform, fs, &p, &entry, true, searched).await? {
                 findings.add(f);
             }
         }

@@ -637,6 +637,7 @@ fn index_layer_counted(
     let mut caps: Vec<(u32, Segments, bool)> = Vec::new();
     let mut buf = vec![0u8; READ_BUF];
     let mut path = Vec::new();
+    let mut deep_path = Vec::new();
     let wanted_base = wanted.rsplit(|&b| b == b'/').next().unwrap_or(b"");
     let mut ordinal = 0u32;
     while let Some(h) = archive.next_header().map_err(fail_tar)? {
@@ -682,7 +683,10 @@ fn index_layer_counted(
             FileCapture::start(ino.size, forced, budget)
         };
         let mut judging = match deep.as_deref_mut() {
-            Some(d) => d.begin(tree.name_of(id), ino.mode, ino.size, ordinal),
+            Some(d) => {
+                tree.path_of(id, &mut deep_path);
+                d.begin(&deep_path, ino.mode, ino.size, ordinal)
+            }
             None => false,
         };
         if cap.is_none() && !judging {

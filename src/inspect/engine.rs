@@ -2114,29 +2114,16 @@ impl<R: RootFs> Engine<'_, R> {
                         );
                     }
                     if let Some(interp) = &elf.interp {
-                        self.loader_for = Some((elf.bits, elf.machine, describe_elf(&facts)));
-                        let lo = self
-                            .check_program(
-                                Role::Loader,
-                                interp,
-                                Finder::Kernel,
-                                ctx,
-                                depth + 1,
-                                &Missing::Fail,
-                            )
-                            .await?
-                            .outcome
-                            .expect("judged");
-                        if lo.verdict > out.0.verdict {
-                            // A loader check adds no nested checks: the last
-                            // check is the loader's.
-                            let lmsg = self
-                                .checks
-                                .last()
-                                .map(|c| c.message.clone())
-                                .unwrap_or_default();
-                            out = (lo, format!("{path} needs its loader: {lmsg}"));
-                        }
+                        let main = (elf.bits, elf.machine, describe_elf(&facts));
+                        let lo = self.check_loader(interp, main, ctx, depth + 1).await?;
+                        // A loader check adds no nested checks: the last
+                        // check is the loader's.
+                        let lmsg = self
+                            .checks
+                            .last()
+                            .map(|c| c.message.clone())
+                            .unwrap_or_default();
+                        needs_loader(&mut out, &path, lo, &lmsg);
                     }
                 }
                 Ok(Judged::Done(
@@ -2146,6 +2133,35 @@ impl<R: RootFs> Engine<'_, R> {
                 ))
             }
         }
+    }
+
+    /// The loader (PT_INTERP `interp`) of an ELF binary of class, machine
+    /// and description `main`, judged as binfmt_elf opens it: found from
+    /// the root, and of the binary's own class and machine, else ELIBBAD
+    /// (`judge`, with `loader_for`). `judge` and `--deep` both judge a
+    /// loader through this, so they cannot drift apart.
+    async fn check_loader(
+        &mut self,
+        interp: &[u8],
+        main: (u8, u16, String),
+        ctx: &Ctx,
+        depth: usize,
+    ) -> Result<Outcome, FsError> {
+        self.loader_for = Some(main);
+        let lo = self
+            .check_program(
+                Role::Loader,
+                interp,
+                Finder::Kernel,
+                ctx,
+                depth,
+                &Missing::Fail,
+            )
+            .await?
+            .outcome
+            .expect("judged");
+        self.loader_for = None;
+        Ok(lo)
     }
 
     /// The script at kernel depth `depth` is one too many: the kernel still
@@ -2501,6 +2517,15 @@ fn go_minor(v: &str) -> Option<u32> {
 }
 
 /// "an ELF 64-bit LSB executable for arm64, static" and the like.
+/// A binary runs only through its loader: its outcome (`out`: verdict and
+/// message, `path` shown) becomes the loader's (`lo`, message `lmsg`) when
+/// that is worse. `judge` and `--deep`'s completion both use this.
+fn needs_loader(out: &mut (Outcome, String), path: &str, lo: Outcome, lmsg: &str) {
+    if lo.verdict > out.0.verdict {
+        *out = (lo, format!("{path} needs its loader: {lmsg}"));
+    }
+}
+
 fn describe_elf(f: &BinaryFacts) -> String {
     let arch = match &f.arch {
         Some(a) => a.clone(),
@@ -2597,7 +2622,7 @@ fn hint_for(reason: Reason, checks: &[Check], p: &Platform) -> Option<String> {
 }
 
 pub mod deep;
-pub use deep::{fold_deep, inspect_exec, inspect_file, soften_script, DeepFile};
+pub use deep::{fold_deep, inspect_file, inspect_loader, soften_script, DeepFile};
 
 #[cfg(test)]
 mod tests;

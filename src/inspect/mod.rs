@@ -16,7 +16,7 @@ pub mod user;
 pub mod verdict;
 
 pub use config::ImageConfig;
-pub use engine::{fold_deep, inspect, inspect_exec, inspect_file, DeepFile, InspectError};
+pub use engine::{fold_deep, inspect, inspect_file, inspect_loader, DeepFile, InspectError};
 pub use platform::Platform;
 pub use verdict::{
     Check, DeepSummary, ImageReport, PlatformReport, Reason, Report, Role, RunVerdict, Verdict,

@@ -286,6 +286,42 @@ fn script_whose_interpreter_is_missing_only_warns() {
     assert_eq!(strict.code, 1, "{strict}");
 }
 
+/// Regression (review finding 3): a relative `#!` interpreter was resolved
+/// from `/` under `--deep` (`#!bin/sh` passed through `/bin/sh`,
+/// `#!usr/bin/nothing` warned not-found), but the kernel resolves it from
+/// the caller's working directory, unknown here: each such file is a note,
+/// its interpreter unjudged, including files sharing one judgement in the
+/// stream.
+#[test]
+fn relative_script_interpreter_is_a_note_under_deep() {
+    let root = DebRoot::base("amd64")
+        .next_layer()
+        .script("/usr/lib/app/run", "#!bin/sh\necho hi\n")
+        .script("/usr/lib/app/run2", "#!bin/sh\necho hi too\n")
+        .script("/usr/lib/app/other", "#!usr/bin/nothing\n");
+    let (_, deep) = both(image("amd64", root));
+    let p = deep.expect(0, "pass", "match");
+    assert!(files(&p).is_empty(), "{deep}");
+    let notes: Vec<&str> = p["notes"]
+        .as_array()
+        .expect("notes")
+        .iter()
+        .filter_map(|n| n.as_str())
+        .collect();
+    for f in [
+        "/usr/lib/app/run",
+        "/usr/lib/app/run2",
+        "/usr/lib/app/other",
+    ] {
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains(f) && n.contains("relative name") && n.contains("not judged")),
+            "{f}: {deep}"
+        );
+    }
+}
+
 #[test]
 fn script_whose_interpreter_is_of_another_arch_fails() {
     let root = DebRoot::base("amd64")
@@ -383,6 +419,73 @@ fn foreign_elf_shipped_as_data_is_not_judged() {
     let r = oci_single(t.path(), "img", image("amd64", root));
     let run = check_json(&[&r], &["--deep"]);
     expect_clean(&run);
+}
+
+/// Regression (review finding 2): a cross toolchain's target libraries
+/// (Debian's `libc6-arm64-cross`, `libgcc-s1-arm64-cross`: the arm64
+/// libraries under `/usr/aarch64-linux-gnu/lib`) failed `--deep` on amd64,
+/// though the amd64 loader never searches there by default and skips a
+/// wrong-machine file anyway (glibc elf/dl-load.c `open_verify`). The
+/// fixtures hold arm64 `libc6`, whose files those packages repackage: its
+/// non-executable libraries placed there now warn, its executable
+/// `libc.so.6` (mode 0755 in `libc6`) still fails, as an executable does
+/// anywhere.
+#[test]
+fn foreign_library_in_a_cross_sysroot_warns_and_only_an_executable_one_fails() {
+    let mut root = DebRoot::base("amd64").next_layer();
+    let mut libs = Vec::new();
+    let mut exec = Vec::new();
+    for (path, node) in deb_contents(&deb_file("libc6", "arm64")) {
+        let DebNode::File { data, mode } = node else {
+            continue;
+        };
+        let Some(name) = path
+            .trim_start_matches('/')
+            .strip_prefix("lib/aarch64-linux-gnu/")
+        else {
+            continue;
+        };
+        if name.contains('/') || !name.contains(".so") {
+            continue;
+        }
+        let at = format!("/usr/aarch64-linux-gnu/lib/{name}");
+        if mode & 0o111 == 0 {
+            libs.push(at.clone());
+        } else {
+            exec.push(at.clone());
+        }
+        root = root.file(&at, data, mode);
+    }
+    assert!(libs.len() > 10, "{libs:?}");
+    assert!(exec.contains(&"/usr/aarch64-linux-gnu/lib/libc.so.6".to_string()));
+    let (_, deep) = both(image("amd64", root));
+    let p = deep.expect(1, "fail", "arch-mismatch");
+    let mut failed: Vec<String> = files(&p)
+        .iter()
+        .filter(|c| c["verdict"] == "fail")
+        .map(|c| c["path"].as_str().unwrap().to_string())
+        .collect();
+    failed.sort();
+    exec.sort();
+    assert_eq!(failed, exec, "{deep}");
+    for l in &libs {
+        let c = files(&p)
+            .into_iter()
+            .find(|c| c["path"] == l.as_str())
+            .unwrap_or_else(|| panic!("{l} not listed\n{deep}"));
+        assert_eq!(
+            (c["verdict"].as_str(), c["reason"].as_str()),
+            (Some("warn"), Some("arch-mismatch")),
+            "{deep}"
+        );
+        assert!(
+            c["message"]
+                .as_str()
+                .unwrap()
+                .contains("outside the directories the linux/amd64 dynamic loader searches"),
+            "{deep}"
+        );
+    }
 }
 
 #[test]

@@ -13,8 +13,9 @@
 //! to share one judgement: the result is then a template, and [`repath`]
 //! puts each file's own path in.
 
-use super::{hint_for, shown, Ctx, Engine, Finder, Missing};
+use super::{hint_for, needs_loader, shown, Ctx, Engine, Finder, Missing, Outcome};
 use crate::inspect::binary::{Ident, ET_DYN};
+use crate::inspect::platform::{goarch_of_elf, EM_386, EM_486};
 use crate::inspect::resolve::DEFAULT_PATH;
 use crate::inspect::verdict::{Check, DeepSummary, PlatformReport, Reason, Role, Verdict};
 use crate::inspect::{InspectError, Platform};
@@ -32,6 +33,8 @@ pub struct DeepFile {
     pub needs: Option<(Role, Vec<u8>)>,
     /// With an interpreter in `needs`: the argument of its `#!` line.
     pub arg: Option<Vec<u8>>,
+    /// What was not judged, and why (a relative interpreter or loader).
+    pub note: Option<String>,
 }
 
 impl DeepFile {
@@ -66,6 +69,67 @@ pub fn is_candidate(name: &[u8], entry: &Entry) -> bool {
         && (entry.is_executable() || memchr::memmem::find(name, b".so").is_some())
 }
 
+/// Debian's multiarch triplets (the directory names under `/lib` and
+/// `/usr/lib` its libc6 puts in `/etc/ld.so.conf.d/<triplet>.conf`), per
+/// GOARCH and, for arm, variant: Debian's `armel` is v5, `armhf` v7.
+fn multiarch_triplets(platform: &Platform) -> &'static [&'static str] {
+    match platform.arch.as_str() {
+        "amd64" => &["x86_64-linux-gnu"],
+        "386" => &["i386-linux-gnu"],
+        "arm64" => &["aarch64-linux-gnu"],
+        "arm" => &["arm-linux-gnueabihf", "arm-linux-gnueabi"],
+        "ppc64le" => &["powerpc64le-linux-gnu"],
+        "ppc64" => &["powerpc64-linux-gnu"],
+        "s390x" => &["s390x-linux-gnu"],
+        "riscv64" => &["riscv64-linux-gnu"],
+        "mips64le" => &["mips64el-linux-gnuabi64"],
+        "mips64" => &["mips64-linux-gnuabi64"],
+        "mipsle" => &["mipsel-linux-gnu"],
+        "mips" => &["mips-linux-gnu"],
+        "loong64" => &["loongarch64-linux-gnu"],
+        _ => &[],
+    }
+}
+
+/// Whether the platform's dynamic loader looks for libraries in the
+/// directory of `path` without being told to (no RPATH/RUNPATH, no
+/// `LD_LIBRARY_PATH`):
+/// - glibc: its built-in system directories (elf/dl-load.c
+///   `system_dirs`, `$(slibdir)` and `$(libdir)`: `/lib64` and
+///   `/usr/lib64` where the ABI says so, else `/lib` and `/usr/lib`), and
+///   what `ldconfig` puts in ld.so.cache: the trusted `/lib` and `/usr/lib`
+///   (elf/ldconfig.c) and the directories of Debian's
+///   `/etc/ld.so.conf.d/libc.conf` (`/usr/local/lib`) and
+///   `<triplet>.conf` (`/lib/<triplet>`, `/usr/lib/<triplet>`,
+///   `/usr/local/lib/<triplet>`);
+/// - musl: `/lib:/usr/local/lib:/usr/lib` when there is no
+///   `/etc/ld-musl-<arch>.path` (ldso/dynlink.c `load_library`).
+///
+/// The image's own `/etc/ld.so.conf` is not read: a directory only it adds
+/// counts as not searched.
+pub fn searched_by_loader(platform: &Platform, path: &[u8]) -> bool {
+    let dir = match path.iter().rposition(|&b| b == b'/') {
+        Some(0) => &b"/"[..],
+        Some(i) => &path[..i],
+        None => return false,
+    };
+    const FIXED: [&[u8]; 5] = [
+        b"/lib",
+        b"/usr/lib",
+        b"/lib64",
+        b"/usr/lib64",
+        b"/usr/local/lib",
+    ];
+    if FIXED.contains(&dir) {
+        return true;
+    }
+    multiarch_triplets(platform).iter().any(|t| {
+        ["/lib/", "/usr/lib/", "/usr/local/lib/"]
+            .iter()
+            .any(|base| dir.strip_prefix(base.as_bytes()) == Some(t.as_bytes()))
+    })
+}
+
 fn default_ctx() -> Ctx {
     Ctx {
         path: Some(DEFAULT_PATH.as_bytes().to_vec()),
@@ -86,13 +150,19 @@ fn default_ctx() -> Ctx {
 /// Executables are judged as exec would (`follow`: with their loader or
 /// interpreter); a script whose interpreter is missing is only a warning
 /// here, since nothing says it ever runs. Shared objects without an execute
-/// bit are judged by their machine alone.
+/// bit are judged by their machine alone, and one for another known CPU
+/// fails only where the platform's loader searches by default (`searched`:
+/// [`searched_by_loader`] of the file's real path; `path` may be a stand-in).
+/// Elsewhere (a cross toolchain's `/usr/aarch64-linux-gnu/lib`) the loader
+/// never finds it by itself, and skips a wrong-machine file when it does
+/// (glibc elf/dl-load.c `open_verify`): a warning.
 pub async fn inspect_file<R: RootFs>(
     platform: &Platform,
     fs: &R,
     path: &[u8],
     entry: &Entry,
     follow: bool,
+    searched: bool,
 ) -> Result<Option<DeepFile>, InspectError> {
     if entry.kind != Kind::File {
         return Ok(None);
@@ -120,7 +190,25 @@ pub async fn inspect_file<R: RootFs>(
         {
             Ok(None)
         }
-        Ident::Script { interpreter, arg } if !follow => {
+        Ident::Script { interpreter, arg } if !follow || !interpreter.starts_with(b"/") => {
+            if !interpreter.starts_with(b"/") {
+                let c = own(
+                    &e,
+                    Verdict::Pass,
+                    Reason::Match,
+                    format!(
+                        "{} is a script run by {}, a relative name: its interpreter is not judged",
+                        shown(path),
+                        shown(interpreter)
+                    ),
+                );
+                return Ok(Some(DeepFile {
+                    checks: vec![c],
+                    needs: None,
+                    arg: None,
+                    note: Some(relative_note(path, "#! interpreter", interpreter)),
+                }));
+            }
             let c = own(
                 &e,
                 Verdict::Pass,
@@ -131,9 +219,12 @@ pub async fn inspect_file<R: RootFs>(
                 checks: vec![c],
                 needs: Some((Role::Interpreter, interpreter.clone())),
                 arg: arg.clone(),
+                note: None,
             }))
         }
-        Ident::Elf(elf) if !exec || !follow => {
+        Ident::Elf(elf)
+            if !exec || !follow || elf.interp.as_ref().is_some_and(|i| !i.starts_with(b"/")) =>
+        {
             let elf = elf.clone();
             let mut facts = e.idents[path].1.clone();
             let (mut o, mut msg) = e.judge_elf(&elf, &mut facts, path).await?;
@@ -151,16 +242,32 @@ pub async fn inspect_file<R: RootFs>(
                 // A library: "statically linked" would mislead.
                 msg = msg.replacen(", statically linked", ", a shared object", 1);
             }
+            if !exec && !searched && o.verdict == Verdict::Fail && o.reason == Reason::ArchMismatch
+            {
+                o.verdict = Verdict::Warn;
+                msg = format!(
+                    "{msg}, outside the directories the {platform} dynamic loader searches by \
+                     default (and it skips a library for another machine): a problem only if a \
+                     program loads it through RPATH/RUNPATH, LD_LIBRARY_PATH or dlopen of its \
+                     path (a cross toolchain's sysroot is only linked against)"
+                );
+            }
             let mut c = own(&e, o.verdict, o.reason, msg);
             c.binary = Some(facts);
-            let needs = match &elf.interp {
-                Some(i) if exec && o.verdict < Verdict::Fail => Some((Role::Loader, i.clone())),
-                _ => None,
+            let (needs, note) = match &elf.interp {
+                Some(i) if exec && o.verdict < Verdict::Fail && !i.starts_with(b"/") => {
+                    (None, Some(relative_note(path, "ELF loader (PT_INTERP)", i)))
+                }
+                Some(i) if exec && o.verdict < Verdict::Fail => {
+                    (Some((Role::Loader, i.clone())), None)
+                }
+                _ => (None, None),
             };
             Ok(Some(DeepFile {
                 checks: vec![c],
                 needs,
                 arg: None,
+                note,
             }))
         }
         _ => {
@@ -175,9 +282,26 @@ pub async fn inspect_file<R: RootFs>(
                 checks,
                 needs: None,
                 arg: None,
+                note: None,
             }))
         }
     }
+}
+
+/// The note for a program whose interpreter or loader (`what`, named
+/// `word`) is a relative name: the kernel opens it from the working
+/// directory of the process that calls execve (fs/exec.c `open_exec` →
+/// `do_open_execat(AT_FDCWD, ...)`, for binfmt_script and binfmt_elf
+/// alike), which `--deep` cannot know for a file no config runs. Resolving
+/// it from `/` would be a guess.
+fn relative_note(path: &[u8], what: &str, word: &[u8]) -> String {
+    format!(
+        "--deep: {}: its {what} {} is a relative name, which the kernel resolves \
+         against the working directory of whoever runs it, unknown for a file no config \
+         runs: the {what} is not judged",
+        shown(path),
+        shown(word)
+    )
 }
 
 /// A script `--deep` found fails only when its interpreter is there and
@@ -202,38 +326,73 @@ pub fn soften_script(checks: &mut [Check]) {
     }
 }
 
-/// Judge what the kernel opens to run a program found by `--deep`: its
-/// loader (`role` loader, PT_INTERP) or its `#!` interpreter (`role`
-/// interpreter), as written, relative names from `/`. The checks of the
-/// loader or interpreter and of whatever it needs in turn.
-pub async fn inspect_exec<R: RootFs>(
+/// An ELF program's class, machine and whether it is big-endian.
+type ElfClass = (u8, u16, bool);
+
+/// The class and machine of an ELF binary whose loader is still to judge,
+/// as its own check recorded them, the machine normalised as binfmt_elf
+/// compares it (EM_486 is EM_386): what its loader's verdict depends on.
+fn elf_class(f: &DeepFile) -> Option<ElfClass> {
+    let b = f.checks.first()?.binary.as_ref()?;
+    let m = u16::try_from(b.machine?).ok()?;
+    let m = if m == EM_486 { EM_386 } else { m };
+    Some((b.bits?, m, b.endian == Some("big")))
+}
+
+/// Judge the loader (PT_INTERP `word`, as written, relative names from `/`)
+/// of an ELF program `--deep` found, of class `bits`, `machine` and byte
+/// order, as
+/// `judge` does: through [`Engine::check_loader`], so a loader of another
+/// class or machine is ELIBBAD here too (fs/binfmt_elf.c
+/// `load_elf_binary`). The loader's checks.
+pub async fn inspect_loader<R: RootFs>(
     platform: &Platform,
     fs: &R,
-    role: Role,
     word: &[u8],
+    (bits, machine, big): ElfClass,
 ) -> Result<Vec<Check>, InspectError> {
     let mut e = Engine::new(fs, platform);
     let ctx = default_ctx();
-    e.check_program(role, word, Finder::Kernel, &ctx, 0, &Missing::Fail)
-        .await?;
+    // One description per class and machine, so one judgement serves every
+    // program that shares them.
+    let arch = goarch_of_elf(machine, bits, big);
+    let main = match arch {
+        Some(a) => format!("an ELF {bits}-bit binary for {a}"),
+        None => format!("an ELF {bits}-bit binary for machine {machine}"),
+    };
+    e.check_loader(word, (bits, machine, main), &ctx, 0).await?;
     Ok(e.checks)
 }
 
 /// An ELF executable judged without following, completed with its loader's
-/// checks as `judge` does it: the file takes the loader's verdict when that
-/// is worse ("needs its loader: ..."), and the loader's checks follow.
+/// checks by the rule `judge` uses ([`needs_loader`]): the file takes the
+/// loader's verdict when that is worse ("needs its loader: ..."), and the
+/// loader's checks follow.
 pub fn with_loader(mut f: DeepFile, loader: &[Check]) -> DeepFile {
     if let (Some(own), Some(lo)) = (f.checks.first_mut(), loader.first()) {
-        if lo.verdict > own.verdict {
-            own.verdict = lo.verdict;
-            own.reason = lo.reason;
-            own.message = format!("{} needs its loader: {}", own.path, lo.message);
-        }
+        let mut out = (
+            Outcome {
+                verdict: own.verdict,
+                reason: own.reason,
+            },
+            std::mem::take(&mut own.message),
+        );
+        let lo_out = Outcome {
+            verdict: lo.verdict,
+            reason: lo.reason,
+        };
+        needs_loader(&mut out, &own.path, lo_out, &lo.message);
+        (own.verdict, own.reason, own.message) = (out.0.verdict, out.0.reason, out.1);
     }
     f.checks.extend(loader.iter().cloned());
     f.needs = None;
     f.arg = None;
     f
+}
+
+/// A note written for a file judged at [`SYNTH`], for the file at `to`.
+pub fn repath_note(note: &str, to: &[u8]) -> String {
+    note.replace(&shown(SYNTH), &shown(to))
 }
 
 /// Put `to` where `from` is in checks judged at `from` (the file's own
@@ -310,7 +469,9 @@ type ShebangLine = (Vec<u8>, Option<Vec<u8>>);
 /// once, and each distinct `#!` line (interpreter and argument) once.
 #[derive(Default)]
 pub struct Completer {
-    loaders: HashMap<Vec<u8>, Vec<Check>>,
+    /// Keyed by PT_INTERP and the class and machine of the programs that
+    /// name it: the same loader is ELIBBAD for some and fine for others.
+    loaders: HashMap<(Vec<u8>, ElfClass), Vec<Check>>,
     scripts: HashMap<ShebangLine, Option<DeepFile>>,
 }
 
@@ -328,12 +489,18 @@ impl Completer {
             return Ok(f);
         };
         if role == Role::Loader {
-            let checks = match self.loaders.get(&word) {
+            // Only an ELF program needs a loader, and its check has its
+            // class and machine.
+            let Some(class) = elf_class(&f) else {
+                return Ok(f);
+            };
+            let key = (word, class);
+            let checks = match self.loaders.get(&key) {
                 Some(c) => c.clone(),
                 None => {
-                    let c = inspect_exec(platform, fs, Role::Loader, &word).await?;
+                    let c = inspect_loader(platform, fs, &key.0, class).await?;
                     if self.loaders.len() < MAX_CACHED {
-                        self.loaders.insert(word, c.clone());
+                        self.loaders.insert(key, c.clone());
                     }
                     c
                 }
@@ -349,7 +516,7 @@ impl Completer {
                 let data = synthetic_script(&key.0, key.1.as_deref());
                 let over = WithSynth { base: fs, data };
                 let entry = Entry::file(0o755, over.data.len() as u64);
-                let j = inspect_file(platform, &over, SYNTH, &entry, true).await?;
+                let j = inspect_file(platform, &over, SYNTH, &entry, true, true).await?;
                 if self.scripts.len() < MAX_CACHED {
                     self.scripts.insert(key, j.clone());
                 }
@@ -387,11 +554,37 @@ pub struct Findings {
     listed: Vec<DeepFile>,
     listed_failed: usize,
     listed_warned: usize,
+    /// What was not judged (a file's relative interpreter or loader, a
+    /// directory that could not be listed): the first [`NOTES_MAX`] notes,
+    /// then a count.
+    notes: Vec<String>,
+    more_notes: usize,
 }
 
+/// Notes about files not fully judged kept per platform; the others are
+/// counted.
+pub const NOTES_MAX: usize = 20;
+
 impl Findings {
+    /// A file's note (see [`DeepFile::note`]).
+    pub fn note(&mut self, n: String) {
+        if self.notes.len() < NOTES_MAX {
+            self.notes.push(n);
+        } else {
+            self.more_notes += 1;
+        }
+    }
+
+    /// `n` more files' notes, counted.
+    pub fn more_notes(&mut self, n: usize) {
+        self.more_notes += n;
+    }
+
     /// One file judged.
-    pub fn add(&mut self, f: DeepFile) {
+    pub fn add(&mut self, mut f: DeepFile) {
+        if let Some(n) = f.note.take() {
+            self.note(n);
+        }
         let v = f.verdict();
         self.files += 1;
         let listed = match v {
@@ -444,6 +637,13 @@ impl Findings {
         if let Some(d) = report.deep.as_mut() {
             d.failed = self.failed;
             d.warned = self.warned;
+        }
+        report.notes.append(&mut self.notes);
+        if self.more_notes > 0 {
+            report.notes.push(format!(
+                "--deep: {} more notes about files or directories not judged are left out",
+                self.more_notes
+            ));
         }
         if unlisted > 0 {
             report.notes.push(format!(

@@ -1620,7 +1620,7 @@ fn engine_survives_hostile_argv() {
 
 // ---------------------------------------------------------------- --deep
 
-use super::deep::{is_candidate, repath, Completer, Findings, LIST_MAX, SYNTH};
+use super::deep::{is_candidate, repath, searched_by_loader, Completer, Findings, LIST_MAX, SYNTH};
 
 /// A shared object (`ET_DYN`, no PT_INTERP) for `machine`.
 fn shared_object(machine: u16, bits: u8) -> Vec<u8> {
@@ -1635,8 +1635,16 @@ fn deep(platform: &str, fs: &MemFs, path: &str, follow: bool) -> Option<DeepFile
         .build()
         .unwrap();
     let entry = rt.block_on(fs.lstat(path.as_bytes())).unwrap().unwrap();
-    rt.block_on(inspect_file(&p, fs, path.as_bytes(), &entry, follow))
-        .unwrap()
+    let searched = searched_by_loader(&p, path.as_bytes());
+    rt.block_on(inspect_file(
+        &p,
+        fs,
+        path.as_bytes(),
+        &entry,
+        follow,
+        searched,
+    ))
+    .unwrap()
 }
 
 #[test]
@@ -1751,7 +1759,12 @@ fn deep_skips_an_elf_executable_without_an_execute_bit() {
         deep("linux/arm64", &fs, "/src/testdata/gcc-386-exec", true),
         None
     );
+    // A library is judged, and fails only in a directory the loader
+    // searches by default: here, test data, it warns.
     let f = deep("linux/arm64", &fs, "/src/testdata/libtest.so", true).expect("judged");
+    assert_eq!(f.verdict(), Verdict::Warn);
+    fs.file("/usr/lib/libtest.so", 0o644, shared_object(EM_386, 32));
+    let f = deep("linux/arm64", &fs, "/usr/lib/libtest.so", true).expect("judged");
     assert_eq!(f.verdict(), Verdict::Fail);
 }
 
@@ -2507,4 +2520,227 @@ fn unknown_shell_search_is_noted_only_with_a_later_hit() {
     let r = run(&c, "linux/amd64", &fs);
     assert_verdict(&r, Verdict::Pass, Reason::Match);
     assert!(note_has(&r, "cannot be told"), "{r:#?}");
+}
+
+/// Regression (review finding 1): under `--deep` a program's loader was
+/// judged against the platform alone, so an i386 program whose
+/// `/lib/ld-linux.so.2` is the x86-64 loader, or an x86-64 program whose
+/// PT_INTERP is the i386 loader, passed or warned. The kernel refuses both
+/// (ELIBBAD), as `judge` says; completing an unfollowed file must too, and
+/// one cached loader judgement must not serve programs of another class.
+#[test]
+fn deep_loader_of_another_class_than_its_program_is_elibbad() {
+    let dynamic = |machine, bits, interp| {
+        build_elf(&ElfSpec {
+            machine,
+            bits,
+            interp: Some(interp),
+            ..Default::default()
+        })
+    };
+    let mut fs = MemFs::new();
+    fs.file(
+        "/opt/tool",
+        0o755,
+        dynamic(EM_386, 32, "/lib/ld-linux.so.2"),
+    )
+    .file(
+        "/usr/bin/ok",
+        0o755,
+        dynamic(EM_X86_64, 64, "/lib/ld-linux.so.2"),
+    )
+    .symlink("/lib/ld-linux.so.2", "/lib64/ld-linux-x86-64.so.2")
+    .file("/lib64/ld-linux-x86-64.so.2", 0o755, elf(EM_X86_64, 64))
+    .file(
+        "/usr/local/bin/x",
+        0o755,
+        dynamic(EM_X86_64, 64, "/usr/lib/ld-i386.so.2"),
+    )
+    .file("/usr/lib/ld-i386.so.2", 0o755, elf(EM_386, 32));
+    for p in ["/opt/tool", "/usr/local/bin/x"] {
+        let (followed, done) = completed("linux/amd64", &fs, p);
+        for f in [&followed, &done] {
+            assert_eq!(
+                (f.verdict(), f.checks[0].reason),
+                (Verdict::Fail, Reason::NotAProgram),
+                "{p}: {f:#?}"
+            );
+            assert!(f.checks[0].message.contains("ELIBBAD"), "{f:#?}");
+        }
+    }
+    // One `Completer` for both programs of `/lib/ld-linux.so.2`: the
+    // x86-64 one passes, the i386 one is still ELIBBAD (the cache is keyed
+    // by class and machine too), in either order.
+    let p = Platform::parse("linux/amd64").unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    for order in [["/usr/bin/ok", "/opt/tool"], ["/opt/tool", "/usr/bin/ok"]] {
+        let mut c = Completer::default();
+        for path in order {
+            let f = deep("linux/amd64", &fs, path, false).unwrap();
+            let f = rt
+                .block_on(c.complete(&p, &fs, path.as_bytes(), f))
+                .unwrap();
+            let want = if path == "/opt/tool" {
+                Verdict::Fail
+            } else {
+                Verdict::Pass
+            };
+            assert_eq!(f.verdict(), want, "{path}: {f:#?}");
+        }
+    }
+}
+
+/// Regression (review finding 2): every cross toolchain image failed
+/// `--deep`: Debian's `libgcc-s1-arm64-cross` puts aarch64 libraries in
+/// `/usr/aarch64-linux-gnu/lib`, which an amd64 loader never searches by
+/// default (and it skips a wrong-machine file: glibc elf/dl-load.c
+/// `open_verify`). A non-executable foreign library there warns; in the
+/// directories the loader searches it still fails, and so does any
+/// executable, wherever it is.
+#[test]
+fn deep_foreign_library_outside_the_loaders_default_dirs_only_warns() {
+    let mut fs = MemFs::new();
+    let lib = shared_object(EM_AARCH64, 64);
+    let warned = [
+        "/usr/aarch64-linux-gnu/lib/libgcc_s.so.1",
+        "/usr/aarch64-linux-gnu/lib/libc.so.6",
+        "/usr/lib/gcc-cross/aarch64-linux-gnu/12/libgomp.so",
+        "/usr/lib/aarch64-linux-gnu/libssl.so.3",
+        "/opt/sdk/lib/libfoo.so",
+    ];
+    let failed = [
+        "/lib/libfoo.so",
+        "/usr/lib/libfoo.so",
+        "/lib64/libfoo.so",
+        "/usr/lib64/libfoo.so",
+        "/usr/local/lib/libfoo.so",
+        "/lib/x86_64-linux-gnu/libfoo.so",
+        "/usr/lib/x86_64-linux-gnu/libfoo.so",
+        "/usr/local/lib/x86_64-linux-gnu/libfoo.so",
+    ];
+    for p in warned.iter().chain(&failed) {
+        fs.file(p, 0o644, lib.clone());
+    }
+    fs.file(
+        "/usr/aarch64-linux-gnu/lib/libexec.so.1",
+        0o755,
+        lib.clone(),
+    )
+    .file(
+        "/usr/aarch64-linux-gnu/bin/tool",
+        0o755,
+        elf(EM_AARCH64, 64),
+    );
+    for p in warned {
+        let f = deep("linux/amd64", &fs, p, false).expect("a program");
+        assert_eq!(
+            (f.verdict(), f.checks[0].reason),
+            (Verdict::Warn, Reason::ArchMismatch),
+            "{p}: {f:#?}"
+        );
+        assert!(
+            f.checks[0]
+                .message
+                .contains("outside the directories the linux/amd64 dynamic loader searches"),
+            "{}",
+            f.checks[0].message
+        );
+    }
+    for p in failed.iter().chain(&[
+        "/usr/aarch64-linux-gnu/lib/libexec.so.1",
+        "/usr/aarch64-linux-gnu/bin/tool",
+    ]) {
+        for follow in [false, true] {
+            let f = deep("linux/amd64", &fs, p, follow).expect("a program");
+            assert_eq!(
+                (f.verdict(), f.checks[0].reason),
+                (Verdict::Fail, Reason::ArchMismatch),
+                "{p}: {f:#?}"
+            );
+        }
+    }
+    // The platform's own multiarch directory is its own: on arm64,
+    // /usr/lib/aarch64-linux-gnu is searched, /usr/lib/x86_64-linux-gnu not.
+    let p = Platform::parse("linux/arm64").unwrap();
+    assert!(searched_by_loader(
+        &p,
+        b"/usr/lib/aarch64-linux-gnu/libssl.so.3"
+    ));
+    assert!(!searched_by_loader(
+        &p,
+        b"/usr/lib/x86_64-linux-gnu/libssl.so.3"
+    ));
+    assert!(!searched_by_loader(
+        &p,
+        b"/usr/lib/aarch64-linux-gnu/sub/libx.so"
+    ));
+    assert!(searched_by_loader(&p, b"/usr/local/lib/libx.so"));
+}
+
+/// Regression (review finding 3): under `--deep` a relative `#!`
+/// interpreter or PT_INTERP was resolved from `/` (a pass for `#!bin/python3`
+/// beside `/bin/python3`, a loader-missing failure for
+/// `lib/ld-musl-x86_64.so.1`), but the kernel opens it from the caller's
+/// working directory (fs/exec.c `open_exec`), unknown for a file no config
+/// runs. The file's own format is judged; its interpreter or loader is
+/// not, and a note says so, followed or completed alike.
+#[test]
+fn deep_relative_interpreter_or_loader_is_a_note_not_a_guess() {
+    let mut fs = MemFs::new();
+    fs.file("/usr/lib/app/run", 0o755, "#!bin/python3\nprint(1)\n")
+        .file("/bin/python3", 0o755, elf(EM_AARCH64, 64))
+        .file(
+            "/opt/app/tool",
+            0o755,
+            build_elf(&ElfSpec {
+                machine: EM_X86_64,
+                bits: 64,
+                interp: Some("lib/ld-musl-x86_64.so.1"),
+                ..Default::default()
+            }),
+        )
+        .file(
+            "/opt/app/foreign",
+            0o755,
+            build_elf(&ElfSpec {
+                machine: EM_AARCH64,
+                bits: 64,
+                interp: Some("lib/ld-musl-aarch64.so.1"),
+                ..Default::default()
+            }),
+        );
+    for p in ["/usr/lib/app/run", "/opt/app/tool"] {
+        let (followed, done) = completed("linux/amd64", &fs, p);
+        for f in [&followed, &done] {
+            assert_eq!(f.checks.len(), 1, "{p}: only its own check: {f:#?}");
+            assert_eq!(f.verdict(), Verdict::Pass, "{p}: {f:#?}");
+            let note = f.note.as_deref().expect("a note");
+            assert!(note.contains("relative name"), "{note}");
+            assert!(note.contains("not judged"), "{note}");
+            assert!(note.contains(p), "{note}");
+        }
+    }
+    // Its own machine is still judged.
+    let (followed, done) = completed("linux/amd64", &fs, "/opt/app/foreign");
+    for f in [&followed, &done] {
+        assert_eq!(
+            (f.verdict(), f.checks[0].reason),
+            (Verdict::Fail, Reason::ArchMismatch),
+            "{f:#?}"
+        );
+    }
+    // A note reaches the platform's notes through `Findings`.
+    let mut findings = Findings::default();
+    findings.add(deep("linux/amd64", &fs, "/opt/app/tool", false).unwrap());
+    let mut r = run(&cfg(&["/bin/python3"], &[]), "linux/arm64", &fs);
+    findings.fold(&mut r, &Platform::parse("linux/arm64").unwrap());
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("/opt/app/tool") && n.contains("relative name")),
+        "{:?}",
+        r.notes
+    );
 }
