@@ -452,11 +452,13 @@ fn glibc_hello_in_scratch_fails_loader_missing() {
 
 /// A context whose Dockerfile adds, over the two-platform busybox base, a
 /// shared library and a helper for `lib_arch`/`helper_arch` (per platform
-/// when `None`), and a script whose interpreter is not in the image.
+/// when `None`), and a script whose interpreter is not in the image. The
+/// library lands in /usr/lib, a directory the loader searches by default: a
+/// wrong-arch file there fails; outside those directories it only warns.
 fn deep_context(lib_arch: Option<&str>, helper_arch: Option<&str>) -> Context {
     let ctx = two_arch_context(&format!(
         "FROM {}\nARG TARGETARCH\nCOPY app-${{TARGETARCH}} /app\n\
-         COPY lib-${{TARGETARCH}}/ /usr/lib/vendor/\n\
+         COPY lib-${{TARGETARCH}}/ /usr/lib/\n\
          COPY libexec-${{TARGETARCH}}/ /usr/libexec/vendor/\n\
          COPY tool /usr/local/bin/tool\nENTRYPOINT [\"/app\"]\n",
         base_images().multi
@@ -511,7 +513,7 @@ fn deep_wrong_arch_library_and_helper_fail_the_gate_and_nothing_is_pushed() {
     assert_eq!(
         deep_files(&arm),
         [
-            "/usr/lib/vendor/libvendor.so.1",
+            "/usr/lib/libvendor.so.1",
             "/usr/libexec/vendor/helper",
             "/usr/local/bin/tool"
         ],
