@@ -1,6 +1,7 @@
 //! Go archive/tar rules, one test per rule, on hand-made tar blocks. The
 //! same cases run against Go itself in tests/e2e/unpack.rs.
 
+use super::sparse::MISS_DATA;
 use super::*;
 
 /// A header block: USTAR magic, octal fields, checksum set.
