@@ -1,7 +1,9 @@
 //! The unpacker's rules, one test per rule, on headers made by hand. The
 //! same constructs run through the real Docker engines in tests/e2e/unpack.rs.
 
+use super::rootpath::{go_clean, go_split};
 use super::*;
+use crate::check::gotar::Header;
 
 const BIG: TreeLimits = TreeLimits {
     max_bytes: 1 << 30,
