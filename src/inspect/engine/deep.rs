@@ -13,7 +13,9 @@
 //! to share one judgement: the result is then a template, and [`repath`]
 //! puts each file's own path in.
 
-use super::{hint_for, needs_loader, shown, Ctx, Engine, Finder, Missing, Outcome};
+use super::judge::needs_loader;
+use super::report::hint_for;
+use super::{shown, Ctx, Engine, Finder, Missing, Outcome};
 use crate::inspect::binary::{Ident, ET_DYN};
 use crate::inspect::platform::{goarch_of_elf, EM_386, EM_486};
 use crate::inspect::resolve::DEFAULT_PATH;

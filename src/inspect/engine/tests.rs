@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::inspect::binary::GO_BUILDINFO_MAGIC;
-use crate::inspect::platform::{EM_386, EM_AARCH64, EM_PPC64, EM_X86_64};
+use crate::inspect::platform::{EM_386, EM_AARCH64, EM_ARM, EM_PPC64, EM_X86_64};
 use crate::rootfs::mem::MemFs;
 
 /// A minimal ELF executable: header, program headers (one PT_LOAD over the
