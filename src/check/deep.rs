@@ -20,7 +20,7 @@
 //! itself, which re-reads its layer; at most [`MAX_DEFERRED`] of them.
 
 use super::capture::{self, Budget, FileCapture};
-use super::unpack::{LayerTree, Lookup};
+use super::unpack::{LayerTree, Overlay};
 use crate::inspect::engine::deep::{
     inspect_file, is_candidate, repath, repath_note, searched_by_loader, Completer, DeepFile,
     Findings, LIST_MAX, SYNTH,
@@ -380,13 +380,14 @@ impl<'p> DeepHook<'p> {
     }
 }
 
-/// Whether the layers above show a path a lower layer holds: none of them
-/// has an entry there (a file, a directory, a whiteout), a non-directory
-/// above it, or an opaque directory above it (`LayerFs::find`'s rules).
+/// Whether the layers above show a path a lower layer holds: each of them
+/// passes it down (`LayerTree::overlay`, the rule `LayerFs::find` uses):
+/// none has an entry there (a file, a directory, a whiteout), a
+/// non-directory above it, or an opaque directory above it.
 fn visible(path: &[u8], uppers: &[&LayerTree]) -> bool {
     uppers
         .iter()
-        .all(|t| matches!(t.lookup(path), Lookup::Absent { opaque: false }))
+        .all(|t| t.overlay(path) == Overlay::PassesDown)
 }
 
 impl DeepScan {

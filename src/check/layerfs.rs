@@ -13,7 +13,7 @@ use super::deep::{DeepHook, DeepScan};
 use super::gotar::{self, TarError};
 use super::source::BlobSource;
 use super::stream::{finish_layer, open_layer, LayerFail, LayerLimits, LayerSpec};
-use super::unpack::{Applied, Inode, LayerTree, Lookup, NodeId, NodeKind, TreeError, TreeLimits};
+use super::unpack::{Applied, Inode, LayerTree, NodeId, NodeKind, Overlay, TreeError, TreeLimits};
 use crate::inspect::Platform;
 use crate::rootfs::{Entry, FsError, Kind, RootFs};
 use std::collections::HashMap;
@@ -364,19 +364,18 @@ impl LayerFs {
         Ok(scan)
     }
 
-    /// Look `path` up top-down, composing the layers as overlayfs does: an
-    /// upper entry hides the lower one unless both are directories; a
-    /// whiteout, a non-directory ancestor or an opaque ancestor directory
-    /// hides everything below.
+    /// Look `path` up top-down, composing the layers as overlayfs does
+    /// (`LayerTree::overlay`): an upper entry hides the lower one unless
+    /// both are directories; a whiteout, a non-directory ancestor or an
+    /// opaque ancestor directory hides everything below.
     fn find(&self, st: &mut State, path: &[u8]) -> Result<Found, FsError> {
         for i in (0..self.layers.len()).rev() {
             self.ensure(st, i, path)?;
             let tree = st.index[i].as_ref().expect("indexed above");
-            match tree.lookup(path) {
-                Lookup::Found(n) if tree.kind(n) == NodeKind::Whiteout => break,
-                Lookup::Found(n) => return Ok(Found::Entry { layer: i, node: n }),
-                Lookup::Hidden | Lookup::Absent { opaque: true } => break,
-                Lookup::Absent { opaque: false } => {}
+            match tree.overlay(path) {
+                Overlay::Shows(n) => return Ok(Found::Entry { layer: i, node: n }),
+                Overlay::Hides => break,
+                Overlay::PassesDown => {}
             }
         }
         Ok(Found::Missing)

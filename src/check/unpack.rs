@@ -183,6 +183,17 @@ pub enum Lookup {
     Hidden,
 }
 
+/// What a layer, stacked by overlayfs, does to a path for the layers below.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overlay {
+    /// The layer shows this node there (never a whiteout).
+    Shows(NodeId),
+    /// The layer hides the path from the layers below, and shows nothing.
+    Hides,
+    /// The layer has nothing there: the layers below answer.
+    PassesDown,
+}
+
 /// One layer's tree (see the module comment).
 pub struct LayerTree {
     nodes: ChunkVec<Node>,
@@ -472,6 +483,20 @@ impl LayerTree {
             cur = n;
         }
         Lookup::Found(ROOT)
+    }
+
+    /// `path` through this layer as overlayfs composes layers top-down: an
+    /// entry here answers, and hides any lower one; a whiteout, a
+    /// non-directory ancestor or an opaque ancestor directory hides
+    /// everything below. `LayerFs` lookups and `--deep`'s count of the
+    /// files an image shows both go through this.
+    pub fn overlay(&self, path: &[u8]) -> Overlay {
+        match self.lookup(path) {
+            Lookup::Found(n) if self.kind(n) == NodeKind::Whiteout => Overlay::Hides,
+            Lookup::Found(n) => Overlay::Shows(n),
+            Lookup::Hidden | Lookup::Absent { opaque: true } => Overlay::Hides,
+            Lookup::Absent { opaque: false } => Overlay::PassesDown,
+        }
     }
 
     /// Inode ordinals of the files still in the tree.

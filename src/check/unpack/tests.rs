@@ -489,3 +489,24 @@ fn live_files_lists_every_path_of_every_file_left() {
         ]
     );
 }
+
+#[test]
+fn overlay_says_what_a_layer_does_to_the_layers_below() {
+    let t = upper(&[
+        file(b"bin/app"),
+        file(b"bin/.wh.old"),
+        file(b"opt/.wh..wh..opq"),
+        sym(b"lib", b"usr/lib"),
+    ]);
+    let app = node(&t, b"/bin/app");
+    assert_eq!(t.overlay(b"/bin/app"), Overlay::Shows(app));
+    assert_eq!(t.overlay(b"/bin/old"), Overlay::Hides, "a whiteout");
+    assert_eq!(t.overlay(b"/opt/x"), Overlay::Hides, "an opaque directory");
+    assert_eq!(
+        t.overlay(b"/lib/x"),
+        Overlay::Hides,
+        "a non-directory above"
+    );
+    assert_eq!(t.overlay(b"/bin/other"), Overlay::PassesDown);
+    assert_eq!(t.overlay(b"/etc/x"), Overlay::PassesDown);
+}
