@@ -305,17 +305,15 @@ impl LayerFs {
         let State {
             budget, captured, ..
         } = st;
-        match index_layer(
-            &*self.source,
-            &self.layers[i],
-            &self.limits,
+        let job = LayerJob {
+            src: &*self.source,
+            spec: &self.layers[i],
+            limits: &self.limits,
             tree_limits,
-            i == 0,
+            first: i == 0,
             wanted,
-            budget,
-            captured,
-            deep,
-        ) {
+        };
+        match index_layer(&job, budget, captured, deep) {
             Ok((tree, caps)) => {
                 let bytes = tree.bytes();
                 tracing::debug!(
@@ -561,16 +559,24 @@ impl RootFs for LayerFs {
 
 type Captures = Vec<(u32, Segments)>;
 
+/// One layer to index: where its blob comes from, its bounds, and the file
+/// whose bytes are kept whatever its mode.
+struct LayerJob<'a> {
+    src: &'a dyn BlobSource,
+    spec: &'a LayerSpec,
+    limits: &'a LayerLimits,
+    tree_limits: TreeLimits,
+    /// The image's first layer (unpacked without a parent, see `unpack`).
+    first: bool,
+    /// The path asked about (its bytes are captured even without an
+    /// execute bit).
+    wanted: &'a [u8],
+}
+
 /// Decompress one layer start to end: its tree as the runtime unpacks it,
 /// the bytes captured on the way, and both digests verified.
-#[allow(clippy::too_many_arguments)]
 fn index_layer(
-    src: &dyn BlobSource,
-    spec: &LayerSpec,
-    limits: &LayerLimits,
-    tree_limits: TreeLimits,
-    first: bool,
-    wanted: &[u8],
+    job: &LayerJob<'_>,
     budget: &mut FsBudget,
     committed: &mut HashMap<(usize, u32), Segments>,
     deep: Option<&mut DeepHook<'_>>,
@@ -578,18 +584,7 @@ fn index_layer(
     // The tree's bytes are counted in GLOBAL_INDEX as it grows; on failure
     // they are given back.
     let mut counted = 0u64;
-    let r = index_layer_counted(
-        src,
-        spec,
-        limits,
-        tree_limits,
-        first,
-        wanted,
-        budget,
-        committed,
-        &mut counted,
-        deep,
-    );
+    let r = index_layer_counted(job, budget, committed, &mut counted, deep);
     match &r {
         Ok((tree, _)) => {
             let now = tree.bytes();
@@ -606,19 +601,21 @@ fn index_layer(
     r
 }
 
-#[allow(clippy::too_many_arguments)]
 fn index_layer_counted(
-    src: &dyn BlobSource,
-    spec: &LayerSpec,
-    limits: &LayerLimits,
-    tree_limits: TreeLimits,
-    first: bool,
-    wanted: &[u8],
+    job: &LayerJob<'_>,
     budget: &mut FsBudget,
     committed: &mut HashMap<(usize, u32), Segments>,
     counted: &mut u64,
     mut deep: Option<&mut DeepHook<'_>>,
 ) -> Result<(LayerTree, Captures), LayerFail> {
+    let &LayerJob {
+        src,
+        spec,
+        limits,
+        tree_limits,
+        first,
+        wanted,
+    } = job;
     let fail_tar = |e: TarError| LayerFail::tar(src, spec, e);
     let fail_tree = |e: TreeError| match e {
         TreeError::Unpack { entry, why } => LayerFail::new(
