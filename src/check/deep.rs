@@ -43,8 +43,16 @@ const PATH_BUDGET: usize = 8 << 20;
 /// build info runs past its first window (its `MAX_TABLE`).
 const GO_BUILDINFO_READ: u64 = 1 << 20;
 
-const NOT_A_PROGRAM: u32 = u32::MAX;
-const DEFERRED: u32 = u32::MAX - 1;
+/// What a file's judgement in the stream came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum What {
+    /// Not a program `--deep` judges.
+    NotAProgram,
+    /// Its bytes were not kept: judged again at the end.
+    Deferred,
+    /// Judged: this template (an index into `templates`).
+    Template(u32),
+}
 
 /// What one file of the layer being read came to.
 #[derive(Debug, Clone, Copy)]
@@ -52,8 +60,7 @@ struct Record {
     ordinal: u32,
     /// Its execute bit when it was judged (a later hard link can change it).
     exec: bool,
-    /// A template, or `NOT_A_PROGRAM`, or `DEFERRED`.
-    what: u32,
+    what: What,
 }
 
 /// One judgement shared by many files, at `SYNTH`.
@@ -234,7 +241,7 @@ impl<'p> DeepHook<'p> {
                     self.records.push(Record {
                         ordinal: cur.ordinal,
                         exec: cur.exec,
-                        what: NOT_A_PROGRAM,
+                        what: What::NotAProgram,
                     });
                     self.cur = None;
                     return false;
@@ -264,9 +271,9 @@ impl<'p> DeepHook<'p> {
             cur.searched,
         ));
         let what = match judged {
-            Ok(None) => NOT_A_PROGRAM,
+            Ok(None) => What::NotAProgram,
             Ok(Some(f)) => self.intern(f),
-            Err(_) => DEFERRED,
+            Err(_) => What::Deferred,
         };
         self.records.push(Record {
             ordinal: cur.ordinal,
@@ -275,7 +282,7 @@ impl<'p> DeepHook<'p> {
         });
     }
 
-    fn intern(&mut self, f: DeepFile) -> u32 {
+    fn intern(&mut self, f: DeepFile) -> What {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         format!("{f:?}").hash(&mut h);
         let key = h.finish();
@@ -284,7 +291,7 @@ impl<'p> DeepHook<'p> {
             .iter()
             .find(|&&id| self.templates[id as usize].file == f)
         {
-            return id;
+            return What::Template(id);
         }
         if self.templates.len() >= MAX_TEMPLATES {
             self.error.get_or_insert_with(|| {
@@ -293,7 +300,7 @@ impl<'p> DeepHook<'p> {
                      (real images have a few dozen): refused"
                 )
             });
-            return NOT_A_PROGRAM;
+            return What::NotAProgram;
         }
         let id = self.templates.len() as u32;
         ids.push(id);
@@ -304,7 +311,7 @@ impl<'p> DeepHook<'p> {
             count: 0,
             paths: Vec::new(),
         });
-        id
+        What::Template(id)
     }
 
     /// Layer `i` ended (and was verified): count the files it left that
@@ -337,11 +344,11 @@ impl<'p> DeepHook<'p> {
                 // Judged with another execute bit, or not judged at all
                 // (a hard link made it a candidate): judge it at the end.
                 Some(r) if r.exec == entry.is_executable() => r.what,
-                _ => DEFERRED,
+                _ => What::Deferred,
             };
             match what {
-                NOT_A_PROGRAM => {}
-                DEFERRED => {
+                What::NotAProgram => {}
+                What::Deferred => {
                     if self.deferred.len() >= MAX_DEFERRED {
                         err = Some(format!(
                             "--deep: more than {MAX_DEFERRED} files need bytes archgate does not \
@@ -353,7 +360,7 @@ impl<'p> DeepHook<'p> {
                         self.deferred.push(path.to_vec());
                     }
                 }
-                t => {
+                What::Template(t) => {
                     let t = &mut self.templates[t as usize];
                     t.count += 1;
                     if !t.settled_pass
