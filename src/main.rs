@@ -6,7 +6,7 @@
 
 use anyhow::{Context, Result};
 use archgate::check::{self, ImageRef};
-use archgate::inspect::{self, ImageReport, Platform, Report};
+use archgate::inspect::{self, Exit, ImageReport, Platform, Report};
 use archgate::report;
 use clap::{Args, Parser, Subcommand};
 use std::io::{IsTerminal, Write};
@@ -237,7 +237,7 @@ fn run_check(args: CheckArgs) -> Result<u8> {
     out.write_all(report::render(&report, args.format, color).as_bytes())
         .context("writing the report")?;
     out.flush().ok();
-    Ok(report.exit_code(args.strict) as u8)
+    Ok(report.exit(args.strict).code())
 }
 
 /// Check every (selected) platform of one image; an image that cannot be read
@@ -444,13 +444,13 @@ fn run_build(args: BuildArgs) -> u8 {
         let _ = out.write_all(text.as_bytes());
         let _ = out.flush();
     }
-    let code = report.exit_code(args.strict);
-    if code == 1 && report.errors == 0 {
+    let exit = report.exit(args.strict);
+    if exit == Exit::GateFailed {
         eprintln!("archgate: the gate failed: nothing was exported");
-    } else if code == 0 && !exported {
+    } else if exit == Exit::Pass && !exported {
         tracing::debug!("no output requested: built and checked only");
     }
-    code as u8
+    exit.code()
 }
 
 /// Feed build events to the progress display until the build ends.
@@ -472,11 +472,10 @@ async fn render_events(
                         let id = p.step_start(&format!("[archgate] check {platform}"));
                         steps.insert(platform, id);
                     }
-                    Event::CheckDone { platform, verdict, summary } => {
+                    Event::CheckDone { platform, fails, summary, .. } => {
                         if let Some(id) = steps.remove(&platform) {
                             p.step_log(id, &summary);
-                            let failed = !matches!(verdict, Some(v) if !archgate::gate::gate_fails(v, false));
-                            p.step_done(id, failed.then_some(summary.as_str()));
+                            p.step_done(id, fails.then_some(summary.as_str()));
                         }
                     }
                 }
