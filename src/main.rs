@@ -5,8 +5,8 @@
 //! (0 pass, 1 gate failed, 2 could not decide).
 
 use anyhow::{Context, Result};
-use archgate::check::{self, ImageRef};
-use archgate::inspect::{self, Exit, ImageReport, Platform, Report};
+use archgate::check;
+use archgate::inspect::{Exit, ImageReport, Report};
 use archgate::report;
 use clap::{Args, Parser, Subcommand};
 use std::io::{IsTerminal, Write};
@@ -200,36 +200,30 @@ fn init_tracing() {
         .try_init();
 }
 
+/// `archgate check`: check every image, one line on stderr for each that
+/// could not be checked, the report on stdout.
 fn run_check(args: CheckArgs) -> Result<u8> {
-    let filters = args
-        .platform
-        .iter()
-        .filter(|p| !p.trim().is_empty())
-        .map(|p| Platform::parse(p))
-        .collect::<Result<Vec<_>, _>>()?;
-    let options = check::OpenOptions {
-        insecure: args.insecure,
-        limits: check::LayerLimits {
-            max_ratio: args.max_layer_ratio,
-            max_size: args.max_layer_size,
-            max_index: args.max_layer_index,
+    let req = check::command::Request {
+        images: args.images,
+        platforms: args.platform,
+        deep: args.deep,
+        open: check::OpenOptions {
+            insecure: args.insecure,
+            limits: check::LayerLimits {
+                max_ratio: args.max_layer_ratio,
+                max_size: args.max_layer_size,
+                max_index: args.max_layer_index,
+            },
         },
     };
-    let mut images = Vec::new();
-    for spec in &args.images {
-        let r = check_image(spec, &filters, &options, args.deep);
-        if let Some(e) = &r.error {
-            // Most errors already name the file; don't say it twice.
-            let path = spec.split_once(':').map_or(spec.as_str(), |(_, p)| p);
-            if e.contains(spec.as_str()) || e.contains(path) {
-                eprintln!("archgate: {e}");
-            } else {
-                eprintln!("archgate: {}: {e}", r.image);
-            }
+    let report = check::command::run(&req, |spec, e| {
+        // Most errors already name the image; don't say it twice.
+        if e.names_image() {
+            eprintln!("archgate: {e}");
+        } else {
+            eprintln!("archgate: {spec}: {e}");
         }
-        images.push(r);
-    }
-    let report = Report::new(images);
+    })?;
     let color = args.format == report::Format::Human
         && std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none();
@@ -238,105 +232,6 @@ fn run_check(args: CheckArgs) -> Result<u8> {
         .context("writing the report")?;
     out.flush().ok();
     Ok(report.exit(args.strict).code())
-}
-
-/// Check every (selected) platform of one image; an image that cannot be read
-/// gets an error and no verdicts.
-fn check_image(
-    spec: &str,
-    filters: &[Platform],
-    options: &check::OpenOptions,
-    deep: bool,
-) -> ImageReport {
-    let fail = |e: String| ImageReport {
-        image: spec.to_string(),
-        platforms: Vec::new(),
-        error: Some(e),
-    };
-    let r = match ImageRef::parse(spec) {
-        Ok(r) => r,
-        Err(e) => return fail(format!("{e:#}")),
-    };
-    let mut targets = match check::open_with(&r, options) {
-        Ok(t) => t,
-        Err(e) => return fail(format!("{e:#}")),
-    };
-    if !filters.is_empty() {
-        let available: Vec<String> = targets.iter().map(|t| t.platform.to_string()).collect();
-        for f in filters {
-            if !targets.iter().any(|t| t.platform.matches_filter(f)) {
-                return fail(format!(
-                    "no platform {f} in the image (it has {})",
-                    available.join(", ")
-                ));
-            }
-        }
-        targets.retain(|t| filters.iter().any(|f| t.platform.matches_filter(f)));
-    }
-    let results = inspect_all(&targets, deep);
-    let mut platforms = Vec::new();
-    for (t, res) in targets.iter().zip(results) {
-        match res {
-            Ok(mut p) => {
-                p.digest = t.digest.clone();
-                platforms.push(p);
-            }
-            Err(e) => return fail(format!("{}: {e:#}", t.platform)),
-        }
-    }
-    ImageReport {
-        image: spec.to_string(),
-        platforms,
-        error: None,
-    }
-}
-
-/// Platforms are independent: inspect them on parallel threads.
-fn inspect_all(
-    targets: &[check::PlatformImage],
-    deep: bool,
-) -> Vec<Result<inspect::PlatformReport, inspect::InspectError>> {
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .max(1);
-    let mut results: Vec<Option<Result<_, _>>> = (0..targets.len()).map(|_| None).collect();
-    for (chunk_targets, chunk_results) in targets.chunks(workers).zip(results.chunks_mut(workers)) {
-        std::thread::scope(|s| {
-            for (t, slot) in chunk_targets.iter().zip(chunk_results.iter_mut()) {
-                s.spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .build()
-                        .expect("runtime");
-                    *slot = Some(rt.block_on(inspect_one(t, deep)));
-                    // The verdict is in: its index and captures can go.
-                    t.fs.release();
-                });
-            }
-        });
-    }
-    results
-        .into_iter()
-        .map(|r| r.expect("every platform ran"))
-        .collect()
-}
-
-/// One platform: with `deep`, every layer is read once first, judging every
-/// program on the way; the config's programs are then judged from what that
-/// left (indexes, captured bytes), and the programs' loaders and
-/// interpreters last.
-async fn inspect_one(
-    t: &check::PlatformImage,
-    deep: bool,
-) -> Result<inspect::PlatformReport, inspect::InspectError> {
-    if !deep {
-        return inspect::inspect(&t.config, &t.platform, &t.fs).await;
-    }
-    let scan = t.fs.deep_scan(&t.platform)?;
-    let mut report = inspect::inspect(&t.config, &t.platform, &t.fs).await?;
-    let findings = scan.finish(&t.platform, &t.fs).await?;
-    findings.fold(&mut report, &t.platform);
-    Ok(report)
 }
 
 /// `archgate build`: run the gated build on a runtime of its own, render

@@ -8,6 +8,7 @@
 //! digest first.
 
 mod capture;
+pub mod command;
 pub mod daemon;
 mod deep;
 mod docker;
