@@ -18,7 +18,7 @@ use crate::buildkit::proto::control::StatusResponse;
 use crate::buildkit::proto::gateway::{self as gw, result::Result as ResultArm};
 use crate::buildkit::solve::Answer;
 use crate::inspect::engine::deep;
-use crate::inspect::{self, ImageConfig, Platform, PlatformReport, Verdict};
+use crate::inspect::{self, gate_fails, ImageConfig, Platform, PlatformReport, Verdict};
 use crate::rootfs::Kind;
 
 /// Metadata keys of a `dockerfile.v0` result (buildkit
@@ -33,10 +33,14 @@ pub enum Event {
     Status(Box<StatusResponse>),
     /// archgate's own check of one platform started.
     CheckStarted { platform: String },
-    /// ... and finished, with its one-line outcome.
+    /// ... and finished, with its one-line outcome. `verdict` is `None`
+    /// when the platform could not be checked; `fails` says whether the
+    /// platform stops the export (the gate rule, [`gate_fails`], with this
+    /// build's `strict`; always when it could not be checked).
     CheckDone {
         platform: String,
         verdict: Option<Verdict>,
+        fails: bool,
         summary: String,
     },
 }
@@ -70,15 +74,6 @@ pub struct Gate {
     /// whole tree, bounded by [`MAX_DEEP_ENTRIES`]).
     pub deep: bool,
     pub events: Option<UnboundedSender<Event>>,
-}
-
-/// Whether a platform verdict stops the export.
-pub fn gate_fails(v: Verdict, strict: bool) -> bool {
-    match v {
-        Verdict::Fail => true,
-        Verdict::Warn | Verdict::Skip => strict,
-        Verdict::Pass => false,
-    }
 }
 
 /// The answer for a build that failed before the gate: its error, returned
@@ -269,6 +264,7 @@ impl Gate {
                 self.send(Event::CheckDone {
                     platform: key.to_string(),
                     verdict: Some(report.verdict),
+                    fails: gate_fails(report.verdict, self.strict),
                     summary: format!("{}: {}", report.verdict.as_str(), report.message),
                 });
                 Ok(report)
@@ -277,6 +273,7 @@ impl Gate {
                 self.send(Event::CheckDone {
                     platform: key.to_string(),
                     verdict: None,
+                    fails: true,
                     summary: message.clone(),
                 });
                 Err(message)
@@ -396,18 +393,4 @@ fn single_key(md: &HashMap<String, Vec<u8>>, asked: &Platform) -> String {
         .and_then(|b| serde_json::from_slice::<Platforms>(b).ok())
         .and_then(|p| (p.platforms.len() == 1).then(|| p.platforms[0].id.clone()))
         .unwrap_or_else(|| asked.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn gate_blocks_fail_always_and_warn_only_when_strict() {
-        assert!(gate_fails(Verdict::Fail, false));
-        assert!(!gate_fails(Verdict::Warn, false));
-        assert!(gate_fails(Verdict::Warn, true));
-        assert!(gate_fails(Verdict::Skip, true));
-        assert!(!gate_fails(Verdict::Pass, true));
-    }
 }

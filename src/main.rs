@@ -1,12 +1,13 @@
-//! The `archgate` command line.
+//! The `archgate` command line: clap parsing, dispatch to the library's
+//! commands (`check::command`, `build_cmd`), and printing.
 //!
-//! The one idea: parse arguments, hand each image to its backend, run the one
-//! engine per platform, render one `Report`, and map it to a stable exit code
-//! (0 pass, 1 gate failed, 2 could not decide).
+//! The one idea: every command ends the same way: one `Report`, written
+//! through `report::write` (a closed pipe is not an error), and its exit
+//! code from `Report::exit`, the one gate rule (0 pass, 1 gate failed, 2
+//! could not decide).
 
-use anyhow::{Context, Result};
-use archgate::check::{self, ImageRef};
-use archgate::inspect::{self, ImageReport, Platform, Report};
+use archgate::check;
+use archgate::inspect::{Exit, ImageReport, Report};
 use archgate::report;
 use clap::{Args, Parser, Subcommand};
 use std::io::{IsTerminal, Write};
@@ -152,21 +153,26 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
+            // `--help` and `--version` are not errors.
+            let exit = if e.use_stderr() {
+                Exit::Undecided
+            } else {
+                Exit::Pass
+            };
             let _ = e.print();
-            return ExitCode::from(code);
+            return exit.into();
         }
     };
     match cli.command {
-        Command::Check(args) => match run_check(args) {
-            Ok(code) => ExitCode::from(code),
-            Err(e) => {
-                eprintln!("archgate: {e:#}");
-                ExitCode::from(2)
-            }
-        },
-        Command::Build(args) => ExitCode::from(run_build(*args)),
+        Command::Check(args) => run_check(args),
+        Command::Build(args) => run_build(*args),
     }
+    .into()
+}
+
+/// One line on stderr. A closed stderr is no reason to panic.
+fn say(line: std::fmt::Arguments) {
+    let _ = writeln!(std::io::stderr(), "archgate: {line}");
 }
 
 /// A byte size as docker's flags take it: a number with an optional binary
@@ -200,149 +206,43 @@ fn init_tracing() {
         .try_init();
 }
 
-fn run_check(args: CheckArgs) -> Result<u8> {
-    let filters = args
-        .platform
-        .iter()
-        .filter(|p| !p.trim().is_empty())
-        .map(|p| Platform::parse(p))
-        .collect::<Result<Vec<_>, _>>()?;
-    let options = check::OpenOptions {
-        insecure: args.insecure,
-        limits: check::LayerLimits {
-            max_ratio: args.max_layer_ratio,
-            max_size: args.max_layer_size,
-            max_index: args.max_layer_index,
+/// `archgate check`: check every image, one line on stderr for each that
+/// could not be checked, the report on stdout.
+fn run_check(args: CheckArgs) -> Exit {
+    let req = check::command::Request {
+        images: args.images,
+        platforms: args.platform,
+        deep: args.deep,
+        open: check::OpenOptions {
+            insecure: args.insecure,
+            limits: check::LayerLimits {
+                max_ratio: args.max_layer_ratio,
+                max_size: args.max_layer_size,
+                max_index: args.max_layer_index,
+            },
         },
     };
-    let mut images = Vec::new();
-    for spec in &args.images {
-        let r = check_image(spec, &filters, &options, args.deep);
-        if let Some(e) = &r.error {
-            // Most errors already name the file; don't say it twice.
-            let path = spec.split_once(':').map_or(spec.as_str(), |(_, p)| p);
-            if e.contains(spec.as_str()) || e.contains(path) {
-                eprintln!("archgate: {e}");
-            } else {
-                eprintln!("archgate: {}: {e}", r.image);
-            }
+    let report = check::command::run(&req, |spec, e| {
+        // Most errors already name the image; don't say it twice.
+        if e.names_image() {
+            say(format_args!("{e}"));
+        } else {
+            say(format_args!("{spec}: {e}"));
         }
-        images.push(r);
-    }
-    let report = Report::new(images);
-    let color = args.format == report::Format::Human
-        && std::io::stdout().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none();
-    let mut out = std::io::stdout().lock();
-    out.write_all(report::render(&report, args.format, color).as_bytes())
-        .context("writing the report")?;
-    out.flush().ok();
-    Ok(report.exit_code(args.strict) as u8)
-}
-
-/// Check every (selected) platform of one image; an image that cannot be read
-/// gets an error and no verdicts.
-fn check_image(
-    spec: &str,
-    filters: &[Platform],
-    options: &check::OpenOptions,
-    deep: bool,
-) -> ImageReport {
-    let fail = |e: String| ImageReport {
-        image: spec.to_string(),
-        platforms: Vec::new(),
-        error: Some(e),
-    };
-    let r = match ImageRef::parse(spec) {
-        Ok(r) => r,
-        Err(e) => return fail(format!("{e:#}")),
-    };
-    let mut targets = match check::open_with(&r, options) {
-        Ok(t) => t,
-        Err(e) => return fail(format!("{e:#}")),
-    };
-    if !filters.is_empty() {
-        let available: Vec<String> = targets.iter().map(|t| t.platform.to_string()).collect();
-        for f in filters {
-            if !targets.iter().any(|t| t.platform.matches_filter(f)) {
-                return fail(format!(
-                    "no platform {f} in the image (it has {})",
-                    available.join(", ")
-                ));
-            }
-        }
-        targets.retain(|t| filters.iter().any(|f| t.platform.matches_filter(f)));
-    }
-    let results = inspect_all(&targets, deep);
-    let mut platforms = Vec::new();
-    for (t, res) in targets.iter().zip(results) {
-        match res {
-            Ok(mut p) => {
-                p.digest = t.digest.clone();
-                platforms.push(p);
-            }
-            Err(e) => return fail(format!("{}: {e:#}", t.platform)),
+    });
+    match report {
+        Ok(report) => print_report(&report, args.format, args.strict, false),
+        Err(e) => {
+            say(format_args!("{e}"));
+            Exit::Undecided
         }
     }
-    ImageReport {
-        image: spec.to_string(),
-        platforms,
-        error: None,
-    }
 }
 
-/// Platforms are independent: inspect them on parallel threads.
-fn inspect_all(
-    targets: &[check::PlatformImage],
-    deep: bool,
-) -> Vec<Result<inspect::PlatformReport, inspect::InspectError>> {
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .max(1);
-    let mut results: Vec<Option<Result<_, _>>> = (0..targets.len()).map(|_| None).collect();
-    for (chunk_targets, chunk_results) in targets.chunks(workers).zip(results.chunks_mut(workers)) {
-        std::thread::scope(|s| {
-            for (t, slot) in chunk_targets.iter().zip(chunk_results.iter_mut()) {
-                s.spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .build()
-                        .expect("runtime");
-                    *slot = Some(rt.block_on(inspect_one(t, deep)));
-                    // The verdict is in: its index and captures can go.
-                    t.fs.release();
-                });
-            }
-        });
-    }
-    results
-        .into_iter()
-        .map(|r| r.expect("every platform ran"))
-        .collect()
-}
-
-/// One platform: with `deep`, every layer is read once first, judging every
-/// program on the way; the config's programs are then judged from what that
-/// left (indexes, captured bytes), and the programs' loaders and
-/// interpreters last.
-async fn inspect_one(
-    t: &check::PlatformImage,
-    deep: bool,
-) -> Result<inspect::PlatformReport, inspect::InspectError> {
-    if !deep {
-        return inspect::inspect(&t.config, &t.platform, &t.fs).await;
-    }
-    let scan = t.fs.deep_scan(&t.platform)?;
-    let mut report = inspect::inspect(&t.config, &t.platform, &t.fs).await?;
-    let findings = scan.finish(&t.platform, &t.fs).await?;
-    findings.fold(&mut report, &t.platform);
-    Ok(report)
-}
-
-/// `archgate build`: run the gated build on a runtime of its own, render
-/// progress on stderr and the report on stdout.
-fn run_build(args: BuildArgs) -> u8 {
-    use archgate::build_cmd::{self, Request};
+/// `archgate build`: the gated build with progress on stderr, the report
+/// on stdout (on stderr when a tarball owns stdout).
+fn run_build(args: BuildArgs) -> Exit {
+    use archgate::build_cmd::{self, Finished, Request};
     use archgate::buildkit::progress::Progress;
     use archgate::buildkit::{BuilderFlags, TlsOptions};
 
@@ -375,117 +275,64 @@ fn run_build(args: BuildArgs) -> u8 {
         metadata_file: args.metadata_file.clone(),
         stdout_is_terminal: std::io::stdout().is_terminal(),
     };
-
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("archgate: starting the runtime: {e}");
-            return 2;
-        }
-    };
     let mut progress = Progress::new(
         args.progress,
         Box::new(std::io::stderr()),
         std::io::stderr().is_terminal(),
     );
     progress.follow_terminal(std::io::stderr());
-    let progress = std::sync::Arc::new(std::sync::Mutex::new(progress));
-    let result = rt.block_on(async {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let shown = progress.clone();
-        let render = tokio::spawn(async move { render_events(&mut rx, shown).await });
-        let outcome = tokio::select! {
-            r = build_cmd::execute(&req, Some(tx)) => Some(r),
-            _ = tokio::signal::ctrl_c() => None,
-        };
-        // The sender is gone once execute ends (or is dropped): the
-        // renderer drains what is left and stops.
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), render).await;
-        outcome
-    });
-    if let Ok(mut p) = progress.lock() {
-        p.finish();
-    }
-    // Cancelled or not, let the runtime send what it still owes the daemon
-    // (the cancellation of the solve) before the process ends.
-    rt.shutdown_timeout(std::time::Duration::from_millis(500));
-
-    let image = build_cmd::image_name(&req);
-    let (report, exported) = match result {
-        None => {
-            eprintln!("archgate: interrupted: the build was cancelled, nothing was exported");
-            return 2;
+    let (report, exported) = match build_cmd::run(&req, progress) {
+        Err(e) => {
+            say(format_args!("starting the runtime: {e}"));
+            return Exit::Undecided;
         }
-        Some(Ok(done)) => (Report::new(vec![done.report]), done.exported),
-        Some(Err(e)) => {
-            eprintln!("archgate: {e}");
+        Ok(Finished::Interrupted) => {
+            say(format_args!(
+                "interrupted: the build was cancelled, nothing was exported"
+            ));
+            return Exit::Undecided;
+        }
+        Ok(Finished::Done(Ok(done))) => (Report::new(vec![done.report]), done.exported),
+        Ok(Finished::Done(Err(e))) => {
+            say(format_args!("{e}"));
             let r = ImageReport {
-                image,
+                image: build_cmd::image_name(&req),
                 platforms: Vec::new(),
                 error: Some(e.to_string()),
             };
             (Report::new(vec![r]), false)
         }
     };
-    let color = args.format == report::Format::Human
-        && std::io::stdout().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none();
     // A tarball written to stdout owns it; the report then goes to stderr.
-    let tar_on_stdout = archgate::build_cmd::output::writes_to_stdout(&args.outputs);
-    let text = report::render(&report, args.format, color);
-    if tar_on_stdout {
-        eprint!("{text}");
-    } else {
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(text.as_bytes());
-        let _ = out.flush();
-    }
-    let code = report.exit_code(args.strict);
-    if code == 1 && report.errors == 0 {
-        eprintln!("archgate: the gate failed: nothing was exported");
-    } else if code == 0 && !exported {
+    let on_stderr = build_cmd::output::writes_to_stdout(&args.outputs);
+    let exit = print_report(&report, args.format, args.strict, on_stderr);
+    if exit == Exit::GateFailed {
+        say(format_args!("the gate failed: nothing was exported"));
+    } else if exit == Exit::Pass && !exported {
         tracing::debug!("no output requested: built and checked only");
     }
-    code as u8
+    exit
 }
 
-/// Feed build events to the progress display until the build ends.
-async fn render_events(
-    rx: &mut tokio::sync::mpsc::UnboundedReceiver<archgate::gate::Event>,
-    progress: std::sync::Arc<std::sync::Mutex<archgate::buildkit::progress::Progress>>,
-) {
-    use archgate::gate::Event;
-    let mut steps = std::collections::HashMap::new();
-    let mut tick = tokio::time::interval(archgate::buildkit::progress::TICK);
-    loop {
-        tokio::select! {
-            ev = rx.recv() => {
-                let Some(ev) = ev else { break };
-                let Ok(mut p) = progress.lock() else { break };
-                match ev {
-                    Event::Status(s) => p.update(&s),
-                    Event::CheckStarted { platform } => {
-                        let id = p.step_start(&format!("[archgate] check {platform}"));
-                        steps.insert(platform, id);
-                    }
-                    Event::CheckDone { platform, verdict, summary } => {
-                        if let Some(id) = steps.remove(&platform) {
-                            p.step_log(id, &summary);
-                            let failed = !matches!(verdict, Some(v) if !archgate::gate::gate_fails(v, false));
-                            p.step_done(id, failed.then_some(summary.as_str()));
-                        }
-                    }
-                }
-            }
-            _ = tick.tick() => {
-                if let Ok(mut p) = progress.lock() {
-                    p.tick();
-                }
-            }
+/// Render `report` on stdout (or stderr) and say how the run ends: the
+/// report's exit code ([`Report::exit`], the gate rule), or could not
+/// decide when the report could not be written. A closed pipe is not such
+/// a failure (`report::write`).
+fn print_report(report: &Report, format: report::Format, strict: bool, on_stderr: bool) -> Exit {
+    let color = format == report::Format::Human
+        && std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none();
+    let text = report::render(report, format, color);
+    let written = if on_stderr {
+        report::write(&mut std::io::stderr().lock(), &text)
+    } else {
+        report::write(&mut std::io::stdout().lock(), &text)
+    };
+    match written {
+        Ok(()) => report.exit(strict),
+        Err(e) => {
+            say(format_args!("writing the report: {e}"));
+            Exit::Undecided
         }
     }
 }

@@ -1,9 +1,10 @@
-//! `archgate build` as a library call: flags in, a report and an exit code
-//! out. Checks the options, picks the builder, plans the exports, serves the
-//! session (context, credentials, secrets, exporter output), runs the
-//! client-side build with its gate through the BuildKit runner, and only
-//! then moves received output into place, loads it, and writes the
-//! metadata file.
+//! `archgate build` as a library call: flags in, the gate's report out
+//! (its exit code is `Report::exit`, as for `check`). Checks the options,
+//! picks the builder, plans the exports, serves the session (context,
+//! credentials, secrets, exporter output), runs the client-side build with
+//! its gate through the BuildKit runner, and only then moves received
+//! output into place, loads it, and writes the metadata file. `run` does
+//! all that for a synchronous caller (a runtime, progress, Ctrl-C).
 //!
 //! The one idea: every flag is translated once, here, into the three things
 //! BuildKit understands (frontend options, local directories, exporter
@@ -12,8 +13,10 @@
 mod frontend;
 mod options;
 pub mod output;
+mod run;
 
 pub use options::{prepare, OptionsError};
+pub use run::{run, Finished};
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;

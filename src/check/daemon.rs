@@ -20,23 +20,18 @@
 //! refusal is passed on with a hint.)
 
 use super::digest::Digest;
-use super::error::CheckError;
-use super::oci::{self, parse_digest, parse_json, Descriptor, DOCKER_LIST, OCI_INDEX};
-use super::source::{read_small, BlobKey, BlobSource, TarSource};
+use super::oci::{self, WalkError};
+use super::source::{BlobKey, BlobSource, SourceError, TarSource};
 use super::{docker, PlatformImage};
 use crate::docker::{current_engine, Engine, EngineError, EngineHost, Environment, ExportError};
 use crate::inspect::Platform;
 use crate::reference::Reference;
-use serde::Deserialize;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-
-/// Indexes nest at most this deep (as in oci.rs).
-const MAX_DEPTH: usize = 8;
 
 /// Why an image could not be exported from the engine. `reference` is what
 /// was asked for (`NAME:TAG`, `NAME@DIGEST` or an image ID).
@@ -69,6 +64,15 @@ pub enum DaemonError {
         reason: String,
     },
 
+    /// The spooled export is not a tar archive archgate can read.
+    #[error("docker-daemon:{reference}: exporting from the docker engine at {host}: the export is not a readable image archive: {source}")]
+    Archive {
+        reference: String,
+        host: String,
+        #[source]
+        source: SourceError,
+    },
+
     #[error("docker-daemon:{reference}: spooling the export in {}: {source}", dir.display())]
     Spool {
         reference: String,
@@ -85,6 +89,11 @@ pub enum DaemonError {
         reference: String,
         skipped: Vec<Skipped>,
     },
+
+    /// The export's index, manifests, configs or blobs (named
+    /// `docker-daemon:REFERENCE`) could not be walked.
+    #[error(transparent)]
+    Walk(#[from] WalkError),
 }
 
 fn skipped_list(s: &[Skipped]) -> String {
@@ -159,7 +168,7 @@ pub fn parse_reference(s: &str) -> Result<String, String> {
 /// Export `reference` (from `parse_reference`) from the engine the docker
 /// CLI would use (`DOCKER_HOST`, the current docker context, else the
 /// default socket) and open every platform it holds.
-pub fn open(reference: &str) -> Result<DaemonImage, CheckError> {
+pub fn open(reference: &str) -> Result<DaemonImage, DaemonError> {
     let env = Environment::from_process();
     let host = current_engine(&env).map_err(|e| DaemonError::Host {
         reference: reference.to_string(),
@@ -169,14 +178,14 @@ pub fn open(reference: &str) -> Result<DaemonImage, CheckError> {
 }
 
 /// `open` on a given engine.
-pub fn open_on(host: &EngineHost, reference: &str) -> Result<DaemonImage, CheckError> {
+pub fn open_on(host: &EngineHost, reference: &str) -> Result<DaemonImage, DaemonError> {
     let dir = std::env::temp_dir();
     let mut file = spool_file(&dir).map_err(|source| DaemonError::Spool {
         reference: reference.to_string(),
         dir: dir.clone(),
         source,
     })?;
-    let fail = |f: ExportError| -> CheckError {
+    let fail = |f: ExportError| -> DaemonError {
         let (reference, host) = (reference.to_string(), host.to_string());
         match f {
             ExportError::Unreachable(reason) => DaemonError::Unreachable {
@@ -201,15 +210,14 @@ pub fn open_on(host: &EngineHost, reference: &str) -> Result<DaemonImage, CheckE
                 source,
             },
         }
-        .into()
     };
     let bytes = export_blocking(host, reference, &mut file).map_err(fail)?;
     tracing::debug!(reference, bytes, "spooled the engine's export");
     let location = format!("docker-daemon:{reference}");
-    let src = Spooled::new(file, location).map_err(|e| {
-        fail(ExportError::Stream(format!(
-            "the export is not a readable image archive: {e}"
-        )))
+    let src = Spooled::new(file, location).map_err(|source| DaemonError::Archive {
+        reference: reference.to_string(),
+        host: host.to_string(),
+        source,
     })?;
     let src = Arc::new(src);
     let opened = if src.tar.has("index.json") {
@@ -225,15 +233,15 @@ pub fn open_on(host: &EngineHost, reference: &str) -> Result<DaemonImage, CheckE
         )));
     };
     match opened {
-        Err(CheckError::NoImages { .. }) => Err(fail(ExportError::Stream(
+        Err(WalkError::NoImages { .. }) => Err(fail(ExportError::Stream(
             "the export holds no image for any platform".into(),
         ))),
         Ok(d) if d.images.is_empty() => Err(DaemonError::NothingComplete {
             reference: reference.to_string(),
             skipped: d.skipped,
-        }
-        .into()),
-        other => other,
+        }),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -283,11 +291,10 @@ struct Spooled {
 }
 
 impl Spooled {
-    fn new(file: File, location: String) -> Result<Spooled, String> {
+    fn new(file: File, location: String) -> Result<Spooled, SourceError> {
         use std::os::fd::AsRawFd;
         let path = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
-        let shown = path.display().to_string();
-        let tar = TarSource::open(&path).map_err(|e| e.to_string().replace(&shown, "export"))?;
+        let tar = TarSource::open_as(&path, std::path::Path::new("export"))?;
         Ok(Spooled {
             _file: file,
             tar,
@@ -311,119 +318,24 @@ impl BlobSource for Spooled {
 // ---------------------------------------------------------------------------
 // The OCI index of a containerd-store export
 
-#[derive(Deserialize)]
-struct IndexDoc {
-    #[serde(default)]
-    manifests: Option<Vec<Descriptor>>,
-}
-
-#[derive(Deserialize)]
-struct ManifestBlobs {
-    #[serde(default)]
-    config: Option<Descriptor>,
-    #[serde(default)]
-    layers: Option<Vec<Descriptor>>,
-}
-
-/// Find every platform manifest whose blobs are all in the export, then
-/// open each with the OCI reader.
-fn open_index(src: Arc<Spooled>) -> Result<DaemonImage, CheckError> {
-    let image = src.location.clone();
-    let bytes = read_small(
-        &*src,
-        &BlobKey::Path("index.json".into()),
-        "index.json",
-        None,
-        None,
-    )?;
-    let index: IndexDoc = parse_json(&bytes, "index.json", &image)?;
-    let mut found = Found::default();
-    found.collect(&src, &index.manifests.unwrap_or_default(), None, 0)?;
-    let dynsrc: Arc<dyn BlobSource> = src;
-    // Each (manifest, platform) entry is opened with the OCI reader, which
-    // verifies and walks it exactly as for an `oci-archive:`; an artifact
-    // manifest gives no image.
-    let images = oci::open_manifests(dynsrc, found.complete)?;
-    Ok(DaemonImage {
-        images,
-        skipped: found.skipped,
-    })
-}
-
-#[derive(Default)]
-struct Found {
-    /// Manifests whose blobs are all there, with the platform each is listed
-    /// under.
-    complete: Vec<(Descriptor, Option<Platform>)>,
-    skipped: Vec<Skipped>,
-}
-
-impl Found {
-    fn collect(
-        &mut self,
-        src: &Spooled,
-        descs: &[Descriptor],
-        inherited: Option<&Platform>,
-        depth: usize,
-    ) -> Result<(), CheckError> {
-        let image = &src.location;
-        if depth > MAX_DEPTH {
-            return Err(CheckError::malformed(
-                "index.json",
-                image,
-                format!("indexes nested more than {MAX_DEPTH} deep"),
-            ));
-        }
-        for desc in descs {
-            if desc.is_attestation() {
-                continue;
-            }
-            let d = parse_digest(&desc.digest, "descriptor", image)?;
-            let platform = desc.platform();
-            let platform = platform.as_ref().or(inherited);
-            let skip = |reason: String| Skipped {
-                platform: platform.cloned(),
-                digest: d.to_string(),
-                reason,
-            };
-            if !src.exists(&BlobKey::Digest(d.clone())) {
-                self.skipped
-                    .push(skip("manifest not in the engine's store".into()));
-                continue;
-            }
-            let mt = desc.media_type.as_deref().unwrap_or("");
-            let what = format!("manifest {d}");
-            let bytes = read_small(src, &BlobKey::Digest(d.clone()), &what, Some(&d), desc.size)?;
-            if mt == OCI_INDEX || mt == DOCKER_LIST {
-                let idx: IndexDoc = parse_json(&bytes, &format!("index {d}"), image)?;
-                self.collect(src, &idx.manifests.unwrap_or_default(), platform, depth + 1)?;
-                continue;
-            }
-            // A manifest (or something oci.rs will classify and refuse).
-            let m: ManifestBlobs = parse_json(&bytes, &what, image)?;
-            let mut missing = Vec::new();
-            for (role, b) in m
-                .config
-                .iter()
-                .map(|c| ("config", c))
-                .chain(m.layers.iter().flatten().map(|l| ("layer", l)))
-            {
-                let bd = parse_digest(&b.digest, &what, image)?;
-                if !src.exists(&BlobKey::Digest(bd.clone())) {
-                    missing.push(format!("{role} {bd}"));
-                }
-            }
-            if missing.is_empty() {
-                self.complete.push((desc.clone(), platform.cloned()));
+/// Open every platform manifest whose blobs are all in the export with the
+/// OCI walk (verified exactly as for an `oci-archive:`); the others are
+/// skipped, saying what the engine's store lacks.
+fn open_index(src: Arc<Spooled>) -> Result<DaemonImage, WalkError> {
+    let (images, incomplete) = oci::open_partial(src)?;
+    let skipped = incomplete
+        .into_iter()
+        .map(|i| Skipped {
+            platform: i.platform,
+            digest: i.digest.to_string(),
+            reason: if i.missing.is_empty() {
+                "manifest not in the engine's store".into()
             } else {
-                self.skipped.push(skip(format!(
-                    "{} not in the engine's store",
-                    missing.join(", ")
-                )));
-            }
-        }
-        Ok(())
-    }
+                format!("{} not in the engine's store", i.missing.join(", "))
+            },
+        })
+        .collect();
+    Ok(DaemonImage { images, skipped })
 }
 
 // ---------------------------------------------------------------------------

@@ -7,10 +7,9 @@
 //! name when it is a `blobs/sha256/<hex>` member, as Docker 25+ writes).
 
 use super::digest::Digest;
-use super::error::CheckError;
 use super::layerfs::LayerFs;
-use super::oci::{diff_ids, parse_json};
-use super::source::{clean_member, read_small, BlobKey, BlobSource};
+use super::oci::{diff_ids, parse_json, read_small, WalkError};
+use super::source::{clean_member, BlobKey, BlobSource};
 use super::stream::LayerSpec;
 use super::PlatformImage;
 use crate::inspect::ImageConfig;
@@ -42,7 +41,7 @@ fn digest_of_member(path: &str, json_name: bool) -> Option<Digest> {
 }
 
 /// Open every image in a docker archive.
-pub fn open_archive(src: Arc<dyn BlobSource>) -> Result<Vec<PlatformImage>, CheckError> {
+pub fn open_archive(src: Arc<dyn BlobSource>) -> Result<Vec<PlatformImage>, WalkError> {
     let image = src.location().to_string();
     let bytes = read_small(
         &*src,
@@ -55,7 +54,7 @@ pub fn open_archive(src: Arc<dyn BlobSource>) -> Result<Vec<PlatformImage>, Chec
     let mut out = Vec::new();
     for e in entries {
         let Some(cfg_path) = clean_member(&e.config) else {
-            return Err(CheckError::malformed(
+            return Err(WalkError::malformed(
                 "manifest.json",
                 &image,
                 format!("invalid Config path {:?}", e.config),
@@ -71,11 +70,11 @@ pub fn open_archive(src: Arc<dyn BlobSource>) -> Result<Vec<PlatformImage>, Chec
             None,
         )?;
         let cfg = ImageConfig::from_json(&cbytes)
-            .map_err(|err| CheckError::malformed(&cwhat, &image, err))?;
+            .map_err(|err| WalkError::malformed(&cwhat, &image, err))?;
         let ids = diff_ids(&cbytes, &cwhat, &image)?;
         let layers = e.layers.unwrap_or_default();
         if layers.len() != ids.len() {
-            return Err(CheckError::malformed(
+            return Err(WalkError::malformed(
                 &cwhat,
                 &image,
                 format!(
@@ -88,7 +87,7 @@ pub fn open_archive(src: Arc<dyn BlobSource>) -> Result<Vec<PlatformImage>, Chec
         let mut specs = Vec::with_capacity(layers.len());
         for (l, diff_id) in layers.iter().zip(ids) {
             let Some(path) = clean_member(l) else {
-                return Err(CheckError::malformed(
+                return Err(WalkError::malformed(
                     "manifest.json",
                     &image,
                     format!("invalid layer path {l:?}"),
@@ -115,7 +114,7 @@ pub fn open_archive(src: Arc<dyn BlobSource>) -> Result<Vec<PlatformImage>, Chec
         });
     }
     if out.is_empty() {
-        return Err(CheckError::NoImages { image });
+        return Err(WalkError::NoImages { image });
     }
     Ok(out)
 }

@@ -1,8 +1,15 @@
-//! Why an image could not be opened. Every variant names the failing file,
-//! blob or reference; all of them mean "could not decide" (exit 2).
+//! Why an image could not be opened: a bad reference, or the error of the
+//! source that read it. All of them mean "could not decide" (exit 2).
+//!
+//! The one idea: errors point one way. The walk every source shares has its
+//! own type (`oci::WalkError`, with `source::SourceError` for the file
+//! itself); the registry's and the daemon's errors wrap it; `CheckError`
+//! wraps them all and is imported by none of them.
 
-use std::io;
-use std::path::PathBuf;
+use super::daemon::DaemonError;
+use super::oci::WalkError;
+use super::registry::RegistryError;
+use super::source::SourceError;
 
 /// An image reference could not be parsed or opened.
 #[derive(Debug, thiserror::Error)]
@@ -10,113 +17,32 @@ pub enum CheckError {
     #[error("invalid image reference {reference:?}: {reason}")]
     BadReference { reference: String, reason: String },
 
-    #[error("{}: {reason}", path.display())]
-    NotFound { path: PathBuf, reason: String },
-
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-
-    /// The file exists but is not something archgate can read.
-    #[error("{}: {reason}", path.display())]
-    Unsupported { path: PathBuf, reason: String },
-
-    #[error(
-        "reference {reference:?} not found in {image}{}",
-        available_list(available)
-    )]
-    RefNotFound {
-        reference: String,
-        image: String,
-        available: Vec<String>,
-    },
-
-    #[error("reference {reference:?} is ambiguous in {image}: it names {count} different images")]
-    AmbiguousRef {
-        reference: String,
-        image: String,
-        count: usize,
-    },
-
-    #[error("{what} in {image}: not found")]
-    MissingBlob { what: String, image: String },
-
-    #[error("{what} in {image}: digest mismatch (got {got})")]
-    DigestMismatch {
-        what: String,
-        image: String,
-        got: String,
-    },
-
-    #[error("{what} in {image}: size mismatch (expected {expected} bytes, got {got})")]
-    SizeMismatch {
-        what: String,
-        image: String,
-        expected: u64,
-        got: u64,
-    },
-
-    #[error("{what} in {image}: larger than the {limit}-byte limit")]
-    TooLarge {
-        what: String,
-        image: String,
-        limit: u64,
-    },
-
-    #[error("{what} in {image}: unsupported media type {media_type:?}")]
-    UnknownMediaType {
-        what: String,
-        image: String,
-        media_type: String,
-    },
-
-    #[error("{what} in {image}: {message}")]
-    Malformed {
-        what: String,
-        image: String,
-        message: String,
-    },
-
-    #[error("{what} in {image}: {source}")]
-    BlobIo {
-        what: String,
-        image: String,
-        #[source]
-        source: io::Error,
-    },
-
-    #[error("no images found in {image}")]
-    NoImages { image: String },
-
+    /// A layout or archive (a path, an OCI layout, an archive) could not be
+    /// walked.
+    #[error(transparent)]
+    Walk(#[from] WalkError),
     /// A `docker-daemon:` image could not be exported from the engine.
     #[error(transparent)]
-    Daemon(#[from] super::daemon::DaemonError),
+    Daemon(#[from] DaemonError),
     /// A registry refused, failed or could not be reached.
     #[error(transparent)]
-    Registry(#[from] super::registry::RegistryError),
+    Registry(#[from] RegistryError),
 }
 
-fn available_list(available: &[String]) -> String {
-    if available.is_empty() {
-        " (it names no references)".to_string()
-    } else {
-        let mut shown: Vec<&str> = available.iter().map(String::as_str).take(10).collect();
-        if available.len() > 10 {
-            shown.push("...");
-        }
-        format!(" (available: {})", shown.join(", "))
+impl From<SourceError> for CheckError {
+    fn from(e: SourceError) -> Self {
+        CheckError::Walk(e.into())
     }
 }
 
 impl CheckError {
-    pub(crate) fn malformed(what: impl Into<String>, image: &str, message: impl ToString) -> Self {
-        CheckError::Malformed {
-            what: what.into(),
-            image: image.to_string(),
-            message: message.to_string(),
+    /// Whether the message already names the image (its reference, path or
+    /// location), so a line about it need not say it again. Only a
+    /// registry's own refusals name the registry rather than the image.
+    pub fn names_image(&self) -> bool {
+        match self {
+            CheckError::BadReference { .. } | CheckError::Walk(_) | CheckError::Daemon(_) => true,
+            CheckError::Registry(e) => e.names_image(),
         }
     }
 }

@@ -8,7 +8,7 @@
 
 use super::error::CheckError;
 use super::registry::RegistryRef;
-use super::source::TarSource;
+use super::source::{SourceError, TarSource};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -72,10 +72,11 @@ impl ImageRef {
                         )));
                     }
                 }
-                return Err(CheckError::NotFound {
+                return Err(SourceError::NotFound {
                     path: p.to_path_buf(),
                     reason: "no such file".into(),
-                });
+                }
+                .into());
             }
             return Ok(ImageRef::DockerArchive {
                 file: p.to_path_buf(),
@@ -138,16 +139,18 @@ fn sniff(s: &str) -> Result<ImageRef, CheckError> {
     let meta = match std::fs::metadata(p) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(CheckError::NotFound {
+            return Err(SourceError::NotFound {
                 path: p.to_path_buf(),
                 reason: format!("no such file or directory ({FORMS})"),
-            })
+            }
+            .into())
         }
         Err(e) => {
-            return Err(CheckError::Io {
+            return Err(SourceError::Io {
                 path: p.to_path_buf(),
                 source: e,
-            })
+            }
+            .into())
         }
     };
     if meta.is_dir() {
@@ -157,10 +160,11 @@ fn sniff(s: &str) -> Result<ImageRef, CheckError> {
                 reference: None,
             });
         }
-        return Err(CheckError::Unsupported {
+        return Err(SourceError::Unsupported {
             path: p.to_path_buf(),
             reason: "a directory, but not an OCI image layout (no oci-layout or index.json)".into(),
-        });
+        }
+        .into());
     }
     let tar = TarSource::open(p)?;
     if tar.has("manifest.json") {
@@ -174,11 +178,12 @@ fn sniff(s: &str) -> Result<ImageRef, CheckError> {
             reference: None,
         });
     }
-    Err(CheckError::Unsupported {
+    Err(SourceError::Unsupported {
         path: p.to_path_buf(),
         reason: "a tar archive, but neither a docker archive (manifest.json) nor an OCI archive (index.json)"
             .into(),
-    })
+    }
+    .into())
 }
 
 impl fmt::Display for ImageRef {

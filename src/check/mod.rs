@@ -8,6 +8,7 @@
 //! digest first.
 
 mod capture;
+pub mod command;
 pub mod daemon;
 mod deep;
 mod docker;
@@ -29,6 +30,8 @@ pub use deep::DeepScan;
 pub use error::CheckError;
 pub use image_ref::ImageRef;
 pub use layerfs::{FsStats, LayerFs};
+pub use oci::WalkError;
+pub use source::SourceError;
 pub use source::{BlobKey, BlobSource};
 pub use stream::{LayerLimits, LayerSpec};
 
@@ -77,24 +80,24 @@ pub fn open_with(r: &ImageRef, options: &OpenOptions) -> Result<Vec<PlatformImag
 
 fn open_images(r: &ImageRef, options: &OpenOptions) -> Result<Vec<PlatformImage>, CheckError> {
     match r {
-        ImageRef::Registry(reference) => registry::open(
+        ImageRef::Registry(reference) => Ok(registry::open(
             reference,
             registry::ClientOptions {
                 insecure: options.insecure,
                 ..Default::default()
             },
-        ),
+        )?),
         ImageRef::OciLayout { dir, reference } => {
             let src: Arc<dyn BlobSource> = Arc::new(DirSource::new(dir)?);
-            oci::open_layout(src, reference.as_deref())
+            Ok(oci::open_layout(src, reference.as_deref())?)
         }
         ImageRef::OciArchive { file, reference } => {
             let src: Arc<dyn BlobSource> = Arc::new(TarSource::open(file)?);
-            oci::open_layout(src, reference.as_deref())
+            Ok(oci::open_layout(src, reference.as_deref())?)
         }
         ImageRef::DockerArchive { file } => {
             let src: Arc<dyn BlobSource> = Arc::new(TarSource::open(file)?);
-            docker::open_archive(src)
+            Ok(docker::open_archive(src)?)
         }
         ImageRef::DockerDaemon { reference } => {
             let d = daemon::open(reference)?;

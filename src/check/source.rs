@@ -7,7 +7,6 @@
 //! extracted. A registry backend plugs in behind the same `BlobSource` trait.
 
 use super::digest::Digest;
-use super::error::CheckError;
 use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
@@ -79,6 +78,25 @@ pub fn clean_member(path: &str) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("/"))
 }
 
+/// Why a layout directory or an archive file could not be opened as a blob
+/// source. Every variant names the path as the user gave it.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{}: {reason}", path.display())]
+    NotFound { path: PathBuf, reason: String },
+
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    /// The file exists but is not something archgate can read.
+    #[error("{}: {reason}", path.display())]
+    Unsupported { path: PathBuf, reason: String },
+}
+
 fn not_found(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::NotFound, format!("{what} not found"))
 }
@@ -91,17 +109,17 @@ pub struct DirSource {
 }
 
 impl DirSource {
-    pub fn new(root: &Path) -> Result<DirSource, CheckError> {
+    pub fn new(root: &Path) -> Result<DirSource, SourceError> {
         match std::fs::metadata(root) {
             Ok(m) if m.is_dir() => {}
             Ok(_) => {
-                return Err(CheckError::NotFound {
+                return Err(SourceError::NotFound {
                     path: root.to_path_buf(),
                     reason: "not a directory".into(),
                 })
             }
             Err(e) => {
-                return Err(CheckError::Io {
+                return Err(SourceError::Io {
                     path: root.to_path_buf(),
                     source: e,
                 })
@@ -189,15 +207,21 @@ fn compressed_kind(head: &[u8]) -> Option<&'static str> {
 
 impl TarSource {
     /// Index the archive's members (headers only; data is seeked over).
-    pub fn open(file: &Path) -> Result<TarSource, CheckError> {
-        let io_err = |e: io::Error| CheckError::Io {
-            path: file.to_path_buf(),
+    pub fn open(file: &Path) -> Result<TarSource, SourceError> {
+        TarSource::open_as(file, file)
+    }
+
+    /// [`TarSource::open`], naming the archive `shown` in errors (a spooled
+    /// export is read through `/proc/self/fd/N`, which says nothing).
+    pub fn open_as(file: &Path, shown: &Path) -> Result<TarSource, SourceError> {
+        let io_err = |e: io::Error| SourceError::Io {
+            path: shown.to_path_buf(),
             source: e,
         };
         let meta = std::fs::metadata(file).map_err(io_err)?;
         if !meta.is_file() {
-            return Err(CheckError::Unsupported {
-                path: file.to_path_buf(),
+            return Err(SourceError::Unsupported {
+                path: shown.to_path_buf(),
                 reason: "not a regular file".into(),
             });
         }
@@ -205,8 +229,8 @@ impl TarSource {
         let mut head = [0u8; 8];
         let n = read_full(&mut f, &mut head).map_err(io_err)?;
         if let Some(kind) = compressed_kind(&head[..n]) {
-            return Err(CheckError::Unsupported {
-                path: file.to_path_buf(),
+            return Err(SourceError::Unsupported {
+                path: shown.to_path_buf(),
                 reason: format!(
                     "a {kind}-compressed archive; archgate reads image archives in place, \
                      so decompress it first"
@@ -214,8 +238,8 @@ impl TarSource {
             });
         }
         f.seek(SeekFrom::Start(0)).map_err(io_err)?;
-        let bad = |m: String| CheckError::Unsupported {
-            path: file.to_path_buf(),
+        let bad = |m: String| SourceError::Unsupported {
+            path: shown.to_path_buf(),
             reason: format!("not a readable tar archive: {m}"),
         };
         let mut archive = tar::Archive::new(f);
@@ -289,7 +313,7 @@ impl TarSource {
         }
         Ok(TarSource {
             file: file.to_path_buf(),
-            display: file.display().to_string(),
+            display: shown.display().to_string(),
             file_len: meta.len(),
             members,
         })
@@ -363,76 +387,6 @@ pub fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(n)
-}
-
-/// Read a small (JSON) blob whole, capped at `JSON_LIMIT`, verifying its
-/// digest and size when they are known. `what` names it in messages
-/// (`manifest sha256:...`, `index.json`).
-pub fn read_small(
-    src: &dyn BlobSource,
-    key: &BlobKey,
-    what: &str,
-    expected: Option<&Digest>,
-    expected_size: Option<u64>,
-) -> Result<Vec<u8>, CheckError> {
-    let image = src.location();
-    let io_err = |e: io::Error| {
-        if e.kind() == io::ErrorKind::NotFound {
-            CheckError::MissingBlob {
-                what: what.to_string(),
-                image: image.to_string(),
-            }
-        } else {
-            CheckError::BlobIo {
-                what: what.to_string(),
-                image: image.to_string(),
-                source: e,
-            }
-        }
-    };
-    let too_large = || CheckError::TooLarge {
-        what: what.to_string(),
-        image: image.to_string(),
-        limit: JSON_LIMIT,
-    };
-    if expected_size.is_some_and(|s| s > JSON_LIMIT) {
-        return Err(too_large());
-    }
-    if let Some(size) = src.size(key).map_err(io_err)? {
-        if size > JSON_LIMIT {
-            return Err(too_large());
-        }
-    }
-    let mut data = Vec::new();
-    src.open(key)
-        .map_err(io_err)?
-        .take(JSON_LIMIT + 1)
-        .read_to_end(&mut data)
-        .map_err(io_err)?;
-    if data.len() as u64 > JSON_LIMIT {
-        return Err(too_large());
-    }
-    if let Some(d) = expected {
-        let got = d.compute_like(&data);
-        if &got != d {
-            return Err(CheckError::DigestMismatch {
-                what: what.to_string(),
-                image: image.to_string(),
-                got: got.to_string(),
-            });
-        }
-    }
-    if let Some(s) = expected_size {
-        if s != data.len() as u64 {
-            return Err(CheckError::SizeMismatch {
-                what: what.to_string(),
-                image: image.to_string(),
-                expected: s,
-                got: data.len() as u64,
-            });
-        }
-    }
-    Ok(data)
 }
 
 #[cfg(test)]

@@ -19,5 +19,6 @@ pub use config::ImageConfig;
 pub use engine::{fold_deep, inspect, inspect_file, inspect_loader, DeepFile, InspectError};
 pub use platform::Platform;
 pub use verdict::{
-    Check, DeepSummary, ImageReport, PlatformReport, Reason, Report, Role, RunVerdict, Verdict,
+    gate_fails, Check, DeepSummary, Exit, ImageReport, PlatformReport, Reason, Report, Role,
+    RunVerdict, Verdict,
 };

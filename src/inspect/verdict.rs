@@ -310,21 +310,73 @@ impl Report {
         }
     }
 
-    /// The process exit code: 0 pass (warnings allowed), 1 gate failed (or,
-    /// with `strict`, warned or skipped), 2 some image could not be decided.
-    pub fn exit_code(&self, strict: bool) -> i32 {
+    /// How the run ends: could not decide when some image could not be
+    /// checked, else the gate failed when some platform fails it
+    /// ([`gate_fails`]), else pass.
+    pub fn exit(&self, strict: bool) -> Exit {
         if self.errors > 0 {
-            return 2;
+            return Exit::Undecided;
         }
-        let worst = self
+        let failed = self
             .images
             .iter()
-            .flat_map(|i| i.platforms.iter().map(|p| p.verdict))
-            .max();
-        match worst {
-            Some(Verdict::Fail) => 1,
-            Some(Verdict::Warn | Verdict::Skip) if strict => 1,
-            _ => 0,
+            .flat_map(|i| i.platforms.iter())
+            .any(|p| gate_fails(p.verdict, strict));
+        if failed {
+            Exit::GateFailed
+        } else {
+            Exit::Pass
         }
+    }
+}
+
+/// The gate rule, the one every command and the build's progress view
+/// follow: a platform fails the gate when it failed, or, with `strict`
+/// (`--strict`), when it warned or was skipped.
+pub fn gate_fails(v: Verdict, strict: bool) -> bool {
+    match v {
+        Verdict::Fail => true,
+        Verdict::Warn | Verdict::Skip => strict,
+        Verdict::Pass => false,
+    }
+}
+
+/// The process exit codes, the contract scripts rely on (`DESIGN.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Every platform passed (warnings allowed unless `--strict`); also a
+    /// request for help or the version.
+    Pass = 0,
+    /// The gate failed: some platform failed it ([`gate_fails`]).
+    GateFailed = 1,
+    /// archgate could not decide: bad arguments, an unreadable image, an
+    /// unreachable daemon, a failed build, an interrupted run.
+    Undecided = 2,
+}
+
+impl Exit {
+    /// The number the process exits with.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(e: Exit) -> Self {
+        std::process::ExitCode::from(e.code())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gate_blocks_fail_always_and_warn_only_when_strict() {
+        assert!(gate_fails(Verdict::Fail, false));
+        assert!(!gate_fails(Verdict::Warn, false));
+        assert!(gate_fails(Verdict::Warn, true));
+        assert!(gate_fails(Verdict::Skip, true));
+        assert!(!gate_fails(Verdict::Pass, true));
     }
 }

@@ -322,6 +322,27 @@ fn hardcoded_arch_fails_and_exports_nothing_with_all_outputs_at_once() {
     );
 }
 
+#[test]
+fn a_closed_stdout_keeps_the_gate_s_exit_code() {
+    // `archgate build ... | head -1`: the reader stopped reading; the gate's
+    // verdict and exit code stand, as for `check`, and nothing is said
+    // about the pipe.
+    let ctx = two_arch_context(HARDCODED_DOCKERFILE);
+    let run = build(&addr())
+        .two_platforms()
+        .stdout_closed()
+        .run(&ctx.arg());
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("the gate failed: nothing was exported"),
+        "{run}"
+    );
+    assert!(
+        !run.stderr.contains("writing the report") && !run.stderr.contains("Broken pipe"),
+        "{run}"
+    );
+}
+
 // ---- how the entrypoint is found -------------------------------------------------
 
 /// `dist-ARCH/bin/app -> real-app` with the per-arch hello as real-app.

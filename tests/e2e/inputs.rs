@@ -381,6 +381,22 @@ fn human_format_is_the_default() {
     );
 }
 
+#[test]
+fn a_closed_stdout_is_not_an_error() {
+    // `archgate check IMAGE | head -1`: the reader stopped reading; the
+    // verdict and its exit code stand, and nothing is said about the pipe.
+    let t = tmp();
+    let good = t.path().join("good");
+    let bad = t.path().join("bad");
+    Layout::single(bb("arm64", "linux/arm64")).write_dir(&good);
+    Layout::single(bb("amd64", "linux/arm64")).write_dir(&bad);
+    for (dir, code) in [(&good, 0), (&bad, 1)] {
+        let run = archgate_stdout_closed(&["check", dir.to_str().unwrap()]);
+        assert_eq!(run.code, code, "{run}");
+        assert_eq!(run.stderr, "", "{run}");
+    }
+}
+
 // ---- references --------------------------------------------------------------------
 
 fn tagged_layout(dir: &Path) {

@@ -1,4 +1,6 @@
 use super::*;
+use crate::check::oci::OCI_INDEX;
+use crate::check::CheckError;
 use crate::rootfs::RootFs;
 use serde_json::json;
 use std::io::{BufRead, BufReader, Write};
@@ -252,7 +254,9 @@ fn unknown_image_quotes_the_engine() {
             body.len()
         );
     let (_t, host, _h) = fake_engine(answer.into_bytes());
-    let e = open_on(&host, "nope:latest").unwrap_err();
+    // As `check::open` gives it: the engine's refusal, typed, inside
+    // check's error.
+    let e = CheckError::from(open_on(&host, "nope:latest").unwrap_err());
     let s = e.to_string();
     assert!(
         matches!(

@@ -12,7 +12,7 @@
 
 use super::challenge::{self, Challenge};
 use super::RegistryError;
-use crate::docker::credentials::{CredentialStore, Credentials};
+use crate::docker::credentials::{CredentialStore, Credentials, CredentialsError};
 use crate::reference::RegistryRef;
 use base64::Engine as _;
 use std::io::Read;
@@ -97,7 +97,7 @@ pub struct Client {
     base: String,
     agent: ureq::Agent,
     options: ClientOptions,
-    store: OnceLock<Result<CredentialStore, RegistryError>>,
+    store: OnceLock<Result<CredentialStore, CredentialsError>>,
     auth: Mutex<AuthState>,
 }
 
@@ -403,18 +403,17 @@ impl Client {
 
     /// The configured credentials for this registry (docker's lookup).
     fn credentials(&self) -> Result<Credentials, RegistryError> {
-        let store = self.store.get_or_init(|| {
-            match &self.options.docker_config {
+        let store = self
+            .store
+            .get_or_init(|| match &self.options.docker_config {
                 Some(d) => CredentialStore::from_config_dir(d),
                 None => CredentialStore::new(),
-            }
-            .map_err(RegistryError::Credentials)
-        });
+            });
         match store {
             Ok(s) => s
                 .credentials_for(&self.registry)
                 .map_err(RegistryError::Credentials),
-            Err(e) => Err(e.clone()),
+            Err(e) => Err(RegistryError::Credentials(e.clone())),
         }
     }
 

@@ -23,8 +23,7 @@ pub use crate::reference::{
 pub use client::{ClientOptions, RetryPolicy, MANIFEST_ACCEPT};
 
 use super::digest::Digest;
-use super::error::CheckError;
-use super::oci::{self, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
+use super::oci::{self, WalkError, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
 use super::source::JSON_LIMIT;
 use super::PlatformImage;
 use crate::docker::credentials::CredentialsError;
@@ -32,9 +31,9 @@ use client::Client;
 use source::RegistrySource;
 use std::sync::Arc;
 
-/// Why a registry could not be used. Messages name the registry and never
-/// hold credentials.
-#[derive(Debug, Clone, thiserror::Error)]
+/// Why a registry could not be used. Messages name the registry (or the
+/// image) and never hold credentials.
+#[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     #[error("cannot reach registry {registry} ({url}): {detail}")]
     Unreachable {
@@ -118,12 +117,31 @@ pub enum RegistryError {
 
     #[error(transparent)]
     Credentials(#[from] CredentialsError),
+
+    /// The image's manifests, configs or blobs (named `docker://NAME`)
+    /// could not be walked; a registry failure while reading a blob is kept,
+    /// typed, as that blob's error.
+    #[error(transparent)]
+    Walk(#[from] WalkError),
+}
+
+impl RegistryError {
+    /// Whether the message names the image (`docker://NAME`), not only the
+    /// registry.
+    pub fn names_image(&self) -> bool {
+        matches!(
+            self,
+            RegistryError::NotFound { .. }
+                | RegistryError::ManifestDigest { .. }
+                | RegistryError::Walk(_)
+        )
+    }
 }
 
 /// Open every platform image of a registry reference.
-pub fn open(r: &RegistryRef, options: ClientOptions) -> Result<Vec<PlatformImage>, CheckError> {
+pub fn open(r: &RegistryRef, options: ClientOptions) -> Result<Vec<PlatformImage>, RegistryError> {
     let image = format!("docker://{r}");
-    let client = Client::connect(r, options).map_err(CheckError::from)?;
+    let client = Client::connect(r, options)?;
     let reference = r.manifest_reference();
     let fetched = match client.manifest(&reference, JSON_LIMIT)? {
         Ok(m) => m,
@@ -137,19 +155,19 @@ pub fn open(r: &RegistryRef, options: ClientOptions) -> Result<Vec<PlatformImage
             return Err(RegistryError::NotFound {
                 image,
                 detail: format!("{what} on registry {} ({detail})", r.domain),
-            }
-            .into());
+            });
         }
     };
     let digest = match &r.target {
         Target::Digest { digest, .. } => {
             let got = digest.compute_like(&fetched.bytes);
             if &got != digest {
-                return Err(CheckError::DigestMismatch {
+                return Err(WalkError::DigestMismatch {
                     what: format!("manifest {digest}"),
                     image,
                     got: got.to_string(),
-                });
+                }
+                .into());
             }
             got
         }
@@ -161,8 +179,7 @@ pub fn open(r: &RegistryRef, options: ClientOptions) -> Result<Vec<PlatformImage
                         image,
                         claimed: claimed.to_string(),
                         got: got.to_string(),
-                    }
-                    .into());
+                    });
                 }
                 got
             }
@@ -177,13 +194,14 @@ pub fn open(r: &RegistryRef, options: ClientOptions) -> Result<Vec<PlatformImage
         // content.
         "" | "application/json" | "text/plain" | "application/octet-stream" => None,
         other => {
-            return Err(CheckError::UnknownMediaType {
+            return Err(WalkError::UnknownMediaType {
                 what: format!("manifest {digest}"),
                 image,
                 media_type: other.to_string(),
-            })
+            }
+            .into())
         }
     };
     let src = RegistrySource::new(client, image, digest, media_type, fetched.bytes);
-    oci::open_layout(Arc::new(src), None)
+    Ok(oci::open_layout(Arc::new(src), None)?)
 }

@@ -110,7 +110,7 @@ impl RegistrySource {
                 Ok(m.bytes)
             }
             Ok(Err(detail)) => Err(self.not_found(&detail)),
-            Err(e) => Err(io::Error::other(e.to_string())),
+            Err(e) => Err(io::Error::other(e)),
         }
     }
 }
@@ -146,7 +146,7 @@ impl BlobSource for RegistrySource {
         match self.client.blob(&d.to_string()) {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(detail)) => Err(self.not_found(&detail)),
-            Err(e) => Err(io::Error::other(e.to_string())),
+            Err(e) => Err(io::Error::other(e)),
         }
     }
 

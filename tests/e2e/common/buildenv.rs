@@ -957,6 +957,7 @@ pub struct Build {
     envs: Vec<(String, std::ffi::OsString)>,
     docker_config: Option<PathBuf>,
     timeout: Duration,
+    stdout_closed: bool,
 }
 
 /// A build on an address (e.g. `env().addr26()`).
@@ -974,6 +975,7 @@ pub fn build(addr: &str) -> Build {
         envs: Vec::new(),
         docker_config: None,
         timeout: Duration::from_secs(300),
+        stdout_closed: false,
     }
 }
 
@@ -998,6 +1000,12 @@ impl Build {
     }
     pub fn timeout(mut self, t: Duration) -> Self {
         self.timeout = t;
+        self
+    }
+    /// stdout a pipe nobody reads any more, as in `archgate build ... |
+    /// head -1` once `head` has exited (the run's stdout is then empty).
+    pub fn stdout_closed(mut self) -> Self {
+        self.stdout_closed = true;
         self
     }
 
@@ -1025,9 +1033,17 @@ impl Build {
         for (k, v) in &self.envs {
             cmd.env(k, v);
         }
+        if self.stdout_closed {
+            let (reader, writer) = std::io::pipe().expect("a pipe");
+            drop(reader);
+            cmd.stdout(writer);
+        }
         let t0 = Instant::now();
         let mut child = cmd.spawn().expect("running the archgate binary");
-        let out = child.stdout.take().expect("stdout");
+        let out: Box<dyn Read + Send> = match child.stdout.take() {
+            Some(o) => Box::new(o),
+            None => Box::new(std::io::empty()),
+        };
         let err = child.stderr.take().expect("stderr");
         let read = |mut r: Box<dyn Read + Send>| {
             std::thread::spawn(move || {
@@ -1036,7 +1052,7 @@ impl Build {
                 String::from_utf8_lossy(&v).into_owned()
             })
         };
-        let out_t = read(Box::new(out));
+        let out_t = read(out);
         let err_t = read(Box::new(err));
         let mut timed_out = false;
         let status = loop {

@@ -320,6 +320,25 @@ pub fn archgate<S: AsRef<str>>(args: &[S]) -> Run {
     )
 }
 
+/// Run the built binary with its stdout a pipe nobody reads any more, as in
+/// `archgate ... | head -1` once `head` has exited: every write to it fails
+/// with EPIPE.
+pub fn archgate_stdout_closed<S: AsRef<str>>(args: &[S]) -> Run {
+    let args: Vec<String> = args.iter().map(|s| s.as_ref().to_string()).collect();
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let out = archgate_command(&args)
+        .stdout(writer)
+        .output()
+        .expect("running archgate");
+    archgate_run(
+        args,
+        out.status.code().unwrap_or(-1),
+        &out.stdout,
+        &out.stderr,
+    )
+}
+
 /// A [`Run`] with the peak resident set size of the process: the kernel's
 /// figure for the reaped child, so nothing is sampled or timed.
 #[derive(Debug)]

@@ -1,21 +1,28 @@
 //! OCI image layouts (a directory or a tar of one): `index.json`, through
-//! nested indexes, to every platform's manifest, config and layers.
+//! nested indexes, to every platform's manifest, config and layers. The walk
+//! every source shares (layouts, OCI archives, a registry, a Docker Engine's
+//! export), with its own error type (`WalkError`) that the registry's and
+//! the daemon's errors wrap.
 //!
 //! The one idea: every JSON blob is read whole but capped, verified against
-//! its descriptor (digest and size) before it is parsed, and parsed with
-//! lenient structs that accept both OCI and Docker media types; layers are
-//! only described here and read lazily by `LayerFs`.
+//! its descriptor (digest and size) before it is parsed (`read_small`), and
+//! parsed with lenient structs that accept both OCI and Docker media types;
+//! layers are only described here and read lazily by `LayerFs`.
+
+mod error;
+
+pub use error::WalkError;
 
 use super::digest::Digest;
-use super::error::CheckError;
 use super::layerfs::LayerFs;
-use super::source::{read_small, BlobKey, BlobSource};
+use super::source::{BlobKey, BlobSource, SourceError, JSON_LIMIT};
 use super::stream::LayerSpec;
 use super::PlatformImage;
 use crate::inspect::{ImageConfig, Platform};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
+use std::io::{self, Read};
 use std::sync::Arc;
 
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -149,20 +156,20 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(
     bytes: &[u8],
     what: &str,
     image: &str,
-) -> Result<T, CheckError> {
+) -> Result<T, WalkError> {
     serde_json::from_slice(bytes)
-        .map_err(|e| CheckError::malformed(what, image, format!("malformed JSON: {e}")))
+        .map_err(|e| WalkError::malformed(what, image, format!("malformed JSON: {e}")))
 }
 
 /// A digest string from a manifest, validated.
-pub fn parse_digest(s: &str, what: &str, image: &str) -> Result<Digest, CheckError> {
+pub fn parse_digest(s: &str, what: &str, image: &str) -> Result<Digest, WalkError> {
     Digest::parse(s).ok_or_else(|| {
-        CheckError::malformed(what, image, format!("invalid or unsupported digest {s:?}"))
+        WalkError::malformed(what, image, format!("invalid or unsupported digest {s:?}"))
     })
 }
 
 /// The config's `rootfs.diff_ids`, validated.
-pub fn diff_ids(config: &[u8], what: &str, image: &str) -> Result<Vec<Digest>, CheckError> {
+pub fn diff_ids(config: &[u8], what: &str, image: &str) -> Result<Vec<Digest>, WalkError> {
     let doc: RootFsDoc = parse_json(config, what, image)?;
     let ids = doc.rootfs.and_then(|r| r.diff_ids).unwrap_or_default();
     ids.iter().map(|s| parse_digest(s, what, image)).collect()
@@ -181,6 +188,20 @@ fn classify(media_type: &str) -> Option<Kind> {
     }
 }
 
+/// A manifest the source holds only part of (a Docker Engine's store keeps
+/// the content of the platforms it pulled, and exports the whole index
+/// anyway): skipped, not failed, when the walk is asked to
+/// ([`open_partial`]).
+#[derive(Debug)]
+pub(crate) struct Incomplete {
+    /// The platform it is listed under, if any.
+    pub platform: Option<Platform>,
+    pub digest: Digest,
+    /// What is missing (`config sha256:...`, `layer sha256:...`); empty
+    /// when the manifest (or index) itself is.
+    pub missing: Vec<String>,
+}
+
 struct Walker {
     src: Arc<dyn BlobSource>,
     image: String,
@@ -189,10 +210,13 @@ struct Walker {
     /// two platforms (the `docker manifest annotate` mistake) is two
     /// platforms to judge, each against its own.
     seen: HashSet<(Digest, Option<String>)>,
+    /// `Some`: a manifest whose blobs are not all in the source is recorded
+    /// here and skipped; `None`: it is an error when read.
+    incomplete: Option<Vec<Incomplete>>,
 }
 
 impl Walker {
-    fn read(&self, desc: &Descriptor, d: &Digest, what: &str) -> Result<Vec<u8>, CheckError> {
+    fn read(&self, desc: &Descriptor, d: &Digest, what: &str) -> Result<Vec<u8>, WalkError> {
         read_small(
             &*self.src,
             &BlobKey::Digest(d.clone()),
@@ -204,9 +228,9 @@ impl Walker {
 
     /// Read a descriptor's blob and tell whether it is an index or a
     /// manifest (from its media type, else from its content).
-    fn load(&self, desc: &Descriptor, d: &Digest) -> Result<(Kind, Vec<u8>), CheckError> {
+    fn load(&self, desc: &Descriptor, d: &Digest) -> Result<(Kind, Vec<u8>), WalkError> {
         let mt = desc.media_type();
-        let unsupported = |mt: &str| CheckError::UnknownMediaType {
+        let unsupported = |mt: &str| WalkError::UnknownMediaType {
             what: format!("manifest {d}"),
             image: self.image.clone(),
             media_type: mt.to_string(),
@@ -223,7 +247,7 @@ impl Walker {
             None if s.config.is_some() => Kind::Manifest,
             None if s.fs_layers.is_some() => return Err(unsupported(DOCKER_SCHEMA1[0])),
             None => {
-                return Err(CheckError::malformed(
+                return Err(WalkError::malformed(
                     format!("manifest {d}"),
                     &self.image,
                     "neither an image index nor a manifest",
@@ -238,14 +262,14 @@ impl Walker {
         desc: &Descriptor,
         inherited: Option<&Platform>,
         depth: usize,
-    ) -> Result<(), CheckError> {
+    ) -> Result<(), WalkError> {
         if desc.is_attestation() {
             tracing::debug!(digest = %desc.digest, "skipping attestation manifest");
             return Ok(());
         }
         let d = parse_digest(&desc.digest, "descriptor", &self.image)?;
         if depth > MAX_DEPTH {
-            return Err(CheckError::malformed(
+            return Err(WalkError::malformed(
                 format!("index {d}"),
                 &self.image,
                 format!("indexes nested more than {MAX_DEPTH} deep"),
@@ -258,6 +282,16 @@ impl Walker {
             .insert((d.clone(), platform.map(ToString::to_string)))
         {
             return Ok(());
+        }
+        if let Some(incomplete) = &mut self.incomplete {
+            if !self.src.exists(&BlobKey::Digest(d.clone())) {
+                incomplete.push(Incomplete {
+                    platform: platform.cloned(),
+                    digest: d,
+                    missing: Vec::new(),
+                });
+                return Ok(());
+            }
         }
         let (kind, bytes) = self.load(desc, &d)?;
         match kind {
@@ -278,13 +312,13 @@ impl Walker {
         d: &Digest,
         bytes: &[u8],
         platform: Option<&Platform>,
-    ) -> Result<(), CheckError> {
+    ) -> Result<(), WalkError> {
         let what = format!("manifest {d}");
         let image = self.image.clone();
         let m: ManifestDoc = parse_json(bytes, &what, &image)?;
         if let Some(mt) = m.media_type.as_deref() {
             if DOCKER_SCHEMA1.contains(&mt) {
-                return Err(CheckError::UnknownMediaType {
+                return Err(WalkError::UnknownMediaType {
                     what,
                     image,
                     media_type: mt.into(),
@@ -292,8 +326,20 @@ impl Walker {
             }
         }
         let Some(config) = m.config else {
-            return Err(CheckError::malformed(what, &image, "no config"));
+            return Err(WalkError::malformed(what, &image, "no config"));
         };
+        if self.incomplete.is_some() {
+            let layers = m.layers.as_deref().unwrap_or_default();
+            let missing = self.missing_blobs(&config, layers, &what)?;
+            if let (false, Some(incomplete)) = (missing.is_empty(), &mut self.incomplete) {
+                incomplete.push(Incomplete {
+                    platform: platform.cloned(),
+                    digest: d.clone(),
+                    missing,
+                });
+                return Ok(());
+            }
+        }
         let cmt = config.media_type();
         if !(cmt.is_empty() || cmt == OCI_CONFIG || cmt == DOCKER_CONFIG) {
             // An artifact (signature, SBOM, ...) rather than an image.
@@ -303,8 +349,8 @@ impl Walker {
         let cd = parse_digest(&config.digest, &what, &image)?;
         let cwhat = format!("config {cd}");
         let cbytes = self.read(&config, &cd, &cwhat)?;
-        let cfg = ImageConfig::from_json(&cbytes)
-            .map_err(|e| CheckError::malformed(&cwhat, &image, e))?;
+        let cfg =
+            ImageConfig::from_json(&cbytes).map_err(|e| WalkError::malformed(&cwhat, &image, e))?;
         let ids = diff_ids(&cbytes, &cwhat, &image)?;
         let platform = platform.cloned().unwrap_or_else(|| cfg.platform());
         if platform.os == "unknown" && platform.arch == "unknown" {
@@ -312,14 +358,14 @@ impl Walker {
         }
         let layers = m.layers.unwrap_or_default();
         if layers.len() > MAX_LAYERS {
-            return Err(CheckError::malformed(
+            return Err(WalkError::malformed(
                 what,
                 &image,
                 format!("more than {MAX_LAYERS} layers"),
             ));
         }
         if layers.len() != ids.len() {
-            return Err(CheckError::malformed(
+            return Err(WalkError::malformed(
                 cwhat,
                 &image,
                 format!(
@@ -333,7 +379,7 @@ impl Walker {
         for (l, diff_id) in layers.iter().zip(ids) {
             let ld = parse_digest(&l.digest, &what, &image)?;
             if !LAYER_TYPES.contains(&l.media_type()) {
-                return Err(CheckError::UnknownMediaType {
+                return Err(WalkError::UnknownMediaType {
                     what: format!("layer {ld}"),
                     image,
                     media_type: l.media_type().to_string(),
@@ -348,7 +394,7 @@ impl Walker {
             });
         }
         if self.out.len() >= MAX_IMAGES {
-            return Err(CheckError::malformed(
+            return Err(WalkError::malformed(
                 "index.json",
                 &image,
                 format!("more than {MAX_IMAGES} images"),
@@ -363,6 +409,25 @@ impl Walker {
         Ok(())
     }
 
+    /// The config and layers of a manifest that the source does not hold,
+    /// as `config sha256:...` and `layer sha256:...`.
+    fn missing_blobs(
+        &self,
+        config: &Descriptor,
+        layers: &[Descriptor],
+        what: &str,
+    ) -> Result<Vec<String>, WalkError> {
+        let mut missing = Vec::new();
+        let blobs = std::iter::once(("config", config)).chain(layers.iter().map(|l| ("layer", l)));
+        for (role, b) in blobs {
+            let bd = parse_digest(&b.digest, what, &self.image)?;
+            if !self.src.exists(&BlobKey::Digest(bd.clone())) {
+                missing.push(format!("{role} {bd}"));
+            }
+        }
+        Ok(missing)
+    }
+
     /// Every descriptor reachable from `roots` through indexes (for digest
     /// references that name a nested manifest).
     fn find_digest(
@@ -370,7 +435,7 @@ impl Walker {
         roots: &[Descriptor],
         want: &Digest,
         depth: usize,
-    ) -> Result<Option<Descriptor>, CheckError> {
+    ) -> Result<Option<Descriptor>, WalkError> {
         for desc in roots {
             if Digest::parse(&desc.digest).as_ref() == Some(want) {
                 return Ok(Some(desc.clone()));
@@ -404,64 +469,68 @@ impl Walker {
 pub fn open_layout(
     src: Arc<dyn BlobSource>,
     reference: Option<&str>,
-) -> Result<Vec<PlatformImage>, CheckError> {
+) -> Result<Vec<PlatformImage>, WalkError> {
     let image = src.location().to_string();
     let key = BlobKey::Path("index.json".into());
     if !src.exists(&key) {
-        return Err(CheckError::Unsupported {
+        return Err(SourceError::Unsupported {
             path: image.into(),
             reason: "not an OCI image layout (no index.json)".into(),
-        });
+        }
+        .into());
     }
-    let bytes = read_small(&*src, &key, "index.json", None, None)?;
-    let index: IndexDoc = parse_json(&bytes, "index.json", &image)?;
-    let top = index.manifests.unwrap_or_default();
-    let w = Walker {
+    let top = read_index(&*src, &image)?;
+    let mut w = Walker {
         src,
         image: image.clone(),
         out: Vec::new(),
         seen: HashSet::new(),
+        incomplete: None,
     };
     let roots = match reference {
         None => top,
         Some(r) => select(&w, top, r)?,
     };
-    let out = walk_roots(w, roots.into_iter().map(|d| (d, None)).collect())?;
-    if out.is_empty() {
-        return Err(CheckError::NoImages { image });
+    for d in &roots {
+        w.walk(d, None, 0)?;
     }
-    Ok(out)
-}
-
-/// Open the images that `roots` (indexes or manifests, each with the
-/// platform it was listed under, if any) lead to; attestations and
-/// artifacts lead to none.
-pub(crate) fn open_manifests(
-    src: Arc<dyn BlobSource>,
-    roots: Vec<(Descriptor, Option<Platform>)>,
-) -> Result<Vec<PlatformImage>, CheckError> {
-    let image = src.location().to_string();
-    let w = Walker {
-        src,
-        image,
-        out: Vec::new(),
-        seen: HashSet::new(),
-    };
-    walk_roots(w, roots)
-}
-
-fn walk_roots(
-    mut w: Walker,
-    roots: Vec<(Descriptor, Option<Platform>)>,
-) -> Result<Vec<PlatformImage>, CheckError> {
-    for (d, platform) in &roots {
-        w.walk(d, platform.as_ref(), 0)?;
+    if w.out.is_empty() {
+        return Err(WalkError::NoImages { image });
     }
     Ok(w.out)
 }
 
+/// The descriptors a layout's `index.json` lists.
+fn read_index(src: &dyn BlobSource, image: &str) -> Result<Vec<Descriptor>, WalkError> {
+    let key = BlobKey::Path("index.json".into());
+    let bytes = read_small(src, &key, "index.json", None, None)?;
+    let index: IndexDoc = parse_json(&bytes, "index.json", image)?;
+    Ok(index.manifests.unwrap_or_default())
+}
+
+/// Open every image of an OCI layout whose blobs are all there, and list
+/// the manifests that are not complete (a Docker Engine's export); no image
+/// at all is not an error here.
+pub(crate) fn open_partial(
+    src: Arc<dyn BlobSource>,
+) -> Result<(Vec<PlatformImage>, Vec<Incomplete>), WalkError> {
+    let image = src.location().to_string();
+    let top = read_index(&*src, &image)?;
+    let mut w = Walker {
+        src,
+        image,
+        out: Vec::new(),
+        seen: HashSet::new(),
+        incomplete: Some(Vec::new()),
+    };
+    for d in &top {
+        w.walk(d, None, 0)?;
+    }
+    Ok((w.out, w.incomplete.unwrap_or_default()))
+}
+
 /// The top-level descriptors a reference names.
-fn select(w: &Walker, top: Vec<Descriptor>, r: &str) -> Result<Vec<Descriptor>, CheckError> {
+fn select(w: &Walker, top: Vec<Descriptor>, r: &str) -> Result<Vec<Descriptor>, WalkError> {
     let not_found = |top: &[Descriptor]| {
         let mut available: Vec<String> = top
             .iter()
@@ -469,7 +538,7 @@ fn select(w: &Walker, top: Vec<Descriptor>, r: &str) -> Result<Vec<Descriptor>, 
             .collect();
         available.sort();
         available.dedup();
-        CheckError::RefNotFound {
+        WalkError::RefNotFound {
             reference: r.to_string(),
             image: w.image.clone(),
             available,
@@ -490,7 +559,7 @@ fn select(w: &Walker, top: Vec<Descriptor>, r: &str) -> Result<Vec<Descriptor>, 
         found.dedup_by(|a, b| a.digest == b.digest);
         let distinct: HashSet<&str> = found.iter().map(|d| d.digest.as_str()).collect();
         if distinct.len() > 1 {
-            return Err(CheckError::AmbiguousRef {
+            return Err(WalkError::AmbiguousRef {
                 reference: r.to_string(),
                 image: w.image.clone(),
                 count: distinct.len(),
@@ -501,4 +570,74 @@ fn select(w: &Walker, top: Vec<Descriptor>, r: &str) -> Result<Vec<Descriptor>, 
         }
     }
     Err(not_found(&top))
+}
+
+/// Read a small (JSON) blob whole, capped at `JSON_LIMIT`, verifying its
+/// digest and size when they are known. `what` names it in messages
+/// (`manifest sha256:...`, `index.json`).
+pub fn read_small(
+    src: &dyn BlobSource,
+    key: &BlobKey,
+    what: &str,
+    expected: Option<&Digest>,
+    expected_size: Option<u64>,
+) -> Result<Vec<u8>, WalkError> {
+    let image = src.location();
+    let io_err = |e: io::Error| {
+        if e.kind() == io::ErrorKind::NotFound {
+            WalkError::MissingBlob {
+                what: what.to_string(),
+                image: image.to_string(),
+            }
+        } else {
+            WalkError::BlobIo {
+                what: what.to_string(),
+                image: image.to_string(),
+                source: e,
+            }
+        }
+    };
+    let too_large = || WalkError::TooLarge {
+        what: what.to_string(),
+        image: image.to_string(),
+        limit: JSON_LIMIT,
+    };
+    if expected_size.is_some_and(|s| s > JSON_LIMIT) {
+        return Err(too_large());
+    }
+    if let Some(size) = src.size(key).map_err(io_err)? {
+        if size > JSON_LIMIT {
+            return Err(too_large());
+        }
+    }
+    let mut data = Vec::new();
+    src.open(key)
+        .map_err(io_err)?
+        .take(JSON_LIMIT + 1)
+        .read_to_end(&mut data)
+        .map_err(io_err)?;
+    if data.len() as u64 > JSON_LIMIT {
+        return Err(too_large());
+    }
+    if let Some(d) = expected {
+        let got = d.compute_like(&data);
+        if &got != d {
+            return Err(WalkError::DigestMismatch {
+                what: what.to_string(),
+                image: image.to_string(),
+                got: got.to_string(),
+            });
+        }
+    }
+    if let Some(s) = expected_size {
+        if s != data.len() as u64 {
+            return Err(WalkError::SizeMismatch {
+                what: what.to_string(),
+                image: image.to_string(),
+                expected: s,
+                got: data.len() as u64,
+            });
+        }
+    }
+    Ok(data)
 }
