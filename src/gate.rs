@@ -304,6 +304,7 @@ async fn deep_walk(platform: &Platform, fs: &GatewayFs) -> Result<deep::Findings
     let mut listing = FuturesUnordered::new();
     let mut seen = 0usize;
     let mut unlisted: Vec<String> = Vec::new();
+    let mut ld_seen = crate::inspect::ldpath::Seen::default();
     let walk_started = std::time::Instant::now();
     loop {
         while listing.len() < DEEP_CONCURRENCY {
@@ -339,8 +340,11 @@ async fn deep_walk(platform: &Platform, fs: &GatewayFs) -> Result<deep::Findings
             path.extend_from_slice(&name);
             match entry.kind {
                 Kind::Dir => todo.push(path),
-                Kind::File if deep::is_candidate(&name, &entry) => candidates.push((path, entry)),
-                _ => {}
+                Kind::File if deep::is_candidate(&name, &entry) => {
+                    ld_seen.saw(&path, Kind::File);
+                    candidates.push((path, entry));
+                }
+                k => ld_seen.saw(&path, k),
             }
         }
     }
@@ -352,8 +356,7 @@ async fn deep_walk(platform: &Platform, fs: &GatewayFs) -> Result<deep::Findings
     );
     let mut judged = stream::iter(candidates.iter())
         .map(|(path, entry)| async move {
-            let searched = deep::searched_by_loader(platform, path);
-            deep::inspect_file(platform, fs, path, entry, false, searched)
+            deep::inspect_file(platform, fs, path, entry, false)
                 .await
                 .map(|f| (path, f))
         })
@@ -363,14 +366,34 @@ async fn deep_walk(platform: &Platform, fs: &GatewayFs) -> Result<deep::Findings
     for n in unlisted {
         findings.note(n);
     }
+    let mut placed = Vec::new();
     while let Some(r) = judged.next().await {
         let (path, f) = r.map_err(|e| err(&e))?;
-        if let Some(f) = f {
-            let f = completer
-                .complete(platform, fs, path, f)
-                .await
-                .map_err(|e| err(&e))?;
+        match f {
+            Some(f) if f.placed => placed.push((path, f)),
+            Some(f) => {
+                let f = completer
+                    .complete(platform, fs, path, f)
+                    .await
+                    .map_err(|e| err(&e))?;
+                findings.add(f);
+            }
+            None => {}
+        }
+    }
+    drop(judged);
+    // Libraries for another machine: where the loader finds them by
+    // itself, read once when there is one.
+    if !placed.is_empty() {
+        let dirs = crate::inspect::ldpath::LoaderDirs::load(platform, fs, &ld_seen)
+            .await
+            .map_err(|e| err(&e))?;
+        for (path, mut f) in placed {
+            deep::place(&mut f, platform, dirs.searches(path));
             findings.add(f);
+        }
+        for n in dirs.notes {
+            findings.note(n);
         }
     }
     Ok(findings)

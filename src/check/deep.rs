@@ -22,11 +22,12 @@
 use super::capture::{self, Budget, FileCapture};
 use super::unpack::{LayerTree, Overlay};
 use crate::inspect::engine::deep::{
-    inspect_file, is_candidate, repath, repath_note, searched_by_loader, Completer, DeepFile,
-    Findings, LIST_MAX, SYNTH,
+    inspect_file, is_candidate, place, repath, repath_note, Completer, DeepFile, Findings,
+    LIST_MAX, SYNTH,
 };
+use crate::inspect::ldpath::{LoaderDirs, Seen};
 use crate::inspect::{InspectError, Platform, Verdict};
-use crate::rootfs::{display, Entry, FsError, RootFs};
+use crate::rootfs::{display, Entry, FsError, Kind, RootFs};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
@@ -81,10 +82,6 @@ struct Current {
     cap: FileCapture,
     /// The first bytes showed whether it can be a program.
     decided: bool,
-    /// The platform's loader searches its directory by default
-    /// (`searched_by_loader`): a foreign library there fails, elsewhere it
-    /// warns. A hard link elsewhere shares this name's judgement.
-    searched: bool,
 }
 
 /// A budget without bounds: one file at a time, at most its head, tail
@@ -110,6 +107,11 @@ pub(crate) struct DeepHook<'p> {
     by_hash: HashMap<u64, Vec<u32>>,
     path_bytes: usize,
     deferred: Vec<Vec<u8>>,
+    /// Each path the image shows of a file whose template is
+    /// [`DeepFile::placed`]: decided per path at the end.
+    placed: Vec<(u32, Vec<u8>)>,
+    /// Library links and configuration files the image shows.
+    seen: Seen,
     /// Set when a bound is passed; reported once the layer ends.
     error: Option<String>,
 }
@@ -119,6 +121,8 @@ pub(crate) struct DeepHook<'p> {
 pub struct DeepScan {
     templates: Vec<Template>,
     deferred: Vec<Vec<u8>>,
+    placed: Vec<(u32, Vec<u8>)>,
+    seen: Seen,
 }
 
 impl std::fmt::Debug for DeepScan {
@@ -126,6 +130,7 @@ impl std::fmt::Debug for DeepScan {
         f.debug_struct("DeepScan")
             .field("templates", &self.templates.len())
             .field("deferred", &self.deferred.len())
+            .field("placed", &self.placed.len())
             .finish()
     }
 }
@@ -195,6 +200,8 @@ impl<'p> DeepHook<'p> {
             by_hash: HashMap::new(),
             path_bytes: 0,
             deferred: Vec::new(),
+            placed: Vec::new(),
+            seen: Seen::default(),
             error: None,
         }
     }
@@ -222,7 +229,6 @@ impl<'p> DeepHook<'p> {
             mode,
             cap,
             decided: false,
-            searched: searched_by_loader(self.platform, path),
         });
         true
     }
@@ -262,14 +268,8 @@ impl<'p> DeepHook<'p> {
             entry: entry.clone(),
             segs: &segs,
         };
-        let judged = futures::executor::block_on(inspect_file(
-            self.platform,
-            &fs,
-            SYNTH,
-            &entry,
-            false,
-            cur.searched,
-        ));
+        let judged =
+            futures::executor::block_on(inspect_file(self.platform, &fs, SYNTH, &entry, false));
         let what = match judged {
             Ok(None) => What::NotAProgram,
             Ok(Some(f)) => self.intern(f),
@@ -327,9 +327,17 @@ impl<'p> DeepHook<'p> {
         };
         let uppers: Vec<&LayerTree> = trees[i + 1..].iter().flatten().collect();
         let mut err = None;
+        tree.live_symlinks(|path| {
+            if memchr::memmem::find(path, b".so").is_some() && visible(path, &uppers) {
+                self.seen.saw(path, Kind::Symlink);
+            }
+        });
         tree.live_files(|path, _, ino| {
             if err.is_some() {
                 return;
+            }
+            if path.starts_with(b"/etc/") && path.ends_with(b".conf") && visible(path, &uppers) {
+                self.seen.saw(path, Kind::File);
             }
             let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
             let entry = Entry::file(ino.mode as u32, ino.size);
@@ -360,6 +368,20 @@ impl<'p> DeepHook<'p> {
                         self.deferred.push(path.to_vec());
                     }
                 }
+                What::Template(t) if self.templates[t as usize].file.placed => {
+                    // Each path on its own: the loader finds a file by the
+                    // name it has in a directory, hard links included.
+                    if self.path_bytes + path.len() > PATH_BUDGET {
+                        err = Some(format!(
+                            "--deep: more than {} MiB of paths of libraries for another machine \
+                             to place: refused",
+                            PATH_BUDGET >> 20
+                        ));
+                    } else {
+                        self.path_bytes += path.len();
+                        self.placed.push((t, path.to_vec()));
+                    }
+                }
                 What::Template(t) => {
                     let t = &mut self.templates[t as usize];
                     t.count += 1;
@@ -383,6 +405,8 @@ impl<'p> DeepHook<'p> {
         DeepScan {
             templates: self.templates,
             deferred: self.deferred,
+            placed: self.placed,
+            seen: self.seen,
         }
     }
 }
@@ -407,7 +431,7 @@ impl DeepScan {
     ) -> Result<Findings, InspectError> {
         let mut completer = Completer::default();
         let mut findings = Findings::default();
-        for t in self.templates {
+        for t in &self.templates {
             if t.count == 0 {
                 continue;
             }
@@ -415,7 +439,9 @@ impl DeepScan {
                 findings.count(Verdict::Pass, t.count);
                 continue;
             }
-            let mut f = completer.complete(platform, fs, SYNTH, t.file).await?;
+            let mut f = completer
+                .complete(platform, fs, SYNTH, t.file.clone())
+                .await?;
             if let Some(n) = f.note.take() {
                 for p in &t.paths {
                     findings.note(repath_note(&n, p));
@@ -437,14 +463,36 @@ impl DeepScan {
             }
             findings.count(v, t.count - listed);
         }
+        // Where the loader finds libraries, read once, only when a library
+        // for another machine needs placing.
+        let mut dirs: Option<LoaderDirs> = None;
+        for (t, p) in &self.placed {
+            let d = match dirs.as_mut() {
+                Some(d) => d,
+                None => dirs.insert(LoaderDirs::load(platform, fs, &self.seen).await?),
+            };
+            let mut f = self.templates[*t as usize].file.clone();
+            place(&mut f, platform, d.searches(p));
+            repath(&mut f.checks, SYNTH, p);
+            findings.add(f);
+        }
         for p in self.deferred {
             let Some(entry) = fs.lstat(&p).await? else {
                 continue;
             };
-            let searched = searched_by_loader(platform, &p);
-            if let Some(f) = inspect_file(platform, fs, &p, &entry, true, searched).await? {
+            if let Some(mut f) = inspect_file(platform, fs, &p, &entry, true).await? {
+                if f.placed {
+                    let d = match dirs.as_mut() {
+                        Some(d) => d,
+                        None => dirs.insert(LoaderDirs::load(platform, fs, &self.seen).await?),
+                    };
+                    place(&mut f, platform, d.searches(&p));
+                }
                 findings.add(f);
             }
+        }
+        for n in dirs.map(|d| d.notes).unwrap_or_default() {
+            findings.note(n);
         }
         Ok(findings)
     }

@@ -525,6 +525,25 @@ impl LayerTree {
     /// Every regular file still in the tree, with its path (each hard link
     /// under its own), in no particular order.
     pub fn live_files(&self, mut f: impl FnMut(&[u8], NodeId, Inode)) {
+        self.walk_live(|path, id, n| {
+            if n.kind == NodeKind::File {
+                f(path, id, *self.inodes.get(n.a));
+            }
+        });
+    }
+
+    /// Every symlink still in the tree, with its path, in no particular
+    /// order.
+    pub fn live_symlinks(&self, mut f: impl FnMut(&[u8])) {
+        self.walk_live(|path, _, n| {
+            if n.kind == NodeKind::Symlink {
+                f(path);
+            }
+        });
+    }
+
+    /// Every entry still in the tree but directories, with its path.
+    fn walk_live(&self, mut f: impl FnMut(&[u8], NodeId, &Node)) {
         let mut path = Vec::new();
         // (directory, length of `path` for it, next child to visit)
         let mut todo: Vec<(NodeId, usize, u32)> = vec![(ROOT, 0, self.node(ROOT).first_child)];
@@ -548,8 +567,7 @@ impl LayerTree {
                     let len = path.len();
                     todo.push((cur, len, n.first_child));
                 }
-                NodeKind::File => f(&path, cur, *self.inodes.get(n.a)),
-                _ => {}
+                _ => f(&path, cur, &n),
             }
         }
     }

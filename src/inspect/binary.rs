@@ -325,14 +325,40 @@ async fn identify_elf<R: RootFs>(
         (2, 2) => Some((64, true)),
         _ => None,
     };
+    // A header no layout of the kernel takes is read as it says it is, to
+    // name the machine it is for; but when that names no known machine and
+    // the kernel's own reading does (a stray EI_CLASS or EI_DATA byte on an
+    // x86-64 binary), the kernel's reading is the one exec sees: it refuses
+    // the file for that machine.
+    let names_a_machine = |(bits, big): (u8, bool)| {
+        let m = [head[18], head[19]];
+        let m = if big {
+            u16::from_be_bytes(m)
+        } else {
+            u16::from_le_bytes(m)
+        };
+        goarch_of_elf(m, bits, big).is_some()
+    };
+    let kernel_reading = kernel.as_ref().and_then(|k| {
+        k.layouts
+            .iter()
+            .map(|&(bits, _)| (bits, k.big_endian))
+            // Where `elf_check_arch` compares EI_CLASS, only that class.
+            .filter(|&(bits, _)| !k.checks_class || head[4] == if bits == 64 { 2 } else { 1 })
+            .find(|&v| names_a_machine(v))
+    });
     let (bits, big_endian) = match (kernel.as_ref().and_then(|k| kernel_view(head, k)), declared) {
-        (Some(v), _) | (None, Some(v)) => v,
-        (None, None) => {
-            return Ok(not_a_program(format!(
-                "an ELF file with invalid class {} or data {}",
-                head[4], head[5]
-            )))
-        }
+        (Some(v), _) => v,
+        (None, Some(d)) if names_a_machine(d) => d,
+        (None, d) => match kernel_reading.or(d) {
+            Some(v) => v,
+            None => {
+                return Ok(not_a_program(format!(
+                    "an ELF file with invalid class {} or data {}",
+                    head[4], head[5]
+                )))
+            }
+        },
     };
     // goblin reads the class and byte order from e_ident: give it the ones
     // the header is read with.

@@ -10,6 +10,7 @@ pub mod binary;
 pub mod config;
 pub mod engine;
 pub mod exec;
+pub mod ldpath;
 pub mod platform;
 pub mod resolve;
 pub mod user;

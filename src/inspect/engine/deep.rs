@@ -37,6 +37,10 @@ pub struct DeepFile {
     pub arg: Option<Vec<u8>>,
     /// What was not judged, and why (a relative interpreter or loader).
     pub note: Option<String>,
+    /// A shared object for another known CPU, with no execute bit: it
+    /// fails only where the loader finds it by itself, and warns elsewhere.
+    /// Its verdict here is the failure; [`place`] decides it per path.
+    pub placed: bool,
 }
 
 impl DeepFile {
@@ -71,67 +75,6 @@ pub fn is_candidate(name: &[u8], entry: &Entry) -> bool {
         && (entry.is_executable() || memchr::memmem::find(name, b".so").is_some())
 }
 
-/// Debian's multiarch triplets (the directory names under `/lib` and
-/// `/usr/lib` its libc6 puts in `/etc/ld.so.conf.d/<triplet>.conf`), per
-/// GOARCH and, for arm, variant: Debian's `armel` is v5, `armhf` v7.
-fn multiarch_triplets(platform: &Platform) -> &'static [&'static str] {
-    match platform.arch.as_str() {
-        "amd64" => &["x86_64-linux-gnu"],
-        "386" => &["i386-linux-gnu"],
-        "arm64" => &["aarch64-linux-gnu"],
-        "arm" => &["arm-linux-gnueabihf", "arm-linux-gnueabi"],
-        "ppc64le" => &["powerpc64le-linux-gnu"],
-        "ppc64" => &["powerpc64-linux-gnu"],
-        "s390x" => &["s390x-linux-gnu"],
-        "riscv64" => &["riscv64-linux-gnu"],
-        "mips64le" => &["mips64el-linux-gnuabi64"],
-        "mips64" => &["mips64-linux-gnuabi64"],
-        "mipsle" => &["mipsel-linux-gnu"],
-        "mips" => &["mips-linux-gnu"],
-        "loong64" => &["loongarch64-linux-gnu"],
-        _ => &[],
-    }
-}
-
-/// Whether the platform's dynamic loader looks for libraries in the
-/// directory of `path` without being told to (no RPATH/RUNPATH, no
-/// `LD_LIBRARY_PATH`):
-/// - glibc: its built-in system directories (elf/dl-load.c
-///   `system_dirs`, `$(slibdir)` and `$(libdir)`: `/lib64` and
-///   `/usr/lib64` where the ABI says so, else `/lib` and `/usr/lib`), and
-///   what `ldconfig` puts in ld.so.cache: the trusted `/lib` and `/usr/lib`
-///   (elf/ldconfig.c) and the directories of Debian's
-///   `/etc/ld.so.conf.d/libc.conf` (`/usr/local/lib`) and
-///   `<triplet>.conf` (`/lib/<triplet>`, `/usr/lib/<triplet>`,
-///   `/usr/local/lib/<triplet>`);
-/// - musl: `/lib:/usr/local/lib:/usr/lib` when there is no
-///   `/etc/ld-musl-<arch>.path` (ldso/dynlink.c `load_library`).
-///
-/// The image's own `/etc/ld.so.conf` is not read: a directory only it adds
-/// counts as not searched.
-pub fn searched_by_loader(platform: &Platform, path: &[u8]) -> bool {
-    let dir = match path.iter().rposition(|&b| b == b'/') {
-        Some(0) => &b"/"[..],
-        Some(i) => &path[..i],
-        None => return false,
-    };
-    const FIXED: [&[u8]; 5] = [
-        b"/lib",
-        b"/usr/lib",
-        b"/lib64",
-        b"/usr/lib64",
-        b"/usr/local/lib",
-    ];
-    if FIXED.contains(&dir) {
-        return true;
-    }
-    multiarch_triplets(platform).iter().any(|t| {
-        ["/lib/", "/usr/lib/", "/usr/local/lib/"]
-            .iter()
-            .any(|base| dir.strip_prefix(base.as_bytes()) == Some(t.as_bytes()))
-    })
-}
-
 fn default_ctx() -> Ctx {
     Ctx {
         path: Some(DEFAULT_PATH.as_bytes().to_vec()),
@@ -144,7 +87,9 @@ fn default_ctx() -> Ctx {
 /// Judge the regular file at `path` (already resolved; `entry` is its
 /// lstat) as `--deep` does. `None` when it is not a program: data, text
 /// without `#!`, an object file, a non-executable script or PE/Mach-O file,
-/// a non-executable ELF executable (only a shared object can be loaded
+/// a PE or Mach-O file in an image for Linux (no Linux kernel has a handler
+/// for them: they are data there, like a .NET assembly `dotnet` loads), a
+/// non-executable ELF executable (only a shared object can be loaded
 /// without an execute bit; glibc refuses to `dlopen` an `ET_EXEC` file), or
 /// a non-executable ELF file for a machine that is no CPU archgate knows
 /// (GPU and DSP code ship as ELF too).
@@ -152,19 +97,16 @@ fn default_ctx() -> Ctx {
 /// Executables are judged as exec would (`follow`: with their loader or
 /// interpreter); a script whose interpreter is missing is only a warning
 /// here, since nothing says it ever runs. Shared objects without an execute
-/// bit are judged by their machine alone, and one for another known CPU
-/// fails only where the platform's loader searches by default (`searched`:
-/// [`searched_by_loader`] of the file's real path; `path` may be a stand-in).
-/// Elsewhere (a cross toolchain's `/usr/aarch64-linux-gnu/lib`) the loader
-/// never finds it by itself, and skips a wrong-machine file when it does
-/// (glibc elf/dl-load.c `open_verify`): a warning.
+/// bit are judged by their machine alone; one for another known CPU fails
+/// only where the platform's loader finds it by itself, which depends on
+/// the file's path and the whole image: it comes back failed and
+/// [`DeepFile::placed`], for the caller to [`place`] at each of its paths.
 pub async fn inspect_file<R: RootFs>(
     platform: &Platform,
     fs: &R,
     path: &[u8],
     entry: &Entry,
     follow: bool,
-    searched: bool,
 ) -> Result<Option<DeepFile>, InspectError> {
     if entry.kind != Kind::File {
         return Ok(None);
@@ -184,7 +126,8 @@ pub async fn inspect_file<R: RootFs>(
     };
     match &ident {
         Ident::NotAProgram { .. } => Ok(None),
-        Ident::Script { .. } | Ident::Pe | Ident::Macho if !exec => Ok(None),
+        Ident::Script { .. } if !exec => Ok(None),
+        Ident::Pe | Ident::Macho if !exec || platform.os == "linux" => Ok(None),
         Ident::Elf(elf)
             if !exec
                 && (elf.e_type != ET_DYN
@@ -192,7 +135,11 @@ pub async fn inspect_file<R: RootFs>(
         {
             Ok(None)
         }
-        Ident::Script { interpreter, arg } if !follow || !interpreter.starts_with(b"/") => {
+        // `#!` alone names no interpreter: judged in full below, as for an
+        // entrypoint.
+        Ident::Script { interpreter, arg }
+            if (!follow || !interpreter.starts_with(b"/")) && !interpreter.is_empty() =>
+        {
             if !interpreter.starts_with(b"/") {
                 let c = own(
                     &e,
@@ -209,6 +156,7 @@ pub async fn inspect_file<R: RootFs>(
                     needs: None,
                     arg: None,
                     note: Some(relative_note(path, "#! interpreter", interpreter)),
+                    placed: false,
                 }));
             }
             let c = own(
@@ -222,6 +170,7 @@ pub async fn inspect_file<R: RootFs>(
                 needs: Some((Role::Interpreter, interpreter.clone())),
                 arg: arg.clone(),
                 note: None,
+                placed: false,
             }))
         }
         Ident::Elf(elf)
@@ -244,16 +193,7 @@ pub async fn inspect_file<R: RootFs>(
                 // A library: "statically linked" would mislead.
                 msg = msg.replacen(", statically linked", ", a shared object", 1);
             }
-            if !exec && !searched && o.verdict == Verdict::Fail && o.reason == Reason::ArchMismatch
-            {
-                o.verdict = Verdict::Warn;
-                msg = format!(
-                    "{msg}, outside the directories the {platform} dynamic loader searches by \
-                     default (and it skips a library for another machine): a problem only if a \
-                     program loads it through RPATH/RUNPATH, LD_LIBRARY_PATH or dlopen of its \
-                     path (a cross toolchain's sysroot is only linked against)"
-                );
-            }
+            let placed = !exec && o.verdict == Verdict::Fail && o.reason == Reason::ArchMismatch;
             let mut c = own(&e, o.verdict, o.reason, msg);
             c.binary = Some(facts);
             let (needs, note) = match &elf.interp {
@@ -270,6 +210,7 @@ pub async fn inspect_file<R: RootFs>(
                 needs,
                 arg: None,
                 note,
+                placed,
             }))
         }
         _ => {
@@ -285,8 +226,34 @@ pub async fn inspect_file<R: RootFs>(
                 needs: None,
                 arg: None,
                 note: None,
+                placed: false,
             }))
         }
+    }
+}
+
+/// Decide a [`DeepFile::placed`] library at one of its paths: where the
+/// loader finds it by itself (`searched`, [`LoaderDirs::searches`]) it
+/// fails as judged; elsewhere (a cross toolchain's
+/// `/usr/aarch64-linux-gnu/lib`) the loader never finds it on its own, and
+/// skips a wrong-machine file when it does (glibc elf/dl-load.c
+/// `open_verify`): a warning.
+///
+/// [`LoaderDirs::searches`]: crate::inspect::ldpath::LoaderDirs::searches
+pub fn place(f: &mut DeepFile, platform: &Platform, searched: bool) {
+    if !f.placed || searched {
+        return;
+    }
+    f.placed = false;
+    if let Some(c) = f.checks.first_mut() {
+        c.verdict = Verdict::Warn;
+        c.message = format!(
+            "{}, outside the directories the {platform} dynamic loader searches (and it skips \
+             a library for another machine): a problem only if a program loads it through \
+             RPATH/RUNPATH, LD_LIBRARY_PATH or dlopen of its path (a cross toolchain's \
+             sysroot is only linked against)",
+            c.message
+        );
     }
 }
 
@@ -518,7 +485,7 @@ impl Completer {
                 let data = synthetic_script(&key.0, key.1.as_deref());
                 let over = WithSynth { base: fs, data };
                 let entry = Entry::file(0o755, over.data.len() as u64);
-                let j = inspect_file(platform, &over, SYNTH, &entry, true, true).await?;
+                let j = inspect_file(platform, &over, SYNTH, &entry, true).await?;
                 if self.scripts.len() < MAX_CACHED {
                     self.scripts.insert(key, j.clone());
                 }

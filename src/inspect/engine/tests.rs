@@ -1620,7 +1620,8 @@ fn engine_survives_hostile_argv() {
 
 // ---------------------------------------------------------------- --deep
 
-use super::deep::{is_candidate, repath, searched_by_loader, Completer, Findings, LIST_MAX, SYNTH};
+use super::deep::{is_candidate, place, repath, Completer, Findings, LIST_MAX, SYNTH};
+use crate::inspect::ldpath::builtin_searches as searched_by_loader;
 
 /// A shared object (`ET_DYN`, no PT_INTERP) for `machine`.
 fn shared_object(machine: u16, bits: u8) -> Vec<u8> {
@@ -1635,16 +1636,13 @@ fn deep(platform: &str, fs: &MemFs, path: &str, follow: bool) -> Option<DeepFile
         .build()
         .unwrap();
     let entry = rt.block_on(fs.lstat(path.as_bytes())).unwrap().unwrap();
-    let searched = searched_by_loader(&p, path.as_bytes());
-    rt.block_on(inspect_file(
-        &p,
-        fs,
-        path.as_bytes(),
-        &entry,
-        follow,
-        searched,
-    ))
-    .unwrap()
+    let mut f = rt
+        .block_on(inspect_file(&p, fs, path.as_bytes(), &entry, follow))
+        .unwrap();
+    if let Some(f) = f.as_mut() {
+        place(f, &p, searched_by_loader(&p, path.as_bytes()));
+    }
+    f
 }
 
 #[test]
@@ -2742,5 +2740,122 @@ fn deep_relative_interpreter_or_loader_is_a_note_not_a_guess() {
             .any(|n| n.contains("/opt/app/tool") && n.contains("relative name")),
         "{:?}",
         r.notes
+    );
+}
+
+/// Red-team (deep) finding 4: an x86-64 helper with a stray EI_DATA or
+/// EI_CLASS byte in an arm64 image was skipped by `--deep` ("an ELF file of
+/// type 768"), though the arm64 kernel reads the header in its own layout
+/// (fs/binfmt_elf.c never reads EI_CLASS or EI_DATA there), sees an x86-64
+/// executable and refuses it. The kernel's reading names the machine.
+#[test]
+fn deep_stray_ident_bytes_do_not_hide_a_foreign_executable() {
+    let mut fs = MemFs::new();
+    for (name, at, byte) in [("d2", 5, 2u8), ("c1", 4, 1), ("c0", 4, 0), ("d0", 5, 0)] {
+        let mut b = elf(EM_X86_64, 64);
+        b[16] = 3; // ET_DYN, as a PIE
+        b[at] = byte;
+        fs.file(format!("/usr/libexec/{name}"), 0o755, b);
+    }
+    for name in ["d2", "c1", "c0", "d0"] {
+        let p = format!("/usr/libexec/{name}");
+        let f = deep("linux/arm64", &fs, &p, true).expect("a program");
+        assert_eq!(
+            (f.verdict(), f.checks[0].reason),
+            (Verdict::Fail, Reason::ArchMismatch),
+            "{name}: {f:#?}"
+        );
+        assert_eq!(
+            f.checks[0].binary.as_ref().and_then(|b| b.arch.as_deref()),
+            Some("amd64"),
+            "{name}"
+        );
+        let f = deep("linux/amd64", &fs, &p, true).expect("a program");
+        assert_eq!(f.verdict(), Verdict::Pass, "{name}: {f:#?}");
+    }
+    // A genuine big-endian binary is still what it says it is.
+    let be = build_elf(&ElfSpec {
+        machine: crate::inspect::platform::EM_S390,
+        bits: 64,
+        big: true,
+        ..Default::default()
+    });
+    fs.file("/usr/libexec/s390", 0o755, be);
+    let f = deep("linux/arm64", &fs, "/usr/libexec/s390", true).expect("a program");
+    assert_eq!(
+        f.checks[0].binary.as_ref().and_then(|b| b.arch.as_deref()),
+        Some("s390x"),
+        "{f:#?}"
+    );
+}
+
+/// Red-team (deep) finding 3: a .NET assembly or any PE file with an
+/// execute bit (Docker gives every file of a Windows build context 0755)
+/// failed `--deep` as a Windows program in a Linux image, though no Linux
+/// kernel has a handler for PE (or Mach-O): it is data there, loaded by a
+/// runtime (`dotnet app.dll`). In a Windows image a PE file is judged.
+#[test]
+fn deep_pe_and_macho_files_in_a_linux_image_are_data() {
+    let mut fs = MemFs::new();
+    let mut pe = vec![0u8; 512];
+    pe[..2].copy_from_slice(b"MZ");
+    pe[0x3c] = 0x80;
+    pe[0x80..0x84].copy_from_slice(b"PE\0\0");
+    pe[0x84..0x86].copy_from_slice(&0x8664u16.to_le_bytes());
+    fs.file("/app/app.dll", 0o755, pe.clone())
+        .file("/app/tool.exe", 0o755, pe)
+        .file("/app/macho", 0o755, 0xfeed_facfu32.to_be_bytes().repeat(8));
+    for p in ["/app/app.dll", "/app/tool.exe", "/app/macho"] {
+        assert_eq!(deep("linux/amd64", &fs, p, true), None, "{p}");
+    }
+    let f = deep("windows/amd64", &fs, "/app/tool.exe", true).expect("judged on Windows");
+    assert_eq!(f.checks[0].role, Role::File, "{f:#?}");
+}
+
+/// Red-team (deep) finding 6: a file holding only `#!` was noted as having
+/// "a relative name" (an empty one) for its interpreter; it names none,
+/// and is judged as an entrypoint would be.
+#[test]
+fn deep_hash_bang_alone_is_judged_not_noted_as_relative() {
+    let mut fs = MemFs::new();
+    fs.file("/opt/hashbang_only", 0o755, b"#!".to_vec());
+    for follow in [false, true] {
+        let f = deep("linux/amd64", &fs, "/opt/hashbang_only", follow).expect("a program");
+        assert_eq!(f.note, None, "{f:#?}");
+        assert_ne!(f.verdict(), Verdict::Pass, "{f:#?}");
+    }
+}
+
+/// Red-team (deep) finding 1: a foreign library's verdict depends on each
+/// path it has (hard links are one file at several names), so
+/// `inspect_file` leaves it to `place`: failed where the loader searches,
+/// a warning elsewhere.
+#[test]
+fn deep_foreign_library_is_placed_per_path() {
+    let mut fs = MemFs::new();
+    fs.file("/opt/libfoo.so.1", 0o644, shared_object(EM_AARCH64, 64));
+    let p = Platform::parse("linux/amd64").unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let entry = rt.block_on(fs.lstat(b"/opt/libfoo.so.1")).unwrap().unwrap();
+    let f = rt
+        .block_on(inspect_file(&p, &fs, b"/opt/libfoo.so.1", &entry, true))
+        .unwrap()
+        .expect("a library");
+    assert!(f.placed);
+    assert_eq!(f.verdict(), Verdict::Fail);
+    let mut searched = f.clone();
+    place(&mut searched, &p, true);
+    assert_eq!(searched.verdict(), Verdict::Fail);
+    let mut elsewhere = f;
+    place(&mut elsewhere, &p, false);
+    assert_eq!(elsewhere.verdict(), Verdict::Warn);
+    assert!(!elsewhere.placed);
+    assert!(
+        elsewhere.checks[0]
+            .message
+            .contains("outside the directories"),
+        "{elsewhere:#?}"
     );
 }
