@@ -645,3 +645,171 @@ fn deep_on_a_large_image_stays_under_64_mb() {
     assert!(n >= 8 * 3000, "{n}");
     run.expect_peak_rss_under(64);
 }
+
+// ---- red-team findings (deep) --------------------------------------------------------------
+
+/// Red-team (deep) finding 1: a foreign library's place was decided by the
+/// name it was read under, so a hard link into a searched directory only
+/// warned (and the reverse failed). ld.so opens a name in a directory it
+/// searches (glibc elf/dl-load.c): each name is judged on its own.
+#[test]
+fn foreign_library_is_judged_at_each_of_its_hard_linked_names() {
+    let root = DebRoot::base("amd64").next_layer().file_from(
+        "/opt/vendor/libfoo.so.1",
+        libm("arm64"),
+        0o644,
+    );
+    let mut layers = root.layers();
+    let last = layers.pop().unwrap().hardlink(
+        "usr/lib/x86_64-linux-gnu/libfoo.so.1",
+        "opt/vendor/libfoo.so.1",
+    );
+    layers.push(last);
+    let mut img = Image::new("linux/amd64").entrypoint(&["/usr/bin/env"]);
+    for l in layers {
+        img = img.layer(l);
+    }
+    let (_, deep) = both(img.clone());
+    let p = deep.expect(1, "fail", "arch-mismatch");
+    let by_path: Vec<(String, String)> = files(&p)
+        .iter()
+        .map(|c| {
+            (
+                c["path"].as_str().unwrap().to_string(),
+                c["verdict"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        by_path,
+        [
+            (
+                "/usr/lib/x86_64-linux-gnu/libfoo.so.1".into(),
+                "fail".into()
+            ),
+            ("/opt/vendor/libfoo.so.1".into(), "warn".into()),
+        ],
+        "{deep}"
+    );
+    // The searched name whited out: what is left only warns.
+    let img = img.layer(Layer::new().whiteout("usr/lib/x86_64-linux-gnu/libfoo.so.1"));
+    let (_, deep) = both(img);
+    let p = deep.expect(0, "warn", "arch-mismatch");
+    assert_eq!(file_paths(&p), ["/opt/vendor/libfoo.so.1"], "{deep}");
+}
+
+/// Red-team (deep) finding 2: a library reached from a searched directory
+/// through links (Debian's alternatives for BLAS) only warned, though
+/// ld.so opens the name in the searched directory and follows the links.
+#[test]
+fn foreign_library_behind_an_alternatives_link_in_a_searched_directory_fails() {
+    let t = "/usr/lib/x86_64-linux-gnu";
+    let root = DebRoot::base("amd64")
+        .next_layer()
+        .file_from(&format!("{t}/blas/libblas.so.3"), libm("arm64"), 0o644)
+        .alternative(
+            &format!("{t}/libblas.so.3"),
+            "libblas.so.3-x86_64-linux-gnu",
+            &format!("{t}/blas/libblas.so.3"),
+        );
+    let (plain, deep) = both(image("amd64", root));
+    plain.expect(0, "pass", "match");
+    let p = deep.expect(1, "fail", "arch-mismatch");
+    assert_eq!(file_paths(&p), [format!("{t}/blas/libblas.so.3")], "{deep}");
+}
+
+/// The image's ld.so.conf (and what it includes) adds searched
+/// directories, as ldconfig puts them in ld.so.cache: a CUDA-style
+/// `/usr/local/cuda/lib64` listed in `/etc/ld.so.conf.d/cuda.conf`.
+#[test]
+fn foreign_library_in_a_directory_ld_so_conf_lists_fails() {
+    let lib = "/usr/local/cuda/lib64/libcudart.so.12";
+    let without = DebRoot::base("amd64")
+        .next_layer()
+        .file_from(lib, libm("arm64"), 0o644);
+    let (_, deep) = both(image("amd64", without));
+    let p = deep.expect(0, "warn", "arch-mismatch");
+    assert_eq!(file_paths(&p), [lib], "{deep}");
+    let with = DebRoot::base("amd64")
+        .next_layer()
+        .file_from(lib, libm("arm64"), 0o644)
+        .file(
+            "/etc/ld.so.conf",
+            "include /etc/ld.so.conf.d/*.conf\n",
+            0o644,
+        )
+        .file(
+            "/etc/ld.so.conf.d/cuda.conf",
+            "/usr/local/cuda/lib64\n",
+            0o644,
+        );
+    let (_, deep) = both(image("amd64", with));
+    let p = deep.expect(1, "fail", "arch-mismatch");
+    assert_eq!(file_paths(&p), [lib], "{deep}");
+}
+
+/// Red-team (deep) finding 3: a .NET assembly with an execute bit (every
+/// file of a Windows build context is 0755) failed as a Windows program;
+/// no Linux kernel runs PE files: they are data to `dotnet`.
+#[test]
+fn executable_pe_files_in_a_linux_image_are_data() {
+    let mut pe = vec![0u8; 1024];
+    pe[..2].copy_from_slice(b"MZ");
+    pe[0x3c] = 0x80;
+    pe[0x80..0x84].copy_from_slice(b"PE\0\0");
+    pe[0x84..0x86].copy_from_slice(&0x014cu16.to_le_bytes());
+    let root = DebRoot::base("amd64")
+        .next_layer()
+        .file("/app/app.dll", pe.clone(), 0o755)
+        .file("/app/setup.exe", pe, 0o755);
+    let (_, deep) = both(image("amd64", root));
+    let p = deep.expect(0, "pass", "match");
+    assert!(files(&p).is_empty(), "{deep}");
+}
+
+/// Red-team (deep) finding 4: an x86-64 helper with a stray EI_DATA byte
+/// was skipped in an arm64 image; the arm64 kernel reads the header in its
+/// own layout (fs/binfmt_elf.c) and refuses an x86-64 executable.
+#[test]
+fn foreign_helper_with_a_stray_data_byte_fails_under_deep() {
+    let mut jq = std::fs::read(pkg_file("amd64", "jq", "usr/bin/jq")).unwrap();
+    jq[5] = 2;
+    let root = DebRoot::base("arm64")
+        .next_layer()
+        .file("/usr/libexec/vendor/helper", jq, 0o755);
+    let (plain, deep) = both(image("arm64", root));
+    plain.expect(0, "pass", "match");
+    let p = deep.expect(1, "fail", "arch-mismatch");
+    assert_eq!(file_paths(&p), ["/usr/libexec/vendor/helper"], "{deep}");
+    assert_eq!(files(&p)[0]["binary"]["arch"], "amd64", "{deep}");
+}
+
+/// Red-team (deep) finding 5: a layer of 380,000 tiny executables took
+/// 96 MB: each captured file cost about 350 bytes beyond its bytes, not
+/// the 96 the capture budget counted.
+#[test]
+fn a_flood_of_tiny_executables_stays_under_64_mb() {
+    let mut l = Layer::new();
+    for i in 0..300_000u32 {
+        l = l.file(
+            &format!("opt/d{}/x{i}", i % 1000),
+            format!("{i:010}"),
+            0o755,
+        );
+    }
+    let mut img = Image::new("linux/amd64").entrypoint(&["/usr/bin/env"]);
+    for layer in DebRoot::base("amd64").layers() {
+        img = img.layer(layer);
+    }
+    let t = tmp();
+    let r = oci_single(t.path(), "img", img.layer(l));
+    for args in [
+        &["check", "--format", "json", &r][..],
+        &["check", "--format", "json", "--deep", &r],
+    ] {
+        let run = archgate_measured(args);
+        eprintln!("{args:?}: peak RSS {:.1} MiB", run.peak_rss_mib());
+        run.platform();
+        run.expect_peak_rss_under(64);
+    }
+}

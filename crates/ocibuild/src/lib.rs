@@ -219,19 +219,22 @@ impl Layer {
             return raw.clone();
         }
         let mut b = tar::Builder::new(Vec::new());
-        let mut seen_dirs: Vec<String> = Vec::new();
+        // Sets, not lists: a layer of 300,000 files must not take minutes.
+        let explicit: std::collections::HashSet<&str> = self
+            .entries
+            .iter()
+            .filter(|(_, n)| matches!(n, Node::Dir { .. }))
+            .map(|(p, _)| p.as_str())
+            .collect();
+        let mut seen_dirs: std::collections::HashSet<String> = std::collections::HashSet::new();
         for (path, node) in &self.entries {
             if self.implicit_dirs {
                 let parts: Vec<&str> = path.split('/').collect();
                 for i in 1..parts.len() {
                     let d = parts[..i].join("/");
-                    let explicit = self
-                        .entries
-                        .iter()
-                        .any(|(p, n)| *p == d && matches!(n, Node::Dir { .. }));
-                    if !explicit && !seen_dirs.contains(&d) {
+                    if !explicit.contains(d.as_str()) && !seen_dirs.contains(&d) {
                         append_dir(&mut b, &d, 0o755);
-                        seen_dirs.push(d);
+                        seen_dirs.insert(d);
                     }
                 }
             }
@@ -239,7 +242,7 @@ impl Layer {
                 Node::Dir { mode } => {
                     if !seen_dirs.contains(path) {
                         append_dir(&mut b, path, *mode);
-                        seen_dirs.push(path.clone());
+                        seen_dirs.insert(path.clone());
                     }
                 }
                 Node::File { data, mode } => {
