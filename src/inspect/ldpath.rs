@@ -276,7 +276,8 @@ impl LoaderDirs {
                                 .await?;
                         }
                     }
-                } else if !(word.eq_ignore_ascii_case(b"hwcap") && !rest.is_empty()) {
+                } else if !word.eq_ignore_ascii_case(b"hwcap") || rest.is_empty() {
+                    // (`hwcap` lines are ignored, as glibc 2.37+ ignores them.)
                     named.extend(
                         line.split(|&b| b.is_ascii_whitespace() || b == b':' || b == b',')
                             .filter(|d| d.first() == Some(&b'/'))
