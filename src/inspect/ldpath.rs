@@ -277,7 +277,7 @@ impl LoaderDirs {
                         }
                     }
                 } else if !word.eq_ignore_ascii_case(b"hwcap") || rest.is_empty() {
-                    // (`hwcap` lines are ignored, as glibc 2.37+ ignores them.)
+                    // (A `hwcap` line names no directory.)
                     named.extend(
                         line.split(|&b| b.is_ascii_whitespace() || b == b':' || b == b',')
                             .filter(|d| d.first() == Some(&b'/'))
