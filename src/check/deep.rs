@@ -328,7 +328,7 @@ impl<'p> DeepHook<'p> {
         let uppers: Vec<&LayerTree> = trees[i + 1..].iter().flatten().collect();
         let mut err = None;
         tree.live_symlinks(|path| {
-            if memchr::memmem::find(path, b".so").is_some() && visible(path, &uppers) {
+            if Seen::wants(path, Kind::Symlink) && visible(path, &uppers) {
                 self.seen.saw(path, Kind::Symlink);
             }
         });
@@ -336,7 +336,7 @@ impl<'p> DeepHook<'p> {
             if err.is_some() {
                 return;
             }
-            if path.starts_with(b"/etc/") && path.ends_with(b".conf") && visible(path, &uppers) {
+            if Seen::wants(path, Kind::File) && visible(path, &uppers) {
                 self.seen.saw(path, Kind::File);
             }
             let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
@@ -465,31 +465,29 @@ impl DeepScan {
         }
         // Where the loader finds libraries, read once, only when a library
         // for another machine needs placing.
-        let mut dirs: Option<LoaderDirs> = None;
-        for (t, p) in &self.placed {
-            let d = match dirs.as_mut() {
-                Some(d) => d,
-                None => dirs.insert(LoaderDirs::load(platform, fs, &self.seen).await?),
-            };
-            let mut f = self.templates[*t as usize].file.clone();
-            place(&mut f, platform, d.searches(p));
-            repath(&mut f.checks, SYNTH, p);
-            findings.add(f);
+        let mut files: Vec<(DeepFile, Vec<u8>)> = Vec::new();
+        for (t, p) in self.placed {
+            files.push((self.templates[t as usize].file.clone(), p));
         }
         for p in self.deferred {
             let Some(entry) = fs.lstat(&p).await? else {
                 continue;
             };
-            if let Some(mut f) = inspect_file(platform, fs, &p, &entry, true).await? {
-                if f.placed {
-                    let d = match dirs.as_mut() {
-                        Some(d) => d,
-                        None => dirs.insert(LoaderDirs::load(platform, fs, &self.seen).await?),
-                    };
-                    place(&mut f, platform, d.searches(&p));
-                }
-                findings.add(f);
+            if let Some(f) = inspect_file(platform, fs, &p, &entry, true).await? {
+                files.push((f, p));
             }
+        }
+        let dirs = if files.iter().any(|(f, _)| f.placed) {
+            Some(LoaderDirs::load(platform, fs, &self.seen).await?)
+        } else {
+            None
+        };
+        for (mut f, p) in files {
+            if let Some(d) = &dirs {
+                place(&mut f, platform, d.searches(&p));
+            }
+            repath(&mut f.checks, SYNTH, &p);
+            findings.add(f);
         }
         for n in dirs.map(|d| d.notes).unwrap_or_default() {
             findings.note(n);

@@ -115,18 +115,23 @@ const CONF_MAX: usize = 64 << 10;
 const INCLUDE_DEPTH: usize = 8;
 
 impl Seen {
-    /// An entry of the image at `path` (a visible one: the caller applies
-    /// overlay rules).
-    pub fn saw(&mut self, path: &[u8], kind: Kind) {
+    /// Whether [`Self::saw`] keeps an entry of this kind at `path`: a caller
+    /// can ask before paying for overlay rules.
+    pub fn wants(path: &[u8], kind: Kind) -> bool {
         let Some((dir, name)) = split_parent(path) else {
-            return;
+            return false;
         };
-        let keep = match kind {
+        match kind {
             Kind::Symlink => memchr::memmem::find(name, b".so").is_some(),
             Kind::File => (dir == b"/etc" || dir.starts_with(b"/etc/")) && name.ends_with(b".conf"),
             _ => false,
-        };
-        if !keep {
+        }
+    }
+
+    /// An entry of the image at `path` (a visible one: the caller applies
+    /// overlay rules).
+    pub fn saw(&mut self, path: &[u8], kind: Kind) {
+        if !Self::wants(path, kind) {
             return;
         }
         if self.bytes + path.len() > SEEN_BUDGET {

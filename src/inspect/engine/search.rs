@@ -45,16 +45,7 @@ impl<R: RootFs> Engine<'_, R> {
     ) -> Boxed<'s, Ran> {
         Box::pin(async move {
             let idx = self.checks.len();
-            self.checks.push(Check {
-                role,
-                path: display(word),
-                resolved: String::new(),
-                chain: Vec::new(),
-                verdict: Verdict::Pass,
-                reason: Reason::Match,
-                message: String::new(),
-                binary: None,
-            });
+            self.checks.push(pending(role, word));
             // The PATH entry to search from: execvp and the ash shells try
             // the next one when an exec fails (see `search_goes_on`).
             let mut start = 0;
@@ -126,16 +117,7 @@ impl<R: RootFs> Engine<'_, R> {
                                     first_failure = Some((j, tail, hints));
                                 }
                                 self.truncate_checks(idx);
-                                self.checks.push(Check {
-                                    role,
-                                    path: display(word),
-                                    resolved: String::new(),
-                                    chain: Vec::new(),
-                                    verdict: Verdict::Pass,
-                                    reason: Reason::Match,
-                                    message: String::new(),
-                                    binary: None,
-                                });
+                                self.checks.push(pending(role, word));
                                 start = at + 1;
                                 continue;
                             }
@@ -292,5 +274,19 @@ impl<R: RootFs> Engine<'_, R> {
             finder,
             Finder::Shell { applets: true, .. } | Finder::Execvp { applets: true, .. }
         )
+    }
+}
+
+/// The check of a program not judged yet: filled in once it is found.
+fn pending(role: Role, word: &[u8]) -> Check {
+    Check {
+        role,
+        path: display(word),
+        resolved: String::new(),
+        chain: Vec::new(),
+        verdict: Verdict::Pass,
+        reason: Reason::Match,
+        message: String::new(),
+        binary: None,
     }
 }
