@@ -1,7 +1,8 @@
 //! Fuzz the OCI layer reader: arbitrary bytes become a layer blob in an OCI
-//! layout on disk, with every digest, size and diff_id right, so the reader
-//! gets past verification and into decompression and tar parsing. Then
-//! `check::open` and the engine, plus lstat/read_at through the `RootFs` of
+//! layout (held in memory, behind the `BlobSource` trait a directory or an
+//! archive is read through), with every digest, size and diff_id right, so
+//! the reader gets past verification and into decompression and tar
+//! parsing. Then `check::open_layout_source` and the engine, plus lstat/read_at through the `RootFs` of
 //! every path the tar names. None of it may panic, hang or allocate without
 //! bound.
 //!
@@ -15,14 +16,15 @@
 #![no_main]
 
 use archgate::check::gotar::TarReader;
-use archgate::check::{self, ImageRef};
+use archgate::check::{self, BlobKey, BlobSource};
 use archgate::inspect;
 use archgate::inspect::resolve::{self, Resolution};
 use archgate::rootfs::{clean_abs, Kind, RootFs};
 use libfuzzer_sys::fuzz_target;
 use sha2::{Digest, Sha256};
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::io::{self, Read};
+use std::sync::{Arc, OnceLock};
 
 const TAR_GZ: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 const TAR: &str = "application/vnd.oci.image.layer.v1.tar";
@@ -124,51 +126,43 @@ fn base_layer() -> &'static [u8] {
     })
 }
 
-/// The layout directory, reused across runs (blobs from the last run are
-/// removed first). On tmpfs where there is one: every run writes a handful
-/// of files. It is named after the process, and directories of processes
-/// that are gone are removed here (libFuzzer exits without running
-/// destructors, so nothing else would).
-fn workdir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let shm = Path::new("/dev/shm");
-        let base = if shm.is_dir() {
-            shm.to_path_buf()
-        } else {
-            std::env::temp_dir()
-        };
-        const PREFIX: &str = "archgate-fuzz-layer-";
-        if let Ok(rd) = std::fs::read_dir(&base) {
-            for e in rd.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                if let Some(pid) = name.strip_prefix(PREFIX) {
-                    if !Path::new("/proc").join(pid).exists() {
-                        let _ = std::fs::remove_dir_all(e.path());
-                    }
-                }
-            }
-        }
-        let dir = base.join(format!("{PREFIX}{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    })
+/// An OCI layout held in memory: `index.json` and the blobs by digest.
+/// Nothing touches the disk, so a run costs what archgate's reader costs
+/// (the layout on tmpfs cost half of every run in file writes).
+#[derive(Debug, Default)]
+struct MemLayout {
+    files: HashMap<String, Vec<u8>>,
 }
 
-/// Write a one-platform OCI layout whose layers are `layers` (bottom first:
+impl BlobSource for MemLayout {
+    fn location(&self) -> &str {
+        "fuzz-layout"
+    }
+
+    fn open(&self, key: &BlobKey) -> io::Result<Box<dyn Read + Send>> {
+        let b = self
+            .files
+            .get(&key.member_path())
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+        Ok(Box::new(io::Cursor::new(b.clone())))
+    }
+
+    fn size(&self, key: &BlobKey) -> io::Result<Option<u64>> {
+        self.files
+            .get(&key.member_path())
+            .map(|b| Some(b.len() as u64))
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+    }
+}
+
+/// A one-platform OCI layout whose layers are `layers` (bottom first:
 /// media type, blob, uncompressed bytes).
-fn write_layout(dir: &Path, layers: &[(&str, &[u8], &[u8])]) -> PathBuf {
-    // Blobs of the last layout are removed once this one is written.
-    static WRITTEN: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
-    let blobs = dir.join("blobs/sha256");
-    std::fs::create_dir_all(&blobs).unwrap();
-    let mut now = Vec::new();
+fn layout(layers: &[(&str, &[u8], &[u8])]) -> MemLayout {
+    let mut m = MemLayout::default();
     let mut put = |b: &[u8]| -> (String, usize) {
         let d = sha256(b);
-        let p = blobs.join(&d[7..]);
-        std::fs::write(&p, b).unwrap();
-        now.push(p);
+        m.files
+            .insert(format!("blobs/sha256/{}", &d[7..]), b.to_vec());
         (d, b.len())
     };
     let mut descs = Vec::new();
@@ -208,14 +202,9 @@ fn write_layout(dir: &Path, layers: &[(&str, &[u8], &[u8])]) -> PathBuf {
             "annotations": {"org.opencontainers.image.ref.name": "latest"}
         }]
     });
-    std::fs::write(dir.join("index.json"), index.to_string()).unwrap();
-    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-    let mut last = WRITTEN.lock().unwrap();
-    for p in last.iter().filter(|p| !now.contains(p)) {
-        let _ = std::fs::remove_file(p);
-    }
-    *last = now;
-    dir.to_path_buf()
+    m.files
+        .insert("index.json".into(), index.to_string().into_bytes());
+    m
 }
 
 /// Paths named by the tar headers in `data` (as Go's reader sees them),
@@ -275,11 +264,11 @@ async fn poke<R: RootFs>(fs: &R, paths: &[Vec<u8>]) {
     }
 }
 
-fn run(dir: &Path, paths: &[Vec<u8>]) {
-    let Ok(r) = ImageRef::parse(&format!("oci:{}", dir.display())) else {
-        panic!("the layout path must parse as an image reference");
+fn run(layout: MemLayout, paths: &[Vec<u8>]) {
+    let src: Arc<dyn BlobSource> = Arc::new(layout);
+    let Ok(images) = check::open_layout_source(src, None, &check::OpenOptions::default()) else {
+        return;
     };
-    let Ok(images) = check::open(&r) else { return };
     for img in &images {
         runtime().block_on(async {
             let _ = inspect::inspect(&img.config, &img.platform, &img.fs).await;
@@ -290,15 +279,14 @@ fn run(dir: &Path, paths: &[Vec<u8>]) {
 
 fuzz_target!(|data: &[u8]| {
     let paths = paths_in(data);
-    let dir = workdir();
-
-    let plain = write_layout(dir, &[(TAR, data, data)]);
-    run(&plain, &paths);
+    run(layout(&[(TAR, data, data)]), &paths);
 
     static BASE_GZ: OnceLock<Vec<u8>> = OnceLock::new();
     let base = base_layer();
     let base_gz = BASE_GZ.get_or_init(|| gzip_stored(base));
     let gz = gzip_stored(data);
-    let stacked = write_layout(dir, &[(TAR_GZ, base_gz, base), (TAR_GZ, &gz, data)]);
-    run(&stacked, &paths);
+    run(
+        layout(&[(TAR_GZ, base_gz, base), (TAR_GZ, &gz, data)]),
+        &paths,
+    );
 });

@@ -26,10 +26,36 @@ const PLATFORMS: &[(&str, &str, Option<&str>)] = &[
 /// Path components: the ones images are made of, and the ones that trip
 /// resolvers (`..`, `.`, empty, trailing blanks, CR).
 const WORDS: &[&[u8]] = &[
-    b"bin", b"usr", b"lib", b"lib64", b"sbin", b"local", b"app", b"sh", b"env", b"busybox",
-    b"python3", b"tini", b"--", b"-c", b"..", b".", b"", b"x", b"ld-linux-x86-64.so.2",
-    b"ld-linux-aarch64.so.1", b"sh\r", b"exec", b"gosu", b"docker-entrypoint.sh", b"$@",
-    b"\"$@\"", b"java", b"-jar", b"a b", b"\xff",
+    b"bin",
+    b"usr",
+    b"lib",
+    b"lib64",
+    b"sbin",
+    b"local",
+    b"app",
+    b"sh",
+    b"env",
+    b"busybox",
+    b"python3",
+    b"tini",
+    b"--",
+    b"-c",
+    b"..",
+    b".",
+    b"",
+    b"x",
+    b"ld-linux-x86-64.so.2",
+    b"ld-linux-aarch64.so.1",
+    b"sh\r",
+    b"exec",
+    b"gosu",
+    b"docker-entrypoint.sh",
+    b"$@",
+    b"\"$@\"",
+    b"java",
+    b"-jar",
+    b"a b",
+    b"\xff",
 ];
 
 /// (e_machine, class) pairs the platform table knows, plus nonsense.
@@ -93,10 +119,22 @@ enum Content {
 
 #[derive(Debug, Arbitrary)]
 enum Ent {
-    File { path: PathW, mode: u16, content: Content },
-    Dir { path: PathW, mode: u16 },
-    Link { path: PathW, target: PathW },
-    Other { path: PathW },
+    File {
+        path: PathW,
+        mode: u16,
+        content: Content,
+    },
+    Dir {
+        path: PathW,
+        mode: u16,
+    },
+    Link {
+        path: PathW,
+        target: PathW,
+    },
+    Other {
+        path: PathW,
+    },
 }
 
 #[derive(Debug, Arbitrary)]
@@ -117,10 +155,32 @@ fn lossy(b: &[u8]) -> String {
 
 /// A minimal ELF: the header, and one PT_INTERP program header when asked.
 fn elf(machine: u16, bits: u8, big: bool, interp: Option<&[u8]>, nul: bool) -> Vec<u8> {
-    let (ehsize, phentsize) = if bits == 2 { (64usize, 56usize) } else { (52, 32) };
-    let put16 = |v: u16| if big { v.to_be_bytes() } else { v.to_le_bytes() };
-    let put32 = |v: u32| if big { v.to_be_bytes() } else { v.to_le_bytes() };
-    let put64 = |v: u64| if big { v.to_be_bytes() } else { v.to_le_bytes() };
+    let (ehsize, phentsize) = if bits == 2 {
+        (64usize, 56usize)
+    } else {
+        (52, 32)
+    };
+    let put16 = |v: u16| {
+        if big {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    };
+    let put32 = |v: u32| {
+        if big {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    };
+    let put64 = |v: u64| {
+        if big {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    };
     let mut f = vec![0x7f, b'E', b'L', b'F', bits, if big { 2 } else { 1 }, 1, 0];
     f.resize(16, 0);
     f.extend_from_slice(&put16(2)); // ET_EXEC
@@ -204,7 +264,13 @@ fn content(c: &Content) -> Vec<u8> {
             truncate,
         } => {
             let (m, bits) = MACHINES[*machine as usize % MACHINES.len()];
-            let mut f = elf(m, bits, *big_endian, interp.as_ref().map(|p| &p.0[..]), *interp_nul);
+            let mut f = elf(
+                m,
+                bits,
+                *big_endian,
+                interp.as_ref().map(|p| &p.0[..]),
+                *interp_nul,
+            );
             if let Some(t) = truncate {
                 f.truncate(*t as usize);
             }

@@ -78,6 +78,22 @@ pub fn open_with(r: &ImageRef, options: &OpenOptions) -> Result<Vec<PlatformImag
     Ok(images)
 }
 
+/// Open the images of an OCI image layout whose blobs come from `src`: any
+/// [`BlobSource`], such as a caller's own store of blobs in memory. Every
+/// digest is verified as for a layout on disk; `reference` selects as in
+/// `oci:DIR:REF`.
+pub fn open_layout_source(
+    src: Arc<dyn BlobSource>,
+    reference: Option<&str>,
+    options: &OpenOptions,
+) -> Result<Vec<PlatformImage>, CheckError> {
+    let mut images = oci::open_layout(src, reference)?;
+    for img in &mut images {
+        img.fs.set_limits(options.limits);
+    }
+    Ok(images)
+}
+
 fn open_images(r: &ImageRef, options: &OpenOptions) -> Result<Vec<PlatformImage>, CheckError> {
     match r {
         ImageRef::Registry(reference) => Ok(registry::open(
