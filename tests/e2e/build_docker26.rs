@@ -101,6 +101,26 @@ fn harness_base_images_are_in_both_registries() {
     assert!(t.elapsed() < Duration::from_millis(50));
 }
 
+/// What the harness's registry client reads from a peer that answers its
+/// one request with `raw`.
+fn answered_by(raw: &'static [u8]) -> HttpAnswer {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let addr = listener.local_addr().expect("local_addr").to_string();
+    let peer = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().expect("the client's connection");
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
+            head.push(byte[0]);
+        }
+        conn.write_all(raw).expect("the answer");
+    });
+    let a = Registry::anonymous_on(&addr).request("GET", "/v2/");
+    peer.join().expect("the peer");
+    a
+}
+
 #[test]
 fn harness_base64_and_http_parsing() {
     for (i, o) in [
@@ -114,17 +134,11 @@ fn harness_base64_and_http_parsing() {
     ] {
         assert_eq!(base64(i.as_bytes()), o);
     }
-    let a = parse_http(
-        b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\n{}",
-        false,
-    )
-    .expect("http");
+    let a = answered_by(b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\n{}");
     assert_eq!((a.status, a.body.as_slice()), (404, &b"{}"[..]));
-    let a = parse_http(
+    let a = answered_by(
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
-        false,
-    )
-    .expect("http");
+    );
     assert_eq!((a.status, a.body.as_slice()), (200, &b"abcde"[..]));
     assert_eq!(
         elf_arch(&common::go_hello("arm64")),

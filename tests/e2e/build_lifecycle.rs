@@ -10,10 +10,12 @@
 use crate::common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::buildenv::{base_images, env, Context};
+use common::relay::Relay;
+use common::{Archgate, Running};
 
 /// A sleep length no other test uses: the test finds the step's process by it.
 fn unique_sleep() -> String {
@@ -60,38 +62,18 @@ fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
-fn spawn_build(addr: &str, ctx: &Context, dest: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_archgate"))
-        .args(["build", "--progress", "plain", "--addr", addr])
-        .args(["--platform", "linux/amd64", "-o"])
-        .arg(format!("type=local,dest={}", dest.display()))
-        .arg(ctx.path())
+fn spawn_build(addr: &str, ctx: &Context, dest: &Path) -> Running {
+    Archgate::new(&["build", "--progress", "plain", "--addr", addr])
+        .args(&["--platform", "linux/amd64", "-o"])
+        .args(&[format!("type=local,dest={}", dest.display()), ctx.arg()])
         .env("DOCKER_CONFIG", env().docker_config())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
-        .expect("spawning archgate")
 }
 
-/// Wait for the child to exit within `limit`; kill it and fail otherwise.
-fn wait_exit(child: &mut Child, limit: Duration) -> (i32, String) {
-    let t = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("waiting for archgate") {
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                use std::io::Read;
-                let _ = e.read_to_string(&mut err);
-            }
-            assert!(!err.contains("panicked at"), "archgate panicked:\n{err}");
-            return (status.code().unwrap_or(-1), err);
-        }
-        if t.elapsed() > limit {
-            let _ = child.kill();
-            panic!("archgate did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// Wait for the child to exit within `limit` (killed and failed otherwise).
+fn wait_exit(child: Running, limit: Duration) -> (i32, String) {
+    let run = child.wait(Some(limit));
+    (run.code, run.stderr)
 }
 
 fn dest_in(ctx: &Context) -> PathBuf {
@@ -103,7 +85,7 @@ fn ctrl_c_cancels_the_solve_on_the_daemon() {
     let secs = unique_sleep();
     let ctx = sleep_context(&secs);
     let dest = dest_in(&ctx);
-    let mut child = spawn_build(&env().addr26(), &ctx, &dest);
+    let child = spawn_build(&env().addr26(), &ctx, &dest);
     wait_until(
         "the RUN step's process to start",
         Duration::from_secs(90),
@@ -114,7 +96,7 @@ fn ctrl_c_cancels_the_solve_on_the_daemon() {
         .status()
         .expect("kill -INT");
     assert!(st.success());
-    let (code, err) = wait_exit(&mut child, Duration::from_secs(10));
+    let (code, err) = wait_exit(child, Duration::from_secs(10));
     assert_eq!(code, 2, "stderr:\n{err}");
     assert!(err.contains("cancelled"), "stderr:\n{err}");
     wait_until(
@@ -125,76 +107,16 @@ fn ctrl_c_cancels_the_solve_on_the_daemon() {
     assert!(!dest.exists(), "{} was created", dest.display());
 }
 
-/// A unix socket that relays every connection to the Docker 26 socket until
-/// told to drop them all, as if the daemon had died.
-struct Relay {
-    path: PathBuf,
-    kill: tokio::sync::watch::Sender<bool>,
-    _rt: tokio::runtime::Runtime,
-    _dir: tempfile::TempDir,
-}
-
-impl Relay {
-    fn start(upstream: PathBuf) -> Relay {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("relay.sock");
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let (kill, watch) = tokio::sync::watch::channel(false);
-        let listener = {
-            let _g = rt.enter();
-            tokio::net::UnixListener::bind(&path).unwrap()
-        };
-        rt.spawn(async move {
-            loop {
-                let Ok((mut down, _)) = listener.accept().await else {
-                    return;
-                };
-                let upstream = upstream.clone();
-                let mut watch = watch.clone();
-                tokio::spawn(async move {
-                    let Ok(mut up) = tokio::net::UnixStream::connect(&upstream).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut down, &mut up) => {}
-                        _ = watch.wait_for(|k| *k) => {}
-                    }
-                });
-            }
-        });
-        Relay {
-            path,
-            kill,
-            _rt: rt,
-            _dir: dir,
-        }
-    }
-
-    fn addr(&self) -> String {
-        format!("docker://unix://{}", self.path.display())
-    }
-
-    fn cut(&self) {
-        let _ = self.kill.send(true);
-    }
-}
-
 #[test]
 fn a_builder_that_dies_mid_build_fails_within_seconds() {
-    let upstream = env()
-        .docker26_host()
-        .strip_prefix("unix://")
-        .expect("Docker 26 on a unix socket")
-        .into();
-    let relay = Relay::start(upstream);
+    // A unix socket that relays every connection to the Docker 26 socket
+    // until told to drop them all, as if the daemon had died.
+    let relay = Relay::to_unix(env().socket26()).listen_unix().start();
+    let relay_addr = format!("docker://unix://{}", relay.path().display());
     let secs = unique_sleep();
     let ctx = sleep_context(&secs);
     let dest = dest_in(&ctx);
-    let mut child = spawn_build(&relay.addr(), &ctx, &dest);
+    let child = spawn_build(&relay_addr, &ctx, &dest);
     wait_until(
         "the RUN step's process to start",
         Duration::from_secs(90),
@@ -202,7 +124,7 @@ fn a_builder_that_dies_mid_build_fails_within_seconds() {
     );
     let cut = Instant::now();
     relay.cut();
-    let (code, err) = wait_exit(&mut child, Duration::from_secs(15));
+    let (code, err) = wait_exit(child, Duration::from_secs(15));
     assert_eq!(code, 2, "stderr:\n{err}");
     assert!(
         cut.elapsed() < Duration::from_secs(10),
@@ -210,7 +132,7 @@ fn a_builder_that_dies_mid_build_fails_within_seconds() {
         cut.elapsed()
     );
     assert!(
-        err.contains(&relay.path.display().to_string()) || err.contains("connection"),
+        err.contains(&relay.path().display().to_string()) || err.contains("connection"),
         "the error should say which builder was lost:\n{err}"
     );
     assert!(!dest.exists(), "{} was created", dest.display());
@@ -229,8 +151,8 @@ fn a_long_build_keeps_its_session_and_exports() {
         unique_sleep()
     ));
     let dest = dest_in(&ctx);
-    let mut child = spawn_build(&env().addr26(), &ctx, &dest);
-    let (code, err) = wait_exit(&mut child, Duration::from_secs(120));
+    let child = spawn_build(&env().addr26(), &ctx, &dest);
+    let (code, err) = wait_exit(child, Duration::from_secs(120));
     assert_eq!(code, 0, "stderr:\n{err}");
     let marker = std::fs::read_to_string(dest.join("marker")).expect("exported /marker");
     assert_eq!(marker.trim(), unique_sleep());

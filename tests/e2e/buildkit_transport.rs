@@ -17,80 +17,21 @@
 //! Needs `scripts/testenv up` (it writes target/testenv/run/env); without it
 //! the daemon tests fail and say so.
 
-use std::collections::BTreeMap;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use archgate::buildkit::{
-    connect, connect_with, info, list_workers, BuildError, BuilderAddr, EngineHost, Environment,
-    TlsOptions,
+    connect, connect_with, info, list_workers, BuildError, BuilderAddr, Environment, TlsOptions,
 };
 use archgate::inspect::Platform;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, UnixStream};
-use tokio::sync::watch;
+use tokio::net::TcpListener;
 use tokio_rustls::rustls;
 
-// ---------------------------------------------------------------------------
-// The test environment
-
-struct TestEnv {
-    vars: BTreeMap<String, String>,
-}
-
-impl TestEnv {
-    fn get(&self, k: &str) -> &str {
-        self.vars
-            .get(k)
-            .unwrap_or_else(|| panic!("{k} missing from the testenv env file"))
-    }
-    fn docker26(&self) -> EngineHost {
-        EngineHost::parse(self.get("ARCHGATE_DOCKER26_HOST")).unwrap()
-    }
-    fn docker20(&self) -> EngineHost {
-        EngineHost::parse(self.get("ARCHGATE_DOCKER20_HOST")).unwrap()
-    }
-    fn socket26(&self) -> PathBuf {
-        match self.docker26() {
-            EngineHost::Unix(p) => p,
-            other => panic!("expected a unix socket for Docker 26, got {other}"),
-        }
-    }
-    fn bin(&self) -> PathBuf {
-        PathBuf::from(self.get("ARCHGATE_TESTENV_BIN"))
-    }
-}
-
-fn env_file() -> PathBuf {
-    match std::env::var_os("ARCHGATE_TESTENV_DIR") {
-        Some(d) if !d.is_empty() => PathBuf::from(d).join("env"),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("target/testenv/run/env"),
-    }
-}
-
-/// The running daemons, from the env file `scripts/testenv up` writes.
-fn testenv() -> &'static TestEnv {
-    static ENV: OnceLock<TestEnv> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let path = env_file();
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-            panic!(
-                "{}: {e}\nthe BuildKit transport tests need running daemons: run `scripts/testenv up` first",
-                path.display()
-            )
-        });
-        let vars = text
-            .lines()
-            .filter_map(|l| l.trim().strip_prefix("export "))
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.trim_matches(['"', '\'']).to_string()))
-            .collect();
-        TestEnv { vars }
-    })
-}
+use crate::common::buildenv::env as testenv;
+use crate::common::relay::Relay;
 
 fn linux_amd64() -> Platform {
     Platform::new("linux", "amd64", None)
@@ -155,7 +96,7 @@ async fn connect_fails(addr: &BuilderAddr) -> String {
 
 #[tokio::test]
 async fn list_workers_over_docker_engine_26() {
-    let addr = BuilderAddr::DockerEngine(Some(testenv().docker26()));
+    let addr = BuilderAddr::DockerEngine(Some(testenv().docker26_engine()));
     let workers = workers_via(&addr).await;
     // Docker 26 (BuildKit v0.13) reports its version per worker too.
     eprintln!(
@@ -166,7 +107,7 @@ async fn list_workers_over_docker_engine_26() {
 
 #[tokio::test]
 async fn list_workers_over_docker_engine_20() {
-    let addr = BuilderAddr::DockerEngine(Some(testenv().docker20()));
+    let addr = BuilderAddr::DockerEngine(Some(testenv().docker20_engine()));
     let workers = workers_via(&addr).await;
     // BuildKit v0.8 predates WorkerRecord.BuildkitVersion.
     assert!(workers.iter().all(|w| w.buildkit_version.is_none()));
@@ -174,7 +115,7 @@ async fn list_workers_over_docker_engine_20() {
 
 #[tokio::test]
 async fn docker_address_string_parses_and_connects() {
-    let s = format!("docker://{}", testenv().get("ARCHGATE_DOCKER26_HOST"));
+    let s = format!("docker://{}", testenv().docker26_host());
     let addr = BuilderAddr::parse(&s).unwrap();
     assert_eq!(addr.to_string(), s);
     workers_via(&addr).await;
@@ -183,7 +124,7 @@ async fn docker_address_string_parses_and_connects() {
 #[tokio::test]
 async fn bare_docker_address_follows_docker_host() {
     let env = Environment {
-        docker_host: Some(testenv().get("ARCHGATE_DOCKER20_HOST").to_string()),
+        docker_host: Some(testenv().docker20_host().to_string()),
         ..Default::default()
     };
     let ch = connect_with(&BuilderAddr::parse("docker://").unwrap(), &env)
@@ -195,9 +136,11 @@ async fn bare_docker_address_follows_docker_host() {
 
 #[tokio::test]
 async fn info_on_docker26_answers() {
-    let ch = connect(&BuilderAddr::DockerEngine(Some(testenv().docker26())))
-        .await
-        .unwrap();
+    let ch = connect(&BuilderAddr::DockerEngine(Some(
+        testenv().docker26_engine(),
+    )))
+    .await
+    .unwrap();
     // Info exists from BuildKit v0.11 on; Docker 26.1 embeds v0.13.
     let v = info(ch.clone())
         .await
@@ -222,9 +165,11 @@ async fn info_on_docker26_answers() {
 
 #[tokio::test]
 async fn info_on_docker20_is_unknown_not_an_error() {
-    let ch = connect(&BuilderAddr::DockerEngine(Some(testenv().docker20())))
-        .await
-        .unwrap();
+    let ch = connect(&BuilderAddr::DockerEngine(Some(
+        testenv().docker20_engine(),
+    )))
+    .await
+    .unwrap();
     // Unimplemented there (BuildKit v0.8): reported as "unknown".
     assert_eq!(info(ch.clone()).await.unwrap(), None);
     // And the connection is still good afterwards.
@@ -298,101 +243,6 @@ async fn an_engine_socket_is_not_a_buildkit_socket() {
 
 // ---------------------------------------------------------------------------
 // tcp:// and docker://tcp:// through an in-test relay
-
-/// What the relay puts behind its TCP port.
-#[derive(Clone)]
-enum Backend {
-    /// Upgrade each connection on this engine socket to its BuildKit, then
-    /// relay: to a client this is a plain BuildKit gRPC endpoint.
-    BuildkitOf(PathBuf),
-    /// Relay bytes to this engine socket (the client does the upgrade).
-    Engine(PathBuf),
-}
-
-struct Relay {
-    port: u16,
-    kill: watch::Sender<bool>,
-}
-
-impl Relay {
-    async fn start(backend: Backend, tls: Option<Arc<rustls::ServerConfig>>) -> Relay {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (kill, killed) = watch::channel(false);
-        tokio::spawn(async move {
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    return;
-                };
-                let backend = backend.clone();
-                let tls = tls.clone();
-                let mut killed = killed.clone();
-                tokio::spawn(async move {
-                    let relay = async {
-                        let mut backend_io = match &backend {
-                            Backend::BuildkitOf(sock) | Backend::Engine(sock) => {
-                                UnixStream::connect(sock).await.unwrap()
-                            }
-                        };
-                        let early = match &backend {
-                            Backend::BuildkitOf(_) => engine_upgrade(&mut backend_io).await,
-                            Backend::Engine(_) => Vec::new(),
-                        };
-                        match tls {
-                            Some(cfg) => {
-                                let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
-                                // A refused handshake just ends this connection.
-                                let Ok(mut client) = acceptor.accept(tcp).await else {
-                                    return;
-                                };
-                                let _ = client.write_all(&early).await;
-                                let _ = tokio::io::copy_bidirectional(&mut client, &mut backend_io)
-                                    .await;
-                            }
-                            None => {
-                                let mut client = tcp;
-                                let _ = client.write_all(&early).await;
-                                let _ = tokio::io::copy_bidirectional(&mut client, &mut backend_io)
-                                    .await;
-                            }
-                        }
-                    };
-                    tokio::select! {
-                        _ = relay => {}
-                        _ = killed.wait_for(|k| *k) => {}
-                    }
-                });
-            }
-        });
-        Relay { port, kill }
-    }
-
-    /// Drop every relayed connection, as a daemon restart or network cut would.
-    fn cut(&self) {
-        let _ = self.kill.send(true);
-    }
-}
-
-/// The engine side of `POST /grpc`; returns bytes read past the 101 head.
-async fn engine_upgrade(io: &mut UnixStream) -> Vec<u8> {
-    io.write_all(
-        b"POST /grpc HTTP/1.1\r\nHost: api.moby.localhost\r\nContent-Length: 0\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n",
-    )
-    .await
-    .unwrap();
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 1024];
-    loop {
-        let n = io.read(&mut chunk).await.unwrap();
-        assert!(n > 0, "engine closed during upgrade");
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..i]).to_string();
-            assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-            return buf[i + 4..].to_vec();
-        }
-    }
-}
 
 /// A CA, a server certificate for 127.0.0.1, and a client certificate, as
 /// PEM files in a temporary directory.
@@ -487,20 +337,19 @@ impl Pki {
 
 #[tokio::test]
 async fn tcp_plain_reaches_buildkit() {
-    let relay = Relay::start(Backend::BuildkitOf(testenv().socket26()), None).await;
-    let addr = BuilderAddr::parse(&format!("tcp://127.0.0.1:{}", relay.port)).unwrap();
+    let relay = Relay::to_unix(testenv().socket26()).upgrade_grpc().start();
+    let addr = BuilderAddr::parse(&format!("tcp://127.0.0.1:{}", relay.port())).unwrap();
     workers_via(&addr).await;
 }
 
 #[tokio::test]
 async fn tcp_mutual_tls_reaches_buildkit() {
     let pki = Pki::new();
-    let relay = Relay::start(
-        Backend::BuildkitOf(testenv().socket26()),
-        Some(pki.server(&[b"h2"])),
-    )
-    .await;
-    let addr = BuilderAddr::parse(&format!("tcp://127.0.0.1:{}", relay.port))
+    let relay = Relay::to_unix(testenv().socket26())
+        .upgrade_grpc()
+        .tls(pki.server(&[b"h2"]))
+        .start();
+    let addr = BuilderAddr::parse(&format!("tcp://127.0.0.1:{}", relay.port()))
         .unwrap()
         .with_tls(pki.client(true))
         .unwrap();
@@ -510,12 +359,11 @@ async fn tcp_mutual_tls_reaches_buildkit() {
 #[tokio::test]
 async fn tcp_tls_without_client_certificate_is_refused() {
     let pki = Pki::new();
-    let relay = Relay::start(
-        Backend::BuildkitOf(testenv().socket26()),
-        Some(pki.server(&[b"h2"])),
-    )
-    .await;
-    let addr = BuilderAddr::parse(&format!("tcp://127.0.0.1:{}", relay.port))
+    let relay = Relay::to_unix(testenv().socket26())
+        .upgrade_grpc()
+        .tls(pki.server(&[b"h2"]))
+        .start();
+    let addr = BuilderAddr::parse(&format!("tcp://127.0.0.1:{}", relay.port()))
         .unwrap()
         .with_tls(pki.client(false))
         .unwrap();
@@ -526,14 +374,13 @@ async fn tcp_tls_without_client_certificate_is_refused() {
 async fn tcp_tls_with_the_wrong_ca_is_refused() {
     let pki = Pki::new();
     let other = Pki::new();
-    let relay = Relay::start(
-        Backend::BuildkitOf(testenv().socket26()),
-        Some(pki.server(&[b"h2"])),
-    )
-    .await;
+    let relay = Relay::to_unix(testenv().socket26())
+        .upgrade_grpc()
+        .tls(pki.server(&[b"h2"]))
+        .start();
     let mut tls = pki.client(true);
     tls.ca_cert = Some(other.path("ca.pem"));
-    let addr = BuilderAddr::parse(&format!("tcp://127.0.0.1:{}", relay.port))
+    let addr = BuilderAddr::parse(&format!("tcp://127.0.0.1:{}", relay.port()))
         .unwrap()
         .with_tls(tls)
         .unwrap();
@@ -559,18 +406,16 @@ async fn tls_files_that_do_not_exist_are_named() {
 
 #[tokio::test]
 async fn docker_engine_over_tcp_and_tls() {
-    let plain = Relay::start(Backend::Engine(testenv().socket26()), None).await;
-    let addr = BuilderAddr::parse(&format!("docker://tcp://127.0.0.1:{}", plain.port)).unwrap();
+    let plain = Relay::to_unix(testenv().socket26()).start();
+    let addr = BuilderAddr::parse(&format!("docker://tcp://127.0.0.1:{}", plain.port())).unwrap();
     workers_via(&addr).await;
 
     // The engine API over TLS is HTTP/1.1 (no ALPN h2) until the upgrade.
     let pki = Pki::new();
-    let tls = Relay::start(
-        Backend::Engine(testenv().socket26()),
-        Some(pki.server(&[b"http/1.1"])),
-    )
-    .await;
-    let addr = BuilderAddr::parse(&format!("docker://tcp://127.0.0.1:{}", tls.port))
+    let tls = Relay::to_unix(testenv().socket26())
+        .tls(pki.server(&[b"http/1.1"]))
+        .start();
+    let addr = BuilderAddr::parse(&format!("docker://tcp://127.0.0.1:{}", tls.port()))
         .unwrap()
         .with_tls(pki.client(true))
         .unwrap();
@@ -579,8 +424,8 @@ async fn docker_engine_over_tcp_and_tls() {
 
 #[tokio::test]
 async fn a_lost_connection_fails_later_calls_instead_of_hanging() {
-    let relay = Relay::start(Backend::BuildkitOf(testenv().socket26()), None).await;
-    let addr = BuilderAddr::parse(&format!("tcp://127.0.0.1:{}", relay.port)).unwrap();
+    let relay = Relay::to_unix(testenv().socket26()).upgrade_grpc().start();
+    let addr = BuilderAddr::parse(&format!("tcp://127.0.0.1:{}", relay.port())).unwrap();
     let ch = connect(&addr).await.unwrap();
     list_workers(ch.clone()).await.unwrap();
     relay.cut();
@@ -615,9 +460,9 @@ struct DialStdioContainer {
 impl DialStdioContainer {
     fn docker(args: &[&str], stdin: Option<&[u8]>) -> std::process::Output {
         let env = testenv();
-        let mut cmd = Command::new(env.bin().join("docker"));
+        let mut cmd = Command::new(env.tool("docker"));
         cmd.arg("--host")
-            .arg(env.get("ARCHGATE_DOCKER26_HOST"))
+            .arg(env.docker26_host())
             .args(args)
             .stdin(if stdin.is_some() {
                 Stdio::piped()
@@ -702,7 +547,7 @@ impl DialStdioContainer {
         assert!(out.status.success(), "docker import: {out:?}");
 
         let _ = Self::docker(&["rm", "-f", &name], None);
-        let buildx = std::fs::canonicalize(env.bin().join("docker-buildx")).unwrap();
+        let buildx = std::fs::canonicalize(env.tool("docker-buildx")).unwrap();
         let sock = env.socket26();
         let out = Self::docker(
             &[
@@ -736,7 +581,7 @@ impl DialStdioContainer {
         BuilderAddr::DockerContainer {
             container: self.name.clone(),
             context: None,
-            engine: Some(testenv().docker26()),
+            engine: Some(testenv().docker26_engine()),
         }
     }
 }
@@ -752,7 +597,7 @@ impl Drop for DialStdioContainer {
 /// CLI first on PATH.
 fn env_with_testenv_docker() -> Environment {
     let mut env = Environment::from_process();
-    let mut paths = vec![testenv().bin()];
+    let mut paths = vec![testenv().bin_dir()];
     if let Some(p) = &env.path {
         paths.extend(std::env::split_paths(p));
     }
@@ -806,7 +651,7 @@ async fn docker_container_that_does_not_exist_is_named() {
     let addr = BuilderAddr::DockerContainer {
         container: "archgate-no-such-container".into(),
         context: None,
-        engine: Some(testenv().docker26()),
+        engine: Some(testenv().docker26_engine()),
     };
     let t = Instant::now();
     let err = connect_with(&addr, &env_with_testenv_docker())

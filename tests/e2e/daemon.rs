@@ -92,29 +92,13 @@ fn load(engine: Engine, img: &Image, name: &str, created: &mut Created) {
 fn check_on(host: &str, args: &[&str]) -> Run {
     let mut all = vec!["check", "--format", "json"];
     all.extend_from_slice(args);
-    let out = Command::new(env!("CARGO_BIN_EXE_archgate"))
-        .args(&all)
-        .env_remove("ARCHGATE_LOG")
+    Archgate::new(&all)
         .env_remove("DOCKER_CONTEXT")
         .env_remove("DOCKER_TLS_VERIFY")
         .env_remove("DOCKER_CERT_PATH")
         .env("DOCKER_HOST", host)
         .env("DOCKER_CONFIG", env().docker_config())
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("running archgate");
-    let run = Run {
-        args: all.iter().map(|s| s.to_string()).collect(),
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    assert!(!run.stderr.contains("panicked"), "archgate panicked\n{run}");
-    assert!(
-        (0..=2).contains(&run.code),
-        "exit code outside 0..=2 (or killed)\n{run}"
-    );
-    run
+        .run()
 }
 
 fn daemon_ref(name: &str) -> String {

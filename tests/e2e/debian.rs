@@ -620,12 +620,14 @@ fn tampered_layer_is_undecided_in_little_memory() {
     let top = w.manifests[0].layer_digests.last().unwrap().clone();
     tamper_blob(&w.path, &top);
     let r = format!("oci:{}", w.path.display());
-    let run = archgate_measured(&["check", "--format", "json", &r]);
-    assert_eq!(run.code, 2, "{}", run.run);
+    let run = Archgate::new(&["check", "--format", "json", &r])
+        .measure_rss()
+        .run();
+    assert_eq!(run.code, 2, "{run}");
     eprintln!(
         "peak RSS {:.1} MiB (floor {:.1} MiB)",
         run.peak_rss_mib(),
-        run.floor_kib as f64 / 1024.0
+        run.rss().floor_kib as f64 / 1024.0
     );
     run.expect_peak_rss_under(64);
 }

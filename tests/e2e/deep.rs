@@ -632,15 +632,17 @@ fn deep_on_a_large_image_stays_under_64_mb() {
     }
     let t = tmp();
     let r = oci_single(t.path(), "img", img);
-    let run = archgate_measured(&["check", "--format", "json", "--deep", &r]);
+    let run = Archgate::new(&["check", "--format", "json", "--deep", &r])
+        .measure_rss()
+        .run();
     eprintln!(
         "peak RSS {:.1} MiB (floor {:.1} MiB)",
         run.peak_rss_mib(),
-        run.floor_kib as f64 / 1024.0
+        run.rss().floor_kib as f64 / 1024.0
     );
     let p = run.platform();
     let (n, failed, warned) = deep_summary(&p, &run);
-    assert_eq!(failed, 0, "{}", run.run);
+    assert_eq!(failed, 0, "{run}");
     assert_eq!(warned, 8 * 1000, "every script's interpreter is missing");
     assert!(n >= 8 * 3000, "{n}");
     run.expect_peak_rss_under(64);
@@ -807,7 +809,7 @@ fn a_flood_of_tiny_executables_stays_under_64_mb() {
         &["check", "--format", "json", &r][..],
         &["check", "--format", "json", "--deep", &r],
     ] {
-        let run = archgate_measured(args);
+        let run = Archgate::new(args).measure_rss().run();
         eprintln!("{args:?}: peak RSS {:.1} MiB", run.peak_rss_mib());
         run.platform();
         run.expect_peak_rss_under(64);

@@ -59,13 +59,13 @@ fn gzip_member_bomb(head: &[u8], members: usize) -> Vec<u8> {
 }
 
 /// Check `img` with archgate's peak RSS measured.
-fn check_measured(img: Image, extra: &[&str]) -> MeasuredRun {
+fn check_measured(img: Image, extra: &[&str]) -> Run {
     let t = tmp();
     let r = oci_single(t.path(), "img", img);
     let mut args = vec!["check", "--format", "json"];
     args.extend_from_slice(extra);
     args.push(&r);
-    archgate_measured(&args)
+    Archgate::new(&args).measure_rss().run()
 }
 
 fn bomb_image(layer: Layer) -> Image {

@@ -391,7 +391,9 @@ fn a_closed_stdout_is_not_an_error() {
     Layout::single(bb("arm64", "linux/arm64")).write_dir(&good);
     Layout::single(bb("amd64", "linux/arm64")).write_dir(&bad);
     for (dir, code) in [(&good, 0), (&bad, 1)] {
-        let run = archgate_stdout_closed(&["check", dir.to_str().unwrap()]);
+        let run = Archgate::new(&["check", dir.to_str().unwrap()])
+            .stdout_closed()
+            .run();
         assert_eq!(run.code, code, "{run}");
         assert_eq!(run.stderr, "", "{run}");
     }

@@ -9,6 +9,7 @@ use crate::common;
 
 use common::buildenv::{base64, env, Registry};
 use common::registry::*;
+use common::relay::{Fault, Relay};
 use common::*;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -349,24 +350,22 @@ fn tampered_blobs_are_digest_mismatches() {
     let (config, layers) = pushed_layers(reg, &r);
     let (_, rest) = r.split_once('/').unwrap();
     // A layer: its gzip MTIME byte, so it still decompresses.
-    let relay = Relay::start(
-        reg,
-        Fault::FlipBodyByte {
+    let relay = Relay::to_tcp(reg)
+        .fault(Fault::FlipBodyByte {
             path: format!("/blobs/{}", layers[0]),
             offset: 4,
-        },
-    );
-    let run = check_docker(&format!("{}/{rest}", relay.addr), &[]);
+        })
+        .start();
+    let run = check_docker(&format!("{}/{rest}", relay.addr()), &[]);
     run.expect_undecided(&["digest mismatch", &layers[0]]);
     // The config.
-    let relay = Relay::start(
-        reg,
-        Fault::FlipBodyByte {
+    let relay = Relay::to_tcp(reg)
+        .fault(Fault::FlipBodyByte {
             path: format!("/blobs/{config}"),
             offset: 0,
-        },
-    );
-    let run = check_docker(&format!("{}/{rest}", relay.addr), &[]);
+        })
+        .start();
+    let run = check_docker(&format!("{}/{rest}", relay.addr()), &[]);
     run.expect_undecided(&["digest mismatch", &config]);
     // The same image straight from the registry passes.
     check_docker(&r, &[]).expect(0, "pass", "match");
@@ -378,15 +377,14 @@ fn connection_cut_mid_blob_is_undecided() {
     let r = repo_ref(reg, "cut_mid_blob", "v1");
     push(&go_image_arm64(), None, &r, None);
     let (_, layers) = pushed_layers(reg, &r);
-    let relay = Relay::start(
-        reg,
-        Fault::CutAfter {
+    let relay = Relay::to_tcp(reg)
+        .fault(Fault::CutAfter {
             path: format!("/blobs/{}", layers[0]),
             bytes: 64 * 1024,
-        },
-    );
+        })
+        .start();
     let (_, rest) = r.split_once('/').unwrap();
-    let run = check_docker(&format!("{}/{rest}", relay.addr), &[]);
+    let run = check_docker(&format!("{}/{rest}", relay.addr()), &[]);
     run.expect_undecided(&[&layers[0]]);
 }
 
@@ -402,29 +400,27 @@ fn rate_limiting_is_retried_then_given_up() {
     );
     let (_, rest) = r.split_once('/').unwrap();
     // Two 429s (Retry-After: 1) on the manifest, then the real answer.
-    let relay = Relay::start(
-        reg,
-        Fault::TooManyRequests {
+    let relay = Relay::to_tcp(reg)
+        .fault(Fault::TooManyRequests {
             path: "/manifests/".into(),
             times: 2,
-        },
-    );
+        })
+        .start();
     let start = Instant::now();
-    check_docker(&format!("{}/{rest}", relay.addr), &[]).expect(0, "pass", "match");
+    check_docker(&format!("{}/{rest}", relay.addr()), &[]).expect(0, "pass", "match");
     assert!(
         start.elapsed() >= Duration::from_secs(2),
         "Retry-After honoured"
     );
     // Always 429: bounded, then one clear line.
-    let relay = Relay::start(
-        reg,
-        Fault::TooManyRequests {
+    let relay = Relay::to_tcp(reg)
+        .fault(Fault::TooManyRequests {
             path: "/manifests/".into(),
             times: u32::MAX,
-        },
-    );
+        })
+        .start();
     let start = Instant::now();
-    let run = check_docker(&format!("{}/{rest}", relay.addr), &[]);
+    let run = check_docker(&format!("{}/{rest}", relay.addr()), &[]);
     run.expect_undecided(&["429", "gave up after"]);
     assert!(start.elapsed() < Duration::from_secs(30), "{run}");
 }
@@ -463,15 +459,14 @@ fn registry_killed_mid_blob_is_undecided() {
     let big = pushed_layers(&own.addr, &r).1[1].clone();
 
     let (tx, rx) = std::sync::mpsc::channel();
-    let relay = Relay::start(
-        &own.addr,
-        Fault::NotifyAfter {
+    let relay = Relay::to_tcp(&own.addr)
+        .fault(Fault::NotifyAfter {
             path: format!("/blobs/{big}"),
             bytes: 8 << 20,
             tx: std::sync::Arc::new(std::sync::Mutex::new(tx)),
-        },
-    );
-    let image = format!("docker://{}/archgate-e2e/killed:v1", relay.addr);
+        })
+        .start();
+    let image = format!("docker://{}/archgate-e2e/killed:v1", relay.addr());
     let handle =
         std::thread::spawn(move || archgate_env(&["check", "--format", "json", &image], &[]));
     rx.recv_timeout(Duration::from_secs(120))

@@ -1253,43 +1253,15 @@ fn go_archive_tar_reads_every_case_as_gotar_does() {
 // 64 MB (peak RSS measured by GNU time around the binary, not asserted as a
 // time).
 
-/// `archgate check --format json` on `image` under `/usr/bin/time`: the run
-/// (its stderr without time's line) and the peak RSS in KiB.
+/// `archgate check --format json` on `image` with its peak RSS measured:
+/// the run, the peak RSS in KiB and the seconds it took.
 fn check_measured(image: &str, extra: &[&str]) -> (common::Run, u64, f64) {
-    let time = Path::new("/usr/bin/time");
-    assert!(
-        time.exists(),
-        "GNU time is needed to measure peak RSS (apt-get install time)"
-    );
     let mut args = vec!["check", "--format", "json"];
     args.extend_from_slice(extra);
     args.push(image);
-    let t = std::time::Instant::now();
-    let out = Command::new(time)
-        .args(["-f", "ARCHGATE-RSS-KIB=%M"])
-        .arg(env!("CARGO_BIN_EXE_archgate"))
-        .args(&args)
-        .env_remove("ARCHGATE_LOG")
-        .output()
-        .expect("run archgate under time");
-    let secs = t.elapsed().as_secs_f64();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let rss = stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("ARCHGATE-RSS-KIB="))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no RSS from time: {stderr}"));
-    let stderr: String = stderr
-        .lines()
-        .filter(|l| !l.starts_with("ARCHGATE-RSS-KIB=") && !l.starts_with("Command exited"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let run = common::Run {
-        args: args.iter().map(|s| s.to_string()).collect(),
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr,
-    };
+    let run = common::Archgate::new(&args).measure_rss().run();
+    let rss = run.rss().peak_kib;
+    let secs = run.elapsed.as_secs_f64();
     eprintln!(
         "peak RSS {:.1} MB in {secs:.2} s",
         rss as f64 * 1024.0 / 1e6

@@ -11,11 +11,15 @@ pub mod debian;
 pub use ocibuild;
 pub mod rawtar;
 pub mod registry;
+pub mod relay;
 
 pub use ocibuild::*;
 use serde_json::Value;
+use std::ffi::{OsStr, OsString};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// The fixtures folder: `$ARCHGATE_FIXTURES`, else `target/fixtures` of this
 /// crate. Panics (fails the test) when `scripts/fixtures` has not run.
@@ -205,6 +209,20 @@ pub struct Run {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
+    /// Wall time from the spawn to the reaped exit.
+    pub elapsed: Duration,
+    /// The peak RSS, for a run made with [`Archgate::measure_rss`].
+    pub rss: Option<PeakRss>,
+}
+
+/// The peak resident set size of a run: the kernel's figure for the reaped
+/// child (`ru_maxrss` from wait4), so nothing is sampled or timed.
+#[derive(Debug, Clone, Copy)]
+pub struct PeakRss {
+    /// `ru_maxrss` of the child, in KiB (Linux counts it in kilobytes).
+    pub peak_kib: u64,
+    /// The floor of that figure (see [`Measured::floor_kib`]).
+    pub floor_kib: u64,
 }
 
 impl Run {
@@ -267,124 +285,290 @@ impl Run {
             assert!(lines[0].contains(n), "stderr should name {n:?}\n{self}");
         }
     }
-}
 
-impl std::fmt::Display for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "$ archgate {}\nexit {}\n--- stdout\n{}\n--- stderr\n{}",
-            self.args.join(" "),
-            self.code,
-            self.stdout,
-            self.stderr
-        )
+    /// The peak RSS (fails the test for a run that did not measure it).
+    pub fn rss(&self) -> PeakRss {
+        self.rss
+            .unwrap_or_else(|| panic!("this run did not measure its peak RSS\n{self}"))
     }
-}
 
-/// The command that runs the built binary with these arguments.
-fn archgate_command(args: &[String]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_archgate"));
-    cmd.args(args)
-        .env_remove("ARCHGATE_LOG")
-        .env("NO_COLOR", "1");
-    cmd
-}
-
-/// A finished run of the binary, held to what must never happen.
-fn archgate_run(args: Vec<String>, code: i32, stdout: &[u8], stderr: &[u8]) -> Run {
-    let run = Run {
-        args,
-        code,
-        stdout: String::from_utf8_lossy(stdout).into_owned(),
-        stderr: String::from_utf8_lossy(stderr).into_owned(),
-    };
-    assert!(!run.stderr.contains("panicked"), "archgate panicked\n{run}");
-    assert!(
-        (0..=2).contains(&run.code),
-        "exit code outside 0..=2 (or killed)\n{run}"
-    );
-    run
-}
-
-/// Run the built binary. Whatever it decides, it must exit 0, 1 or 2 and
-/// never panic.
-pub fn archgate<S: AsRef<str>>(args: &[S]) -> Run {
-    let args: Vec<String> = args.iter().map(|s| s.as_ref().to_string()).collect();
-    let out = archgate_command(&args).output().expect("running archgate");
-    archgate_run(
-        args,
-        out.status.code().unwrap_or(-1),
-        &out.stdout,
-        &out.stderr,
-    )
-}
-
-/// Run the built binary with its stdout a pipe nobody reads any more, as in
-/// `archgate ... | head -1` once `head` has exited: every write to it fails
-/// with EPIPE.
-pub fn archgate_stdout_closed<S: AsRef<str>>(args: &[S]) -> Run {
-    let args: Vec<String> = args.iter().map(|s| s.as_ref().to_string()).collect();
-    let (reader, writer) = std::io::pipe().expect("a pipe");
-    drop(reader);
-    let out = archgate_command(&args)
-        .stdout(writer)
-        .output()
-        .expect("running archgate");
-    archgate_run(
-        args,
-        out.status.code().unwrap_or(-1),
-        &out.stdout,
-        &out.stderr,
-    )
-}
-
-/// A [`Run`] with the peak resident set size of the process: the kernel's
-/// figure for the reaped child, so nothing is sampled or timed.
-#[derive(Debug)]
-pub struct MeasuredRun {
-    pub run: Run,
-    /// `ru_maxrss` of the child, in KiB (Linux counts it in kilobytes).
-    pub peak_rss_kib: u64,
-    /// The floor of that figure (see [`Measured::floor_kib`]).
-    pub floor_kib: u64,
-}
-
-impl MeasuredRun {
     /// The peak RSS in MiB.
     pub fn peak_rss_mib(&self) -> f64 {
-        self.peak_rss_kib as f64 / 1024.0
+        self.rss().peak_kib as f64 / 1024.0
     }
 
     /// Assert the peak RSS stayed under `mib` MiB.
     pub fn expect_peak_rss_under(&self, mib: u64) {
+        let rss = self.rss();
         assert!(
-            self.peak_rss_kib < mib * 1024,
-            "peak RSS {:.1} MiB (floor {:.1} MiB), expected under {mib} MiB\n{}",
+            rss.peak_kib < mib * 1024,
+            "peak RSS {:.1} MiB (floor {:.1} MiB), expected under {mib} MiB\n{self}",
             self.peak_rss_mib(),
-            self.floor_kib as f64 / 1024.0,
-            self.run
+            rss.floor_kib as f64 / 1024.0,
         );
     }
 }
 
-impl std::ops::Deref for MeasuredRun {
-    type Target = Run;
-    fn deref(&self) -> &Run {
-        &self.run
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A build's progress can be long: keep the stderr tail, where
+        // errors are.
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        let from = lines.len().saturating_sub(STDERR_TAIL);
+        write!(
+            f,
+            "$ archgate {}\nexit {} after {:?}\n--- stdout\n{}\n--- stderr{}\n{}",
+            self.args.join(" "),
+            self.code,
+            self.elapsed,
+            self.stdout,
+            if from > 0 {
+                format!(" (last {STDERR_TAIL} lines)")
+            } else {
+                String::new()
+            },
+            lines[from..].join("\n")
+        )
     }
 }
 
-/// [`archgate`], measuring the peak RSS of the process.
-pub fn archgate_measured<S: AsRef<str>>(args: &[S]) -> MeasuredRun {
-    let args: Vec<String> = args.iter().map(|s| s.as_ref().to_string()).collect();
-    let m = run_measured(&mut archgate_command(&args));
-    let run = archgate_run(args, m.code, &m.stdout, &m.stderr);
-    MeasuredRun {
-        run,
-        peak_rss_kib: m.peak_rss_kib,
-        floor_kib: m.floor_kib,
+/// How much of stderr a failing test shows.
+const STDERR_TAIL: usize = 80;
+
+/// One run of the built binary, built up and then [`run`](Archgate::run)
+/// (or [`spawn`](Archgate::spawn)ed): the only place the tests start it, and
+/// the only place its runs are held to what must never happen (a panic, a
+/// signal, an exit code outside 0..=2).
+#[must_use]
+pub struct Archgate {
+    args: Vec<String>,
+    envs: Vec<(OsString, Option<OsString>)>,
+    stdout_closed: bool,
+    measure_rss: bool,
+    timeout: Option<Duration>,
+}
+
+impl Archgate {
+    /// `archgate ARGS...`, with `NO_COLOR=1` and without `ARCHGATE_LOG`.
+    pub fn new<S: AsRef<str>>(args: &[S]) -> Archgate {
+        Archgate {
+            args: args.iter().map(|s| s.as_ref().to_string()).collect(),
+            envs: vec![
+                ("ARCHGATE_LOG".into(), None),
+                ("NO_COLOR".into(), Some("1".into())),
+            ],
+            stdout_closed: false,
+            measure_rss: false,
+            timeout: None,
+        }
     }
+
+    /// More arguments.
+    pub fn args<S: AsRef<str>>(mut self, args: &[S]) -> Archgate {
+        self.args
+            .extend(args.iter().map(|s| s.as_ref().to_string()));
+        self
+    }
+
+    /// Set a variable of the child's environment.
+    pub fn env(mut self, k: impl Into<OsString>, v: impl Into<OsString>) -> Archgate {
+        self.envs.push((k.into(), Some(v.into())));
+        self
+    }
+
+    /// Remove a variable from the child's environment.
+    pub fn env_remove(mut self, k: impl Into<OsString>) -> Archgate {
+        self.envs.push((k.into(), None));
+        self
+    }
+
+    /// Set (`Some`) or remove (`None`) each variable.
+    pub fn envs<K: AsRef<OsStr>>(mut self, vars: &[(K, Option<OsString>)]) -> Archgate {
+        for (k, v) in vars {
+            self.envs.push((k.as_ref().to_os_string(), v.clone()));
+        }
+        self
+    }
+
+    /// stdout a pipe nobody reads any more, as in `archgate ... | head -1`
+    /// once `head` has exited: every write to it fails with EPIPE (the run's
+    /// stdout is then empty).
+    pub fn stdout_closed(mut self) -> Archgate {
+        self.stdout_closed = true;
+        self
+    }
+
+    /// Measure the peak RSS of the process ([`run_measured`]).
+    pub fn measure_rss(mut self) -> Archgate {
+        self.measure_rss = true;
+        self
+    }
+
+    /// Kill the process and fail the test when it runs longer than `t`.
+    pub fn timeout(mut self, t: Duration) -> Archgate {
+        self.timeout = Some(t);
+        self
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_archgate"));
+        cmd.args(&self.args).stdin(Stdio::null());
+        for (k, v) in &self.envs {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        cmd
+    }
+
+    /// Run to the end. Whatever it decides, it must exit 0, 1 or 2 (within
+    /// the timeout) and never panic.
+    pub fn run(self) -> Run {
+        if !self.measure_rss {
+            let timeout = self.timeout;
+            return self.spawn().wait(timeout);
+        }
+        assert!(
+            !self.stdout_closed && self.timeout.is_none(),
+            "a measured run has its stdout captured and no timeout"
+        );
+        let t0 = Instant::now();
+        let m = run_measured(&mut self.command());
+        finished(
+            self.args,
+            m.code,
+            String::from_utf8_lossy(&m.stdout).into_owned(),
+            String::from_utf8_lossy(&m.stderr).into_owned(),
+            t0.elapsed(),
+            Some(PeakRss {
+                peak_kib: m.peak_rss_kib,
+                floor_kib: m.floor_kib,
+            }),
+        )
+    }
+
+    /// Start it; [`Running::wait`] ends it and checks it as [`run`] does.
+    pub fn spawn(self) -> Running {
+        assert!(!self.measure_rss, "a measured run is run(), not spawned");
+        let mut cmd = self.command();
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        if self.stdout_closed {
+            let (reader, writer) = std::io::pipe().expect("a pipe");
+            drop(reader);
+            cmd.stdout(writer);
+        }
+        let t0 = Instant::now();
+        let mut child = cmd.spawn().expect("running the archgate binary");
+        let read = |r: Option<Box<dyn Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut v = Vec::new();
+                if let Some(mut r) = r {
+                    let _ = r.read_to_end(&mut v);
+                }
+                String::from_utf8_lossy(&v).into_owned()
+            })
+        };
+        let stdout = read(child.stdout.take().map(|o| Box::new(o) as _));
+        let stderr = read(child.stderr.take().map(|e| Box::new(e) as _));
+        Running {
+            child,
+            args: self.args,
+            t0,
+            stdout,
+            stderr,
+        }
+    }
+}
+
+/// A spawned run of the binary.
+pub struct Running {
+    child: std::process::Child,
+    args: Vec<String>,
+    t0: Instant,
+    stdout: std::thread::JoinHandle<String>,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Running {
+    /// The process id (to signal it).
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Wait for the exit (killing the process and failing the test when
+    /// it has not come `timeout` after this call), then hold the run to what
+    /// must never happen.
+    pub fn wait(mut self, timeout: Option<Duration>) -> Run {
+        let waiting = Instant::now();
+        let mut timed_out = false;
+        let status = match timeout {
+            None => self.child.wait().expect("waiting for archgate"),
+            Some(limit) => loop {
+                match self.child.try_wait().expect("waiting for archgate") {
+                    Some(s) => break s,
+                    None if waiting.elapsed() > limit => {
+                        timed_out = true;
+                        let _ = self.child.kill();
+                        break self.child.wait().expect("waiting for archgate");
+                    }
+                    None => std::thread::sleep(Duration::from_millis(20)),
+                }
+            },
+        };
+        let elapsed = self.t0.elapsed();
+        let stdout = self.stdout.join().unwrap_or_default();
+        let stderr = self.stderr.join().unwrap_or_default();
+        if timed_out {
+            let run = Run {
+                args: self.args,
+                code: status.code().unwrap_or(-1),
+                stdout,
+                stderr,
+                elapsed,
+                rss: None,
+            };
+            panic!("archgate did not finish within {timeout:?}\n{run}");
+        }
+        finished(
+            self.args,
+            status.code().unwrap_or(-1),
+            stdout,
+            stderr,
+            elapsed,
+            None,
+        )
+    }
+}
+
+/// A finished run of the binary, held to what must never happen.
+fn finished(
+    args: Vec<String>,
+    code: i32,
+    stdout: String,
+    stderr: String,
+    elapsed: Duration,
+    rss: Option<PeakRss>,
+) -> Run {
+    let run = Run {
+        args,
+        code,
+        stdout,
+        stderr,
+        elapsed,
+        rss,
+    };
+    assert!(!run.stderr.contains("panicked"), "archgate panicked\n{run}");
+    assert!(
+        (0..=2).contains(&run.code),
+        "exit code outside 0..=2 (or killed by a signal)\n{run}"
+    );
+    run
+}
+
+/// Run the built binary (see [`Archgate`]).
+pub fn archgate<S: AsRef<str>>(args: &[S]) -> Run {
+    Archgate::new(args).run()
 }
 
 /// What [`run_measured`] saw of a child.
