@@ -184,9 +184,9 @@ impl FileCapture {
                         // Only a small section header table (the ARM
                         // attributes rule).
                         let shdrs = r.shdrs.filter(|(a, b)| b - a <= LEAN_TAIL);
-                        [r.phdrs, shdrs, r.interp, None, None]
+                        [shdrs, r.interp, None, None]
                     } else {
-                        [r.phdrs, r.shdrs, r.go_data, r.arm_attrs, r.interp]
+                        [r.shdrs, r.go_data, r.arm_attrs, r.interp]
                     }
                 })
                 .flatten()
@@ -535,7 +535,7 @@ mod tests {
 
         // Past the first page and the tail, the engine reads exactly the
         // planned windows.
-        let planned: Vec<(u64, u64)> = [plan.phdrs, plan.interp, plan.go_data, plan.shdrs]
+        let planned: Vec<(u64, u64)> = [plan.interp, plan.go_data, plan.shdrs]
             .into_iter()
             .flatten()
             .filter(|&(_, end)| end > HEAD_LEN as u64)

@@ -369,15 +369,14 @@ fn elf_header((bits, big_endian): (u8, bool), head: &[u8]) -> Option<goblin::elf
 }
 
 /// The byte ranges `[start, end)` of an ELF file that its inspection reads
-/// after the first page, as far as its header (and the program headers in
-/// the same bytes) tell: what a reader that cannot seek, a layer streaming
+/// after the first page, as far as its header and the program headers in
+/// the same bytes tell: what a reader that cannot seek, a layer streaming
 /// past, keeps for the engine. Each range is in the file and no longer than
 /// the engine reads; a range may lie inside the first page (nothing to keep
-/// then).
+/// then). The program header table itself is not named: it is expected
+/// among the bytes given (a file whose table lies past them is re-read).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ElfReads {
-    /// The program header table (`identify`).
-    pub phdrs: Option<(u64, u64)>,
     /// The first `PT_INTERP`'s bytes (`identify`), when the program headers
     /// in the bytes given hold it (glibc's `libc.so.6` has them 1.7 MB in).
     pub interp: Option<(u64, u64)>,
@@ -460,7 +459,6 @@ fn elf_reads_as(head: &[u8], size: u64, reading: (u8, bool)) -> ElfReads {
     if hdr.e_phnum == 0 || u64::from(hdr.e_phentsize) != phsize || table_len > MAX_PHDR_TABLE {
         return out;
     }
-    out.phdrs = in_file(hdr.e_phoff, table_len);
     let table = usize::try_from(hdr.e_phoff)
         .ok()
         .and_then(|off| head.get(off..))
