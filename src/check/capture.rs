@@ -6,9 +6,12 @@
 //! `PT_INTERP`, `#!` line), the tail (section headers, `.ARM.attributes` in a
 //! stripped binary), the first writable segment (where Go's linker puts
 //! `.go.buildinfo`) and anything starting with Go's build-info magic. Windows
-//! that depend on the header are planned as soon as the head has arrived,
-//! which is always before the bytes they cover.
+//! that depend on the header are the ranges the engine says it will read
+//! (`binary::elf_reads_any_platform`, for every way a kernel may read the
+//! header), planned as soon as the head has arrived, which is always before
+//! the bytes they cover.
 
+use crate::inspect::binary;
 use memchr::memmem;
 
 /// How much of the start and end of a file is kept.
@@ -29,8 +32,6 @@ pub const PER_FILE: u64 = 384;
 pub const WINDOW: u64 = 64 * 1024;
 /// Go build-info windows kept per file (the magic can also appear as data).
 const MAX_GO_WINDOWS: usize = 2;
-/// A section header table bigger than this is not kept.
-const MAX_SHDR_TABLE: u64 = 1 << 20;
 /// Go build info magic (Go's debug/buildinfo), found at a 16-byte aligned
 /// offset.
 pub const GO_MAGIC: &[u8] = b"\xff Go buildinf:";
@@ -175,22 +176,21 @@ impl FileCapture {
         if !self.elf_planned && self.segs[0].complete() {
             self.elf_planned = true;
             let head_end = self.segs[0].end;
-            let w = elf_windows(&self.segs[0].data, self.size);
-            let windows = if self.lean {
-                // Only a small section header table (the ARM attributes rule).
-                w.shdrs
-                    .filter(|(a, b)| b - a <= LEAN_TAIL)
-                    .into_iter()
-                    .chain(w.interp)
-                    .collect::<Vec<_>>()
-            } else {
-                w.shdrs
-                    .into_iter()
-                    .chain(w.data)
-                    .chain(w.arm_attrs)
-                    .chain(w.interp)
-                    .collect()
-            };
+            let reads = binary::elf_reads_any_platform(&self.segs[0].data, self.size);
+            let windows: Vec<(u64, u64)> = reads
+                .iter()
+                .flat_map(|r| {
+                    if self.lean {
+                        // Only a small section header table (the ARM
+                        // attributes rule).
+                        let shdrs = r.shdrs.filter(|(a, b)| b - a <= LEAN_TAIL);
+                        [shdrs, r.interp, None, None]
+                    } else {
+                        [r.shdrs, r.go_data, r.arm_attrs, r.interp]
+                    }
+                })
+                .flatten()
+                .collect();
             for (start, end) in windows {
                 // What lies before the head's end is in the head already.
                 if self.add_window(start.max(head_end), end, budget) {
@@ -300,134 +300,6 @@ pub fn serve(segs: &[(u64, Vec<u8>)], off: u64, end: u64) -> Option<Vec<u8>> {
     })
 }
 
-/// Byte ranges an ELF header points at.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct ElfWindows {
-    /// The section header table.
-    pub shdrs: Option<(u64, u64)>,
-    /// The start of the first writable `PT_LOAD` segment.
-    pub data: Option<(u64, u64)>,
-    /// 32-bit ARM: what follows the last `PT_LOAD` segment's bytes, where
-    /// linkers put the first non-allocated sections (`.comment`,
-    /// `.ARM.attributes`), so the attributes of a binary that is not
-    /// stripped are kept too (in a stripped one they are in the tail).
-    pub arm_attrs: Option<(u64, u64)>,
-    /// The first `PT_INTERP`'s bytes, when they are not in the head (glibc's
-    /// `libc.so.6` has them 1.7 MB in).
-    pub interp: Option<(u64, u64)>,
-}
-
-/// The windows an ELF's header points at; none for anything else (or when
-/// the program headers are not inside `head`).
-pub fn elf_windows(head: &[u8], size: u64) -> ElfWindows {
-    let mut out = ElfWindows::default();
-    if head.len() < 52 || !head.starts_with(b"\x7fELF") {
-        return out;
-    }
-    let is64 = match head[4] {
-        1 => false,
-        2 => true,
-        _ => return out,
-    };
-    let be = match head[5] {
-        1 => false,
-        2 => true,
-        _ => return out,
-    };
-    if is64 && head.len() < 64 {
-        return out;
-    }
-    let u16_at = |o: usize| -> u64 {
-        let b = [head[o], head[o + 1]];
-        (if be {
-            u16::from_be_bytes(b)
-        } else {
-            u16::from_le_bytes(b)
-        }) as u64
-    };
-    let u32_at = |o: usize| -> u64 {
-        let b = [head[o], head[o + 1], head[o + 2], head[o + 3]];
-        (if be {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        }) as u64
-    };
-    let u64_at = |o: usize| -> u64 {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&head[o..o + 8]);
-        if be {
-            u64::from_be_bytes(b)
-        } else {
-            u64::from_le_bytes(b)
-        }
-    };
-    // ELF header field offsets (elf.h Elf32_Ehdr / Elf64_Ehdr).
-    let (phoff, shoff, phentsize, phnum, shentsize, shnum) = if is64 {
-        (
-            u64_at(32),
-            u64_at(40),
-            u16_at(54),
-            u16_at(56),
-            u16_at(58),
-            u16_at(60),
-        )
-    } else {
-        (
-            u32_at(28),
-            u32_at(32),
-            u16_at(42),
-            u16_at(44),
-            u16_at(46),
-            u16_at(48),
-        )
-    };
-    let table = shnum.saturating_mul(shentsize);
-    if shoff > 0 && table > 0 && table <= MAX_SHDR_TABLE && shoff < size {
-        out.shdrs = Some((shoff, shoff.saturating_add(table)));
-    }
-    // Program headers (elf.h Elf32_Phdr / Elf64_Phdr): PT_LOAD = 1, PF_W = 2.
-    let min_ent = if is64 { 56 } else { 32 };
-    let mut loads_end = 0u64;
-    let mut writable_seen = false;
-    if phentsize >= min_ent && phnum > 0 {
-        for i in 0..phnum {
-            let Some(o) = phoff.checked_add(i * phentsize) else {
-                break;
-            };
-            if o.saturating_add(phentsize) > head.len() as u64 {
-                break;
-            }
-            let o = o as usize;
-            let (ptype, flags, off, filesz) = if is64 {
-                (u32_at(o), u32_at(o + 4), u64_at(o + 8), u64_at(o + 32))
-            } else {
-                (u32_at(o), u32_at(o + 24), u32_at(o + 4), u32_at(o + 16))
-            };
-            // PT_INTERP = 3; binfmt_elf takes at most PATH_MAX bytes.
-            if ptype == 3 && out.interp.is_none() && filesz <= 4096 && off < size {
-                out.interp = Some((off, off.saturating_add(filesz)));
-                continue;
-            }
-            if ptype != 1 {
-                continue;
-            }
-            loads_end = loads_end.max(off.saturating_add(filesz));
-            if flags & 2 != 0 && !writable_seen {
-                writable_seen = true;
-                if filesz > 0 && off < size {
-                    out.data = Some((off, off.saturating_add(filesz.min(WINDOW))));
-                }
-            }
-        }
-    }
-    // EM_ARM (elf.h) = 40, e_machine at offset 18.
-    if !is64 && u16_at(18) == 40 && loads_end > 0 && loads_end < size {
-        out.arm_attrs = Some((loads_end, loads_end.saturating_add(WINDOW)));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -532,11 +404,14 @@ mod tests {
         h[p2..p2 + 4].copy_from_slice(&3u32.to_le_bytes());
         h[p2 + 8..p2 + 16].copy_from_slice(&1_700_000u64.to_le_bytes());
         h[p2 + 32..p2 + 40].copy_from_slice(&28u64.to_le_bytes());
-        let w = elf_windows(&h, size);
+        let w = binary::elf_reads(&h, size, None);
         assert_eq!(w.interp, Some((1_700_000, 1_700_028)));
         assert_eq!(w.shdrs, Some((size - 2048, size - 2048 + 30 * 64)));
-        assert_eq!(w.data, Some((1_200_000, 1_200_000 + WINDOW)));
-        assert_eq!(elf_windows(b"#!/bin/sh\n", 10), ElfWindows::default());
+        assert_eq!(w.go_data, Some((1_200_000, 1_200_000 + WINDOW)));
+        assert_eq!(
+            binary::elf_reads(b"#!/bin/sh\n", 10, None),
+            binary::ElfReads::default()
+        );
 
         let mut data = vec![7u8; size as usize];
         data[..4096].copy_from_slice(&h);
@@ -544,6 +419,147 @@ mod tests {
         assert!(serve(&segs, 1_200_000, 1_200_000 + WINDOW).is_some());
         assert!(serve(&segs, 1_700_000, 1_700_028).is_some());
         assert!(serve(&segs, 1_000_000, 1_000_010).is_none());
+    }
+
+    /// A file the engine reads from the bytes given, recording each read.
+    struct Recorder {
+        data: Vec<u8>,
+        reads: std::sync::Mutex<Vec<(u64, u64)>>,
+    }
+
+    impl crate::rootfs::RootFs for Recorder {
+        async fn lstat(
+            &self,
+            _: &[u8],
+        ) -> Result<Option<crate::rootfs::Entry>, crate::rootfs::FsError> {
+            Ok(None)
+        }
+
+        async fn read_at(
+            &self,
+            _: &[u8],
+            off: u64,
+            len: usize,
+        ) -> Result<Vec<u8>, crate::rootfs::FsError> {
+            let end = (off as usize).saturating_add(len).min(self.data.len());
+            let off = (off as usize).min(end);
+            self.reads.lock().unwrap().push((off as u64, end as u64));
+            Ok(self.data[off..end].to_vec())
+        }
+    }
+
+    /// An x86-64 binary with a stray EI_CLASS byte runs on x86-64 (the
+    /// kernel never reads the byte): the engine reads it as ELF64, and the
+    /// windows planned for it are the ranges it reads (the old hand parser
+    /// planned none for it).
+    #[test]
+    fn stray_ei_class_plans_the_windows_the_engine_reads() {
+        use crate::inspect::binary::{Ident, HEAD_LEN};
+        use crate::inspect::platform::kernel_elf;
+        use futures::executor::block_on;
+        let size = 3_000_000u64;
+        let le16 = |h: &mut [u8], o: usize, v: u16| h[o..o + 2].copy_from_slice(&v.to_le_bytes());
+        let le32 = |h: &mut [u8], o: usize, v: u32| h[o..o + 4].copy_from_slice(&v.to_le_bytes());
+        let le64 = |h: &mut [u8], o: usize, v: u64| h[o..o + 8].copy_from_slice(&v.to_le_bytes());
+        let mut data = vec![0u8; size as usize];
+        let h = &mut data[..];
+        h[..4].copy_from_slice(b"\x7fELF");
+        h[4] = 0; // stray EI_CLASS
+        h[5] = 1;
+        h[6] = 1;
+        le16(h, 16, 3); // ET_DYN
+        le16(h, 18, 62); // EM_X86_64
+        le32(h, 20, 1);
+        le64(h, 32, 64); // e_phoff
+        let shoff = size - 4096;
+        le64(h, 40, shoff);
+        le16(h, 52, 64);
+        le16(h, 54, 56);
+        le16(h, 56, 3);
+        le16(h, 58, 64);
+        le16(h, 60, 4);
+        le16(h, 62, 3); // e_shstrndx
+                        // PT_LOAD R-X, PT_LOAD RW- at 1_200_000, PT_INTERP at 1_700_000.
+        let ph = |h: &mut [u8], i: usize, ty: u32, flags: u32, off: u64, filesz: u64| {
+            let o = 64 + i * 56;
+            le32(h, o, ty);
+            le32(h, o + 4, flags);
+            le64(h, o + 8, off);
+            le64(h, o + 32, filesz);
+        };
+        ph(h, 0, 1, 5, 0, 1_000_000);
+        ph(h, 1, 1, 6, 1_200_000, 500_000);
+        let interp = b"/lib64/ld-linux-x86-64.so.2\0";
+        ph(h, 2, 3, 4, 1_700_000, interp.len() as u64);
+        h[1_700_000..1_700_000 + interp.len()].copy_from_slice(interp);
+        // Section 3: the names, in the file's last page but one.
+        let names = b"\0.shstrtab\0";
+        let names_at = size - 8192;
+        h[names_at as usize..names_at as usize + names.len()].copy_from_slice(names);
+        let sh3 = (shoff + 3 * 64) as usize;
+        le32(h, sh3, 1);
+        le32(h, sh3 + 4, 3); // SHT_STRTAB
+        le64(h, sh3 + 24, names_at);
+        le64(h, sh3 + 32, names.len() as u64);
+
+        let kernel = kernel_elf("amd64");
+        let head = &data[..HEAD as usize];
+        assert_eq!(
+            binary::elf_reads(head, size, None),
+            binary::ElfReads::default(),
+            "read as it says it is, the header is no ELF header"
+        );
+        let plan = binary::elf_reads(head, size, kernel);
+        assert_eq!(plan.interp, Some((1_700_000, 1_700_000 + 28)));
+
+        // What the engine reads: identification, Go's build info (none, so
+        // the section names too), the ARM attributes rule's section headers.
+        let fs = Recorder {
+            data: data.clone(),
+            reads: Default::default(),
+        };
+        let Ident::Elf(elf) = block_on(binary::identify(&fs, b"/app", size, kernel)).unwrap()
+        else {
+            panic!("not read as ELF");
+        };
+        assert_eq!(elf.interp.as_deref(), Some(&interp[..interp.len() - 1]));
+        assert_eq!(
+            block_on(binary::go_buildinfo(&fs, b"/app", &elf)).unwrap(),
+            None
+        );
+        assert_eq!(
+            block_on(binary::arm_attributes(&fs, b"/app", &elf)).unwrap(),
+            None
+        );
+        let reads = fs.reads.into_inner().unwrap();
+
+        // Past the first page and the tail, the engine reads exactly the
+        // planned windows.
+        let planned: Vec<(u64, u64)> = [plan.interp, plan.go_data, plan.shdrs]
+            .into_iter()
+            .flatten()
+            .filter(|&(_, end)| end > HEAD_LEN as u64)
+            .collect();
+        let beyond: Vec<(u64, u64)> = reads
+            .iter()
+            .copied()
+            .filter(|&(start, end)| end > HEAD_LEN as u64 && start < size - TAIL)
+            .collect();
+        for r in &beyond {
+            assert!(planned.contains(r), "{r:?} read but not planned: {plan:?}");
+        }
+        for w in &planned {
+            assert!(reads.contains(w), "{w:?} planned but not read: {reads:?}");
+        }
+        assert_eq!(beyond.len(), 2, "{reads:?}");
+        // And the capture serves every read.
+        let segs = run(&data, 65536);
+        for &(start, end) in &reads {
+            assert!(
+                serve(&segs, start, end).is_some(),
+                "{start}..{end} not kept"
+            );
+        }
     }
 
     #[test]

@@ -12,6 +12,8 @@ pub mod config;
 pub mod credentials;
 mod host;
 pub mod images;
+#[cfg(test)]
+pub(crate) mod testutil;
 
 pub use api::{Engine, EngineError};
 pub use config::{current_engine, ConfigError, Environment};

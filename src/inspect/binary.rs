@@ -4,9 +4,11 @@
 //! it (ELF / PE / Mach-O / `#!` / nothing), and fetch more bytes only where a
 //! rule needs them: program headers for the loader and truncation, the ARM
 //! attributes section for the ARM variant, Go's build info for GOARCH/GOARM.
-//! Parsing goes through goblin on exactly the byte ranges read.
+//! Parsing goes through goblin on exactly the byte ranges read, and
+//! `elf_reads` names those ranges from the header alone, for a reader that
+//! must keep them before the engine asks (a layer streaming past).
 
-use super::platform::{goarch_of_elf, goarch_of_pe, KernelElf, EM_ARM};
+use super::platform::{goarch_of_elf, goarch_of_pe, kernels, KernelElf, EM_ARM};
 use super::verdict::{BinaryFacts, Format, GoInfo};
 use crate::rootfs::{display, FsError, RootFs};
 use goblin::container::{Container, Ctx, Endian};
@@ -26,6 +28,8 @@ const PATH_MAX: u64 = 4096;
 /// can't make it read or allocate much.
 const MAX_TABLE: u64 = 1 << 20;
 const MAX_SECTION: u64 = 1 << 16;
+/// The biggest program header table archgate reads.
+const MAX_PHDR_TABLE: u64 = 65536;
 
 /// `SHT_ARM_ATTRIBUTES` (ELF for the Arm Architecture, section types).
 const SHT_ARM_ATTRIBUTES: u32 = 0x7000_0003;
@@ -80,18 +84,23 @@ pub struct ElfInfo {
 
 impl ElfInfo {
     fn ctx(&self) -> Ctx {
-        let c = if self.bits == 64 {
-            Container::Big
-        } else {
-            Container::Little
-        };
-        let e = if self.big_endian {
-            Endian::Big
-        } else {
-            Endian::Little
-        };
-        Ctx::new(c, e)
+        ctx_of(self.bits, self.big_endian)
     }
+}
+
+/// goblin's parsing context for an ELF class and byte order.
+fn ctx_of(bits: u8, big_endian: bool) -> Ctx {
+    let c = if bits == 64 {
+        Container::Big
+    } else {
+        Container::Little
+    };
+    let e = if big_endian {
+        Endian::Big
+    } else {
+        Endian::Little
+    };
+    Ctx::new(c, e)
 }
 
 /// Bytes of `path` in `[off, off+len)`, or `None` if the file is shorter.
@@ -305,16 +314,11 @@ fn kernel_view(head: &[u8], k: &KernelElf) -> Option<(u8, bool)> {
         .map(|(bits, _)| (*bits, k.big_endian))
 }
 
-async fn identify_elf<R: RootFs>(
-    fs: &R,
-    path: &[u8],
-    size: u64,
-    head: &[u8],
-    kernel: Option<KernelElf>,
-) -> Result<Ident, FsError> {
-    if head.len() < 20 {
-        return Ok(not_a_program("a truncated ELF header"));
-    }
+/// The class and byte order the engine reads an ELF header with (`head`
+/// holds at least its first 20 bytes), on a platform whose kernel reads
+/// headers as `kernel` says. `None`: an invalid class or data byte that no
+/// reading of this kernel makes up for.
+fn elf_reading(head: &[u8], kernel: Option<&KernelElf>) -> Option<(u8, bool)> {
     // A header the platform's kernel takes is read as the kernel reads it
     // (its EI_CLASS and EI_DATA may say otherwise); any other by what it
     // says it is, to name the machine it is for.
@@ -339,7 +343,7 @@ async fn identify_elf<R: RootFs>(
         };
         goarch_of_elf(m, bits, big).is_some()
     };
-    let kernel_reading = kernel.as_ref().and_then(|k| {
+    let kernel_reading = kernel.and_then(|k| {
         k.layouts
             .iter()
             .map(|&(bits, _)| (bits, k.big_endian))
@@ -347,27 +351,172 @@ async fn identify_elf<R: RootFs>(
             .filter(|&(bits, _)| !k.checks_class || head[4] == if bits == 64 { 2 } else { 1 })
             .find(|&v| names_a_machine(v))
     });
-    let (bits, big_endian) = match (kernel.as_ref().and_then(|k| kernel_view(head, k)), declared) {
-        (Some(v), _) => v,
-        (None, Some(d)) if names_a_machine(d) => d,
-        (None, d) => match kernel_reading.or(d) {
-            Some(v) => v,
-            None => {
-                return Ok(not_a_program(format!(
-                    "an ELF file with invalid class {} or data {}",
-                    head[4], head[5]
-                )))
-            }
-        },
-    };
-    // goblin reads the class and byte order from e_ident: give it the ones
-    // the header is read with.
+    match (kernel.and_then(|k| kernel_view(head, k)), declared) {
+        (Some(v), _) => Some(v),
+        (None, Some(d)) if names_a_machine(d) => Some(d),
+        (None, d) => kernel_reading.or(d),
+    }
+}
+
+/// The ELF header in `head`, read with the class and byte order `reading`
+/// (goblin takes them from e_ident: it is given the ones the header is
+/// read with).
+fn elf_header((bits, big_endian): (u8, bool), head: &[u8]) -> Option<goblin::elf::Header> {
     let mut ident_fixed = head[..head.len().min(64)].to_vec();
     ident_fixed[4] = if bits == 64 { 2 } else { 1 };
     ident_fixed[5] = if big_endian { 2 } else { 1 };
-    let hdr = match goblin::elf::Elf::parse_header(&ident_fixed) {
-        Ok(h) => h,
-        Err(_) => return Ok(not_a_program("a truncated ELF header")),
+    goblin::elf::Elf::parse_header(&ident_fixed).ok()
+}
+
+/// The byte ranges `[start, end)` of an ELF file that its inspection reads
+/// after the first page, as far as its header and the program headers in
+/// the same bytes tell: what a reader that cannot seek, a layer streaming
+/// past, keeps for the engine. Each range is in the file and no longer than
+/// the engine reads; a range may lie inside the first page (nothing to keep
+/// then). The program header table itself is not named: it is expected
+/// among the bytes given (a file whose table lies past them is re-read).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ElfReads {
+    /// The first `PT_INTERP`'s bytes (`identify`), when the program headers
+    /// in the bytes given hold it (glibc's `libc.so.6` has them 1.7 MB in).
+    pub interp: Option<(u64, u64)>,
+    /// The start of the first writable `PT_LOAD` segment, where Go's linker
+    /// puts `.go.buildinfo` (`go_buildinfo`).
+    pub go_data: Option<(u64, u64)>,
+    /// The section header table (`arm_attributes`, and `go_buildinfo` when
+    /// the segment has no build info).
+    pub shdrs: Option<(u64, u64)>,
+    /// 32-bit ARM: where `.ARM.attributes` (`arm_attributes`) lies when the
+    /// binary is not stripped, as far as the header can tell: what follows
+    /// the last `PT_LOAD` segment's bytes, where linkers put the first
+    /// non-allocated sections (`.comment`, `.ARM.attributes`). Its real
+    /// place is in the section headers; in a stripped binary it is among
+    /// the file's last bytes.
+    pub arm_attrs: Option<(u64, u64)>,
+}
+
+/// What the ELF inspection of a file of `size` bytes starting with `head`
+/// reads beyond its first page on a platform whose kernel reads headers as
+/// `kernel` says (`identify`'s `kernel`); nothing for anything but an ELF
+/// header. Only program headers inside `head` are looked at.
+pub fn elf_reads(head: &[u8], size: u64, kernel: Option<KernelElf>) -> ElfReads {
+    if head.len() < 20 || !head.starts_with(b"\x7fELF") {
+        return ElfReads::default();
+    }
+    match elf_reading(head, kernel.as_ref()) {
+        Some(reading) => elf_reads_as(head, size, reading),
+        None => ElfReads::default(),
+    }
+}
+
+/// [`elf_reads`] for every way a platform's kernel may read the header
+/// (and for a platform whose kernel archgate does not model): for a reader
+/// that serves every platform at once. Usually one.
+pub fn elf_reads_any_platform(head: &[u8], size: u64) -> Vec<ElfReads> {
+    if head.len() < 20 || !head.starts_with(b"\x7fELF") {
+        return Vec::new();
+    }
+    let mut readings: Vec<(u8, bool)> = Vec::new();
+    for kernel in std::iter::once(None).chain(kernels().map(Some)) {
+        if let Some(r) = elf_reading(head, kernel.as_ref()) {
+            if !readings.contains(&r) {
+                readings.push(r);
+            }
+        }
+    }
+    readings
+        .into_iter()
+        .map(|r| elf_reads_as(head, size, r))
+        .collect()
+}
+
+/// [`elf_reads`] for a header read with the class and byte order
+/// `reading`: the ranges `identify_elf`, `go_buildinfo` and
+/// `section_headers` read, under their conditions and caps.
+fn elf_reads_as(head: &[u8], size: u64, reading: (u8, bool)) -> ElfReads {
+    let mut out = ElfReads::default();
+    let Some(hdr) = elf_header(reading, head) else {
+        return out;
+    };
+    let ctx = ctx_of(reading.0, reading.1);
+    let in_file = |off: u64, len: u64| {
+        off.checked_add(len)
+            .filter(|&end| end <= size)
+            .map(|end| (off, end))
+    };
+    // section_headers
+    let sh_len = u64::from(hdr.e_shnum) * u64::from(hdr.e_shentsize);
+    if hdr.e_shoff != 0
+        && hdr.e_shnum != 0
+        && usize::from(hdr.e_shentsize) == SectionHeader::size(ctx)
+        && sh_len <= MAX_TABLE
+    {
+        out.shdrs = in_file(hdr.e_shoff, sh_len);
+    }
+    // identify_elf
+    let phsize = ProgramHeader::size(ctx) as u64;
+    let table_len = u64::from(hdr.e_phnum) * phsize;
+    if hdr.e_phnum == 0 || u64::from(hdr.e_phentsize) != phsize || table_len > MAX_PHDR_TABLE {
+        return out;
+    }
+    let table = usize::try_from(hdr.e_phoff)
+        .ok()
+        .and_then(|off| head.get(off..))
+        .unwrap_or_default();
+    let in_head = (table.len() as u64 / phsize).min(u64::from(hdr.e_phnum));
+    let phdrs = ProgramHeader::parse(table, 0, in_head as usize, ctx).unwrap_or_default();
+    if let Some(ph) = phdrs.iter().find(|p| p.p_type == PT_INTERP) {
+        if (2..=PATH_MAX).contains(&ph.p_filesz) {
+            out.interp = in_file(ph.p_offset, ph.p_filesz);
+        }
+    }
+    // go_buildinfo
+    if let Some(ph) = phdrs
+        .iter()
+        .find(|p| p.p_type == PT_LOAD && p.p_flags & PF_W != 0)
+    {
+        let len = ph
+            .p_filesz
+            .min(MAX_SECTION)
+            .min(size.saturating_sub(ph.p_offset));
+        if len >= 32 {
+            out.go_data = Some((ph.p_offset, ph.p_offset + len));
+        }
+    }
+    // arm_attributes, found by its section header: a guess from the
+    // segments.
+    if reading.0 == 32 && hdr.e_machine == EM_ARM {
+        let loads_end = phdrs
+            .iter()
+            .filter(|p| p.p_type == PT_LOAD)
+            .map(|p| p.p_offset.saturating_add(p.p_filesz))
+            .max()
+            .unwrap_or(0);
+        if loads_end > 0 && loads_end < size {
+            out.arm_attrs = Some((loads_end, size.min(loads_end.saturating_add(MAX_SECTION))));
+        }
+    }
+    out
+}
+
+async fn identify_elf<R: RootFs>(
+    fs: &R,
+    path: &[u8],
+    size: u64,
+    head: &[u8],
+    kernel: Option<KernelElf>,
+) -> Result<Ident, FsError> {
+    if head.len() < 20 {
+        return Ok(not_a_program("a truncated ELF header"));
+    }
+    let Some(reading @ (bits, big_endian)) = elf_reading(head, kernel.as_ref()) else {
+        return Ok(not_a_program(format!(
+            "an ELF file with invalid class {} or data {}",
+            head[4], head[5]
+        )));
+    };
+    let Some(hdr) = elf_header(reading, head) else {
+        return Ok(not_a_program("a truncated ELF header"));
     };
     if hdr.e_type != ET_EXEC && hdr.e_type != ET_DYN {
         return Ok(not_a_program(format!(
@@ -396,7 +545,7 @@ async fn identify_elf<R: RootFs>(
         return Ok(not_a_program("an ELF file without valid program headers"));
     }
     let table_len = hdr.e_phnum as u64 * phsize;
-    if table_len > 65536 {
+    if table_len > MAX_PHDR_TABLE {
         return Ok(not_a_program(
             "an ELF file with an oversized program header table",
         ));

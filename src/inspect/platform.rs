@@ -263,6 +263,12 @@ pub fn kernel_elf(goarch: &str) -> Option<KernelElf> {
     })
 }
 
+/// Every kernel ELF reading [`kernel_elf`] knows, one per GOARCH that has
+/// one.
+pub fn kernels() -> impl Iterator<Item = KernelElf> {
+    TABLE.iter().filter_map(|a| kernel_elf(a.goarch))
+}
+
 /// The identity of a GOARCH, if archgate knows it.
 pub fn arch_identity(goarch: &str) -> Option<ArchIdentity> {
     TABLE.iter().copied().find(|a| a.goarch == goarch)

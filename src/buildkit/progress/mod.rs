@@ -399,17 +399,25 @@ fn system_nanos(t: SystemTime) -> Nanos {
     }
 }
 
-/// `COLUMNS` and `LINES` when set to positive numbers, else 80x25.
+/// The tty view's size before any terminal is asked: `COLUMNS` and `LINES`
+/// from the environment, else 80x25 ([`term_size_from`]).
 fn term_size_from_env() -> (usize, usize) {
-    let get = |name: &str| {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.trim().parse::<usize>().ok())
+    term_size_from(
+        std::env::var("COLUMNS").ok().as_deref(),
+        std::env::var("LINES").ok().as_deref(),
+    )
+}
+
+/// `columns` and `lines` (the values of `COLUMNS` and `LINES`) when they are
+/// positive numbers, each else 80 and 25.
+fn term_size_from(columns: Option<&str>, lines: Option<&str>) -> (usize, usize) {
+    let get = |v: Option<&str>| {
+        v.and_then(|v| v.trim().parse::<usize>().ok())
             .filter(|&n| n > 0)
     };
     (
-        get("COLUMNS").unwrap_or(DEFAULT_WIDTH),
-        get("LINES").unwrap_or(DEFAULT_HEIGHT),
+        get(columns).unwrap_or(DEFAULT_WIDTH),
+        get(lines).unwrap_or(DEFAULT_HEIGHT),
     )
 }
 

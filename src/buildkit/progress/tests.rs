@@ -795,3 +795,21 @@ fn terminal_size_asks_only_terminals() {
     h.p.follow_terminal(f);
     assert_eq!((h.p.screen.width, h.p.screen.height), (33, 7));
 }
+
+/// The view's size when stderr is no terminal: `COLUMNS`/`LINES` (each on
+/// its own), else 80x25. The environment's values are passed in, so no
+/// test sets the process's environment.
+#[test]
+fn term_size_falls_back_to_columns_and_lines_then_80x25() {
+    assert_eq!(term_size_from(None, None), (80, 25));
+    assert_eq!(term_size_from(Some("120"), None), (120, 25));
+    assert_eq!(term_size_from(None, Some("40")), (80, 40));
+    assert_eq!(term_size_from(Some(" 100 "), Some("50")), (100, 50));
+    assert_eq!(term_size_from(Some("0"), Some("tall")), (80, 25));
+    // Following something that is no terminal keeps that size.
+    let mut h = Harness::new(ProgressMode::Tty, true);
+    let (w, l) = term_size_from(Some("120"), None);
+    h.p.set_term_size(w, l);
+    h.p.follow_terminal(tempfile::tempfile().unwrap());
+    assert_eq!((h.p.screen.width, h.p.screen.height), (120, 25));
+}

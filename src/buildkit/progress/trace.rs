@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
-use crate::buildkit::proto::control::{StatusResponse, Vertex as PbVertex};
+use crate::buildkit::proto::control::{StatusResponse, Vertex};
 
 /// Nanoseconds since the Unix epoch (signed, so any `Timestamp` fits).
 pub(super) type Nanos = i128;
@@ -351,7 +351,7 @@ impl Trace {
         }
     }
 
-    fn vertex(&mut self, pv: &PbVertex, now: Nanos, local: bool) {
+    fn vertex(&mut self, pv: &Vertex, now: Nanos, local: bool) {
         let i = match self.by_digest.get(&pv.digest) {
             Some(&i) => i,
             None => {
@@ -421,7 +421,7 @@ impl Trace {
 
     fn group_member(
         &mut self,
-        pv: &PbVertex,
+        pv: &Vertex,
         id: &str,
         name: &str,
         weak: bool,

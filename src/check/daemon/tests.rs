@@ -1,10 +1,10 @@
 use super::*;
 use crate::check::oci::OCI_INDEX;
 use crate::check::CheckError;
+use crate::docker::testutil::fake_engine;
 use crate::rootfs::RootFs;
 use serde_json::json;
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixListener;
+use std::io::Write;
 use std::time::Duration;
 
 #[test]
@@ -156,35 +156,6 @@ fn containerd_export(arches: &[&str], present: &[&str]) -> Vec<u8> {
     tar_with(&refs)
 }
 
-/// Serve one connection on a fresh socket: record the request line and
-/// answer with `answer`. Returns the host and the request line.
-fn fake_engine(
-    answer: Vec<u8>,
-) -> (
-    tempfile::TempDir,
-    EngineHost,
-    std::thread::JoinHandle<String>,
-) {
-    let t = tempfile::tempdir().unwrap();
-    let sock = t.path().join("engine.sock");
-    let l = UnixListener::bind(&sock).unwrap();
-    let h = std::thread::spawn(move || {
-        let (mut c, _) = l.accept().unwrap();
-        let mut r = BufReader::new(c.try_clone().unwrap());
-        let mut first = String::new();
-        r.read_line(&mut first).unwrap();
-        loop {
-            let mut l = String::new();
-            if r.read_line(&mut l).unwrap() == 0 || l == "\r\n" {
-                break;
-            }
-        }
-        let _ = c.write_all(&answer);
-        first.trim().to_string()
-    });
-    (t, EngineHost::Unix(sock), h)
-}
-
 fn chunked(body: &[u8], piece: usize) -> Vec<u8> {
     let mut out =
         b"HTTP/1.1 200 OK\r\nContent-Type: application/x-tar\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -200,7 +171,7 @@ fn chunked(body: &[u8], piece: usize) -> Vec<u8> {
 
 #[test]
 fn docker20_export_is_read_as_a_docker_archive() {
-    let (_t, host, h) = fake_engine(chunked(&docker20_export("arm64"), 777));
+    let (_t, host, h) = fake_engine(vec![chunked(&docker20_export("arm64"), 777)]);
     let d = open_on(&host, "app:v1").unwrap();
     assert_eq!(h.join().unwrap(), "GET /images/app:v1/get HTTP/1.1");
     assert_eq!(d.images.len(), 1);
@@ -217,7 +188,7 @@ fn containerd_export_skips_platforms_without_content() {
     let mut answer =
         format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
     answer.extend_from_slice(&body);
-    let (_t, host, _h) = fake_engine(answer);
+    let (_t, host, _h) = fake_engine(vec![answer]);
     let d = open_on(&host, "app:v1").unwrap();
     let mut got: Vec<String> = d.images.iter().map(|i| i.platform.to_string()).collect();
     got.sort();
@@ -236,7 +207,7 @@ fn containerd_export_skips_platforms_without_content() {
 #[test]
 fn containerd_export_with_no_platform_is_an_error() {
     let body = containerd_export(&["amd64"], &[]);
-    let (_t, host, _h) = fake_engine(chunked(&body, 4096));
+    let (_t, host, _h) = fake_engine(vec![chunked(&body, 4096)]);
     let e = open_on(&host, "app:v1").unwrap_err().to_string();
     assert!(
         e.contains("docker-daemon:app:v1")
@@ -253,7 +224,7 @@ fn unknown_image_quotes_the_engine() {
             "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         );
-    let (_t, host, _h) = fake_engine(answer.into_bytes());
+    let (_t, host, _h) = fake_engine(vec![answer.into_bytes()]);
     // As `check::open` gives it: the engine's refusal, typed, inside
     // check's error.
     let e = CheckError::from(open_on(&host, "nope:latest").unwrap_err());
@@ -275,7 +246,7 @@ fn unknown_image_quotes_the_engine() {
 fn truncated_export_is_an_error_not_an_image() {
     let mut answer = chunked(&docker20_export("amd64"), 1000);
     answer.truncate(answer.len() - 700);
-    let (_t, host, _h) = fake_engine(answer);
+    let (_t, host, _h) = fake_engine(vec![answer]);
     let e = open_on(&host, "app:v1").unwrap_err().to_string();
     assert!(e.contains("broke off"), "{e}");
 
@@ -283,14 +254,14 @@ fn truncated_export_is_an_error_not_an_image() {
     let mut answer =
         format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
     answer.extend_from_slice(&body[..body.len() / 2]);
-    let (_t, host, _h) = fake_engine(answer);
+    let (_t, host, _h) = fake_engine(vec![answer]);
     let e = open_on(&host, "app:v1").unwrap_err().to_string();
     assert!(e.contains("broke off") && e.contains("bytes"), "{e}");
 }
 
 #[test]
 fn garbage_export_is_refused() {
-    let (_t, host, _h) = fake_engine(chunked(b"this is not a tar", 5));
+    let (_t, host, _h) = fake_engine(vec![chunked(b"this is not a tar", 5)]);
     let e = open_on(&host, "app:v1").unwrap_err().to_string();
     assert!(
         e.contains("docker-daemon:app:v1") && !e.contains("/proc/"),
