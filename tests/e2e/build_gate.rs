@@ -157,7 +157,8 @@ fn harness_base64_and_http_parsing() {
 fn two_platform_push_lists_both_platforms(k: BuilderKind) {
     let ctx = two_arch_context(TWO_PLATFORM_DOCKERFILE);
     let tag = tag_for(k, "two_platform_push");
-    let run = k.build()
+    let run = k
+        .build()
         .two_platforms()
         .args(&["-t", &tag, "--push"])
         .run(&ctx.arg());
@@ -182,7 +183,8 @@ fn two_platform_local_export_has_both_platforms(k: BuilderKind) {
     let ctx = two_arch_context(TWO_PLATFORM_DOCKERFILE);
     let out = common::tmp();
     let dest = out.path().join("dest");
-    let run = k.build()
+    let run = k
+        .build()
         .two_platforms()
         .args(&["-o", &format!("type=local,dest={}", dest.display())])
         .run(&ctx.arg());
@@ -204,7 +206,8 @@ fn two_platform_oci_export_has_both_platforms(k: BuilderKind) {
     let ctx = two_arch_context(TWO_PLATFORM_DOCKERFILE);
     let out = common::tmp();
     let file = out.path().join("image.tar");
-    let run = k.build()
+    let run = k
+        .build()
         .two_platforms()
         .args(&["-o", &format!("type=oci,dest={}", file.display())])
         .run(&ctx.arg());
@@ -223,7 +226,8 @@ fn two_platform_push_local_and_oci_at_once(k: BuilderKind) {
     let out = common::tmp();
     let dest = out.path().join("dest");
     let file = out.path().join("image.tar");
-    let run = k.build()
+    let run = k
+        .build()
         .two_platforms()
         .args(&["-t", &tag, "--push"])
         .args(&["-o", &format!("type=local,dest={}", dest.display())])
@@ -342,10 +346,7 @@ fn a_closed_stdout_keeps_the_gate_s_exit_code(k: BuilderKind) {
     // verdict and exit code stand, as for `check`, and nothing is said
     // about the pipe.
     let ctx = two_arch_context(HARDCODED_DOCKERFILE);
-    let run = k.build()
-        .two_platforms()
-        .stdout_closed()
-        .run(&ctx.arg());
+    let run = k.build().two_platforms().stdout_closed().run(&ctx.arg());
     run.expect_code(1);
     assert!(
         run.stderr.contains("the gate failed: nothing was exported"),
@@ -376,7 +377,8 @@ fn symlinked_entrypoint_from_the_context_passes(k: BuilderKind) {
     );
     let out = common::tmp();
     let dest = out.path().join("dest");
-    let run = k.build()
+    let run = k
+        .build()
         .two_platforms()
         .args(&["-o", &format!("type=local,dest={}", dest.display())])
         .run(&ctx.arg());
@@ -463,7 +465,8 @@ fn glibc_hello_in_scratch_fails_loader_missing(k: BuilderKind) {
     .glibc_hello("hello-amd64", "amd64")
     .glibc_hello("hello-arm64", "arm64");
     let tag = tag_for(k, "glibc_in_scratch");
-    let run = k.build()
+    let run = k
+        .build()
         .two_platforms()
         .args(&["-t", &tag, "--push"])
         .run(&ctx.arg());
@@ -530,7 +533,8 @@ fn deep_wrong_arch_library_and_helper_fail_the_gate_and_nothing_is_pushed(k: Bui
     assert_passed_two(&plain);
     assert!(plain.platform("linux/arm64")["deep"].is_null(), "{plain}");
     let tag = tag_for(k, "deep_wrong_arch");
-    let run = k.build()
+    let run = k
+        .build()
         .two_platforms()
         .args(&["--deep", "-t", &tag, "--push"])
         .run(&ctx.arg());
@@ -563,7 +567,8 @@ fn deep_passes_a_correct_two_platform_result_and_exports_it(k: BuilderKind) {
     let ctx = deep_context(None, None);
     let out = common::tmp();
     let dest = out.path().join("dest");
-    let run = k.build()
+    let run = k
+        .build()
         .two_platforms()
         .args(&[
             "--deep",
@@ -589,7 +594,8 @@ fn dockerignored_file_copied_is_a_build_error(k: BuilderKind) {
     );
     ctx.write("notes.txt", b"excluded\n")
         .write(".dockerignore", b"notes.txt\n");
-    let run = k.build()
+    let run = k
+        .build()
         .args(&["--platform", "linux/amd64"])
         .run(&ctx.arg());
     // BuildKit's message for a COPY source the context lacks.
@@ -610,7 +616,8 @@ fn dockerignored_wrong_arch_binary_does_not_reach_the_image(k: BuilderKind) {
         );
     let out = common::tmp();
     let dest = out.path().join("dest");
-    let run = k.build()
+    let run = k
+        .build()
         .two_platforms()
         .args(&["-o", &format!("type=local,dest={}", dest.display())])
         .run(&ctx.arg());
@@ -632,7 +639,8 @@ fn dockerfile_outside_the_context_root(k: BuilderKind) {
     let df = elsewhere.path().join("ci/app.Dockerfile");
     std::fs::create_dir_all(df.parent().expect("parent")).expect("mkdir");
     std::fs::write(&df, TWO_PLATFORM_DOCKERFILE).expect("write Dockerfile");
-    let run = k.build()
+    let run = k
+        .build()
         .two_platforms()
         .args(&["-f", &df.display().to_string()])
         .run(&ctx.arg());
@@ -646,12 +654,14 @@ fn target_selects_the_stage(k: BuilderKind) {
         "FROM scratch AS good\nARG TARGETARCH\nCOPY app-${TARGETARCH} /app\nENTRYPOINT [\"/app\"]\n\n\
          FROM scratch AS bad\nCOPY app-amd64 /app\nENTRYPOINT [\"/app\"]\n",
     );
-    let run = k.build()
+    let run = k
+        .build()
         .two_platforms()
         .args(&["--target", "good"])
         .run(&ctx.arg());
     assert_passed_two(&run);
-    let run = k.build()
+    let run = k
+        .build()
         .two_platforms()
         .args(&["--target", "bad"])
         .run(&ctx.arg());
@@ -663,14 +673,16 @@ fn build_arg_chooses_the_binary(k: BuilderKind) {
     let ctx = two_arch_context(
         "FROM scratch\nARG APP_ARCH=amd64\nCOPY app-${APP_ARCH} /app\nENTRYPOINT [\"/app\"]\n",
     );
-    let run = k.build()
+    let run = k
+        .build()
         .args(&["--platform", "linux/arm64", "--build-arg", "APP_ARCH=arm64"])
         .run(&ctx.arg());
     run.expect_code(0);
     run.expect_platform_set(&["linux/arm64"]);
     run.expect_platform("linux/arm64", "pass", "match");
     // The default (amd64) binary on arm64 fails.
-    let run = k.build()
+    let run = k
+        .build()
         .args(&["--platform", "linux/arm64"])
         .run(&ctx.arg());
     run.expect_code(1);
@@ -691,7 +703,8 @@ fn secret_reaches_run_mount(k: BuilderKind) {
     let secret_file = secrets.path().join("token.txt");
     std::fs::write(&secret_file, &secret).expect("write secret");
     let spec = format!("id=token,src={}", secret_file.display());
-    let run = k.build()
+    let run = k
+        .build()
         .args(&["--platform", "linux/amd64", "--secret", &spec])
         .run(&ctx.arg());
     run.expect_code(0);
@@ -700,7 +713,8 @@ fn secret_reaches_run_mount(k: BuilderKind) {
 
     let out = common::tmp();
     let dest = out.path().join("dest");
-    let run = k.build()
+    let run = k
+        .build()
         .args(&["--platform", "linux/amd64", "--secret", &spec])
         .args(&["-o", &format!("type=local,dest={}", dest.display())])
         .run(&ctx.arg());
@@ -721,7 +735,8 @@ fn auth_registry_with_credentials_passes(k: BuilderKind) {
     ));
     let cfg = common::tmp();
     docker_login(env(), cfg.path());
-    let run = k.build()
+    let run = k
+        .build()
         .args(&["--platform", "linux/amd64"])
         .docker_config(cfg.path())
         .run(&ctx.arg());
@@ -767,7 +782,8 @@ fn auth_registry_with_a_credential_helper_passes(k: BuilderKind) {
         bin.path().display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let run = k.build()
+    let run = k
+        .build()
         .args(&["--platform", "linux/amd64"])
         .docker_config(cfg.path())
         .env("PATH", path)
@@ -789,7 +805,8 @@ fn auth_registry_without_credentials_is_undecided(k: BuilderKind) {
         "FROM {}\nENTRYPOINT [\"/bin/sh\"]\n",
         b.auth_private_amd64
     ));
-    let run = k.build()
+    let run = k
+        .build()
         .args(&["--platform", "linux/amd64"])
         .run(&ctx.arg());
     run.expect_code(2);
