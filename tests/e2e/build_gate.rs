@@ -92,7 +92,11 @@ fn harness_base_images_are_in_both_registries() {
     assert!(!reg.exists("tests/never-pushed", "v1"));
     // Docker 26 must not hold the auth-registry names itself, or an
     // anonymous build would take them from its image store.
-    for r in [&b.auth_amd64, &b.auth_private_amd64] {
+    let helper = b.auth_helper_amd64.iter().map(|(_, r)| r);
+    for r in [&b.auth_amd64, &b.auth_private_amd64]
+        .into_iter()
+        .chain(helper)
+    {
         let out = env()
             .docker26()
             .args(["image", "inspect", r.as_str()])
@@ -751,7 +755,7 @@ fn auth_registry_with_a_credential_helper_passes(k: BuilderKind) {
     let ctx = Context::new();
     ctx.dockerfile(&format!(
         "FROM {}\nENTRYPOINT [\"/bin/sh\"]\n",
-        b.auth_amd64
+        b.auth_helper_amd64(k)
     ));
     let cfg = common::tmp();
     std::fs::write(

@@ -278,11 +278,28 @@ pub struct Bases {
     /// anonymous test asks for, so no earlier authorized pull can have left
     /// it in the daemon's cache.
     pub auth_private_amd64: String,
+    /// `AUTH_REG/base/helper-KIND:amd64`, one per builder kind, again the
+    /// same image: for the credential-helper test alone. BuildKit runs
+    /// identical steps of concurrent builds once, with the first session
+    /// that answers, so a FROM shared with another build on the same daemon
+    /// (buildkitd serves two kinds) may never ask this build's helper.
+    pub auth_helper_amd64: Vec<(BuilderKind, String)>,
+}
+
+impl Bases {
+    /// The credential-helper test's base on this builder kind.
+    pub fn auth_helper_amd64(&self, kind: BuilderKind) -> &str {
+        self.auth_helper_amd64
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, r)| r.as_str())
+            .unwrap_or_else(|| panic!("no credential-helper base for {kind:?}"))
+    }
 }
 
 /// What the bases are made of; change it with the rootfs or the tags.
 const BASES_LAYOUT: &str =
-    "bases v1: busybox-static rootfs, links sh cat echo ls true uname sleep env";
+    "bases v2: busybox-static rootfs, links sh cat echo ls true uname sleep env; helper-KIND per builder kind";
 
 /// Busybox applets linked in the base rootfs' /bin.
 const BUSYBOX_LINKS: &[&str] = &["sh", "cat", "echo", "ls", "true", "uname", "sleep", "env"];
@@ -300,6 +317,10 @@ pub fn base_images() -> &'static Bases {
             arm64: format!("{reg}/base/busybox:arm64"),
             auth_amd64: format!("{areg}/base/busybox:amd64"),
             auth_private_amd64: format!("{areg}/base/private:amd64"),
+            auth_helper_amd64: BuilderKind::ALL
+                .iter()
+                .map(|k| (*k, format!("{areg}/base/helper-{}:amd64", k.name())))
+                .collect(),
         };
         let _lock = FileLock::acquire(
             &env.dir().join("build-tests.lock"),
@@ -315,6 +336,9 @@ pub fn base_images() -> &'static Bases {
                 && reg_c.exists("base/busybox", "arm64")
                 && areg_c.exists("base/busybox", "amd64")
                 && areg_c.exists("base/private", "amd64")
+                && BuilderKind::ALL
+                    .iter()
+                    .all(|k| areg_c.exists(&format!("base/helper-{}", k.name()), "amd64"))
         };
         if std::fs::read_to_string(&marker).ok().as_deref() == Some(want.as_str()) && present() {
             return bases;
@@ -390,7 +414,11 @@ fn make_bases(env: &BuildEnv, b: &Bases) {
     // The htpasswd registry: log in with a private DOCKER_CONFIG, push.
     let cfg = work.path().join("auth-docker-config");
     docker_login(env, &cfg);
-    for tag in [&b.auth_amd64, &b.auth_private_amd64] {
+    let auth_tags: Vec<&String> = [&b.auth_amd64, &b.auth_private_amd64]
+        .into_iter()
+        .chain(b.auth_helper_amd64.iter().map(|(_, r)| r))
+        .collect();
+    for tag in &auth_tags {
         run_ok(
             env.docker26().args(["tag", &b.amd64, tag]),
             &format!("docker tag {} {tag}", b.amd64),
@@ -405,8 +433,7 @@ fn make_bases(env: &BuildEnv, b: &Bases) {
     // FROM name it holds locally without asking the registry, so a local copy
     // would let an anonymous build of an auth-registry image pass.
     run_ok(
-        env.docker26()
-            .args(["rmi", &b.auth_amd64, &b.auth_private_amd64]),
+        env.docker26().arg("rmi").args(&auth_tags),
         "docker rmi of the auth-registry tags",
     );
     eprintln!("buildenv: made the busybox bases in {:?}", t0.elapsed());
