@@ -9,7 +9,7 @@ mod common;
 
 mod arch;
 mod build_docker20;
-mod build_docker26;
+mod build_gate;
 mod build_lifecycle;
 mod build_load;
 mod buildkit_transport;

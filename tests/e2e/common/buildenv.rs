@@ -100,6 +100,18 @@ impl BuildEnv {
     pub fn docker20_host(&self) -> &str {
         self.get("ARCHGATE_DOCKER20_HOST")
     }
+    /// `unix://...` of the Docker 28 engine.
+    pub fn docker28_host(&self) -> &str {
+        self.get("ARCHGATE_DOCKER28_HOST")
+    }
+    /// `--addr` for Docker 28's embedded BuildKit.
+    pub fn addr28(&self) -> String {
+        format!("docker://{}", self.docker28_host())
+    }
+    /// The folder of Docker 28's CLI (`docker`) and buildx 0.29.
+    pub fn bin28_dir(&self) -> PathBuf {
+        PathBuf::from(self.get("ARCHGATE_TESTENV_BIN28"))
+    }
     /// Docker 26's engine address, parsed.
     pub fn docker26_engine(&self) -> EngineHost {
         EngineHost::parse(self.docker26_host()).expect("ARCHGATE_DOCKER26_HOST")
@@ -266,11 +278,28 @@ pub struct Bases {
     /// anonymous test asks for, so no earlier authorized pull can have left
     /// it in the daemon's cache.
     pub auth_private_amd64: String,
+    /// `AUTH_REG/base/helper-KIND:amd64`, one per builder kind, again the
+    /// same image: for the credential-helper test alone. BuildKit runs
+    /// identical steps of concurrent builds once, with the first session
+    /// that answers, so a FROM shared with another build on the same daemon
+    /// (buildkitd serves two kinds) may never ask this build's helper.
+    pub auth_helper_amd64: Vec<(BuilderKind, String)>,
+}
+
+impl Bases {
+    /// The credential-helper test's base on this builder kind.
+    pub fn auth_helper_amd64(&self, kind: BuilderKind) -> &str {
+        self.auth_helper_amd64
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, r)| r.as_str())
+            .unwrap_or_else(|| panic!("no credential-helper base for {kind:?}"))
+    }
 }
 
 /// What the bases are made of; change it with the rootfs or the tags.
 const BASES_LAYOUT: &str =
-    "bases v1: busybox-static rootfs, links sh cat echo ls true uname sleep env";
+    "bases v2: busybox-static rootfs, links sh cat echo ls true uname sleep env; helper-KIND per builder kind";
 
 /// Busybox applets linked in the base rootfs' /bin.
 const BUSYBOX_LINKS: &[&str] = &["sh", "cat", "echo", "ls", "true", "uname", "sleep", "env"];
@@ -288,6 +317,10 @@ pub fn base_images() -> &'static Bases {
             arm64: format!("{reg}/base/busybox:arm64"),
             auth_amd64: format!("{areg}/base/busybox:amd64"),
             auth_private_amd64: format!("{areg}/base/private:amd64"),
+            auth_helper_amd64: BuilderKind::ALL
+                .iter()
+                .map(|k| (*k, format!("{areg}/base/helper-{}:amd64", k.name())))
+                .collect(),
         };
         let _lock = FileLock::acquire(
             &env.dir().join("build-tests.lock"),
@@ -303,6 +336,9 @@ pub fn base_images() -> &'static Bases {
                 && reg_c.exists("base/busybox", "arm64")
                 && areg_c.exists("base/busybox", "amd64")
                 && areg_c.exists("base/private", "amd64")
+                && BuilderKind::ALL
+                    .iter()
+                    .all(|k| areg_c.exists(&format!("base/helper-{}", k.name()), "amd64"))
         };
         if std::fs::read_to_string(&marker).ok().as_deref() == Some(want.as_str()) && present() {
             return bases;
@@ -378,7 +414,11 @@ fn make_bases(env: &BuildEnv, b: &Bases) {
     // The htpasswd registry: log in with a private DOCKER_CONFIG, push.
     let cfg = work.path().join("auth-docker-config");
     docker_login(env, &cfg);
-    for tag in [&b.auth_amd64, &b.auth_private_amd64] {
+    let auth_tags: Vec<&String> = [&b.auth_amd64, &b.auth_private_amd64]
+        .into_iter()
+        .chain(b.auth_helper_amd64.iter().map(|(_, r)| r))
+        .collect();
+    for tag in &auth_tags {
         run_ok(
             env.docker26().args(["tag", &b.amd64, tag]),
             &format!("docker tag {} {tag}", b.amd64),
@@ -393,8 +433,7 @@ fn make_bases(env: &BuildEnv, b: &Bases) {
     // FROM name it holds locally without asking the registry, so a local copy
     // would let an anonymous build of an auth-registry image pass.
     run_ok(
-        env.docker26()
-            .args(["rmi", &b.auth_amd64, &b.auth_private_amd64]),
+        env.docker26().arg("rmi").args(&auth_tags),
         "docker rmi of the auth-registry tags",
     );
     eprintln!("buildenv: made the busybox bases in {:?}", t0.elapsed());
@@ -827,6 +866,85 @@ pub fn oci_archive_platforms(file: &Path) -> Vec<String> {
 }
 
 // ---------------------------------------------------------------------------
+// The builders the gate scenarios run on
+
+/// One kind of BuildKit `archgate build` drives, each as the testenv runs it
+/// and addressed as a user would: an engine's embedded BuildKit, a
+/// standalone buildkitd, a buildx builder by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuilderKind {
+    /// Docker 26.1 (trixie; BuildKit 0.13): `--addr docker://unix://...`.
+    Docker26,
+    /// Docker 28.5 (sid; BuildKit 0.25): `--addr docker://unix://...`.
+    Docker28,
+    /// buildkitd v0.32.2 on a unix socket: `--addr unix://...`.
+    BuildkitdUnix,
+    /// The same buildkitd on tcp 127.0.0.1 with mutual TLS:
+    /// `--addr tcp://... --tlscacert --tlscert --tlskey`.
+    BuildkitdTls,
+    /// A buildx 0.29 `docker-container` builder on Docker 28, by name:
+    /// `--builder NAME`, read from buildx's store in DOCKER_CONFIG and
+    /// reached through `docker exec ... buildctl dial-stdio`.
+    BuildxContainer,
+}
+
+impl BuilderKind {
+    /// Every kind, in the order the tests are generated.
+    pub const ALL: [BuilderKind; 5] = [
+        BuilderKind::Docker26,
+        BuilderKind::Docker28,
+        BuilderKind::BuildkitdUnix,
+        BuilderKind::BuildkitdTls,
+        BuilderKind::BuildxContainer,
+    ];
+
+    /// A short name, for tags and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            BuilderKind::Docker26 => "docker26",
+            BuilderKind::Docker28 => "docker28",
+            BuilderKind::BuildkitdUnix => "buildkitd-unix",
+            BuilderKind::BuildkitdTls => "buildkitd-tls",
+            BuilderKind::BuildxContainer => "buildx-container",
+        }
+    }
+
+    /// `archgate build --progress plain --format json` on this builder.
+    pub fn build(self) -> Build {
+        let e = env();
+        match self {
+            BuilderKind::Docker26 => build(&e.addr26()),
+            BuilderKind::Docker28 => build(&e.addr28()),
+            BuilderKind::BuildkitdUnix => build(e.get("ARCHGATE_BUILDKIT_ADDR")),
+            BuilderKind::BuildkitdTls => build(e.get("ARCHGATE_BUILDKIT_TLS_ADDR")).args(&[
+                "--tlscacert",
+                e.get("ARCHGATE_BUILDKIT_TLS_CACERT"),
+                "--tlscert",
+                e.get("ARCHGATE_BUILDKIT_TLS_CERT"),
+                "--tlskey",
+                e.get("ARCHGATE_BUILDKIT_TLS_KEY"),
+            ]),
+            BuilderKind::BuildxContainer => {
+                let name = e.get("ARCHGATE_BUILDX_BUILDER");
+                let instance = PathBuf::from(e.get("ARCHGATE_BUILDX_CONFIG"))
+                    .join("buildx/instances")
+                    .join(name);
+                assert!(
+                    instance.is_file(),
+                    "{} is missing: the testenv's buildx builder {name} was not created (run `scripts/testenv up`)",
+                    instance.display()
+                );
+                let mut b = Build::new(&["--builder", name]);
+                b.buildx_instance = Some((name.to_string(), instance));
+                // archgate runs `docker exec` for a docker-container builder
+                b.path_first = Some(e.bin28_dir());
+                b
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Running `archgate build`
 
 /// What one `archgate build` did: a [`Run`] (stdout, stderr, exit code,
@@ -922,30 +1040,39 @@ impl BuildRun {
 pub struct Build {
     archgate: Archgate,
     docker_config: Option<PathBuf>,
+    /// A buildx builder's `instances/NAME` file, copied into the run's
+    /// DOCKER_CONFIG so `--builder NAME` finds it there.
+    buildx_instance: Option<(String, PathBuf)>,
+    /// A folder put first in PATH (the docker CLI a builder needs).
+    path_first: Option<PathBuf>,
+    /// PATH as the test set it (default: this process's).
+    path: Option<std::ffi::OsString>,
 }
 
 /// A build on an address (e.g. `env().addr26()`).
 pub fn build(addr: &str) -> Build {
-    Build {
-        archgate: Archgate::new(&[
-            "build",
-            "--progress",
-            "plain",
-            "--format",
-            "json",
-            "--addr",
-            addr,
-        ])
-        .env_remove("BUILDKIT_HOST")
-        .env_remove("DOCKER_HOST")
-        .env_remove("DOCKER_CONTEXT")
-        .env_remove("BUILDX_BUILDER")
-        .timeout(Duration::from_secs(300)),
-        docker_config: None,
-    }
+    Build::new(&["--addr", addr])
 }
 
 impl Build {
+    /// `archgate build --progress plain --format json BUILDER_ARGS...` with
+    /// none of the machine's builder or engine settings.
+    fn new(builder_args: &[&str]) -> Build {
+        Build {
+            archgate: Archgate::new(&["build", "--progress", "plain", "--format", "json"])
+                .args(builder_args)
+                .env_remove("BUILDKIT_HOST")
+                .env_remove("DOCKER_HOST")
+                .env_remove("DOCKER_CONTEXT")
+                .env_remove("BUILDX_BUILDER")
+                .timeout(Duration::from_secs(300)),
+            docker_config: None,
+            buildx_instance: None,
+            path_first: None,
+            path: None,
+        }
+    }
+
     pub fn args<S: AsRef<str>>(mut self, a: &[S]) -> Self {
         self.archgate = self.archgate.args(a);
         self
@@ -955,7 +1082,12 @@ impl Build {
         self.args(&["--platform", TWO_PLATFORMS])
     }
     pub fn env(mut self, k: &str, v: impl Into<std::ffi::OsString>) -> Self {
-        self.archgate = self.archgate.env(k, v);
+        if k == "PATH" {
+            // joined with the builder's folder at run()
+            self.path = Some(v.into());
+        } else {
+            self.archgate = self.archgate.env(k, v);
+        }
         self
     }
     /// DOCKER_CONFIG for this run (default: a fresh empty dir, so no
@@ -981,11 +1113,21 @@ impl Build {
         let config = self
             .docker_config
             .unwrap_or_else(|| empty_config.path().to_path_buf());
-        let run = self
-            .archgate
-            .env("DOCKER_CONFIG", config)
-            .args(&[context])
-            .run();
+        if let Some((name, instance)) = &self.buildx_instance {
+            let dest = config.join("buildx/instances").join(name);
+            copy_file(instance, &dest);
+        }
+        let mut archgate = self.archgate;
+        if self.path_first.is_some() || self.path.is_some() {
+            let rest = self.path.or_else(|| std::env::var_os("PATH"));
+            let dirs = self
+                .path_first
+                .into_iter()
+                .chain(rest.iter().flat_map(std::env::split_paths));
+            let path = std::env::join_paths(dirs).expect("PATH folders without ':'");
+            archgate = archgate.env("PATH", path);
+        }
+        let run = archgate.env("DOCKER_CONFIG", config).args(&[context]).run();
         assert!(
             !run.stderr.contains("unrecognized subcommand"),
             "this archgate binary has no `build` subcommand yet (issue 3)\n{run}"

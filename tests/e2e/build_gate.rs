@@ -1,14 +1,18 @@
-//! `archgate build` end to end on Docker 26.1 (BuildKit 0.13, containerd
-//! image store) of `scripts/testenv up`: the gate on two platforms with every
-//! exporter the engine has, the ways an entrypoint is found (symlinks, `#!`
-//! interpreters, loaders), what the context sends (`.dockerignore`, `-f`
+//! `archgate build` end to end on every builder of `scripts/testenv up`
+//! (`BuilderKind`: Docker 26.1 and Docker 28.5 through their embedded
+//! BuildKit, buildkitd v0.32.2 over a unix socket and over tcp with mutual
+//! TLS, a buildx 0.29 `docker-container` builder by name): the gate on two
+//! platforms with every exporter, the ways an entrypoint is found (symlinks,
+//! `#!` interpreters, loaders), what the context sends (`.dockerignore`, `-f`
 //! outside it), the build's inputs (`--target`, `--build-arg`, `--secret`,
 //! registry credentials) and the "could not decide" failures.
 //!
 //! The one idea: a failed gate is proven by what did not happen. Every test
 //! that expects exit 1 also asks the registry for the tag (404) and looks for
 //! the exporters' destinations (absent); every passing one reads back what
-//! was exported and checks each platform's binary is that platform's.
+//! was exported and checks each platform's binary is that platform's. Each
+//! scenario is a function of the builder kind; `on_every_builder!` makes one
+//! test per (kind, scenario): `build_gate::docker28::secret_reaches_run_mount`.
 //!
 //! Needs the daemons (`scripts/testenv up`, or ARCHGATE_TESTENV_DIR naming a
 //! running environment) and the fixtures (`scripts/fixtures`).
@@ -19,13 +23,14 @@ use common::buildenv::*;
 use std::path::Path;
 use std::time::Duration;
 
-fn addr() -> String {
-    env().addr26()
-}
-
-/// `REG/tests/NAME:v1` for this test.
-fn tag_for(test: &str) -> String {
-    format!("{}/tests/{}:v1", env().registry(), unique(test))
+/// `REG/tests/KIND-NAME:v1` for this test on this builder.
+fn tag_for(k: BuilderKind, test: &str) -> String {
+    format!(
+        "{}/tests/{}-{}:v1",
+        env().registry(),
+        k.name(),
+        unique(test)
+    )
 }
 
 /// Assert the registry holds no manifest for this reference.
@@ -87,7 +92,11 @@ fn harness_base_images_are_in_both_registries() {
     assert!(!reg.exists("tests/never-pushed", "v1"));
     // Docker 26 must not hold the auth-registry names itself, or an
     // anonymous build would take them from its image store.
-    for r in [&b.auth_amd64, &b.auth_private_amd64] {
+    let helper = b.auth_helper_amd64.iter().map(|(_, r)| r);
+    for r in [&b.auth_amd64, &b.auth_private_amd64]
+        .into_iter()
+        .chain(helper)
+    {
         let out = env()
             .docker26()
             .args(["image", "inspect", r.as_str()])
@@ -149,11 +158,11 @@ fn harness_base64_and_http_parsing() {
 
 // ---- the correct two-platform Dockerfile ----------------------------------------
 
-#[test]
-fn two_platform_push_lists_both_platforms() {
+fn two_platform_push_lists_both_platforms(k: BuilderKind) {
     let ctx = two_arch_context(TWO_PLATFORM_DOCKERFILE);
-    let tag = tag_for("two_platform_push");
-    let run = build(&addr())
+    let tag = tag_for(k, "two_platform_push");
+    let run = k
+        .build()
         .two_platforms()
         .args(&["-t", &tag, "--push"])
         .run(&ctx.arg());
@@ -174,12 +183,12 @@ fn two_platform_push_lists_both_platforms() {
     );
 }
 
-#[test]
-fn two_platform_local_export_has_both_platforms() {
+fn two_platform_local_export_has_both_platforms(k: BuilderKind) {
     let ctx = two_arch_context(TWO_PLATFORM_DOCKERFILE);
     let out = common::tmp();
     let dest = out.path().join("dest");
-    let run = build(&addr())
+    let run = k
+        .build()
         .two_platforms()
         .args(&["-o", &format!("type=local,dest={}", dest.display())])
         .run(&ctx.arg());
@@ -197,12 +206,12 @@ fn two_platform_local_export_has_both_platforms() {
     assert_local_two_platforms(&dest, "app", &run);
 }
 
-#[test]
-fn two_platform_oci_export_has_both_platforms() {
+fn two_platform_oci_export_has_both_platforms(k: BuilderKind) {
     let ctx = two_arch_context(TWO_PLATFORM_DOCKERFILE);
     let out = common::tmp();
     let file = out.path().join("image.tar");
-    let run = build(&addr())
+    let run = k
+        .build()
         .two_platforms()
         .args(&["-o", &format!("type=oci,dest={}", file.display())])
         .run(&ctx.arg());
@@ -215,14 +224,14 @@ fn two_platform_oci_export_has_both_platforms() {
     );
 }
 
-#[test]
-fn two_platform_push_local_and_oci_at_once() {
+fn two_platform_push_local_and_oci_at_once(k: BuilderKind) {
     let ctx = two_arch_context(TWO_PLATFORM_DOCKERFILE);
-    let tag = tag_for("two_platform_all_outputs");
+    let tag = tag_for(k, "two_platform_all_outputs");
     let out = common::tmp();
     let dest = out.path().join("dest");
     let file = out.path().join("image.tar");
-    let run = build(&addr())
+    let run = k
+        .build()
         .two_platforms()
         .args(&["-t", &tag, "--push"])
         .args(&["-o", &format!("type=local,dest={}", dest.display())])
@@ -255,13 +264,13 @@ struct Outputs {
 
 /// The hardcoded-arch build with these outputs: exit 1, amd64 passes, arm64
 /// fails arch-mismatch showing the amd64 binary, and nothing is exported.
-fn hardcoded_exports_nothing(test: &str, o: Outputs) {
+fn hardcoded_exports_nothing(k: BuilderKind, test: &str, o: Outputs) {
     let ctx = two_arch_context(HARDCODED_DOCKERFILE);
-    let tag = tag_for(test);
+    let tag = tag_for(k, test);
     let out = common::tmp();
     let dest = out.path().join("dest");
     let file = out.path().join("image.tar");
-    let mut b = build(&addr()).two_platforms();
+    let mut b = k.build().two_platforms();
     if o.push {
         b = b.args(&["-t", &tag, "--push"]);
     }
@@ -288,9 +297,9 @@ fn hardcoded_exports_nothing(test: &str, o: Outputs) {
     assert!(!file.exists(), "the OCI archive was written\n{run}");
 }
 
-#[test]
-fn hardcoded_arch_fails_and_pushes_nothing() {
+fn hardcoded_arch_fails_and_pushes_nothing(k: BuilderKind) {
     hardcoded_exports_nothing(
+        k,
         "hardcoded_push",
         Outputs {
             push: true,
@@ -300,9 +309,9 @@ fn hardcoded_arch_fails_and_pushes_nothing() {
     );
 }
 
-#[test]
-fn hardcoded_arch_fails_and_writes_no_local_dest() {
+fn hardcoded_arch_fails_and_writes_no_local_dest(k: BuilderKind) {
     hardcoded_exports_nothing(
+        k,
         "hardcoded_local",
         Outputs {
             push: false,
@@ -312,9 +321,9 @@ fn hardcoded_arch_fails_and_writes_no_local_dest() {
     );
 }
 
-#[test]
-fn hardcoded_arch_fails_and_writes_no_oci_archive() {
+fn hardcoded_arch_fails_and_writes_no_oci_archive(k: BuilderKind) {
     hardcoded_exports_nothing(
+        k,
         "hardcoded_oci",
         Outputs {
             push: false,
@@ -324,9 +333,9 @@ fn hardcoded_arch_fails_and_writes_no_oci_archive() {
     );
 }
 
-#[test]
-fn hardcoded_arch_fails_and_exports_nothing_with_all_outputs_at_once() {
+fn hardcoded_arch_fails_and_exports_nothing_with_all_outputs_at_once(k: BuilderKind) {
     hardcoded_exports_nothing(
+        k,
         "hardcoded_all",
         Outputs {
             push: true,
@@ -336,16 +345,12 @@ fn hardcoded_arch_fails_and_exports_nothing_with_all_outputs_at_once() {
     );
 }
 
-#[test]
-fn a_closed_stdout_keeps_the_gate_s_exit_code() {
+fn a_closed_stdout_keeps_the_gate_s_exit_code(k: BuilderKind) {
     // `archgate build ... | head -1`: the reader stopped reading; the gate's
     // verdict and exit code stand, as for `check`, and nothing is said
     // about the pipe.
     let ctx = two_arch_context(HARDCODED_DOCKERFILE);
-    let run = build(&addr())
-        .two_platforms()
-        .stdout_closed()
-        .run(&ctx.arg());
+    let run = k.build().two_platforms().stdout_closed().run(&ctx.arg());
     run.expect_code(1);
     assert!(
         run.stderr.contains("the gate failed: nothing was exported"),
@@ -370,14 +375,14 @@ fn symlink_context(dockerfile: &str) -> Context {
     ctx
 }
 
-#[test]
-fn symlinked_entrypoint_from_the_context_passes() {
+fn symlinked_entrypoint_from_the_context_passes(k: BuilderKind) {
     let ctx = symlink_context(
         "FROM scratch\nARG TARGETARCH\nCOPY dist-${TARGETARCH}/ /opt/app/\nENTRYPOINT [\"/opt/app/bin/app\"]\n",
     );
     let out = common::tmp();
     let dest = out.path().join("dest");
-    let run = build(&addr())
+    let run = k
+        .build()
         .two_platforms()
         .args(&["-o", &format!("type=local,dest={}", dest.display())])
         .run(&ctx.arg());
@@ -401,12 +406,11 @@ fn symlinked_entrypoint_from_the_context_passes() {
     assert_local_two_platforms(&dest, "opt/app/bin/real-app", &run);
 }
 
-#[test]
-fn symlinked_entrypoint_to_the_wrong_arch_fails() {
+fn symlinked_entrypoint_to_the_wrong_arch_fails(k: BuilderKind) {
     let ctx = symlink_context(
         "FROM scratch\nCOPY dist-amd64/ /opt/app/\nENTRYPOINT [\"/opt/app/bin/app\"]\n",
     );
-    let run = build(&addr()).two_platforms().run(&ctx.arg());
+    let run = k.build().two_platforms().run(&ctx.arg());
     run.expect_code(1);
     run.expect_platform("linux/amd64", "pass", "match");
     let arm = run.expect_platform("linux/arm64", "fail", "arch-mismatch");
@@ -415,8 +419,7 @@ fn symlinked_entrypoint_to_the_wrong_arch_fails() {
 
 const RUN_SH: &str = "#!/bin/sh\necho hello from a script\n";
 
-#[test]
-fn shebang_script_with_per_arch_busybox_passes() {
+fn shebang_script_with_per_arch_busybox_passes(k: BuilderKind) {
     let b = base_images();
     let ctx = Context::new();
     ctx.dockerfile(&format!(
@@ -424,7 +427,7 @@ fn shebang_script_with_per_arch_busybox_passes() {
         b.multi
     ))
     .script("run.sh", RUN_SH);
-    let run = build(&addr()).two_platforms().run(&ctx.arg());
+    let run = k.build().two_platforms().run(&ctx.arg());
     assert_passed_two(&run);
     for p in ["linux/amd64", "linux/arm64"] {
         let r = run.platform(p);
@@ -440,8 +443,7 @@ fn shebang_script_with_per_arch_busybox_passes() {
     }
 }
 
-#[test]
-fn shebang_script_with_wrong_arch_busybox_fails_the_interpreter() {
+fn shebang_script_with_wrong_arch_busybox_fails_the_interpreter(k: BuilderKind) {
     let ctx = Context::new();
     ctx.dockerfile(
         "FROM scratch\nCOPY rootfs/ /\nCOPY run.sh /usr/local/bin/run.sh\nENTRYPOINT [\"/usr/local/bin/run.sh\"]\n",
@@ -449,7 +451,7 @@ fn shebang_script_with_wrong_arch_busybox_fails_the_interpreter() {
     .busybox("rootfs/bin/busybox", "amd64")
     .symlink("rootfs/bin/sh", "busybox")
     .script("run.sh", RUN_SH);
-    let run = build(&addr()).two_platforms().run(&ctx.arg());
+    let run = k.build().two_platforms().run(&ctx.arg());
     run.expect_code(1);
     run.expect_platform("linux/amd64", "pass", "match");
     let arm = run.expect_platform("linux/arm64", "fail", "arch-mismatch");
@@ -459,16 +461,16 @@ fn shebang_script_with_wrong_arch_busybox_fails_the_interpreter() {
     assert_eq!(interp["binary"]["arch"], "amd64", "{run}");
 }
 
-#[test]
-fn glibc_hello_in_scratch_fails_loader_missing() {
+fn glibc_hello_in_scratch_fails_loader_missing(k: BuilderKind) {
     let ctx = Context::new();
     ctx.dockerfile(
         "FROM scratch\nARG TARGETARCH\nCOPY hello-${TARGETARCH} /usr/bin/hello\nENTRYPOINT [\"/usr/bin/hello\"]\n",
     )
     .glibc_hello("hello-amd64", "amd64")
     .glibc_hello("hello-arm64", "arm64");
-    let tag = tag_for("glibc_in_scratch");
-    let run = build(&addr())
+    let tag = tag_for(k, "glibc_in_scratch");
+    let run = k
+        .build()
         .two_platforms()
         .args(&["-t", &tag, "--push"])
         .run(&ctx.arg());
@@ -528,15 +530,15 @@ fn deep_files(r: &serde_json::Value) -> Vec<String> {
     v
 }
 
-#[test]
-fn deep_wrong_arch_library_and_helper_fail_the_gate_and_nothing_is_pushed() {
+fn deep_wrong_arch_library_and_helper_fail_the_gate_and_nothing_is_pushed(k: BuilderKind) {
     let ctx = deep_context(Some("amd64"), Some("amd64"));
     // Without --deep the config's program is all there is: both pass.
-    let plain = build(&addr()).two_platforms().run(&ctx.arg());
+    let plain = k.build().two_platforms().run(&ctx.arg());
     assert_passed_two(&plain);
     assert!(plain.platform("linux/arm64")["deep"].is_null(), "{plain}");
-    let tag = tag_for("deep_wrong_arch");
-    let run = build(&addr())
+    let tag = tag_for(k, "deep_wrong_arch");
+    let run = k
+        .build()
         .two_platforms()
         .args(&["--deep", "-t", &tag, "--push"])
         .run(&ctx.arg());
@@ -565,12 +567,12 @@ fn deep_wrong_arch_library_and_helper_fail_the_gate_and_nothing_is_pushed() {
     assert_not_pushed(&tag, &run);
 }
 
-#[test]
-fn deep_passes_a_correct_two_platform_result_and_exports_it() {
+fn deep_passes_a_correct_two_platform_result_and_exports_it(k: BuilderKind) {
     let ctx = deep_context(None, None);
     let out = common::tmp();
     let dest = out.path().join("dest");
-    let run = build(&addr())
+    let run = k
+        .build()
         .two_platforms()
         .args(&[
             "--deep",
@@ -590,22 +592,21 @@ fn deep_passes_a_correct_two_platform_result_and_exports_it() {
 
 // ---- what the context sends --------------------------------------------------------
 
-#[test]
-fn dockerignored_file_copied_is_a_build_error() {
+fn dockerignored_file_copied_is_a_build_error(k: BuilderKind) {
     let ctx = two_arch_context(
         "FROM scratch\nCOPY app-amd64 /app\nCOPY notes.txt /notes.txt\nENTRYPOINT [\"/app\"]\n",
     );
     ctx.write("notes.txt", b"excluded\n")
         .write(".dockerignore", b"notes.txt\n");
-    let run = build(&addr())
+    let run = k
+        .build()
         .args(&["--platform", "linux/amd64"])
         .run(&ctx.arg());
     // BuildKit's message for a COPY source the context lacks.
     run.expect_undecided(&["notes.txt", "not found"]);
 }
 
-#[test]
-fn dockerignored_wrong_arch_binary_does_not_reach_the_image() {
+fn dockerignored_wrong_arch_binary_does_not_reach_the_image(k: BuilderKind) {
     // overlay/usr/local/bin/app is a stale x86-64 build that would replace
     // each platform's app; .dockerignore keeps it out of the context.
     let ctx = two_arch_context(
@@ -619,7 +620,8 @@ fn dockerignored_wrong_arch_binary_does_not_reach_the_image() {
         );
     let out = common::tmp();
     let dest = out.path().join("dest");
-    let run = build(&addr())
+    let run = k
+        .build()
         .two_platforms()
         .args(&["-o", &format!("type=local,dest={}", dest.display())])
         .run(&ctx.arg());
@@ -634,15 +636,15 @@ fn dockerignored_wrong_arch_binary_does_not_reach_the_image() {
     );
 }
 
-#[test]
-fn dockerfile_outside_the_context_root() {
+fn dockerfile_outside_the_context_root(k: BuilderKind) {
     // The context's own Dockerfile hardcodes the arch: only -f makes it pass.
     let ctx = two_arch_context(HARDCODED_DOCKERFILE);
     let elsewhere = common::tmp();
     let df = elsewhere.path().join("ci/app.Dockerfile");
     std::fs::create_dir_all(df.parent().expect("parent")).expect("mkdir");
     std::fs::write(&df, TWO_PLATFORM_DOCKERFILE).expect("write Dockerfile");
-    let run = build(&addr())
+    let run = k
+        .build()
         .two_platforms()
         .args(&["-f", &df.display().to_string()])
         .run(&ctx.arg());
@@ -651,18 +653,19 @@ fn dockerfile_outside_the_context_root() {
 
 // ---- the build's inputs -----------------------------------------------------------
 
-#[test]
-fn target_selects_the_stage() {
+fn target_selects_the_stage(k: BuilderKind) {
     let ctx = two_arch_context(
         "FROM scratch AS good\nARG TARGETARCH\nCOPY app-${TARGETARCH} /app\nENTRYPOINT [\"/app\"]\n\n\
          FROM scratch AS bad\nCOPY app-amd64 /app\nENTRYPOINT [\"/app\"]\n",
     );
-    let run = build(&addr())
+    let run = k
+        .build()
         .two_platforms()
         .args(&["--target", "good"])
         .run(&ctx.arg());
     assert_passed_two(&run);
-    let run = build(&addr())
+    let run = k
+        .build()
         .two_platforms()
         .args(&["--target", "bad"])
         .run(&ctx.arg());
@@ -670,27 +673,27 @@ fn target_selects_the_stage() {
     run.expect_platform("linux/arm64", "fail", "arch-mismatch");
 }
 
-#[test]
-fn build_arg_chooses_the_binary() {
+fn build_arg_chooses_the_binary(k: BuilderKind) {
     let ctx = two_arch_context(
         "FROM scratch\nARG APP_ARCH=amd64\nCOPY app-${APP_ARCH} /app\nENTRYPOINT [\"/app\"]\n",
     );
-    let run = build(&addr())
+    let run = k
+        .build()
         .args(&["--platform", "linux/arm64", "--build-arg", "APP_ARCH=arm64"])
         .run(&ctx.arg());
     run.expect_code(0);
     run.expect_platform_set(&["linux/arm64"]);
     run.expect_platform("linux/arm64", "pass", "match");
     // The default (amd64) binary on arm64 fails.
-    let run = build(&addr())
+    let run = k
+        .build()
         .args(&["--platform", "linux/arm64"])
         .run(&ctx.arg());
     run.expect_code(1);
     run.expect_platform("linux/arm64", "fail", "arch-mismatch");
 }
 
-#[test]
-fn secret_reaches_run_mount() {
+fn secret_reaches_run_mount(k: BuilderKind) {
     let b = base_images();
     let ctx = Context::new();
     let secret = format!("s3cret-{}", unique("secret"));
@@ -704,7 +707,8 @@ fn secret_reaches_run_mount() {
     let secret_file = secrets.path().join("token.txt");
     std::fs::write(&secret_file, &secret).expect("write secret");
     let spec = format!("id=token,src={}", secret_file.display());
-    let run = build(&addr())
+    let run = k
+        .build()
         .args(&["--platform", "linux/amd64", "--secret", &spec])
         .run(&ctx.arg());
     run.expect_code(0);
@@ -713,7 +717,8 @@ fn secret_reaches_run_mount() {
 
     let out = common::tmp();
     let dest = out.path().join("dest");
-    let run = build(&addr())
+    let run = k
+        .build()
         .args(&["--platform", "linux/amd64", "--secret", &spec])
         .args(&["-o", &format!("type=local,dest={}", dest.display())])
         .run(&ctx.arg());
@@ -725,8 +730,7 @@ fn secret_reaches_run_mount() {
     );
 }
 
-#[test]
-fn auth_registry_with_credentials_passes() {
+fn auth_registry_with_credentials_passes(k: BuilderKind) {
     let b = base_images();
     let ctx = Context::new();
     ctx.dockerfile(&format!(
@@ -735,7 +739,8 @@ fn auth_registry_with_credentials_passes() {
     ));
     let cfg = common::tmp();
     docker_login(env(), cfg.path());
-    let run = build(&addr())
+    let run = k
+        .build()
         .args(&["--platform", "linux/amd64"])
         .docker_config(cfg.path())
         .run(&ctx.arg());
@@ -745,13 +750,12 @@ fn auth_registry_with_credentials_passes() {
 
 /// Credentials from a credential helper (`credsStore`), as Docker Desktop and
 /// cloud CLIs set up: archgate runs `docker-credential-NAME get`.
-#[test]
-fn auth_registry_with_a_credential_helper_passes() {
+fn auth_registry_with_a_credential_helper_passes(k: BuilderKind) {
     let b = base_images();
     let ctx = Context::new();
     ctx.dockerfile(&format!(
         "FROM {}\nENTRYPOINT [\"/bin/sh\"]\n",
-        b.auth_amd64
+        b.auth_helper_amd64(k)
     ));
     let cfg = common::tmp();
     std::fs::write(
@@ -782,7 +786,8 @@ fn auth_registry_with_a_credential_helper_passes() {
         bin.path().display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let run = build(&addr())
+    let run = k
+        .build()
         .args(&["--platform", "linux/amd64"])
         .docker_config(cfg.path())
         .env("PATH", path)
@@ -797,15 +802,15 @@ fn auth_registry_with_a_credential_helper_passes() {
     );
 }
 
-#[test]
-fn auth_registry_without_credentials_is_undecided() {
+fn auth_registry_without_credentials_is_undecided(k: BuilderKind) {
     let b = base_images();
     let ctx = Context::new();
     ctx.dockerfile(&format!(
         "FROM {}\nENTRYPOINT [\"/bin/sh\"]\n",
         b.auth_private_amd64
     ));
-    let run = build(&addr())
+    let run = k
+        .build()
         .args(&["--platform", "linux/amd64"])
         .run(&ctx.arg());
     run.expect_code(2);
@@ -817,10 +822,9 @@ fn auth_registry_without_credentials_is_undecided() {
 
 // ---- could not decide -------------------------------------------------------------
 
-#[test]
-fn dockerfile_syntax_error_names_the_line() {
+fn dockerfile_syntax_error_names_the_line(k: BuilderKind) {
     let ctx = two_arch_context("FROM scratch\nCOPY app-amd64 /app\nFRUM scratch\n");
-    let run = build(&addr()).two_platforms().run(&ctx.arg());
+    let run = k.build().two_platforms().run(&ctx.arg());
     run.expect_code(2);
     assert!(
         run.stderr_mentions_any(&["FRUM"]),
@@ -847,4 +851,75 @@ fn unreachable_address_fails_fast_naming_it() {
             run.elapsed
         );
     }
+}
+
+// ---- every scenario on every builder -------------------------------------------------
+
+/// `mod KIND { #[test] fn SCENARIO() }` for every builder kind: one test per
+/// (kind, scenario), named `build_gate::KIND::SCENARIO`, so a failure names
+/// its builder and `-E 'test(/::buildkitd_tls::/)'` runs one kind.
+macro_rules! on_every_builder {
+    ($($scenario:ident),* $(,)?) => {
+        on_every_builder!(@kind docker26, Docker26; $($scenario),*);
+        on_every_builder!(@kind docker28, Docker28; $($scenario),*);
+        on_every_builder!(@kind buildkitd_unix, BuildkitdUnix; $($scenario),*);
+        on_every_builder!(@kind buildkitd_tls, BuildkitdTls; $($scenario),*);
+        on_every_builder!(@kind buildx_container, BuildxContainer; $($scenario),*);
+    };
+    (@kind $module:ident, $kind:ident; $($scenario:ident),*) => {
+        mod $module {
+            use super::BuilderKind;
+            $(
+                #[test]
+                fn $scenario() {
+                    super::$scenario(BuilderKind::$kind)
+                }
+            )*
+        }
+    };
+}
+
+/// The macro's kinds are exactly `BuilderKind::ALL`: a kind added to the
+/// table must get its tests too.
+#[test]
+fn every_builder_kind_has_its_tests() {
+    assert_eq!(
+        BuilderKind::ALL.map(BuilderKind::name),
+        [
+            "docker26",
+            "docker28",
+            "buildkitd-unix",
+            "buildkitd-tls",
+            "buildx-container"
+        ]
+    );
+}
+
+on_every_builder! {
+    two_platform_push_lists_both_platforms,
+    two_platform_local_export_has_both_platforms,
+    two_platform_oci_export_has_both_platforms,
+    two_platform_push_local_and_oci_at_once,
+    hardcoded_arch_fails_and_pushes_nothing,
+    hardcoded_arch_fails_and_writes_no_local_dest,
+    hardcoded_arch_fails_and_writes_no_oci_archive,
+    hardcoded_arch_fails_and_exports_nothing_with_all_outputs_at_once,
+    a_closed_stdout_keeps_the_gate_s_exit_code,
+    symlinked_entrypoint_from_the_context_passes,
+    symlinked_entrypoint_to_the_wrong_arch_fails,
+    shebang_script_with_per_arch_busybox_passes,
+    shebang_script_with_wrong_arch_busybox_fails_the_interpreter,
+    glibc_hello_in_scratch_fails_loader_missing,
+    deep_wrong_arch_library_and_helper_fail_the_gate_and_nothing_is_pushed,
+    deep_passes_a_correct_two_platform_result_and_exports_it,
+    dockerignored_file_copied_is_a_build_error,
+    dockerignored_wrong_arch_binary_does_not_reach_the_image,
+    dockerfile_outside_the_context_root,
+    target_selects_the_stage,
+    build_arg_chooses_the_binary,
+    secret_reaches_run_mount,
+    auth_registry_with_credentials_passes,
+    auth_registry_with_a_credential_helper_passes,
+    auth_registry_without_credentials_is_undecided,
+    dockerfile_syntax_error_names_the_line,
 }
