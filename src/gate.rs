@@ -6,8 +6,9 @@
 //! platform.
 //!
 //! The one idea: one function (`Gate::judge`) for every runner that holds a
-//! result on a gateway: the client-side build of `archgate build` now, the
-//! frontend image later. They differ only in how they got the result.
+//! result on a gateway: the client-side build of `archgate build` and the
+//! frontend image's in-daemon build (`frontend_cmd`). They differ only in
+//! how they got the result.
 
 use std::collections::HashMap;
 
