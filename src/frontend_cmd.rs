@@ -185,7 +185,11 @@ pub fn failure_message(reports: &[PlatformReport], strict: bool) -> String {
 
 /// One warning per report that did not pass (with `all`, failures too):
 /// its one line and the lines of its report.
-fn warnings(reports: &[PlatformReport], strict: bool, all: bool) -> Vec<(String, String, Vec<String>)> {
+fn warnings(
+    reports: &[PlatformReport],
+    strict: bool,
+    all: bool,
+) -> Vec<(String, String, Vec<String>)> {
     reports
         .iter()
         .filter(|r| r.verdict != Verdict::Pass && (all || !gate_fails(r.verdict, strict)))
@@ -252,7 +256,10 @@ async fn warn_all(
 }
 
 /// The build function: forward, gate, answer.
-pub async fn build(gw: Gateway, opts: BTreeMap<String, String>) -> Result<gw::Result, tonic::Status> {
+pub async fn build(
+    gw: Gateway,
+    opts: BTreeMap<String, String>,
+) -> Result<gw::Result, tonic::Status> {
     let options = Options::from_opts(&opts)
         .map_err(|e| tonic::Status::invalid_argument(format!("archgate: {e}")))?;
     let pong = gw.pong().await?;
@@ -308,15 +315,33 @@ pub async fn build(gw: Gateway, opts: BTreeMap<String, String>) -> Result<gw::Re
     let warn_mode = options.mode == Mode::Warn;
     match answer.value {
         Decision::Pass(reports) => {
-            warn_all(&gw, can_warn, &heads, warnings(&reports, options.strict, false)).await;
+            warn_all(
+                &gw,
+                can_warn,
+                &heads,
+                warnings(&reports, options.strict, false),
+            )
+            .await;
             answer.ret
         }
         Decision::Fail(reports) if warn_mode => {
-            warn_all(&gw, can_warn, &heads, warnings(&reports, options.strict, true)).await;
+            warn_all(
+                &gw,
+                can_warn,
+                &heads,
+                warnings(&reports, options.strict, true),
+            )
+            .await;
             Ok(received)
         }
         Decision::Fail(reports) => {
-            warn_all(&gw, can_warn, &heads, warnings(&reports, options.strict, false)).await;
+            warn_all(
+                &gw,
+                can_warn,
+                &heads,
+                warnings(&reports, options.strict, false),
+            )
+            .await;
             Err(tonic::Status::failed_precondition(failure_message(
                 &reports,
                 options.strict,

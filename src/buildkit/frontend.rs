@@ -232,7 +232,12 @@ pub fn install_panic_hook(ret: ReturnOnce, handle: tokio::runtime::Handle) {
     std::panic::set_hook(Box::new(move |info| {
         default(info);
         let what = match info.location() {
-            Some(l) => format!("{} at {}:{}", panic_text(info.payload()), l.file(), l.line()),
+            Some(l) => format!(
+                "{} at {}:{}",
+                panic_text(info.payload()),
+                l.file(),
+                l.line()
+            ),
             None => panic_text(info.payload()),
         };
         return_from_panic(&ret, &handle, &what);

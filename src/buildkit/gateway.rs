@@ -21,11 +21,11 @@ use super::gomode::GoMode;
 use super::proto::fsutil::types::Stat;
 use super::proto::gateway::llb_bridge_client::LlbBridgeClient;
 use super::proto::gateway::{
-    EvaluateRequest, FileRange, InputsRequest, PingRequest, PongResponse, ReadDirRequest, ReadFileRequest,
-    ReturnRequest, SolveRequest, SolveResponse, StatFileRequest, WarnRequest,
+    EvaluateRequest, FileRange, InputsRequest, PingRequest, PongResponse, ReadDirRequest,
+    ReadFileRequest, ReturnRequest, SolveRequest, SolveResponse, StatFileRequest, WarnRequest,
 };
-use super::proto::pb::{Definition, Op};
 use super::proto::google::rpc::Status as RpcStatus;
+use super::proto::pb::{Definition, Op};
 use crate::rootfs::{display, split_parent, Entry, FsError, Kind, RootFs};
 
 /// Routing key for every LLBBridge call: the daemon finds the build by it

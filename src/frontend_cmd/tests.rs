@@ -16,7 +16,10 @@ fn options_come_from_the_archgate_build_args() {
         ("build-arg:ARCHGATE_STRICT", "1"),
         ("build-arg:ARCHGATE_MODE", "warn"),
         ("build-arg:ARCHGATE_DEEP", "true"),
-        ("build-arg:ARCHGATE_DOCKERFILE", "127.0.0.1:5000/dockerfile:1"),
+        (
+            "build-arg:ARCHGATE_DOCKERFILE",
+            "127.0.0.1:5000/dockerfile:1",
+        ),
         ("build-arg:OTHER", "x"),
     ]))
     .unwrap();
@@ -131,7 +134,10 @@ fn the_failure_shows_the_platform_program_chain_facts_and_hint() {
     pass.platform = "linux/amd64".into();
     pass.verdict = Verdict::Pass;
     let m = failure_message(&[pass, failing_report()], false);
-    assert!(m.starts_with("archgate: wrong-architecture gate failed"), "{m}");
+    assert!(
+        m.starts_with("archgate: wrong-architecture gate failed"),
+        "{m}"
+    );
     assert!(!m.contains("linux/amd64"), "{m}");
     for needle in [
         "FAIL linux/arm64  arch-mismatch",

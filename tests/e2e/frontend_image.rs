@@ -95,10 +95,7 @@ fn static_archgate() -> PathBuf {
     }
     // CARGO_TARGET_DIR/debug/archgate -> CARGO_TARGET_DIR/TRIPLE/release/archgate
     let bin = Path::new(env!("CARGO_BIN_EXE_archgate"));
-    let target = bin
-        .parent()
-        .and_then(Path::parent)
-        .expect("the target dir");
+    let target = bin.parent().and_then(Path::parent).expect("the target dir");
     let p = target.join("x86_64-unknown-linux-gnu/release/archgate");
     assert!(
         p.is_file(),
@@ -323,7 +320,11 @@ const FAILURE_NEEDLES: &[&str] = &[
 fn syntax_two_platform_push_passes_with_provenance(row: Row) {
     let ctx = two_arch_context(&with_syntax(TWO_PLATFORM_DOCKERFILE));
     let tag = tag_for("fe_two_platform_push");
-    let run = buildx(row, &["--platform", TWO_PLATFORMS, "-t", &tag, "--push"], &ctx);
+    let run = buildx(
+        row,
+        &["--platform", TWO_PLATFORMS, "-t", &tag, "--push"],
+        &ctx,
+    );
     run.passed();
     let index = assert_two_platforms_pushed(&tag, &run);
     // buildx asks for provenance by default; the solver adds it after the
@@ -332,24 +333,26 @@ fn syntax_two_platform_push_passes_with_provenance(row: Row) {
         .as_array()
         .map(|m| {
             m.iter()
-                .filter(|d| {
-                    d["annotations"]["vnd.docker.reference.type"] == "attestation-manifest"
-                })
+                .filter(|d| d["annotations"]["vnd.docker.reference.type"] == "attestation-manifest")
                 .count()
         })
         .unwrap_or(0);
-    assert_eq!(attestations, 2, "provenance for both platforms\n{index:#}\n{run}");
+    assert_eq!(
+        attestations, 2,
+        "provenance for both platforms\n{index:#}\n{run}"
+    );
 }
 
 fn syntax_wrong_arch_pushes_nothing_and_names_the_platform(row: Row) {
     let ctx = two_arch_context(&with_syntax(HARDCODED_DOCKERFILE));
     let tag = tag_for("fe_wrong_arch_push");
-    let run = buildx(row, &["--platform", TWO_PLATFORMS, "-t", &tag, "--push"], &ctx);
-    run.failed().answered().mentions(FAILURE_NEEDLES);
-    assert!(
-        !run.out.contains("FAIL linux/amd64"),
-        "amd64 passed\n{run}"
+    let run = buildx(
+        row,
+        &["--platform", TWO_PLATFORMS, "-t", &tag, "--push"],
+        &ctx,
     );
+    run.failed().answered().mentions(FAILURE_NEEDLES);
+    assert!(!run.out.contains("FAIL linux/amd64"), "amd64 passed\n{run}");
     assert_not_pushed(&tag, &run);
 }
 
@@ -377,7 +380,15 @@ fn build_arg_syntax_gates_without_a_syntax_line(row: Row) {
     let tag = tag_for("fe_build_arg_pass");
     let run = buildx(
         row,
-        &["--platform", TWO_PLATFORMS, "--build-arg", &arg, "-t", &tag, "--push"],
+        &[
+            "--platform",
+            TWO_PLATFORMS,
+            "--build-arg",
+            &arg,
+            "-t",
+            &tag,
+            "--push",
+        ],
         &good,
     );
     run.passed();
@@ -387,7 +398,15 @@ fn build_arg_syntax_gates_without_a_syntax_line(row: Row) {
     let tag = tag_for("fe_build_arg_fail");
     let run = buildx(
         row,
-        &["--platform", TWO_PLATFORMS, "--build-arg", &arg, "-t", &tag, "--push"],
+        &[
+            "--platform",
+            TWO_PLATFORMS,
+            "--build-arg",
+            &arg,
+            "-t",
+            &tag,
+            "--push",
+        ],
         &bad,
     );
     run.failed().answered().mentions(FAILURE_NEEDLES);
@@ -513,7 +532,15 @@ fn dockerfile_frontend_image_through_archgate_dockerfile(row: Row) {
     let tag = tag_for("fe_dockerfile_image_pass");
     let run = buildx(
         row,
-        &["--platform", TWO_PLATFORMS, "--build-arg", &arg, "-t", &tag, "--push"],
+        &[
+            "--platform",
+            TWO_PLATFORMS,
+            "--build-arg",
+            &arg,
+            "-t",
+            &tag,
+            "--push",
+        ],
         &good,
     );
     run.passed();
@@ -523,7 +550,15 @@ fn dockerfile_frontend_image_through_archgate_dockerfile(row: Row) {
     let tag = tag_for("fe_dockerfile_image_fail");
     let run = buildx(
         row,
-        &["--platform", TWO_PLATFORMS, "--build-arg", &arg, "-t", &tag, "--push"],
+        &[
+            "--platform",
+            TWO_PLATFORMS,
+            "--build-arg",
+            &arg,
+            "-t",
+            &tag,
+            "--push",
+        ],
         &bad,
     );
     run.failed().answered().mentions(FAILURE_NEEDLES);

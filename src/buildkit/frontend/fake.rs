@@ -73,11 +73,13 @@ impl LlbBridge for Fake {
         Ok(Response::new(PongResponse {
             frontend_api_caps: caps
                 .into_iter()
-                .map(|id| crate::buildkit::proto::moby::buildkit::v1::apicaps::ApiCap {
-                    id,
-                    enabled: true,
-                    ..Default::default()
-                })
+                .map(
+                    |id| crate::buildkit::proto::moby::buildkit::v1::apicaps::ApiCap {
+                        id,
+                        enabled: true,
+                        ..Default::default()
+                    },
+                )
                 .collect(),
             ..Default::default()
         }))
@@ -86,7 +88,10 @@ impl LlbBridge for Fake {
         self.saw(&r);
         let mut st = self.0.lock().unwrap();
         st.solves.push(r.into_inner());
-        st.solve.clone().unwrap_or_else(|| Ok(SolveResponse::default())).map(Response::new)
+        st.solve
+            .clone()
+            .unwrap_or_else(|| Ok(SolveResponse::default()))
+            .map(Response::new)
     }
     async fn read_file(
         &self,
@@ -94,7 +99,10 @@ impl LlbBridge for Fake {
     ) -> Result<Response<ReadFileResponse>, Status> {
         Err(Status::unimplemented("fake"))
     }
-    async fn read_dir(&self, _: Request<ReadDirRequest>) -> Result<Response<ReadDirResponse>, Status> {
+    async fn read_dir(
+        &self,
+        _: Request<ReadDirRequest>,
+    ) -> Result<Response<ReadDirResponse>, Status> {
         Err(Status::unimplemented("fake"))
     }
     async fn stat_file(
@@ -109,7 +117,10 @@ impl LlbBridge for Fake {
     ) -> Result<Response<EvaluateResponse>, Status> {
         Ok(Response::new(EvaluateResponse {}))
     }
-    async fn r#return(&self, r: Request<ReturnRequest>) -> Result<Response<ReturnResponse>, Status> {
+    async fn r#return(
+        &self,
+        r: Request<ReturnRequest>,
+    ) -> Result<Response<ReturnResponse>, Status> {
         self.saw(&r);
         self.0.lock().unwrap().returns.push(r.into_inner());
         Ok(Response::new(ReturnResponse {}))

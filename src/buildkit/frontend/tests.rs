@@ -1,6 +1,6 @@
+use super::fake::Fake;
 use super::*;
 use crate::buildkit::proto::gateway::{Ref, Result as GwResult};
-use super::fake::Fake;
 use prost::Message;
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
