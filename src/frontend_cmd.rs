@@ -360,8 +360,8 @@ pub async fn build(
 /// options, run the build, Return once, and give the exit status (the
 /// caller exits with it at once).
 pub fn serve() -> i32 {
-    let io = match frontend::take_stdio() {
-        Ok(io) => io,
+    let stdio = match frontend::take_stdio() {
+        Ok(s) => s,
         Err(e) => {
             eprintln!("archgate frontend: cannot take stdin/stdout: {e}");
             return 2;
@@ -380,6 +380,13 @@ pub fn serve() -> i32 {
         }
     };
     rt.block_on(async move {
+        let io = match stdio.into_stream() {
+            Ok(io) => io,
+            Err(e) => {
+                eprintln!("archgate frontend: cannot use stdin/stdout: {e}");
+                return 2;
+            }
+        };
         let channel = match frontend::channel(io).await {
             Ok(c) => c,
             Err(e) => {

@@ -74,11 +74,11 @@ pub fn opts_from_env(
     Ok(found.into_iter().map(|(_, k, v)| (k, v)).collect())
 }
 
-/// The process's stdin and stdout as one duplex stream for gRPC, taken so
-/// that nothing else can write to the daemon's pipe: the two descriptors
-/// are duplicated for the stream, then fd 1 is pointed at stderr and fd 0
-/// at /dev/null. Call once, before anything could print.
-pub(crate) fn take_stdio() -> std::io::Result<BoxIo> {
+/// The process's stdin and stdout for gRPC, taken so that nothing else can
+/// write to the daemon's pipe: the two descriptors are duplicated for us,
+/// then fd 1 is pointed at stderr and fd 0 at /dev/null. Call once, before
+/// anything could print.
+pub(crate) fn take_stdio() -> std::io::Result<Stdio> {
     use std::os::fd::{FromRawFd, OwnedFd};
     // SAFETY: plain descriptor calls on the process's own 0, 1 and 2; each
     // result is checked and the duplicates are owned exactly once.
@@ -107,24 +107,39 @@ pub(crate) fn take_stdio() -> std::io::Result<BoxIo> {
             libc::close(null);
         }
     }
-    use std::os::unix::fs::FileTypeExt;
-    use tokio::net::unix::pipe;
-    // BuildKit gives a frontend two pipes (os.Pipe): read them without
-    // blocking threads. Anything else (a socket, a file) through tokio's
-    // blocking adapters.
-    let (r, w) = (std::fs::File::from(rfd), std::fs::File::from(wfd));
-    let fifo = |f: &std::fs::File| f.metadata().is_ok_and(|m| m.file_type().is_fifo());
-    let reader: Box<dyn tokio::io::AsyncRead + Send + Unpin> = if fifo(&r) {
-        Box::new(pipe::Receiver::from_file(r)?)
-    } else {
-        Box::new(tokio::fs::File::from_std(r))
-    };
-    let writer: Box<dyn tokio::io::AsyncWrite + Send + Unpin> = if fifo(&w) {
-        Box::new(pipe::Sender::from_file(w)?)
-    } else {
-        Box::new(tokio::fs::File::from_std(w))
-    };
-    Ok(Box::new(tokio::io::join(reader, writer)))
+    Ok(Stdio {
+        r: std::fs::File::from(rfd),
+        w: std::fs::File::from(wfd),
+    })
+}
+
+/// The daemon's two pipes, taken by [`take_stdio`].
+pub(crate) struct Stdio {
+    r: std::fs::File,
+    w: std::fs::File,
+}
+
+impl Stdio {
+    /// The pipes as one duplex stream (inside a runtime: they register
+    /// with its reactor). BuildKit gives a frontend two pipes (os.Pipe),
+    /// read and written without blocking threads; anything else (a socket,
+    /// a file) goes through tokio's blocking adapters.
+    pub(crate) fn into_stream(self) -> std::io::Result<BoxIo> {
+        use std::os::unix::fs::FileTypeExt;
+        use tokio::net::unix::pipe;
+        let fifo = |f: &std::fs::File| f.metadata().is_ok_and(|m| m.file_type().is_fifo());
+        let reader: Box<dyn tokio::io::AsyncRead + Send + Unpin> = if fifo(&self.r) {
+            Box::new(pipe::Receiver::from_file(self.r)?)
+        } else {
+            Box::new(tokio::fs::File::from_std(self.r))
+        };
+        let writer: Box<dyn tokio::io::AsyncWrite + Send + Unpin> = if fifo(&self.w) {
+            Box::new(pipe::Sender::from_file(self.w)?)
+        } else {
+            Box::new(tokio::fs::File::from_std(self.w))
+        };
+        Ok(Box::new(tokio::io::join(reader, writer)))
+    }
 }
 
 /// The gRPC channel to the daemon over `io` (the stdio of [`take_stdio`],

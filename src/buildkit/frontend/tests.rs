@@ -192,3 +192,44 @@ fn the_head_of_a_definition_is_the_first_input_of_its_last_op() {
         None
     );
 }
+
+fn os_pipe() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0i32; 2];
+    // SAFETY: pipe2 fills both descriptors, each then owned once.
+    unsafe {
+        assert_eq!(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC), 0);
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            std::fs::File::from_raw_fd(fds[1]),
+        )
+    }
+}
+
+/// What the daemon gives a frontend: two pipes, one each way. The stream
+/// over them carries gRPC both ways.
+#[tokio::test]
+async fn the_channel_runs_over_two_real_pipes() {
+    let (to_daemon_r, to_daemon_w) = os_pipe();
+    let (to_us_r, to_us_w) = os_pipe();
+    let ours = Stdio {
+        r: to_us_r,
+        w: to_daemon_w,
+    }
+    .into_stream()
+    .unwrap();
+    let theirs = Stdio {
+        r: to_daemon_r,
+        w: to_us_w,
+    }
+    .into_stream()
+    .unwrap();
+    let fake = Fake::default();
+    fake.0.lock().unwrap().caps = vec!["readdir".into()];
+    fake.serve(theirs);
+    let gw = Gateway::in_daemon(channel(ours).await.unwrap());
+    assert_eq!(gw.ping().await.unwrap(), vec!["readdir".to_string()]);
+    let ret = ReturnOnce::new(gw);
+    assert!(matches!(ret.send(Ok(a_result())).await, Some(Ok(()))));
+    assert_eq!(fake.0.lock().unwrap().returns.len(), 1);
+}
