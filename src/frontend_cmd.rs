@@ -165,9 +165,7 @@ fn asked_platforms(opts: &BTreeMap<String, String>) -> Result<Vec<Platform>, ton
         .map(str::trim)
         .filter(|p| !p.is_empty())
         .map(|p| {
-            Platform::parse(p).map_err(|e| {
-                tonic::Status::invalid_argument(format!("archgate: platform {p:?}: {e}"))
-            })
+            Platform::parse(p).map_err(|e| own_error(format!("archgate: platform {p:?}: {e}")))
         })
         .collect()
 }
@@ -260,8 +258,7 @@ pub async fn build(
     gw: Gateway,
     opts: BTreeMap<String, String>,
 ) -> Result<gw::Result, tonic::Status> {
-    let options = Options::from_opts(&opts)
-        .map_err(|e| tonic::Status::invalid_argument(format!("archgate: {e}")))?;
+    let options = Options::from_opts(&opts).map_err(|e| own_error(format!("archgate: {e}")))?;
     let pong = gw.pong().await?;
     let caps: Vec<String> = pong
         .frontend_api_caps
@@ -274,7 +271,7 @@ pub async fn build(
     if !subrequest {
         for need in [CAP_REFARRAY, CAP_RETURNMAP, CAP_READDIR] {
             if !has(need) {
-                return Err(tonic::Status::failed_precondition(format!(
+                return Err(own_error(format!(
                     "archgate: the daemon's gateway lacks the {need:?} capability archgate needs"
                 )));
             }
@@ -342,18 +339,25 @@ pub async fn build(
                 warnings(&reports, options.strict, false),
             )
             .await;
-            Err(tonic::Status::failed_precondition(failure_message(
-                &reports,
-                options.strict,
-            )))
+            Err(own_error(failure_message(&reports, options.strict)))
         }
         Decision::Undecided { platform, message } if warn_mode => {
             let short = format!("archgate could not check {platform}: {message}");
             warn_all(&gw, can_warn, &heads, vec![(platform, short, Vec::new())]).await;
             Ok(received)
         }
-        Decision::Undecided { .. } | Decision::BuildFailed(_) => answer.ret,
+        Decision::Undecided { .. } => answer.ret.map_err(|s| own_error(s.message().to_string())),
+        Decision::BuildFailed(_) => answer.ret,
     }
+}
+
+/// An error of archgate's own, as the build's error. Code Unknown: BuildKit
+/// shows the message alone (any other code is prefixed to it, once per
+/// layer the error passes: `FailedPrecondition: FailedPrecondition: ...`;
+/// buildkit `util/grpcerrors`). Errors from the Dockerfile frontend keep
+/// theirs.
+fn own_error(message: String) -> tonic::Status {
+    tonic::Status::unknown(message)
 }
 
 /// `archgate frontend`, as the daemon starts it: take stdio, read the
@@ -402,9 +406,7 @@ pub fn serve() -> i32 {
             Err(e) => frontend::Ended {
                 passed: false,
                 returned: ret
-                    .send(Err(tonic::Status::invalid_argument(format!(
-                        "archgate frontend: {e}"
-                    ))))
+                    .send(Err(own_error(format!("archgate frontend: {e}"))))
                     .await,
             },
         };

@@ -218,6 +218,11 @@ async fn a_daemon_without_the_caps_is_refused() {
     .await
     .unwrap_err();
     assert_eq!(
+        e.code(),
+        tonic::Code::Unknown,
+        "shown without a code prefix"
+    );
+    assert_eq!(
         e.message(),
         "archgate: build-arg ARCHGATE_MODE: \"bogus\" is not fail or warn"
     );
