@@ -602,3 +602,50 @@ fn a_build_error_keeps_the_dockerfile_excerpt(row: Row) {
         .answered()
         .mentions(&["no-such-file", ">>> COPY no-such-file /app"]);
 }
+
+// ---------------------------------------------------------------------------
+// Docker 20.10 (BuildKit v0.8): what it can do, shown
+
+/// Docker 20.10's builtin Dockerfile frontend forwards `# syntax=` to the
+/// image too, and its gateway has what the gate needs (no Evaluate, no
+/// warnings, no attestations): a single-platform build (buildx refuses
+/// several on an engine without the containerd store) is gated, the
+/// local dest written only when it passes.
+#[test]
+fn docker20_gates_a_single_platform_build() {
+    let e = env();
+    let run = |dockerfile: &str, dest: &Path| {
+        let ctx = two_arch_context(&with_syntax(dockerfile));
+        let mut c = e.docker_cli(e.docker20_host(), &e.docker_config());
+        c.args([
+            "buildx",
+            "build",
+            "--progress",
+            "plain",
+            "--platform",
+            "linux/arm64",
+        ])
+        .args(["-o", &format!("type=local,dest={}", dest.display())])
+        .arg(ctx.path());
+        let cmd = format!("{c:?}");
+        let out = c.stdin(Stdio::null()).output().expect("docker buildx");
+        Bx {
+            code: out.status.code().unwrap_or(-1),
+            out: format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            cmd,
+        }
+    };
+    let dir = common::tmp();
+    let good = dir.path().join("good");
+    let r = run(TWO_PLATFORM_DOCKERFILE, &good);
+    r.passed();
+    assert_eq!(elf_arch(&good.join("app")), Some("arm64"), "{r}");
+    let bad = dir.path().join("bad");
+    let r = run(HARDCODED_DOCKERFILE, &bad);
+    r.failed().answered().mentions(FAILURE_NEEDLES);
+    assert!(!bad.exists(), "{} was written\n{r}", bad.display());
+}
