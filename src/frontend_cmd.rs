@@ -129,7 +129,7 @@ impl Options {
 pub fn forward_request(
     opts: &BTreeMap<String, String>,
     options: &Options,
-    inputs: HashMap<String, crate::buildkit::proto::pb::Definition>,
+    inputs: HashMap<String, Vec<u8>>,
 ) -> gw::SolveRequest {
     let mut fwd = opts.clone();
     if !fwd.contains_key(OPT_CMDLINE) {

@@ -129,8 +129,9 @@ impl Gateway {
         Ok(())
     }
 
-    /// The frontend's inputs (cap `frontend.inputs`), by name.
-    pub async fn inputs(&self) -> Result<HashMap<String, Definition>, tonic::Status> {
+    /// The frontend's inputs (cap `frontend.inputs`), by name: each an LLB
+    /// definition as the daemon encoded it, to be forwarded unchanged.
+    pub async fn inputs(&self) -> Result<HashMap<String, Vec<u8>>, tonic::Status> {
         Ok(self
             .client
             .clone()

@@ -65,13 +65,17 @@ fn forwarding_keeps_every_option_and_sets_cmdline_once() {
         ("frontend.caps", "moby.buildkit.frontend.contexts+forward"),
         ("platform", "linux/amd64,linux/arm64"),
     ]);
-    let inputs: HashMap<_, _> = [("extra".to_string(), Default::default())]
+    let inputs: HashMap<_, _> = [("extra".to_string(), vec![0x0a, 0x01, 0x00])]
         .into_iter()
         .collect();
     let req = forward_request(&o, &Options::default(), inputs);
     assert_eq!(req.frontend, "dockerfile.v0");
     assert!(req.allow_result_return && req.allow_result_array_ref);
-    assert_eq!(req.frontend_inputs.len(), 1);
+    assert_eq!(
+        req.frontend_inputs["extra"],
+        vec![0x0a, 0x01, 0x00],
+        "bytes as received"
+    );
     for (k, v) in &o {
         assert_eq!(req.frontend_opt.get(k), Some(v), "{k}");
     }
@@ -176,7 +180,11 @@ async fn subrequests_pass_through_ungated() {
     let st = fake.0.lock().unwrap();
     assert_eq!(st.solves.len(), 1);
     assert_eq!(st.solves[0].frontend_opt["requestid"], "frontend.outline");
-    assert_eq!(st.solves[0].frontend_inputs.len(), 1, "inputs forwarded");
+    assert_eq!(
+        st.solves[0].frontend_inputs["extra"],
+        vec![0x0a, 0x01, 0x00],
+        "inputs forwarded as the daemon encoded them"
+    );
 }
 
 /// The Dockerfile frontend's error comes back as it was.

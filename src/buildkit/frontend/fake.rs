@@ -128,7 +128,7 @@ impl LlbBridge for Fake {
     async fn inputs(&self, r: Request<InputsRequest>) -> Result<Response<InputsResponse>, Status> {
         self.saw(&r);
         let mut defs = std::collections::HashMap::new();
-        defs.insert("extra".to_string(), Default::default());
+        defs.insert("extra".to_string(), vec![0x0a, 0x01, 0x00]);
         Ok(Response::new(InputsResponse { definitions: defs }))
     }
     async fn warn(&self, r: Request<WarnRequest>) -> Result<Response<WarnResponse>, Status> {
