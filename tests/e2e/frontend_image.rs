@@ -34,15 +34,26 @@ pub enum Row {
 }
 
 impl Row {
-    /// `docker buildx build --progress plain` on this row's builder, with
-    /// the test environment's private DOCKER_CONFIG.
-    fn buildx(self) -> Command {
+    /// The docker CLI on this row's engine, with the test environment's
+    /// private DOCKER_CONFIG.
+    fn docker(self) -> Command {
         let e = env();
-        let mut c = match self {
+        match self {
             Row::Docker26 => e.docker26(),
-        };
+        }
+    }
+    /// `docker buildx build --progress plain` on this row's builder.
+    fn buildx(self) -> Command {
+        let mut c = self.docker();
         c.args(["buildx", "build", "--progress", "plain"]);
         c
+    }
+    /// How this row's buildx asks for the outline subrequest: buildx 0.13
+    /// has the experimental `--print`; 0.29 has `--call`.
+    fn outline(self, c: &mut Command) {
+        match self {
+            Row::Docker26 => c.env("BUILDX_EXPERIMENTAL", "1").arg("--print=outline"),
+        };
     }
 }
 
@@ -81,6 +92,8 @@ rows!(
         dockerfile_frontend_image_through_archgate_dockerfile,
         a_malformed_option_is_a_readable_error,
         a_build_error_keeps_the_dockerfile_excerpt,
+        bake_with_a_target_context_is_gated,
+        outline_subrequest_answers_as_without_archgate,
     ]
     docker26 => super::Row::Docker26,
 );
@@ -260,6 +273,10 @@ impl Bx {
 fn buildx(row: Row, args: &[&str], ctx: &Context) -> Bx {
     let mut c = row.buildx();
     c.args(args).arg(ctx.path());
+    finish(c)
+}
+
+fn finish(mut c: Command) -> Bx {
     let cmd = format!("{c:?}");
     let child = c
         .stdin(Stdio::null())
@@ -601,6 +618,77 @@ fn a_build_error_keeps_the_dockerfile_excerpt(row: Row) {
     run.failed()
         .answered()
         .mentions(&["no-such-file", ">>> COPY no-such-file /app"]);
+}
+
+/// bake with a `target:` context: the base target's result reaches the
+/// Dockerfile frontend as a frontend input that archgate forwards.
+fn bake_with_a_target_context_is_gated(row: Row) {
+    let run = |dockerfile_tail: &str| {
+        let ctx = two_arch_context("");
+        ctx.write(
+            "base.Dockerfile",
+            b"FROM scratch\nARG TARGETARCH\nCOPY app-${TARGETARCH} /app\nCOPY app-amd64 /app-amd64\n",
+        );
+        ctx.dockerfile(&with_syntax(&format!("FROM base\n{dockerfile_tail}")));
+        let out = common::tmp();
+        let dest = out.path().join("dest");
+        ctx.write(
+            "docker-bake.hcl",
+            format!(
+                "target \"base\" {{\n  dockerfile = \"base.Dockerfile\"\n  platforms = [\"linux/amd64\", \"linux/arm64\"]\n}}\n\
+                 target \"app\" {{\n  contexts = {{ base = \"target:base\" }}\n  dockerfile = \"Dockerfile\"\n  \
+                 platforms = [\"linux/amd64\", \"linux/arm64\"]\n  output = [\"type=local,dest={}\"]\n}}\n",
+                dest.display()
+            )
+            .as_bytes(),
+        );
+        let mut c = row.docker();
+        c.current_dir(ctx.path())
+            .args(["buildx", "bake", "--progress", "plain", "app"]);
+        (finish(c), dest, out, ctx)
+    };
+    let (r, dest, _out, _ctx) = run("ENTRYPOINT [\"/app\"]\n");
+    r.passed();
+    assert_eq!(
+        elf_arch(&dest.join("linux_arm64/app")),
+        Some("arm64"),
+        "{r}"
+    );
+    let (r, dest, _out, _ctx) = run("ENTRYPOINT [\"/app-amd64\"]\n");
+    r.failed().answered().mentions(&[
+        "archgate: wrong-architecture gate failed",
+        "FAIL linux/arm64  arch-mismatch",
+        "entrypoint /app-amd64",
+    ]);
+    assert!(!dest.exists(), "{} was written\n{r}", dest.display());
+}
+
+/// `--call=outline` (`--print=outline` on buildx 0.13): the Dockerfile
+/// frontend's answer, untouched, as without archgate.
+fn outline_subrequest_answers_as_without_archgate(row: Row) {
+    let text = "FROM scratch AS base\nARG TARGETARCH\nARG GREETING=hi\nCOPY app-${TARGETARCH} /app\nENTRYPOINT [\"/app\"]\n";
+    // The same Dockerfile both ways (line numbers are part of an outline):
+    // archgate through the build arg.
+    let outline = |syntax: Option<&str>| {
+        let ctx = two_arch_context(text);
+        let mut c = row.docker();
+        c.args(["buildx", "build", "--progress", "plain"]);
+        if let Some(img) = syntax {
+            c.args(["--build-arg", &format!("BUILDKIT_SYNTAX={img}")]);
+        }
+        row.outline(&mut c);
+        c.arg(ctx.path()).stderr(Stdio::null());
+        let out = c.stdin(Stdio::null()).output().expect("docker buildx");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let plain = outline(None);
+    let gated = outline(Some(archgate_image()));
+    assert_eq!(plain.0, Some(0), "outline without archgate: {}", plain.1);
+    assert!(plain.1.contains("GREETING"), "{}", plain.1);
+    assert_eq!(gated, plain, "the outline through archgate");
 }
 
 // ---------------------------------------------------------------------------
