@@ -94,6 +94,7 @@ rows!(
         a_build_error_keeps_the_dockerfile_excerpt,
         bake_with_a_target_context_is_gated,
         outline_subrequest_answers_as_without_archgate,
+        deep_build_arg_judges_every_program,
     ]
     docker26 => super::Row::Docker26,
 );
@@ -689,6 +690,28 @@ fn outline_subrequest_answers_as_without_archgate(row: Row) {
     assert_eq!(plain.0, Some(0), "outline without archgate: {}", plain.1);
     assert!(plain.1.contains("GREETING"), "{}", plain.1);
     assert_eq!(gated, plain, "the outline through archgate");
+}
+
+/// `ARCHGATE_DEEP=1`: a wrong-arch program the config never runs fails the
+/// build too; without it the build passes.
+fn deep_build_arg_judges_every_program(row: Row) {
+    let text = "FROM scratch\nARG TARGETARCH\nCOPY app-${TARGETARCH} /app\nCOPY app-amd64 /usr/bin/helper\nENTRYPOINT [\"/app\"]\n";
+    let ctx = two_arch_context(&with_syntax(text));
+    let run = buildx(row, &["--platform", TWO_PLATFORMS], &ctx);
+    run.passed();
+    let run = buildx(
+        row,
+        &[
+            "--platform",
+            TWO_PLATFORMS,
+            "--build-arg",
+            "ARCHGATE_DEEP=1",
+        ],
+        &ctx,
+    );
+    run.failed()
+        .answered()
+        .mentions(&["FAIL linux/arm64", "/usr/bin/helper"]);
 }
 
 // ---------------------------------------------------------------------------
