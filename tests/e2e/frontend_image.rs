@@ -528,7 +528,16 @@ fn secret_reaches_the_run_step(row: Row) {
 }
 
 fn warn_mode_passes_and_shows_the_findings(row: Row) {
-    let ctx = two_arch_context(&with_syntax(HARDCODED_DOCKERFILE));
+    // A first step of its own makes every vertex of this build its own: a
+    // warning goes on a vertex, and a vertex another test's build shares
+    // (the same hardcoded Dockerfile, solved at the same time) may carry it
+    // to that build's output instead (seen once in a parallel run).
+    let marker = unique("fe_warn_mode");
+    let ctx = two_arch_context(&with_syntax(&format!(
+        "FROM scratch\nCOPY marker /marker\n{}",
+        HARDCODED_DOCKERFILE.trim_start_matches("FROM scratch\n")
+    )));
+    ctx.write("marker", marker.as_bytes());
     let out = common::tmp();
     let dest = out.path().join("dest");
     let run = buildx(
