@@ -528,11 +528,10 @@ fn secret_reaches_the_run_step(row: Row) {
 }
 
 fn warn_mode_passes_and_shows_the_findings(row: Row) {
-    // A first step of its own: this build's steps are never cached, so the
-    // check below must not depend on how a cached step shows a warning
-    // (the test failed once in a parallel run, when its steps were shared
-    // with the hardcoded-arch tests' and only the summary was asserted
-    // loosely).
+    // A first step of its own: no earlier test has cached this build's
+    // steps, so its output does not depend on the order tests run in (the
+    // in-step `WARN:` line shows only under a cached step: the test once
+    // failed on it, depending on which test built the steps first).
     let marker = unique("fe_warn_mode");
     let ctx = two_arch_context(&with_syntax(&format!(
         "FROM scratch\nCOPY marker /marker\n{}",
