@@ -25,22 +25,37 @@ use std::time::Duration;
 // ---------------------------------------------------------------------------
 // The rows: which engine, docker CLI and buildx run the build
 
-/// One (engine, docker CLI, buildx) combination.
-#[derive(Debug, Clone, Copy)]
-pub enum Row {
-    /// Docker 26.1 (BuildKit v0.13) with its docker CLI and buildx 0.13,
-    /// buildx's default builder (the engine's docker driver).
-    Docker26,
+/// One (engine, docker CLI, buildx) combination: how to get its docker CLI
+/// (engine, DOCKER_CONFIG with its buildx, `BUILDX_BUILDER` for a named
+/// builder) and how its buildx asks for subrequests.
+#[derive(Clone, Copy)]
+pub struct Row {
+    pub docker: fn() -> Command,
+    pub outline: Outline,
 }
 
+/// How a buildx asks for the outline subrequest.
+#[derive(Debug, Clone, Copy)]
+pub enum Outline {
+    /// buildx 0.13: experimental `--print=outline`.
+    Print,
+    /// buildx 0.29: `--call=outline` (for the Docker 28 and
+    /// docker-container rows, once the test env has them).
+    #[allow(dead_code)]
+    Call,
+}
+
+/// Docker 26.1 (BuildKit v0.13) with its docker CLI and buildx 0.13,
+/// buildx's default builder (the engine's docker driver).
+pub const DOCKER26: Row = Row {
+    docker: || env().docker26(),
+    outline: Outline::Print,
+};
+
 impl Row {
-    /// The docker CLI on this row's engine, with the test environment's
-    /// private DOCKER_CONFIG.
+    /// The docker CLI of this row.
     fn docker(self) -> Command {
-        let e = env();
-        match self {
-            Row::Docker26 => e.docker26(),
-        }
+        (self.docker)()
     }
     /// `docker buildx build --progress plain` on this row's builder.
     fn buildx(self) -> Command {
@@ -48,17 +63,18 @@ impl Row {
         c.args(["buildx", "build", "--progress", "plain"]);
         c
     }
-    /// How this row's buildx asks for the outline subrequest: buildx 0.13
-    /// has the experimental `--print`; 0.29 has `--call`.
+    /// Ask for the outline subrequest.
     fn outline(self, c: &mut Command) {
-        match self {
-            Row::Docker26 => c.env("BUILDX_EXPERIMENTAL", "1").arg("--print=outline"),
+        match self.outline {
+            Outline::Print => c.env("BUILDX_EXPERIMENTAL", "1").arg("--print=outline"),
+            Outline::Call => c.arg("--call=outline"),
         };
     }
 }
 
 /// Each test below, once per row: `rows!([tests...] module => Row, ...)`.
-/// A new row is one more `name => Row::...` line.
+/// A new row is one more line, e.g. (names as the test env will have them)
+/// `docker28 => super::Row { docker: || { let e = super::env(); e.docker_cli(e.get("ARCHGATE_DOCKER28_HOST"), &e.docker_config()) }, outline: super::Outline::Call },`.
 macro_rules! rows {
     ($tests:tt $($row:ident => $value:expr),* $(,)?) => {
         $( row_tests!($row, $value, $tests); )*
@@ -96,7 +112,7 @@ rows!(
         outline_subrequest_answers_as_without_archgate,
         deep_build_arg_judges_every_program,
     ]
-    docker26 => super::Row::Docker26,
+    docker26 => super::DOCKER26,
 );
 
 // ---------------------------------------------------------------------------
