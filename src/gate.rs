@@ -6,8 +6,9 @@
 //! platform.
 //!
 //! The one idea: one function (`Gate::judge`) for every runner that holds a
-//! result on a gateway: the client-side build of `archgate build` now, the
-//! frontend image later. They differ only in how they got the result.
+//! result on a gateway: the client-side build of `archgate build` and the
+//! frontend image's in-daemon build (`frontend_cmd`). They differ only in
+//! how they got the result.
 
 use std::collections::HashMap;
 
@@ -166,17 +167,25 @@ impl Gate {
             )));
         }
 
-        // Build every platform now, so a failing step is a build error
-        // rather than a read error in the middle of an inspection.
-        for (_, id) in &refs {
-            if let Err(s) = gw.evaluate(id, has_evaluate).await {
-                return build_failed(s);
-            }
+        // Build every platform now (all at once), so a failing step is a
+        // build error rather than a read error in the middle of an
+        // inspection.
+        let evaluated =
+            futures::future::try_join_all(refs.iter().map(|(_, id)| gw.evaluate(id, has_evaluate)));
+        if let Err(s) = evaluated.await {
+            return build_failed(s);
         }
 
+        // Every platform checked at once; the answers in platform order.
+        let checked = futures::future::join_all(
+            parsed
+                .iter()
+                .map(|(key, platform, id)| self.check(gw, &res.metadata, key, platform, id)),
+        )
+        .await;
         let mut reports = Vec::new();
-        for (key, platform, id) in &parsed {
-            match self.check(gw, &res.metadata, key, platform, id).await {
+        for ((key, _, _), outcome) in parsed.iter().zip(checked) {
+            match outcome {
                 Ok(report) => reports.push(report),
                 Err(message) => {
                     let status = tonic::Status::failed_precondition(format!(

@@ -5,6 +5,7 @@ pub mod check;
 pub mod dial;
 pub mod digest;
 pub mod docker;
+pub mod frontend_cmd;
 pub mod gate;
 pub mod goparse;
 pub mod inspect;

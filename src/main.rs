@@ -32,6 +32,10 @@ enum Command {
     /// Build with BuildKit and gate every platform before anything is
     /// exported: a drop-in for `docker buildx build`
     Build(Box<BuildArgs>),
+    /// The gate inside BuildKit: what the archgate frontend image runs
+    /// (BuildKit starts it for `# syntax=IMAGE`; not for people)
+    #[command(hide = true)]
+    Frontend,
 }
 
 #[derive(Args)]
@@ -166,6 +170,9 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => run_check(args),
         Command::Build(args) => run_build(*args),
+        // Exit at once, whatever still runs: the daemon waits for the
+        // process, and the Return has gone.
+        Command::Frontend => std::process::exit(archgate::frontend_cmd::serve()),
     }
     .into()
 }

@@ -21,39 +21,52 @@ use super::gomode::GoMode;
 use super::proto::fsutil::types::Stat;
 use super::proto::gateway::llb_bridge_client::LlbBridgeClient;
 use super::proto::gateway::{
-    EvaluateRequest, FileRange, PingRequest, ReadDirRequest, ReadFileRequest, ReturnRequest,
-    SolveRequest, SolveResponse, StatFileRequest,
+    EvaluateRequest, FileRange, InputsRequest, PingRequest, PongResponse, ReadDirRequest,
+    ReadFileRequest, ReturnRequest, SolveRequest, SolveResponse, StatFileRequest, WarnRequest,
 };
 use super::proto::google::rpc::Status as RpcStatus;
+use super::proto::pb::{Definition, Op};
 use crate::rootfs::{display, split_parent, Entry, FsError, Kind, RootFs};
 
 /// Routing key for every LLBBridge call: the daemon finds the build by it
 /// (buildkit `client/buildid/metadata.go`).
 const BUILD_ID_HEADER: &str = "buildkit-controlapi-buildid";
 
-/// The gateway of one build (`Control.Solve` with `Ref == build_id` must be
-/// in flight).
+/// The gateway of one build: a client-side build's (`Control.Solve` with
+/// `Ref == build_id` must be in flight), or a frontend's, started by the
+/// daemon, whose connection is its build (no build-id header).
 #[derive(Clone)]
 pub struct Gateway {
     client: LlbBridgeClient<Channel>,
-    build_id: MetadataValue<tonic::metadata::Ascii>,
+    build_id: Option<MetadataValue<tonic::metadata::Ascii>>,
 }
 
 impl Gateway {
+    /// The gateway of the client-side build `build_id`.
     pub fn new(channel: Channel, build_id: &str) -> Result<Self, BuildError> {
         let build_id = build_id.parse().map_err(|_| {
             BuildError::Session(format!("build id {build_id:?} is not a valid header value"))
         })?;
         Ok(Gateway {
             client: gateway_client(channel),
-            build_id,
+            build_id: Some(build_id),
         })
+    }
+
+    /// The gateway of a frontend the daemon started (the LLBBridge served
+    /// on the process's stdio): calls carry no build id.
+    pub fn in_daemon(channel: Channel) -> Self {
+        Gateway {
+            client: gateway_client(channel),
+            build_id: None,
+        }
     }
 
     fn req<T>(&self, msg: T) -> tonic::Request<T> {
         let mut r = tonic::Request::new(msg);
-        r.metadata_mut()
-            .insert(BUILD_ID_HEADER, self.build_id.clone());
+        if let Some(id) = &self.build_id {
+            r.metadata_mut().insert(BUILD_ID_HEADER, id.clone());
+        }
         r
     }
 
@@ -71,6 +84,17 @@ impl Gateway {
             .filter(|c| c.enabled)
             .map(|c| c.id)
             .collect())
+    }
+
+    /// Ping's whole answer: caps, LLB caps, the workers (the first
+    /// worker's first platform is the daemon's default).
+    pub async fn pong(&self) -> Result<PongResponse, tonic::Status> {
+        Ok(self
+            .client
+            .clone()
+            .ping(self.req(PingRequest {}))
+            .await?
+            .into_inner())
     }
 
     pub async fn solve(&self, req: SolveRequest) -> Result<SolveResponse, tonic::Status> {
@@ -105,6 +129,41 @@ impl Gateway {
         Ok(())
     }
 
+    /// The frontend's inputs (cap `frontend.inputs`), by name: each an LLB
+    /// definition as the daemon encoded it, to be forwarded unchanged.
+    pub async fn inputs(&self) -> Result<HashMap<String, Vec<u8>>, tonic::Status> {
+        Ok(self
+            .client
+            .clone()
+            .inputs(self.req(InputsRequest {}))
+            .await?
+            .into_inner()
+            .definitions)
+    }
+
+    /// A warning on vertex `digest` (cap `gateway.warnings`): `short` is
+    /// its one line, `detail` the lines under it.
+    pub async fn warn(
+        &self,
+        digest: &str,
+        short: &str,
+        detail: &[String],
+    ) -> Result<(), tonic::Status> {
+        self.client
+            .clone()
+            .warn(self.req(WarnRequest {
+                digest: digest.to_string(),
+                // BuildKit shows every level alike; the Dockerfile
+                // frontend's lint warnings use 1.
+                level: 1,
+                short: short.as_bytes().to_vec(),
+                detail: detail.iter().map(|d| d.as_bytes().to_vec()).collect(),
+                url: String::new(),
+            }))
+            .await?;
+        Ok(())
+    }
+
     /// A filesystem view of one result ref.
     pub fn rootfs(&self, ref_id: &str) -> GatewayFs {
         GatewayFs {
@@ -113,6 +172,19 @@ impl Gateway {
             cache: Mutex::new(HashMap::new()),
         }
     }
+}
+
+/// The head of an LLB definition: the vertex its result comes from (the
+/// first input of the last op, as buildkit `client/llb` marshals it), where
+/// warnings about that result can be attached. `None` for an empty one.
+pub fn definition_head(def: &Definition) -> Option<String> {
+    let last = def.def.last()?;
+    let op = Op::decode(last.as_slice()).ok()?;
+    op.inputs
+        .into_iter()
+        .next()
+        .map(|i| i.digest)
+        .filter(|d| !d.is_empty())
 }
 
 /// One result ref as a `RootFs`. An empty ref id is BuildKit's "scratch with

@@ -2,8 +2,9 @@
 //! addresses and resolution (`addr`, `store`), transports, the generated
 //! protocol, first calls (`client`), the session the daemon calls back
 //! (`session` with `filesync`, `auth`, `secrets`), the gateway and its
-//! `RootFs` (`gateway`), progress rendering, and the runner of a client-side
-//! gateway build that takes the build as a function (`solve`).
+//! `RootFs` (`gateway`), progress rendering, and the two runners of a build
+//! function: a client-side gateway build (`solve`) and a frontend started
+//! by the daemon, on its stdio (`frontend`).
 //!
 //! The one idea: everything a build does travels over one connection that
 //! archgate dials itself (unix, tcp+TLS, the Docker Engine's `/grpc` upgrade,
@@ -15,6 +16,7 @@ pub mod auth;
 pub mod client;
 pub mod error;
 pub mod filesync;
+pub mod frontend;
 pub mod gateway;
 pub mod gomode;
 pub mod progress;

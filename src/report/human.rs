@@ -146,6 +146,14 @@ fn render_check(out: &mut String, c: &Check, color: bool) {
     }
 }
 
+/// One platform's part of the report (its verdict line, its checks with
+/// the chain and binary facts, notes and hint), as `render` shows it.
+pub fn platform(p: &PlatformReport, color: bool) -> String {
+    let mut out = String::new();
+    render_platform(&mut out, p, color);
+    out
+}
+
 fn render_platform(out: &mut String, p: &PlatformReport, color: bool) {
     let _ = write!(
         out,

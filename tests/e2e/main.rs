@@ -16,6 +16,7 @@ mod buildkit_transport;
 mod daemon;
 mod debian;
 mod deep;
+mod frontend_image;
 mod golden;
 mod hostile;
 mod inputs;

@@ -69,6 +69,21 @@ pub async fn connect_with(addr: &BuilderAddr, env: &Environment) -> Result<Chann
     }
 }
 
+/// A channel over a stream someone else opened (a frontend's stdio, served
+/// by the daemon): HTTP/2 with prior knowledge, authority `localhost`, the
+/// one stream handed out once and never re-dialled. No call is made.
+pub(crate) async fn over_stream(io: BoxIo, name: &str) -> Result<Channel, BuildError> {
+    let err = |reason: String| BuildError::Connect {
+        addr: name.to_string(),
+        reason,
+    };
+    endpoint(&BuilderAddr::Unix(name.into()))
+        .map_err(err)?
+        .connect_with_connector(OneShot::new(io, name))
+        .await
+        .map_err(|e| err(crate::dial::describe(&e)))
+}
+
 /// Dial, build the channel over the one stream, and prove it with a call.
 async fn establish(
     target: &BuilderAddr,

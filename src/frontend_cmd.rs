@@ -1,0 +1,425 @@
+//! `archgate frontend`: the gate inside BuildKit. The daemon starts the
+//! archgate frontend image for a Dockerfile whose first line is
+//! `# syntax=REG/archgate:TAG` (or with `--build-arg BUILDKIT_SYNTAX=...`);
+//! this command forwards the build, with every option and input it got, to
+//! the Dockerfile frontend, judges each platform of the result with the
+//! same gate as `archgate build` (`Gate::judge`), and returns the result
+//! (the daemon exports it) or an error naming each failing platform
+//! (nothing is exported).
+//!
+//! The one idea: archgate only sits between solve and export. Everything
+//! the client asked for (caches, contexts, secrets, attestations,
+//! subrequests) is the Dockerfile frontend's business and passes through
+//! untouched; what archgate adds is one decision, and its warnings.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::buildkit::client::platform as worker_platform;
+use crate::buildkit::frontend::{self, ReturnOnce};
+use crate::buildkit::gateway::{definition_head, Gateway};
+use crate::buildkit::proto::gateway::{self as gw, result::Result as ResultArm};
+use crate::gate::{Decision, Gate};
+use crate::goparse::parse_go_bool;
+use crate::inspect::{gate_fails, Platform, PlatformReport, Verdict};
+use crate::report::human;
+
+/// Gateway caps (buildkit `frontend/gateway/pb/caps.go`).
+const CAP_REFARRAY: &str = "proto.refarray";
+const CAP_RETURNMAP: &str = "returnmap";
+const CAP_READDIR: &str = "readdir";
+const CAP_EVALUATE: &str = "gateway.evaluate";
+const CAP_INPUTS: &str = "frontend.inputs";
+const CAP_WARNINGS: &str = "gateway.warnings";
+
+/// Frontend options (buildkit `frontend/dockerui`, `frontend/gateway`).
+const OPT_CMDLINE: &str = "cmdline";
+const OPT_SOURCE: &str = "source";
+const OPT_PLATFORM: &str = "platform";
+const OPT_REQUESTID: &str = "requestid";
+const BUILD_ARG: &str = "build-arg:";
+
+/// archgate's build args.
+const ARG_STRICT: &str = "ARCHGATE_STRICT";
+const ARG_MODE: &str = "ARCHGATE_MODE";
+const ARG_DEEP: &str = "ARCHGATE_DEEP";
+const ARG_DOCKERFILE: &str = "ARCHGATE_DOCKERFILE";
+
+/// What the gate does with a failing platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Fail the build (the default).
+    #[default]
+    Fail,
+    /// Show every finding as a BuildKit warning; never fail.
+    Warn,
+}
+
+/// archgate's options, from the build's `build-arg:ARCHGATE_*`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    pub strict: bool,
+    pub mode: Mode,
+    pub deep: bool,
+    /// Forward to this Dockerfile frontend image (through `gateway.v0`)
+    /// instead of the daemon's builtin `dockerfile.v0`.
+    pub dockerfile: Option<String>,
+}
+
+/// A build arg archgate cannot read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("build-arg {name}: {value:?} {expected}")]
+pub struct OptionError {
+    pub name: &'static str,
+    pub value: String,
+    pub expected: &'static str,
+}
+
+impl Options {
+    /// Read the `build-arg:ARCHGATE_*` options. An empty value is the
+    /// default; anything else must be what the option takes.
+    pub fn from_opts(opts: &BTreeMap<String, String>) -> Result<Options, OptionError> {
+        let arg = |name: &str| {
+            opts.get(&format!("{BUILD_ARG}{name}"))
+                .map(|v| v.trim())
+                .filter(|v| !v.is_empty())
+        };
+        let flag = |name: &'static str| match arg(name) {
+            None => Ok(false),
+            Some(v) => parse_go_bool(v).ok_or_else(|| OptionError {
+                name,
+                value: v.to_string(),
+                expected: "is not a boolean (1, true, 0, false)",
+            }),
+        };
+        let mode = match arg(ARG_MODE) {
+            None | Some("fail") => Mode::Fail,
+            Some("warn") => Mode::Warn,
+            Some(v) => {
+                return Err(OptionError {
+                    name: ARG_MODE,
+                    value: v.to_string(),
+                    expected: "is not fail or warn",
+                })
+            }
+        };
+        let dockerfile = match arg(ARG_DOCKERFILE) {
+            None => None,
+            Some(v) if v.contains(char::is_whitespace) => {
+                return Err(OptionError {
+                    name: ARG_DOCKERFILE,
+                    value: v.to_string(),
+                    expected: "is not an image reference",
+                })
+            }
+            Some(v) => Some(v.to_string()),
+        };
+        Ok(Options {
+            strict: flag(ARG_STRICT)?,
+            mode,
+            deep: flag(ARG_DEEP)?,
+            dockerfile,
+        })
+    }
+}
+
+/// The solve that forwards this build to the Dockerfile frontend: every
+/// option verbatim, `cmdline` set (the builtin Dockerfile frontend forwards
+/// again to `# syntax=` when it is absent: the build would recurse), the
+/// frontend's inputs (named contexts), the result asked back.
+pub fn forward_request(
+    opts: &BTreeMap<String, String>,
+    options: &Options,
+    inputs: HashMap<String, Vec<u8>>,
+) -> gw::SolveRequest {
+    let mut fwd = opts.clone();
+    if !fwd.contains_key(OPT_CMDLINE) {
+        let me = fwd
+            .get(OPT_SOURCE)
+            .cloned()
+            .unwrap_or_else(|| "archgate".to_string());
+        fwd.insert(OPT_CMDLINE.into(), me);
+    }
+    let frontend = match &options.dockerfile {
+        Some(image) => {
+            fwd.insert(OPT_SOURCE.into(), image.clone());
+            "gateway.v0"
+        }
+        None => "dockerfile.v0",
+    };
+    gw::SolveRequest {
+        frontend: frontend.into(),
+        frontend_opt: fwd.into_iter().collect(),
+        allow_result_return: true,
+        allow_result_array_ref: true,
+        frontend_inputs: inputs,
+        ..Default::default()
+    }
+}
+
+/// The platforms the build asked for (`platform`, comma-separated).
+fn asked_platforms(opts: &BTreeMap<String, String>) -> Result<Vec<Platform>, tonic::Status> {
+    let Some(list) = opts.get(OPT_PLATFORM) else {
+        return Ok(Vec::new());
+    };
+    list.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            Platform::parse(p).map_err(|e| own_error(format!("archgate: platform {p:?}: {e}")))
+        })
+        .collect()
+}
+
+/// The error the build fails with when the gate fails: each failing
+/// platform as `archgate build` shows it (program, chain, binary facts,
+/// hint).
+pub fn failure_message(reports: &[PlatformReport], strict: bool) -> String {
+    let mut msg = String::from("archgate: wrong-architecture gate failed, nothing exported:\n");
+    for r in reports.iter().filter(|r| gate_fails(r.verdict, strict)) {
+        msg.push_str(&human::platform(r, false));
+    }
+    msg.trim_end().to_string()
+}
+
+/// One warning per report that did not pass (with `all`, failures too):
+/// its one line and the lines of its report.
+fn warnings(
+    reports: &[PlatformReport],
+    strict: bool,
+    all: bool,
+) -> Vec<(String, String, Vec<String>)> {
+    reports
+        .iter()
+        .filter(|r| r.verdict != Verdict::Pass && (all || !gate_fails(r.verdict, strict)))
+        .map(|r| {
+            let short = format!(
+                "archgate: {} {} {}: {}",
+                r.platform,
+                r.verdict.as_str(),
+                r.reason.as_str(),
+                r.message
+            );
+            let detail = human::platform(r, false)
+                .lines()
+                .map(str::to_string)
+                .collect();
+            (r.platform.clone(), short, detail)
+        })
+        .collect()
+}
+
+/// The vertex each platform's warnings go on: the head of its ref's
+/// definition (any ref's for a platform without one).
+fn heads(res: &gw::Result) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    match &res.result {
+        Some(ResultArm::Refs(m)) => {
+            for (k, r) in &m.refs {
+                if let Some(h) = r.def.as_ref().and_then(definition_head) {
+                    out.insert(k.clone(), h);
+                }
+            }
+        }
+        Some(ResultArm::Ref(r)) => {
+            if let Some(h) = r.def.as_ref().and_then(definition_head) {
+                out.insert(String::new(), h);
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// Send the warnings (or, without the warnings cap or a vertex to put
+/// them on, log them to the daemon's log).
+async fn warn_all(
+    gw: &Gateway,
+    can_warn: bool,
+    heads: &HashMap<String, String>,
+    list: Vec<(String, String, Vec<String>)>,
+) {
+    for (platform, short, detail) in list {
+        let head = heads
+            .get(&platform)
+            .or_else(|| heads.values().next())
+            .filter(|_| can_warn);
+        let sent = match head {
+            Some(h) => gw.warn(h, &short, &detail).await.map_err(|s| s.to_string()),
+            None => Err("no vertex to attach it to".to_string()),
+        };
+        if let Err(e) = sent {
+            tracing::warn!("{short} (not shown to the client: {e})");
+        }
+    }
+}
+
+/// The build function: forward, gate, answer.
+pub async fn build(
+    gw: Gateway,
+    opts: BTreeMap<String, String>,
+) -> Result<gw::Result, tonic::Status> {
+    let options = Options::from_opts(&opts).map_err(|e| own_error(format!("archgate: {e}")))?;
+    let pong = gw.pong().await?;
+    let caps: Vec<String> = pong
+        .frontend_api_caps
+        .iter()
+        .filter(|c| c.enabled)
+        .map(|c| c.id.clone())
+        .collect();
+    let has = |cap: &str| caps.iter().any(|c| c == cap);
+    let subrequest = opts.contains_key(OPT_REQUESTID);
+    if !subrequest {
+        for need in [CAP_REFARRAY, CAP_RETURNMAP, CAP_READDIR] {
+            if !has(need) {
+                return Err(own_error(format!(
+                    "archgate: the daemon's gateway lacks the {need:?} capability archgate needs"
+                )));
+            }
+        }
+    }
+    let inputs = if has(CAP_INPUTS) {
+        gw.inputs().await?
+    } else {
+        HashMap::new()
+    };
+    let req = forward_request(&opts, &options, inputs);
+    // The Dockerfile frontend's error goes back as it came (code, message,
+    // details: the Dockerfile excerpt, an unsupported subrequest).
+    let res = gw.solve(req).await?.result.unwrap_or_default();
+    if subrequest {
+        // --check, --call=outline|targets, describe: an answer in
+        // metadata, nothing to gate.
+        return Ok(res);
+    }
+
+    let default_platform = pong
+        .workers
+        .first()
+        .and_then(|w| w.platforms.first())
+        .map(worker_platform)
+        .unwrap_or_else(|| Platform::new("linux", std::env::consts::ARCH, None));
+    let gate = Gate {
+        platforms: asked_platforms(&opts)?,
+        default_platform,
+        strict: options.strict,
+        deep: options.deep,
+        events: None,
+    };
+    let heads = heads(&res);
+    let received = res.clone();
+    let answer = gate.judge(&gw, res, has(CAP_EVALUATE)).await;
+    let can_warn = has(CAP_WARNINGS);
+    let warn_mode = options.mode == Mode::Warn;
+    match answer.value {
+        Decision::Pass(reports) => {
+            warn_all(
+                &gw,
+                can_warn,
+                &heads,
+                warnings(&reports, options.strict, false),
+            )
+            .await;
+            answer.ret
+        }
+        Decision::Fail(reports) if warn_mode => {
+            warn_all(
+                &gw,
+                can_warn,
+                &heads,
+                warnings(&reports, options.strict, true),
+            )
+            .await;
+            Ok(received)
+        }
+        Decision::Fail(reports) => {
+            warn_all(
+                &gw,
+                can_warn,
+                &heads,
+                warnings(&reports, options.strict, false),
+            )
+            .await;
+            Err(own_error(failure_message(&reports, options.strict)))
+        }
+        Decision::Undecided { platform, message } if warn_mode => {
+            let short = format!("archgate could not check {platform}: {message}");
+            warn_all(&gw, can_warn, &heads, vec![(platform, short, Vec::new())]).await;
+            Ok(received)
+        }
+        Decision::Undecided { .. } => answer.ret.map_err(|s| own_error(s.message().to_string())),
+        Decision::BuildFailed(_) => answer.ret,
+    }
+}
+
+/// An error of archgate's own, as the build's error. Code Unknown: BuildKit
+/// shows the message alone (any other code is prefixed to it, once per
+/// layer the error passes: `FailedPrecondition: FailedPrecondition: ...`;
+/// buildkit `util/grpcerrors`). Errors from the Dockerfile frontend keep
+/// theirs.
+fn own_error(message: String) -> tonic::Status {
+    tonic::Status::unknown(message)
+}
+
+/// `archgate frontend`, as the daemon starts it: take stdio, read the
+/// options, run the build, Return once, and give the exit status (the
+/// caller exits with it at once).
+pub fn serve() -> i32 {
+    let stdio = match frontend::take_stdio() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("archgate frontend: cannot take stdin/stdout: {e}");
+            return 2;
+        }
+    };
+    let opts = frontend::opts_from_env(std::env::vars_os());
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("archgate frontend: cannot start a runtime: {e}");
+            return 2;
+        }
+    };
+    rt.block_on(async move {
+        let io = match stdio.into_stream() {
+            Ok(io) => io,
+            Err(e) => {
+                eprintln!("archgate frontend: cannot use stdin/stdout: {e}");
+                return 2;
+            }
+        };
+        let channel = match frontend::channel(io).await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("archgate frontend: {e}");
+                return 2;
+            }
+        };
+        let gw = Gateway::in_daemon(channel);
+        let ret = ReturnOnce::new(gw.clone());
+        frontend::install_panic_hook(ret.clone(), tokio::runtime::Handle::current());
+        let ended = match opts {
+            Ok(opts) => frontend::run(gw, &ret, move |gw| build(gw, opts)).await,
+            Err(e) => frontend::Ended {
+                passed: false,
+                returned: ret
+                    .send(Err(own_error(format!("archgate frontend: {e}"))))
+                    .await,
+            },
+        };
+        match ended.returned {
+            Some(Ok(())) => 0,
+            Some(Err(s)) => {
+                eprintln!("archgate frontend: Return failed: {s}");
+                1
+            }
+            None => 1,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests;
