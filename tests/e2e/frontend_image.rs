@@ -39,9 +39,7 @@ pub struct Row {
 pub enum Outline {
     /// buildx 0.13: experimental `--print=outline`.
     Print,
-    /// buildx 0.29: `--call=outline` (for the Docker 28 and
-    /// docker-container rows, once the test env has them).
-    #[allow(dead_code)]
+    /// buildx 0.29: `--call=outline`.
     Call,
 }
 
@@ -50,6 +48,25 @@ pub enum Outline {
 pub const DOCKER26: Row = Row {
     docker: || env().docker26(),
     outline: Outline::Print,
+};
+
+/// Docker 28.5 (BuildKit v0.25) with its docker CLI and buildx 0.29,
+/// buildx's default builder (the engine's docker driver).
+pub const DOCKER28: Row = Row {
+    docker: || env().docker28(),
+    outline: Outline::Call,
+};
+
+/// buildx 0.29 on Docker 28 with the test env's `docker-container` builder
+/// (standalone BuildKit v0.32.2), as setup-buildx makes one in CI.
+pub const BUILDX_CONTAINER: Row = Row {
+    docker: || {
+        let e = env();
+        let mut c = e.docker28();
+        c.env("BUILDX_BUILDER", e.get("ARCHGATE_BUILDX_BUILDER"));
+        c
+    },
+    outline: Outline::Call,
 };
 
 impl Row {
@@ -73,8 +90,7 @@ impl Row {
 }
 
 /// Each test below, once per row: `rows!([tests...] module => Row, ...)`.
-/// A new row is one more line, e.g. (names as the test env will have them)
-/// `docker28 => super::Row { docker: || { let e = super::env(); e.docker_cli(e.get("ARCHGATE_DOCKER28_HOST"), &e.docker_config()) }, outline: super::Outline::Call },`.
+/// A new row is one more line.
 macro_rules! rows {
     ($tests:tt $($row:ident => $value:expr),* $(,)?) => {
         $( row_tests!($row, $value, $tests); )*
@@ -113,6 +129,8 @@ rows!(
         deep_build_arg_judges_every_program,
     ]
     docker26 => super::DOCKER26,
+    docker28 => super::DOCKER28,
+    buildx_container => super::BUILDX_CONTAINER,
 );
 
 // ---------------------------------------------------------------------------

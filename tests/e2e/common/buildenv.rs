@@ -157,16 +157,29 @@ impl BuildEnv {
     pub fn docker26(&self) -> Command {
         self.docker_cli(self.docker26_host(), &self.docker_config())
     }
+    /// Docker 28's CLI on Docker 28, with its DOCKER_CONFIG (buildx 0.29,
+    /// and the docker-container builder's instance).
+    pub fn docker28(&self) -> Command {
+        let cli = self.bin28_dir().join("docker");
+        let config = PathBuf::from(self.get("ARCHGATE_BUILDX_CONFIG"));
+        docker_command(&cli, self.docker28_host(), &config)
+    }
     /// The testenv's docker CLI on an engine with a given DOCKER_CONFIG.
     pub fn docker_cli(&self, host: &str, config: &Path) -> Command {
-        let mut c = Command::new(self.tool("docker"));
-        c.env_remove("DOCKER_CONTEXT")
-            .env_remove("DOCKER_TLS_VERIFY")
-            .env_remove("DOCKER_CERT_PATH")
-            .env("DOCKER_HOST", host)
-            .env("DOCKER_CONFIG", config);
-        c
+        docker_command(&self.tool("docker"), host, config)
     }
+}
+
+/// A docker CLI on `host` with `config` as DOCKER_CONFIG, nothing of the
+/// caller's docker environment kept.
+fn docker_command(cli: &Path, host: &str, config: &Path) -> Command {
+    let mut c = Command::new(cli);
+    c.env_remove("DOCKER_CONTEXT")
+        .env_remove("DOCKER_TLS_VERIFY")
+        .env_remove("DOCKER_CERT_PATH")
+        .env("DOCKER_HOST", host)
+        .env("DOCKER_CONFIG", config);
+    c
 }
 
 /// Run a command to completion; fail the test with its output when it fails.
