@@ -287,6 +287,14 @@ impl Bx {
         }
         self
     }
+    /// BuildKit started the archgate image for this build (buildx shows
+    /// its config being resolved).
+    fn went_through_archgate(&self) -> &Self {
+        self.mentions(&[&format!(
+            "resolve image config for docker-image://{}",
+            archgate_image()
+        )])
+    }
     /// Our error, not a bare exit status: no frontend that died without
     /// answering.
     fn answered(&self) -> &Self {
@@ -758,6 +766,103 @@ fn deep_build_arg_judges_every_program(row: Row) {
     run.failed()
         .answered()
         .mentions(&["FAIL linux/arm64", "/usr/bin/helper"]);
+}
+
+// ---------------------------------------------------------------------------
+// `--check` (buildx 0.29): the lint subrequest passes through archgate
+
+/// `docker buildx build --check` of `dockerfile` through `row_cli`, with
+/// `build_args` (`BUILDKIT_SYNTAX=...` and friends, none for the build
+/// without archgate).
+fn check_run(row_cli: fn() -> Command, dockerfile: &str, build_args: &[String]) -> Bx {
+    let ctx = two_arch_context(dockerfile);
+    let mut c = row_cli();
+    c.args(["buildx", "build", "--progress", "plain", "--check"]);
+    for a in build_args {
+        c.args(["--build-arg", a]);
+    }
+    c.arg(ctx.path());
+    finish(c)
+}
+
+/// A Dockerfile with two of BuildKit's lint findings (`FROM ... as` in
+/// another case than `FROM`, shell-form ENTRYPOINT), and one with none.
+const LINTED: &str =
+    "FROM scratch as base\nARG TARGETARCH\nCOPY app-${TARGETARCH} /app\nENTRYPOINT /app\n";
+const CLEAN: &str =
+    "FROM scratch AS base\nARG TARGETARCH\nCOPY app-${TARGETARCH} /app\nENTRYPOINT [\"/app\"]\n";
+const LINT_RULES: &[&str] = &["FromAsCasing", "JSONArgsRecommended"];
+
+/// `--check` through archgate answers as without it: the same rules found
+/// (buildx exits 1), and "no warnings" for a clean file (exit 0); the gate
+/// does not run for a subrequest.
+fn check_answers_as_without_archgate(row_cli: fn() -> Command, archgate_args: &[String]) {
+    let plain = check_run(row_cli, LINTED, &[]);
+    assert_eq!(plain.code, 1, "--check without archgate\n{plain}");
+    plain.mentions(LINT_RULES);
+    let gated = check_run(row_cli, LINTED, archgate_args);
+    assert_eq!(gated.code, 1, "--check through archgate\n{gated}");
+    gated
+        .mentions(LINT_RULES)
+        .answered()
+        .went_through_archgate();
+    let clean = check_run(row_cli, CLEAN, archgate_args);
+    clean
+        .passed()
+        .answered()
+        .mentions(&["Check complete, no warnings found."]);
+}
+
+fn through_archgate() -> Vec<String> {
+    vec![format!("BUILDKIT_SYNTAX={}", archgate_image())]
+}
+
+mod check_subrequest {
+    use super::*;
+
+    /// Docker 28 (BuildKit v0.25's builtin Dockerfile frontend has lint).
+    #[test]
+    fn docker28() {
+        check_answers_as_without_archgate(|| env().docker28(), &through_archgate());
+    }
+
+    /// The docker-container builder (BuildKit v0.32.2).
+    #[test]
+    fn buildx_container() {
+        check_answers_as_without_archgate(|| (BUILDX_CONTAINER.docker)(), &through_archgate());
+    }
+
+    /// Docker 26's builtin Dockerfile frontend (BuildKit v0.13) has no lint:
+    /// through archgate it answers `unsupported request frontend.lint`, as
+    /// without archgate. `ARCHGATE_DOCKERFILE` naming a Dockerfile frontend
+    /// image that has it gives `--check` on Docker 26 (buildx 0.29's CLI on
+    /// the Docker 26 engine).
+    #[test]
+    fn docker26_through_archgate_dockerfile() {
+        fn cli() -> Command {
+            let e = env();
+            let mut c = e.docker28();
+            c.env("DOCKER_HOST", e.docker26_host());
+            c
+        }
+        let builtin = check_run(cli, LINTED, &through_archgate());
+        builtin
+            .failed()
+            .answered()
+            .mentions(&["unsupported request frontend.lint"]);
+        let mut args = through_archgate();
+        args.push(format!("ARCHGATE_DOCKERFILE={}", dockerfile_image()));
+        let gated = check_run(cli, LINTED, &args);
+        assert_eq!(gated.code, 1, "--check through archgate\n{gated}");
+        gated
+            .mentions(LINT_RULES)
+            .answered()
+            .went_through_archgate();
+        check_run(cli, CLEAN, &args)
+            .passed()
+            .answered()
+            .mentions(&["Check complete, no warnings found."]);
+    }
 }
 
 // ---------------------------------------------------------------------------
