@@ -20,8 +20,8 @@ use std::time::Duration;
 use tonic::transport::Channel;
 
 use super::error::BuildError;
-use super::gateway::{rpc_status, Gateway};
-use super::proto::gateway::{self as gw, ReturnRequest};
+use super::gateway::{return_request, Gateway};
+use super::proto::gateway as gw;
 use crate::dial::BoxIo;
 
 /// Each frontend option comes as `BUILDKIT_FRONTEND_OPT_<i>=<key>=<value>`
@@ -167,16 +167,7 @@ impl ReturnOnce {
         answer: Result<gw::Result, tonic::Status>,
     ) -> Option<Result<(), tonic::Status>> {
         let gw = self.0.lock().ok()?.take()?;
-        let req = match answer {
-            Ok(result) => ReturnRequest {
-                result: Some(result),
-                error: None,
-            },
-            Err(status) => ReturnRequest {
-                result: None,
-                error: Some(rpc_status(&status)),
-            },
-        };
+        let req = return_request(answer);
         Some(
             match tokio::time::timeout(RETURN_TIMEOUT, gw.ret(req)).await {
                 Ok(r) => r,

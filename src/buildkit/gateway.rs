@@ -375,6 +375,23 @@ fn backend(what: &str, s: &tonic::Status) -> FsError {
     ))
 }
 
+/// The `Return` that carries `answer`: the result, or the error with its
+/// code, message and details kept (both runners send their answer this way).
+pub fn return_request(
+    answer: Result<super::proto::gateway::Result, tonic::Status>,
+) -> ReturnRequest {
+    match answer {
+        Ok(result) => ReturnRequest {
+            result: Some(result),
+            error: None,
+        },
+        Err(status) => ReturnRequest {
+            result: None,
+            error: Some(rpc_status(&status)),
+        },
+    }
+}
+
 /// A status as the gateway's `google.rpc.Status`, details included, with a
 /// code that is never 0 (0 would read as "no error" and hang the solve,
 /// buildkit-protocol.md §6.7).

@@ -19,9 +19,9 @@ use tonic::transport::Channel;
 
 use super::client::control_client;
 use super::error::{daemon_message, BuildError};
-use super::gateway::{rpc_status, Gateway};
+use super::gateway::{return_request, Gateway};
 use super::proto::control::{self, StatusRequest, StatusResponse};
-use super::proto::gateway::{self as gw, ReturnRequest};
+use super::proto::gateway as gw;
 use super::session::{self, Services};
 use crate::docker::EngineHost;
 
@@ -215,16 +215,7 @@ where
         let answering = async {
             let Answer { ret, value } = build(gateway.clone()).await?;
             let passed = ret.is_ok();
-            let req = match ret {
-                Ok(result) => ReturnRequest {
-                    result: Some(result),
-                    error: None,
-                },
-                Err(status) => ReturnRequest {
-                    result: None,
-                    error: Some(rpc_status(&status)),
-                },
-            };
+            let req = return_request(ret);
             let returned = gateway
                 .ret(req)
                 .await
