@@ -338,6 +338,19 @@ impl<'a> Receiver<'a> {
                         "sender closed the stream before the transfer completed".to_string(),
                     ))
                 }
+                // Everything arrived and our FIN is out: the sender's FIN is
+                // a courtesy the daemon may never deliver. BuildKit's local
+                // exporter sends each platform's tree in an errgroup whose
+                // context is cancelled as soon as the senders return
+                // (buildkit `exporter/local/export.go`), and grpc-go then
+                // resets the stream, dropping a FIN still queued
+                // (grpc-go `internal/transport/controlbuf.go`, cleanupStream).
+                // fsutil's own receiver would fail here too, but buildx never
+                // judges a FileSend handler: the solve's result does.
+                Some(Err(status)) if fin_sent => {
+                    tracing::debug!(status = %status.message(), "stream ended after our FIN: transfer complete");
+                    return Ok(std::mem::take(&mut self.dirs));
+                }
                 Some(Err(status)) => return Err(FileSyncError::from_status(&status)),
                 Some(Ok(p)) => p,
             };

@@ -312,10 +312,11 @@ impl ExportState {
         }
     }
 
-    fn record_error(&self, err: &super::FileSyncError) {
+    /// Keep the first error, naming the destination it was written to.
+    fn record_error(&self, dest: &str, err: &super::FileSyncError) {
         let mut slot = lock(&self.error);
         if slot.is_none() {
-            *slot = Some(err.to_string());
+            *slot = Some(format!("{dest}: {err}"));
         }
     }
 }
@@ -378,7 +379,11 @@ impl tonic::server::StreamingService<BytesMessage> for TarSvc {
                     Ok(Response::new(futures::stream::empty()))
                 }
                 Err(err) => {
-                    state.record_error(&err);
+                    let name = match &dest {
+                        TarDest::File(p) => p.display().to_string(),
+                        TarDest::Stdout => "standard output".to_string(),
+                    };
+                    state.record_error(&name, &err);
                     Err(err.to_status())
                 }
             }
@@ -412,7 +417,7 @@ impl tonic::server::StreamingService<Packet> for LocalSvc {
                 }),
                 Err(err) => {
                     tracing::debug!(dest = %dest_dir.display(), error = %err, "local export failed");
-                    state.record_error(&err);
+                    state.record_error(&dest_dir.display().to_string(), &err);
                     let _ = tx.send(Err(err.to_status())).await;
                 }
             }

@@ -235,6 +235,35 @@ async fn scripted_transfer_requests_every_file_and_finishes() {
     assert_eq!(fs::read(dest.join("g")).unwrap(), b"");
 }
 
+/// CI failure: a two-platform build with `--output type=local` passed its
+/// gate, pushed, and then exited 2 with "writing the exported result:
+/// stream failed: Unknown: error reading a body from connection": the
+/// daemon reset the stream right after its sender returned, before its FIN
+/// reached us. Once our FIN is sent the transfer is complete.
+#[tokio::test]
+async fn reset_after_our_fin_keeps_the_complete_transfer() {
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("dest");
+    let (tx, mut rx) = mpsc::channel(1024);
+    let incoming = futures::stream::iter(vec![
+        Ok(stat("f", FILE, "")),
+        Ok(stat_packet(None)),
+        Ok(control_packet(PacketType::PacketData, 0, b"body".to_vec())),
+        Ok(control_packet(PacketType::PacketData, 0, Vec::new())),
+        Err(Status::unknown("error reading a body from connection")),
+    ]);
+    receive_local(incoming, tx, &dest).await.unwrap();
+    assert_eq!(fs::read(dest.join("f")).unwrap(), b"body");
+    let mut sent = Vec::new();
+    while let Ok(p) = rx.try_recv() {
+        sent.push(packet_type(&p.unwrap()));
+    }
+    assert_eq!(
+        sent,
+        [Some(PacketType::PacketReq), Some(PacketType::PacketFin)]
+    );
+}
+
 #[tokio::test]
 async fn sender_error_or_early_end_leaves_no_dest() {
     for tail in [
@@ -251,6 +280,19 @@ async fn sender_error_or_early_end_leaves_no_dest() {
         assert!(!dest.exists());
         assert_eq!(fs::read_dir(out.path()).unwrap().count(), 0);
     }
+    // A reset before every file arrived is a failed transfer.
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("dest");
+    let (tx, _rx) = mpsc::channel(1024);
+    let incoming = futures::stream::iter(vec![
+        Ok(stat("f", FILE, "")),
+        Ok(stat_packet(None)),
+        Ok(control_packet(PacketType::PacketData, 0, b"half".to_vec())),
+        Err(Status::cancelled("reset")),
+    ]);
+    assert!(receive_local(incoming, tx, &dest).await.is_err());
+    assert!(!dest.exists());
+    assert_eq!(fs::read_dir(out.path()).unwrap().count(), 0);
 }
 
 #[tokio::test]
