@@ -41,15 +41,28 @@ const RESTREAM_WINDOW: u64 = 1 << 20;
 const MAX_RESOLVE_STEPS: u64 = 32 << 20;
 const READ_BUF: usize = 64 * 1024;
 
-static GLOBAL_CAPTURED: AtomicU64 = AtomicU64::new(0);
-/// Bytes of layer index held by every `LayerFs` of the process.
-static GLOBAL_INDEX: AtomicU64 = AtomicU64::new(0);
+/// What the `LayerFs`s drawing on one pool hold together.
+#[derive(Debug, Default)]
+pub(crate) struct Pool {
+    /// Captured bytes.
+    captured: AtomicU64,
+    /// Bytes of layer index.
+    index: AtomicU64,
+}
+
+/// The pool of every `LayerFs` of the process (a test may give one its own).
+static PROCESS_POOL: Pool = Pool {
+    captured: AtomicU64::new(0),
+    index: AtomicU64::new(0),
+};
 
 /// The capture budget of one `LayerFs`, also drawing on the process-wide one.
 #[derive(Debug)]
 struct FsBudget {
     used: u64,
     limit: u64,
+    /// The pool shared with the other `LayerFs`s.
+    shared: &'static Pool,
     global_held: u64,
     /// Index and captures of the whole process together stay under this:
     /// captures make way for indexes (they can be re-streamed; an index
@@ -66,9 +79,11 @@ impl Budget for FsBudget {
         if self.used + bytes > self.limit {
             return false;
         }
-        let ok = GLOBAL_CAPTURED
+        let shared = self.shared;
+        let ok = shared
+            .captured
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |g| {
-                let index = GLOBAL_INDEX.load(Ordering::Acquire);
+                let index = shared.index.load(Ordering::Acquire);
                 (g + bytes <= GLOBAL_CAPTURE_BUDGET && g + index + bytes <= self.pool)
                     .then_some(g + bytes)
             })
@@ -81,10 +96,10 @@ impl Budget for FsBudget {
     }
 
     fn lean(&self) -> bool {
-        let g = GLOBAL_CAPTURED.load(Ordering::Acquire);
+        let g = self.shared.captured.load(Ordering::Acquire);
         self.used * 2 > self.limit
             || g * 2 > GLOBAL_CAPTURE_BUDGET
-            || (g + GLOBAL_INDEX.load(Ordering::Acquire)) * 4 > self.pool * 3
+            || (g + self.shared.index.load(Ordering::Acquire)) * 4 > self.pool * 3
     }
 
     fn release(&mut self, bytes: u64, forced: bool) {
@@ -95,7 +110,9 @@ impl Budget for FsBudget {
 impl FsBudget {
     /// Every captured byte is gone.
     fn release_all(&mut self) {
-        GLOBAL_CAPTURED.fetch_sub(self.global_held, Ordering::AcqRel);
+        self.shared
+            .captured
+            .fetch_sub(self.global_held, Ordering::AcqRel);
         self.global_held = 0;
         self.used = 0;
     }
@@ -105,7 +122,7 @@ impl FsBudget {
         if !forced {
             let g = bytes.min(self.global_held);
             self.global_held -= g;
-            GLOBAL_CAPTURED.fetch_sub(g, Ordering::AcqRel);
+            self.shared.captured.fetch_sub(g, Ordering::AcqRel);
         }
     }
 }
@@ -114,7 +131,7 @@ type Segments = Vec<(u64, Vec<u8>)>;
 
 struct State {
     index: Vec<Option<LayerTree>>,
-    /// Index bytes this `LayerFs` counts in `GLOBAL_INDEX`.
+    /// Index bytes this `LayerFs` counts in its pool.
     index_bytes: u64,
     /// Set by the first failure; every later call reports it again.
     failed: Option<LayerFail>,
@@ -179,10 +196,11 @@ impl Drop for LayerFs {
 impl State {
     /// Forget indexes and captures, giving their bytes back to the process.
     fn release(&mut self) {
-        GLOBAL_CAPTURED.fetch_sub(self.budget.global_held, Ordering::AcqRel);
-        self.budget.global_held = 0;
-        self.budget.used = 0;
-        GLOBAL_INDEX.fetch_sub(self.index_bytes, Ordering::AcqRel);
+        self.budget.release_all();
+        self.budget
+            .shared
+            .index
+            .fetch_sub(self.index_bytes, Ordering::AcqRel);
         self.index_bytes = 0;
         for i in &mut self.index {
             *i = None;
@@ -196,13 +214,15 @@ impl State {
 impl LayerFs {
     /// A view of `layers` (bottom first, as manifests list them).
     pub fn new(source: Arc<dyn BlobSource>, layers: Vec<LayerSpec>) -> LayerFs {
-        Self::with_budget(source, layers, CAPTURE_BUDGET)
+        Self::with_budget(source, layers, CAPTURE_BUDGET, &PROCESS_POOL)
     }
 
+    /// A view with its own capture budget, drawing on `pool`.
     pub(crate) fn with_budget(
         source: Arc<dyn BlobSource>,
         layers: Vec<LayerSpec>,
         budget: u64,
+        pool: &'static Pool,
     ) -> LayerFs {
         let n = layers.len();
         LayerFs {
@@ -216,6 +236,7 @@ impl LayerFs {
                 budget: FsBudget {
                     used: 0,
                     limit: budget,
+                    shared: pool,
                     global_held: 0,
                     pool: LayerLimits::default().max_index + CAPTURE_POOL_SLACK,
                 },
@@ -581,21 +602,22 @@ fn index_layer(
     committed: &mut HashMap<(usize, u32), Segments>,
     deep: Option<&mut DeepHook<'_>>,
 ) -> Result<(LayerTree, Captures), LayerFail> {
-    // The tree's bytes are counted in GLOBAL_INDEX as it grows; on failure
-    // they are given back.
+    // The tree's bytes are counted in the pool as it grows; on failure they
+    // are given back.
+    let index = &budget.shared.index;
     let mut counted = 0u64;
     let r = index_layer_counted(job, budget, committed, &mut counted, deep);
     match &r {
         Ok((tree, _)) => {
             let now = tree.bytes();
             if now >= counted {
-                GLOBAL_INDEX.fetch_add(now - counted, Ordering::AcqRel);
+                index.fetch_add(now - counted, Ordering::AcqRel);
             } else {
-                GLOBAL_INDEX.fetch_sub(counted - now, Ordering::AcqRel);
+                index.fetch_sub(counted - now, Ordering::AcqRel);
             }
         }
         Err(_) => {
-            GLOBAL_INDEX.fetch_sub(counted, Ordering::AcqRel);
+            index.fetch_sub(counted, Ordering::AcqRel);
         }
     }
     r
@@ -643,7 +665,12 @@ fn index_layer_counted(
         let applied = tree.apply(&h, ordinal).map_err(fail_tree)?;
         let now = tree.bytes();
         if now > *counted {
-            let total = GLOBAL_INDEX.fetch_add(now - *counted, Ordering::AcqRel) + now - *counted;
+            let total = budget
+                .shared
+                .index
+                .fetch_add(now - *counted, Ordering::AcqRel)
+                + now
+                - *counted;
             *counted = now;
             if total > limits.max_index {
                 return Err(fail_tree(TreeError::Limit(format!(
@@ -653,7 +680,7 @@ fn index_layer_counted(
                 ))));
             }
             // Captures make way: drop them all (they can be re-streamed).
-            let captured = GLOBAL_CAPTURED.load(Ordering::Acquire);
+            let captured = budget.shared.captured.load(Ordering::Acquire);
             if total + captured > budget.pool && (!caps.is_empty() || !committed.is_empty()) {
                 tracing::debug!(index = total, captured, "dropping captures for the index");
                 caps.clear();

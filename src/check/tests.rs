@@ -596,6 +596,12 @@ fn read_at_is_exact_for_every_range() {
     assert_eq!(read(fs, "/lib/data.bin", 0, 0), b"");
 }
 
+/// A capture pool of the test's own: what tests running beside it in the
+/// same process capture does not change its budget.
+fn private_pool() -> &'static crate::check::layerfs::Pool {
+    Box::leak(Box::default())
+}
+
 #[test]
 fn reads_stay_correct_without_capture_budget() {
     let big = noise(300_000, 11);
@@ -618,7 +624,7 @@ fn reads_stay_correct_without_capture_budget() {
     }];
     let src: std::sync::Arc<dyn BlobSource> =
         std::sync::Arc::new(source::DirSource::new(&l.dir).unwrap());
-    let fs = LayerFs::with_budget(src, specs, 0);
+    let fs = LayerFs::with_budget(src, specs, 0, private_pool());
     // The looked-up path is captured even with no budget...
     assert_eq!(lstat(&fs, "/a"), Some(root_file(0o755, 300_000)));
     assert_eq!(read(&fs, "/a", 10, 10), &big[10..20]);
@@ -656,7 +662,7 @@ fn lean_captures_once_the_budget_runs_low() {
         std::sync::Arc::new(source::DirSource::new(&l.dir).unwrap());
     // f0 takes the full plan (128 KiB), f1 and f2 the lean one (32 KiB
     // each), then the budget is spent.
-    let fs = LayerFs::with_budget(src, specs, 200 * 1024);
+    let fs = LayerFs::with_budget(src, specs, 200 * 1024, private_pool());
     assert!(lstat(&fs, "/nothing").is_none());
     assert_eq!(read(&fs, "/f0", 60_000, 5000), &files[0][60_000..65_000]);
     assert_eq!(read(&fs, "/f1", 0, 4096), &files[1][..4096]);
