@@ -18,18 +18,12 @@ use crate::buildkit::client::platform as worker_platform;
 use crate::buildkit::frontend::{self, ReturnOnce};
 use crate::buildkit::gateway::{definition_head, Gateway};
 use crate::buildkit::proto::gateway::{self as gw, result::Result as ResultArm};
-use crate::gate::{Decision, Gate};
+use crate::gate::{
+    forward_solve, missing_cap, own_error, Decision, Gate, CAP_EVALUATE, CAP_INPUTS, CAP_WARNINGS,
+};
 use crate::goparse::parse_go_bool;
 use crate::inspect::{gate_fails, Platform, PlatformReport, Verdict};
 use crate::report::human;
-
-/// Gateway caps (buildkit `frontend/gateway/pb/caps.go`).
-const CAP_REFARRAY: &str = "proto.refarray";
-const CAP_RETURNMAP: &str = "returnmap";
-const CAP_READDIR: &str = "readdir";
-const CAP_EVALUATE: &str = "gateway.evaluate";
-const CAP_INPUTS: &str = "frontend.inputs";
-const CAP_WARNINGS: &str = "gateway.warnings";
 
 /// Frontend options (buildkit `frontend/dockerui`, `frontend/gateway`).
 const OPT_CMDLINE: &str = "cmdline";
@@ -146,14 +140,7 @@ pub fn forward_request(
         }
         None => "dockerfile.v0",
     };
-    gw::SolveRequest {
-        frontend: frontend.into(),
-        frontend_opt: fwd.into_iter().collect(),
-        allow_result_return: true,
-        allow_result_array_ref: true,
-        frontend_inputs: inputs,
-        ..Default::default()
-    }
+    forward_solve(frontend, fwd, inputs)
 }
 
 /// The platforms the build asked for (`platform`, comma-separated).
@@ -181,13 +168,12 @@ pub fn failure_message(reports: &[PlatformReport], strict: bool) -> String {
     msg.trim_end().to_string()
 }
 
+/// A warning: the platform it is about, its one line, its detail lines.
+type Warning = (String, String, Vec<String>);
+
 /// One warning per report that did not pass (with `all`, failures too):
 /// its one line and the lines of its report.
-fn warnings(
-    reports: &[PlatformReport],
-    strict: bool,
-    all: bool,
-) -> Vec<(String, String, Vec<String>)> {
+fn warnings(reports: &[PlatformReport], strict: bool, all: bool) -> Vec<Warning> {
     reports
         .iter()
         .filter(|r| r.verdict != Verdict::Pass && (all || !gate_fails(r.verdict, strict)))
@@ -236,7 +222,7 @@ async fn warn_all(
     gw: &Gateway,
     can_warn: bool,
     heads: &HashMap<String, String>,
-    list: Vec<(String, String, Vec<String>)>,
+    list: Vec<Warning>,
 ) {
     for (platform, short, detail) in list {
         let head = heads
@@ -268,14 +254,10 @@ pub async fn build(
         .collect();
     let has = |cap: &str| caps.iter().any(|c| c == cap);
     let subrequest = opts.contains_key(OPT_REQUESTID);
-    if !subrequest {
-        for need in [CAP_REFARRAY, CAP_RETURNMAP, CAP_READDIR] {
-            if !has(need) {
-                return Err(own_error(format!(
-                    "archgate: the daemon's gateway lacks the {need:?} capability archgate needs"
-                )));
-            }
-        }
+    if let Some(need) = missing_cap(&caps).filter(|_| !subrequest) {
+        return Err(own_error(format!(
+            "archgate: the daemon's gateway lacks the {need:?} capability archgate needs"
+        )));
     }
     let inputs = if has(CAP_INPUTS) {
         gw.inputs().await?
@@ -308,56 +290,48 @@ pub async fn build(
     let heads = heads(&res);
     let received = res.clone();
     let answer = gate.judge(&gw, res, has(CAP_EVALUATE)).await;
-    let can_warn = has(CAP_WARNINGS);
-    let warn_mode = options.mode == Mode::Warn;
-    match answer.value {
-        Decision::Pass(reports) => {
-            warn_all(
-                &gw,
-                can_warn,
-                &heads,
-                warnings(&reports, options.strict, false),
-            )
-            .await;
-            answer.ret
-        }
-        Decision::Fail(reports) if warn_mode => {
-            warn_all(
-                &gw,
-                can_warn,
-                &heads,
-                warnings(&reports, options.strict, true),
-            )
-            .await;
-            Ok(received)
-        }
-        Decision::Fail(reports) => {
-            warn_all(
-                &gw,
-                can_warn,
-                &heads,
-                warnings(&reports, options.strict, false),
-            )
-            .await;
-            Err(own_error(failure_message(&reports, options.strict)))
-        }
-        Decision::Undecided { platform, message } if warn_mode => {
-            let short = format!("archgate could not check {platform}: {message}");
-            warn_all(&gw, can_warn, &heads, vec![(platform, short, Vec::new())]).await;
-            Ok(received)
-        }
-        Decision::Undecided { .. } => answer.ret.map_err(|s| own_error(s.message().to_string())),
-        Decision::BuildFailed(_) => answer.ret,
+    if let Decision::BuildFailed(_) = answer.value {
+        return answer.ret;
+    }
+    let (shown, outcome) = decide(&answer.value, options.strict, options.mode);
+    warn_all(&gw, has(CAP_WARNINGS), &heads, shown).await;
+    match outcome {
+        Ok(()) if answer.ret.is_ok() => answer.ret,
+        Ok(()) => Ok(received),
+        Err(message) => Err(own_error(message)),
     }
 }
 
-/// An error of archgate's own, as the build's error. Code Unknown: BuildKit
-/// shows the message alone (any other code is prefixed to it, once per
-/// layer the error passes: `FailedPrecondition: FailedPrecondition: ...`;
-/// buildkit `util/grpcerrors`). Errors from the Dockerfile frontend keep
-/// theirs.
-fn own_error(message: String) -> tonic::Status {
-    tonic::Status::unknown(message)
+/// What a gate decision shows as warnings, and whether the build goes on
+/// (`Ok`) or fails with this message. In fail mode, failing platforms and
+/// platforms that could not be checked fail the build, every other finding
+/// is a warning; in warn mode every finding is a warning and the build
+/// goes on.
+fn decide(decision: &Decision, strict: bool, mode: Mode) -> (Vec<Warning>, Result<(), String>) {
+    let warn_mode = mode == Mode::Warn;
+    let (reports, undecided): (&[PlatformReport], &[(String, String)]) = match decision {
+        Decision::Pass(r) | Decision::Fail(r) => (r, &[]),
+        Decision::Undecided { undecided, reports } => (reports, undecided),
+        Decision::BuildFailed(s) => return (Vec::new(), Err(s.message().to_string())),
+    };
+    let mut shown = warnings(reports, strict, warn_mode);
+    let not_checked = undecided
+        .iter()
+        .map(|(p, m)| (p.clone(), format!("archgate could not check {p}: {m}")));
+    if warn_mode {
+        shown.extend(not_checked.map(|(p, short)| (p, short, Vec::new())));
+        return (shown, Ok(()));
+    }
+    let failing = reports.iter().any(|r| gate_fails(r.verdict, strict));
+    if !failing && undecided.is_empty() {
+        return (shown, Ok(()));
+    }
+    let mut message = Vec::new();
+    if failing {
+        message.push(failure_message(reports, strict));
+    }
+    message.extend(not_checked.map(|(_, short)| short));
+    (shown, Err(message.join("\n")))
 }
 
 /// `archgate frontend`, as the daemon starts it: take stdio, read the

@@ -10,7 +10,7 @@
 //! frontend image's in-daemon build (`frontend_cmd`). They differ only in
 //! how they got the result.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -26,6 +26,44 @@ use crate::rootfs::Kind;
 /// `exporter/containerimage/exptypes/types.go`).
 const MD_CONFIG: &str = "containerimage.config";
 const MD_PLATFORMS: &str = "refs.platforms";
+
+/// Gateway caps (buildkit `frontend/gateway/pb/caps.go`): the three the
+/// gate needs, and those it uses when the daemon has them.
+pub const CAP_REFARRAY: &str = "proto.refarray";
+pub const CAP_RETURNMAP: &str = "returnmap";
+pub const CAP_READDIR: &str = "readdir";
+pub const CAP_EVALUATE: &str = "gateway.evaluate";
+pub const CAP_INPUTS: &str = "frontend.inputs";
+pub const CAP_WARNINGS: &str = "gateway.warnings";
+
+/// The first cap the gate needs (results as a ref map, returned, read with
+/// ReadDir) that the daemon's enabled `caps` lack.
+pub fn missing_cap(caps: &[String]) -> Option<&'static str> {
+    [CAP_REFARRAY, CAP_RETURNMAP, CAP_READDIR]
+        .into_iter()
+        .find(|need| !caps.iter().any(|c| c == need))
+}
+
+/// The solve that has `frontend` (`dockerfile.v0`, or `gateway.v0` with a
+/// `source` image) build the Dockerfile with `opts` and `inputs`, and
+/// hand the result back instead of exporting it.
+pub fn forward_solve(
+    frontend: &str,
+    opts: BTreeMap<String, String>,
+    inputs: HashMap<String, Vec<u8>>,
+) -> gw::SolveRequest {
+    gw::SolveRequest {
+        frontend: frontend.into(),
+        frontend_opt: opts.into_iter().collect(),
+        allow_result_return: true,
+        allow_result_array_ref: true,
+        frontend_inputs: inputs,
+        // Not `evaluate`: BuildKit v0.11-v0.12 dereference a nil ref when it
+        // is set on a multi-platform frontend solve (fixed in v0.13, buildkit
+        // #4544). The gate evaluates each ref on its own instead.
+        ..Default::default()
+    }
+}
 
 /// What a gated build reports while it runs, for the progress display.
 #[derive(Debug, Clone)]
@@ -57,8 +95,13 @@ pub enum Decision {
     /// The build itself failed, or built something else than asked: this
     /// error, BuildKit's details kept, fails the solve.
     BuildFailed(tonic::Status),
-    /// A platform could not be checked (could not decide).
-    Undecided { platform: String, message: String },
+    /// Some platform could not be checked (could not decide): `undecided`
+    /// says which and why (in platform order), `reports` holds the
+    /// platforms that were.
+    Undecided {
+        undecided: Vec<(String, String)>,
+        reports: Vec<PlatformReport>,
+    },
 }
 
 /// The gate of one build.
@@ -121,85 +164,68 @@ impl Gate {
         has_evaluate: bool,
     ) -> Answer<Decision> {
         let targets = self.targets();
-        let refs: Vec<(String, String)> = match &res.result {
-            Some(ResultArm::Refs(m)) => {
-                let mut v: Vec<_> = m
-                    .refs
-                    .iter()
-                    .map(|(k, r)| (k.clone(), r.id.clone()))
-                    .collect();
-                v.sort();
-                v
-            }
-            Some(ResultArm::Ref(r)) => vec![(single_key(&res.metadata, &targets[0]), r.id.clone())],
-            _ => {
-                return build_failed(tonic::Status::internal(
-                    "the Dockerfile frontend returned no result refs",
-                ))
-            }
+        let refs = match result_platforms(&res, &targets[0]) {
+            Ok(refs) => refs,
+            Err(message) => return build_failed(own_error(format!("archgate: {message}"))),
         };
 
         // The result must be exactly the platforms asked for: a platform
         // judged against a different one than it claims would make the gate
         // meaningless (a custom `# syntax=` frontend could return anything).
-        let mut parsed = Vec::new();
-        for (key, id) in &refs {
-            match Platform::parse(key) {
-                Ok(p) => parsed.push((key.clone(), p, id.clone())),
-                Err(e) => {
-                    return build_failed(tonic::Status::failed_precondition(format!(
-                    "archgate: the frontend returned a result for an unknown platform {key:?}: {e}"
-                )))
-                }
-            }
-        }
-        let mut got: Vec<String> = parsed.iter().map(|(_, p, _)| p.to_string()).collect();
-        let mut asked: Vec<String> = targets.iter().map(|p| p.to_string()).collect();
+        let mut got: Vec<&Platform> = refs.iter().map(|r| &r.platform).collect();
+        let mut asked: Vec<&Platform> = targets.iter().collect();
         got.sort();
+        got.dedup();
         asked.sort();
-        if self.platforms.is_empty() && got.len() == 1 {
+        if self.platforms.is_empty() && refs.len() == 1 {
             // No --platform: whatever single platform the daemon defaulted to.
-        } else if got != asked {
-            return build_failed(tonic::Status::failed_precondition(format!(
+        } else if got != asked || got.len() != refs.len() {
+            let list = |v: &[&Platform]| {
+                v.iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            let built: Vec<&Platform> = refs.iter().map(|r| &r.platform).collect();
+            return build_failed(own_error(format!(
                 "archgate: the frontend built {} but {} was asked for",
-                got.join(","),
-                asked.join(",")
+                list(&built),
+                list(&asked)
             )));
         }
 
         // Build every platform now (all at once), so a failing step is a
         // build error rather than a read error in the middle of an
-        // inspection.
+        // inspection; the error shown is the first platform's that failed.
         let evaluated =
-            futures::future::try_join_all(refs.iter().map(|(_, id)| gw.evaluate(id, has_evaluate)));
-        if let Err(s) = evaluated.await {
+            futures::future::join_all(refs.iter().map(|r| gw.evaluate(&r.id, has_evaluate))).await;
+        if let Some(Err(s)) = evaluated.into_iter().find(Result::is_err) {
             return build_failed(s);
         }
 
         // Every platform checked at once; the answers in platform order.
         let checked = futures::future::join_all(
-            parsed
-                .iter()
-                .map(|(key, platform, id)| self.check(gw, &res.metadata, key, platform, id)),
+            refs.iter()
+                .map(|r| self.check(gw, &res.metadata, &r.key, &r.platform, &r.id)),
         )
         .await;
         let mut reports = Vec::new();
-        for ((key, _, _), outcome) in parsed.iter().zip(checked) {
+        let mut undecided = Vec::new();
+        for (r, outcome) in refs.iter().zip(checked) {
             match outcome {
                 Ok(report) => reports.push(report),
-                Err(message) => {
-                    let status = tonic::Status::failed_precondition(format!(
-                        "archgate could not check {key}: {message}"
-                    ));
-                    return Answer {
-                        ret: Err(status),
-                        value: Decision::Undecided {
-                            platform: key.clone(),
-                            message,
-                        },
-                    };
-                }
+                Err(message) => undecided.push((r.platform.to_string(), message)),
             }
+        }
+        if !undecided.is_empty() {
+            let list: Vec<String> = undecided
+                .iter()
+                .map(|(p, m)| format!("archgate could not check {p}: {m}"))
+                .collect();
+            return Answer {
+                ret: Err(own_error(list.join("; "))),
+                value: Decision::Undecided { undecided, reports },
+            };
         }
 
         let failing: Vec<&PlatformReport> = reports
@@ -216,7 +242,7 @@ impl Gate {
             .iter()
             .map(|r| format!("{}: {} ({})", r.platform, r.reason.as_str(), r.message))
             .collect();
-        let status = tonic::Status::failed_precondition(format!(
+        let status = own_error(format!(
             "archgate: gate failed, nothing exported: {}",
             list.join("; ")
         ));
@@ -408,21 +434,237 @@ async fn deep_walk(platform: &Platform, fs: &GatewayFs) -> Result<deep::Findings
     Ok(findings)
 }
 
-/// The platform id of a single-ref result: the one `refs.platforms` names
-/// (BuildKit v0.11+), else the platform asked for.
-fn single_key(md: &HashMap<String, Vec<u8>>, asked: &Platform) -> String {
-    #[derive(serde::Deserialize)]
-    struct Platforms {
-        #[serde(rename = "Platforms")]
-        platforms: Vec<Id>,
+/// One platform of a build result: its key in the result (and in the
+/// metadata's per-platform keys), the platform its image will be exported
+/// as, and its ref.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultPlatform {
+    pub key: String,
+    pub platform: Platform,
+    pub id: String,
+}
+
+/// The platforms of a Dockerfile result, in key order. Each ref is judged
+/// as the platform the exporter will label it with: its entry in
+/// `refs.platforms` (BuildKit v0.11+; buildkit
+/// `exporter/containerimage/exptypes/parse.go`, ParsePlatforms), else its
+/// key parsed as a platform (what older exporters did); a single ref
+/// without either is the platform asked for. The error says why the
+/// result cannot be judged: no refs, a ref `refs.platforms` does not list
+/// (the exporter would refuse it too), a key that is no platform.
+pub fn result_platforms(res: &gw::Result, asked: &Platform) -> Result<Vec<ResultPlatform>, String> {
+    let listed = match res.metadata.get(MD_PLATFORMS) {
+        None => None,
+        Some(raw) => Some(
+            serde_json::from_slice::<ExportPlatforms>(raw)
+                .map_err(|e| format!("the result's {MD_PLATFORMS} is not valid: {e}"))?,
+        ),
+    };
+    let listed_platform = |key: &str| -> Result<Option<Platform>, String> {
+        let Some(l) = &listed else { return Ok(None) };
+        let Some(entry) = l.platforms.iter().find(|p| p.id == key) else {
+            return Err(format!(
+                "the result's {MD_PLATFORMS} does not list its ref {key:?}"
+            ));
+        };
+        let p = &entry.platform;
+        if p.os.is_empty() || p.architecture.is_empty() {
+            return Err(format!(
+                "the result's {MD_PLATFORMS} gives {key:?} no os or architecture"
+            ));
+        }
+        Ok(Some(Platform::new(
+            &p.os,
+            &p.architecture,
+            p.variant.as_deref(),
+        )))
+    };
+    match &res.result {
+        Some(ResultArm::Refs(m)) if !m.refs.is_empty() => {
+            let mut out = Vec::new();
+            for (key, r) in &m.refs {
+                let platform = match listed_platform(key)? {
+                    Some(p) => p,
+                    None => Platform::parse(key).map_err(|e| {
+                        format!(
+                            "the frontend returned a result for an unknown platform {key:?}: {e}"
+                        )
+                    })?,
+                };
+                out.push(ResultPlatform {
+                    key: key.clone(),
+                    platform,
+                    id: r.id.clone(),
+                });
+            }
+            out.sort_by(|a, b| a.key.cmp(&b.key));
+            Ok(out)
+        }
+        Some(ResultArm::Ref(r)) => {
+            let single = listed.as_ref().filter(|l| l.platforms.len() == 1);
+            let (key, platform) = match single {
+                Some(l) => {
+                    let key = l.platforms[0].id.clone();
+                    let platform = listed_platform(&key)?.unwrap_or_else(|| asked.clone());
+                    (key, platform)
+                }
+                None => (asked.to_string(), asked.clone()),
+            };
+            Ok(vec![ResultPlatform {
+                key,
+                platform,
+                id: r.id.clone(),
+            }])
+        }
+        _ => Err("the Dockerfile frontend returned no result refs".into()),
     }
-    #[derive(serde::Deserialize)]
-    struct Id {
-        #[serde(rename = "ID")]
-        id: String,
+}
+
+/// `refs.platforms`: buildkit `exptypes.Platforms`.
+#[derive(serde::Deserialize)]
+struct ExportPlatforms {
+    #[serde(rename = "Platforms", default)]
+    platforms: Vec<ExportPlatform>,
+}
+
+#[derive(serde::Deserialize)]
+struct ExportPlatform {
+    #[serde(rename = "ID")]
+    id: String,
+    #[serde(rename = "Platform", default)]
+    platform: OciPlatform,
+}
+
+/// An OCI platform as JSON (image-spec `specs-go/v1/descriptor.go`).
+#[derive(serde::Deserialize, Default)]
+struct OciPlatform {
+    #[serde(default)]
+    architecture: String,
+    #[serde(default)]
+    os: String,
+    #[serde(default)]
+    variant: Option<String>,
+}
+
+/// An error of archgate's own, as the build's error. Code Unknown: BuildKit
+/// shows the message alone (any other code is prefixed to it, once per
+/// layer the error passes: `FailedPrecondition: FailedPrecondition: ...`;
+/// buildkit `util/grpcerrors`). Errors from the Dockerfile frontend keep
+/// theirs.
+pub fn own_error(message: String) -> tonic::Status {
+    tonic::Status::unknown(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buildkit::proto::gateway::{Ref, RefMap};
+
+    fn refs(keys: &[&str], platforms: Option<&str>) -> gw::Result {
+        gw::Result {
+            result: Some(ResultArm::Refs(RefMap {
+                refs: keys
+                    .iter()
+                    .map(|k| {
+                        (
+                            k.to_string(),
+                            Ref {
+                                id: format!("ref-{k}"),
+                                ..Default::default()
+                            },
+                        )
+                    })
+                    .collect(),
+            })),
+            metadata: platforms
+                .map(|p| (MD_PLATFORMS.to_string(), p.as_bytes().to_vec()))
+                .into_iter()
+                .collect(),
+            ..Default::default()
+        }
     }
-    md.get(MD_PLATFORMS)
-        .and_then(|b| serde_json::from_slice::<Platforms>(b).ok())
-        .and_then(|p| (p.platforms.len() == 1).then(|| p.platforms[0].id.clone()))
-        .unwrap_or_else(|| asked.to_string())
+
+    fn amd64() -> Platform {
+        Platform::parse("linux/amd64").unwrap()
+    }
+
+    /// Review finding: a ref was judged as the platform its key spells,
+    /// while the exporter labels its manifest with its `refs.platforms`
+    /// entry: a frontend keying an amd64 result `linux/arm64` passed an
+    /// arm64 gate.
+    #[test]
+    fn each_ref_is_the_platform_the_exporter_labels_it() {
+        let md = r#"{"Platforms":[
+            {"ID":"linux/arm64","Platform":{"architecture":"amd64","os":"linux"}},
+            {"ID":"linux/amd64","Platform":{"architecture":"amd64","os":"linux"}}]}"#;
+        let got =
+            result_platforms(&refs(&["linux/arm64", "linux/amd64"], Some(md)), &amd64()).unwrap();
+        let platforms: Vec<(String, String)> = got
+            .iter()
+            .map(|r| (r.key.clone(), r.platform.to_string()))
+            .collect();
+        assert_eq!(
+            platforms,
+            [
+                ("linux/amd64".to_string(), "linux/amd64".to_string()),
+                ("linux/arm64".to_string(), "linux/amd64".to_string())
+            ]
+        );
+        // Variants are normalised: arm64/v8 is arm64.
+        let md = r#"{"Platforms":[{"ID":"a","Platform":{"architecture":"arm64","os":"linux","variant":"v8"}}]}"#;
+        let got = result_platforms(&refs(&["a"], Some(md)), &amd64()).unwrap();
+        assert_eq!(got[0].platform.to_string(), "linux/arm64");
+    }
+
+    #[test]
+    fn a_result_the_exporter_would_refuse_is_not_judged() {
+        let unlisted = r#"{"Platforms":[{"ID":"linux/amd64","Platform":{"architecture":"amd64","os":"linux"}}]}"#;
+        for (res, want) in [
+            (
+                refs(&["linux/amd64", "linux/arm64"], Some(unlisted)),
+                "does not list its ref \"linux/arm64\"",
+            ),
+            (
+                refs(&["linux/amd64"], Some("{")),
+                "refs.platforms is not valid",
+            ),
+            (
+                refs(&["x"], Some(r#"{"Platforms":[{"ID":"x","Platform":{}}]}"#)),
+                "no os or architecture",
+            ),
+            (refs(&["not/a/plat/form"], None), "unknown platform"),
+            (refs(&[], None), "no result refs"),
+            (gw::Result::default(), "no result refs"),
+        ] {
+            let e = result_platforms(&res, &amd64()).unwrap_err();
+            assert!(e.contains(want), "{want:?} not in {e:?}");
+        }
+    }
+
+    #[test]
+    fn without_refs_platforms_keys_are_parsed_and_a_single_ref_is_what_was_asked() {
+        let got =
+            result_platforms(&refs(&["linux/arm/v7", "linux/amd64"], None), &amd64()).unwrap();
+        assert_eq!(got[1].platform.to_string(), "linux/arm/v7");
+        let single = gw::Result {
+            result: Some(ResultArm::Ref(Ref {
+                id: "r".into(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let got = result_platforms(&single, &amd64()).unwrap();
+        assert_eq!(
+            (got[0].key.as_str(), got[0].id.as_str()),
+            ("linux/amd64", "r")
+        );
+        let mut labelled = single.clone();
+        labelled.metadata.insert(
+            MD_PLATFORMS.into(),
+            br#"{"Platforms":[{"ID":"linux/riscv64","Platform":{"architecture":"riscv64","os":"linux"}}]}"#.to_vec(),
+        );
+        let got = result_platforms(&labelled, &amd64()).unwrap();
+        assert_eq!(got[0].key, "linux/riscv64");
+        assert_eq!(got[0].platform.to_string(), "linux/riscv64");
+    }
 }

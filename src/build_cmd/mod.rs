@@ -345,11 +345,15 @@ pub async fn execute(
             export_error,
         )),
         Ok(Solved::Refused {
-            value: Decision::Undecided { platform, message },
+            value: Decision::Undecided { undecided, .. },
             ..
-        }) => Err(ExecError::Build(format!(
-            "could not check {platform}: {message}"
-        ))),
+        }) => Err(ExecError::Build(
+            undecided
+                .iter()
+                .map(|(platform, message)| format!("could not check {platform}: {message}"))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )),
         Ok(Solved::Refused {
             returned: Err(e), ..
         })

@@ -235,3 +235,54 @@ async fn a_daemon_without_the_caps_is_refused() {
         "archgate: build-arg ARCHGATE_MODE: \"bogus\" is not fail or warn"
     );
 }
+
+/// Review finding: warn mode dropped every report once one platform could
+/// not be checked, and fail mode named only the undecided platform.
+#[test]
+fn every_platform_is_shown_when_one_could_not_be_checked() {
+    let mut warned = failing_report();
+    warned.platform = "linux/amd64".into();
+    warned.verdict = Verdict::Warn;
+    let decision = Decision::Undecided {
+        undecided: vec![("linux/s390x".into(), "no image config".into())],
+        reports: vec![warned, failing_report()],
+    };
+    let (shown, outcome) = decide(&decision, false, Mode::Warn);
+    assert_eq!(outcome, Ok(()));
+    let platforms: Vec<&str> = shown.iter().map(|w| w.0.as_str()).collect();
+    assert_eq!(platforms, ["linux/amd64", "linux/arm64", "linux/s390x"]);
+    assert_eq!(
+        shown[2].1,
+        "archgate could not check linux/s390x: no image config"
+    );
+
+    let (shown, outcome) = decide(&decision, false, Mode::Fail);
+    let platforms: Vec<&str> = shown.iter().map(|w| w.0.as_str()).collect();
+    assert_eq!(platforms, ["linux/amd64"], "only what does not fail warns");
+    let message = outcome.unwrap_err();
+    assert!(message.contains("FAIL linux/arm64"), "{message}");
+    assert!(
+        message.ends_with("archgate could not check linux/s390x: no image config"),
+        "{message}"
+    );
+    // --strict: the warning fails too.
+    let (shown, outcome) = decide(&decision, true, Mode::Fail);
+    assert!(shown.is_empty());
+    assert!(outcome.unwrap_err().contains("linux/amd64"));
+}
+
+#[test]
+fn a_pass_with_findings_warns_and_goes_on() {
+    let mut warned = failing_report();
+    warned.verdict = Verdict::Warn;
+    let (shown, outcome) = decide(&Decision::Pass(vec![warned]), false, Mode::Fail);
+    assert_eq!(outcome, Ok(()));
+    assert_eq!(shown.len(), 1);
+    let (shown, outcome) = decide(&Decision::Fail(vec![failing_report()]), false, Mode::Warn);
+    assert_eq!(outcome, Ok(()));
+    assert!(
+        shown[0].1.starts_with("archgate: linux/arm64 fail"),
+        "{:?}",
+        shown[0]
+    );
+}
