@@ -268,9 +268,10 @@ pub async fn build(
     // The Dockerfile frontend's error goes back as it came (code, message,
     // details: the Dockerfile excerpt, an unsupported subrequest).
     let res = gw.solve(req).await?.result.unwrap_or_default();
-    if subrequest {
+    if subrequest && res.result.is_none() {
         // --check, --call=outline|targets, describe: an answer in
-        // metadata, nothing to gate.
+        // metadata, nothing to gate. (An answer that carries a result
+        // would be exported: it is gated like any other.)
         return Ok(res);
     }
 
@@ -357,7 +358,7 @@ pub fn serve() -> i32 {
             return 2;
         }
     };
-    rt.block_on(async move {
+    let code = rt.block_on(async move {
         let io = match stdio.into_stream() {
             Ok(io) => io,
             Err(e) => {
@@ -392,7 +393,11 @@ pub fn serve() -> i32 {
             }
             None => 1,
         }
-    })
+    });
+    // Without a pipe, stdin is read on a blocking thread that may never
+    // return: dropping the runtime would wait for it forever.
+    rt.shutdown_background();
+    code
 }
 
 #[cfg(test)]

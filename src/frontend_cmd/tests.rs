@@ -286,3 +286,40 @@ fn a_pass_with_findings_warns_and_goes_on() {
         shown[0]
     );
 }
+
+/// Review finding: a subrequest's answer was never gated, even one that
+/// carries a result the daemon would export.
+#[tokio::test]
+async fn a_subrequest_answer_with_a_result_is_gated() {
+    let fake = Fake::default();
+    {
+        let mut st = fake.0.lock().unwrap();
+        st.caps = ["proto.refarray", "returnmap", "readdir"]
+            .map(String::from)
+            .to_vec();
+        st.solve = Some(Ok(SolveResponse {
+            result: Some(gw::Result {
+                result: Some(ResultArm::Ref(Ref {
+                    // An empty id (scratch): nothing to evaluate.
+                    id: String::new(),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }));
+    }
+    let gw = fake.gateway().await;
+    let o = opts(&[
+        ("requestid", "frontend.outline"),
+        ("platform", "linux/amd64"),
+    ]);
+    let e = build(gw, o).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unknown);
+    assert!(
+        e.message().starts_with(
+            "archgate could not check linux/amd64: the build result has no image config"
+        ),
+        "{e}"
+    );
+}
