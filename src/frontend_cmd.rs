@@ -335,6 +335,16 @@ fn decide(decision: &Decision, strict: bool, mode: Mode) -> (Vec<Warning>, Resul
     (shown, Err(message.join("\n")))
 }
 
+/// Fault injection for the crash path's tests: `ARCHGATE_FRONTEND_FAULT=panic`
+/// in the frontend image's own environment (`scripts/frontend-image --env`;
+/// build args cannot set it) makes the frontend panic before it builds.
+const FAULT_ENV: &str = "ARCHGATE_FRONTEND_FAULT";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    Panic,
+}
+
 /// `archgate frontend`, as the daemon starts it: take stdio, read the
 /// options, run the build, Return once, and give the exit status (the
 /// caller exits with it at once).
@@ -347,6 +357,12 @@ pub fn serve() -> i32 {
         }
     };
     let opts = frontend::opts_from_env(std::env::vars_os());
+    let fault = std::env::var(FAULT_ENV)
+        .ok()
+        .and_then(|v| match v.as_str() {
+            "panic" => Some(Fault::Panic),
+            _ => None,
+        });
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -377,7 +393,17 @@ pub fn serve() -> i32 {
         let ret = ReturnOnce::new(gw.clone());
         frontend::install_panic_hook(ret.clone(), tokio::runtime::Handle::current());
         let ended = match opts {
-            Ok(opts) => frontend::run(gw, &ret, move |gw| build(gw, opts)).await,
+            Ok(opts) => {
+                frontend::run(gw, &ret, move |gw| async move {
+                    if fault == Some(Fault::Panic) {
+                        // On a worker thread of its own, as a bug in a
+                        // spawned task would: the panic hook answers.
+                        let _ = tokio::spawn(async { panic!("{FAULT_ENV}=panic") }).await;
+                    }
+                    build(gw, opts).await
+                })
+                .await
+            }
             Err(e) => frontend::Ended {
                 passed: false,
                 returned: ret

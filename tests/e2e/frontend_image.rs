@@ -127,6 +127,7 @@ rows!(
         bake_with_a_target_context_is_gated,
         outline_subrequest_answers_as_without_archgate,
         deep_build_arg_judges_every_program,
+        a_crash_is_a_readable_error_and_pushes_nothing,
     ]
     docker26 => super::DOCKER26,
     docker28 => super::DOCKER28,
@@ -225,6 +226,24 @@ fn archgate_image() -> &'static str {
             "archgate",
             &static_archgate(),
             &["--entrypoint", "/archgate frontend"],
+        )
+    })
+}
+
+/// archgate's frontend image with `ARCHGATE_FRONTEND_FAULT=panic` in its
+/// environment: it panics on every build.
+fn crashing_image() -> &'static str {
+    static IMG: OnceLock<String> = OnceLock::new();
+    IMG.get_or_init(|| {
+        pushed_image(
+            "archgate-crash",
+            &static_archgate(),
+            &[
+                "--entrypoint",
+                "/archgate frontend",
+                "--env",
+                "ARCHGATE_FRONTEND_FAULT=panic",
+            ],
         )
     })
 }
@@ -389,7 +408,7 @@ fn syntax_two_platform_push_passes_with_provenance(row: Row) {
         &["--platform", TWO_PLATFORMS, "-t", &tag, "--push"],
         &ctx,
     );
-    run.passed();
+    run.passed().went_through_archgate();
     let index = assert_two_platforms_pushed(&tag, &run);
     // buildx asks for provenance by default; the solver adds it after the
     // frontend returned, next to each platform.
@@ -455,7 +474,7 @@ fn build_arg_syntax_gates_without_a_syntax_line(row: Row) {
         ],
         &good,
     );
-    run.passed();
+    run.passed().went_through_archgate();
     assert_two_platforms_pushed(&tag, &run);
 
     let bad = two_arch_context(HARDCODED_DOCKERFILE);
@@ -497,7 +516,7 @@ fn build_context_reaches_the_dockerfile_frontend(row: Row) {
         ],
         &ctx,
     );
-    run.passed();
+    run.passed().went_through_archgate();
     for arch in ["amd64", "arm64"] {
         let app = dest.join(format!("linux_{arch}/app"));
         assert_eq!(elf_arch(&app), Some(arch), "{}\n{run}", app.display());
@@ -518,7 +537,7 @@ fn cache_to_and_cache_from_round_trip(row: Row) {
         ],
         &ctx,
     );
-    run.passed();
+    run.passed().went_through_archgate();
     assert!(
         cache.join("index.json").is_file(),
         "no cache exported to {}\n{run}",
@@ -534,7 +553,9 @@ fn cache_to_and_cache_from_round_trip(row: Row) {
         ],
         &ctx,
     );
-    run.passed().mentions(&["importing cache manifest from"]);
+    run.passed()
+        .went_through_archgate()
+        .mentions(&["importing cache manifest from"]);
 }
 
 fn secret_reaches_the_run_step(row: Row) {
@@ -561,7 +582,7 @@ fn secret_reaches_the_run_step(row: Row) {
         ],
         &ctx,
     );
-    run.passed();
+    run.passed().went_through_archgate();
     assert_eq!(
         std::fs::read_to_string(dest.join("tok")).ok().as_deref(),
         Some("s3cret-value"),
@@ -598,6 +619,7 @@ fn warn_mode_passes_and_shows_the_findings(row: Row) {
     // `#N WARN:` line under a step shows only when the warning came before
     // the step's last progress (a cached step), so it is not asked for.
     run.passed()
+        .went_through_archgate()
         .mentions(&["warning found", "archgate: linux/arm64 fail arch-mismatch"]);
     assert!(dest.join("linux_arm64/app").is_file(), "{run}");
 }
@@ -619,7 +641,7 @@ fn dockerfile_frontend_image_through_archgate_dockerfile(row: Row) {
         ],
         &good,
     );
-    run.passed();
+    run.passed().went_through_archgate();
     assert_two_platforms_pushed(&tag, &run);
 
     let bad = two_arch_context(&with_syntax(HARDCODED_DOCKERFILE));
@@ -705,7 +727,7 @@ fn bake_with_a_target_context_is_gated(row: Row) {
         (finish(c), dest, ctx)
     };
     let (r, dest, _ctx) = run("ENTRYPOINT [\"/app\"]\n");
-    r.passed();
+    r.passed().went_through_archgate();
     assert_eq!(
         elf_arch(&dest.join("linux_arm64/app")),
         Some("arm64"),
@@ -734,17 +756,25 @@ fn outline_subrequest_answers_as_without_archgate(row: Row) {
             c.args(["--build-arg", &format!("BUILDKIT_SYNTAX={img}")]);
         }
         row.outline(&mut c);
-        c.arg(ctx.path()).stderr(Stdio::null());
+        c.arg(ctx.path());
+        let cmd = format!("{c:?}");
         let out = c.stdin(Stdio::null()).output().expect("docker buildx");
-        (
+        let answer = (
             out.status.code(),
             String::from_utf8_lossy(&out.stdout).into_owned(),
-        )
+        );
+        let run = Bx {
+            code: answer.0.unwrap_or(-1),
+            out: String::from_utf8_lossy(&out.stderr).into_owned(),
+            cmd,
+        };
+        (answer, run)
     };
-    let plain = outline(None);
-    let gated = outline(Some(archgate_image()));
+    let (plain, _) = outline(None);
+    let (gated, run) = outline(Some(archgate_image()));
     assert_eq!(plain.0, Some(0), "outline without archgate: {}", plain.1);
     assert!(plain.1.contains("GREETING"), "{}", plain.1);
+    run.went_through_archgate();
     assert_eq!(gated, plain, "the outline through archgate");
 }
 
@@ -754,7 +784,7 @@ fn deep_build_arg_judges_every_program(row: Row) {
     let text = "FROM scratch\nARG TARGETARCH\nCOPY app-${TARGETARCH} /app\nCOPY app-amd64 /usr/bin/helper\nENTRYPOINT [\"/app\"]\n";
     let ctx = two_arch_context(&with_syntax(text));
     let run = buildx(row, &["--platform", TWO_PLATFORMS], &ctx);
-    run.passed();
+    run.passed().went_through_archgate();
     let run = buildx(
         row,
         &[
@@ -768,6 +798,32 @@ fn deep_build_arg_judges_every_program(row: Row) {
     run.failed()
         .answered()
         .mentions(&["FAIL linux/arm64", "/usr/bin/helper"]);
+}
+
+/// A panic in the frontend (injected through the image's environment)
+/// comes back as archgate's error, not as an exit status or "no result";
+/// nothing is pushed.
+fn a_crash_is_a_readable_error_and_pushes_nothing(row: Row) {
+    let ctx = two_arch_context(TWO_PLATFORM_DOCKERFILE);
+    let tag = tag_for("fe_crash");
+    let arg = format!("BUILDKIT_SYNTAX={}", crashing_image());
+    let run = buildx(
+        row,
+        &[
+            "--platform",
+            TWO_PLATFORMS,
+            "--build-arg",
+            &arg,
+            "-t",
+            &tag,
+            "--push",
+        ],
+        &ctx,
+    );
+    run.failed()
+        .answered()
+        .mentions(&["archgate frontend crashed: ARCHGATE_FRONTEND_FAULT=panic"]);
+    assert_not_pushed(&tag, &run);
 }
 
 // ---------------------------------------------------------------------------
