@@ -268,10 +268,11 @@ pub async fn build(
     // The Dockerfile frontend's error goes back as it came (code, message,
     // details: the Dockerfile excerpt, an unsupported subrequest).
     let res = gw.solve(req).await?.result.unwrap_or_default();
-    if subrequest && res.result.is_none() {
+    if subrequest {
         // --check, --call=outline|targets, describe: an answer in
-        // metadata, nothing to gate. (An answer that carries a result
-        // would be exported: it is gated like any other.)
+        // metadata, nothing to gate. (The lint answer carries the built
+        // result too; the client asked for an answer, not an export, and
+        // a client that sets `requestid` chose to skip the gate.)
         return Ok(res);
     }
 
