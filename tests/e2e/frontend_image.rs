@@ -156,22 +156,19 @@ fn static_archgate() -> PathBuf {
 }
 
 /// The Dockerfile frontend (BuildKit's `dockerfile-frontend`, a static
-/// program), for the `ARCHGATE_DOCKERFILE` image.
+/// program), for the `ARCHGATE_DOCKERFILE` image: the one the user names in
+/// `ARCHGATE_DOCKERFILE_FRONTEND`, else the one the test environment
+/// provides (its env file names it).
 fn dockerfile_frontend_binary() -> PathBuf {
-    let candidates = [
-        std::env::var_os("ARCHGATE_DOCKERFILE_FRONTEND").map(PathBuf::from),
-        std::env::var_os("ARCHGATE_BUILDKIT_BIN_DIR")
-            .map(|d| PathBuf::from(d).join("dockerfile-frontend")),
-        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/buildkit/dockerfile-frontend")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|p| p.is_file())
-        .expect(
-            "BuildKit's dockerfile-frontend: set ARCHGATE_DOCKERFILE_FRONTEND or \
-             ARCHGATE_BUILDKIT_BIN_DIR",
-        )
+    let p = std::env::var_os("ARCHGATE_DOCKERFILE_FRONTEND")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env().get("ARCHGATE_DOCKERFILE_FRONTEND")));
+    assert!(
+        p.is_file(),
+        "{}: no dockerfile-frontend there (ARCHGATE_DOCKERFILE_FRONTEND; `scripts/testenv up` names one)",
+        p.display()
+    );
+    p
 }
 
 /// Push an image with `scripts/frontend-image ARGS REF` once per registry
