@@ -9,6 +9,7 @@ pub mod frontend_cmd;
 pub mod gate;
 pub mod goparse;
 pub mod inspect;
+pub mod lint;
 pub mod reference;
 pub mod report;
 pub mod rootfs;

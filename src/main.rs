@@ -32,6 +32,9 @@ enum Command {
     /// Build with BuildKit and gate every platform before anything is
     /// exported: a drop-in for `docker buildx build`
     Build(Box<BuildArgs>),
+    /// Find the Dockerfile lines that ship a wrong-architecture binary,
+    /// before any build
+    Lint(LintArgs),
     /// The gate inside BuildKit: what the archgate frontend image runs
     /// (BuildKit starts it for `# syntax=IMAGE`; not for people)
     #[command(hide = true)]
@@ -116,6 +119,30 @@ struct BuildArgs {
 }
 
 #[derive(Args)]
+struct LintArgs {
+    /// The platforms the Dockerfiles are built for, comma-separated or
+    /// repeated: findings that break one of them are errors
+    #[arg(long, value_delimiter = ',', value_name = "PLATFORM")]
+    platform: Vec<String>,
+    /// The stage that is built (default: the last)
+    #[arg(long, value_name = "STAGE")]
+    target: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value = "human")]
+    format: report::Format,
+    /// Fail (exit 1) on warnings too
+    #[arg(long)]
+    strict: bool,
+    /// A Dockerfile to lint (repeatable; `-` reads standard input)
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    files: Vec<std::path::PathBuf>,
+    /// Dockerfiles, or folders to search for them (Dockerfile,
+    /// *.Dockerfile, Dockerfile.*); default: the current folder
+    #[arg(value_name = "PATH")]
+    paths: Vec<std::path::PathBuf>,
+}
+
+#[derive(Args)]
 struct CheckArgs {
     /// Only these platforms (os/arch[/variant]), comma-separated or repeated
     #[arg(long, value_delimiter = ',')]
@@ -170,6 +197,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => run_check(args),
         Command::Build(args) => run_build(*args),
+        Command::Lint(args) => run_lint(args),
         // Exit at once, whatever still runs: the daemon waits for the
         // process, and the Return has gone.
         Command::Frontend => std::process::exit(archgate::frontend_cmd::serve()),
@@ -241,6 +269,40 @@ fn run_check(args: CheckArgs) -> Exit {
         Ok(report) => print_report(&report, args.format, args.strict, false),
         Err(e) => {
             say(format_args!("{e}"));
+            Exit::Undecided
+        }
+    }
+}
+
+/// `archgate lint`: every Dockerfile named, the report on stdout.
+fn run_lint(args: LintArgs) -> Exit {
+    let mut paths = args.files;
+    paths.extend(args.paths);
+    let req = archgate::lint::Request {
+        paths,
+        platforms: args.platform,
+        target: args.target,
+    };
+    let report = match archgate::lint::run(&req) {
+        Ok(r) => r,
+        Err(e) => {
+            say(format_args!("{e}"));
+            return Exit::Undecided;
+        }
+    };
+    for f in &report.files {
+        if let Some(e) = &f.error {
+            match f.error_line {
+                Some(l) => say(format_args!("{}:{l}: {e}", f.path)),
+                None => say(format_args!("{}: {e}", f.path)),
+            }
+        }
+    }
+    let text = archgate::lint::output::render(&report, args.format);
+    match report::write(&mut std::io::stdout().lock(), &text) {
+        Ok(()) => report.exit(args.strict),
+        Err(e) => {
+            say(format_args!("writing the report: {e}"));
             Exit::Undecided
         }
     }

@@ -149,7 +149,9 @@ pub fn sarif(report: &Report) -> String {
 
 /// Escape a workflow-command property or message (GitHub's `%`, CR, LF, and
 /// for properties `:` and `,`).
-fn escape(s: &str, property: bool) -> String {
+/// Escape text for a GitHub workflow command (a message, or with
+/// `property` a property value).
+pub(crate) fn escape(s: &str, property: bool) -> String {
     let mut out = s
         .replace('%', "%25")
         .replace('\r', "%0D")

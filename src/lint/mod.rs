@@ -1,0 +1,189 @@
+//! `archgate lint`: the Dockerfile line that ships a wrong-architecture
+//! binary, found before any build. A Dockerfile is read as BuildKit reads
+//! it (`model`), and each rule (`rules`) reports an instruction only when
+//! what it taints reaches the image that is built (the last stage, or the
+//! `--target` one).
+//!
+//! The one idea: every finding is one instruction, one stable rule id and
+//! the fix; whether it is an error or a warning depends on the platforms
+//! the file is built for (`--platform`, or the file's own use of the
+//! automatic platform args), never on guesses about the code.
+
+pub mod model;
+pub mod output;
+pub mod rules;
+pub mod words;
+
+use crate::inspect::Platform;
+pub use model::{Lines, Model, ParseError};
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The build would ship a wrong binary for a platform it is built for
+    /// (exit 1).
+    Error,
+    /// The same, for platforms the file is not known to be built for.
+    Warning,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// A rule: a stable id (as BuildKit names its checks), what it finds, and
+/// where its documentation is.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Rule {
+    pub id: &'static str,
+    pub summary: &'static str,
+    /// Why it matters and how to fix it (the rule's short doc).
+    pub doc: &'static str,
+}
+
+/// One finding: an instruction and the rule it breaks.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Finding {
+    pub rule: &'static str,
+    pub severity: Severity,
+    /// The instruction's first and last line.
+    pub line: u32,
+    pub end_line: u32,
+    /// The stage it is in (`AS name`, or its index).
+    pub stage: String,
+    /// What is wrong and the fix.
+    pub message: String,
+}
+
+/// What a lint run needs to know besides the file.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The platforms the file is built for (`--platform`); empty: unknown.
+    pub platforms: Vec<Platform>,
+    /// The stage that is built (`--target`); `None`: the last.
+    pub target: Option<String>,
+}
+
+/// Lint one Dockerfile's text. The findings are in line order.
+pub fn lint_text(text: &str, opts: &Options) -> Result<Vec<Finding>, ParseError> {
+    let model = Model::parse(text, opts.target.as_deref())?;
+    let mut findings = rules::run(&model, opts);
+    findings.sort_by(|a, b| (a.line, a.rule).cmp(&(b.line, b.rule)));
+    findings.dedup();
+    Ok(findings)
+}
+
+/// Whether `name` is a file `archgate lint DIR` picks up: `Dockerfile`,
+/// `*.Dockerfile`, `Dockerfile.*` (as BuildKit's and buildx's tooling name
+/// them; `*.dockerfile` too).
+pub fn is_dockerfile_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower == "dockerfile" || lower.ends_with(".dockerfile") || lower.starts_with("dockerfile.")
+}
+
+/// `archgate lint`'s arguments.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// Dockerfiles or directories (searched for Dockerfiles, hidden folders
+    /// and `node_modules` skipped); `-` reads standard input. Empty: `.`.
+    pub paths: Vec<std::path::PathBuf>,
+    /// `--platform` values, as given.
+    pub platforms: Vec<String>,
+    pub target: Option<String>,
+}
+
+/// Lint every file `req` names. The error is a bad argument (a platform
+/// that does not parse, a path that does not exist): exit 2 before any
+/// file is read.
+pub fn run(req: &Request) -> Result<output::LintReport, String> {
+    let platforms = req
+        .platforms
+        .iter()
+        .map(|p| Platform::parse(p).map_err(|e| format!("--platform: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let opts = Options {
+        platforms,
+        target: req.target.clone(),
+    };
+    let roots = if req.paths.is_empty() {
+        vec![std::path::PathBuf::from(".")]
+    } else {
+        req.paths.clone()
+    };
+    let mut files = Vec::new();
+    for root in &roots {
+        if root.as_os_str() == "-" {
+            files.push(root.clone());
+            continue;
+        }
+        let md = std::fs::metadata(root).map_err(|e| format!("{}: {e}", root.display()))?;
+        if md.is_dir() {
+            let before = files.len();
+            find_dockerfiles(root, &mut files).map_err(|e| format!("{}: {e}", root.display()))?;
+            if files.len() == before {
+                return Err(format!("{}: no Dockerfile in it", root.display()));
+            }
+        } else {
+            files.push(root.clone());
+        }
+    }
+    let reports = files
+        .iter()
+        .map(|f| {
+            // `./Dockerfile` as `Dockerfile`: paths as the user would write them.
+            let shown = f
+                .strip_prefix(".")
+                .ok()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(f)
+                .display()
+                .to_string();
+            let read = if f.as_os_str() == "-" {
+                let mut s = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut s).map(|_| s)
+            } else {
+                std::fs::read(f)
+            };
+            match read {
+                Err(e) => output::FileReport::unreadable(shown, e.to_string()),
+                Ok(bytes) => match String::from_utf8(bytes) {
+                    Err(_) => output::FileReport::unreadable(shown, "not UTF-8 text".into()),
+                    Ok(text) => {
+                        let result = lint_text(&text, &opts);
+                        output::FileReport::new(shown, &text, result)
+                    }
+                },
+            }
+        })
+        .collect();
+    Ok(output::LintReport::new(reports))
+}
+
+/// The Dockerfiles under `dir`, sorted, hidden folders and `node_modules`
+/// skipped, symlinked folders not followed.
+fn find_dockerfiles(
+    dir: &std::path::Path,
+    out: &mut Vec<std::path::PathBuf>,
+) -> std::io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    for e in entries {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let ft = e.file_type()?;
+        if ft.is_dir() {
+            if !name.starts_with('.') && name != "node_modules" {
+                find_dockerfiles(&e.path(), out)?;
+            }
+        } else if is_dockerfile_name(&name) && (ft.is_file() || ft.is_symlink()) {
+            out.push(e.path());
+        }
+    }
+    Ok(())
+}

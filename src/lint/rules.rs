@@ -1,0 +1,504 @@
+//! The lint rules. Each reports the instruction that fixes the wrong
+//! architecture, only in stages whose result reaches the image built, and
+//! says how to fix it. How BuildKit treats each construct was checked on
+//! the test environment's daemons (README, "archgate lint").
+
+use super::model::{Inst, Kind, Model, Stage, StagePlatform, TARGET_ARGS};
+use super::words::var_refs;
+use super::{Finding, Options, Rule, Severity};
+use crate::inspect::Platform;
+
+pub static FIXED_GO_ARCH: Rule = Rule {
+    id: "FixedGoArch",
+    summary: "a Go build whose GOARCH (or GOOS, GOARM) is fixed to one value",
+    doc: "GOARCH=amd64 (inline, ENV or an ARG default) makes `go build` produce an amd64 \
+          binary whatever platform the image is built for: the arm64 image ships it and \
+          dies with `exec format error`. Take the target from BuildKit instead: `ARG \
+          TARGETOS TARGETARCH` in the stage, then `GOOS=$TARGETOS GOARCH=$TARGETARCH go \
+          build`, or set nothing when the stage runs on the target platform.",
+};
+
+pub static PLATFORM_ARG_DEFAULT: Rule = Rule {
+    id: "PlatformArgDefault",
+    summary: "an automatic platform arg given a default",
+    doc: "BuildKit sets TARGETPLATFORM, TARGETARCH and TARGETVARIANT for each platform it \
+          builds, but a default written in the Dockerfile (`ARG TARGETARCH=amd64`, also a \
+          global one the stage re-declares) wins over it: every platform gets the default. \
+          Declare the arg without a value: `ARG TARGETARCH`.",
+};
+
+pub static UNDECLARED_PLATFORM_ARG: Rule = Rule {
+    id: "UndeclaredPlatformArg",
+    summary: "a target platform arg used in a stage that does not declare it",
+    doc: "Inside a stage, $TARGETARCH (and TARGETPLATFORM, TARGETOS, TARGETVARIANT) is \
+          empty unless the stage declares it with `ARG TARGETARCH`; in a stage that runs on \
+          the builder's platform (or a fixed one) the build then targets that platform, not \
+          the one being built. Add `ARG TARGETARCH` (and the others used) after the FROM.",
+};
+
+pub static CONSTANT_FROM_PLATFORM: Rule = Rule {
+    id: "ConstantFromPlatform",
+    summary: "the image built is on a fixed platform",
+    doc: "`FROM --platform=linux/amd64` for the stage that becomes the image makes every \
+          platform's image an amd64 one, whatever --platform asked for. Drop the flag (the \
+          stage then runs on each target platform), or use it only on build stages that \
+          cross-compile for $TARGETPLATFORM.",
+};
+
+pub static FINAL_ON_BUILD_PLATFORM: Rule = Rule {
+    id: "FinalStageOnBuildPlatform",
+    summary: "the image built is on the builder's platform",
+    doc: "`FROM --platform=$BUILDPLATFORM` belongs on stages that cross-compile; on the \
+          stage that becomes the image it makes every platform's image the builder's \
+          architecture (its base image's binaries included). Drop the flag from the final \
+          stage.",
+};
+
+/// Every rule, in the order of their documentation.
+pub static RULES: &[&Rule] = &[
+    &FIXED_GO_ARCH,
+    &PLATFORM_ARG_DEFAULT,
+    &UNDECLARED_PLATFORM_ARG,
+    &CONSTANT_FROM_PLATFORM,
+    &FINAL_ON_BUILD_PLATFORM,
+];
+
+/// The rule with this id.
+pub fn rule(id: &str) -> Option<&'static Rule> {
+    RULES.iter().copied().find(|r| r.id == id)
+}
+
+/// Run every rule on `m`.
+pub fn run(m: &Model, o: &Options) -> Vec<Finding> {
+    let mut out = Vec::new();
+    fixed_go_arch(m, o, &mut out);
+    platform_arg_default(m, o, &mut out);
+    undeclared_platform_arg(m, &mut out);
+    final_stage_platform(m, o, &mut out);
+    out
+}
+
+fn stage_name(s: &Stage) -> String {
+    s.name.clone().unwrap_or_else(|| s.index.to_string())
+}
+
+fn finding(rule: &Rule, severity: Severity, s: &Stage, i: &Inst, message: String) -> Finding {
+    Finding {
+        rule: rule.id,
+        severity,
+        line: i.lines.start,
+        end_line: i.lines.end,
+        stage: stage_name(s),
+        message,
+    }
+}
+
+/// The severity of something that builds for `fixed` only (an arch, or
+/// `None` when it cannot be said): an error when the file is built for
+/// another platform (`--platform`) or, without `--platform`, when the file
+/// uses the automatic platform args (it is meant for several); otherwise a
+/// warning.
+fn severity(m: &Model, o: &Options, differs: impl Fn(&Platform) -> bool) -> Severity {
+    if o.platforms.is_empty() {
+        if m.mentions_platform_args {
+            Severity::Error
+        } else {
+            Severity::Warning
+        }
+    } else if o.platforms.iter().any(differs) {
+        Severity::Error
+    } else {
+        Severity::Warning
+    }
+}
+
+/// The whole script of a RUN: its command line and heredocs.
+fn script(i: &Inst) -> String {
+    let mut s = i.text.clone();
+    for h in &i.heredocs {
+        s.push('\n');
+        s.push_str(h);
+    }
+    s
+}
+
+/// Whether a script derives the architecture from the platform being built
+/// (then a constant in it is one branch of a choice, not a fixed value).
+fn derives_arch(script: &str) -> bool {
+    const MARKERS: &[&str] = &[
+        "TARGETARCH",
+        "TARGETPLATFORM",
+        "TARGETVARIANT",
+        "uname -m",
+        "uname -p",
+        "--print-architecture",
+        "--print-arch",
+        "xx-go",
+        "xx-info",
+        "xx-clang",
+        "xx-cargo",
+        "dpkg-architecture",
+    ];
+    MARKERS.iter().any(|m| script.contains(m))
+}
+
+/// Whether a script runs a Go build (or a build tool that runs one).
+fn runs_go_build(script: &str) -> bool {
+    let words: Vec<&str> = script
+        .split(|c: char| c.is_whitespace() || matches!(c, ';' | '&' | '|' | '(' | ')'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    words
+        .windows(2)
+        .any(|w| (w[0] == "go" || w[0].ends_with("/go")) && matches!(w[1], "build" | "install"))
+        || words
+            .iter()
+            .any(|w| matches!(*w, "make" | "goreleaser" | "mage"))
+}
+
+/// Constant values `script` assigns to `var` (`VAR=value` as a word, also
+/// after `export`/`env`); a value built from variables or commands is not
+/// constant and is skipped.
+fn constant_assignments(script: &str, var: &str) -> Vec<String> {
+    let pat = format!("{var}=");
+    let mut out = Vec::new();
+    let b = script.as_bytes();
+    for (at, _) in script.match_indices(&pat) {
+        let starts_word =
+            at == 0 || matches!(b[at - 1], b' ' | b'\t' | b'\n' | b';' | b'&' | b'|' | b'(');
+        if !starts_word {
+            continue;
+        }
+        let rest = &script[at + pat.len()..];
+        let end = rest
+            .find(|c: char| c.is_whitespace() || matches!(c, ';' | '&' | '|' | ')'))
+            .unwrap_or(rest.len());
+        let value = rest[..end].trim_matches(|c| c == '"' || c == '\'');
+        if !value.is_empty() && !value.contains('$') && !value.contains('`') {
+            out.push(value.to_string());
+        }
+    }
+    out
+}
+
+/// Which built platforms a fixed value is wrong for.
+type Breaks = Box<dyn Fn(&Platform) -> bool>;
+
+/// What a fixed Go variable breaks, for the platforms built: `None` when
+/// the value is harmless (GOOS=linux).
+fn go_var_breaks(var: &str, value: &str) -> Option<Breaks> {
+    let value = value.to_string();
+    match var {
+        "GOARCH" => Some(Box::new(move |p: &Platform| p.arch != value)),
+        "GOOS" if value != "linux" => Some(Box::new(move |p: &Platform| p.os != value)),
+        "GOARM" => Some(Box::new(move |p: &Platform| {
+            p.arch == "arm" && p.variant.as_deref() != Some(&format!("v{value}"))
+        })),
+        _ => None,
+    }
+}
+
+fn fixed_go_arch(m: &Model, o: &Options, out: &mut Vec<Finding>) {
+    for s in m.reaching() {
+        // Inline assignments in a RUN that builds.
+        for i in s.instructions.iter().filter(|i| i.kind == Kind::Run) {
+            let sc = script(i);
+            if !runs_go_build(&sc) || derives_arch(&sc) {
+                continue;
+            }
+            for var in ["GOARCH", "GOOS", "GOARM"] {
+                for value in constant_assignments(&sc, var) {
+                    if var == "GOARM" && o.platforms.is_empty() {
+                        continue;
+                    }
+                    let Some(breaks) = go_var_breaks(var, &value) else {
+                        continue;
+                    };
+                    out.push(finding(
+                        &FIXED_GO_ARCH,
+                        severity(m, o, &breaks),
+                        s,
+                        i,
+                        format!(
+                            "{var}={value} fixes the Go build of stage {} to one {}, whatever \
+                             platform is built; use `ARG TARGETOS TARGETARCH` and \
+                             {var}=${} instead",
+                            stage_name(s),
+                            if var == "GOOS" { "OS" } else { "architecture" },
+                            match var {
+                                "GOOS" => "TARGETOS",
+                                "GOARM" => "{TARGETVARIANT#v}",
+                                _ => "TARGETARCH",
+                            }
+                        ),
+                    ));
+                }
+            }
+        }
+        // ENV or an ARG default in effect for a later Go build of the stage.
+        for (k, i) in s.instructions.iter().enumerate() {
+            if !matches!(i.kind, Kind::Env | Kind::Arg) {
+                continue;
+            }
+            for (name, value) in &i.pairs {
+                let Some(value) = value else { continue };
+                if !matches!(name.as_str(), "GOARCH" | "GOOS")
+                    || value.is_empty()
+                    || value.contains('$')
+                {
+                    continue;
+                }
+                let Some(breaks) = go_var_breaks(name, value) else {
+                    continue;
+                };
+                let builds_later = later_runs(m, s, k).any(|r| {
+                    let sc = script(r);
+                    runs_go_build(&sc) && !derives_arch(&sc) && !resets(&sc, name)
+                });
+                if !builds_later {
+                    continue;
+                }
+                let how = if i.kind == Kind::Env { "ENV" } else { "ARG" };
+                out.push(finding(
+                    &FIXED_GO_ARCH,
+                    severity(m, o, &breaks),
+                    s,
+                    i,
+                    format!(
+                        "{how} {name}={value} fixes the Go builds that follow to one {}, \
+                         whatever platform is built; declare `ARG TARGETOS TARGETARCH` and \
+                         use {name}=${}",
+                        if name == "GOOS" { "OS" } else { "architecture" },
+                        if name == "GOOS" {
+                            "TARGETOS"
+                        } else {
+                            "TARGETARCH"
+                        }
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// Whether a script sets `var` itself (then an ENV before it does not
+/// apply).
+fn resets(script: &str, var: &str) -> bool {
+    script.contains(&format!("{var}="))
+}
+
+/// The RUN instructions after instruction `k` of stage `s`, and those of
+/// the reaching stages built on `s` (ENV is inherited; an ARG only within
+/// the stage).
+fn later_runs<'m>(m: &'m Model, s: &'m Stage, k: usize) -> impl Iterator<Item = &'m Inst> {
+    let own = s.instructions[k + 1..].iter();
+    let inherits = s.instructions[k].kind == Kind::Env;
+    let children = m
+        .reaching()
+        .filter(move |c| inherits && c.index != s.index && m.chain(c.index).contains(&s.index))
+        .flat_map(|c| c.instructions.iter());
+    own.chain(children).filter(|i| i.kind == Kind::Run)
+}
+
+/// Whether a default for an automatic platform arg matters: TARGETOS=linux
+/// is what every Linux build gets anyway.
+fn platform_default_breaks(name: &str, value: &str) -> Option<Breaks> {
+    let value = value.to_string();
+    match name {
+        "TARGETARCH" => Some(Box::new(move |p: &Platform| p.arch != value)),
+        "TARGETVARIANT" => Some(Box::new(move |p: &Platform| {
+            p.variant.as_deref().unwrap_or("") != value
+        })),
+        "TARGETPLATFORM" => {
+            let want = Platform::parse(&value).ok();
+            Some(Box::new(move |p: &Platform| want.as_ref() != Some(p)))
+        }
+        "TARGETOS" if value != "linux" => Some(Box::new(move |p: &Platform| p.os != value)),
+        _ => None,
+    }
+}
+
+/// Whether an instruction refers to `name`.
+fn refers_to(i: &Inst, name: &str) -> bool {
+    let shell = i.kind == Kind::Run;
+    var_refs(&i.text, shell).iter().any(|r| r.name == name)
+        || i.heredocs
+            .iter()
+            .any(|h| var_refs(h, shell).iter().any(|r| r.name == name))
+}
+
+fn platform_arg_default(m: &Model, o: &Options, out: &mut Vec<Finding>) {
+    for s in m.reaching() {
+        for (k, i) in s.instructions.iter().enumerate() {
+            if i.kind != Kind::Arg {
+                continue;
+            }
+            for (name, value) in &i.pairs {
+                // An ARG without a value re-declaring a global default.
+                let (value, global) = match value {
+                    Some(v) => (v.clone(), false),
+                    None => match m
+                        .global_args
+                        .iter()
+                        .rev()
+                        .find(|(g, _, _)| g == name)
+                        .and_then(|(_, v, _)| v.clone())
+                    {
+                        Some(v) => (v, true),
+                        None => continue,
+                    },
+                };
+                let Some(breaks) = platform_default_breaks(name, &value) else {
+                    continue;
+                };
+                if !s.instructions[k + 1..].iter().any(|l| refers_to(l, name)) {
+                    continue;
+                }
+                let sev = if o.platforms.is_empty() {
+                    Severity::Error
+                } else {
+                    severity(m, o, &breaks)
+                };
+                let mut f = finding(
+                    &PLATFORM_ARG_DEFAULT,
+                    sev,
+                    s,
+                    i,
+                    format!(
+                        "{name} defaults to {value:?}{}, and BuildKit uses that default for \
+                         every platform it builds; declare it without a value: `ARG {name}`",
+                        if global {
+                            " (the ARG before the first FROM)"
+                        } else {
+                            ""
+                        }
+                    ),
+                );
+                if global {
+                    // Point at the global ARG that holds the default.
+                    if let Some((_, _, lines)) =
+                        m.global_args.iter().rev().find(|(g, _, _)| g == name)
+                    {
+                        f.line = lines.start;
+                        f.end_line = lines.end;
+                    }
+                }
+                out.push(f);
+            }
+        }
+    }
+}
+
+fn undeclared_platform_arg(m: &Model, out: &mut Vec<Finding>) {
+    for s in m.reaching() {
+        if !matches!(
+            s.platform,
+            StagePlatform::Build | StagePlatform::Constant(_)
+        ) {
+            continue;
+        }
+        // ENV is inherited from the stages this one builds on.
+        let mut known: Vec<String> = m.chain(s.index)[1..]
+            .iter()
+            .flat_map(|&b| m.stages[b].instructions.iter())
+            .filter(|i| i.kind == Kind::Env)
+            .flat_map(|i| i.pairs.iter().map(|(k, _)| k.clone()))
+            .collect();
+        for i in &s.instructions {
+            if matches!(i.kind, Kind::Arg | Kind::Env) {
+                // Its own value may refer to the arg before declaring it;
+                // that is the arg's business, not a use.
+                known.extend(i.pairs.iter().map(|(k, _)| k.clone()));
+                continue;
+            }
+            let mut missing: Vec<&str> = TARGET_ARGS
+                .iter()
+                .copied()
+                .filter(|n| !known.iter().any(|k| k == n) && refers_to(i, n))
+                .collect();
+            missing.dedup();
+            if missing.is_empty() {
+                continue;
+            }
+            let on = match &s.platform {
+                StagePlatform::Build => "the builder's platform ($BUILDPLATFORM)".to_string(),
+                StagePlatform::Constant(p) => p.clone(),
+                _ => unreachable!(),
+            };
+            out.push(finding(
+                &UNDECLARED_PLATFORM_ARG,
+                Severity::Error,
+                s,
+                i,
+                format!(
+                    "${} is empty here: stage {} never declares it, and it runs on {on}, so \
+                     this builds for that platform; add `ARG {}` after its FROM",
+                    missing[0],
+                    stage_name(s),
+                    missing.join(" ")
+                ),
+            ));
+        }
+    }
+}
+
+fn final_stage_platform(m: &Model, o: &Options, out: &mut Vec<Finding>) {
+    // The stage of the final one's chain whose --platform decides it.
+    let Some(&decides) = m
+        .chain(m.final_stage)
+        .iter()
+        .find(|&&i| m.stages[i].platform_flag.is_some())
+    else {
+        return;
+    };
+    let s = &m.stages[decides];
+    let fin = &m.stages[m.final_stage];
+    let from = Inst {
+        kind: Kind::Other("FROM"),
+        lines: s.from_lines,
+        text: String::new(),
+        heredocs: Vec::new(),
+        pairs: Vec::new(),
+        from: Vec::new(),
+        paths: Vec::new(),
+    };
+    match &s.platform {
+        StagePlatform::Constant(p) => {
+            let fixed = Platform::parse(p).ok();
+            let sev = severity(m, o, |q| fixed.as_ref() != Some(q));
+            out.push(finding(
+                &CONSTANT_FROM_PLATFORM,
+                sev,
+                s,
+                &from,
+                format!(
+                    "--platform={p} makes the image built (stage {}) a {p} image for every \
+                     platform; drop the flag from this FROM",
+                    stage_name(fin)
+                ),
+            ));
+        }
+        StagePlatform::Build => {
+            let sev = if o.platforms.len() > 1 || m.mentions_platform_args {
+                Severity::Error
+            } else {
+                Severity::Warning
+            };
+            out.push(finding(
+                &FINAL_ON_BUILD_PLATFORM,
+                sev,
+                s,
+                &from,
+                format!(
+                    "--platform=$BUILDPLATFORM makes the image built (stage {}) the builder's \
+                     architecture for every platform; drop the flag from this FROM",
+                    stage_name(fin)
+                ),
+            ));
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests;

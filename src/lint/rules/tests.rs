@@ -1,0 +1,256 @@
+use super::super::{lint_text, Finding, Options, Severity};
+use crate::inspect::Platform;
+
+fn lint(text: &str) -> Vec<Finding> {
+    lint_text(text, &Options::default()).unwrap()
+}
+
+fn lint_for(text: &str, platforms: &str) -> Vec<Finding> {
+    let o = Options {
+        platforms: platforms
+            .split(',')
+            .map(|p| Platform::parse(p).unwrap())
+            .collect(),
+        target: None,
+    };
+    lint_text(text, &o).unwrap()
+}
+
+fn ids(f: &[Finding]) -> Vec<(&str, u32)> {
+    f.iter().map(|f| (f.rule, f.line)).collect()
+}
+
+// ------------------------------------------------------------ FixedGoArch
+
+#[test]
+fn inline_goarch_in_a_build_that_reaches_the_image() {
+    let text = "FROM --platform=$BUILDPLATFORM golang:1.22 AS build
+WORKDIR /src
+RUN CGO_ENABLED=0 GOOS=linux GOARCH=amd64 \\
+    go build -o /app .
+FROM scratch
+COPY --from=build /app /app
+ENTRYPOINT [\"/app\"]
+";
+    let f = lint(text);
+    assert_eq!(ids(&f), [("FixedGoArch", 3)]);
+    assert_eq!(f[0].end_line, 4);
+    assert_eq!(
+        f[0].severity,
+        Severity::Error,
+        "the file uses $BUILDPLATFORM"
+    );
+    assert!(
+        f[0].message.contains("GOARCH=$TARGETARCH"),
+        "{}",
+        f[0].message
+    );
+    // Built for amd64 only: a warning.
+    let f = lint_for(text, "linux/amd64");
+    assert_eq!(f[0].severity, Severity::Warning);
+    let f = lint_for(text, "linux/amd64,linux/arm64");
+    assert_eq!(f[0].severity, Severity::Error);
+}
+
+#[test]
+fn env_and_arg_defaults_fix_later_go_builds() {
+    let env = "FROM golang:1.22 AS build
+ENV GOOS=linux GOARCH=amd64
+RUN go build -o /app .
+FROM scratch
+COPY --from=build /app /app
+";
+    assert_eq!(ids(&lint(env)), [("FixedGoArch", 2)]);
+    let arg = "FROM golang:1.22 AS build
+ARG GOARCH=arm64
+RUN go build -o /app .
+FROM scratch
+COPY --from=build /app /app
+";
+    let f = lint_for(arg, "linux/amd64,linux/arm64");
+    assert_eq!(ids(&f), [("FixedGoArch", 2)]);
+    assert_eq!(f[0].severity, Severity::Error);
+    // Inherited ENV: the build happens in a child stage.
+    let child = "FROM golang:1.22 AS base
+ENV GOARCH=amd64
+FROM base AS build
+RUN go build -o /app .
+FROM scratch
+COPY --from=build /app /app
+";
+    assert_eq!(ids(&lint(child)), [("FixedGoArch", 2)]);
+}
+
+#[test]
+fn correct_go_builds_are_clean() {
+    for text in [
+        // The target arch from BuildKit.
+        "FROM --platform=$BUILDPLATFORM golang:1.22 AS build
+ARG TARGETOS TARGETARCH
+RUN GOOS=$TARGETOS GOARCH=$TARGETARCH go build -o /app .
+FROM scratch
+COPY --from=build /app /app
+",
+        // A case on the target arch setting constants per branch.
+        "FROM --platform=$BUILDPLATFORM golang:1.22 AS build
+ARG TARGETARCH
+RUN case \"$TARGETARCH\" in \\
+      amd64) GOARCH=amd64 ;; \\
+      arm64) GOARCH=arm64 ;; \\
+    esac; GOARCH=$GOARCH go build -o /app .
+FROM scratch
+COPY --from=build /app /app
+",
+        // A fixed GOARCH in a stage whose output is never used.
+        "FROM golang:1.22 AS tools
+RUN GOARCH=amd64 go build -o /lint ./cmd/lint
+FROM golang:1.22 AS build
+RUN go build -o /app .
+FROM scratch
+COPY --from=build /app /app
+",
+        // GOOS=linux changes nothing.
+        "FROM golang:1.22 AS build
+RUN GOOS=linux go build -o /app .
+FROM scratch
+COPY --from=build /app /app
+",
+        // uname -m picks the arch.
+        "FROM golang:1.22 AS build
+RUN export GOARCH=$(uname -m | sed s/x86_64/amd64/) && go build -o /app .
+FROM scratch
+COPY --from=build /app /app
+",
+        // ENV set, but the build sets its own.
+        "FROM golang:1.22 AS build
+ARG TARGETARCH
+ENV GOARCH=amd64
+RUN GOARCH=$TARGETARCH go build -o /app .
+FROM scratch
+COPY --from=build /app /app
+",
+    ] {
+        assert_eq!(ids(&lint(text)), [], "{text}");
+    }
+}
+
+#[test]
+fn a_target_that_skips_the_stage_is_clean() {
+    let text = "FROM golang:1.22 AS build
+RUN GOARCH=amd64 go build -o /app .
+FROM scratch AS release
+COPY --from=build /app /app
+FROM alpine AS dev
+RUN echo dev
+";
+    let o = Options {
+        target: Some("dev".into()),
+        ..Options::default()
+    };
+    assert!(lint_text(text, &o).unwrap().is_empty());
+    let o = Options {
+        target: Some("release".into()),
+        ..Options::default()
+    };
+    assert_eq!(ids(&lint_text(text, &o).unwrap()), [("FixedGoArch", 2)]);
+}
+
+// ----------------------------------------------------- PlatformArgDefault
+
+#[test]
+fn a_default_on_an_automatic_platform_arg() {
+    let text = "FROM alpine
+ARG TARGETARCH=amd64
+RUN wget https://example.invalid/tool-linux-${TARGETARCH}.tar.gz
+";
+    let f = lint(text);
+    assert_eq!(ids(&f), [("PlatformArgDefault", 2)]);
+    assert!(
+        f[0].message.contains("`ARG TARGETARCH`"),
+        "{}",
+        f[0].message
+    );
+    // A global default the stage re-declares: the global line is named.
+    let global = "ARG TARGETPLATFORM=linux/amd64
+FROM alpine
+ARG TARGETPLATFORM
+RUN echo building for $TARGETPLATFORM > /p
+";
+    assert_eq!(ids(&lint(global)), [("PlatformArgDefault", 1)]);
+    // Built for that platform only: a warning.
+    let f = lint_for(text, "linux/amd64");
+    assert_eq!(f[0].severity, Severity::Warning);
+}
+
+#[test]
+fn platform_args_without_defaults_or_unused_are_clean() {
+    for text in [
+        "FROM alpine\nARG TARGETARCH\nRUN echo $TARGETARCH\n",
+        "FROM alpine\nARG TARGETOS=linux\nRUN echo $TARGETOS\n",
+        "FROM alpine\nARG TARGETARCH=amd64\nRUN echo hello\n",
+        "FROM alpine AS unused\nARG TARGETARCH=amd64\nRUN echo $TARGETARCH\nFROM scratch\n",
+    ] {
+        assert_eq!(ids(&lint(text)), [], "{text}");
+    }
+}
+
+// -------------------------------------------------- UndeclaredPlatformArg
+
+#[test]
+fn an_undeclared_target_arg_in_a_cross_stage() {
+    let text = "FROM --platform=$BUILDPLATFORM golang:1.22 AS build
+ARG TARGETOS
+RUN GOOS=$TARGETOS GOARCH=$TARGETARCH go build -o /app .
+FROM scratch
+COPY --from=build /app /app
+";
+    let f = lint(text);
+    assert_eq!(ids(&f), [("UndeclaredPlatformArg", 3)]);
+    assert!(
+        f[0].message.contains("$TARGETARCH is empty"),
+        "{}",
+        f[0].message
+    );
+    assert!(f[0].message.contains("ARG TARGETARCH"), "{}", f[0].message);
+}
+
+#[test]
+fn declared_args_target_stages_and_env_are_clean() {
+    for text in [
+        // Declared.
+        "FROM --platform=$BUILDPLATFORM golang AS b\nARG TARGETARCH\nRUN GOARCH=$TARGETARCH go build -o /app\nFROM scratch\nCOPY --from=b /app /app\n",
+        // On the target platform an empty GOARCH is the native one.
+        "FROM golang AS b\nRUN GOARCH=$TARGETARCH go build -o /app\nFROM scratch\nCOPY --from=b /app /app\n",
+        // Set by ENV in the stage it builds on.
+        "FROM --platform=$BUILDPLATFORM golang AS base\nARG TARGETARCH\nENV TARGETARCH=$TARGETARCH\nFROM base AS b\nRUN GOARCH=$TARGETARCH go build -o /app\nFROM scratch\nCOPY --from=b /app /app\n",
+        // Only in the FROM line, where the automatic args need no ARG.
+        "FROM --platform=$BUILDPLATFORM golang AS b\nFROM --platform=$TARGETPLATFORM alpine\nCOPY --from=b /x /x\n",
+    ] {
+        assert_eq!(ids(&lint(text)), [], "{text}");
+    }
+}
+
+// ------------------------------------- ConstantFromPlatform and final stage
+
+#[test]
+fn the_final_stage_on_a_fixed_or_the_build_platform() {
+    let fixed = "FROM --platform=linux/amd64 debian:12\nCOPY app /app\n";
+    let f = lint_for(fixed, "linux/amd64,linux/arm64");
+    assert_eq!(ids(&f), [("ConstantFromPlatform", 1)]);
+    assert_eq!(f[0].severity, Severity::Error);
+    assert_eq!(
+        lint_for(fixed, "linux/amd64")[0].severity,
+        Severity::Warning
+    );
+    // Through a stage chain: the FROM that decides is named.
+    let chain =
+        "FROM --platform=linux/amd64 debian:12 AS base\nRUN true\nFROM base\nCOPY app /app\n";
+    assert_eq!(ids(&lint(chain)), [("ConstantFromPlatform", 1)]);
+    let build = "FROM --platform=$BUILDPLATFORM golang AS b\nARG TARGETARCH\nRUN GOARCH=$TARGETARCH go build -o /app\nFROM --platform=$BUILDPLATFORM alpine\nCOPY --from=b /app /app\n";
+    let f = lint(build);
+    assert_eq!(ids(&f), [("FinalStageOnBuildPlatform", 4)]);
+    assert_eq!(f[0].severity, Severity::Error);
+    // A build stage on a fixed platform is not the image.
+    let tool = "FROM --platform=linux/amd64 node:20 AS web\nRUN npm run build\nFROM nginx\nCOPY --from=web /dist /usr/share/nginx/html\n";
+    assert_eq!(ids(&lint(tool)), []);
+}
