@@ -21,6 +21,7 @@ mod golden;
 mod hostile;
 mod inputs;
 mod kernel_exec;
+mod lint;
 mod redteam;
 mod registry;
 mod resolve;

@@ -1,0 +1,270 @@
+//! `archgate lint` as a user runs it: files and folders, every format, the
+//! exit codes; and the rules' premises checked against BuildKit itself:
+//! what a default on an automatic platform arg, or an undeclared one, makes
+//! of a real multi-platform build on Docker 26 and Docker 28.
+
+use crate::common::buildenv::*;
+use crate::common::{self, Archgate};
+use serde_json::Value;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+const FIXED_GOARCH: &str = "FROM --platform=$BUILDPLATFORM golang:1.22 AS build
+WORKDIR /src
+RUN CGO_ENABLED=0 GOARCH=amd64 \\
+    go build -o /app .
+FROM scratch
+COPY --from=build /app /app
+ENTRYPOINT [\"/app\"]
+";
+
+const CLEAN: &str = "FROM --platform=$BUILDPLATFORM golang:1.22 AS build
+ARG TARGETOS TARGETARCH
+RUN GOOS=$TARGETOS GOARCH=$TARGETARCH go build -o /app .
+FROM scratch
+COPY --from=build /app /app
+";
+
+fn write(dir: &Path, rel: &str, text: &str) {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+#[test]
+fn a_folder_is_searched_and_the_exit_code_follows_the_findings() {
+    let dir = common::tmp();
+    let d = dir.path();
+    write(d, "Dockerfile", FIXED_GOARCH);
+    write(d, "svc/api.Dockerfile", CLEAN);
+    write(d, "svc/Dockerfile.dev", CLEAN);
+    write(d, ".git/Dockerfile", FIXED_GOARCH);
+    write(d, "node_modules/x/Dockerfile", FIXED_GOARCH);
+    write(d, "README.md", "not a Dockerfile");
+    let root = d.to_str().unwrap();
+
+    let r = Archgate::new(&["lint", root]).run();
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("/Dockerfile:3: error FixedGoArch: GOARCH=amd64"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains(" 3 | >>> RUN CGO_ENABLED=0 GOARCH=amd64 \\"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(" 4 | >>>     go build -o /app ."),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.ends_with("3 files linted: 1 error, 0 warnings\n"),
+        "{}",
+        r.stdout
+    );
+
+    // Built for amd64 only: a warning, exit 0; --strict makes it 1.
+    let r = Archgate::new(&["lint", "--platform", "linux/amd64", root]).run();
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("warning FixedGoArch"), "{}", r.stdout);
+    let r = Archgate::new(&["lint", "--strict", "--platform", "linux/amd64", root]).run();
+    assert_eq!(r.code, 1, "{r:?}");
+
+    // JSON: every file, the finding with its lines.
+    let r = Archgate::new(&["lint", "--format", "json", root]).run();
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["errors"], 1);
+    assert_eq!(v["files"].as_array().unwrap().len(), 3);
+    let f = &v["files"][0]["findings"][0];
+    assert_eq!(
+        (
+            f["rule"].as_str(),
+            f["line"].as_u64(),
+            f["end_line"].as_u64()
+        ),
+        (Some("FixedGoArch"), Some(3), Some(4))
+    );
+
+    // SARIF 2.1.0 and GitHub annotations name the file and lines.
+    let r = Archgate::new(&["lint", "--format", "sarif", root]).run();
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let loc = &v["runs"][0]["results"][0]["locations"][0]["physicalLocation"];
+    assert!(loc["artifactLocation"]["uri"]
+        .as_str()
+        .unwrap()
+        .ends_with("/Dockerfile"));
+    assert_eq!(loc["region"]["startLine"], 3);
+    assert_eq!(loc["region"]["endLine"], 4);
+    let r = Archgate::new(&["lint", "--format", "github", root]).run();
+    assert!(
+        r.stdout.starts_with("::error file=")
+            && r.stdout
+                .contains(",line=3,endLine=4,title=archgate FixedGoArch::"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn bad_input_is_exit_2_with_one_line_naming_it() {
+    let dir = common::tmp();
+    let d = dir.path();
+    write(d, "Dockerfile", "FROM alpine\nRUN true\nBOGUS thing\n");
+    let r = Archgate::new(&["lint", d.join("Dockerfile").to_str().unwrap()]).run();
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("/Dockerfile:3: unknown instruction 'BOGUS'"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.contains(" 3 | >>> BOGUS thing"), "{}", r.stdout);
+    for (args, needle) in [
+        (
+            vec!["lint", "/nonexistent/Dockerfile"],
+            "/nonexistent/Dockerfile: No such file",
+        ),
+        (
+            vec!["lint", "--platform", "linux/", "."],
+            "--platform: invalid platform",
+        ),
+        (
+            vec![
+                "lint",
+                "--target",
+                "nope",
+                d.join("Dockerfile").to_str().unwrap(),
+            ],
+            "",
+        ),
+    ] {
+        let r = Archgate::new(&args).run();
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{args:?}: {}", r.stderr);
+    }
+    write(d, "empty/x.txt", "");
+    let r = Archgate::new(&["lint", d.join("empty").to_str().unwrap()]).run();
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("no Dockerfile in it"), "{}", r.stderr);
+    write(d, "bin/Dockerfile", "");
+    std::fs::write(d.join("bin/Dockerfile"), b"FROM a\n\xff\xfe\n").unwrap();
+    let r = Archgate::new(&["lint", d.join("bin").to_str().unwrap()]).run();
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("not UTF-8"), "{}", r.stderr);
+}
+
+#[test]
+fn standard_input_is_a_dockerfile() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_archgate"))
+        .args(["lint", "-f", "-", "--format", "github"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"FROM alpine\nARG TARGETARCH=amd64\nRUN echo $TARGETARCH\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.starts_with("::error file=-,line=2,endLine=2,title=archgate PlatformArgDefault::"),
+        "{stdout}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// What BuildKit makes of the platform args the rules are about
+
+/// Build `dockerfile` for linux/arm64 with `cli` and return `/info` of the
+/// result.
+fn info_of(cli: fn() -> Command, dockerfile: &str) -> String {
+    let ctx = Context::new();
+    ctx.dockerfile(dockerfile);
+    let out = common::tmp();
+    let dest = out.path().join("dest");
+    let mut c = cli();
+    c.args([
+        "buildx",
+        "build",
+        "--progress",
+        "plain",
+        "--platform",
+        "linux/arm64",
+    ])
+    .args(["-o", &format!("type=local,dest={}", dest.display())])
+    .arg(ctx.path());
+    let o = c.stdin(Stdio::null()).output().expect("docker buildx");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::read_to_string(dest.join("info")).expect("/info in the result")
+}
+
+fn rules_of(dockerfile: &str) -> Vec<String> {
+    archgate::lint::lint_text(dockerfile, &archgate::lint::Options::default())
+        .unwrap()
+        .into_iter()
+        .map(|f| f.rule.to_string())
+        .collect()
+}
+
+/// The premise of PlatformArgDefault and UndeclaredPlatformArg, on one
+/// engine: a default (also a global one re-declared) wins over the platform
+/// built; an undeclared arg is empty; a declared one is the platform built.
+/// archgate flags exactly the first three.
+fn platform_args_as_buildkit_reads_them(cli: fn() -> Command) {
+    let cases = [
+        (
+            "FROM scratch\nARG TARGETARCH=amd64\nCOPY <<EOF /info\n${TARGETARCH}\nEOF\n",
+            "amd64\n",
+            vec!["PlatformArgDefault"],
+        ),
+        (
+            "ARG TARGETARCH=amd64\nFROM scratch\nARG TARGETARCH\nCOPY <<EOF /info\n${TARGETARCH}\nEOF\n",
+            "amd64\n",
+            vec!["PlatformArgDefault"],
+        ),
+        (
+            "FROM --platform=$BUILDPLATFORM scratch AS b\nCOPY <<EOF /info\n${TARGETARCH}\nEOF\nFROM scratch\nCOPY --from=b /info /info\n",
+            "\n",
+            vec!["UndeclaredPlatformArg"],
+        ),
+        (
+            "FROM --platform=$BUILDPLATFORM scratch AS b\nARG TARGETARCH\nCOPY <<EOF /info\n${TARGETARCH}\nEOF\nFROM scratch\nCOPY --from=b /info /info\n",
+            "arm64\n",
+            vec![],
+        ),
+    ];
+    for (dockerfile, built, rules) in cases {
+        assert_eq!(info_of(cli, dockerfile), built, "BuildKit on\n{dockerfile}");
+        assert_eq!(
+            rules_of(dockerfile),
+            rules,
+            "archgate lint on\n{dockerfile}"
+        );
+    }
+}
+
+mod buildkit_agrees {
+    use super::*;
+
+    #[test]
+    fn docker28() {
+        platform_args_as_buildkit_reads_them(|| env().docker28());
+    }
+
+    #[test]
+    fn docker26() {
+        platform_args_as_buildkit_reads_them(|| env().docker26());
+    }
+}
