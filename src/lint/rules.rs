@@ -22,9 +22,10 @@ pub static PLATFORM_ARG_DEFAULT: Rule = Rule {
     id: "PlatformArgDefault",
     summary: "an automatic platform arg given a default",
     doc: "BuildKit sets TARGETPLATFORM, TARGETARCH and TARGETVARIANT for each platform it \
-          builds, but a default written in the Dockerfile (`ARG TARGETARCH=amd64`, also a \
-          global one the stage re-declares) wins over it: every platform gets the default. \
-          Declare the arg without a value: `ARG TARGETARCH`.",
+          builds (and BUILDPLATFORM, BUILDARCH for the builder's), but a default written in \
+          the Dockerfile (`ARG TARGETARCH=amd64`, also a global one the stage re-declares) \
+          wins over it: every platform gets the default. Declare the arg without a value: \
+          `ARG TARGETARCH`.",
 };
 
 pub static UNDECLARED_PLATFORM_ARG: Rule = Rule {
@@ -314,6 +315,10 @@ fn platform_default_breaks(name: &str, value: &str) -> Option<Breaks> {
             Some(Box::new(move |p: &Platform| want.as_ref() != Some(p)))
         }
         "TARGETOS" if value != "linux" => Some(Box::new(move |p: &Platform| p.os != value)),
+        // The builder's platform is not known here: a default for it is
+        // wrong on every builder of another platform.
+        "BUILDPLATFORM" | "BUILDARCH" | "BUILDVARIANT" => Some(Box::new(|_: &Platform| true)),
+        "BUILDOS" if value != "linux" => Some(Box::new(|_: &Platform| true)),
         _ => None,
     }
 }
@@ -359,14 +364,19 @@ fn platform_arg_default(m: &Model, o: &Options, out: &mut Vec<Finding>) {
                 } else {
                     severity(m, o, &breaks)
                 };
+                let whose = if name.starts_with("BUILD") {
+                    "instead of the builder's own platform"
+                } else {
+                    "for every platform it builds"
+                };
                 let mut f = finding(
                     &PLATFORM_ARG_DEFAULT,
                     sev,
                     s,
                     i,
                     format!(
-                        "{name} defaults to {value:?}{}, and BuildKit uses that default for \
-                         every platform it builds; declare it without a value: `ARG {name}`",
+                        "{name} defaults to {value:?}{}, and BuildKit uses that default \
+                         {whose}; declare it without a value: `ARG {name}`",
                         if global {
                             " (the ARG before the first FROM)"
                         } else {
