@@ -55,6 +55,47 @@ pub static FINAL_ON_BUILD_PLATFORM: Rule = Rule {
           stage.",
 };
 
+pub static ARCH_SPECIFIC_DOWNLOAD: Rule = Rule {
+    id: "ArchSpecificDownload",
+    summary: "a download of one architecture's build, whatever the platform",
+    doc: "A URL or file name naming one architecture (linux_amd64, x86_64, aarch64, ...; \
+          or a release asset whose unsuffixed name is the amd64 build, like tini-static) \
+          fetches that build for every platform, and the image of any other platform ships \
+          it. Derive the name from `ARG TARGETARCH` (mapping amd64/arm64 to the project's \
+          spelling), or from `uname -m`/`dpkg --print-architecture` in a stage that runs on \
+          the target platform.",
+};
+
+pub static FIXED_CROSS_TOOLCHAIN: Rule = Rule {
+    id: "FixedCrossToolchain",
+    summary: "a compiler target fixed to one architecture",
+    doc: "`cargo build --target x86_64-unknown-linux-musl` (or CARGO_BUILD_TARGET, a \
+          CC=aarch64-linux-gnu-gcc) builds for that architecture on every platform. Choose \
+          the target from `ARG TARGETARCH` (e.g. a case mapping amd64 to x86_64 and arm64 \
+          to aarch64), or build natively without --target in a stage on the target \
+          platform.",
+};
+
+pub static CROSS_BUILD_WITHOUT_TARGET: Rule = Rule {
+    id: "CrossBuildWithoutTarget",
+    summary: "a stage on the builder's platform compiles without the target architecture",
+    doc: "A stage on `--platform=$BUILDPLATFORM` runs on the builder; a `go build` (or \
+          cargo, make) there that is never told the target (GOARCH, --target, xx-*) builds \
+          for the builder, and the stages that copy its output ship the builder's \
+          architecture. Declare `ARG TARGETOS TARGETARCH` and pass them (GOOS=$TARGETOS \
+          GOARCH=$TARGETARCH), or drop --platform from the stage.",
+};
+
+pub static DYNAMIC_BINARY_IN_STATIC_BASE: Rule = Rule {
+    id: "DynamicBinaryInStaticBase",
+    summary: "a glibc-linked Go program copied into an image without glibc",
+    doc: "In a glibc-based Go image (golang:1.x, not -alpine) cgo is on by default, and a \
+          program using net or os/user links against glibc's loader. scratch, distroless \
+          static and alpine have none: the container dies with `exec /app: no such file or \
+          directory`. Build with CGO_ENABLED=0 (or -tags netgo,osusergo), or use a base \
+          with glibc (distroless base or cc, debian).",
+};
+
 /// Every rule, in the order of their documentation.
 pub static RULES: &[&Rule] = &[
     &FIXED_GO_ARCH,
@@ -62,6 +103,10 @@ pub static RULES: &[&Rule] = &[
     &UNDECLARED_PLATFORM_ARG,
     &CONSTANT_FROM_PLATFORM,
     &FINAL_ON_BUILD_PLATFORM,
+    &ARCH_SPECIFIC_DOWNLOAD,
+    &FIXED_CROSS_TOOLCHAIN,
+    &CROSS_BUILD_WITHOUT_TARGET,
+    &DYNAMIC_BINARY_IN_STATIC_BASE,
 ];
 
 /// The rule with this id.
@@ -76,14 +121,21 @@ pub fn run(m: &Model, o: &Options) -> Vec<Finding> {
     platform_arg_default(m, o, &mut out);
     undeclared_platform_arg(m, &mut out);
     final_stage_platform(m, o, &mut out);
+    artifacts::run(m, o, &mut out);
     out
 }
 
-fn stage_name(s: &Stage) -> String {
+pub(super) fn stage_name(s: &Stage) -> String {
     s.name.clone().unwrap_or_else(|| s.index.to_string())
 }
 
-fn finding(rule: &Rule, severity: Severity, s: &Stage, i: &Inst, message: String) -> Finding {
+pub(super) fn finding(
+    rule: &Rule,
+    severity: Severity,
+    s: &Stage,
+    i: &Inst,
+    message: String,
+) -> Finding {
     Finding {
         rule: rule.id,
         severity,
@@ -99,7 +151,7 @@ fn finding(rule: &Rule, severity: Severity, s: &Stage, i: &Inst, message: String
 /// another platform (`--platform`) or, without `--platform`, when the file
 /// uses the automatic platform args (it is meant for several); otherwise a
 /// warning.
-fn severity(m: &Model, o: &Options, differs: impl Fn(&Platform) -> bool) -> Severity {
+pub(super) fn severity(m: &Model, o: &Options, differs: impl Fn(&Platform) -> bool) -> Severity {
     if o.platforms.is_empty() {
         if m.mentions_platform_args {
             Severity::Error
@@ -114,7 +166,7 @@ fn severity(m: &Model, o: &Options, differs: impl Fn(&Platform) -> bool) -> Seve
 }
 
 /// The whole script of a RUN: its command line and heredocs.
-fn script(i: &Inst) -> String {
+pub(super) fn script(i: &Inst) -> String {
     let mut s = i.text.clone();
     for h in &i.heredocs {
         s.push('\n');
@@ -125,7 +177,7 @@ fn script(i: &Inst) -> String {
 
 /// Whether a script derives the architecture from the platform being built
 /// (then a constant in it is one branch of a choice, not a fixed value).
-fn derives_arch(script: &str) -> bool {
+pub(super) fn derives_arch(script: &str) -> bool {
     const MARKERS: &[&str] = &[
         "TARGETARCH",
         "TARGETPLATFORM",
@@ -144,7 +196,7 @@ fn derives_arch(script: &str) -> bool {
 }
 
 /// Whether a script runs a Go build (or a build tool that runs one).
-fn runs_go_build(script: &str) -> bool {
+pub(super) fn runs_go_build(script: &str) -> bool {
     let words: Vec<&str> = script
         .split(|c: char| c.is_whitespace() || matches!(c, ';' | '&' | '|' | '(' | ')'))
         .filter(|w| !w.is_empty())
@@ -160,7 +212,7 @@ fn runs_go_build(script: &str) -> bool {
 /// Constant values `script` assigns to `var` (`VAR=value` as a word, also
 /// after `export`/`env`); a value built from variables or commands is not
 /// constant and is skipped.
-fn constant_assignments(script: &str, var: &str) -> Vec<String> {
+pub(super) fn constant_assignments(script: &str, var: &str) -> Vec<String> {
     let pat = format!("{var}=");
     let mut out = Vec::new();
     let b = script.as_bytes();
@@ -324,7 +376,7 @@ fn platform_default_breaks(name: &str, value: &str) -> Option<Breaks> {
 }
 
 /// Whether an instruction refers to `name`.
-fn refers_to(i: &Inst, name: &str) -> bool {
+pub(super) fn refers_to(i: &Inst, name: &str) -> bool {
     let shell = i.kind == Kind::Run;
     var_refs(&i.text, shell).iter().any(|r| r.name == name)
         || i.heredocs
@@ -510,5 +562,6 @@ fn final_stage_platform(m: &Model, o: &Options, out: &mut Vec<Finding>) {
     }
 }
 
+mod artifacts;
 #[cfg(test)]
 mod tests;

@@ -105,18 +105,18 @@ COPY --from=build /app /app
         "FROM golang:1.22 AS tools
 RUN GOARCH=amd64 go build -o /lint ./cmd/lint
 FROM golang:1.22 AS build
-RUN go build -o /app .
+RUN CGO_ENABLED=0 go build -o /app .
 FROM scratch
 COPY --from=build /app /app
 ",
         // GOOS=linux changes nothing.
-        "FROM golang:1.22 AS build
+        "FROM golang:1.22-alpine AS build
 RUN GOOS=linux go build -o /app .
 FROM scratch
 COPY --from=build /app /app
 ",
         // uname -m picks the arch.
-        "FROM golang:1.22 AS build
+        "FROM golang:1.22-alpine AS build
 RUN export GOARCH=$(uname -m | sed s/x86_64/amd64/) && go build -o /app .
 FROM scratch
 COPY --from=build /app /app
@@ -253,4 +253,106 @@ fn the_final_stage_on_a_fixed_or_the_build_platform() {
     // A build stage on a fixed platform is not the image.
     let tool = "FROM --platform=linux/amd64 node:20 AS web\nRUN npm run build\nFROM nginx\nCOPY --from=web /dist /usr/share/nginx/html\n";
     assert_eq!(ids(&lint(tool)), []);
+}
+
+// --------------------------------------------- what stages fetch or compile
+
+#[test]
+fn downloads_of_one_architecture() {
+    let final_stage = "FROM debian:12
+ARG V=1.0
+RUN curl -fsSL https://example.invalid/tool/v${V}/tool_${V}_linux_amd64.tar.gz | tar -xz -C /usr/local/bin
+ENTRYPOINT [\"tool\"]
+";
+    let f = lint_for(final_stage, "linux/amd64,linux/arm64");
+    assert_eq!(ids(&f), [("ArchSpecificDownload", 3)]);
+    assert!(f[0].message.contains("amd64 build"), "{}", f[0].message);
+    // tini-static is amd64 unsuffixed; in a build stage, it counts when
+    // copied out.
+    let tini = "FROM rust:1 AS build
+ADD https://github.com/krallin/tini/releases/download/v0.19.0/tini-static /tini
+FROM scratch
+COPY --from=build /tini /tini
+";
+    assert_eq!(ids(&lint(tini)), [("ArchSpecificDownload", 2)]);
+    for clean in [
+        // From TARGETARCH.
+        "FROM debian:12\nARG TARGETARCH\nRUN curl -fsSLO https://example.invalid/tool_linux_${TARGETARCH}.tar.gz\n",
+        // uname -m decides.
+        "FROM debian:12\nRUN curl -fsSLO https://example.invalid/tool-$(uname -m).tar.gz || curl https://example.invalid/tool-x86_64.tgz\n",
+        // A tool for the builder, on the builder.
+        "FROM --platform=$BUILDPLATFORM debian:12 AS gen\nRUN curl -fsSLO https://example.invalid/protoc-linux-x86_64.zip\nFROM scratch\nCOPY --from=gen /out /out\n",
+        // Fetched in a build stage, never copied out.
+        "FROM debian:12 AS t\nRUN wget https://example.invalid/tool_amd64.deb\nFROM scratch\nCOPY --from=t /etc/os-release /x\n",
+        // Not a URL.
+        "FROM debian:12\nRUN echo amd64 > /arch\n",
+    ] {
+        assert_eq!(ids(&lint(clean)), [], "{clean}");
+    }
+}
+
+#[test]
+fn compiler_targets_fixed_to_one_architecture() {
+    let cargo = "FROM rust:1 AS build
+RUN rustup target add x86_64-unknown-linux-musl
+RUN cargo build --release --target x86_64-unknown-linux-musl
+FROM scratch
+COPY --from=build /src/target/x86_64-unknown-linux-musl/release/app /app
+";
+    let f = lint_for(cargo, "linux/amd64,linux/arm64");
+    assert_eq!(ids(&f), [("FixedCrossToolchain", 3)]);
+    assert_eq!(f[0].severity, Severity::Error);
+    let env = "FROM rust:1 AS build\nENV CARGO_BUILD_TARGET=aarch64-unknown-linux-musl\nRUN cargo build --release\nFROM scratch\nCOPY --from=build /a /a\n";
+    assert_eq!(ids(&lint(env)), [("FixedCrossToolchain", 2)]);
+    let chosen = "FROM --platform=$BUILDPLATFORM rust:1 AS build
+ARG TARGETARCH
+RUN case $TARGETARCH in amd64) T=x86_64-unknown-linux-musl ;; arm64) T=aarch64-unknown-linux-musl ;; esac; \\
+    cargo build --release --target $T
+FROM scratch
+COPY --from=build /a /a
+";
+    assert_eq!(ids(&lint(chosen)), []);
+}
+
+#[test]
+fn a_cross_stage_never_told_the_target() {
+    let text = "FROM --platform=$BUILDPLATFORM golang:1.21-alpine AS build
+WORKDIR /app
+COPY . .
+RUN go build -o proxy
+FROM gcr.io/distroless/static
+COPY --from=build /app/proxy /
+";
+    assert_eq!(ids(&lint(text)), [("CrossBuildWithoutTarget", 4)]);
+    // Told through xx, or through ARG TARGETARCH in the stage.
+    for clean in [
+        "FROM --platform=$BUILDPLATFORM golang AS build\nARG TARGETARCH\nRUN GOARCH=$TARGETARCH go build -o /a\nFROM scratch\nCOPY --from=build /a /a\n",
+        "FROM --platform=$BUILDPLATFORM golang AS build\nRUN xx-go build -o /a\nFROM scratch\nCOPY --from=build /a /a\n",
+        // A generator run on the builder, nothing copied.
+        "FROM --platform=$BUILDPLATFORM golang AS gen\nRUN go install example.invalid/gen@latest\nFROM golang AS build\nRUN CGO_ENABLED=0 go build -o /a\nFROM scratch\nCOPY --from=build /a /a\n",
+    ] {
+        assert_eq!(ids(&lint(clean)), [], "{clean}");
+    }
+}
+
+#[test]
+fn a_glibc_go_program_in_an_image_without_glibc() {
+    let text = "FROM golang:1.20-buster AS build
+WORKDIR /src
+COPY . .
+RUN go build -o /app
+FROM gcr.io/distroless/static:nonroot
+COPY --from=build /app /app
+";
+    let f = lint(text);
+    assert_eq!(ids(&f), [("DynamicBinaryInStaticBase", 4)]);
+    assert!(f[0].message.contains("CGO_ENABLED=0"), "{}", f[0].message);
+    for clean in [
+        "FROM golang:1.20-buster AS build\nENV CGO_ENABLED=0\nRUN go build -o /app\nFROM scratch\nCOPY --from=build /app /app\n",
+        "FROM golang:1.20-alpine AS build\nRUN go build -o /app\nFROM alpine\nCOPY --from=build /app /app\n",
+        "FROM golang:1.20 AS build\nRUN go build -o /app\nFROM gcr.io/distroless/base\nCOPY --from=build /app /app\n",
+        "FROM golang:1.20 AS build\nRUN go build -tags netgo,osusergo -o /app\nFROM scratch\nCOPY --from=build /app /app\n",
+    ] {
+        assert_eq!(ids(&lint(clean)), [], "{clean}");
+    }
 }

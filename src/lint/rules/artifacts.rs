@@ -1,0 +1,395 @@
+//! The rules about what a stage fetches or compiles: downloads of one
+//! architecture's build, compiler targets fixed to one architecture,
+//! cross builds never told the target, and glibc-linked Go programs in
+//! images without glibc.
+
+use super::{
+    derives_arch, finding, runs_go_build, script, severity, stage_name, ARCH_SPECIFIC_DOWNLOAD,
+    CROSS_BUILD_WITHOUT_TARGET, DYNAMIC_BINARY_IN_STATIC_BASE, FIXED_CROSS_TOOLCHAIN,
+};
+use crate::inspect::Platform;
+use crate::lint::model::{Base, Inst, Kind, Model, Stage, StagePlatform, TARGET_ARGS};
+use crate::lint::{Finding, Options};
+
+pub(super) fn run(m: &Model, o: &Options, out: &mut Vec<Finding>) {
+    arch_specific_download(m, o, out);
+    fixed_cross_toolchain(m, o, out);
+    cross_build_without_target(m, out);
+    dynamic_binary_in_static_base(m, o, out);
+}
+
+/// Architecture words as release assets spell them, and the Go arch each
+/// names.
+const ARCH_WORDS: &[(&str, &str)] = &[
+    ("amd64", "amd64"),
+    ("x86_64", "amd64"),
+    ("x86-64", "amd64"),
+    ("x64", "amd64"),
+    ("linux64", "amd64"),
+    ("arm64", "arm64"),
+    ("aarch64", "arm64"),
+    ("armv7", "arm"),
+    ("armv7l", "arm"),
+    ("armhf", "arm"),
+    ("armv6", "arm"),
+    ("i386", "386"),
+    ("i686", "386"),
+    ("ppc64le", "ppc64le"),
+    ("s390x", "s390x"),
+    ("riscv64", "riscv64"),
+];
+
+/// Release assets whose unsuffixed name is the amd64 build (the others
+/// carry a suffix: tini-static-arm64).
+const AMD64_BY_DEFAULT: &[&str] = &["tini", "tini-static"];
+
+/// The architecture a URL or file name names, if one: an arch word between
+/// separators, or an asset known to be amd64 unsuffixed.
+fn named_arch(word: &str) -> Option<&'static str> {
+    let w = word.trim_matches(|c| c == '"' || c == '\'');
+    let last = w.rsplit('/').next().unwrap_or(w);
+    if w.contains("://") && AMD64_BY_DEFAULT.contains(&last) {
+        return Some("amd64");
+    }
+    for part in w.split(|c: char| matches!(c, '/' | '_' | '-' | '.' | '=' | '?' | '&')) {
+        if let Some((_, arch)) = ARCH_WORDS
+            .iter()
+            .find(|(a, _)| part.eq_ignore_ascii_case(a))
+        {
+            return Some(arch);
+        }
+    }
+    // x86-64 spans a separator.
+    if w.contains("x86-64") {
+        return Some("amd64");
+    }
+    None
+}
+
+/// The downloads of a RUN (URLs after curl/wget/ADD-like tools) or an ADD
+/// (URL sources), with the architecture each names.
+fn downloads(i: &Inst) -> Vec<(String, &'static str)> {
+    let words: Vec<String> = match i.kind {
+        Kind::Add => i.paths[..i.paths.len().saturating_sub(1)].to_vec(),
+        Kind::Run => script(i)
+            .split(|c: char| c.is_whitespace() || c == ';')
+            .map(str::to_string)
+            .collect(),
+        _ => return Vec::new(),
+    };
+    words
+        .into_iter()
+        .filter(|w| w.contains("://"))
+        .filter_map(|w| named_arch(&w).map(|a| (w, a)))
+        .collect()
+}
+
+/// The stages whose filesystem is the image: the final one and those it is
+/// built on.
+fn image_chain(m: &Model) -> Vec<usize> {
+    m.chain(m.final_stage)
+}
+
+/// Whether a reaching stage copies something that looks like `stage`'s
+/// program: a path under a bin directory, or one of `names`.
+fn output_copied(m: &Model, stage: &Stage, names: &[String]) -> bool {
+    let me = stage.name.clone().unwrap_or_default();
+    let idx = stage.index.to_string();
+    m.reaching().any(|s| {
+        s.instructions.iter().any(|i| {
+            i.kind == Kind::Copy
+                && i.from
+                    .iter()
+                    .any(|f| f.eq_ignore_ascii_case(&me) || *f == idx)
+                && i.paths[..i.paths.len().saturating_sub(1)].iter().any(|p| {
+                    p.contains("bin/")
+                        || names
+                            .iter()
+                            .any(|n| !n.is_empty() && p.trim_end_matches('/').ends_with(n.as_str()))
+                })
+        })
+    })
+}
+
+fn arch_specific_download(m: &Model, o: &Options, out: &mut Vec<Finding>) {
+    let chain = image_chain(m);
+    for s in m.reaching() {
+        // On the builder's platform a tool for the builder is right.
+        if s.platform == StagePlatform::Build {
+            continue;
+        }
+        for i in &s.instructions {
+            if !matches!(i.kind, Kind::Run | Kind::Add) || derives_arch(&script(i)) {
+                continue;
+            }
+            let found = downloads(i);
+            let Some((url, arch)) = found.first() else {
+                continue;
+            };
+            if !chain.contains(&s.index) {
+                // A build stage: only when what it fetched is copied out.
+                let mut names: Vec<String> = found
+                    .iter()
+                    .filter_map(|(u, _)| u.rsplit('/').next())
+                    .map(str::to_string)
+                    .collect();
+                if i.kind == Kind::Add {
+                    names.extend(i.paths.last().cloned());
+                }
+                if !output_copied(m, s, &names) {
+                    continue;
+                }
+            }
+            let arch = *arch;
+            out.push(finding(
+                &ARCH_SPECIFIC_DOWNLOAD,
+                severity(m, o, |p: &Platform| p.arch != arch),
+                s,
+                i,
+                format!(
+                    "{url} is the {arch} build, fetched for every platform; name the asset \
+                     from `ARG TARGETARCH` (or `uname -m` in a stage on the target platform)"
+                ),
+            ));
+        }
+    }
+}
+
+/// The Go arch of a Rust/C target triple's first part.
+fn triple_arch(triple: &str) -> Option<&'static str> {
+    let first = triple.split('-').next()?;
+    Some(match first {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "i686" | "i586" | "i386" => "386",
+        "powerpc64le" => "ppc64le",
+        "s390x" => "s390x",
+        "riscv64gc" | "riscv64" => "riscv64",
+        a if a.starts_with("armv7") || a.starts_with("arm") => "arm",
+        _ => return None,
+    })
+}
+
+/// Constant `--target TRIPLE` of cargo build/install in a script.
+fn cargo_targets(script: &str) -> Vec<String> {
+    let words: Vec<&str> = script.split_whitespace().collect();
+    let runs_cargo = words
+        .windows(2)
+        .any(|w| w[0].ends_with("cargo") && matches!(w[1], "build" | "install" | "zigbuild"));
+    if !runs_cargo {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (k, w) in words.iter().enumerate() {
+        let v = if *w == "--target" {
+            words.get(k + 1).copied()
+        } else {
+            w.strip_prefix("--target=")
+        };
+        if let Some(v) = v {
+            let v = v.trim_matches(|c| c == '"' || c == '\'');
+            if !v.contains('$') && triple_arch(v).is_some() {
+                out.push(v.to_string());
+            }
+        }
+    }
+    out
+}
+
+fn fixed_cross_toolchain(m: &Model, o: &Options, out: &mut Vec<Finding>) {
+    for s in m.reaching() {
+        for (k, i) in s.instructions.iter().enumerate() {
+            let mut fixed: Vec<(String, String)> = Vec::new();
+            match i.kind {
+                Kind::Run => {
+                    let sc = script(i);
+                    if derives_arch(&sc) {
+                        continue;
+                    }
+                    for t in cargo_targets(&sc) {
+                        fixed.push(("--target".into(), t));
+                    }
+                }
+                Kind::Env => {
+                    for (name, value) in &i.pairs {
+                        let Some(v) = value else { continue };
+                        if name == "CARGO_BUILD_TARGET"
+                            && !v.contains('$')
+                            && triple_arch(v).is_some()
+                        {
+                            // Only when a cargo build follows.
+                            let builds = s.instructions[k + 1..]
+                                .iter()
+                                .any(|l| l.kind == Kind::Run && script(l).contains("cargo "));
+                            if builds {
+                                fixed.push((name.clone(), v.clone()));
+                            }
+                        }
+                    }
+                }
+                _ => continue,
+            }
+            for (how, triple) in fixed {
+                let Some(arch) = triple_arch(&triple) else {
+                    continue;
+                };
+                out.push(finding(
+                    &FIXED_CROSS_TOOLCHAIN,
+                    severity(m, o, |p: &Platform| p.arch != arch),
+                    s,
+                    i,
+                    format!(
+                        "{how} {triple} builds for {arch} on every platform; choose the target \
+                         from `ARG TARGETARCH`, or build without --target in a stage on the \
+                         target platform"
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// Whether a stage (with the ENV of the stages it is built on) passes the
+/// target to its builds in any way.
+fn tells_target(m: &Model, s: &Stage) -> bool {
+    m.chain(s.index).iter().any(|&c| {
+        m.stages[c].instructions.iter().any(|i| {
+            let sc = script(i);
+            derives_arch(&sc)
+                || TARGET_ARGS.iter().any(|a| sc.contains(a))
+                || i.pairs.iter().any(|(k, _)| {
+                    matches!(
+                        k.as_str(),
+                        "GOARCH" | "GOOS" | "CARGO_BUILD_TARGET" | "CC" | "TARGETARCH"
+                    )
+                })
+                || sc.contains("GOARCH=")
+                || sc.contains("--target")
+        })
+    })
+}
+
+fn cross_build_without_target(m: &Model, out: &mut Vec<Finding>) {
+    let chain = image_chain(m);
+    for s in m.reaching() {
+        if s.platform != StagePlatform::Build || chain.contains(&s.index) || tells_target(m, s) {
+            continue;
+        }
+        if !output_copied(m, s, &[]) && !copied_at_all(m, s) {
+            continue;
+        }
+        for i in s.instructions.iter().filter(|i| i.kind == Kind::Run) {
+            let sc = script(i);
+            let go_image = match &m.stages[*m.chain(s.index).last().unwrap_or(&s.index)].base {
+                Base::Image(img) => img.contains("golang") || img.contains("rust"),
+                Base::Stage(_) => false,
+            };
+            let compiles = runs_go_build(&sc)
+                && (go_image || sc.contains("go build") || sc.contains("go install"))
+                || sc.contains("cargo build")
+                || sc.contains("cargo install");
+            if !compiles {
+                continue;
+            }
+            out.push(finding(
+                &CROSS_BUILD_WITHOUT_TARGET,
+                super::super::Severity::Error,
+                s,
+                i,
+                format!(
+                    "stage {} runs on the builder's platform ($BUILDPLATFORM) and this build is \
+                     never told the target, so it builds for the builder; declare `ARG TARGETOS \
+                     TARGETARCH` and pass them (GOOS=$TARGETOS GOARCH=$TARGETARCH), or drop \
+                     --platform from the stage",
+                    stage_name(s)
+                ),
+            ));
+        }
+    }
+}
+
+/// Whether any reaching stage copies from `s`.
+fn copied_at_all(m: &Model, s: &Stage) -> bool {
+    let me = s.name.clone().unwrap_or_default();
+    let idx = s.index.to_string();
+    m.reaching().any(|c| {
+        c.instructions.iter().any(|i| {
+            i.kind == Kind::Copy
+                && i.from
+                    .iter()
+                    .any(|f| f.eq_ignore_ascii_case(&me) || *f == idx)
+        })
+    })
+}
+
+/// Whether an image has no glibc loader: scratch, distroless static,
+/// alpine (musl), busybox's default (uclibc/musl).
+fn lacks_glibc(image: &str) -> bool {
+    let name = image.rsplit('/').next().unwrap_or(image);
+    let repo = name.split([':', '@']).next().unwrap_or(name);
+    image == "scratch"
+        || image.contains("distroless/static")
+        || repo == "alpine"
+        || (repo == "busybox" && !name.contains("glibc"))
+}
+
+/// Whether a Go image is glibc-based (cgo on by default there).
+fn glibc_go_image(image: &str) -> bool {
+    let name = image.rsplit('/').next().unwrap_or(image);
+    name.starts_with("golang") && !name.contains("alpine")
+}
+
+fn dynamic_binary_in_static_base(m: &Model, o: &Options, out: &mut Vec<Finding>) {
+    let chain = image_chain(m);
+    let Some(Base::Image(final_image)) = chain.last().map(|&c| &m.stages[c].base) else {
+        return;
+    };
+    if !lacks_glibc(final_image) {
+        return;
+    }
+    for s in m.reaching() {
+        // Cross builds (GOARCH set) turn cgo off by themselves.
+        if chain.contains(&s.index) || s.platform != StagePlatform::Target {
+            continue;
+        }
+        let root = *m.chain(s.index).last().unwrap_or(&s.index);
+        let Base::Image(img) = &m.stages[root].base else {
+            continue;
+        };
+        if !glibc_go_image(img) || !copied_at_all(m, s) {
+            continue;
+        }
+        let static_somewhere = m.chain(s.index).iter().any(|&c| {
+            m.stages[c].instructions.iter().any(|i| {
+                let sc = script(i);
+                sc.contains("CGO_ENABLED=0")
+                    || i.pairs
+                        .iter()
+                        .any(|(k, v)| k == "CGO_ENABLED" && v.as_deref() == Some("0"))
+                    || sc.contains("netgo")
+                    || sc.contains("-static")
+                    || sc.contains("GOARCH=")
+            })
+        });
+        if static_somewhere {
+            continue;
+        }
+        for i in s.instructions.iter().filter(|i| i.kind == Kind::Run) {
+            let sc = script(i);
+            if !(sc.contains("go build") || sc.contains("go install")) {
+                continue;
+            }
+            out.push(finding(
+                &DYNAMIC_BINARY_IN_STATIC_BASE,
+                severity(m, o, |_| true),
+                s,
+                i,
+                format!(
+                    "this go build runs in {img} (glibc, cgo on by default), and its program is \
+                     copied into {final_image}, which has no glibc loader: build with \
+                     CGO_ENABLED=0 (or -tags netgo,osusergo)"
+                ),
+            ));
+        }
+    }
+}
