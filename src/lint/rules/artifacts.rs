@@ -51,7 +51,7 @@ fn named_arch(word: &str) -> Option<&'static str> {
     if w.contains("://") && AMD64_BY_DEFAULT.contains(&last) {
         return Some("amd64");
     }
-    for part in w.split(|c: char| matches!(c, '/' | '_' | '-' | '.' | '=' | '?' | '&')) {
+    for part in w.split(['/', '_', '-', '.', '=', '?', '&']) {
         if let Some((_, arch)) = ARCH_WORDS
             .iter()
             .find(|(a, _)| part.eq_ignore_ascii_case(a))
