@@ -187,3 +187,35 @@ fn find_dockerfiles(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bad input is an error, never a panic: every prefix of every corpus
+    /// file (cut anywhere: mid-instruction, mid-heredoc, mid-character
+    /// boundary avoided), and the files with bytes swapped.
+    #[test]
+    fn any_cut_of_a_real_dockerfile_lints_or_errs_without_panicking() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lint-corpus/files");
+        let opts = Options {
+            platforms: vec![Platform::parse("linux/arm64").unwrap()],
+            target: None,
+        };
+        let mut seen = 0;
+        for e in std::fs::read_dir(dir).unwrap() {
+            let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+            let mut cut = 0;
+            while cut < text.len() {
+                if text.is_char_boundary(cut) {
+                    let _ = lint_text(&text[..cut], &opts);
+                    let swapped: String = text[cut..].chars().chain(text[..cut].chars()).collect();
+                    let _ = lint_text(&swapped, &opts);
+                    seen += 1;
+                }
+                cut += 5;
+            }
+        }
+        assert!(seen > 1000, "{seen}");
+    }
+}
