@@ -375,13 +375,36 @@ fn platform_default_breaks(name: &str, value: &str) -> Option<Breaks> {
     }
 }
 
-/// Whether an instruction refers to `name`.
+/// Whether an instruction refers to `name`. In a RUN, what only `echo`
+/// or `printf` prints (to the build log) does not count.
 pub(super) fn refers_to(i: &Inst, name: &str) -> bool {
     let shell = i.kind == Kind::Run;
-    var_refs(&i.text, shell).iter().any(|r| r.name == name)
+    let text = |t: &str| {
+        if shell {
+            without_messages(t)
+        } else {
+            t.to_string()
+        }
+    };
+    var_refs(&text(&i.text), shell)
+        .iter()
+        .any(|r| r.name == name)
         || i.heredocs
             .iter()
-            .any(|h| var_refs(h, shell).iter().any(|r| r.name == name))
+            .any(|h| var_refs(&text(h), shell).iter().any(|r| r.name == name))
+}
+
+/// A shell script without its `echo`/`printf` commands (split at `;`,
+/// `&&`, `||`, `|` and newlines): what is left decides what is built.
+pub(super) fn without_messages(script: &str) -> String {
+    script
+        .split(['\n', ';', '|', '&'])
+        .filter(|seg| {
+            let first = seg.split_whitespace().next().unwrap_or("");
+            !matches!(first, "echo" | "printf")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn platform_arg_default(m: &Model, o: &Options, out: &mut Vec<Finding>) {

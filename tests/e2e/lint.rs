@@ -283,13 +283,24 @@ mod buildkit_agrees {
 /// `scripts/lint-corpus`'s report).
 #[test]
 fn the_corpus_is_linted_exactly_as_labelled() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lint-corpus");
+    corpus_linted_as_labelled("tests/lint-corpus", 60, 32);
+}
+
+/// The same on the held-out set (labelled by someone who had not seen the
+/// rules; its first measure found three flaws, fixed since).
+#[test]
+fn the_held_out_corpus_is_linted_exactly_as_labelled() {
+    corpus_linted_as_labelled("tests/lint-corpus/holdout", 40, 19);
+}
+
+fn corpus_linted_as_labelled(dir: &str, min_files: usize, min_matched: usize) {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
     let labels: Value =
         serde_json::from_str(&std::fs::read_to_string(corpus.join("labels.json")).unwrap())
             .unwrap();
     let shipped: Vec<&str> = archgate::lint::rules::RULES.iter().map(|r| r.id).collect();
     let labels = labels.as_array().unwrap();
-    assert!(labels.len() >= 60, "{} files", labels.len());
+    assert!(labels.len() >= min_files, "{} files", labels.len());
     let mut wrong = Vec::new();
     let mut matched = 0;
     for l in labels {
@@ -335,5 +346,5 @@ fn the_corpus_is_linted_exactly_as_labelled() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
-    assert!(matched >= 19, "{matched} findings matched");
+    assert!(matched >= min_matched, "{matched} findings matched");
 }

@@ -4,7 +4,7 @@
 //! images without glibc.
 
 use super::{
-    derives_arch, finding, runs_go_build, script, severity, stage_name, ARCH_SPECIFIC_DOWNLOAD,
+    derives_arch, finding, script, severity, stage_name, without_messages, ARCH_SPECIFIC_DOWNLOAD,
     CROSS_BUILD_WITHOUT_TARGET, DYNAMIC_BINARY_IN_STATIC_BASE, FIXED_CROSS_TOOLCHAIN,
 };
 use crate::inspect::Platform;
@@ -250,11 +250,11 @@ fn fixed_cross_toolchain(m: &Model, o: &Options, out: &mut Vec<Finding>) {
 }
 
 /// Whether a stage (with the ENV of the stages it is built on) passes the
-/// target to its builds in any way.
+/// target to its builds in any way (printing it to the build log is not).
 fn tells_target(m: &Model, s: &Stage) -> bool {
     m.chain(s.index).iter().any(|&c| {
         m.stages[c].instructions.iter().any(|i| {
-            let sc = script(i);
+            let sc = without_messages(&script(i));
             derives_arch(&sc)
                 || TARGET_ARGS.iter().any(|a| sc.contains(a))
                 || i.pairs.iter().any(|(k, _)| {
@@ -278,16 +278,18 @@ fn cross_build_without_target(m: &Model, out: &mut Vec<Finding>) {
         if !output_copied(m, s, &[]) && !copied_at_all(m, s) {
             continue;
         }
+        let toolchain_image = match &m.stages[*m.chain(s.index).last().unwrap_or(&s.index)].base {
+            Base::Image(img) => img.contains("golang") || img.contains("rust"),
+            Base::Stage(_) => false,
+        };
         for i in s.instructions.iter().filter(|i| i.kind == Kind::Run) {
-            let sc = script(i);
-            let go_image = match &m.stages[*m.chain(s.index).last().unwrap_or(&s.index)].base {
-                Base::Image(img) => img.contains("golang") || img.contains("rust"),
-                Base::Stage(_) => false,
-            };
-            let compiles = runs_go_build(&sc)
-                && (go_image || sc.contains("go build") || sc.contains("go install"))
-                || sc.contains("cargo build")
-                || sc.contains("cargo install");
+            let sc = without_messages(&script(i));
+            // `make` counts in a Go or Rust image: it runs their build.
+            let compiles = builds_the_program(&sc)
+                || (toolchain_image
+                    && sc
+                        .split_whitespace()
+                        .any(|w| matches!(w, "make" | "goreleaser" | "mage")));
             if !compiles {
                 continue;
             }
@@ -306,6 +308,32 @@ fn cross_build_without_target(m: &Model, out: &mut Vec<Finding>) {
             ));
         }
     }
+}
+
+/// Whether a script compiles the project (not a tool for the build:
+/// `go install tool@version`, `cargo install NAME` without `--path`, nor
+/// `cargo build-deps`).
+fn builds_the_program(script: &str) -> bool {
+    let words: Vec<&str> = script
+        .split(|c: char| c.is_whitespace() || matches!(c, '(' | ')'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    (0..words.len().saturating_sub(1)).any(|k| {
+        let args: Vec<&str> = words[k + 2..]
+            .iter()
+            .copied()
+            .take_while(|a| !matches!(*a, "&&" | "||" | ";"))
+            .collect();
+        match (
+            words[k].rsplit('/').next().unwrap_or(words[k]),
+            words[k + 1],
+        ) {
+            ("go", "build") | ("cargo", "build") => true,
+            ("go", "install") => !args.iter().any(|a| a.contains('@')),
+            ("cargo", "install") => args.iter().any(|a| a.starts_with("--path")),
+            _ => false,
+        }
+    })
 }
 
 /// Whether any reaching stage copies from `s`.

@@ -356,3 +356,21 @@ COPY --from=build /app /app
         assert_eq!(ids(&lint(clean)), [], "{clean}");
     }
 }
+
+/// Held-out set findings: a tool installed on the builder, `cargo
+/// build-deps`, and a target only printed to the build log are not builds
+/// told the target.
+#[test]
+fn tools_and_messages_are_not_the_program_or_its_target() {
+    let text = "FROM --platform=$BUILDPLATFORM rust:latest as builder
+RUN echo \"Running on: $BUILDPLATFORM / Building for $TARGETPLATFORM\"
+RUN cargo install cargo-build-deps
+RUN cargo build-deps --release
+RUN cargo build --release --verbose
+FROM debian:buster-slim
+COPY --from=builder /app/target/release/app /app
+";
+    assert_eq!(ids(&lint(text)), [("CrossBuildWithoutTarget", 5)]);
+    let go = "FROM --platform=$BUILDPLATFORM golang AS b\nRUN go install example.invalid/tool@v1.2.3\nRUN go install ./cmd/app\nFROM alpine\nCOPY --from=b /go/bin/app /app\n";
+    assert_eq!(ids(&lint(go)), [("CrossBuildWithoutTarget", 3)]);
+}
