@@ -394,14 +394,16 @@ pub(super) fn refers_to(i: &Inst, name: &str) -> bool {
             .any(|h| var_refs(&text(h), shell).iter().any(|r| r.name == name))
 }
 
-/// A shell script without its `echo`/`printf` commands (split at `;`,
-/// `&&`, `||`, `|` and newlines): what is left decides what is built.
+/// A shell script without the `echo`/`printf` commands that only print to
+/// the build log (split at `;`, `&&`, `||`, `|` and newlines; one that
+/// redirects into a file writes the image and stays): what is left
+/// decides what is built.
 pub(super) fn without_messages(script: &str) -> String {
     script
         .split(['\n', ';', '|', '&'])
         .filter(|seg| {
             let first = seg.split_whitespace().next().unwrap_or("");
-            !matches!(first, "echo" | "printf")
+            !matches!(first, "echo" | "printf") || seg.contains('>')
         })
         .collect::<Vec<_>>()
         .join("\n")
