@@ -330,10 +330,13 @@ pub async fn execute(
             })
         }
         Ok(Solved::Refused {
-            value: Decision::Fail(platforms),
+            value: Decision::Fail(mut platforms),
             returned: Ok(()),
         }) => Ok(Outcome {
-            report: report(platforms),
+            report: {
+                attach_sources(req, &mut platforms);
+                report(platforms)
+            },
             exported: false,
             exporter_response: BTreeMap::new(),
         }),
@@ -364,6 +367,40 @@ pub async fn execute(
         Ok(Solved::Exported { .. } | Solved::Refused { .. }) => Err(ExecError::Build(
             "the gate answered the daemon against its own decision".into(),
         )),
+    }
+}
+
+/// Each failing platform's Dockerfile line (`lint::explain`): the lint
+/// finding that explains it, else the instruction that wrote its program.
+/// Nothing when the Dockerfile cannot be read again or does not parse.
+fn attach_sources(req: &Request, platforms: &mut [crate::inspect::PlatformReport]) {
+    let path = req
+        .file
+        .clone()
+        .unwrap_or_else(|| req.context.join("Dockerfile"));
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return;
+    };
+    let shown = path.display().to_string();
+    for p in platforms
+        .iter_mut()
+        .filter(|p| crate::inspect::gate_fails(p.verdict, req.strict))
+    {
+        let Ok(platform) = crate::inspect::Platform::parse(&p.platform) else {
+            continue;
+        };
+        let program = if p.resolved.is_empty() {
+            p.program.clone()
+        } else {
+            p.resolved.clone()
+        };
+        p.source = crate::lint::explain::explain(
+            &shown,
+            &text,
+            &platform,
+            req.target.as_deref(),
+            &program,
+        );
     }
 }
 

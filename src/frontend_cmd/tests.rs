@@ -129,6 +129,7 @@ fn failing_report() -> PlatformReport {
         deep: None,
         digest: None,
         check_micros: None,
+        source: None,
     }
 }
 

@@ -237,6 +237,27 @@ pub struct PlatformReport {
         serialize_with = "micros_as_ms"
     )]
     pub check_micros: Option<u64>,
+    /// A failing platform's Dockerfile line (`archgate build`), from
+    /// `lint::explain`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceLine>,
+}
+
+/// Where a failing platform's program came from in the Dockerfile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceLine {
+    /// The Dockerfile, as the user named it.
+    pub file: String,
+    pub line: u32,
+    pub end_line: u32,
+    /// The lint rule that explains the failure, when one does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// What is wrong there (the rule's message), or what the instruction
+    /// did (wrote the path).
+    pub message: String,
+    /// The instruction's first line, as written.
+    pub instruction: String,
 }
 
 /// What `--deep` judged on one platform.

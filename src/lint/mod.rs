@@ -9,6 +9,7 @@
 //! the file is built for (`--platform`, or the file's own use of the
 //! automatic platform args), never on guesses about the code.
 
+pub mod explain;
 pub mod model;
 pub mod output;
 pub mod rules;

@@ -185,6 +185,24 @@ fn render_platform(out: &mut String, p: &PlatformReport, color: bool) {
     for n in &p.notes {
         let _ = writeln!(out, "    note: {n}");
     }
+    if let Some(s) = &p.source {
+        let _ = writeln!(
+            out,
+            "    {} {}:{}: {}",
+            paint("line:", "36", color),
+            s.file,
+            s.line,
+            s.instruction
+        );
+        match &s.rule {
+            Some(r) => {
+                let _ = writeln!(out, "          {r}: {}", s.message);
+            }
+            None => {
+                let _ = writeln!(out, "          {}", s.message);
+            }
+        }
+    }
     if let Some(h) = &p.hint {
         let _ = writeln!(out, "    {} {h}", paint("hint:", "36", color));
     }

@@ -93,6 +93,23 @@ fn text(image: &str, p: &PlatformReport) -> String {
     s
 }
 
+/// A platform's SARIF location: the image and platform, and the Dockerfile
+/// line when the report names one.
+fn location(image: &str, p: &PlatformReport) -> Value {
+    let mut loc = json!({"logicalLocations": [{
+        "name": p.platform,
+        "fullyQualifiedName": format!("{image}@{}", p.platform),
+        "kind": "resource"
+    }]});
+    if let Some(s) = &p.source {
+        loc["physicalLocation"] = json!({
+            "artifactLocation": {"uri": s.file},
+            "region": {"startLine": s.line, "endLine": s.end_line},
+        });
+    }
+    loc
+}
+
 /// SARIF 2.1.0 log.
 pub fn sarif(report: &Report) -> String {
     let rules: Vec<Value> = RULES
@@ -105,11 +122,7 @@ pub fn sarif(report: &Report) -> String {
                 "ruleId": p.reason.as_str(),
                 "level": level(p.verdict),
                 "message": {"text": text(image, p)},
-                "locations": [{"logicalLocations": [{
-                    "name": p.platform,
-                    "fullyQualifiedName": format!("{image}@{}", p.platform),
-                    "kind": "resource"
-                }]}],
+                "locations": [location(image, p)],
                 "properties": {"image": image, "platform": p.platform, "program": p.program, "resolved": p.resolved}
             })
         })
@@ -175,8 +188,20 @@ pub fn github(report: &Report) -> String {
             &format!("archgate {} {}", p.platform, p.reason.as_str()),
             true,
         );
+        let place = p
+            .source
+            .as_ref()
+            .map(|s| {
+                format!(
+                    "file={},line={},endLine={},",
+                    escape(&s.file, true),
+                    s.line,
+                    s.end_line
+                )
+            })
+            .unwrap_or_default();
         out.push_str(&format!(
-            "::{kind} title={title}::{}\n",
+            "::{kind} {place}title={title}::{}\n",
             escape(&text(image, p), false)
         ));
     }
@@ -222,6 +247,7 @@ mod tests {
             hint: Some("use TARGETARCH".into()),
             digest: None,
             check_micros: None,
+            source: None,
             deep: None,
         };
         Report::new(vec![ImageReport {
@@ -229,6 +255,45 @@ mod tests {
             platforms: vec![p],
             error: None,
         }])
+    }
+
+    /// `archgate build`'s failing platform names its Dockerfile line in
+    /// every format.
+    #[test]
+    fn the_dockerfile_line_is_a_location() {
+        let mut r = report();
+        r.images[0].platforms[0].source = Some(crate::inspect::verdict::SourceLine {
+            file: "ctx/Dockerfile".into(),
+            line: 3,
+            end_line: 4,
+            rule: Some("FixedGoArch".into()),
+            message: "GOARCH=amd64 fixes it".into(),
+            instruction: "RUN GOARCH=amd64 \\".into(),
+        });
+        let g = github(&r);
+        assert!(
+            g.starts_with(
+                "::error file=ctx/Dockerfile,line=3,endLine=4,title=archgate linux/arm64"
+            ),
+            "{g}"
+        );
+        let v: Value = serde_json::from_str(&sarif(&r)).unwrap();
+        let loc = &v["runs"][0]["results"][0]["locations"][0];
+        assert_eq!(
+            loc["physicalLocation"]["artifactLocation"]["uri"],
+            "ctx/Dockerfile"
+        );
+        assert_eq!(loc["physicalLocation"]["region"]["startLine"], 3);
+        assert_eq!(loc["logicalLocations"][0]["name"], "linux/arm64");
+        let h = crate::report::human::platform(&r.images[0].platforms[0], false);
+        assert!(
+            h.contains("    line: ctx/Dockerfile:3: RUN GOARCH=amd64 \\\n"),
+            "{h}"
+        );
+        assert!(
+            h.contains("          FixedGoArch: GOARCH=amd64 fixes it\n"),
+            "{h}"
+        );
     }
 
     #[test]

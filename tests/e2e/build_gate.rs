@@ -292,6 +292,17 @@ fn hardcoded_exports_nothing(k: BuilderKind, test: &str, o: Outputs) {
             .any(|c| c["binary"]["arch"] == "amd64" && c["verdict"] == "fail"),
         "the arm64 report shows the amd64 binary\n{run}"
     );
+    // The Dockerfile line that put the failing program there.
+    assert_eq!(arm["source"]["line"], 3, "{run}");
+    assert_eq!(arm["source"]["instruction"], "COPY app-amd64 /app", "{run}");
+    assert!(
+        arm["source"]["file"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("Dockerfile"),
+        "{run}"
+    );
+    assert!(run.platforms()["linux/amd64"]["source"].is_null(), "{run}");
     assert_not_pushed(&tag, &run);
     assert!(!dest.exists(), "the local dest was created\n{run}");
     assert!(!file.exists(), "the OCI archive was written\n{run}");

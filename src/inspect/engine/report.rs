@@ -26,6 +26,7 @@ impl<R: RootFs> Engine<'_, R> {
                 hint: None,
                 digest: None,
                 check_micros: None,
+                source: None,
                 deep: None,
             };
         }
@@ -86,6 +87,7 @@ impl<R: RootFs> Engine<'_, R> {
             hint,
             digest: None,
             check_micros: None,
+            source: None,
             deep: None,
         }
     }

@@ -1,0 +1,126 @@
+//! The Dockerfile line behind a failed gate: for a platform whose program
+//! failed, the lint finding that explains it (an error for that platform),
+//! else the instruction that wrote the failing path into the image.
+
+use super::model::{Kind, Model};
+use super::{lint_text, Options};
+use crate::inspect::verdict::SourceLine;
+use crate::inspect::Platform;
+
+/// The line for `platform`, built from `text` (the Dockerfile named
+/// `file`, built with `target`), whose program at `path` (as resolved in
+/// the image) failed. `None` when the file does not parse or nothing in it
+/// can be tied to the failure.
+pub fn explain(
+    file: &str,
+    text: &str,
+    platform: &Platform,
+    target: Option<&str>,
+    path: &str,
+) -> Option<SourceLine> {
+    let first_line = |n: u32| {
+        text.lines()
+            .nth(n.saturating_sub(1) as usize)
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    };
+    let opts = Options {
+        platforms: vec![platform.clone()],
+        target: target.map(str::to_string),
+    };
+    if let Some(f) = lint_text(text, &opts)
+        .ok()?
+        .into_iter()
+        .find(|f| f.severity == super::Severity::Error)
+    {
+        return Some(SourceLine {
+            file: file.to_string(),
+            line: f.line,
+            end_line: f.end_line,
+            rule: Some(f.rule.to_string()),
+            message: f.message,
+            instruction: first_line(f.line),
+        });
+    }
+    let m = Model::parse(text, target).ok()?;
+    for &s in &m.chain(m.final_stage) {
+        for i in m.stages[s].instructions.iter().rev() {
+            let wrote = match i.kind {
+                Kind::Copy | Kind::Add => i.paths.last().is_some_and(|dest| covers(dest, path)),
+                _ => false,
+            };
+            if wrote {
+                return Some(SourceLine {
+                    file: file.to_string(),
+                    line: i.lines.start,
+                    end_line: i.lines.end,
+                    rule: None,
+                    message: format!("this instruction put {path} in the image"),
+                    instruction: first_line(i.lines.start),
+                });
+            }
+        }
+    }
+    None
+}
+
+/// Whether a COPY/ADD destination writes `path`: the path itself, or a
+/// folder (a trailing `/`, or `.`/`/`) that holds it.
+fn covers(dest: &str, path: &str) -> bool {
+    let d = dest.trim_end_matches('/');
+    if d.is_empty() || d == "." {
+        return true;
+    }
+    let d = if d.starts_with('/') {
+        d.to_string()
+    } else {
+        format!("/{d}")
+    };
+    path == d || path.starts_with(&format!("{d}/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arm64() -> Platform {
+        Platform::parse("linux/arm64").unwrap()
+    }
+
+    #[test]
+    fn the_rule_that_explains_it_else_the_copy_that_wrote_it() {
+        let text = "FROM golang AS build\nRUN CGO_ENABLED=0 GOARCH=amd64 go build -o /app\nFROM scratch\nCOPY --from=build /app /usr/bin/app\nENTRYPOINT [\"app\"]\n";
+        let s = explain("Dockerfile", text, &arm64(), None, "/usr/bin/app").unwrap();
+        assert_eq!(
+            (s.line, s.end_line, s.rule.as_deref()),
+            (2, 2, Some("FixedGoArch"))
+        );
+        assert_eq!(
+            s.instruction,
+            "RUN CGO_ENABLED=0 GOARCH=amd64 go build -o /app"
+        );
+        // Built for amd64, the fixed GOARCH is no error: the COPY is named.
+        let amd = Platform::parse("linux/amd64").unwrap();
+        let s = explain("Dockerfile", text, &amd, None, "/usr/bin/app").unwrap();
+        assert_eq!((s.line, s.rule), (4, None));
+        let copied = "FROM scratch\nCOPY app-amd64 /bin/\nENTRYPOINT [\"/bin/app-amd64\"]\n";
+        let s = explain("D", copied, &arm64(), None, "/bin/app-amd64").unwrap();
+        assert_eq!(s.line, 2);
+        assert_eq!(
+            s.message,
+            "this instruction put /bin/app-amd64 in the image"
+        );
+        assert!(explain("D", copied, &arm64(), None, "/usr/bin/other").is_none());
+        assert!(explain("D", "BOGUS\n", &arm64(), None, "/x").is_none());
+    }
+
+    #[test]
+    fn destinations_that_hold_a_path() {
+        assert!(covers("/app", "/app"));
+        assert!(covers("/usr/local/bin/", "/usr/local/bin/tool"));
+        assert!(covers("bin", "/bin/x"));
+        assert!(covers(".", "/anything"));
+        assert!(!covers("/app", "/application"));
+    }
+}
