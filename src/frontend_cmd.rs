@@ -37,6 +37,12 @@ const ARG_STRICT: &str = "ARCHGATE_STRICT";
 const ARG_MODE: &str = "ARCHGATE_MODE";
 const ARG_DEEP: &str = "ARCHGATE_DEEP";
 const ARG_DOCKERFILE: &str = "ARCHGATE_DOCKERFILE";
+const KNOWN_ARGS: &[&str] = &[ARG_STRICT, ARG_MODE, ARG_DEEP, ARG_DOCKERFILE];
+
+/// The frontend option archgate adds when it forwards a build: a frontend
+/// that finds it was started by archgate (`ARCHGATE_DOCKERFILE` naming
+/// archgate itself), which would forward again, without end.
+const OPT_FORWARDED: &str = "archgate.forwarded";
 
 /// What the gate does with a failing platform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -72,6 +78,18 @@ impl Options {
     /// Read the `build-arg:ARCHGATE_*` options. An empty value is the
     /// default; anything else must be what the option takes.
     pub fn from_opts(opts: &BTreeMap<String, String>) -> Result<Options, OptionError> {
+        // A misspelt option would silently do nothing (ARCHGATE_STRCT=1).
+        if let Some(k) = opts.keys().find_map(|k| {
+            k.strip_prefix(BUILD_ARG)
+                .filter(|n| n.starts_with("ARCHGATE_") && !KNOWN_ARGS.contains(n))
+        }) {
+            return Err(OptionError {
+                name: "ARCHGATE_*",
+                value: k.to_string(),
+                expected: "is not an archgate option (ARCHGATE_STRICT, ARCHGATE_MODE, \
+                           ARCHGATE_DEEP, ARCHGATE_DOCKERFILE)",
+            });
+        }
         let arg = |name: &str| {
             opts.get(&format!("{BUILD_ARG}{name}"))
                 .map(|v| v.trim())
@@ -140,6 +158,7 @@ pub fn forward_request(
         }
         None => "dockerfile.v0",
     };
+    fwd.insert(OPT_FORWARDED.into(), "1".into());
     forward_solve(frontend, fwd, inputs)
 }
 
@@ -244,6 +263,12 @@ pub async fn build(
     gw: Gateway,
     opts: BTreeMap<String, String>,
 ) -> Result<gw::Result, tonic::Status> {
+    if opts.contains_key(OPT_FORWARDED) {
+        return Err(own_error(format!(
+            "archgate: {ARG_DOCKERFILE} names a frontend that is archgate again: name a \
+             Dockerfile frontend image (e.g. docker/dockerfile:1), not archgate"
+        )));
+    }
     let options = Options::from_opts(&opts).map_err(|e| own_error(format!("archgate: {e}")))?;
     let pong = gw.pong().await?;
     let caps: Vec<String> = pong

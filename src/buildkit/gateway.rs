@@ -170,6 +170,7 @@ impl Gateway {
             gw: self.clone(),
             ref_id: ref_id.to_string(),
             cache: Mutex::new(HashMap::new()),
+            dirs: Mutex::new(Dirs::default()),
         }
     }
 }
@@ -193,6 +194,23 @@ pub struct GatewayFs {
     gw: Gateway,
     ref_id: String,
     cache: Mutex<HashMap<Vec<u8>, Option<Entry>>>,
+    dirs: Mutex<Dirs>,
+}
+
+/// Entries of listed directories a `GatewayFs` keeps at most (about 100
+/// bytes each): beyond it, lookups ask the daemon again.
+const MAX_LISTED_ENTRIES: usize = 1 << 20;
+
+/// Directories looked up in: how often, and the whole listing once a
+/// directory is asked about a second time. BuildKit's `ReadDir` walks the
+/// whole directory even for one name (the pattern filters the walk), so a
+/// program with 2,000 arguments in a 20,000-entry folder would cost 2,000
+/// walks of it; one listing answers them all (found by a red-team run).
+#[derive(Default)]
+struct Dirs {
+    looked_up: HashMap<Vec<u8>, u32>,
+    listed: HashMap<Vec<u8>, HashMap<Vec<u8>, Entry>>,
+    listed_entries: usize,
 }
 
 /// The gateway carries paths as protobuf strings, which must be UTF-8.
@@ -213,10 +231,13 @@ impl GatewayFs {
         if self.ref_id.is_empty() {
             return Ok(None);
         }
-        let Some((parent, name)) = split_parent(path) else {
+        let Some((parent_b, name_b)) = split_parent(path) else {
             return Ok(None);
         };
-        let (parent, name) = (utf8_path(parent)?, utf8_path(name)?);
+        if let Some(found) = self.listed(parent_b, name_b).await {
+            return Ok(found);
+        }
+        let (parent, name) = (utf8_path(parent_b)?, utf8_path(name_b)?);
         // A name with pattern characters would be read as a pattern: list
         // the whole directory then, and pick the entry out ourselves.
         let pattern = if name.contains(['*', '?', '[', '\\']) {
@@ -243,6 +264,42 @@ impl GatewayFs {
             .into_iter()
             .find(|st| st.path.rsplit('/').next() == Some(name))
             .map(|st| entry_of(&st)))
+    }
+}
+
+impl GatewayFs {
+    /// `name` in directory `parent` from a whole listing of it: `Some` when
+    /// the directory is (or now gets) listed, `None` on its first lookup
+    /// (one name is asked for then) or when the cache is full.
+    async fn listed(&self, parent: &[u8], name: &[u8]) -> Option<Option<Entry>> {
+        let list_now = {
+            let Ok(mut d) = self.dirs.lock() else {
+                return None;
+            };
+            if let Some(l) = d.listed.get(parent) {
+                return Some(l.get(name).cloned());
+            }
+            let n = d.looked_up.entry(parent.to_vec()).or_insert(0);
+            *n += 1;
+            *n >= 2 && d.listed_entries < MAX_LISTED_ENTRIES
+        };
+        if !list_now {
+            return None;
+        }
+        // Anything unusual (a name that is not UTF-8, an error): ask for the
+        // one name as before.
+        let Ok(Some(entries)) = self.read_dir(parent).await else {
+            return None;
+        };
+        let map: HashMap<Vec<u8>, Entry> = entries.into_iter().collect();
+        let found = map.get(name).cloned();
+        if let Ok(mut d) = self.dirs.lock() {
+            if d.listed_entries + map.len() <= MAX_LISTED_ENTRIES {
+                d.listed_entries += map.len();
+                d.listed.insert(parent.to_vec(), map);
+            }
+        }
+        Some(found)
     }
 }
 

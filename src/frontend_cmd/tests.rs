@@ -81,7 +81,9 @@ fn forwarding_keeps_every_option_and_sets_cmdline_once() {
     }
     // Without cmdline the builtin frontend would forward to us again.
     assert_eq!(req.frontend_opt["cmdline"], "reg/archgate:1");
-    assert_eq!(req.frontend_opt.len(), o.len() + 1);
+    // The mark a frontend started by this forward finds (recursion).
+    assert_eq!(req.frontend_opt["archgate.forwarded"], "1");
+    assert_eq!(req.frontend_opt.len(), o.len() + 2);
 
     // A cmdline the daemon set (the directive's whole value) is kept.
     let mut o2 = o.clone();
@@ -292,4 +294,36 @@ fn a_pass_with_findings_warns_and_goes_on() {
         "{:?}",
         shown[0]
     );
+}
+
+/// Red-team finding: `ARCHGATE_DOCKERFILE` naming archgate itself made each
+/// archgate forward to the next, without end (642 frontends on Docker 28).
+#[tokio::test]
+async fn a_frontend_forwarded_to_by_archgate_refuses_at_once() {
+    let fake = Fake::default();
+    let o = opts(&[("archgate.forwarded", "1"), ("source", "reg/archgate:1")]);
+    let e = build(fake.gateway().await, o).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unknown);
+    assert!(
+        e.message()
+            .starts_with("archgate: ARCHGATE_DOCKERFILE names a frontend that is archgate again"),
+        "{e}"
+    );
+    assert!(
+        fake.0.lock().unwrap().solves.is_empty(),
+        "nothing forwarded"
+    );
+}
+
+/// Red-team finding: a misspelt option was silently ignored.
+#[test]
+fn an_unknown_archgate_option_is_named() {
+    let e = Options::from_opts(&opts(&[("build-arg:ARCHGATE_STRCT", "1")])).unwrap_err();
+    assert_eq!(
+        e.value,
+        "build-arg:ARCHGATE_STRCT".trim_start_matches("build-arg:")
+    );
+    assert!(e.to_string().contains("is not an archgate option"), "{e}");
+    // Other build args are none of archgate's business.
+    assert!(Options::from_opts(&opts(&[("build-arg:ARCH", "x")])).is_ok());
 }

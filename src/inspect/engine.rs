@@ -142,12 +142,24 @@ pub async fn inspect<R: RootFs>(
     }
     // Docker refuses to create a container whose WorkingDir is not absolute
     // (moby daemon/container.go `verifyContainerSettings`: "the working
-    // directory '%s' is invalid, it needs to be an absolute path").
-    if let Some(wd) = config
-        .working_dir
-        .as_deref()
-        .filter(|w| !w.starts_with('/'))
-    {
+    // directory '%s' is invalid, it needs to be an absolute path"), by the
+    // platform's own rule: on Windows `\app` and `C:\app` are absolute
+    // (moby pkg/system `IsAbs`, Go's filepath on Windows; BuildKit writes
+    // every Windows WorkingDir as `\...`: a red-team run found all Windows
+    // images failing here).
+    let absolute = |w: &str| {
+        if platform.os == "windows" {
+            let b = w.as_bytes();
+            w.starts_with(['\\', '/'])
+                || (b.len() >= 3
+                    && b[0].is_ascii_alphabetic()
+                    && b[1] == b':'
+                    && matches!(b[2], b'\\' | b'/'))
+        } else {
+            w.starts_with('/')
+        }
+    };
+    if let Some(wd) = config.working_dir.as_deref().filter(|w| !absolute(w)) {
         if !argv.is_empty() {
             e.checks.push(Check {
                 role: Role::Entrypoint,

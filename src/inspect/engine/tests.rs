@@ -654,6 +654,35 @@ fn windows_platform_rejects_elf() {
     assert_verdict(&r, Verdict::Fail, Reason::OsMismatch);
 }
 
+/// Red-team finding: BuildKit writes a Windows image's WorkingDir as `\` or
+/// `\app`, absolute on Windows; every Windows image failed as a relative
+/// WorkingDir, and an ELF in one was not called an OS mismatch.
+#[test]
+fn windows_working_dirs_are_absolute_by_windows_rules() {
+    let mut fs = MemFs::new();
+    fs.file("/app", 0o755, elf(EM_X86_64, 64));
+    for wd in ["\\", "\\app", "C:\\app", "c:/app"] {
+        let mut c = cfg(&["/app"], &[]);
+        c.working_dir = Some(wd.into());
+        let r = run(&c, "windows/amd64", &fs);
+        assert_verdict(&r, Verdict::Fail, Reason::OsMismatch);
+    }
+    // On Linux they are relative.
+    let mut c = cfg(&["/app"], &[]);
+    c.working_dir = Some("\\app".into());
+    assert_verdict(
+        &run(&c, "linux/amd64", &fs),
+        Verdict::Fail,
+        Reason::BadInvocation,
+    );
+    c.working_dir = Some("app".into());
+    assert_verdict(
+        &run(&c, "windows/amd64", &fs),
+        Verdict::Fail,
+        Reason::BadInvocation,
+    );
+}
+
 // ---- issue 8: the kernel's, runc's and the wrappers' exact rules ----------
 
 fn note_has(r: &PlatformReport, needle: &str) -> bool {
