@@ -128,6 +128,8 @@ rows!(
         outline_subrequest_answers_as_without_archgate,
         deep_build_arg_judges_every_program,
         a_crash_is_a_readable_error_and_pushes_nothing,
+        archgate_dockerfile_naming_archgate_fails_at_once,
+        a_platform_asked_twice_is_built_once,
     ]
     docker26 => super::DOCKER26,
     docker28 => super::DOCKER28,
@@ -821,6 +823,66 @@ fn a_crash_is_a_readable_error_and_pushes_nothing(row: Row) {
         .answered()
         .mentions(&["archgate frontend crashed: ARCHGATE_FRONTEND_FAULT=panic"]);
     assert_not_pushed(&tag, &run);
+}
+
+/// Red-team finding: `ARCHGATE_DOCKERFILE` naming archgate made each
+/// archgate forward to the next without end; now the second one refuses.
+fn archgate_dockerfile_naming_archgate_fails_at_once(row: Row) {
+    let ctx = two_arch_context(TWO_PLATFORM_DOCKERFILE);
+    let tag = tag_for("fe_recursion");
+    let syntax = format!("BUILDKIT_SYNTAX={}", archgate_image());
+    let again = format!("ARCHGATE_DOCKERFILE={}", archgate_image());
+    let started = std::time::Instant::now();
+    let run = buildx(
+        row,
+        &[
+            "--platform",
+            "linux/amd64",
+            "--build-arg",
+            &syntax,
+            "--build-arg",
+            &again,
+            "-t",
+            &tag,
+            "--push",
+        ],
+        &ctx,
+    );
+    run.failed()
+        .answered()
+        .mentions(&["ARCHGATE_DOCKERFILE names a frontend that is archgate again"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}\n{run}",
+        started.elapsed()
+    );
+    assert_not_pushed(&tag, &run);
+}
+
+/// Red-team finding: `--platform linux/arm64,linux/arm64` failed ("built
+/// linux/arm64 but linux/arm64,linux/arm64 was asked for"); buildx builds
+/// it once.
+fn a_platform_asked_twice_is_built_once(row: Row) {
+    let ctx = two_arch_context(&with_syntax(TWO_PLATFORM_DOCKERFILE));
+    let out = common::tmp();
+    let dest = out.path().join("dest");
+    let run = buildx(
+        row,
+        &[
+            "--platform",
+            "linux/arm64,linux/arm64",
+            "-o",
+            &format!("type=local,dest={}", dest.display()),
+        ],
+        &ctx,
+    );
+    run.passed().went_through_archgate();
+    // Two platforms asked for: the local exporter's per-platform layout.
+    assert_eq!(
+        elf_arch(&dest.join("linux_arm64/app")),
+        Some("arm64"),
+        "{run}"
+    );
 }
 
 // ---------------------------------------------------------------------------
