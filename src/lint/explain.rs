@@ -104,14 +104,15 @@ mod tests {
         let amd = Platform::parse("linux/amd64").unwrap();
         let s = explain("Dockerfile", text, &amd, None, "/usr/bin/app").unwrap();
         assert_eq!((s.line, s.rule), (4, None));
-        let copied = "FROM scratch\nCOPY app-amd64 /bin/\nENTRYPOINT [\"/bin/app-amd64\"]\n";
-        let s = explain("D", copied, &arm64(), None, "/bin/app-amd64").unwrap();
-        assert_eq!(s.line, 2);
-        assert_eq!(
-            s.message,
-            "this instruction put /bin/app-amd64 in the image"
-        );
+        let copied = "FROM scratch\nCOPY app /bin/\nENTRYPOINT [\"/bin/app\"]\n";
+        let s = explain("D", copied, &arm64(), None, "/bin/app").unwrap();
+        assert_eq!((s.line, s.rule), (2, None));
+        assert_eq!(s.message, "this instruction put /bin/app in the image");
         assert!(explain("D", copied, &arm64(), None, "/usr/bin/other").is_none());
+        // A copy of an amd64 file is the rule's.
+        let suffixed = "FROM scratch\nCOPY app-amd64 /app\n";
+        let s = explain("D", suffixed, &arm64(), None, "/app").unwrap();
+        assert_eq!(s.rule.as_deref(), Some("ArchSuffixedCopy"));
         assert!(explain("D", "BOGUS\n", &arm64(), None, "/x").is_none());
     }
 

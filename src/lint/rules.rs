@@ -66,6 +66,15 @@ pub static ARCH_SPECIFIC_DOWNLOAD: Rule = Rule {
           the target platform.",
 };
 
+pub static ARCH_SUFFIXED_COPY: Rule = Rule {
+    id: "ArchSuffixedCopy",
+    summary: "a COPY of one architecture's prebuilt binary, whatever the platform",
+    doc: "`COPY app-amd64 /app` (or bin/linux_arm64/app) copies that architecture's build \
+          into every platform's image. Choose the file per platform: `ARG TARGETARCH` and \
+          `COPY app-${TARGETARCH} /app` (or a stage per arch selected with \
+          `FROM app-${TARGETARCH}`).",
+};
+
 pub static FIXED_CROSS_TOOLCHAIN: Rule = Rule {
     id: "FixedCrossToolchain",
     summary: "a compiler target fixed to one architecture",
@@ -104,6 +113,7 @@ pub static RULES: &[&Rule] = &[
     &CONSTANT_FROM_PLATFORM,
     &FINAL_ON_BUILD_PLATFORM,
     &ARCH_SPECIFIC_DOWNLOAD,
+    &ARCH_SUFFIXED_COPY,
     &FIXED_CROSS_TOOLCHAIN,
     &CROSS_BUILD_WITHOUT_TARGET,
     &DYNAMIC_BINARY_IN_STATIC_BASE,

@@ -5,7 +5,8 @@
 
 use super::{
     derives_arch, finding, script, severity, stage_name, without_messages, ARCH_SPECIFIC_DOWNLOAD,
-    CROSS_BUILD_WITHOUT_TARGET, DYNAMIC_BINARY_IN_STATIC_BASE, FIXED_CROSS_TOOLCHAIN,
+    ARCH_SUFFIXED_COPY, CROSS_BUILD_WITHOUT_TARGET, DYNAMIC_BINARY_IN_STATIC_BASE,
+    FIXED_CROSS_TOOLCHAIN,
 };
 use crate::inspect::Platform;
 use crate::lint::model::{Base, Inst, Kind, Model, Stage, StagePlatform, TARGET_ARGS};
@@ -13,6 +14,7 @@ use crate::lint::{Finding, Options};
 
 pub(super) fn run(m: &Model, o: &Options, out: &mut Vec<Finding>) {
     arch_specific_download(m, o, out);
+    arch_suffixed_copy(m, o, out);
     fixed_cross_toolchain(m, o, out);
     cross_build_without_target(m, out);
     dynamic_binary_in_static_base(m, o, out);
@@ -51,6 +53,15 @@ fn named_arch(word: &str) -> Option<&'static str> {
     if w.contains("://") && AMD64_BY_DEFAULT.contains(&last) {
         return Some("amd64");
     }
+    // x86_64 and x86-64 span a separator: look for them whole first.
+    let sep = |c: Option<char>| c.is_none_or(|c| "/_-.=?&".contains(c));
+    for spelled in ["x86_64", "x86-64"] {
+        for (at, _) in w.match_indices(spelled) {
+            if sep(w[..at].chars().next_back()) && sep(w[at + spelled.len()..].chars().next()) {
+                return Some("amd64");
+            }
+        }
+    }
     for part in w.split(['/', '_', '-', '.', '=', '?', '&']) {
         if let Some((_, arch)) = ARCH_WORDS
             .iter()
@@ -58,10 +69,6 @@ fn named_arch(word: &str) -> Option<&'static str> {
         {
             return Some(arch);
         }
-    }
-    // x86-64 spans a separator.
-    if w.contains("x86-64") {
-        return Some("amd64");
     }
     None
 }
@@ -149,6 +156,44 @@ fn arch_specific_download(m: &Model, o: &Options, out: &mut Vec<Finding>) {
                 format!(
                     "{url} is the {arch} build, fetched for every platform; name the asset \
                      from `ARG TARGETARCH` (or `uname -m` in a stage on the target platform)"
+                ),
+            ));
+        }
+    }
+}
+
+/// COPY/ADD of a local file (or one from a stage) whose name says one
+/// architecture, into the image's stages, with no per-platform choice in
+/// the path (`${TARGETARCH}` or another variable).
+fn arch_suffixed_copy(m: &Model, o: &Options, out: &mut Vec<Finding>) {
+    for &c in &image_chain(m) {
+        let s = &m.stages[c];
+        for i in s
+            .instructions
+            .iter()
+            .filter(|i| matches!(i.kind, Kind::Copy | Kind::Add))
+        {
+            let sources = &i.paths[..i.paths.len().saturating_sub(1)];
+            let Some((src, arch)) = sources.iter().find_map(|p| {
+                // A target triple's folder (target/x86_64-unknown-linux-musl/):
+                // FixedCrossToolchain names the build that chose it.
+                if p.contains("://") || p.contains('$') || p.contains("-linux-") {
+                    return None;
+                }
+                // The file's own name (a folder named for one arch counts
+                // too: bin/linux_amd64/app).
+                named_arch(p).map(|a| (p.clone(), a))
+            }) else {
+                continue;
+            };
+            out.push(finding(
+                &ARCH_SUFFIXED_COPY,
+                severity(m, o, |p: &Platform| p.arch != arch),
+                s,
+                i,
+                format!(
+                    "{src} is the {arch} build, copied into every platform's image; choose it \
+                     per platform: `ARG TARGETARCH` and a path with ${{TARGETARCH}}"
                 ),
             ));
         }

@@ -374,3 +374,26 @@ COPY --from=builder /app/target/release/app /app
     let go = "FROM --platform=$BUILDPLATFORM golang AS b\nRUN go install example.invalid/tool@v1.2.3\nRUN go install ./cmd/app\nFROM alpine\nCOPY --from=b /go/bin/app /app\n";
     assert_eq!(ids(&lint(go)), [("CrossBuildWithoutTarget", 3)]);
 }
+
+#[test]
+fn a_copy_of_one_architecture_s_prebuilt_binary() {
+    let text = "FROM scratch\nARG TARGETARCH\nCOPY app-amd64 /app\nENTRYPOINT [\"/app\"]\n";
+    let f = lint_for(text, "linux/amd64,linux/arm64");
+    assert_eq!(ids(&f), [("ArchSuffixedCopy", 3)]);
+    assert!(f[0].message.contains("${TARGETARCH}"), "{}", f[0].message);
+    let dir = "FROM alpine\nCOPY bin/linux_x86_64/tool /usr/bin/tool\n";
+    assert_eq!(ids(&lint(dir)), [("ArchSuffixedCopy", 2)]);
+    for clean in [
+        "FROM scratch\nARG TARGETARCH\nCOPY app-${TARGETARCH} /app\n",
+        // A build stage's copy is not the image's.
+        "FROM alpine AS t\nCOPY tool-amd64 /t\nFROM scratch\nCOPY --from=t /etc/os-release /x\n",
+        // The triple folder of a cargo build: FixedCrossToolchain's business.
+        "FROM rust AS b\nRUN cargo build --release\nFROM scratch\nCOPY --from=b /src/target/x86_64-unknown-linux-musl/release/app /app\n",
+        "FROM scratch\nCOPY index.html /srv/\n",
+    ] {
+        assert_eq!(ids(&lint(clean)), [], "{clean}");
+    }
+    // x86_64 in an asset name, whole.
+    let dl = "FROM debian\nRUN curl -fsSLO https://example.invalid/tool-x86_64.tar.gz\n";
+    assert_eq!(ids(&lint(dl)), [("ArchSpecificDownload", 2)]);
+}
