@@ -173,7 +173,7 @@ fn standard_input_is_a_dockerfile() {
         .stdin
         .take()
         .unwrap()
-        .write_all(b"FROM alpine\nARG TARGETARCH=amd64\nRUN echo $TARGETARCH\n")
+        .write_all(b"FROM alpine\nARG TARGETARCH=amd64\nRUN wget https://example.invalid/tool-${TARGETARCH}.tgz\n")
         .unwrap();
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
