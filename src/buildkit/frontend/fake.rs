@@ -27,6 +27,9 @@ pub struct State {
     pub warns: Vec<WarnRequest>,
     /// Whether each call carried a build-id header.
     pub build_id_headers: Vec<bool>,
+    /// What `ReadDir` lists (for every directory), and the calls it got.
+    pub dir: Vec<crate::buildkit::proto::fsutil::types::Stat>,
+    pub read_dirs: Vec<ReadDirRequest>,
 }
 
 #[derive(Clone, Default)]
@@ -99,11 +102,22 @@ impl LlbBridge for Fake {
     ) -> Result<Response<ReadFileResponse>, Status> {
         Err(Status::unimplemented("fake"))
     }
+    /// Every directory holds `dir`; an include pattern is matched as a
+    /// plain name (what the gateway client sends for one name).
     async fn read_dir(
         &self,
-        _: Request<ReadDirRequest>,
+        r: Request<ReadDirRequest>,
     ) -> Result<Response<ReadDirResponse>, Status> {
-        Err(Status::unimplemented("fake"))
+        let r = r.into_inner();
+        let mut st = self.0.lock().unwrap();
+        let entries = st
+            .dir
+            .iter()
+            .filter(|e| r.include_pattern.is_empty() || e.path == r.include_pattern)
+            .cloned()
+            .collect();
+        st.read_dirs.push(r);
+        Ok(Response::new(ReadDirResponse { entries }))
     }
     async fn stat_file(
         &self,
