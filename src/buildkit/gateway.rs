@@ -211,6 +211,9 @@ struct Dirs {
     looked_up: HashMap<Vec<u8>, u32>,
     listed: HashMap<Vec<u8>, HashMap<Vec<u8>, Entry>>,
     listed_entries: usize,
+    /// Directories that could not be listed whole (too big for the cache,
+    /// a name that is not UTF-8, an error): asked one name at a time.
+    unlistable: std::collections::HashSet<Vec<u8>>,
 }
 
 /// The gateway carries paths as protobuf strings, which must be UTF-8.
@@ -279,6 +282,9 @@ impl GatewayFs {
             if let Some(l) = d.listed.get(parent) {
                 return Some(l.get(name).cloned());
             }
+            if d.unlistable.contains(parent) {
+                return None;
+            }
             let n = d.looked_up.entry(parent.to_vec()).or_insert(0);
             *n += 1;
             *n >= 2 && d.listed_entries < MAX_LISTED_ENTRIES
@@ -289,6 +295,9 @@ impl GatewayFs {
         // Anything unusual (a name that is not UTF-8, an error): ask for the
         // one name as before.
         let Ok(Some(entries)) = self.read_dir(parent).await else {
+            if let Ok(mut d) = self.dirs.lock() {
+                d.unlistable.insert(parent.to_vec());
+            }
             return None;
         };
         let map: HashMap<Vec<u8>, Entry> = entries.into_iter().collect();
@@ -297,6 +306,8 @@ impl GatewayFs {
             if d.listed_entries + map.len() <= MAX_LISTED_ENTRIES {
                 d.listed_entries += map.len();
                 d.listed.insert(parent.to_vec(), map);
+            } else {
+                d.unlistable.insert(parent.to_vec());
             }
         }
         Some(found)

@@ -45,9 +45,15 @@ pub fn explain(
     }
     let m = Model::parse(text, target).ok()?;
     for &s in &m.chain(m.final_stage) {
-        for i in m.stages[s].instructions.iter().rev() {
+        let insts = &m.stages[s].instructions;
+        for (k, i) in insts.iter().enumerate().rev() {
             let wrote = match i.kind {
-                Kind::Copy | Kind::Add => i.paths.last().is_some_and(|dest| covers(dest, path)),
+                Kind::Copy | Kind::Add => {
+                    let workdir = workdir_before(&m, s, k);
+                    i.paths
+                        .split_last()
+                        .is_some_and(|(dest, srcs)| writes(srcs, dest, &workdir, path))
+                }
                 _ => false,
             };
             if wrote {
@@ -65,19 +71,52 @@ pub fn explain(
     None
 }
 
-/// Whether a COPY/ADD destination writes `path`: the path itself, or a
-/// folder (a trailing `/`, or `.`/`/`) that holds it.
-fn covers(dest: &str, path: &str) -> bool {
-    let d = dest.trim_end_matches('/');
-    if d.is_empty() || d == "." {
-        return true;
+/// The WORKDIR in effect before instruction `k` of stage `s` (its own, or
+/// inherited from the stage it is built on; `/` when none).
+fn workdir_before(m: &Model, s: usize, k: usize) -> String {
+    let mut chain = m.chain(s);
+    chain.reverse();
+    let mut wd = String::from("/");
+    for &c in &chain {
+        let upto = if c == s {
+            k
+        } else {
+            m.stages[c].instructions.len()
+        };
+        for i in &m.stages[c].instructions[..upto] {
+            if i.kind == Kind::Other("WORKDIR") {
+                let w = i.text.trim();
+                wd = if w.starts_with('/') {
+                    w.to_string()
+                } else {
+                    format!("{}/{w}", wd.trim_end_matches('/'))
+                };
+            }
+        }
     }
-    let d = if d.starts_with('/') {
-        d.to_string()
+    wd
+}
+
+/// Whether a COPY/ADD of `srcs` to `dest` (relative to `workdir`) wrote
+/// `path`: the destination itself, or a folder holding it that one of the
+/// sources names by its file name (`COPY . .` could hold anything: not
+/// claimed).
+fn writes(srcs: &[String], dest: &str, workdir: &str, path: &str) -> bool {
+    let abs = if dest.starts_with('/') {
+        dest.to_string()
     } else {
-        format!("/{d}")
+        format!("{}/{dest}", workdir.trim_end_matches('/'))
     };
-    path == d || path.starts_with(&format!("{d}/"))
+    let folder = dest.ends_with('/') || dest == "." || srcs.len() > 1;
+    let d = abs.trim_end_matches(['/', '.']).trim_end_matches('/');
+    if !folder {
+        return path == d;
+    }
+    let Some(name) = path.strip_prefix(&format!("{d}/")) else {
+        return false;
+    };
+    srcs.iter()
+        .any(|s| s.trim_end_matches('/').rsplit('/').next() == Some(name))
 }
 
 #[cfg(test)]
@@ -118,10 +157,26 @@ mod tests {
 
     #[test]
     fn destinations_that_hold_a_path() {
-        assert!(covers("/app", "/app"));
-        assert!(covers("/usr/local/bin/", "/usr/local/bin/tool"));
-        assert!(covers("bin", "/bin/x"));
-        assert!(covers(".", "/anything"));
-        assert!(!covers("/app", "/application"));
+        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert!(writes(&v(&["app"]), "/app", "/", "/app"));
+        assert!(writes(
+            &v(&["build/tool"]),
+            "/usr/local/bin/",
+            "/",
+            "/usr/local/bin/tool"
+        ));
+        assert!(writes(&v(&["x"]), "bin/x", "/", "/bin/x"));
+        assert!(writes(&v(&["x"]), "x", "/srv", "/srv/x"));
+        assert!(!writes(&v(&["app"]), "/app", "/", "/application"));
+        // Review finding: `COPY . .` was said to have written anything.
+        assert!(!writes(&v(&["."]), ".", "/app", "/usr/local/bin/x"));
+        assert!(!writes(&v(&["."]), ".", "/app", "/app/x"));
+    }
+
+    #[test]
+    fn workdir_is_followed_through_the_stages() {
+        let text = "FROM a AS base\nWORKDIR /srv\nFROM base\nWORKDIR bin\nCOPY tool .\n";
+        let s = explain("D", text, &arm64(), None, "/srv/bin/tool").unwrap();
+        assert_eq!(s.line, 5);
     }
 }

@@ -372,6 +372,9 @@ impl Model {
     /// Read `text` as a Dockerfile built for `target` (the last stage when
     /// `None`).
     pub fn parse(text: &str, target: Option<&str>) -> Result<Model, ParseError> {
+        // parse-dockerfile drops a UTF-8 BOM and counts its spans without
+        // it: so must the line index.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let df = parse_dockerfile::parse(text).map_err(|e| {
             let msg = e.to_string();
             // "... at line N column M": keep the line, say it once.

@@ -194,6 +194,10 @@ pub(super) fn derives_arch(script: &str) -> bool {
         "TARGETVARIANT",
         "uname -m",
         "uname -p",
+        "uname --machine",
+        "$(arch)",
+        "`arch`",
+        "go env GOARCH",
         "--print-architecture",
         "--print-arch",
         "xx-go",
@@ -270,7 +274,15 @@ fn fixed_go_arch(m: &Model, o: &Options, out: &mut Vec<Finding>) {
                 continue;
             }
             for var in ["GOARCH", "GOOS", "GOARM"] {
-                for value in constant_assignments(&sc, var) {
+                let mut values = constant_assignments(&sc, var);
+                values.sort();
+                values.dedup();
+                // Two values in one script: it chooses between them (a case
+                // on something archgate does not know), it does not fix one.
+                if values.len() > 1 {
+                    continue;
+                }
+                for value in values {
                     if var == "GOARM" && o.platforms.is_empty() {
                         continue;
                     }
@@ -351,16 +363,18 @@ fn resets(script: &str, var: &str) -> bool {
 }
 
 /// The RUN instructions after instruction `k` of stage `s`, and those of
-/// the reaching stages built on `s` (ENV is inherited; an ARG only within
-/// the stage).
+/// the reaching stages built on `s`: ENV and ARG are both inherited by a
+/// stage built `FROM` another (checked on Docker 26 and 28).
 fn later_runs<'m>(m: &'m Model, s: &'m Stage, k: usize) -> impl Iterator<Item = &'m Inst> {
     let own = s.instructions[k + 1..].iter();
-    let inherits = s.instructions[k].kind == Kind::Env;
-    let children = m
-        .reaching()
-        .filter(move |c| inherits && c.index != s.index && m.chain(c.index).contains(&s.index))
-        .flat_map(|c| c.instructions.iter());
-    own.chain(children).filter(|i| i.kind == Kind::Run)
+    own.chain(children(m, s).flat_map(|c| c.instructions.iter()))
+        .filter(|i| i.kind == Kind::Run)
+}
+
+/// The reaching stages built on `s` (through `FROM s`, at any depth).
+fn children<'m>(m: &'m Model, s: &'m Stage) -> impl Iterator<Item = &'m Stage> {
+    m.reaching()
+        .filter(move |c| c.index != s.index && m.chain(c.index).contains(&s.index))
 }
 
 /// Whether a default for an automatic platform arg matters: TARGETOS=linux
@@ -443,7 +457,9 @@ fn platform_arg_default(m: &Model, o: &Options, out: &mut Vec<Finding>) {
                 let Some(breaks) = platform_default_breaks(name, &value) else {
                     continue;
                 };
-                if !s.instructions[k + 1..].iter().any(|l| refers_to(l, name)) {
+                let used = s.instructions[k + 1..].iter().any(|l| refers_to(l, name))
+                    || children(m, s).any(|c| c.instructions.iter().any(|l| refers_to(l, name)));
+                if !used {
                     continue;
                 }
                 let sev = if o.platforms.is_empty() {
@@ -494,11 +510,11 @@ fn undeclared_platform_arg(m: &Model, out: &mut Vec<Finding>) {
         ) {
             continue;
         }
-        // ENV is inherited from the stages this one builds on.
+        // ENV and ARG are inherited from the stages this one builds on.
         let mut known: Vec<String> = m.chain(s.index)[1..]
             .iter()
             .flat_map(|&b| m.stages[b].instructions.iter())
-            .filter(|i| i.kind == Kind::Env)
+            .filter(|i| matches!(i.kind, Kind::Env | Kind::Arg))
             .flat_map(|i| i.pairs.iter().map(|(k, _)| k.clone()))
             .collect();
         for i in &s.instructions {
@@ -508,12 +524,11 @@ fn undeclared_platform_arg(m: &Model, out: &mut Vec<Finding>) {
                 known.extend(i.pairs.iter().map(|(k, _)| k.clone()));
                 continue;
             }
-            let mut missing: Vec<&str> = TARGET_ARGS
+            let missing: Vec<&str> = TARGET_ARGS
                 .iter()
                 .copied()
                 .filter(|n| !known.iter().any(|k| k == n) && refers_to(i, n))
                 .collect();
-            missing.dedup();
             if missing.is_empty() {
                 continue;
             }

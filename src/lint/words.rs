@@ -178,24 +178,48 @@ pub fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
     let mut out = String::new();
     let mut last = 0;
     for r in var_refs(text, false) {
+        // A reference inside a default already replaced.
+        if r.at < last {
+            continue;
+        }
         let b = text.as_bytes();
         let braced = b.get(r.at + 1) == Some(&b'{');
         let name_end = r.at + 1 + usize::from(braced) + r.name.len();
         let end = if braced {
-            match text[name_end..].find('}') {
-                Some(j) => name_end + j + 1,
+            // The `}` that closes this one: nested `${...}` in a default
+            // count.
+            let mut depth = 1usize;
+            let mut close = None;
+            let mut k = name_end;
+            while k < b.len() {
+                match b[k] {
+                    b'{' => depth += 1,
+                    b'}' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            close = Some(k);
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+                k += 1;
+            }
+            match close {
+                Some(k) => k + 1,
                 None => continue,
             }
         } else {
             name_end
         };
-        // ${NAME:-default} and friends: the default when unset.
+        // ${NAME:-default} and friends: the default when unset (itself
+        // expanded).
         let inner = &text[name_end..end.saturating_sub(usize::from(braced))];
         let value = lookup(&r.name).or_else(|| {
             inner
                 .strip_prefix(":-")
                 .or_else(|| inner.strip_prefix('-'))
-                .map(str::to_string)
+                .map(|d| expand(d, lookup))
         });
         if let Some(v) = value {
             out.push_str(&text[last..r.at]);
@@ -280,5 +304,9 @@ mod tests {
         assert_eq!(expand("golang:${GO}-alpine", &look), "golang:1.22-alpine");
         assert_eq!(expand("linux/${ARCH:-amd64}", &look), "linux/amd64");
         assert_eq!(expand("$BUILDPLATFORM", &look), "$BUILDPLATFORM");
+        // Review finding: a variable in another's default panicked.
+        assert_eq!(expand("${A:-${B:-alpine}}", &look), "alpine");
+        assert_eq!(expand("${BASE:-$GO}-x", &look), "1.22-x");
+        assert_eq!(expand("${A:-${B", &look), "${A:-${B");
     }
 }

@@ -220,8 +220,9 @@ fn rules_of(dockerfile: &str) -> Vec<String> {
 
 /// The premise of PlatformArgDefault and UndeclaredPlatformArg, on one
 /// engine: a default (also a global one re-declared) wins over the platform
-/// built; an undeclared arg is empty; a declared one is the platform built.
-/// archgate flags exactly the first three.
+/// built; an undeclared arg is empty; a declared one is the platform built,
+/// also in a stage built FROM the one that declares it. archgate flags
+/// exactly the cases that build the wrong platform.
 fn platform_args_as_buildkit_reads_them(cli: fn() -> Command) {
     let cases = [
         (
@@ -238,6 +239,11 @@ fn platform_args_as_buildkit_reads_them(cli: fn() -> Command) {
             "FROM --platform=$BUILDPLATFORM scratch AS b\nCOPY <<EOF /info\n${TARGETARCH}\nEOF\nFROM scratch\nCOPY --from=b /info /info\n",
             "\n",
             vec!["UndeclaredPlatformArg"],
+        ),
+        (
+            "FROM --platform=$BUILDPLATFORM scratch AS base\nARG TARGETARCH\nFROM base AS b\nCOPY <<EOF /info\n${TARGETARCH}\nEOF\nFROM scratch\nCOPY --from=b /info /info\n",
+            "arm64\n",
+            vec![],
         ),
         (
             "FROM scratch\nARG BUILDARCH=s390x\nCOPY <<EOF /info\n${BUILDARCH}\nEOF\n",

@@ -87,6 +87,14 @@ fn downloads(i: &Inst) -> Vec<(String, &'static str)> {
     words
         .into_iter()
         .filter(|w| w.contains("://"))
+        // `url=https://...`, `"https://..."`: the URL itself.
+        .map(|w| {
+            let at = w.find("://").unwrap_or(0);
+            let start = w[..at]
+                .rfind(|c: char| !c.is_ascii_alphanumeric() && c != '+')
+                .map_or(0, |i| i + 1);
+            w[start..].trim_end_matches(['"', '\'']).to_string()
+        })
         .filter_map(|w| named_arch(&w).map(|a| (w, a)))
         .collect()
 }
@@ -133,6 +141,10 @@ fn arch_specific_download(m: &Model, o: &Options, out: &mut Vec<Finding>) {
             let Some((url, arch)) = found.first() else {
                 continue;
             };
+            // URLs for two architectures: the script picks one of them.
+            if found.iter().any(|(_, a)| a != arch) {
+                continue;
+            }
             if !chain.contains(&s.index) {
                 // A build stage: only when what it fetched is copied out.
                 let mut names: Vec<String> = found
@@ -320,7 +332,16 @@ fn cross_build_without_target(m: &Model, out: &mut Vec<Finding>) {
         if s.platform != StagePlatform::Build || chain.contains(&s.index) || tells_target(m, s) {
             continue;
         }
-        if !output_copied(m, s, &[]) && !copied_at_all(m, s) {
+        // What the builds write (`-o NAME`), and is it copied out: a stage
+        // that builds a generator and copies out only what it generated
+        // ships no binary.
+        let outputs: Vec<String> = s
+            .instructions
+            .iter()
+            .filter(|i| i.kind == Kind::Run)
+            .flat_map(|i| output_names(&script(i)))
+            .collect();
+        if !output_copied(m, s, &outputs) && !copies_cargo_target(m, s) {
             continue;
         }
         let toolchain_image = match &m.stages[*m.chain(s.index).last().unwrap_or(&s.index)].base {
@@ -378,6 +399,40 @@ fn builds_the_program(script: &str) -> bool {
             ("cargo", "install") => args.iter().any(|a| a.starts_with("--path")),
             _ => false,
         }
+    })
+}
+
+/// The file names a build writes: `-o PATH` (go build), as base names.
+fn output_names(script: &str) -> Vec<String> {
+    let words: Vec<&str> = script.split_whitespace().collect();
+    words
+        .windows(2)
+        .filter(|w| w[0] == "-o")
+        .map(|w| {
+            w[1].trim_matches(|c| c == '"' || c == '\'')
+                .rsplit('/')
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
+        .filter(|n| !n.is_empty() && !n.contains('$'))
+        .collect()
+}
+
+/// Whether a reaching stage copies a cargo build's output out of `s`.
+fn copies_cargo_target(m: &Model, s: &Stage) -> bool {
+    let me = s.name.clone().unwrap_or_default();
+    let idx = s.index.to_string();
+    m.reaching().any(|c| {
+        c.instructions.iter().any(|i| {
+            i.kind == Kind::Copy
+                && i.from
+                    .iter()
+                    .any(|f| f.eq_ignore_ascii_case(&me) || *f == idx)
+                && i.paths[..i.paths.len().saturating_sub(1)]
+                    .iter()
+                    .any(|p| p.contains("target/") || p.contains("/cargo/bin/"))
+        })
     })
 }
 
@@ -449,7 +504,7 @@ fn dynamic_binary_in_static_base(m: &Model, o: &Options, out: &mut Vec<Finding>)
         }
         for i in s.instructions.iter().filter(|i| i.kind == Kind::Run) {
             let sc = script(i);
-            if !(sc.contains("go build") || sc.contains("go install")) {
+            if !builds_the_program(&sc) || sc.contains("cargo ") {
                 continue;
             }
             out.push(finding(

@@ -397,3 +397,58 @@ fn a_copy_of_one_architecture_s_prebuilt_binary() {
     let dl = "FROM debian\nRUN curl -fsSLO https://example.invalid/tool-x86_64.tar.gz\n";
     assert_eq!(ids(&lint(dl)), [("ArchSpecificDownload", 2)]);
 }
+
+/// Fresh-eyes review findings, each a real pattern.
+#[test]
+fn review_findings_stay_fixed() {
+    // ARGs are inherited by a stage built FROM another (checked on Docker
+    // 26 and 28): the docs' own pattern is clean...
+    let inherit = "FROM --platform=$BUILDPLATFORM golang:1.22 AS base
+ARG TARGETOS TARGETARCH
+RUN go mod download
+FROM base AS build
+RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -o /out/app .
+FROM gcr.io/distroless/static
+COPY --from=build /out/app /app
+";
+    assert_eq!(ids(&lint_for(inherit, "linux/amd64,linux/arm64")), []);
+    // ...and a fixed GOARCH in the parent reaches the child's build.
+    let inherit2 = "FROM golang:1.22-alpine AS base\nARG GOARCH=amd64\nFROM base AS b\nRUN go build -o /app .\nFROM scratch\nCOPY --from=b /app /app\n";
+    assert_eq!(ids(&lint(inherit2)), [("FixedGoArch", 2)]);
+    // A choice by $(arch) or go env GOARCH, and a script naming two
+    // architectures, derive the arch.
+    for clean in [
+        "FROM golang:1.22-alpine AS b\nRUN case \"$(arch)\" in x86_64) GOARCH=amd64;; aarch64) GOARCH=arm64;; esac; CGO_ENABLED=0 GOARCH=$GOARCH go build -o /app .\nFROM scratch\nCOPY --from=b /app /app\n",
+        "FROM debian\nRUN case \"$(go env GOARCH)\" in amd64) U=https://x.invalid/t-x86_64.tgz;; arm64) U=https://x.invalid/t-aarch64.tgz;; esac; curl -o t.tgz $U\n",
+        "FROM debian\nRUN if [ \"$A\" = x ]; then curl -O https://x.invalid/t-amd64.tgz; else curl -O https://x.invalid/t-arm64.tgz; fi\n",
+    ] {
+        assert_eq!(ids(&lint(clean)), [], "{clean}");
+    }
+    // A generator built on the builder, only its output copied out.
+    let gen = "FROM --platform=$BUILDPLATFORM golang:1.22 AS gen
+RUN go build -o /usr/local/bin/gen ./tools/gen && gen -out /out/schema.json
+FROM alpine
+COPY --from=gen /out/schema.json /srv/schema.json
+";
+    assert_eq!(ids(&lint(gen)), []);
+    // A BOM does not shift the lines.
+    let bom = "\u{feff}FROM alpine\nRUN wget https://x.invalid/foo-amd64\n";
+    let f = lint(bom);
+    assert_eq!(ids(&f), [("ArchSpecificDownload", 2)]);
+    assert_eq!(f[0].end_line, 2);
+    // A variable in another's default, in FROM: no panic.
+    assert!(lint_text(
+        "ARG A\nFROM ${A:-${B:-alpine}}\nRUN x\n",
+        &Options::default()
+    )
+    .is_ok());
+    // The URL alone in the message.
+    let url = "FROM debian\nRUN wget --quiet url=https://x.invalid/t-amd64.tgz\n";
+    assert!(
+        lint(url)[0]
+            .message
+            .starts_with("https://x.invalid/t-amd64.tgz is"),
+        "{:?}",
+        lint(url)
+    );
+}
