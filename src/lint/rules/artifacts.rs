@@ -108,21 +108,11 @@ fn image_chain(m: &Model) -> Vec<usize> {
 /// Whether a reaching stage copies something that looks like `stage`'s
 /// program: a path under a bin directory, or one of `names`.
 fn output_copied(m: &Model, stage: &Stage, names: &[String]) -> bool {
-    let me = stage.name.clone().unwrap_or_default();
-    let idx = stage.index.to_string();
-    m.reaching().any(|s| {
-        s.instructions.iter().any(|i| {
-            i.kind == Kind::Copy
-                && i.from
-                    .iter()
-                    .any(|f| f.eq_ignore_ascii_case(&me) || *f == idx)
-                && i.paths[..i.paths.len().saturating_sub(1)].iter().any(|p| {
-                    p.contains("bin/")
-                        || names
-                            .iter()
-                            .any(|n| !n.is_empty() && p.trim_end_matches('/').ends_with(n.as_str()))
-                })
-        })
+    copies_from(m, stage, |p| {
+        p.contains("bin/")
+            || names
+                .iter()
+                .any(|n| !n.is_empty() && p.trim_end_matches('/').ends_with(n.as_str()))
     })
 }
 
@@ -419,8 +409,9 @@ fn output_names(script: &str) -> Vec<String> {
         .collect()
 }
 
-/// Whether a reaching stage copies a cargo build's output out of `s`.
-fn copies_cargo_target(m: &Model, s: &Stage) -> bool {
+/// Whether a reaching stage copies out of `s` a source path `wanted`
+/// accepts (every COPY --from naming the stage by name or index).
+fn copies_from(m: &Model, s: &Stage, wanted: impl Fn(&str) -> bool) -> bool {
     let me = s.name.clone().unwrap_or_default();
     let idx = s.index.to_string();
     m.reaching().any(|c| {
@@ -431,23 +422,19 @@ fn copies_cargo_target(m: &Model, s: &Stage) -> bool {
                     .any(|f| f.eq_ignore_ascii_case(&me) || *f == idx)
                 && i.paths[..i.paths.len().saturating_sub(1)]
                     .iter()
-                    .any(|p| p.contains("target/") || p.contains("/cargo/bin/"))
+                    .any(|p| wanted(p))
         })
     })
 }
 
+/// Whether a reaching stage copies a cargo build's output out of `s`.
+fn copies_cargo_target(m: &Model, s: &Stage) -> bool {
+    copies_from(m, s, |p| p.contains("target/") || p.contains("/cargo/bin/"))
+}
+
 /// Whether any reaching stage copies from `s`.
 fn copied_at_all(m: &Model, s: &Stage) -> bool {
-    let me = s.name.clone().unwrap_or_default();
-    let idx = s.index.to_string();
-    m.reaching().any(|c| {
-        c.instructions.iter().any(|i| {
-            i.kind == Kind::Copy
-                && i.from
-                    .iter()
-                    .any(|f| f.eq_ignore_ascii_case(&me) || *f == idx)
-        })
-    })
+    copies_from(m, s, |_| true)
 }
 
 /// Whether an image has no glibc loader: scratch, distroless static,
