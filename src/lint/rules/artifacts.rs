@@ -90,9 +90,13 @@ fn downloads(i: &Inst) -> Vec<(String, &'static str)> {
         // `url=https://...`, `"https://..."`: the URL itself.
         .map(|w| {
             let at = w.find("://").unwrap_or(0);
+            // After the last character that cannot be in a scheme (it may
+            // take more than one byte: a fuzzer found that).
             let start = w[..at]
-                .rfind(|c: char| !c.is_ascii_alphanumeric() && c != '+')
-                .map_or(0, |i| i + 1);
+                .char_indices()
+                .rev()
+                .find(|&(_, c)| !c.is_ascii_alphanumeric() && c != '+')
+                .map_or(0, |(i, c)| i + c.len_utf8());
             w[start..].trim_end_matches(['"', '\'']).to_string()
         })
         .filter_map(|w| named_arch(&w).map(|a| (w, a)))

@@ -452,3 +452,18 @@ COPY --from=gen /out/schema.json /srv/schema.json
         lint(url)
     );
 }
+
+/// Fuzzer finding: a non-ASCII character just before a URL's scheme was
+/// sliced through.
+#[test]
+fn a_url_after_a_multibyte_character() {
+    let text =
+        "FROM debian\nRUN wget \u{e9}https://x.invalid/t-amd64.tgz \u{2192}http://y.invalid/u\n";
+    let f = lint(text);
+    assert_eq!(ids(&f), [("ArchSpecificDownload", 2)]);
+    assert!(
+        f[0].message.starts_with("https://x.invalid/t-amd64.tgz"),
+        "{}",
+        f[0].message
+    );
+}
