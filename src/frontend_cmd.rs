@@ -298,13 +298,6 @@ async fn read_dockerfile(
     }
 }
 
-/// Whether the Dockerfile frontend does not know the `frontend.lint`
-/// subrequest (BuildKit v0.13's builtin: `dockerui/requests.go`'s
-/// "unsupported request" error, read from the daemon's text).
-fn lint_unsupported(s: &tonic::Status) -> bool {
-    s.message().contains("unsupported request") && s.message().contains(REQUEST_LINT)
-}
-
 /// The build function: forward, gate, answer.
 pub async fn build(
     gw: Gateway,
@@ -368,20 +361,13 @@ pub async fn build(
         // metadata, nothing to gate. (The lint answer carries the built
         // result too; the client asked for an answer, not an export, and
         // a client that sets `requestid` chose to skip the gate.) The lint
-        // answer gets archgate's findings, or is archgate's alone when the
-        // Dockerfile frontend has no lint.
-        let answer = gw.solve(req).await;
-        return match (&df, answer) {
-            (Some(df), Ok(r)) if lint => Ok(findings::check_answer(
-                Some(r.result.unwrap_or_default()),
-                df,
-                &found,
-            )),
-            (Some(df), Err(s)) if lint && lint_unsupported(&s) => {
-                Ok(findings::check_answer(None, df, &found))
-            }
-            (_, answer) => Ok(answer?.result.unwrap_or_default()),
-        };
+        // answer gets archgate's findings; a Dockerfile frontend without
+        // lint answers with an error that goes back as it came.
+        let answer = gw.solve(req).await?.result.unwrap_or_default();
+        return Ok(match &df {
+            Some(df) if lint => findings::check_answer(answer, df, &found),
+            _ => answer,
+        });
     }
     if let Some(df) = &df {
         findings::warn(&gw, has(CAP_WARNINGS), df, &found).await;

@@ -71,27 +71,28 @@ pub async fn warn(gw: &Gateway, can_warn: bool, df: &Dockerfile, findings: &[Fin
     }
 }
 
-/// Add archgate's findings to a `frontend.lint` answer (the Dockerfile
-/// frontend's), or make the answer when there is none (`None`: the
-/// Dockerfile frontend has no lint, as BuildKit v0.13's builtin). An
-/// answer archgate cannot read is returned unchanged, with a log line.
-pub fn check_answer(
-    answer: Option<gw::Result>,
-    df: &Dockerfile,
-    findings: &[Finding],
-) -> gw::Result {
-    let mut res = answer.unwrap_or_default();
-    let mut doc = match res.metadata.get(MD_JSON) {
-        None => json!({"warnings": [], "sources": []}),
-        Some(raw) => match serde_json::from_slice::<Value>(raw) {
-            Ok(v) if v.is_object() => v,
-            _ => {
-                tracing::warn!(
-                    "the Dockerfile frontend's {MD_JSON} is not a lint result: left as it is"
-                );
-                return res;
-            }
-        },
+/// Add archgate's findings to the Dockerfile frontend's `frontend.lint`
+/// answer. An answer archgate cannot read is returned unchanged, with a
+/// log line. (A Dockerfile frontend without lint, as BuildKit v0.13's
+/// builtin, answers with an error that goes back as it came: buildx then
+/// asks a Dockerfile frontend image that has it, BuildKit's checks
+/// without archgate's, rather than archgate's alone.)
+pub fn check_answer(answer: gw::Result, df: &Dockerfile, findings: &[Finding]) -> gw::Result {
+    let mut res = answer;
+    // BuildKit v0.13's builtin answers a request it does not know with a
+    // plain build result (no `result.json`); buildx then says the request
+    // is unsupported. Only a lint answer gets archgate's findings.
+    let Some(raw) = res.metadata.get(MD_JSON).filter(|_| !findings.is_empty()) else {
+        return res;
+    };
+    let mut doc = match serde_json::from_slice::<Value>(raw) {
+        Ok(v) if v.is_object() => v,
+        _ => {
+            tracing::warn!(
+                "the Dockerfile frontend's {MD_JSON} is not a lint result: left as it is"
+            );
+            return res;
+        }
     };
     merge(&mut doc, df, findings);
     let warnings = doc["warnings"].as_array().map_or(0, Vec::len);
@@ -288,7 +289,7 @@ mod tests {
         answer.metadata.insert(MD_STATUS.into(), b"1".to_vec());
         answer.metadata.insert(MD_VERSION.into(), b"1.0.0".to_vec());
         let f = findings(&df(), &arm64(), None);
-        let res = check_answer(Some(answer), &df(), &f);
+        let res = check_answer(answer, &df(), &f);
         let doc = json_of(&res);
         assert_eq!(
             doc["sources"].as_array().unwrap().len(),
@@ -319,18 +320,26 @@ mod tests {
     }
 
     #[test]
-    fn without_buildkits_answer_archgate_answers_alone() {
+    fn only_a_lint_answer_gets_the_findings() {
         let f = findings(&df(), &arm64(), None);
-        let res = check_answer(None, &df(), &f);
+        // Not a lint answer (BuildKit v0.13's builtin): left as it is.
+        let plain = gw::Result::default();
+        assert_eq!(check_answer(plain.clone(), &df(), &f), plain);
+        // A clean lint answer: archgate's finding makes it status 1.
+        let mut clean = gw::Result::default();
+        clean.metadata.insert(
+            MD_JSON.into(),
+            br#"{"warnings":null,"sources":null}"#.to_vec(),
+        );
+        clean.metadata.insert(MD_STATUS.into(), b"0".to_vec());
+        let res = check_answer(clean.clone(), &df(), &f);
         let doc = json_of(&res);
         assert_eq!(doc["warnings"].as_array().unwrap().len(), 1);
         assert_eq!(doc["sources"][0]["fileName"], "Dockerfile");
         assert_eq!(res.metadata[MD_STATUS], b"1");
         assert_eq!(res.metadata[MD_VERSION], b"1.0.0");
-        // A clean file: status 0, as BuildKit says "no warnings found".
-        let clean = check_answer(None, &df(), &[]);
-        assert_eq!(clean.metadata[MD_STATUS], b"0");
-        assert_eq!(json_of(&clean)["warnings"], json!([]));
+        // Nothing found: the answer as it was.
+        assert_eq!(check_answer(clean.clone(), &df(), &[]), clean);
     }
 
     #[test]
@@ -342,7 +351,7 @@ mod tests {
             .metadata
             .insert(MD_JSON.into(), serde_json::to_vec(&theirs).unwrap());
         let f = findings(&df(), &arm64(), None);
-        let doc = json_of(&check_answer(Some(answer), &df(), &f));
+        let doc = json_of(&check_answer(answer, &df(), &f));
         assert_eq!(doc["sources"].as_array().unwrap().len(), 2);
         assert_eq!(doc["warnings"][0]["location"]["sourceIndex"], 1);
     }
@@ -352,7 +361,7 @@ mod tests {
         let mut answer = gw::Result::default();
         answer.metadata.insert(MD_JSON.into(), b"[1,2".to_vec());
         let f = findings(&df(), &arm64(), None);
-        let res = check_answer(Some(answer.clone()), &df(), &f);
+        let res = check_answer(answer.clone(), &df(), &f);
         assert_eq!(res, answer);
     }
 }
