@@ -1070,28 +1070,12 @@ fn docker20_gates_a_single_platform_build() {
     let e = env();
     let run = |dockerfile: &str, dest: &Path| {
         let ctx = two_arch_context(&with_syntax(dockerfile));
-        let mut c = e.docker_cli(e.docker20_host(), &e.docker_config());
-        c.args([
-            "buildx",
-            "build",
-            "--progress",
-            "plain",
-            "--platform",
+        finish(buildx_to_local(
+            e.docker_cli(e.docker20_host(), &e.docker_config()),
             "linux/arm64",
-        ])
-        .args(["-o", &format!("type=local,dest={}", dest.display())])
-        .arg(ctx.path());
-        let cmd = format!("{c:?}");
-        let out = c.stdin(Stdio::null()).output().expect("docker buildx");
-        Bx {
-            code: out.status.code().unwrap_or(-1),
-            out: format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-            cmd,
-        }
+            dest,
+            &ctx,
+        ))
     };
     let dir = common::tmp();
     let good = dir.path().join("good");

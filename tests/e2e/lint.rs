@@ -194,18 +194,10 @@ fn info_of(cli: fn() -> Command, dockerfile: &str) -> String {
     ctx.dockerfile(dockerfile);
     let out = common::tmp();
     let dest = out.path().join("dest");
-    let mut c = cli();
-    c.args([
-        "buildx",
-        "build",
-        "--progress",
-        "plain",
-        "--platform",
-        "linux/arm64",
-    ])
-    .args(["-o", &format!("type=local,dest={}", dest.display())])
-    .arg(ctx.path());
-    let o = c.stdin(Stdio::null()).output().expect("docker buildx");
+    let o = buildx_to_local(cli(), "linux/arm64", &dest, &ctx)
+        .stdin(Stdio::null())
+        .output()
+        .expect("docker buildx");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     std::fs::read_to_string(dest.join("info")).expect("/info in the result")
 }

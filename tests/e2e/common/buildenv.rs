@@ -506,6 +506,22 @@ impl Default for Context {
     }
 }
 
+/// `docker buildx build --progress plain --platform PLATFORM` of `ctx`
+/// into a local dest, on the docker CLI `cli`.
+pub fn buildx_to_local(mut cli: Command, platform: &str, dest: &Path, ctx: &Context) -> Command {
+    cli.args([
+        "buildx",
+        "build",
+        "--progress",
+        "plain",
+        "--platform",
+        platform,
+    ])
+    .args(["-o", &format!("type=local,dest={}", dest.display())])
+    .arg(ctx.path());
+    cli
+}
+
 impl Context {
     pub fn new() -> Context {
         Context { dir: super::tmp() }
