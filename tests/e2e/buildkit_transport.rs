@@ -370,6 +370,17 @@ async fn tcp_tls_without_client_certificate_is_refused() {
     connect_fails(&addr).await;
 }
 
+/// The standalone buildkitd of the test env listens on tcp with TLS only:
+/// reached without TLS it closes the connection without a word, and the
+/// error says TLS is probably wanted (it once said only that archgate
+/// does not re-dial).
+#[tokio::test]
+async fn a_tls_only_buildkitd_reached_without_tls_says_tls_is_wanted() {
+    let addr = BuilderAddr::parse(testenv().get("ARCHGATE_BUILDKIT_TLS_ADDR")).unwrap();
+    let err = connect_fails(&addr).await;
+    assert!(err.contains("wants TLS") && err.contains("--tlscacert"), "{err}");
+}
+
 #[tokio::test]
 async fn tcp_tls_with_the_wrong_ca_is_refused() {
     let pki = Pki::new();

@@ -115,6 +115,14 @@ async fn establish(
         said = sniff(target, tls, env).await;
     }
     let base = describe_status(&status);
+    if said.is_empty() && matches!(target, BuilderAddr::Tcp { tls: None, .. }) {
+        // A Go TLS server (buildkitd with --tlscert) closes a connection
+        // whose first bytes are not a TLS handshake without a word
+        // (crypto/tls `Conn.readRecord` fails, the listener drops it).
+        return Err(format!(
+            "{base}: the daemon closed the connection without answering, as a BuildKit              daemon that wants TLS does; give its CA with --tlscacert (and --tlscert and              --tlskey when it wants a client certificate)"
+        ));
+    }
     Err(if !said.is_empty() && !looks_like_http2_settings(&said) {
         format!(
             "the peer does not speak HTTP/2 (it answered {:?}); is this a BuildKit endpoint? ({base})",
