@@ -157,3 +157,56 @@ fn a_long_build_keeps_its_session_and_exports() {
     let marker = std::fs::read_to_string(dest.join("marker")).expect("exported /marker");
     assert_eq!(marker.trim(), unique_sleep());
 }
+
+/// A docker-container builder whose container is stopped (a reboot, `docker
+/// stop`): buildx starts it again before building
+/// (`driver/docker-container/driver.go`, `Bootstrap`), and so does archgate,
+/// instead of failing on "container ... is not running". A builder of its
+/// own, so the test env's stays up for the other tests.
+#[test]
+fn a_stopped_docker_container_builder_is_started_again() {
+    let e = env();
+    let name = format!("archgate-stopped-{}", std::process::id());
+    struct Remove(String);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = env()
+                .docker28()
+                .args(["buildx", "rm", "-f", &self.0])
+                .output();
+        }
+    }
+    common::buildenv::run_ok(
+        e.docker28().args([
+            "buildx",
+            "create",
+            "--name",
+            &name,
+            "--driver",
+            "docker-container",
+            "--driver-opt",
+            &format!("image={},network=host", e.get("ARCHGATE_BUILDX_IMAGE")),
+            "--bootstrap",
+        ]),
+        "docker buildx create",
+    );
+    let _remove = Remove(name.clone());
+    let container = format!("buildx_buildkit_{name}0");
+    let state = || {
+        common::buildenv::run_ok(
+            e.docker28()
+                .args(["inspect", "-f", "{{.State.Status}}", &container]),
+            "docker inspect",
+        )
+        .trim()
+        .to_string()
+    };
+    common::buildenv::run_ok(e.docker28().args(["stop", &container]), "docker stop");
+    assert_eq!(state(), "exited");
+    let ctx = common::buildenv::two_arch_context(common::buildenv::TWO_PLATFORM_DOCKERFILE);
+    let run = common::buildenv::on_buildx_builder(&name)
+        .args(&["--platform", "linux/arm64"])
+        .run(&ctx.arg());
+    run.expect_code(0);
+    assert_eq!(state(), "running", "{run}");
+}

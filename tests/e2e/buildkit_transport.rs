@@ -378,7 +378,10 @@ async fn tcp_tls_without_client_certificate_is_refused() {
 async fn a_tls_only_buildkitd_reached_without_tls_says_tls_is_wanted() {
     let addr = BuilderAddr::parse(testenv().get("ARCHGATE_BUILDKIT_TLS_ADDR")).unwrap();
     let err = connect_fails(&addr).await;
-    assert!(err.contains("wants TLS") && err.contains("--tlscacert"), "{err}");
+    assert!(
+        err.contains("wants TLS") && err.contains("--tlscacert"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -56,7 +56,33 @@ pub async fn connect_with(addr: &BuilderAddr, env: &Environment) -> Result<Chann
     };
     let name = target.to_string();
     let tls = prepare_tls(&target, &name)?;
-    match tokio::time::timeout(CONNECT_TIMEOUT, establish(&target, &name, tls, env)).await {
+    let first = tokio::time::timeout(CONNECT_TIMEOUT, establish(&target, &name, tls.clone(), env));
+    let attempt = match first.await {
+        // A stopped docker-container builder is started again, as buildx
+        // does, and dialled once more.
+        Ok(Err(reason)) if stdio::says_not_running(&reason) => {
+            let BuilderAddr::DockerContainer {
+                container,
+                context,
+                engine,
+            } = &target
+            else {
+                return Err(BuildError::Connect { addr: name, reason });
+            };
+            tracing::info!("{container} is not running: starting it, as buildx does");
+            if let Err(why) =
+                stdio::start(container, context.as_deref(), engine.as_ref(), env).await
+            {
+                return Err(BuildError::Connect {
+                    addr: name,
+                    reason: format!("{reason}; starting it: {why}"),
+                });
+            }
+            tokio::time::timeout(CONNECT_TIMEOUT, establish(&target, &name, tls, env)).await
+        }
+        other => other,
+    };
+    match attempt {
         Ok(Ok(channel)) => Ok(channel),
         Ok(Err(reason)) => Err(BuildError::Connect { addr: name, reason }),
         Err(_) => Err(BuildError::Connect {

@@ -27,36 +27,10 @@ pub(super) fn spawn(
     engine: Option<&EngineHost>,
     env: &Environment,
 ) -> Result<Dialed, String> {
-    let mut cmd = Command::new("docker");
-    if let Some(path) = &env.path {
-        // Also where `docker` itself is looked up.
-        cmd.env("PATH", path);
-    }
-    let mut shown = vec!["docker".to_string()];
-    if let Some(ctx) = context {
-        shown.extend(["--context".into(), ctx.into()]);
-    }
-    if let Some(e) = engine {
-        shown.extend(["--host".into(), e.to_string()]);
-        if let EngineHost::Tcp { tls: Some(t), .. } = e {
-            shown.push("--tlsverify".into());
-            for (flag, v) in [
-                ("--tlscacert", &t.ca_cert),
-                ("--tlscert", &t.cert),
-                ("--tlskey", &t.key),
-            ] {
-                if let Some(p) = v {
-                    shown.extend([flag.to_string(), p.display().to_string()]);
-                }
-            }
-        }
-    }
-    shown.extend(
-        ["exec", "-i", container, "buildctl", "dial-stdio"]
-            .iter()
-            .map(|s| s.to_string()),
-    );
-    cmd.args(&shown[1..])
+    let (mut cmd, mut shown) = docker(context, engine, env);
+    let args = ["exec", "-i", container, "buildctl", "dial-stdio"];
+    shown.extend(args.iter().map(|s| s.to_string()));
+    cmd.args(args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -82,6 +56,95 @@ pub(super) fn spawn(
         }),
         stderr: Some(log),
     })
+}
+
+/// `docker` with the global flags that reach the engine the address names
+/// (`--context`, or `--host` and its TLS files), and those arguments as
+/// shown in messages.
+fn docker(
+    context: Option<&str>,
+    engine: Option<&EngineHost>,
+    env: &Environment,
+) -> (Command, Vec<String>) {
+    let mut cmd = Command::new("docker");
+    if let Some(path) = &env.path {
+        // Also where `docker` itself is looked up.
+        cmd.env("PATH", path);
+    }
+    let mut shown = vec!["docker".to_string()];
+    if let Some(ctx) = context {
+        shown.extend(["--context".into(), ctx.into()]);
+    }
+    if let Some(e) = engine {
+        shown.extend(["--host".into(), e.to_string()]);
+        if let EngineHost::Tcp { tls: Some(t), .. } = e {
+            shown.push("--tlsverify".into());
+            for (flag, v) in [
+                ("--tlscacert", &t.ca_cert),
+                ("--tlscert", &t.cert),
+                ("--tlskey", &t.key),
+            ] {
+                if let Some(p) = v {
+                    shown.extend([flag.to_string(), p.display().to_string()]);
+                }
+            }
+        }
+    }
+    cmd.args(&shown[1..]).kill_on_drop(true);
+    (cmd, shown)
+}
+
+/// What `docker exec` prints for a stopped container (the engine's
+/// `errdefs.Conflict` "container %s is not running", daemon/exec.go).
+pub(super) fn says_not_running(message: &str) -> bool {
+    message.contains("is not running")
+}
+
+/// How long a restarted BuildKit container may take to answer.
+const START_WAIT: Duration = Duration::from_secs(30);
+
+/// Start a stopped BuildKit container and wait until its daemon answers
+/// (`buildctl debug workers` succeeds), as buildx's docker-container
+/// driver does before a build (`driver/docker-container/driver.go`,
+/// `Bootstrap`: start, then `wait`).
+pub(super) async fn start(
+    container: &str,
+    context: Option<&str>,
+    engine: Option<&EngineHost>,
+    env: &Environment,
+) -> Result<(), String> {
+    let run = |args: &[&str]| {
+        let (mut cmd, mut shown) = docker(context, engine, env);
+        cmd.args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        shown.extend(args.iter().map(|a| a.to_string()));
+        (cmd, shown.join(" "))
+    };
+    let (mut cmd, shown) = run(&["start", container]);
+    let out = cmd.output().await.map_err(|e| format!("`{shown}`: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`{shown}` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let deadline = tokio::time::Instant::now() + START_WAIT;
+    let mut last = String::new();
+    while tokio::time::Instant::now() < deadline {
+        let (mut cmd, shown) = run(&["exec", container, "buildctl", "debug", "workers"]);
+        match cmd.output().await {
+            Ok(o) if o.status.success() => return Ok(()),
+            Ok(o) => last = format!("`{shown}`: {}", String::from_utf8_lossy(&o.stderr).trim()),
+            Err(e) => last = format!("`{shown}`: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(format!(
+        "started {container}, but its BuildKit did not answer within {}s ({last})",
+        START_WAIT.as_secs()
+    ))
 }
 
 /// The child's stdout (read) and stdin (write) as one stream. Dropping it

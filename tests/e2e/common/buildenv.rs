@@ -953,24 +953,28 @@ impl BuilderKind {
                 "--tlskey",
                 e.get("ARCHGATE_BUILDKIT_TLS_KEY"),
             ]),
-            BuilderKind::BuildxContainer => {
-                let name = e.get("ARCHGATE_BUILDX_BUILDER");
-                let instance = PathBuf::from(e.get("ARCHGATE_BUILDX_CONFIG"))
-                    .join("buildx/instances")
-                    .join(name);
-                assert!(
-                    instance.is_file(),
-                    "{} is missing: the testenv's buildx builder {name} was not created (run `scripts/testenv up`)",
-                    instance.display()
-                );
-                let mut b = Build::new(&["--builder", name]);
-                b.buildx_instance = Some((name.to_string(), instance));
-                // archgate runs `docker exec` for a docker-container builder
-                b.path_first = Some(e.bin28_dir());
-                b
-            }
+            BuilderKind::BuildxContainer => on_buildx_builder(e.get("ARCHGATE_BUILDX_BUILDER")),
         }
     }
+}
+
+/// `archgate build --builder NAME` on a buildx builder of Docker 28's CLI
+/// config (the test env's, or one a test created there).
+pub fn on_buildx_builder(name: &str) -> Build {
+    let e = env();
+    let instance = PathBuf::from(e.get("ARCHGATE_BUILDX_CONFIG"))
+        .join("buildx/instances")
+        .join(name);
+    assert!(
+        instance.is_file(),
+        "{} is missing: the buildx builder {name} was not created (run `scripts/testenv up`)",
+        instance.display()
+    );
+    let mut b = Build::new(&["--builder", name]);
+    b.buildx_instance = Some((name.to_string(), instance));
+    // archgate runs `docker exec` for a docker-container builder
+    b.path_first = Some(e.bin28_dir());
+    b
 }
 
 // ---------------------------------------------------------------------------
