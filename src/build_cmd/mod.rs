@@ -190,10 +190,20 @@ pub async fn execute(
     tracing::debug!(builder = %resolved.addr, from = %resolved.source, "builder");
     let channel = connect_with(&resolved.addr, &env).await?;
     let workers = list_workers(channel.clone()).await?;
-    let daemon = DaemonKind::from_workers(
+    let mut daemon = DaemonKind::from_workers(
         matches!(resolved.addr, BuilderAddr::DockerEngine(_)),
         &workers,
     );
+    if !daemon.docker_engine && output::may_load(&req.outputs, req.load) {
+        // Where `--load` goes: an engine with the containerd store takes
+        // every platform (an engine that cannot be asked is taken as one
+        // without, as buildx does).
+        if let Ok(host) = current_engine(&env) {
+            if let Ok(engine) = Engine::new(&host) {
+                daemon.load_oci = engine.containerd_store().await == Some(true);
+            }
+        }
+    }
     let count = platforms.len().max(1);
     let plans = output::plan(&req.outputs, req.push, req.load, &req.tags, count, &daemon)?;
     for p in &plans {

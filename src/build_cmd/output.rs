@@ -32,6 +32,10 @@ pub struct DaemonKind {
     /// A worker carries [`SNAPSHOTTER_LABEL`] (Docker 24+ with the
     /// containerd image store; Docker 20.10 reports no labels).
     pub containerd_store: bool,
+    /// For a BuildKit daemon: the engine `--load` loads into keeps
+    /// images in containerd's store, so it takes an OCI archive with every
+    /// platform (buildx's `OCIImporter` feature).
+    pub load_oci: bool,
 }
 
 impl DaemonKind {
@@ -42,6 +46,7 @@ impl DaemonKind {
             containerd_store: workers
                 .iter()
                 .any(|w| w.labels.contains_key(SNAPSHOTTER_LABEL)),
+            load_oci: false,
         }
     }
 }
@@ -300,14 +305,24 @@ fn plan_entry(
             return Err(OutputError::DockerManifestList { platforms });
         }
         // A containerd-store engine takes a multi-platform result into its
-        // image store directly (buildx: the OCI importer path, then moby).
+        // image store directly: through its own `moby` exporter when it is
+        // the builder, through an OCI archive and its image load when a
+        // BuildKit daemon builds (buildx `build/opt.go`: the OCI importer).
         // Elsewhere a docker tarball holds one platform only.
-        if !daemon.docker_engine || graphdriver {
+        let oci_load = !daemon.docker_engine && daemon.load_oci;
+        if !oci_load && (!daemon.docker_engine || graphdriver) {
             return Err(OutputError::LoadManifestList { platforms });
         }
     }
     if !daemon.docker_engine {
-        return Ok(Some(plan(&entry.exporter, entry.attrs, dest, wire)));
+        // buildx loads through the OCI importer whenever the engine has it,
+        // one platform or several.
+        let exporter = if is_load && daemon.load_oci {
+            "oci"
+        } else {
+            entry.exporter.as_str()
+        };
+        return Ok(Some(plan(exporter, entry.attrs, dest, wire)));
     }
     match entry.exporter.as_str() {
         // `image` is the engine's `moby` exporter; `--load` too (the result
@@ -334,6 +349,14 @@ fn plan_entry(
         }),
         _ => Ok(Some(plan(&entry.exporter, entry.attrs, dest, wire))),
     }
+}
+
+/// Whether these outputs may load into the local engine (`--load`, or a
+/// `docker` output without a dest), so the engine's image store matters.
+pub fn may_load(outputs: &[String], load: bool) -> bool {
+    load || outputs.iter().any(|o| {
+        parse_output(o).is_ok_and(|e| e.exporter == "docker" && !e.attrs.contains_key("dest"))
+    })
 }
 
 /// One `-o` value to an entry (buildx `ExportEntry.UnmarshalText`).

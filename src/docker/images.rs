@@ -107,6 +107,26 @@ impl Engine {
         version_of(&body)
     }
 
+    /// Whether the engine keeps images in containerd's image store (`GET
+    /// /info`: `DriverStatus` has `driver-type` `io.containerd.snapshotter.v1`),
+    /// so its image load takes an OCI archive with several platforms; what
+    /// buildx asks before `--load` (`util/dockerutil/client.go`, `Features`:
+    /// `OCIImporter`). `None` when the engine cannot be asked.
+    pub async fn containerd_store(&self) -> Option<bool> {
+        let io = self.dial().await.ok()?;
+        let req = self
+            .request(Method::GET, "/info")
+            .header(CONNECTION, "close")
+            .body(empty())
+            .ok()?;
+        let ask = async {
+            let resp = send(io, req).await.ok()?;
+            read_body(resp.into_body(), MAX_ANSWER).await.ok()
+        };
+        let body = tokio::time::timeout(VERSION_TIMEOUT, ask).await.ok()??;
+        containerd_store_of(&body)
+    }
+
     /// `GET /images/REF/get`: the image as a tar stream, written to `out`.
     /// Returns the body's length.
     pub async fn export(&self, reference: &str, out: &mut impl Write) -> Result<u64, ExportError> {
@@ -231,6 +251,19 @@ fn file_body(file: tokio::fs::File) -> super::api::Body {
 }
 
 /// `(major, minor)` of a `/version` answer's `Version`.
+/// `/info`'s `DriverStatus` (pairs of strings) says the containerd
+/// snapshotter is the image store.
+fn containerd_store_of(body: &[u8]) -> Option<bool> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let status = v.get("DriverStatus")?;
+    Some(status.as_array().is_some_and(|pairs| {
+        pairs.iter().any(|p| {
+            p.get(0).and_then(|k| k.as_str()) == Some("driver-type")
+                && p.get(1).and_then(|t| t.as_str()) == Some("io.containerd.snapshotter.v1")
+        })
+    }))
+}
+
 fn version_of(body: &[u8]) -> Option<(u64, u64)> {
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
     let version = v.get("Version")?.as_str()?;

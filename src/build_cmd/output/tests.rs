@@ -4,14 +4,23 @@ use serde_json::json;
 const BUILDKIT: DaemonKind = DaemonKind {
     docker_engine: false,
     containerd_store: false,
+    load_oci: false,
+};
+/// A BuildKit daemon, `--load` going to an engine with the containerd store.
+const BUILDKIT_LOAD_OCI: DaemonKind = DaemonKind {
+    docker_engine: false,
+    containerd_store: false,
+    load_oci: true,
 };
 const ENGINE_CONTAINERD: DaemonKind = DaemonKind {
     docker_engine: true,
     containerd_store: true,
+    load_oci: false,
 };
 const ENGINE_GRAPHDRIVER: DaemonKind = DaemonKind {
     docker_engine: true,
     containerd_store: false,
+    load_oci: false,
 };
 
 struct Ask<'a> {
@@ -685,6 +694,22 @@ fn multi_platform_load_only_on_a_containerd_engine() {
         a.run(&ENGINE_CONTAINERD),
         Ok(want("moby", &[], None, Wire::None))
     );
+    // A BuildKit daemon loading into a containerd-store engine: the OCI
+    // archive, every platform, through the engine's image load, as buildx
+    // does; also for one platform.
+    let oci = Ok(want("oci", &[], Some(Dest::DockerLoad), Wire::Tar));
+    assert_eq!(a.run(&BUILDKIT_LOAD_OCI), oci);
+    let one = Ask { platforms: 1, ..a };
+    assert_eq!(one.run(&BUILDKIT_LOAD_OCI), oci);
+    assert_eq!(
+        one.run(&BUILDKIT),
+        Ok(want("docker", &[], Some(Dest::DockerLoad), Wire::Tar))
+    );
+    // `-o type=docker` without a dest is a load too; with one, a file.
+    assert!(may_load(&["type=docker".into()], false));
+    assert!(!may_load(&["type=docker,dest=x.tar".into()], false));
+    assert!(may_load(&[], true));
+    assert!(!may_load(&["type=local,dest=d".into()], false));
 }
 
 #[test]

@@ -142,6 +142,21 @@ fn engine_version_from_the_version_answer() {
 }
 
 #[test]
+fn the_containerd_store_from_the_info_answer() {
+    // Docker 26/28 with the containerd snapshotter, and with overlay2.
+    let cd = br#"{"Driver":"overlayfs","DriverStatus":[["driver-type","io.containerd.snapshotter.v1"]]}"#;
+    assert_eq!(containerd_store_of(cd), Some(true));
+    let o2 = br#"{"Driver":"overlay2","DriverStatus":[["Backing Filesystem","extfs"],["Supports d_type","true"]]}"#;
+    assert_eq!(containerd_store_of(o2), Some(false));
+    assert_eq!(
+        containerd_store_of(br#"{"DriverStatus":null}"#),
+        Some(false)
+    );
+    assert_eq!(containerd_store_of(b"{}"), None);
+    assert_eq!(containerd_store_of(b"<html>"), None);
+}
+
+#[test]
 fn engine_errors_are_reported() {
     let body = b"{\"errorDetail\":{\"message\":\"bad tar\"},\"error\":\"bad tar\"}\n";
     assert_eq!(
