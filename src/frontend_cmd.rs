@@ -223,7 +223,10 @@ fn warnings(reports: &[PlatformReport], strict: bool, all: bool) -> Vec<Warning>
                 platform: r.platform.clone(),
                 short,
                 detail,
-                lines: r.source.as_ref().map(|s| (s.line, s.end_line)),
+                lines: r
+                    .source
+                    .as_ref()
+                    .and_then(|s| Some((s.line?, s.end_line.or(s.line)?))),
             }
         })
         .collect()

@@ -248,6 +248,7 @@ fn run_check(args: CheckArgs) -> Exit {
         images: args.images,
         platforms: args.platform,
         deep: args.deep,
+        strict: args.strict,
         open: check::OpenOptions {
             insecure: args.insecure,
             limits: check::LayerLimits {

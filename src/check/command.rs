@@ -23,6 +23,9 @@ pub struct Request {
     pub platforms: Vec<String>,
     /// `--deep`: judge every program of each image, reading every layer.
     pub deep: bool,
+    /// `--strict`: warned and skipped platforms fail the gate too (and so
+    /// get a `source`, as failed ones do).
+    pub strict: bool,
     /// `--insecure` and the layer bounds.
     pub open: OpenOptions,
 }
@@ -126,7 +129,7 @@ fn check_image(
         }
         targets.retain(|t| filters.iter().any(|f| t.platform.matches_filter(f)));
     }
-    let results = inspect_all(&targets, req.deep);
+    let results = inspect_all(&targets, req.deep, req.strict);
     let mut platforms = Vec::new();
     for (t, res) in targets.iter().zip(results) {
         match res {
@@ -145,8 +148,14 @@ fn check_image(
     Ok(platforms)
 }
 
-/// Platforms are independent: inspect them on parallel threads.
-fn inspect_all(targets: &[PlatformImage], deep: bool) -> Vec<Result<PlatformReport, InspectError>> {
+/// Platforms are independent: inspect them on parallel threads. A platform
+/// that fails the gate gets its `source` (`Origin::explain`) while its
+/// layers' indexes are still there.
+fn inspect_all(
+    targets: &[PlatformImage],
+    deep: bool,
+    strict: bool,
+) -> Vec<Result<PlatformReport, InspectError>> {
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
@@ -159,7 +168,13 @@ fn inspect_all(targets: &[PlatformImage], deep: bool) -> Vec<Result<PlatformRepo
                     let rt = tokio::runtime::Builder::new_current_thread()
                         .build()
                         .expect("runtime");
-                    *slot = Some(rt.block_on(inspect_one(t, deep)));
+                    let mut r = rt.block_on(inspect_one(t, deep));
+                    if let Ok(p) = &mut r {
+                        if inspect::gate_fails(p.verdict, strict) {
+                            p.source = t.origin.explain(&t.platform, &t.fs, p);
+                        }
+                    }
+                    *slot = Some(r);
                     // The verdict is in: its index and captures can go.
                     t.fs.release();
                 });

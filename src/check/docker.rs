@@ -9,6 +9,7 @@
 use super::digest::Digest;
 use super::layerfs::LayerFs;
 use super::oci::{diff_ids, parse_json, read_small, WalkError};
+use super::origin::Origin;
 use super::source::{clean_member, BlobKey, BlobSource};
 use super::stream::LayerSpec;
 use super::PlatformImage;
@@ -111,6 +112,7 @@ pub fn open_archive(src: Arc<dyn BlobSource>) -> Result<Vec<PlatformImage>, Walk
             config: cfg,
             digest: None,
             fs: LayerFs::new(src.clone(), specs),
+            origin: Origin::new(&cbytes, None),
         });
     }
     if out.is_empty() {

@@ -261,6 +261,22 @@ impl LayerFs {
         self.layers.len()
     }
 
+    /// The layer (0 is the bottom one, as the manifest lists them) whose
+    /// entry the merged view shows at `path`, a path already resolved in
+    /// the image (no link is followed here); `None` when nothing is there.
+    /// Layers are read as for `lstat`, so after the engine asked about the
+    /// path this reads nothing.
+    pub fn layer_of(&self, path: &[u8]) -> Result<Option<usize>, FsError> {
+        if path == b"/" {
+            return Ok(None);
+        }
+        let mut st = self.lock()?;
+        Ok(match self.find(&mut st, path)? {
+            Found::Entry { layer, .. } => Some(layer),
+            Found::Missing => None,
+        })
+    }
+
     /// Drop what was learnt (indexes, captured bytes): the memory goes back
     /// to the process; later questions read the layers again.
     pub fn release(&self) {

@@ -17,6 +17,7 @@ pub mod gotar;
 mod image_ref;
 mod layerfs;
 mod oci;
+mod origin;
 pub mod registry;
 mod source;
 mod stream;
@@ -31,6 +32,7 @@ pub use error::CheckError;
 pub use image_ref::ImageRef;
 pub use layerfs::{FsStats, LayerFs};
 pub use oci::WalkError;
+pub use origin::Origin;
 pub use source::SourceError;
 pub use source::{BlobKey, BlobSource};
 pub use stream::{LayerLimits, LayerSpec};
@@ -51,6 +53,9 @@ pub struct PlatformImage {
     /// The manifest digest (`sha256:...`), when the source has manifests.
     pub digest: Option<String>,
     pub fs: LayerFs,
+    /// How it was made (its history, its provenance attestation), read
+    /// only for a platform that fails.
+    pub origin: Origin,
 }
 
 /// How to open images: settings that are not part of a reference.

@@ -129,7 +129,7 @@ struct Layer {
 }
 
 /// An OCI layout under construction.
-struct Layout {
+pub(super) struct Layout {
     _tmp: tempfile::TempDir,
     dir: PathBuf,
 }
@@ -224,7 +224,7 @@ impl Layout {
         })
     }
 
-    fn open_one(&self) -> PlatformImage {
+    pub(super) fn open_one(&self) -> PlatformImage {
         let mut v = self.open().unwrap();
         assert_eq!(v.len(), 1);
         v.pop().unwrap()
@@ -1265,4 +1265,211 @@ fn inflate_bound_has_a_floor_and_a_cap() {
     assert_eq!(l.bound(0), stream::INFLATE_FLOOR);
     assert_eq!(l.bound(100 << 20), 10_000 << 20);
     assert_eq!(l.bound(u64::MAX), 64 << 30);
+}
+
+// ------------------------------------------- a failing platform's source
+
+/// A linux/arm64 image of two layers (`/bin/sh` below, `/app` above, a
+/// file that is no program, so the platform fails), its config's history
+/// with empty entries between, and optionally a provenance attestation
+/// whose statement is `statement` (SLSA v1). Returns the layout and the
+/// statement blob's path.
+pub(super) fn image_with_origin(statement: Option<&[u8]>) -> (Layout, Option<PathBuf>) {
+    let l = Layout::new();
+    let base = l.layer(
+        &[E::F("bin/sh", 0o755, b"#!/bin/nothing\n".to_vec())],
+        Comp::Gzip,
+    );
+    let top = l.layer(&[E::F("app", 0o755, b"not a program".to_vec())], Comp::Gzip);
+    let cfg = json!({
+        "architecture": "arm64", "os": "linux",
+        "config": {"Entrypoint": ["/app"]},
+        "history": [
+            {"created_by": "ADD rootfs.tar / # buildkit"},
+            {"created_by": "CMD [\"sh\"]", "empty_layer": true},
+            {"created_by": "COPY app /app # buildkit", "comment": "buildkit.dockerfile.v0"},
+            {"created_by": "ENTRYPOINT [\"/app\"]", "empty_layer": true}
+        ],
+        "rootfs": {"type": "layers", "diff_ids": [base.diff_id, top.diff_id]}
+    });
+    let (cd, csize) = l.blob(&serde_json::to_vec(&cfg).unwrap());
+    let m = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": csize},
+        "layers": [base.desc, top.desc],
+    });
+    let (md, msize) = l.blob(&serde_json::to_vec(&m).unwrap());
+    let mdesc = json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": msize,
+        "platform": {"architecture": "arm64", "os": "linux"}});
+    let mut children = vec![mdesc];
+    let mut statement_path = None;
+    if let Some(st) = statement {
+        let (sd, ssize) = l.blob(st);
+        statement_path = Some(l.blob_path(&sd));
+        let (ed, esize) = l.blob(b"{}");
+        let att = json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": "application/vnd.docker.attestation.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": ed, "size": esize},
+            "layers": [{"mediaType": "application/vnd.in-toto+json", "digest": sd, "size": ssize,
+                "annotations": {"in-toto.io/predicate-type": "https://slsa.dev/provenance/v1"}}],
+            "subject": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": msize}
+        });
+        let (ad, asize) = l.blob(&serde_json::to_vec(&att).unwrap());
+        children.push(json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": ad, "size": asize,
+            "annotations": {"vnd.docker.reference.digest": md, "vnd.docker.reference.type": "attestation-manifest"},
+            "platform": {"architecture": "unknown", "os": "unknown"}}));
+    }
+    let idx = l.index_blob(children);
+    l.write_index(vec![idx]);
+    (l, statement_path)
+}
+
+/// A v1 provenance statement recording `dockerfile`.
+pub(super) fn provenance(dockerfile: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    let data = base64::engine::general_purpose::STANDARD.encode(dockerfile);
+    serde_json::to_vec(&json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "predicateType": "https://slsa.dev/provenance/v1",
+        "subject": [],
+        "predicate": {
+            "buildDefinition": {"externalParameters": {"request": {"frontend": "dockerfile.v0"}}},
+            "runDetails": {"metadata": {"buildkit_metadata": {"source": {"infos": [
+                {"filename": "Dockerfile", "language": "Dockerfile", "data": data}
+            ]}}}}
+        }
+    }))
+    .unwrap()
+}
+
+pub(super) const BUILT_FROM: &str =
+    "FROM busybox AS base\nFROM base\nCOPY app /app\nENTRYPOINT [\"/app\"]\n";
+
+fn checked(l: &Layout, strict: bool) -> crate::inspect::PlatformReport {
+    let req = command::Request {
+        images: vec![format!("oci:{}", l.dir.display())],
+        strict,
+        ..Default::default()
+    };
+    let r = command::run(&req, |spec, e| panic!("{spec}: {e}")).unwrap();
+    assert_eq!(r.images[0].platforms.len(), 1);
+    r.images[0].platforms[0].clone()
+}
+
+fn history_source(p: &crate::inspect::PlatformReport) -> (Option<usize>, Option<usize>, String) {
+    let s = p.source.as_ref().expect("a source");
+    assert!(
+        s.file.is_none() && s.line.is_none() && s.end_line.is_none(),
+        "{s:?}"
+    );
+    (s.layer, s.history, s.instruction.clone())
+}
+
+#[test]
+fn a_failing_platform_is_explained_from_its_provenance() {
+    let (l, _) = image_with_origin(Some(&provenance(BUILT_FROM)));
+    let p = checked(&l, false);
+    assert_eq!(p.verdict, crate::inspect::Verdict::Fail);
+    let s = p.source.unwrap();
+    assert_eq!(s.file.as_deref(), Some("Dockerfile"));
+    assert_eq!((s.line, s.end_line), (Some(3), Some(3)));
+    assert_eq!(s.instruction, "COPY app /app");
+    assert_eq!(s.message, "this instruction put /app in the image");
+    assert_eq!((s.layer, s.history), (None, None));
+}
+
+#[test]
+fn without_provenance_the_history_entry_that_made_the_layer() {
+    let want = (Some(1), Some(2), "COPY app /app # buildkit".to_string());
+    // No attestation at all.
+    let (l, _) = image_with_origin(None);
+    let p = checked(&l, false);
+    assert_eq!(history_source(&p), want);
+    assert_eq!(
+        p.source.unwrap().message,
+        "this instruction put /app in the image (layer 2 of 2)"
+    );
+    // `mode=min`: a statement without the Dockerfile.
+    let min = br#"{"predicateType": "https://slsa.dev/provenance/v1", "predicate": {}}"#;
+    let (l, _) = image_with_origin(Some(min));
+    assert_eq!(history_source(&checked(&l, false)), want);
+    // A Dockerfile that cannot be tied to /app: the history still can.
+    let (l, _) = image_with_origin(Some(&provenance("FROM scratch\nCOPY x /x\n")));
+    assert_eq!(history_source(&checked(&l, false)), want);
+    // The statement is gone (a registry that lost it, an export without
+    // it).
+    let (l, path) = image_with_origin(Some(&provenance(BUILT_FROM)));
+    std::fs::remove_file(path.unwrap()).unwrap();
+    assert_eq!(history_source(&checked(&l, false)), want);
+    // Malformed statements.
+    for bad in [&b"{not json"[..], b"[]", br#"{"predicateType": 3}"#] {
+        let (l, _) = image_with_origin(Some(bad));
+        assert_eq!(history_source(&checked(&l, false)), want);
+    }
+}
+
+/// A statement changed after it was written (its digest no longer matches)
+/// is never read for a source, whatever it claims: the source is the
+/// history, which the config's digest covers. Likewise one over the JSON
+/// bound, which is not even read whole.
+#[test]
+fn a_tampered_or_oversized_statement_gives_no_dockerfile_line() {
+    let want = (Some(1), Some(2), "COPY app /app # buildkit".to_string());
+    let (l, path) = image_with_origin(Some(&provenance(BUILT_FROM)));
+    let forged = provenance("FROM scratch\nCOPY app-amd64 /app\n");
+    std::fs::write(path.unwrap(), forged).unwrap();
+    assert_eq!(history_source(&checked(&l, false)), want);
+    // The same length, one byte changed: the digest, not the size, says so.
+    let (l, path) = image_with_origin(Some(&provenance(BUILT_FROM)));
+    let path = path.unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+    assert_eq!(history_source(&checked(&l, false)), want);
+    // Over the bound (padded with spaces, still valid JSON).
+    let mut big = provenance(BUILT_FROM);
+    big.extend(std::iter::repeat_n(b' ', (source::JSON_LIMIT + 1) as usize));
+    let (l, _) = image_with_origin(Some(&big));
+    assert_eq!(history_source(&checked(&l, false)), want);
+}
+
+#[test]
+fn a_history_that_does_not_match_the_layers_gives_no_source() {
+    let (l, _) = image_with_origin(None);
+    // Rewrite the config with one history entry too many: the manifest and
+    // index digests are rewritten along, so only the counts disagree.
+    let idx: Value =
+        serde_json::from_slice(&std::fs::read(l.dir.join("index.json")).unwrap()).unwrap();
+    let idx_blob: Value = serde_json::from_slice(
+        &std::fs::read(l.blob_path(idx["manifests"][0]["digest"].as_str().unwrap())).unwrap(),
+    )
+    .unwrap();
+    let mdesc = &idx_blob["manifests"][0];
+    let mut m: Value = serde_json::from_slice(
+        &std::fs::read(l.blob_path(mdesc["digest"].as_str().unwrap())).unwrap(),
+    )
+    .unwrap();
+    let mut cfg: Value = serde_json::from_slice(
+        &std::fs::read(l.blob_path(m["config"]["digest"].as_str().unwrap())).unwrap(),
+    )
+    .unwrap();
+    cfg["history"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"created_by": "RUN true # buildkit"}));
+    let (cd, csize) = l.blob(&serde_json::to_vec(&cfg).unwrap());
+    m["config"]["digest"] = json!(cd);
+    m["config"]["size"] = json!(csize);
+    let (md, msize) = l.blob(&serde_json::to_vec(&m).unwrap());
+    l.write_index(vec![
+        json!({"mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": md, "size": msize}),
+    ]);
+    let p = checked(&l, false);
+    assert_eq!(p.verdict, crate::inspect::Verdict::Fail);
+    assert_eq!(p.source, None);
 }

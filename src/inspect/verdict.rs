@@ -237,27 +237,51 @@ pub struct PlatformReport {
         serialize_with = "micros_as_ms"
     )]
     pub check_micros: Option<u64>,
-    /// A failing platform's Dockerfile line (`archgate build`), from
-    /// `lint::explain`.
+    /// A failing platform's origin: its Dockerfile line (`archgate build`
+    /// from the Dockerfile on disk, `archgate check` from the Dockerfile a
+    /// provenance attestation carries), both from `lint::explain`; else
+    /// (`check`) the config's history entry that made the layer holding
+    /// the failing path.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceLine>,
 }
 
-/// Where a failing platform's program came from in the Dockerfile.
+/// Where a failing platform's program came from: a Dockerfile line (`file`,
+/// `line`, `end_line`), or an entry of the image's history (`layer`,
+/// `history`) when no Dockerfile is at hand.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SourceLine {
-    /// The Dockerfile, as the user named it.
-    pub file: String,
-    pub line: u32,
-    pub end_line: u32,
+    /// The Dockerfile, as the user named it or the build recorded it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_line: Option<u32>,
+    /// The layer that holds the failing path (0 is the bottom one, as the
+    /// manifest lists them), when the source is the image's history.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer: Option<usize>,
+    /// The index of the config's `history` entry that made that layer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<usize>,
     /// The lint rule that explains the failure, when one does.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
     /// What is wrong there (the rule's message), or what the instruction
     /// did (wrote the path).
     pub message: String,
-    /// The instruction's first line, as written.
+    /// The instruction: its first line as written in the Dockerfile, or the
+    /// history entry's `created_by`.
     pub instruction: String,
+}
+
+impl SourceLine {
+    /// The Dockerfile and line range, when the source has them.
+    pub fn dockerfile_line(&self) -> Option<(&str, u32, u32)> {
+        let line = self.line?;
+        Some((self.file.as_deref()?, line, self.end_line.unwrap_or(line)))
+    }
 }
 
 /// What `--deep` judged on one platform.

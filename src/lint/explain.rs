@@ -71,9 +71,11 @@ fn explain_model(
         .find(|f| f.severity == super::Severity::Error)
     {
         return Some(SourceLine {
-            file: file.to_string(),
-            line: f.line,
-            end_line: f.end_line,
+            file: Some(file.to_string()),
+            line: Some(f.line),
+            end_line: Some(f.end_line),
+            layer: None,
+            history: None,
             rule: Some(f.rule.to_string()),
             message: f.message,
             instruction: first_line(f.line),
@@ -93,9 +95,11 @@ fn explain_model(
             };
             if wrote {
                 return Some(SourceLine {
-                    file: file.to_string(),
-                    line: i.lines.start,
-                    end_line: i.lines.end,
+                    file: Some(file.to_string()),
+                    line: Some(i.lines.start),
+                    end_line: Some(i.lines.end),
+                    layer: None,
+                    history: None,
                     rule: None,
                     message: format!("this instruction put {path} in the image"),
                     instruction: first_line(i.lines.start),
@@ -168,7 +172,7 @@ mod tests {
         let s = explain("Dockerfile", text, &arm64(), None, "/usr/bin/app").unwrap();
         assert_eq!(
             (s.line, s.end_line, s.rule.as_deref()),
-            (2, 2, Some("FixedGoArch"))
+            (Some(2), Some(2), Some("FixedGoArch"))
         );
         assert_eq!(
             s.instruction,
@@ -177,10 +181,10 @@ mod tests {
         // Built for amd64, the fixed GOARCH is no error: the COPY is named.
         let amd = Platform::parse("linux/amd64").unwrap();
         let s = explain("Dockerfile", text, &amd, None, "/usr/bin/app").unwrap();
-        assert_eq!((s.line, s.rule), (4, None));
+        assert_eq!((s.line, s.rule), (Some(4), None));
         let copied = "FROM scratch\nCOPY app /bin/\nENTRYPOINT [\"/bin/app\"]\n";
         let s = explain("D", copied, &arm64(), None, "/bin/app").unwrap();
-        assert_eq!((s.line, s.rule), (2, None));
+        assert_eq!((s.line, s.rule), (Some(2), None));
         assert_eq!(s.message, "this instruction put /bin/app in the image");
         assert!(explain("D", copied, &arm64(), None, "/usr/bin/other").is_none());
         // A copy of an amd64 file is the rule's.
@@ -212,6 +216,6 @@ mod tests {
     fn workdir_is_followed_through_the_stages() {
         let text = "FROM a AS base\nWORKDIR /srv\nFROM base\nWORKDIR bin\nCOPY tool .\n";
         let s = explain("D", text, &arm64(), None, "/srv/bin/tool").unwrap();
-        assert_eq!(s.line, 5);
+        assert_eq!(s.line, Some(5));
     }
 }

@@ -186,14 +186,26 @@ fn render_platform(out: &mut String, p: &PlatformReport, color: bool) {
         let _ = writeln!(out, "    note: {n}");
     }
     if let Some(s) = &p.source {
-        let _ = writeln!(
-            out,
-            "    {} {}:{}: {}",
-            paint("line:", "36", color),
-            s.file,
-            s.line,
-            s.instruction
-        );
+        match s.dockerfile_line() {
+            Some((file, line, _)) => {
+                let _ = writeln!(
+                    out,
+                    "    {} {file}:{line}: {}",
+                    paint("line:", "36", color),
+                    s.instruction
+                );
+            }
+            // No Dockerfile at hand: the image's history names the
+            // instruction (its `created_by`, which may span lines).
+            None => {
+                let _ = writeln!(
+                    out,
+                    "    {} {}",
+                    paint("history:", "36", color),
+                    visible(&s.instruction)
+                );
+            }
+        }
         match &s.rule {
             Some(r) => {
                 let _ = writeln!(out, "          {r}: {}", s.message);

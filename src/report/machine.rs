@@ -90,6 +90,11 @@ fn text(image: &str, p: &PlatformReport) -> String {
     if let Some(h) = &p.hint {
         s.push_str(&format!(" (hint: {h})"));
     }
+    // A source with a Dockerfile line is the result's location; one from
+    // the image's history has none, so the message names it.
+    if let Some(src) = p.source.as_ref().filter(|s| s.dockerfile_line().is_none()) {
+        s.push_str(&format!(" (history: {}; {})", src.instruction, src.message));
+    }
     s
 }
 
@@ -101,10 +106,10 @@ fn location(image: &str, p: &PlatformReport) -> Value {
         "fullyQualifiedName": format!("{image}@{}", p.platform),
         "kind": "resource"
     }]});
-    if let Some(s) = &p.source {
+    if let Some((file, line, end_line)) = p.source.as_ref().and_then(|s| s.dockerfile_line()) {
         loc["physicalLocation"] = json!({
-            "artifactLocation": {"uri": s.file},
-            "region": {"startLine": s.line, "endLine": s.end_line},
+            "artifactLocation": {"uri": file},
+            "region": {"startLine": line, "endLine": end_line},
         });
     }
     loc
@@ -191,12 +196,11 @@ pub fn github(report: &Report) -> String {
         let place = p
             .source
             .as_ref()
-            .map(|s| {
+            .and_then(|s| s.dockerfile_line())
+            .map(|(file, line, end_line)| {
                 format!(
-                    "file={},line={},endLine={},",
-                    escape(&s.file, true),
-                    s.line,
-                    s.end_line
+                    "file={},line={line},endLine={end_line},",
+                    escape(file, true)
                 )
             })
             .unwrap_or_default();
@@ -263,9 +267,11 @@ mod tests {
     fn the_dockerfile_line_is_a_location() {
         let mut r = report();
         r.images[0].platforms[0].source = Some(crate::inspect::verdict::SourceLine {
-            file: "ctx/Dockerfile".into(),
-            line: 3,
-            end_line: 4,
+            file: Some("ctx/Dockerfile".into()),
+            line: Some(3),
+            end_line: Some(4),
+            layer: None,
+            history: None,
             rule: Some("FixedGoArch".into()),
             message: "GOARCH=amd64 fixes it".into(),
             instruction: "RUN GOARCH=amd64 \\".into(),
@@ -293,6 +299,61 @@ mod tests {
         assert!(
             h.contains("          FixedGoArch: GOARCH=amd64 fixes it\n"),
             "{h}"
+        );
+    }
+
+    /// `archgate check` without the Dockerfile names the history entry:
+    /// no file or line anywhere, the instruction in every format.
+    #[test]
+    fn a_history_source_has_no_location_but_is_named() {
+        let mut r = report();
+        r.images[0].platforms[0].source = Some(crate::inspect::verdict::SourceLine {
+            file: None,
+            line: None,
+            end_line: None,
+            layer: Some(1),
+            history: Some(3),
+            rule: None,
+            message: "this instruction put /app in the image (layer 2 of 2)".into(),
+            instruction: "COPY app-amd64 /app # buildkit".into(),
+        });
+        let g = github(&r);
+        assert!(
+            g.starts_with("::error title=archgate linux/arm64 arch-mismatch::"),
+            "{g}"
+        );
+        assert!(
+            g.trim_end().ends_with(
+                "(history: COPY app-amd64 /app # buildkit; this instruction put /app in the image (layer 2 of 2))"
+            ),
+            "{g}"
+        );
+        let v: Value = serde_json::from_str(&sarif(&r)).unwrap();
+        let res = &v["runs"][0]["results"][0];
+        assert!(
+            res["locations"][0].get("physicalLocation").is_none(),
+            "{res}"
+        );
+        assert_eq!(
+            res["locations"][0]["logicalLocations"][0]["name"],
+            "linux/arm64"
+        );
+        assert!(res["message"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("history: COPY app-amd64 /app # buildkit"));
+        let h = crate::report::human::platform(&r.images[0].platforms[0], false);
+        assert!(
+            h.contains("    history: COPY app-amd64 /app # buildkit\n          this instruction put /app in the image (layer 2 of 2)\n"),
+            "{h}"
+        );
+        let j: Value = serde_json::to_value(&r).unwrap();
+        let src = &j["images"][0]["platforms"][0]["source"];
+        assert_eq!(
+            src,
+            &serde_json::json!({"layer": 1, "history": 3,
+                "message": "this instruction put /app in the image (layer 2 of 2)",
+                "instruction": "COPY app-amd64 /app # buildkit"})
         );
     }
 

@@ -22,6 +22,7 @@ mod hostile;
 mod inputs;
 mod kernel_exec;
 mod lint;
+mod provenance;
 mod redteam;
 mod registry;
 mod resolve;

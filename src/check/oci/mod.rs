@@ -15,6 +15,7 @@ pub use error::WalkError;
 
 use super::digest::Digest;
 use super::layerfs::LayerFs;
+use super::origin::{Attestation, Origin};
 use super::source::{BlobKey, BlobSource, SourceError, JSON_LIMIT};
 use super::stream::LayerSpec;
 use super::PlatformImage;
@@ -51,9 +52,12 @@ const LAYER_TYPES: &[&str] = &[
 /// containerd's image name).
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 const CONTAINERD_NAME: &str = "io.containerd.image.name";
-/// BuildKit marks attestation manifests with this annotation and value.
+/// BuildKit marks attestation manifests with this annotation and value,
+/// and names the manifest one is about in the other
+/// (`exporter/containerimage/attestations`, `docs/attestations/attestation-storage.md`).
 const REFERENCE_TYPE: &str = "vnd.docker.reference.type";
 const ATTESTATION: &str = "attestation-manifest";
+const REFERENCE_DIGEST: &str = "vnd.docker.reference.digest";
 /// Indexes nest at most this deep, and an image has at most this many
 /// platform manifests and layers.
 const MAX_DEPTH: usize = 8;
@@ -213,6 +217,9 @@ struct Walker {
     /// `Some`: a manifest whose blobs are not all in the source is recorded
     /// here and skipped; `None`: it is an error when read.
     incomplete: Option<Vec<Incomplete>>,
+    /// The attestation manifests the indexes list, by the manifest each is
+    /// about (read only if that platform fails, see `origin`).
+    attestations: HashMap<Digest, Descriptor>,
 }
 
 impl Walker {
@@ -298,7 +305,15 @@ impl Walker {
             Kind::Index => {
                 let what = format!("index {d}");
                 let idx: IndexDoc = parse_json(&bytes, &what, &self.image)?;
-                for child in idx.manifests.unwrap_or_default() {
+                let children = idx.manifests.unwrap_or_default();
+                for att in children.iter().filter(|c| c.is_attestation()) {
+                    if let Some(about) = att.annotation(REFERENCE_DIGEST).and_then(Digest::parse) {
+                        self.attestations
+                            .entry(about)
+                            .or_insert_with(|| att.clone());
+                    }
+                }
+                for child in children {
                     self.walk(&child, platform, depth + 1)?;
                 }
                 Ok(())
@@ -400,11 +415,16 @@ impl Walker {
                 format!("more than {MAX_IMAGES} images"),
             ));
         }
+        let attestation = self
+            .attestations
+            .get(d)
+            .map(|a| Attestation::new(self.src.clone(), a.clone(), d.clone()));
         self.out.push(PlatformImage {
             platform,
             config: cfg,
             digest: Some(d.to_string()),
             fs: LayerFs::new(self.src.clone(), specs),
+            origin: Origin::new(&cbytes, attestation),
         });
         Ok(())
     }
@@ -486,6 +506,7 @@ pub fn open_layout(
         out: Vec::new(),
         seen: HashSet::new(),
         incomplete: None,
+        attestations: HashMap::new(),
     };
     let roots = match reference {
         None => top,
@@ -522,6 +543,7 @@ pub(crate) fn open_partial(
         out: Vec::new(),
         seen: HashSet::new(),
         incomplete: Some(Vec::new()),
+        attestations: HashMap::new(),
     };
     for d in &top {
         w.walk(d, None, 0)?;
