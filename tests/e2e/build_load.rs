@@ -1,6 +1,8 @@
-//! `--load` with a BuildKit daemon that is not a Docker Engine: the `docker`
+//! `--load` with a BuildKit daemon that is not a Docker Engine: the
 //! exporter's tarball comes back over the session and archgate loads it into
-//! the engine at DOCKER_HOST, only when the gate passed.
+//! the engine at DOCKER_HOST, only when the gate passed: an OCI archive of
+//! every platform into an engine with the containerd image store, a
+//! `docker` one (one platform) into a graph-driver engine.
 //!
 //! The "BuildKit daemon" is Docker 26's embedded BuildKit behind a unix
 //! socket that does the engine's `/grpc` upgrade itself and then relays
@@ -64,4 +66,71 @@ fn load_is_skipped_when_the_gate_fails() {
         !image_exists(&tag),
         "{tag} was loaded despite the failed gate"
     );
+}
+
+/// `--load` of two platforms from the standalone buildkitd into an engine
+/// with the containerd image store (Docker 28): the OCI archive with both,
+/// through the engine's image load, as buildx's OCI importer path does; the
+/// engine then holds both platforms under the tag.
+#[test]
+fn two_platforms_load_into_a_containerd_store_engine() {
+    let e = env();
+    let tag = format!("archgate-load/{}:1", unique("load-two"));
+    let ctx = two_arch_context(TWO_PLATFORM_DOCKERFILE);
+    let run = Archgate::new(&["build", "--progress", "plain", "--format", "json"])
+        .args(&["--addr", e.get("ARCHGATE_BUILDKIT_ADDR")])
+        .args(&[
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "-t",
+            &tag,
+            "--load",
+            &ctx.arg(),
+        ])
+        .env("DOCKER_HOST", e.docker28_host())
+        .env("DOCKER_CONFIG", e.docker_config())
+        .run();
+    assert_eq!(run.code, 0, "{run}");
+    for arch in ["amd64", "arm64"] {
+        let got = common::buildenv::run_ok(
+            e.docker28().args([
+                "image",
+                "inspect",
+                "--platform",
+                &format!("linux/{arch}"),
+                "--format",
+                "{{.Architecture}}",
+                &tag,
+            ]),
+            "docker image inspect --platform",
+        );
+        assert_eq!(got.trim(), arch, "{run}");
+    }
+}
+
+/// An engine with the graph-driver store (Docker 20.10) holds one platform
+/// per image: two platforms are refused before anything is built, with
+/// buildx's words.
+#[test]
+fn two_platforms_load_into_a_graph_driver_engine_is_refused_first() {
+    let e = env();
+    let ctx = two_arch_context(TWO_PLATFORM_DOCKERFILE);
+    let run = Archgate::new(&["build", "--progress", "plain", "--format", "json"])
+        .args(&["--addr", e.get("ARCHGATE_BUILDKIT_ADDR")])
+        .args(&[
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--load",
+            &ctx.arg(),
+        ])
+        .env("DOCKER_HOST", e.docker20_host())
+        .env("DOCKER_CONFIG", e.docker_config())
+        .run();
+    assert_eq!(run.code, 2, "{run}");
+    assert!(
+        run.stderr
+            .contains("docker exporter does not currently support exporting manifest lists"),
+        "{run}"
+    );
+    assert!(!run.stderr.contains("#1 "), "nothing was built\n{run}");
 }
