@@ -93,18 +93,7 @@ impl Engine {
     /// The engine's version as `(major, minor)` (`GET /version`), or `None`
     /// when it cannot be read.
     pub async fn version(&self) -> Option<(u64, u64)> {
-        let io = self.dial().await.ok()?;
-        let req = self
-            .request(Method::GET, "/version")
-            .header(CONNECTION, "close")
-            .body(empty())
-            .ok()?;
-        let ask = async {
-            let resp = send(io, req).await.ok()?;
-            read_body(resp.into_body(), MAX_ANSWER).await.ok()
-        };
-        let body = tokio::time::timeout(VERSION_TIMEOUT, ask).await.ok()??;
-        version_of(&body)
+        version_of(&self.small_answer("/version").await?)
     }
 
     /// Whether the engine keeps images in containerd's image store (`GET
@@ -113,9 +102,15 @@ impl Engine {
     /// buildx asks before `--load` (`util/dockerutil/client.go`, `Features`:
     /// `OCIImporter`). `None` when the engine cannot be asked.
     pub async fn containerd_store(&self) -> Option<bool> {
+        containerd_store_of(&self.small_answer("/info").await?)
+    }
+
+    /// The body of a small `GET` answer, within [`VERSION_TIMEOUT`] once
+    /// connected; `None` when it cannot be had.
+    async fn small_answer(&self, path: &str) -> Option<Vec<u8>> {
         let io = self.dial().await.ok()?;
         let req = self
-            .request(Method::GET, "/info")
+            .request(Method::GET, path)
             .header(CONNECTION, "close")
             .body(empty())
             .ok()?;
@@ -123,8 +118,7 @@ impl Engine {
             let resp = send(io, req).await.ok()?;
             read_body(resp.into_body(), MAX_ANSWER).await.ok()
         };
-        let body = tokio::time::timeout(VERSION_TIMEOUT, ask).await.ok()??;
-        containerd_store_of(&body)
+        tokio::time::timeout(VERSION_TIMEOUT, ask).await.ok()?
     }
 
     /// `GET /images/REF/get`: the image as a tar stream, written to `out`.

@@ -152,13 +152,7 @@ pub async fn read(gw: &Gateway, local: &Local) -> Result<Dockerfile, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn opts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::frontend_cmd::tests::opts;
 
     #[test]
     fn the_dockerfile_is_where_the_dockerfile_frontend_looks() {

@@ -2,7 +2,7 @@ use super::*;
 use crate::buildkit::frontend::fake::Fake;
 use crate::buildkit::proto::gateway::{Ref, SolveResponse};
 
-fn opts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+pub(super) fn opts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

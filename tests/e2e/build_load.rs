@@ -68,6 +68,19 @@ fn load_is_skipped_when_the_gate_fails() {
     );
 }
 
+/// `archgate build --load` of two platforms from the standalone buildkitd
+/// into the engine at `engine`.
+fn load_two(ctx: &common::buildenv::Context, args: &[&str], engine: &str) -> common::Run {
+    Archgate::new(&["build", "--progress", "plain", "--format", "json"])
+        .args(&["--addr", env().get("ARCHGATE_BUILDKIT_ADDR")])
+        .args(&["--platform", "linux/amd64,linux/arm64", "--load"])
+        .args(args)
+        .args(&[&ctx.arg()])
+        .env("DOCKER_HOST", engine)
+        .env("DOCKER_CONFIG", env().docker_config())
+        .run()
+}
+
 /// `--load` of two platforms from the standalone buildkitd into an engine
 /// with the containerd image store (Docker 28): the OCI archive with both,
 /// through the engine's image load, as buildx's OCI importer path does; the
@@ -77,19 +90,7 @@ fn two_platforms_load_into_a_containerd_store_engine() {
     let e = env();
     let tag = format!("archgate-load/{}:1", unique("load-two"));
     let ctx = two_arch_context(TWO_PLATFORM_DOCKERFILE);
-    let run = Archgate::new(&["build", "--progress", "plain", "--format", "json"])
-        .args(&["--addr", e.get("ARCHGATE_BUILDKIT_ADDR")])
-        .args(&[
-            "--platform",
-            "linux/amd64,linux/arm64",
-            "-t",
-            &tag,
-            "--load",
-            &ctx.arg(),
-        ])
-        .env("DOCKER_HOST", e.docker28_host())
-        .env("DOCKER_CONFIG", e.docker_config())
-        .run();
+    let run = load_two(&ctx, &["-t", &tag], e.docker28_host());
     assert_eq!(run.code, 0, "{run}");
     for arch in ["amd64", "arm64"] {
         let got = common::buildenv::run_ok(
@@ -115,17 +116,7 @@ fn two_platforms_load_into_a_containerd_store_engine() {
 fn two_platforms_load_into_a_graph_driver_engine_is_refused_first() {
     let e = env();
     let ctx = two_arch_context(TWO_PLATFORM_DOCKERFILE);
-    let run = Archgate::new(&["build", "--progress", "plain", "--format", "json"])
-        .args(&["--addr", e.get("ARCHGATE_BUILDKIT_ADDR")])
-        .args(&[
-            "--platform",
-            "linux/amd64,linux/arm64",
-            "--load",
-            &ctx.arg(),
-        ])
-        .env("DOCKER_HOST", e.docker20_host())
-        .env("DOCKER_CONFIG", e.docker_config())
-        .run();
+    let run = load_two(&ctx, &[], e.docker20_host());
     assert_eq!(run.code, 2, "{run}");
     assert!(
         run.stderr
