@@ -120,6 +120,8 @@ pub fn prepare(
         opts.insert("no-cache".into(), String::new());
     }
     let mut entitlements = Vec::new();
+    let mut local_dirs = BTreeMap::new();
+    super::flags::apply(&req.flags, &mut opts, &mut entitlements, &mut local_dirs)?;
     match req.network {
         Network::Default => {}
         Network::None => {
@@ -127,11 +129,12 @@ pub fn prepare(
         }
         Network::Host => {
             opts.insert("force-network-mode".into(), "host".into());
-            entitlements.push("network.host".to_string());
+            if !entitlements.iter().any(|e| e == "network.host") {
+                entitlements.push("network.host".to_string());
+            }
         }
     }
 
-    let mut local_dirs = BTreeMap::new();
     local_dirs.insert("context".to_string(), context.clone());
     local_dirs.insert("dockerfile".to_string(), dir.to_path_buf());
 
