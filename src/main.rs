@@ -41,7 +41,10 @@ enum Command {
     Frontend,
 }
 
+/// A repeated single-value flag takes its last value, as pflag (buildx)
+/// does; repeatable flags keep every value.
 #[derive(Args)]
+#[command(args_override_self = true)]
 struct BuildArgs {
     /// Name of the Dockerfile (default: CONTEXT/Dockerfile)
     #[arg(short = 'f', long = "file", value_name = "FILE")]
