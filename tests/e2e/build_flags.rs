@@ -13,6 +13,7 @@ use crate::common;
 
 use common::buildenv::*;
 use std::path::Path;
+use std::process::Command;
 
 /// `docker buildx build --builder TESTENV_BUILDER ARGS... CONTEXT` on
 /// Docker 28's CLI: (exit code, stdout).
@@ -263,4 +264,110 @@ fn malformed_values_name_the_flag_before_the_builder_is_asked() {
         .args(&["-q"])
         .run(&ctx.arg());
     run.expect_undecided(&["--quiet"]);
+}
+
+/// A bare repository served by `git daemon` on 127.0.0.1 (killed on drop).
+struct GitDaemon {
+    child: std::process::Child,
+    _root: tempfile::TempDir,
+    port: u16,
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `git daemon` serving `repo.git`, a bare clone of `src`'s one commit on
+/// branch `main`.
+fn git_daemon(src: &Path) -> GitDaemon {
+    let git = |dir: &Path, args: &[&str]| {
+        run_ok(
+            Command::new("git")
+                .current_dir(dir)
+                .args(["-c", "user.email=e2e@archgate.test", "-c", "user.name=e2e"])
+                .args(args),
+            "git",
+        )
+    };
+    git(src, &["init", "-q", "-b", "main"]);
+    git(src, &["add", "-A"]);
+    git(src, &["commit", "-qm", "context"]);
+    let root = common::tmp();
+    let bare = root.path().join("repo.git");
+    git(
+        root.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            src.to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ],
+    );
+    std::fs::write(bare.join("git-daemon-export-ok"), "").unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let child = Command::new("git")
+        .args([
+            "daemon",
+            "--reuseaddr",
+            "--listen=127.0.0.1",
+            &format!("--port={port}"),
+            &format!("--base-path={}", root.path().display()),
+        ])
+        .arg(root.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("git daemon (git must be installed)");
+    let d = GitDaemon {
+        child,
+        _root: root,
+        port,
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "git daemon did not listen"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    d
+}
+
+#[test]
+fn a_git_context_is_fetched_by_buildkit_at_ref_and_subdir() {
+    let kind = BuilderKind::BuildkitdUnix;
+    let src = Context::new();
+    src.write(
+        "sub/Dockerfile",
+        b"FROM scratch\nCOPY app /app\nENTRYPOINT [\"/app\"]\n",
+    )
+    .go_app("sub/app", "arm64");
+    let daemon = git_daemon(src.path());
+    let url = format!("git://127.0.0.1:{}/repo.git#main:sub", daemon.port);
+    let out = common::tmp();
+    let dest = out.path().join("out");
+    // The repository's arm64 program, built for amd64: the gate fails it.
+    let run = kind
+        .build()
+        .args(&["--platform", "linux/amd64"])
+        .args(&["-o", &format!("type=local,dest={}", dest.display())])
+        .run(&url);
+    run.expect_code(1);
+    run.expect_platform("linux/amd64", "fail", "arch-mismatch");
+    assert!(!dest.exists(), "exported although the gate failed\n{run}");
+    let run = kind
+        .build()
+        .args(&["--platform", "linux/arm64"])
+        .args(&["-o", &format!("type=local,dest={}", dest.display())])
+        .run(&url);
+    run.expect_code(0);
+    assert_eq!(elf_arch(&dest.join("app")), Some("arm64"), "{run}");
 }
