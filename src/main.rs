@@ -41,7 +41,10 @@ enum Command {
     Frontend,
 }
 
+/// A repeated single-value flag takes its last value, as pflag (buildx)
+/// does; repeatable flags keep every value.
 #[derive(Args)]
+#[command(args_override_self = true)]
 struct BuildArgs {
     /// Name of the Dockerfile (default: CONTEXT/Dockerfile)
     #[arg(short = 'f', long = "file", value_name = "FILE")]
@@ -113,6 +116,45 @@ struct BuildArgs {
     /// Server name expected in a tcp:// builder's certificate
     #[arg(long, value_name = "NAME")]
     tlsservername: Option<String>,
+    /// Add a custom host-to-IP mapping for RUN steps (host:ip)
+    #[arg(long = "add-host", value_name = "HOST:IP")]
+    add_hosts: Vec<String>,
+    /// Allow extra privileged entitlements (network.host, security.insecure, device)
+    #[arg(long = "allow", value_name = "ENTITLEMENT")]
+    allow: Vec<String>,
+    /// Additional build contexts (NAME=PATH|docker-image://REF|URL|target:STAGE)
+    #[arg(long = "build-context", value_name = "NAME=VALUE")]
+    build_contexts: Vec<String>,
+    /// Ask the frontend instead of building (check, outline, targets[,format=json]); the gate does not run
+    #[arg(long, value_name = "METHOD")]
+    call: Option<String>,
+    /// Shorthand for --call=check
+    #[arg(long)]
+    check: bool,
+    /// Parent cgroup for RUN steps
+    #[arg(long, value_name = "CGROUP")]
+    cgroup_parent: Option<String>,
+    /// Enable debug logging
+    #[arg(short = 'D', long)]
+    debug: bool,
+    /// Write the image ID (the config digest) to FILE
+    #[arg(long, value_name = "FILE")]
+    iidfile: Option<std::path::PathBuf>,
+    /// Do not cache these stages (repeatable)
+    #[arg(long = "no-cache-filter", value_name = "STAGE")]
+    no_cache_filter: Vec<String>,
+    /// Always attempt to pull all referenced images
+    #[arg(long)]
+    pull: bool,
+    /// Suppress the build output and print the image ID on success
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Shared memory size for RUN steps (bytes, or with a unit: 64m)
+    #[arg(long, value_name = "SIZE")]
+    shm_size: Option<String>,
+    /// Ulimit for RUN steps (name=soft[:hard]; repeatable)
+    #[arg(long = "ulimit", value_name = "ULIMIT")]
+    ulimits: Vec<String>,
     /// Build context directory
     #[arg(value_name = "CONTEXT")]
     context: std::path::PathBuf,
@@ -180,7 +222,6 @@ struct CheckArgs {
 }
 
 fn main() -> ExitCode {
-    init_tracing();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -194,6 +235,7 @@ fn main() -> ExitCode {
             return exit.into();
         }
     };
+    init_tracing(matches!(&cli.command, Command::Build(b) if b.debug));
     match cli.command {
         Command::Check(args) => run_check(args),
         Command::Build(args) => run_build(*args),
@@ -232,9 +274,15 @@ fn parse_size(s: &str) -> std::result::Result<u64, String> {
         .ok_or_else(|| format!("{s:?} is out of range"))
 }
 
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ARCHGATE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+/// Logging on stderr: `ARCHGATE_LOG` (an env filter), else warnings; `-D`
+/// (`build --debug`, as buildx's) turns on archgate's debug logging.
+fn init_tracing(debug: bool) {
+    let filter = if debug {
+        tracing_subscriber::EnvFilter::new("warn,archgate=debug")
+    } else {
+        tracing_subscriber::EnvFilter::try_from_env("ARCHGATE_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"))
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -312,9 +360,22 @@ fn run_lint(args: LintArgs) -> Exit {
 /// `archgate build`: the gated build with progress on stderr, the report
 /// on stdout (on stderr when a tarball owns stdout).
 fn run_build(args: BuildArgs) -> Exit {
-    use archgate::build_cmd::{self, Finished, Request};
-    use archgate::buildkit::progress::Progress;
+    use archgate::build_cmd::{self, Finished, FrontendFlags, Request};
+    use archgate::buildkit::progress::{Progress, ProgressMode};
     use archgate::buildkit::{BuilderFlags, TlsOptions};
+
+    // `-q` as buildx: quiet progress, only the image ID on stdout.
+    let progress_mode = match (args.quiet, args.progress) {
+        (false, mode) => mode,
+        (true, ProgressMode::Auto | ProgressMode::Quiet) => ProgressMode::Quiet,
+        (true, mode) => {
+            say(format_args!(
+                "invalid --progress {} with --quiet: expected auto or quiet",
+                format!("{mode:?}").to_lowercase()
+            ));
+            return Exit::Undecided;
+        }
+    };
 
     let req = Request {
         context: args.context.clone(),
@@ -343,15 +404,31 @@ fn run_build(args: BuildArgs) -> Exit {
             },
         },
         metadata_file: args.metadata_file.clone(),
+        flags: FrontendFlags {
+            add_hosts: args.add_hosts.clone(),
+            shm_size: args.shm_size.clone(),
+            ulimits: args.ulimits.clone(),
+            cgroup_parent: args.cgroup_parent.clone(),
+            no_cache_filter: args.no_cache_filter.clone(),
+            pull: args.pull,
+            allow: args.allow.clone(),
+            call: if args.check {
+                Some("check".into())
+            } else {
+                args.call.clone()
+            },
+            build_contexts: args.build_contexts.clone(),
+        },
+        iidfile: args.iidfile.clone(),
         stdout_is_terminal: std::io::stdout().is_terminal(),
     };
     let mut progress = Progress::new(
-        args.progress,
+        progress_mode,
         Box::new(std::io::stderr()),
         std::io::stderr().is_terminal(),
     );
     progress.follow_terminal(std::io::stderr());
-    let (report, exported) = match build_cmd::run(&req, progress) {
+    let (report, exported, image_id) = match build_cmd::run(&req, progress) {
         Err(e) => {
             say(format_args!("starting the runtime: {e}"));
             return Exit::Undecided;
@@ -362,7 +439,13 @@ fn run_build(args: BuildArgs) -> Exit {
             ));
             return Exit::Undecided;
         }
-        Ok(Finished::Done(Ok(done))) => (Report::new(vec![done.report]), done.exported),
+        Ok(Finished::Done(Ok(done))) => {
+            if let Some(called) = &done.called {
+                return print_called(called);
+            }
+            let id = build_cmd::image_id(&done.exporter_response).to_string();
+            (Report::new(vec![done.report]), done.exported, id)
+        }
         Ok(Finished::Done(Err(e))) => {
             say(format_args!("{e}"));
             let r = ImageReport {
@@ -370,18 +453,49 @@ fn run_build(args: BuildArgs) -> Exit {
                 platforms: Vec::new(),
                 error: Some(e.to_string()),
             };
-            (Report::new(vec![r]), false)
+            (Report::new(vec![r]), false, String::new())
         }
     };
     // A tarball written to stdout owns it; the report then goes to stderr.
-    let on_stderr = build_cmd::output::writes_to_stdout(&args.outputs);
-    let exit = print_report(&report, args.format, args.strict, on_stderr);
+    // With -q stdout holds the image ID only: the report is shown (on
+    // stderr) only when the build did not pass.
+    let on_stderr = build_cmd::output::writes_to_stdout(&args.outputs) || args.quiet;
+    let exit = if args.quiet && report.exit(args.strict) == Exit::Pass {
+        match report::write(&mut std::io::stdout().lock(), &format!("{image_id}\n")) {
+            Ok(()) => Exit::Pass,
+            Err(e) => {
+                say(format_args!("writing the image ID: {e}"));
+                Exit::Undecided
+            }
+        }
+    } else {
+        print_report(&report, args.format, args.strict, on_stderr)
+    };
     if exit == Exit::GateFailed {
         say(format_args!("the gate failed: nothing was exported"));
     } else if exit == Exit::Pass && !exported {
         tracing::debug!("no output requested: built and checked only");
     }
     exit
+}
+
+/// A `--call` answer: the frontend's text on stdout, its error on stderr;
+/// exit 1 when the frontend's status says so (lint: warnings), 2 on an
+/// error.
+fn print_called(called: &archgate::build_cmd::call::Rendered) -> Exit {
+    if let Err(e) = report::write(&mut std::io::stdout().lock(), &called.text) {
+        say(format_args!("writing the answer: {e}"));
+        return Exit::Undecided;
+    }
+    if let Some(e) = &called.error {
+        say(format_args!("{e}"));
+        return Exit::Undecided;
+    }
+    if called.status != 0 {
+        Exit::GateFailed
+    } else {
+        Exit::Pass
+    }
 }
 
 /// Render `report` on stdout (or stderr) and say how the run ends: the

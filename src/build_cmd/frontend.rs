@@ -4,7 +4,9 @@
 //!
 //! The one idea: the daemon's own Dockerfile frontend does the building;
 //! archgate only asks for the result back (`allow_result_return`) so the
-//! gate can read it before anything is exported.
+//! gate can read it before anything is exported. A `--call` subrequest
+//! builds nothing: its answer (the result's metadata) is handed back
+//! unjudged.
 
 use std::collections::BTreeMap;
 
@@ -15,13 +17,27 @@ use crate::gate::{
     build_failed, forward_solve, missing_cap, platform_list, Decision, Gate, CAP_EVALUATE,
 };
 
+/// What the build function learnt.
+#[derive(Debug)]
+pub(super) enum Built {
+    /// The gate's decision on the built platforms.
+    Judged(Decision),
+    /// The frontend's answer to a `--call` subrequest (`result.txt`,
+    /// `result.json`, `result.statuscode`, `version`), not judged.
+    Called(BTreeMap<String, Vec<u8>>),
+    /// The subrequest failed on the daemon.
+    CallFailed(tonic::Status),
+}
+
 /// Build the Dockerfile with `opts` (the `dockerfile.v0` options) for the
-/// gate's platforms, and judge the result.
+/// gate's platforms, and judge the result; with `call`, ask the frontend's
+/// subrequest (its `requestid` is in `opts`) and return its answer as it is.
 pub(super) async fn build(
     gw: Gateway,
     mut opts: BTreeMap<String, String>,
     gate: &Gate,
-) -> Result<Answer<Decision>, BuildError> {
+    call: bool,
+) -> Result<Answer<Built>, BuildError> {
     let caps = gw
         .ping()
         .await
@@ -34,10 +50,26 @@ pub(super) async fn build(
     let has_evaluate = caps.iter().any(|c| c == CAP_EVALUATE);
     opts.insert("platform".into(), platform_list(&gate.targets()));
     let req = forward_solve("dockerfile.v0", opts, Default::default());
+    let judged = |a: Answer<Decision>| Answer {
+        ret: a.ret,
+        value: Built::Judged(a.value),
+    };
     match gw.solve(req).await {
-        Ok(r) => Ok(gate
-            .judge(&gw, r.result.unwrap_or_default(), has_evaluate)
-            .await),
-        Err(s) => Ok(build_failed(s)),
+        Ok(r) if call => {
+            let result = r.result.unwrap_or_default();
+            Ok(Answer {
+                value: Built::Called(result.metadata.clone().into_iter().collect()),
+                ret: Ok(result),
+            })
+        }
+        Ok(r) => Ok(judged(
+            gate.judge(&gw, r.result.unwrap_or_default(), has_evaluate)
+                .await,
+        )),
+        Err(s) if call => Ok(Answer {
+            ret: Err(s.clone()),
+            value: Built::CallFailed(s),
+        }),
+        Err(s) => Ok(judged(build_failed(s))),
     }
 }

@@ -10,11 +10,14 @@
 //! BuildKit understands (frontend options, local directories, exporter
 //! attributes), so the BuildKit client and the gate stay ignorant of the CLI.
 
+pub mod call;
+mod flags;
 mod frontend;
 mod options;
 pub mod output;
 mod run;
 
+pub use flags::{parse_call, Call, FrontendFlags};
 pub use options::{prepare, OptionsError};
 pub use run::{run, Finished};
 
@@ -39,6 +42,7 @@ use crate::docker::credentials::CredentialsError;
 use crate::docker::{current_engine, Engine, EngineHost, Environment};
 use crate::gate::{platform_list, Decision, Event, Gate};
 use crate::inspect::{ImageReport, Platform};
+use frontend::Built;
 use output::{DaemonKind, Dest, OutputError, Wire};
 
 /// Network mode for RUN steps (`--network`).
@@ -74,6 +78,11 @@ pub struct Request {
     pub deep: bool,
     pub builder: BuilderFlags,
     pub metadata_file: Option<PathBuf>,
+    /// `--add-host`, `--shm-size`, `--ulimit`, `--allow`, `--call`,
+    /// `--build-context`... (`flags`).
+    pub flags: FrontendFlags,
+    /// `--iidfile`: the image ID written there after the export.
+    pub iidfile: Option<PathBuf>,
     /// Whether stdout is a terminal (a tarball is never written to one).
     pub stdout_is_terminal: bool,
 }
@@ -88,6 +97,18 @@ pub struct Outcome {
     pub exported: bool,
     /// The exporter's response, as the metadata file has it.
     pub exporter_response: BTreeMap<String, String>,
+    /// A `--call`'s answer, rendered (the gate did not run).
+    pub called: Option<call::Rendered>,
+}
+
+/// The image ID buildx prints for `-q` and writes to `--iidfile`
+/// (`commands/build.go` `getImageID`): the config digest, else the image
+/// digest, else nothing.
+pub fn image_id(exporter_response: &BTreeMap<String, String>) -> &str {
+    exporter_response
+        .get("containerimage.config.digest")
+        .or_else(|| exporter_response.get("containerimage.digest"))
+        .map_or("", String::as_str)
 }
 
 /// Why `archgate build` could not decide (exit 2).
@@ -167,6 +188,10 @@ pub async fn execute(
 ) -> Result<Outcome, ExecError> {
     // Everything that can be refused is refused before the daemon is asked.
     let (mut solve, local_dirs) = prepare(req, &|k| std::env::var(k).ok())?;
+    let call = match &req.flags.call {
+        Some(c) => parse_call(c)?,
+        None => None,
+    };
     let mut platforms: Vec<Platform> = Vec::new();
     for p in req
         .platforms
@@ -205,7 +230,38 @@ pub async fn execute(
         }
     }
     let count = platforms.len().max(1);
-    let plans = output::plan(&req.outputs, req.push, req.load, &req.tags, count, &daemon)?;
+    let mut plans = output::plan(&req.outputs, req.push, req.load, &req.tags, count, &daemon)?;
+    if let Some(iid) = &req.iidfile {
+        if let Some(p) = plans
+            .iter()
+            .find(|p| p.exporter == "local" || p.exporter == "tar")
+        {
+            return Err(OptionsError::Flag {
+                flag: "--iidfile",
+                value: iid.display().to_string(),
+                reason: format!(
+                    "the {} exporter writes no image: --iidfile needs type=image, docker, oci or registry",
+                    p.exporter
+                ),
+            }
+            .into());
+        }
+        // Avoid leaving a stale file if the build fails (as buildx).
+        match std::fs::remove_file(iid) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(ExecError::Metadata {
+                    path: iid.clone(),
+                    reason: format!("removing the stale image ID file: {e}"),
+                })
+            }
+            _ => {}
+        }
+    }
+    if call.is_some() {
+        // A subrequest builds nothing, so nothing is exported (buildx sets
+        // no default export for a call either).
+        plans.clear();
+    }
     for p in &plans {
         p.check_stdout(req.stdout_is_terminal)?;
     }
@@ -295,7 +351,7 @@ pub async fn execute(
         }
     };
     let solved = solve::run(channel, services, solve, on_status, |gw| {
-        frontend::build(gw, frontend_opts, &gate)
+        frontend::build(gw, frontend_opts, &gate, call.is_some())
     })
     .await;
     let export_error = handles.iter().find_map(|h| h.error());
@@ -306,7 +362,29 @@ pub async fn execute(
     };
     match solved {
         Ok(Solved::Exported {
-            value: Decision::Pass(platforms),
+            value: Built::Called(answer),
+            exporter_response,
+        }) => {
+            let Some(call) = &call else {
+                return Err(ExecError::Build("a subrequest's answer to a build".into()));
+            };
+            let (frontend_name, shown) = dockerfile_names(req);
+            Ok(Outcome {
+                report: report(Vec::new()),
+                exported: false,
+                exporter_response,
+                called: Some(call::render(call, &answer, &frontend_name, &shown)),
+            })
+        }
+        Ok(Solved::Refused {
+            value: Built::CallFailed(status),
+            ..
+        }) => Err(daemon_failed(
+            crate::buildkit::error::daemon_message(&status),
+            export_error,
+        )),
+        Ok(Solved::Exported {
+            value: Built::Judged(Decision::Pass(platforms)),
             exporter_response,
         }) => {
             if let Some(e) = export_error {
@@ -325,6 +403,14 @@ pub async fn execute(
                     .await
                     .map_err(BuildError::from)?;
             }
+            if let Some(path) = &req.iidfile {
+                std::fs::write(path, image_id(&exporter_response)).map_err(|e| {
+                    ExecError::Metadata {
+                        path: path.clone(),
+                        reason: e.to_string(),
+                    }
+                })?;
+            }
             if let Some(path) = &req.metadata_file {
                 let json = output::metadata_json(&exporter_response);
                 let text = serde_json::to_string_pretty(&json).unwrap_or_default();
@@ -337,10 +423,11 @@ pub async fn execute(
                 report: report(platforms),
                 exported,
                 exporter_response,
+                called: None,
             })
         }
         Ok(Solved::Refused {
-            value: Decision::Fail(mut platforms),
+            value: Built::Judged(Decision::Fail(mut platforms)),
             returned: Ok(()),
         }) => Ok(Outcome {
             report: {
@@ -349,16 +436,17 @@ pub async fn execute(
             },
             exported: false,
             exporter_response: BTreeMap::new(),
+            called: None,
         }),
         Ok(Solved::Refused {
-            value: Decision::BuildFailed(status),
+            value: Built::Judged(Decision::BuildFailed(status)),
             ..
         }) => Err(daemon_failed(
             crate::buildkit::error::daemon_message(&status),
             export_error,
         )),
         Ok(Solved::Refused {
-            value: Decision::Undecided { undecided, .. },
+            value: Built::Judged(Decision::Undecided { undecided, .. }),
             ..
         }) => Err(ExecError::Build(
             undecided
@@ -378,6 +466,21 @@ pub async fn execute(
             "the gate answered the daemon against its own decision".into(),
         )),
     }
+}
+
+/// The Dockerfile's name as the frontend sees it (`filename`) and as the
+/// user gave it (buildx's `DockerfileMappingSrc`: `-f` as given, else
+/// `CONTEXT/Dockerfile`).
+fn dockerfile_names(req: &Request) -> (String, String) {
+    let shown = match &req.file {
+        Some(f) => f.display().to_string(),
+        None => req.context.join("Dockerfile").display().to_string(),
+    };
+    let frontend = req.file.as_ref().and_then(|f| f.file_name()).map_or_else(
+        || "Dockerfile".to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    (frontend, shown)
 }
 
 /// Each failing platform's Dockerfile line (`lint::explain`): the lint

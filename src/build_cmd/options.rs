@@ -36,6 +36,120 @@ pub fn prepare(
     req: &Request,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(Solve, BTreeMap<String, PathBuf>), OptionsError> {
+    let loc = locals(req)?;
+    let mut opts = BTreeMap::new();
+    opts.insert("filename".to_string(), loc.filename.clone());
+    if let Some(url) = &loc.remote {
+        // BuildKit fetches a remote context itself (`context` is read as a
+        // git or http source); a local Dockerfile then comes from its own
+        // local, named by `dockerfilekey` (`build/opt.go`).
+        opts.insert("context".into(), url.clone());
+        if loc.dockerfile_dir.is_some() {
+            opts.insert("dockerfilekey".into(), "dockerfile".into());
+        }
+    }
+    for a in &req.build_args {
+        match a.split_once('=') {
+            Some((k, v)) => {
+                check_key("--build-arg", a, k)?;
+                opts.insert(format!("build-arg:{k}"), v.to_string());
+            }
+            None => {
+                check_key("--build-arg", a, a)?;
+                if let Some(v) = env(a) {
+                    opts.insert(format!("build-arg:{a}"), v);
+                }
+            }
+        }
+    }
+    for l in &req.labels {
+        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+        check_key("--label", l, k)?;
+        opts.insert(format!("label:{k}"), v.to_string());
+    }
+    if let Some(t) = &req.target {
+        opts.insert("target".into(), t.clone());
+    }
+    if req.no_cache {
+        opts.insert("no-cache".into(), String::new());
+    }
+    let mut entitlements = Vec::new();
+    let mut local_dirs = BTreeMap::new();
+    super::flags::apply(&req.flags, &mut opts, &mut entitlements, &mut local_dirs)?;
+    match req.network {
+        Network::Default => {}
+        Network::None => {
+            opts.insert("force-network-mode".into(), "none".into());
+        }
+        Network::Host => {
+            opts.insert("force-network-mode".into(), "host".into());
+            if !entitlements.iter().any(|e| e == "network.host") {
+                entitlements.push("network.host".to_string());
+            }
+        }
+    }
+
+    if let Some(c) = &loc.context {
+        local_dirs.insert("context".to_string(), c.clone());
+    }
+    if let Some(d) = &loc.dockerfile_dir {
+        local_dirs.insert("dockerfile".to_string(), d.clone());
+    }
+
+    let solve = Solve {
+        frontend_attrs: opts,
+        entitlements,
+        shared_key: shared_key(&loc.key),
+        session_name: loc
+            .key
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "context".into()),
+        ..Default::default()
+    };
+    Ok((solve, local_dirs))
+}
+
+/// Where the build's context and Dockerfile come from.
+struct Locals {
+    /// The context directory served as `context`; none for a remote one.
+    context: Option<PathBuf>,
+    /// A remote context (git or http URL) BuildKit fetches itself.
+    remote: Option<String>,
+    /// The Dockerfile's folder served as `dockerfile`; none when the
+    /// Dockerfile is inside a remote context.
+    dockerfile_dir: Option<PathBuf>,
+    /// The `filename` option.
+    filename: String,
+    /// What the session's shared key and name derive from.
+    key: PathBuf,
+}
+
+/// The context and Dockerfile of `req`, checked.
+fn locals(req: &Request) -> Result<Locals, OptionsError> {
+    if let Some(url) = req
+        .context
+        .to_str()
+        .filter(|c| super::flags::is_remote_url(c))
+    {
+        // A remote context: an absolute `-f` is a local file of its own,
+        // a relative one a path inside the context (`build/opt.go`).
+        let (dockerfile_dir, filename) = match &req.file {
+            Some(f) if f.is_absolute() => {
+                let (dir, name) = local_dockerfile(f, f.clone())?;
+                (Some(dir), name)
+            }
+            Some(f) => (None, f.to_string_lossy().into_owned()),
+            None => (None, "Dockerfile".to_string()),
+        };
+        return Ok(Locals {
+            context: None,
+            remote: Some(url.to_string()),
+            dockerfile_dir,
+            filename,
+            key: PathBuf::from(url),
+        });
+    }
     let context = std::path::absolute(&req.context).map_err(|e| OptionsError::Context {
         path: req.context.clone(),
         reason: e.to_string(),
@@ -81,6 +195,18 @@ pub fn prepare(
             })
         }
     }
+    let (dir, filename) = local_dockerfile(&dockerfile, shown)?;
+    Ok(Locals {
+        context: Some(context.clone()),
+        remote: None,
+        dockerfile_dir: Some(dir),
+        filename,
+        key: context,
+    })
+}
+
+/// A local Dockerfile's folder (served as `dockerfile`) and name.
+fn local_dockerfile(dockerfile: &Path, shown: PathBuf) -> Result<(PathBuf, String), OptionsError> {
     let (Some(dir), Some(name)) = (dockerfile.parent(), dockerfile.file_name()) else {
         return Err(OptionsError::Dockerfile {
             path: shown,
@@ -88,64 +214,10 @@ pub fn prepare(
         });
     };
     let name = name.to_str().ok_or_else(|| OptionsError::Dockerfile {
-        path: dockerfile.clone(),
+        path: dockerfile.to_path_buf(),
         reason: "the file name is not UTF-8".into(),
     })?;
-
-    let mut opts = BTreeMap::new();
-    opts.insert("filename".to_string(), name.to_string());
-    for a in &req.build_args {
-        match a.split_once('=') {
-            Some((k, v)) => {
-                check_key("--build-arg", a, k)?;
-                opts.insert(format!("build-arg:{k}"), v.to_string());
-            }
-            None => {
-                check_key("--build-arg", a, a)?;
-                if let Some(v) = env(a) {
-                    opts.insert(format!("build-arg:{a}"), v);
-                }
-            }
-        }
-    }
-    for l in &req.labels {
-        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
-        check_key("--label", l, k)?;
-        opts.insert(format!("label:{k}"), v.to_string());
-    }
-    if let Some(t) = &req.target {
-        opts.insert("target".into(), t.clone());
-    }
-    if req.no_cache {
-        opts.insert("no-cache".into(), String::new());
-    }
-    let mut entitlements = Vec::new();
-    match req.network {
-        Network::Default => {}
-        Network::None => {
-            opts.insert("force-network-mode".into(), "none".into());
-        }
-        Network::Host => {
-            opts.insert("force-network-mode".into(), "host".into());
-            entitlements.push("network.host".to_string());
-        }
-    }
-
-    let mut local_dirs = BTreeMap::new();
-    local_dirs.insert("context".to_string(), context.clone());
-    local_dirs.insert("dockerfile".to_string(), dir.to_path_buf());
-
-    let solve = Solve {
-        frontend_attrs: opts,
-        entitlements,
-        shared_key: shared_key(&context),
-        session_name: context
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "context".into()),
-        ..Default::default()
-    };
-    Ok((solve, local_dirs))
+    Ok((dir.to_path_buf(), name.to_string()))
 }
 
 fn check_key(flag: &'static str, value: &str, key: &str) -> Result<(), OptionsError> {
@@ -282,6 +354,49 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("--build-arg"), "{e}");
+    }
+
+    #[test]
+    fn a_git_context_is_the_frontends_with_no_local_context() {
+        let url = "git://127.0.0.1:9418/repo.git#main:sub";
+        let (p, dirs) = prepare(
+            &Request {
+                context: url.into(),
+                ..Default::default()
+            },
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(p.frontend_attrs["context"], url);
+        assert_eq!(p.frontend_attrs["filename"], "Dockerfile");
+        assert!(dirs.is_empty(), "{dirs:?}");
+        // An absolute -f is served from here; a relative one is in the repo.
+        let other = tempfile::tempdir().unwrap();
+        let f = other.path().join("ci.Dockerfile");
+        std::fs::write(&f, "FROM scratch\n").unwrap();
+        let (p, dirs) = prepare(
+            &Request {
+                context: url.into(),
+                file: Some(f),
+                ..Default::default()
+            },
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(p.frontend_attrs["dockerfilekey"], "dockerfile");
+        assert_eq!(p.frontend_attrs["filename"], "ci.Dockerfile");
+        assert_eq!(dirs["dockerfile"], other.path());
+        let (p, _) = prepare(
+            &Request {
+                context: url.into(),
+                file: Some("build/Dockerfile".into()),
+                ..Default::default()
+            },
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(p.frontend_attrs["filename"], "build/Dockerfile");
+        assert!(!p.frontend_attrs.contains_key("dockerfilekey"));
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod common;
 
 mod arch;
 mod build_docker20;
+mod build_flags;
 mod build_gate;
 mod build_lifecycle;
 mod build_load;
