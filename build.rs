@@ -39,6 +39,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_server(true)
         // Channels are built by src/buildkit/transport/ over our own IO.
         .build_transport(false)
+        // An op's bytes are its digest: a source's attrs encode in key
+        // order, so the same op is the same vertex (and cache key) on every
+        // run.
+        .btree_map(".pb.SourceOp.attrs")
         .emit_rerun_if_changed(false)
         .include_file("archgate_proto.rs")
         .compile_fds(fds)?;

@@ -23,13 +23,17 @@ use crate::gate::{
 };
 use crate::goparse::parse_go_bool;
 use crate::inspect::{gate_fails, Platform, PlatformReport, Verdict};
+use crate::lint::explain;
 use crate::report::human;
+use dockerfile::Dockerfile;
+use findings::REQUEST_LINT;
 
 /// Frontend options (buildkit `frontend/dockerui`, `frontend/gateway`).
 const OPT_CMDLINE: &str = "cmdline";
 const OPT_SOURCE: &str = "source";
 const OPT_PLATFORM: &str = "platform";
 const OPT_REQUESTID: &str = "requestid";
+const OPT_TARGET: &str = "target";
 const BUILD_ARG: &str = "build-arg:";
 
 /// archgate's build args.
@@ -187,8 +191,15 @@ pub fn failure_message(reports: &[PlatformReport], strict: bool) -> String {
     msg.trim_end().to_string()
 }
 
-/// A warning: the platform it is about, its one line, its detail lines.
-type Warning = (String, String, Vec<String>);
+/// A warning: the platform it is about, its one line, its detail lines,
+/// and the Dockerfile lines it points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Warning {
+    platform: String,
+    short: String,
+    detail: Vec<String>,
+    lines: Option<(u32, u32)>,
+}
 
 /// One warning per report that did not pass (with `all`, failures too):
 /// its one line and the lines of its report.
@@ -208,7 +219,12 @@ fn warnings(reports: &[PlatformReport], strict: bool, all: bool) -> Vec<Warning>
                 .lines()
                 .map(str::to_string)
                 .collect();
-            (r.platform.clone(), short, detail)
+            Warning {
+                platform: r.platform.clone(),
+                short,
+                detail,
+                lines: r.source.as_ref().map(|s| (s.line, s.end_line)),
+            }
         })
         .collect()
 }
@@ -236,24 +252,48 @@ fn heads(res: &gw::Result) -> HashMap<String, String> {
 }
 
 /// Send the warnings (or, without the warnings cap or a vertex to put
-/// them on, log them to the daemon's log).
+/// them on, log them to the daemon's log); one with a Dockerfile line
+/// points at it.
 async fn warn_all(
     gw: &Gateway,
     can_warn: bool,
     heads: &HashMap<String, String>,
+    df: Option<&Dockerfile>,
     list: Vec<Warning>,
 ) {
-    for (platform, short, detail) in list {
+    for w in list {
         let head = heads
-            .get(&platform)
+            .get(&w.platform)
             .or_else(|| heads.values().next())
             .filter(|_| can_warn);
+        let at = df.zip(w.lines).map(|(df, (a, b))| df.at(a, b));
         let sent = match head {
-            Some(h) => gw.warn(h, &short, &detail).await.map_err(|s| s.to_string()),
+            Some(h) => gw
+                .warn(h, &w.short, &w.detail, at.as_ref())
+                .await
+                .map_err(|s| s.to_string()),
             None => Err("no vertex to attach it to".to_string()),
         };
         if let Err(e) = sent {
-            tracing::warn!("{short} (not shown to the client: {e})");
+            tracing::warn!("{} (not shown to the client: {e})", w.short);
+        }
+    }
+}
+
+/// The Dockerfile of the build, when the client's session has it (a
+/// failure to read it is logged: the build goes on without its lines).
+async fn read_dockerfile(
+    gw: &Gateway,
+    opts: &BTreeMap<String, String>,
+    inputs: &HashMap<String, Vec<u8>>,
+    session: Option<&str>,
+) -> Option<Dockerfile> {
+    let local = dockerfile::locate(opts, inputs, session)?;
+    match dockerfile::read(gw, &local).await {
+        Ok(df) => Some(df),
+        Err(e) => {
+            tracing::info!("archgate: the Dockerfile's lines are not shown: {e}");
+            None
         }
     }
 }
@@ -262,6 +302,7 @@ async fn warn_all(
 pub async fn build(
     gw: Gateway,
     opts: BTreeMap<String, String>,
+    session: Option<String>,
 ) -> Result<gw::Result, tonic::Status> {
     if opts.contains_key(OPT_FORWARDED) {
         return Err(own_error(format!(
@@ -289,26 +330,54 @@ pub async fn build(
     } else {
         HashMap::new()
     };
-    let req = forward_request(&opts, &options, inputs);
-    // The Dockerfile frontend's error goes back as it came (code, message,
-    // details: the Dockerfile excerpt, an unsupported subrequest).
-    let res = gw.solve(req).await?.result.unwrap_or_default();
-    if subrequest {
-        // --check, --call=outline|targets, describe: an answer in
-        // metadata, nothing to gate. (The lint answer carries the built
-        // result too; the client asked for an answer, not an export, and
-        // a client that sets `requestid` chose to skip the gate.)
-        return Ok(res);
-    }
-
     let default_platform = pong
         .workers
         .first()
         .and_then(|w| w.platforms.first())
         .map(worker_platform)
         .unwrap_or_else(|| Platform::new("linux", std::env::consts::ARCH, None));
+    let platforms = asked_platforms(&opts)?;
+    let target = opts.get(OPT_TARGET).filter(|t| !t.is_empty()).cloned();
+    let lint = opts.get(OPT_REQUESTID).map(String::as_str) == Some(REQUEST_LINT);
+    // The Dockerfile, for archgate's lint findings and the failing line;
+    // other subrequests (outline, targets) need neither.
+    let df = if subrequest && !lint {
+        None
+    } else {
+        read_dockerfile(&gw, &opts, &inputs, session.as_deref()).await
+    };
+    let lint_platforms = if platforms.is_empty() {
+        vec![default_platform.clone()]
+    } else {
+        platforms.clone()
+    };
+    let found = df
+        .as_ref()
+        .map(|df| findings::findings(df, &lint_platforms, target.as_deref()))
+        .unwrap_or_default();
+    let req = forward_request(&opts, &options, inputs);
+    if subrequest {
+        // --check, --call=outline|targets, describe: an answer in
+        // metadata, nothing to gate. (The lint answer carries the built
+        // result too; the client asked for an answer, not an export, and
+        // a client that sets `requestid` chose to skip the gate.) The lint
+        // answer gets archgate's findings; a Dockerfile frontend without
+        // lint answers with an error that goes back as it came.
+        let answer = gw.solve(req).await?.result.unwrap_or_default();
+        return Ok(match &df {
+            Some(df) if lint => findings::check_answer(answer, df, &found),
+            _ => answer,
+        });
+    }
+    if let Some(df) = &df {
+        findings::warn(&gw, has(CAP_WARNINGS), df, &found).await;
+    }
+    // The Dockerfile frontend's error goes back as it came (code, message,
+    // details: the Dockerfile excerpt).
+    let res = gw.solve(req).await?.result.unwrap_or_default();
+
     let gate = Gate {
-        platforms: asked_platforms(&opts)?,
+        platforms,
         default_platform,
         strict: options.strict,
         deep: options.deep,
@@ -316,12 +385,19 @@ pub async fn build(
     };
     let heads = heads(&res);
     let received = res.clone();
-    let answer = gate.judge(&gw, res, has(CAP_EVALUATE)).await;
+    let mut answer = gate.judge(&gw, res, has(CAP_EVALUATE)).await;
+    if let (
+        Some(df),
+        Decision::Pass(r) | Decision::Fail(r) | Decision::Undecided { reports: r, .. },
+    ) = (&df, &mut answer.value)
+    {
+        explain::attach(&df.name, &df.text, target.as_deref(), options.strict, r);
+    }
     if let Decision::BuildFailed(_) = answer.value {
         return answer.ret;
     }
     let (shown, outcome) = decide(&answer.value, options.strict, options.mode);
-    warn_all(&gw, has(CAP_WARNINGS), &heads, shown).await;
+    warn_all(&gw, has(CAP_WARNINGS), &heads, df.as_ref(), shown).await;
     match outcome {
         Ok(()) if answer.ret.is_ok() => answer.ret,
         Ok(()) => Ok(received),
@@ -346,7 +422,12 @@ fn decide(decision: &Decision, strict: bool, mode: Mode) -> (Vec<Warning>, Resul
         .iter()
         .map(|(p, m)| (p.clone(), format!("archgate could not check {p}: {m}")));
     if warn_mode {
-        shown.extend(not_checked.map(|(p, short)| (p, short, Vec::new())));
+        shown.extend(not_checked.map(|(platform, short)| Warning {
+            platform,
+            short,
+            detail: Vec::new(),
+            lines: None,
+        }));
         return (shown, Ok(()));
     }
     let failing = reports.iter().any(|r| gate_fails(r.verdict, strict));
@@ -383,6 +464,7 @@ pub fn serve() -> i32 {
         }
     };
     let opts = frontend::opts_from_env(std::env::vars_os());
+    let session = std::env::var(dockerfile::SESSION_ENV).ok();
     let fault = std::env::var(FAULT_ENV)
         .ok()
         .and_then(|v| match v.as_str() {
@@ -426,7 +508,7 @@ pub fn serve() -> i32 {
                         // spawned task would: the panic hook answers.
                         let _ = tokio::spawn(async { panic!("{FAULT_ENV}=panic") }).await;
                     }
-                    build(gw, opts).await
+                    build(gw, opts, session).await
                 })
                 .await
             }
@@ -451,6 +533,9 @@ pub fn serve() -> i32 {
     rt.shutdown_background();
     code
 }
+
+mod dockerfile;
+mod findings;
 
 #[cfg(test)]
 mod tests;

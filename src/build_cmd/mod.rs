@@ -381,27 +381,13 @@ fn attach_sources(req: &Request, platforms: &mut [crate::inspect::PlatformReport
     let Ok(text) = std::fs::read_to_string(&path) else {
         return;
     };
-    let shown = path.display().to_string();
-    for p in platforms
-        .iter_mut()
-        .filter(|p| crate::inspect::gate_fails(p.verdict, req.strict))
-    {
-        let Ok(platform) = crate::inspect::Platform::parse(&p.platform) else {
-            continue;
-        };
-        let program = if p.resolved.is_empty() {
-            p.program.clone()
-        } else {
-            p.resolved.clone()
-        };
-        p.source = crate::lint::explain::explain(
-            &shown,
-            &text,
-            &platform,
-            req.target.as_deref(),
-            &program,
-        );
-    }
+    crate::lint::explain::attach(
+        &path.display().to_string(),
+        &text,
+        req.target.as_deref(),
+        req.strict,
+        platforms,
+    );
 }
 
 /// The build failed on the daemon; a failed export explains it.

@@ -25,7 +25,7 @@ use super::proto::gateway::{
     ReadFileRequest, ReturnRequest, SolveRequest, SolveResponse, StatFileRequest, WarnRequest,
 };
 use super::proto::google::rpc::Status as RpcStatus;
-use super::proto::pb::{Definition, Op};
+use super::proto::pb::{Definition, Op, Position, Range, SourceInfo};
 use crate::rootfs::{display, split_parent, Entry, FsError, Kind, RootFs};
 
 /// Routing key for every LLBBridge call: the daemon finds the build by it
@@ -142,12 +142,14 @@ impl Gateway {
     }
 
     /// A warning on vertex `digest` (cap `gateway.warnings`): `short` is
-    /// its one line, `detail` the lines under it.
+    /// its one line, `detail` the lines under it, `at` the file and lines
+    /// it is about (buildx shows them as an excerpt).
     pub async fn warn(
         &self,
         digest: &str,
         short: &str,
         detail: &[String],
+        at: Option<&SourceAt>,
     ) -> Result<(), tonic::Status> {
         self.client
             .clone()
@@ -159,9 +161,36 @@ impl Gateway {
                 short: short.as_bytes().to_vec(),
                 detail: detail.iter().map(|d| d.as_bytes().to_vec()).collect(),
                 url: String::new(),
+                info: at.map(|a| a.info.clone()),
+                ranges: at.map(|a| a.ranges()).unwrap_or_default(),
             }))
             .await?;
         Ok(())
+    }
+
+    /// The whole of one file of a result ref, when it is at most `max`
+    /// bytes; `Ok(None)` when it is larger.
+    pub async fn read_file(
+        &self,
+        ref_id: &str,
+        path: &str,
+        max: usize,
+    ) -> Result<Option<Vec<u8>>, tonic::Status> {
+        let data = self
+            .client
+            .clone()
+            .read_file(self.req(ReadFileRequest {
+                r#ref: ref_id.to_string(),
+                file_path: path.to_string(),
+                range: Some(FileRange {
+                    offset: 0,
+                    length: i64::try_from(max).unwrap_or(i64::MAX).saturating_add(1),
+                }),
+            }))
+            .await?
+            .into_inner()
+            .data;
+        Ok((data.len() <= max).then_some(data))
     }
 
     /// A filesystem view of one result ref.
@@ -172,6 +201,30 @@ impl Gateway {
             cache: Mutex::new(HashMap::new()),
             dirs: Mutex::new(Dirs::default()),
         }
+    }
+}
+
+/// A source file and the lines in it a warning is about (1-based,
+/// inclusive: BuildKit's `pb.Range` of whole lines).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceAt {
+    pub info: SourceInfo,
+    pub lines: Vec<(u32, u32)>,
+}
+
+impl SourceAt {
+    fn ranges(&self) -> Vec<Range> {
+        let pos = |line: u32| Position {
+            line: i32::try_from(line).unwrap_or(i32::MAX),
+            character: 0,
+        };
+        self.lines
+            .iter()
+            .map(|&(start, end)| Range {
+                start: Some(pos(start)),
+                end: Some(pos(end)),
+            })
+            .collect()
     }
 }
 

@@ -19,6 +19,7 @@ pub mod filesync;
 pub mod frontend;
 pub mod gateway;
 pub mod gomode;
+pub mod llb;
 pub mod progress;
 pub mod proto;
 pub mod secrets;

@@ -184,7 +184,7 @@ async fn subrequests_pass_through_ungated() {
     }
     let gw = fake.gateway().await;
     let o = opts(&[("requestid", "frontend.outline"), ("source", "reg/a:1")]);
-    let got = build(gw, o).await.unwrap();
+    let got = build(gw, o, None).await.unwrap();
     assert_eq!(got, answer);
     let st = fake.0.lock().unwrap();
     assert_eq!(st.solves.len(), 1);
@@ -210,7 +210,7 @@ async fn a_failed_forward_is_the_error() {
         )));
     }
     let gw = fake.gateway().await;
-    let e = build(gw, opts(&[])).await.unwrap_err();
+    let e = build(gw, opts(&[]), None).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::InvalidArgument);
     assert_eq!(e.message(), "dockerfile parse error on line 2");
 }
@@ -226,11 +226,12 @@ async fn a_daemon_without_the_caps_is_refused() {
         ..Default::default()
     }));
     let gw = fake.gateway().await;
-    let e = build(gw, opts(&[])).await.unwrap_err();
+    let e = build(gw, opts(&[]), None).await.unwrap_err();
     assert!(e.message().contains("\"proto.refarray\""), "{e}");
     let e = build(
         fake.gateway().await,
         opts(&[("build-arg:ARCHGATE_MODE", "bogus")]),
+        None,
     )
     .await
     .unwrap_err();
@@ -258,15 +259,15 @@ fn every_platform_is_shown_when_one_could_not_be_checked() {
     };
     let (shown, outcome) = decide(&decision, false, Mode::Warn);
     assert_eq!(outcome, Ok(()));
-    let platforms: Vec<&str> = shown.iter().map(|w| w.0.as_str()).collect();
+    let platforms: Vec<&str> = shown.iter().map(|w| w.platform.as_str()).collect();
     assert_eq!(platforms, ["linux/amd64", "linux/arm64", "linux/s390x"]);
     assert_eq!(
-        shown[2].1,
+        shown[2].short,
         "archgate could not check linux/s390x: no image config"
     );
 
     let (shown, outcome) = decide(&decision, false, Mode::Fail);
-    let platforms: Vec<&str> = shown.iter().map(|w| w.0.as_str()).collect();
+    let platforms: Vec<&str> = shown.iter().map(|w| w.platform.as_str()).collect();
     assert_eq!(platforms, ["linux/amd64"], "only what does not fail warns");
     let message = outcome.unwrap_err();
     assert!(message.contains("FAIL linux/arm64"), "{message}");
@@ -290,7 +291,7 @@ fn a_pass_with_findings_warns_and_goes_on() {
     let (shown, outcome) = decide(&Decision::Fail(vec![failing_report()]), false, Mode::Warn);
     assert_eq!(outcome, Ok(()));
     assert!(
-        shown[0].1.starts_with("archgate: linux/arm64 fail"),
+        shown[0].short.starts_with("archgate: linux/arm64 fail"),
         "{:?}",
         shown[0]
     );
@@ -302,7 +303,7 @@ fn a_pass_with_findings_warns_and_goes_on() {
 async fn a_frontend_forwarded_to_by_archgate_refuses_at_once() {
     let fake = Fake::default();
     let o = opts(&[("archgate.forwarded", "1"), ("source", "reg/archgate:1")]);
-    let e = build(fake.gateway().await, o).await.unwrap_err();
+    let e = build(fake.gateway().await, o, None).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::Unknown);
     assert!(
         e.message()

@@ -3,9 +3,9 @@
 //! else the instruction that wrote the failing path into the image.
 
 use super::model::{Kind, Model};
-use super::{lint_text, Options};
+use super::{lint_model, Options};
 use crate::inspect::verdict::SourceLine;
-use crate::inspect::Platform;
+use crate::inspect::{gate_fails, Platform, PlatformReport};
 
 /// The line for `platform`, built from `text` (the Dockerfile named
 /// `file`, built with `target`), whose program at `path` (as resolved in
@@ -14,6 +14,43 @@ use crate::inspect::Platform;
 pub fn explain(
     file: &str,
     text: &str,
+    platform: &Platform,
+    target: Option<&str>,
+    path: &str,
+) -> Option<SourceLine> {
+    let m = Model::parse(text, target).ok()?;
+    explain_model(file, text, &m, platform, target, path)
+}
+
+/// Each platform of `reports` that fails the gate gets its line
+/// (`explain`), the Dockerfile read once; none when it does not parse.
+pub fn attach(
+    file: &str,
+    text: &str,
+    target: Option<&str>,
+    strict: bool,
+    reports: &mut [PlatformReport],
+) {
+    let Ok(m) = Model::parse(text, target) else {
+        return;
+    };
+    for r in reports.iter_mut().filter(|r| gate_fails(r.verdict, strict)) {
+        let Ok(platform) = Platform::parse(&r.platform) else {
+            continue;
+        };
+        let program = if r.resolved.is_empty() {
+            r.program.clone()
+        } else {
+            r.resolved.clone()
+        };
+        r.source = explain_model(file, text, &m, &platform, target, &program);
+    }
+}
+
+fn explain_model(
+    file: &str,
+    text: &str,
+    m: &Model,
     platform: &Platform,
     target: Option<&str>,
     path: &str,
@@ -29,8 +66,7 @@ pub fn explain(
         platforms: vec![platform.clone()],
         target: target.map(str::to_string),
     };
-    if let Some(f) = lint_text(text, &opts)
-        .ok()?
+    if let Some(f) = lint_model(m, &opts)
         .into_iter()
         .find(|f| f.severity == super::Severity::Error)
     {
@@ -43,13 +79,12 @@ pub fn explain(
             instruction: first_line(f.line),
         });
     }
-    let m = Model::parse(text, target).ok()?;
     for &s in &m.chain(m.final_stage) {
         let insts = &m.stages[s].instructions;
         for (k, i) in insts.iter().enumerate().rev() {
             let wrote = match i.kind {
                 Kind::Copy | Kind::Add => {
-                    let workdir = workdir_before(&m, s, k);
+                    let workdir = workdir_before(m, s, k);
                     i.paths
                         .split_last()
                         .is_some_and(|(dest, srcs)| writes(srcs, dest, &workdir, path))

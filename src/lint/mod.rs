@@ -74,10 +74,15 @@ pub struct Options {
 /// Lint one Dockerfile's text. The findings are in line order.
 pub fn lint_text(text: &str, opts: &Options) -> Result<Vec<Finding>, ParseError> {
     let model = Model::parse(text, opts.target.as_deref())?;
-    let mut findings = rules::run(&model, opts);
+    Ok(lint_model(&model, opts))
+}
+
+/// Lint a Dockerfile already read (parsed for `opts.target`).
+pub fn lint_model(model: &Model, opts: &Options) -> Vec<Finding> {
+    let mut findings = rules::run(model, opts);
     findings.sort_by(|a, b| (a.line, a.rule).cmp(&(b.line, b.rule)));
     findings.dedup();
-    Ok(findings)
+    findings
 }
 
 /// Whether `name` is a file `archgate lint DIR` picks up: `Dockerfile`,

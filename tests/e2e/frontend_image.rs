@@ -434,6 +434,12 @@ fn syntax_wrong_arch_pushes_nothing_and_names_the_platform(row: Row) {
         &ctx,
     );
     run.failed().answered().mentions(FAILURE_NEEDLES);
+    // The line that shipped it, read by the frontend from the client's
+    // session (line 4: the `# syntax=` line comes first).
+    run.mentions(&[
+        "line: Dockerfile:4: COPY app-amd64 /app",
+        "ArchSuffixedCopy: ",
+    ]);
     assert!(!run.out.contains("FAIL linux/amd64"), "amd64 passed\n{run}");
     assert_not_pushed(&tag, &run);
 }
@@ -617,9 +623,13 @@ fn warn_mode_passes_and_shows_the_findings(row: Row) {
     // buildx lists every warning at the end ("N warning(s) found"); the
     // `#N WARN:` line under a step shows only when the warning came before
     // the step's last progress (a cached step), so it is not asked for.
-    run.passed()
-        .went_through_archgate()
-        .mentions(&["warning found", "archgate: linux/arm64 fail arch-mismatch"]);
+    // archgate's lint finding is a warning of its own, on its line.
+    run.passed().went_through_archgate().mentions(&[
+        "warnings found",
+        "archgate: linux/arm64 fail arch-mismatch",
+        "ArchSuffixedCopy: app-amd64 is the amd64 build",
+        "(line 5)",
+    ]);
     assert!(dest.join("linux_arm64/app").is_file(), "{run}");
 }
 
@@ -930,6 +940,61 @@ fn check_answers_as_without_archgate(row_cli: fn() -> Command, archgate_args: &[
         .mentions(&["Check complete, no warnings found."]);
 }
 
+/// `--check` through archgate lists archgate's rules beside BuildKit's,
+/// in the answer's own shape: buildx prints them with their lines and
+/// excerpt, counts them (exit 1), and `--call=check,format=json` shows
+/// them in BuildKit's JSON.
+fn check_lists_archgates_rules_beside_buildkits(row_cli: fn() -> Command) {
+    const BOTH: &str =
+        "FROM scratch as base\nARG TARGETARCH\nCOPY app-amd64 /app\nENTRYPOINT /app\n";
+    let args = through_archgate();
+    let run = |extra: &[&str]| {
+        let ctx = two_arch_context(BOTH);
+        let mut c = row_cli();
+        c.args(["buildx", "build", "--progress", "plain"]);
+        c.args(extra).args(["--platform", TWO_PLATFORMS]);
+        for a in &args {
+            c.args(["--build-arg", a]);
+        }
+        c.arg(ctx.path());
+        finish(c)
+    };
+    let text = run(&["--check"]);
+    assert_eq!(text.code, 1, "--check through archgate\n{text}");
+    text.mentions(LINT_RULES)
+        .mentions(&[
+            "ArchSuffixedCopy",
+            "app-amd64 is the amd64 build",
+            "COPY app-amd64 /app",
+        ])
+        .answered()
+        .went_through_archgate();
+    let json = run(&["--call=check,format=json"]);
+    assert_eq!(json.code, 1, "{json}");
+    let start = json.out.find("{\n").expect("a JSON answer");
+    let doc: Value = serde_json::Deserializer::from_str(&json.out[start..])
+        .into_iter()
+        .next()
+        .expect("one document")
+        .unwrap_or_else(|e| panic!("{e}\n{json}"));
+    let ours = doc["warnings"]
+        .as_array()
+        .and_then(|w| w.iter().find(|w| w["ruleName"] == "ArchSuffixedCopy"))
+        .unwrap_or_else(|| panic!("no ArchSuffixedCopy warning\n{doc:#}"));
+    assert_eq!(ours["location"]["ranges"][0]["start"]["line"], 3, "{doc:#}");
+    let source = &doc["sources"][ours["location"]["sourceIndex"].as_u64().unwrap() as usize];
+    assert_eq!(source["fileName"], "Dockerfile", "{doc:#}");
+    let rules: Vec<&str> = doc["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w["ruleName"].as_str())
+        .collect();
+    for r in LINT_RULES {
+        assert!(rules.contains(r), "{r} missing: {rules:?}");
+    }
+}
+
 fn through_archgate() -> Vec<String> {
     vec![format!("BUILDKIT_SYNTAX={}", archgate_image())]
 }
@@ -947,6 +1012,16 @@ mod check_subrequest {
     #[test]
     fn buildx_container() {
         check_answers_as_without_archgate(|| (BUILDX_CONTAINER.docker)(), &through_archgate());
+    }
+
+    #[test]
+    fn docker28_lists_archgates_rules() {
+        check_lists_archgates_rules_beside_buildkits(|| env().docker28());
+    }
+
+    #[test]
+    fn buildx_container_lists_archgates_rules() {
+        check_lists_archgates_rules_beside_buildkits(|| (BUILDX_CONTAINER.docker)());
     }
 
     /// Docker 26's builtin Dockerfile frontend (BuildKit v0.13) has no lint:

@@ -181,6 +181,7 @@ fn the_head_of_a_definition_is_the_first_input_of_its_last_op() {
             digest: "sha256:abc".into(),
             index: 0,
         }],
+        op: None,
     };
     let def = Definition {
         def: vec![Op::default().encode_to_vec(), last.encode_to_vec()],
