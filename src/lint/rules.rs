@@ -3,7 +3,7 @@
 //! says how to fix it. How BuildKit treats each construct was checked on
 //! the test environment's daemons (README, "archgate lint").
 
-use super::model::{Inst, Kind, Model, Stage, StagePlatform, TARGET_ARGS};
+use super::model::{Base, Inst, Kind, Model, Stage, StagePlatform, TARGET_ARGS};
 use super::words::var_refs;
 use super::{Finding, Options, Rule, Severity};
 use crate::inspect::Platform;
@@ -34,7 +34,11 @@ pub static UNDECLARED_PLATFORM_ARG: Rule = Rule {
     doc: "Inside a stage, $TARGETARCH (and TARGETPLATFORM, TARGETOS, TARGETVARIANT) is \
           empty unless the stage declares it with `ARG TARGETARCH`; in a stage that runs on \
           the builder's platform (or a fixed one) the build then targets that platform, not \
-          the one being built. Add `ARG TARGETARCH` (and the others used) after the FROM.",
+          the one being built. In a stage on the target platform an empty arg is harmless \
+          where the tools default to the native platform (GOARCH), but not where the script \
+          chooses by it (`[ \"$TARGETPLATFORM\" = linux/arm64 ]`, `case \"$TARGETARCH\" in`, \
+          a URL built from it): every platform then takes the same branch, usually the \
+          amd64 one. Add `ARG TARGETARCH` (and the others used) after the FROM.",
 };
 
 pub static CONSTANT_FROM_PLATFORM: Rule = Rule {
@@ -52,7 +56,12 @@ pub static FINAL_ON_BUILD_PLATFORM: Rule = Rule {
     doc: "`FROM --platform=$BUILDPLATFORM` belongs on stages that cross-compile; on the \
           stage that becomes the image it makes every platform's image the builder's \
           architecture (its base image's binaries included). Drop the flag from the final \
-          stage.",
+          stage. A base with no programs at all (scratch, distroless static, Chainguard \
+          static) into which the stages only copy files is a warning, not an error: no \
+          program of the builder's architecture ships (the copied ones are other rules' \
+          business), but the image's config may still name the builder's architecture. \
+          Distroless base, cc, java or python carry a glibc loader and libraries of the \
+          builder's architecture: an error as any other base.",
 };
 
 pub static ARCH_SPECIFIC_DOWNLOAD: Rule = Rule {
@@ -92,7 +101,11 @@ pub static CROSS_BUILD_WITHOUT_TARGET: Rule = Rule {
           cargo, make) there that is never told the target (GOARCH, --target, xx-*) builds \
           for the builder, and the stages that copy its output ship the builder's \
           architecture. Declare `ARG TARGETOS TARGETARCH` and pass them (GOOS=$TARGETOS \
-          GOARCH=$TARGETARCH), or drop --platform from the stage.",
+          GOARCH=$TARGETARCH), or drop --platform from the stage. For linux/arm/v5 and v6 \
+          the variant is part of the target: a Go build told GOARCH but not GOARM gets Go's \
+          default, 7 since Go 1.21 for a toolchain built off ARM, and the v6 image ships \
+          ARMv7 code (illegal instruction); declare `ARG TARGETVARIANT` and pass \
+          GOARM=${TARGETVARIANT#v}, or use tonistiigi/xx's xx-go.",
 };
 
 pub static DYNAMIC_BINARY_IN_STATIC_BASE: Rule = Rule {
@@ -209,6 +222,19 @@ pub(super) fn derives_arch(script: &str) -> bool {
     MARKERS.iter().any(|m| script.contains(m))
 }
 
+/// Whether a script derives Go variable `var` from the platform built:
+/// the architecture for GOARCH and GOOS, the ARM variant for GOARM (which
+/// TARGETARCH alone does not give: it is `arm` for v5, v6 and v7).
+fn derives(script: &str, var: &str) -> bool {
+    if var != "GOARM" {
+        return derives_arch(script);
+    }
+    let without_arch = script
+        .replace("TARGETARCH", "")
+        .replace("go env GOARCH", "");
+    derives_arch(&without_arch)
+}
+
 /// Whether a script runs a Go build (or a build tool that runs one).
 pub(super) fn runs_go_build(script: &str) -> bool {
     let words: Vec<&str> = script
@@ -270,10 +296,15 @@ fn fixed_go_arch(m: &Model, o: &Options, out: &mut Vec<Finding>) {
         // Inline assignments in a RUN that builds.
         for i in s.instructions.iter().filter(|i| i.kind == Kind::Run) {
             let sc = script(i);
-            if !runs_go_build(&sc) || derives_arch(&sc) {
+            if !runs_go_build(&sc) {
                 continue;
             }
             for var in ["GOARCH", "GOOS", "GOARM"] {
+                // A choice by TARGETARCH fixes no GOARCH, but a GOARM=7
+                // beside GOARCH=$TARGETARCH is fixed for every ARM variant.
+                if derives(&sc, var) {
+                    continue;
+                }
                 let mut values = constant_assignments(&sc, var);
                 values.sort();
                 values.dedup();
@@ -317,9 +348,10 @@ fn fixed_go_arch(m: &Model, o: &Options, out: &mut Vec<Finding>) {
             }
             for (name, value) in &i.pairs {
                 let Some(value) = value else { continue };
-                if !matches!(name.as_str(), "GOARCH" | "GOOS")
+                if !matches!(name.as_str(), "GOARCH" | "GOOS" | "GOARM")
                     || value.is_empty()
                     || value.contains('$')
+                    || (name == "GOARM" && o.platforms.is_empty())
                 {
                     continue;
                 }
@@ -328,7 +360,7 @@ fn fixed_go_arch(m: &Model, o: &Options, out: &mut Vec<Finding>) {
                 };
                 let builds_later = later_runs(m, s, k).any(|r| {
                     let sc = script(r);
-                    runs_go_build(&sc) && !derives_arch(&sc) && !resets(&sc, name)
+                    runs_go_build(&sc) && !derives(&sc, name) && !resets(&sc, name)
                 });
                 if !builds_later {
                     continue;
@@ -341,13 +373,17 @@ fn fixed_go_arch(m: &Model, o: &Options, out: &mut Vec<Finding>) {
                     i,
                     format!(
                         "{how} {name}={value} fixes the Go builds that follow to one {}, \
-                         whatever platform is built; declare `ARG TARGETOS TARGETARCH` and \
-                         use {name}=${}",
+                         whatever platform is built; declare `ARG {}` and use {name}=${}",
                         if name == "GOOS" { "OS" } else { "architecture" },
-                        if name == "GOOS" {
-                            "TARGETOS"
+                        if name == "GOARM" {
+                            "TARGETVARIANT"
                         } else {
-                            "TARGETARCH"
+                            "TARGETOS TARGETARCH"
+                        },
+                        match name.as_str() {
+                            "GOOS" => "TARGETOS",
+                            "GOARM" => "{TARGETVARIANT#v}",
+                            _ => "TARGETARCH",
                         }
                     ),
                 ));
@@ -503,11 +539,19 @@ fn platform_arg_default(m: &Model, o: &Options, out: &mut Vec<Finding>) {
 }
 
 fn undeclared_platform_arg(m: &Model, out: &mut Vec<Finding>) {
+    let image = artifacts::image_chain(m);
     for s in m.reaching() {
-        if !matches!(
-            s.platform,
-            StagePlatform::Build | StagePlatform::Constant(_)
-        ) {
+        // On the target platform an empty arg usually does no harm (an
+        // empty GOARCH is the native one: main corpus 046); it does when the
+        // script chooses by it (holdout2 039: an if chain on
+        // $TARGETPLATFORM falls to its amd64 else), and then only when the
+        // stage's result reaches the image.
+        let on_target = match s.platform {
+            StagePlatform::Build | StagePlatform::Constant(_) => false,
+            StagePlatform::Target => true,
+            StagePlatform::Unknown(_) => continue,
+        };
+        if on_target && !image.contains(&s.index) && !artifacts::copied_at_all(m, s) {
             continue;
         }
         // ENV and ARG are inherited from the stages this one builds on.
@@ -524,34 +568,154 @@ fn undeclared_platform_arg(m: &Model, out: &mut Vec<Finding>) {
                 known.extend(i.pairs.iter().map(|(k, _)| k.clone()));
                 continue;
             }
+            let mut choice = None;
             let missing: Vec<&str> = TARGET_ARGS
                 .iter()
                 .copied()
                 .filter(|n| !known.iter().any(|k| k == n) && refers_to(i, n))
+                .filter(|n| {
+                    if !on_target {
+                        return true;
+                    }
+                    let c = chooses_by(i, n);
+                    if choice.is_none() {
+                        choice = c;
+                    }
+                    c.is_some()
+                })
                 .collect();
             if missing.is_empty() {
                 continue;
             }
-            let on = match &s.platform {
-                StagePlatform::Build => "the builder's platform ($BUILDPLATFORM)".to_string(),
-                StagePlatform::Constant(p) => p.clone(),
-                _ => unreachable!(),
+            let message = match (&s.platform, choice) {
+                (StagePlatform::Target, Some(how)) => format!(
+                    "${} is empty here: stage {} never declares it, so {}; add `ARG {}` \
+                     after its FROM",
+                    missing[0],
+                    stage_name(s),
+                    how.effect(),
+                    missing.join(" ")
+                ),
+                (p, _) => {
+                    let on = match p {
+                        StagePlatform::Constant(p) => p.clone(),
+                        _ => "the builder's platform ($BUILDPLATFORM)".to_string(),
+                    };
+                    format!(
+                        "${} is empty here: stage {} never declares it, and it runs on {on}, \
+                         so this builds for that platform; add `ARG {}` after its FROM",
+                        missing[0],
+                        stage_name(s),
+                        missing.join(" ")
+                    )
+                }
             };
             out.push(finding(
                 &UNDECLARED_PLATFORM_ARG,
                 Severity::Error,
                 s,
                 i,
-                format!(
-                    "${} is empty here: stage {} never declares it, and it runs on {on}, so \
-                     this builds for that platform; add `ARG {}` after its FROM",
-                    missing[0],
-                    stage_name(s),
-                    missing.join(" ")
-                ),
+                message,
             ));
         }
     }
+}
+
+/// How a script chooses by a platform arg.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Choice {
+    /// `[ "$X" = value ]` (or `==`): false when empty.
+    Equals,
+    /// Another comparison (`!=`, `=~`).
+    Compared,
+    /// `case "$X" in`, with or without a `*)` branch.
+    Case { fallback: bool },
+    /// Part of a URL that is downloaded.
+    Url,
+}
+
+impl Choice {
+    fn effect(self) -> &'static str {
+        match self {
+            Choice::Equals => {
+                "each `=` test of it is false and the script takes the same fallback (else) \
+                 branch on every platform"
+            }
+            Choice::Compared => {
+                "its tests see an empty value and take the same branch on every platform"
+            }
+            Choice::Case { fallback: true } => {
+                "the case on it takes its `*)` branch on every platform"
+            }
+            Choice::Case { fallback: false } => "the case on it matches no branch on any platform",
+            Choice::Url => "the URL downloaded has it empty, the same for every platform",
+        }
+    }
+}
+
+/// Whether instruction `i` (in a stage on the target platform) chooses by
+/// `name`: compares it in `[ ]`, `[[ ]]` or `test`, switches on it with
+/// `case`, or downloads a URL built with it. A script that also asks the
+/// machine (`uname -m`, `dpkg --print-architecture`) falls back to that
+/// when the arg is empty: not a choice by the arg alone.
+fn chooses_by(i: &Inst, name: &str) -> Option<Choice> {
+    if artifacts::urls(i).iter().any(|u| {
+        var_refs(u, i.kind == Kind::Run)
+            .iter()
+            .any(|r| r.name == name)
+    }) {
+        return Some(Choice::Url);
+    }
+    if i.kind != Kind::Run {
+        return None;
+    }
+    let sc = without_messages(&script(i));
+    const NATIVE: &[&str] = &[
+        "uname -m",
+        "uname -p",
+        "uname --machine",
+        "$(arch)",
+        "`arch`",
+        "--print-architecture",
+        "--print-arch",
+        "dpkg-architecture",
+        "go env GOARCH",
+        "xx-info",
+    ];
+    if NATIVE.iter().any(|n| sc.contains(n)) {
+        return None;
+    }
+    let refers = |w: &str| var_refs(w, true).iter().any(|r| r.name == name);
+    for seg in sc.split(['\n', ';', '|', '&']) {
+        let words: Vec<&str> = seg
+            .split_whitespace()
+            .skip_while(|w| {
+                matches!(
+                    *w,
+                    "if" | "elif" | "while" | "until" | "then" | "else" | "do" | "!" | "{" | "("
+                )
+            })
+            .collect();
+        if matches!(words.first(), Some(&("[" | "[[" | "test"))) && refers(seg) {
+            if words.iter().any(|w| matches!(*w, "=" | "==")) {
+                return Some(Choice::Equals);
+            }
+            if words.iter().any(|w| matches!(*w, "!=" | "=~")) {
+                return Some(Choice::Compared);
+            }
+        }
+    }
+    let words: Vec<&str> = sc.split_whitespace().collect();
+    let case_on = words
+        .windows(3)
+        .any(|w| w[0] == "case" && refers(w[1]) && w[2] == "in");
+    if case_on {
+        let fallback = words
+            .iter()
+            .any(|w| w.trim_start_matches('(').starts_with("*)"));
+        return Some(Choice::Case { fallback });
+    }
+    None
 }
 
 fn final_stage_platform(m: &Model, o: &Options, out: &mut Vec<Finding>) {
@@ -591,6 +755,31 @@ fn final_stage_platform(m: &Model, o: &Options, out: &mut Vec<Finding>) {
             ));
         }
         StagePlatform::Build => {
+            // A base with no programs (scratch, distroless static) into
+            // which the image's stages only copy files: nothing of the
+            // builder's architecture runs in the image (a program copied in
+            // is judged where it is built, by the other rules), so a
+            // warning: the flag still makes the image's config name the
+            // builder's architecture, which `docker run` and platform
+            // checks read. Not no finding: the flag is wrong and does
+            // nothing useful there. Holdout2 004 (minekube/gate).
+            if let Some(base) = programless_base(m) {
+                out.push(finding(
+                    &FINAL_ON_BUILD_PLATFORM,
+                    Severity::Warning,
+                    s,
+                    &from,
+                    format!(
+                        "--platform=$BUILDPLATFORM on the image built (stage {}): its base \
+                         {base} holds no programs and the stages only copy files into it, so \
+                         nothing of the builder's architecture runs, but the image's config \
+                         may still name the builder's architecture for every platform; drop \
+                         the flag from this FROM",
+                        stage_name(fin)
+                    ),
+                ));
+                return;
+            }
             let sev = if o.platforms.len() > 1 || m.mentions_platform_args {
                 Severity::Error
             } else {
@@ -610,6 +799,60 @@ fn final_stage_platform(m: &Model, o: &Options, out: &mut Vec<Finding>) {
         }
         _ => {}
     }
+}
+
+/// The base image of the image built when it holds no programs and the
+/// image's stages add none by running anything: no RUN, and every `COPY
+/// --from` names a stage (an image named there may be the builder's
+/// architecture's programs).
+fn programless_base(m: &Model) -> Option<String> {
+    let chain = m.chain(m.final_stage);
+    let Base::Image(img) = &m.stages[*chain.last()?].base else {
+        return None;
+    };
+    if !has_no_programs(img) {
+        return None;
+    }
+    let is_stage = |f: &str| {
+        let f = f.to_ascii_lowercase();
+        m.stages
+            .iter()
+            .any(|s| s.name.as_deref() == Some(f.as_str()) || s.index.to_string() == f)
+    };
+    let adds_programs = chain.iter().any(|&c| {
+        m.stages[c]
+            .instructions
+            .iter()
+            .any(|i| i.kind == Kind::Run || i.from.iter().any(|f| !is_stage(f)))
+    });
+    (!adds_programs).then(|| img.clone())
+}
+
+/// Whether an image has no executables at all: scratch, distroless
+/// `static` (any Debian release, tag or digest, not `:debug`, which has a
+/// busybox shell) and Chainguard's static. Distroless base, cc, java and
+/// python carry a glibc loader and libraries: they have programs.
+fn has_no_programs(image: &str) -> bool {
+    let image = image.to_ascii_lowercase();
+    let name = image.split('@').next().unwrap_or(&image);
+    let (repo, tag) = match name.rsplit_once(':') {
+        Some((r, t)) if !t.contains('/') => (r, t),
+        _ => (name, ""),
+    };
+    if tag.contains("debug") || tag.contains("dev") {
+        return false;
+    }
+    let mut parts = repo.rsplit('/');
+    let last = parts.next().unwrap_or("");
+    let owner = parts.next().unwrap_or("");
+    let static_release = |s: &str| {
+        s == "static"
+            || s.strip_prefix("static-debian")
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    repo == "scratch"
+        || (owner == "distroless" && static_release(last))
+        || (owner == "chainguard" && last == "static")
 }
 
 mod artifacts;

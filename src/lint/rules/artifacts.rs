@@ -17,6 +17,7 @@ pub(super) fn run(m: &Model, o: &Options, out: &mut Vec<Finding>) {
     arch_suffixed_copy(m, o, out);
     fixed_cross_toolchain(m, o, out);
     cross_build_without_target(m, out);
+    cross_build_without_goarm(m, o, out);
     dynamic_binary_in_static_base(m, o, out);
 }
 
@@ -76,6 +77,14 @@ fn named_arch(word: &str) -> Option<&'static str> {
 /// The downloads of a RUN (URLs after curl/wget/ADD-like tools) or an ADD
 /// (URL sources), with the architecture each names.
 fn downloads(i: &Inst) -> Vec<(String, &'static str)> {
+    urls(i)
+        .into_iter()
+        .filter_map(|w| named_arch(&w).map(|a| (w, a)))
+        .collect()
+}
+
+/// The URLs a RUN or an ADD downloads, as written (variables unexpanded).
+pub(super) fn urls(i: &Inst) -> Vec<String> {
     let words: Vec<String> = match i.kind {
         Kind::Add => i.paths[..i.paths.len().saturating_sub(1)].to_vec(),
         Kind::Run => script(i)
@@ -99,13 +108,12 @@ fn downloads(i: &Inst) -> Vec<(String, &'static str)> {
                 .map_or(0, |(i, c)| i + c.len_utf8());
             w[start..].trim_end_matches(['"', '\'']).to_string()
         })
-        .filter_map(|w| named_arch(&w).map(|a| (w, a)))
         .collect()
 }
 
 /// The stages whose filesystem is the image: the final one and those it is
 /// built on.
-fn image_chain(m: &Model) -> Vec<usize> {
+pub(super) fn image_chain(m: &Model) -> Vec<usize> {
     m.chain(m.final_stage)
 }
 
@@ -370,6 +378,117 @@ fn cross_build_without_target(m: &Model, out: &mut Vec<Finding>) {
     }
 }
 
+/// A Go cross build for 32-bit ARM told GOARCH but not the variant. Go
+/// takes GOARM's default from how the toolchain itself was built (cmd/dist
+/// `xgetgoarm`, baked in at make.bash, not detected at `go build`): since
+/// Go 1.21 a toolchain built on a non-ARM machine (the amd64 and arm64
+/// golang images, upstream's own builds) defaults to GOARM=7 (golang/go
+/// #62164, CL 470695); up to Go 1.20 it was 5, which runs on every ARM. So
+/// on `$BUILDPLATFORM` with Go 1.21 or later, a linux/arm/v6 (or v5) image
+/// gets ARMv7 code: illegal instruction on a Raspberry Pi Zero or 1
+/// (TeslaBleHttpProxy PR #70). Only when those platforms are built
+/// (`--platform`). Never on the target platform: there the golang image of
+/// that variant is used, whose toolchain was built for it (upstream's
+/// linux-armv6l build has GOARM=6; Docker's arm32v7 image sets GOARM=7),
+/// and QEMU's CPU plays no part, as nothing is detected at build time.
+/// Never when GOARM or TARGETVARIANT is used in the stage (any spelling:
+/// `GOARM=${TARGETVARIANT#v}`, an ARG default, a case on
+/// $TARGETPLATFORM setting GOARM: a fixed GOARM is FixedGoArch's), nor
+/// with tonistiigi/xx (`xx-go` sets GOARM from the platform).
+fn cross_build_without_goarm(m: &Model, o: &Options, out: &mut Vec<Finding>) {
+    let old_arm: Vec<&Platform> = o
+        .platforms
+        .iter()
+        .filter(|p| p.arch == "arm" && matches!(p.variant.as_deref(), Some("v5" | "v6")))
+        .collect();
+    let Some(first) = old_arm.first() else {
+        return;
+    };
+    let chain = image_chain(m);
+    for s in m.reaching() {
+        if s.platform != StagePlatform::Build || chain.contains(&s.index) {
+            continue;
+        }
+        // Not told the target at all: cross_build_without_target's.
+        if !tells_target(m, s) {
+            continue;
+        }
+        let told_variant = m.chain(s.index).iter().any(|&c| {
+            m.stages[c].instructions.iter().any(|i| {
+                let sc = without_messages(&script(i));
+                ["GOARM", "TARGETVARIANT", "xx-go", "xx-info"]
+                    .iter()
+                    .any(|w| sc.contains(w))
+                    || i.pairs.iter().any(|(k, _)| k == "GOARM")
+            })
+        });
+        if told_variant {
+            continue;
+        }
+        let root = *m.chain(s.index).last().unwrap_or(&s.index);
+        let go_image = match &m.stages[root].base {
+            Base::Image(img) => img.rsplit('/').next().unwrap_or(img).starts_with("golang"),
+            Base::Stage(_) => false,
+        };
+        if let (true, Base::Image(img)) = (go_image, &m.stages[root].base) {
+            if go_before_1_21(img) {
+                continue;
+            }
+        }
+        let outputs: Vec<String> = s
+            .instructions
+            .iter()
+            .filter(|i| i.kind == Kind::Run)
+            .flat_map(|i| output_names(&script(i)))
+            .collect();
+        if !output_copied(m, s, &outputs) {
+            continue;
+        }
+        for i in s.instructions.iter().filter(|i| i.kind == Kind::Run) {
+            let sc = without_messages(&script(i));
+            let words: Vec<&str> = sc.split_whitespace().collect();
+            let go_build = (builds_the_program(&sc) && !sc.contains("cargo"))
+                || (go_image && words.iter().any(|w| matches!(*w, "make" | "mage")));
+            if !go_build {
+                continue;
+            }
+            out.push(finding(
+                &CROSS_BUILD_WITHOUT_TARGET,
+                super::super::Severity::Error,
+                s,
+                i,
+                format!(
+                    "stage {} cross-compiles on the builder's platform and passes GOARCH but \
+                     not the ARM variant: Go 1.21 and later then default to GOARM=7, and the \
+                     {first} image gets ARMv7 code (illegal instruction on ARMv6 CPUs); declare \
+                     `ARG TARGETVARIANT` and pass GOARM=${{TARGETVARIANT#v}} (or build with \
+                     xx-go)",
+                    stage_name(s)
+                ),
+            ));
+        }
+    }
+}
+
+/// Whether a Go image's tag names a Go release before 1.21 (whose
+/// toolchains default to GOARM=5 when cross-compiling); a tag without a
+/// version (latest, alpine) is a current Go.
+fn go_before_1_21(image: &str) -> bool {
+    let name = image.rsplit('/').next().unwrap_or(image);
+    let Some(tag) = name
+        .split('@')
+        .next()
+        .and_then(|n| n.split_once(':'))
+        .map(|(_, t)| t)
+    else {
+        return false;
+    };
+    let mut nums = tag.split(['.', '-']);
+    let major = nums.next().and_then(|n| n.parse::<u32>().ok());
+    let minor = nums.next().and_then(|n| n.parse::<u32>().ok());
+    matches!((major, minor), (Some(1), Some(m)) if m < 21)
+}
+
 /// Whether a script compiles the project (not a tool for the build:
 /// `go install tool@version`, `cargo install NAME` without `--path`, nor
 /// `cargo build-deps`).
@@ -437,7 +556,7 @@ fn copies_cargo_target(m: &Model, s: &Stage) -> bool {
 }
 
 /// Whether any reaching stage copies from `s`.
-fn copied_at_all(m: &Model, s: &Stage) -> bool {
+pub(super) fn copied_at_all(m: &Model, s: &Stage) -> bool {
     copies_from(m, s, |_| true)
 }
 

@@ -467,3 +467,184 @@ fn a_url_after_a_multibyte_character() {
         f[0].message
     );
 }
+
+/// Holdout2 004 (minekube/gate): a final stage on $BUILDPLATFORM whose base
+/// has no programs (distroless static), into which only a correctly
+/// cross-compiled program is copied, ships nothing of the builder's
+/// architecture that runs: a warning, not an error.
+#[test]
+fn a_final_stage_on_the_build_platform_with_no_programs_is_a_warning() {
+    let text = "FROM --platform=$BUILDPLATFORM golang:1.22 AS b
+ARG TARGETOS TARGETARCH
+RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -o /app .
+FROM --platform=$BUILDPLATFORM gcr.io/distroless/static-debian12
+COPY --from=b /app /app
+";
+    let f = lint_for(text, "linux/amd64,linux/arm64");
+    assert_eq!(ids(&f), [("FinalStageOnBuildPlatform", 4)]);
+    assert_eq!(f[0].severity, Severity::Warning);
+    assert!(
+        f[0].message.contains("no programs") && f[0].message.contains("config"),
+        "{}",
+        f[0].message
+    );
+    assert!(f.iter().all(|f| f.severity == Severity::Warning), "exit 0");
+    for base in [
+        "scratch",
+        "gcr.io/distroless/static",
+        "gcr.io/distroless/static:nonroot",
+        "gcr.io/distroless/static-debian11:latest",
+        "gcr.io/distroless/static-debian12@sha256:0123456789abcdef",
+        "cgr.dev/chainguard/static:latest",
+    ] {
+        let t = text.replace("gcr.io/distroless/static-debian12", base);
+        let f = lint_for(&t, "linux/amd64,linux/arm64");
+        assert_eq!(ids(&f), [("FinalStageOnBuildPlatform", 4)], "{base}");
+        assert_eq!(f[0].severity, Severity::Warning, "{base}");
+    }
+    // Bases with programs (a shell, a glibc loader and libraries), a RUN in
+    // the image or files from another image: still errors.
+    for base in [
+        "alpine:3.20",
+        "debian:bookworm-slim",
+        "busybox",
+        "gcr.io/distroless/base-debian12",
+        "gcr.io/distroless/cc",
+        "gcr.io/distroless/java17-debian12",
+        "gcr.io/distroless/python3",
+        "gcr.io/distroless/static:debug",
+    ] {
+        let t = text.replace("gcr.io/distroless/static-debian12", base);
+        let f = lint_for(&t, "linux/amd64,linux/arm64");
+        assert_eq!(ids(&f), [("FinalStageOnBuildPlatform", 4)], "{base}");
+        assert_eq!(f[0].severity, Severity::Error, "{base}");
+    }
+    let from_image = format!("{text}COPY --from=busybox:musl /bin/busybox /bin/sh\n");
+    assert_eq!(
+        lint_for(&from_image, "linux/amd64,linux/arm64")[0].severity,
+        Severity::Error
+    );
+}
+
+/// Holdout2 006 (TeslaBleHttpProxy PR #70): a Go cross build passing GOARCH
+/// but not the ARM variant, built for linux/arm/v6: Go 1.21+ defaults to
+/// GOARM=7 when its toolchain was built off ARM, so the v6 image gets ARMv7
+/// code.
+#[test]
+fn a_go_cross_build_for_armv6_never_told_goarm() {
+    let text = "FROM --platform=$BUILDPLATFORM golang:1.22 AS b
+ARG TARGETOS TARGETARCH
+RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -o /app .
+FROM scratch
+COPY --from=b /app /app
+";
+    let f = lint_for(text, "linux/arm/v6");
+    assert_eq!(ids(&f), [("CrossBuildWithoutTarget", 3)]);
+    assert_eq!(f[0].severity, Severity::Error);
+    assert!(
+        f[0].message.contains("GOARM") && f[0].message.contains("TARGETVARIANT"),
+        "{}",
+        f[0].message
+    );
+    assert_eq!(
+        ids(&lint_for(text, "linux/amd64,linux/arm/v5")),
+        [("CrossBuildWithoutTarget", 3)]
+    );
+    // Only when v5 or v6 is built.
+    for platforms in ["linux/amd64,linux/arm64,linux/arm/v7", "linux/arm64"] {
+        assert_eq!(ids(&lint_for(text, platforms)), [], "{platforms}");
+    }
+    assert_eq!(ids(&lint(text)), []);
+    let told = [
+        // GOARM from TARGETVARIANT, in any spelling.
+        text.replace("TARGETARCH go", "TARGETARCH GOARM=${TARGETVARIANT#v} go")
+            .replace("TARGETOS TARGETARCH\n", "TARGETOS TARGETARCH TARGETVARIANT\n"),
+        text.replace(
+            "RUN CGO",
+            "ARG TARGETVARIANT\nARG GOARM=${TARGETVARIANT#v}\nRUN GOARM=$GOARM CGO",
+        ),
+        text.replace(
+            "RUN CGO",
+            "ARG TARGETVARIANT\nRUN export GOARM=$(echo $TARGETVARIANT | cut -c2) && CGO",
+        ),
+        // A case on TARGETPLATFORM setting GOARM per variant.
+        text.replace(
+            "RUN CGO",
+            "ARG TARGETPLATFORM\nRUN case $TARGETPLATFORM in linux/arm/v6) export GOARM=6;; linux/arm/v7) export GOARM=7;; esac; CGO",
+        ),
+        // tonistiigi/xx sets GOARM itself.
+        "FROM --platform=$BUILDPLATFORM tonistiigi/xx AS xx
+FROM --platform=$BUILDPLATFORM golang:1.22 AS b
+COPY --from=xx / /
+ARG TARGETPLATFORM
+RUN CGO_ENABLED=0 xx-go build -o /app . && xx-verify /app
+FROM scratch
+COPY --from=b /app /app
+"
+        .to_string(),
+        // Go 1.20 and earlier default to GOARM=5 when cross-compiling.
+        text.replace("golang:1.22", "golang:1.20-alpine"),
+        // On the target platform the arm/v6 golang image's own default (6).
+        text.replace("--platform=$BUILDPLATFORM ", "")
+            .replace("GOOS=$TARGETOS GOARCH=$TARGETARCH ", ""),
+    ];
+    for t in &told {
+        assert_eq!(ids(&lint_for(t, "linux/arm/v6")), [], "{t}");
+    }
+    // A fixed GOARM=7 beside GOARCH=$TARGETARCH (inline or ENV) is a fixed
+    // value: FixedGoArch, an error for v6.
+    let fixed = text.replace("TARGETARCH go", "TARGETARCH GOARM=7 go");
+    let f = lint_for(&fixed, "linux/arm/v6,linux/arm/v7");
+    assert_eq!(ids(&f), [("FixedGoArch", 3)]);
+    assert_eq!(f[0].severity, Severity::Error);
+    let env = text.replace("RUN CGO", "ENV GOARM=7\nRUN CGO");
+    let f = lint_for(&env, "linux/arm/v6");
+    assert_eq!(ids(&f), [("FixedGoArch", 3)]);
+    assert!(f[0].message.contains("TARGETVARIANT"), "{}", f[0].message);
+}
+
+/// Holdout2 039 (docker-guacamole issue #50): $TARGETPLATFORM never
+/// declared in a stage on the target platform is empty, so the if chain
+/// choosing the download takes its amd64 else branch on every platform.
+#[test]
+fn an_undeclared_targetplatform_that_chooses_the_download() {
+    let text = "FROM debian:bookworm
+RUN if [ \"$TARGETPLATFORM\" = \"linux/arm64\" ]; then A=arm64; else A=amd64; fi && curl -fLo /usr/local/bin/tool \"https://example.com/tool-linux-$A\"
+";
+    let f = lint_for(text, "linux/amd64,linux/arm64");
+    assert_eq!(ids(&f), [("UndeclaredPlatformArg", 2)]);
+    assert_eq!(f[0].severity, Severity::Error);
+    assert!(
+        f[0].message.contains("$TARGETPLATFORM is empty")
+            && f[0].message.contains("ARG TARGETPLATFORM")
+            && f[0].message.contains("else"),
+        "{}",
+        f[0].message
+    );
+    // A case on it, a URL built from it, `[[ ]]` and `test`.
+    let case = "FROM alpine\nRUN case \"$TARGETARCH\" in arm64) A=aarch64;; *) A=x86_64;; esac; wget -O /t https://x.invalid/t-$A\n";
+    let f = lint(case);
+    assert_eq!(ids(&f), [("UndeclaredPlatformArg", 2)]);
+    assert!(f[0].message.contains("`*)`"), "{}", f[0].message);
+    for t in [
+        "FROM alpine\nRUN wget -O /t https://x.invalid/t-${TARGETARCH}.tgz\n",
+        "FROM alpine\nADD https://x.invalid/t-${TARGETARCH}.tgz /t.tgz\n",
+        "FROM alpine\nRUN [[ $TARGETARCH == arm64 ]] && apk add foo-arm64 || apk add foo\n",
+        "FROM alpine\nRUN if test \"$TARGETARCH\" != amd64; then echo x > /y; fi\n",
+    ] {
+        assert_eq!(ids(&lint(t)), [("UndeclaredPlatformArg", 2)], "{t}");
+    }
+    // Clean: declared; only used where an empty value is the native one
+    // (main corpus 046); an emptiness test with a native fallback; a build
+    // stage whose result does not reach the image; only printed.
+    for t in [
+        text.replace("FROM debian:bookworm\n", "FROM debian:bookworm\nARG TARGETPLATFORM\n"),
+        "FROM golang AS b\nRUN CGO_ENABLED=0 GOARCH=${TARGETARCH} go build -o /app\nFROM scratch\nCOPY --from=b /app /app\n".to_string(),
+        "FROM alpine\nRUN A=${TARGETARCH:-$(uname -m)}; if [ \"$A\" = x ]; then :; fi; wget https://x.invalid/t-$(uname -m)\n".to_string(),
+        "FROM alpine\nRUN if [ -z \"$TARGETARCH\" ]; then A=$(uname -m); fi\n".to_string(),
+        "FROM alpine AS unused\nRUN wget https://x.invalid/t-${TARGETARCH}\nFROM alpine AS t\nRUN case $TARGETARCH in arm64) A=1;; esac\nFROM scratch\nCOPY x /x\n".to_string(),
+        "FROM alpine\nRUN echo \"building for $TARGETPLATFORM\"\n".to_string(),
+    ] {
+        assert_eq!(ids(&lint(&t)), [], "{t}");
+    }
+}
