@@ -19,6 +19,7 @@ const PROTOS: &[&str] = &[
     "session/secrets.proto",
     "grpc/health.proto",
     "google/rpc/status.proto",
+    "session/upload.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
