@@ -20,6 +20,7 @@ const PROTOS: &[&str] = &[
     "grpc/health.proto",
     "google/rpc/status.proto",
     "session/upload.proto",
+    "session/sshforward.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -37,6 +37,7 @@ use crate::buildkit::filesync::{
 use crate::buildkit::secrets::{SecretError, SecretsService};
 use crate::buildkit::session::Services;
 use crate::buildkit::solve::{self, SolveError, Solved};
+use crate::buildkit::sshforward::{SshError, SshService};
 use crate::buildkit::store::{self, BuilderFlags};
 use crate::buildkit::transport::connect_with;
 use crate::buildkit::upload::UploadService;
@@ -75,6 +76,8 @@ pub struct Request {
     pub push: bool,
     pub load: bool,
     pub secrets: Vec<String>,
+    /// `--ssh`: the agents `RUN --mount=type=ssh` reaches.
+    pub ssh: Vec<String>,
     pub strict: bool,
     /// `--deep`: judge every program of each platform's result.
     pub deep: bool,
@@ -122,6 +125,8 @@ pub enum ExecError {
     Platform { value: String, reason: String },
     #[error(transparent)]
     Secret(#[from] SecretError),
+    #[error(transparent)]
+    Ssh(#[from] SshError),
     #[error(transparent)]
     Auth(#[from] CredentialsError),
     #[error(transparent)]
@@ -217,6 +222,7 @@ pub async fn execute(
         }
     }
     let secrets = SecretsService::from_flags(&req.secrets)?;
+    let ssh = SshService::from_flags(&req.ssh, &|k| std::env::var(k).ok())?;
     let auth = AuthService::new()?;
 
     let env = Environment::from_process();
@@ -285,6 +291,9 @@ pub async fn execute(
     services.add(secrets.into_server());
     if from_stdin.context_url.is_some() {
         services.add(upload.into_server());
+    }
+    if !ssh.is_empty() {
+        services.add(ssh.into_server());
     }
     let mut handles = Vec::new();
     let mut load_via: Option<(EngineHost, TempFile)> = None;
