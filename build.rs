@@ -19,6 +19,8 @@ const PROTOS: &[&str] = &[
     "session/secrets.proto",
     "grpc/health.proto",
     "google/rpc/status.proto",
+    "session/upload.proto",
+    "session/sshforward.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

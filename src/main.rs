@@ -67,6 +67,9 @@ struct BuildArgs {
     /// Secrets for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR
     #[arg(long = "secret", value_name = "SPEC")]
     secrets: Vec<String>,
+    /// SSH agent sockets for RUN --mount=type=ssh: default (SSH_AUTH_SOCK) or ID=SOCKET
+    #[arg(long = "ssh", value_name = "default|ID=SOCKET")]
+    ssh: Vec<String>,
     /// Do not use the build cache
     #[arg(long)]
     no_cache: bool,
@@ -391,6 +394,7 @@ fn run_build(args: BuildArgs) -> Exit {
         push: args.push,
         load: args.load,
         secrets: args.secrets.clone(),
+        ssh: args.ssh.clone(),
         strict: args.strict,
         deep: args.deep,
         builder: BuilderFlags {

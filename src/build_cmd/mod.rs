@@ -16,6 +16,7 @@ mod frontend;
 mod options;
 pub mod output;
 mod run;
+mod stdin;
 
 pub use flags::{parse_call, Call, FrontendFlags};
 pub use options::{prepare, OptionsError};
@@ -36,8 +37,10 @@ use crate::buildkit::filesync::{
 use crate::buildkit::secrets::{SecretError, SecretsService};
 use crate::buildkit::session::Services;
 use crate::buildkit::solve::{self, SolveError, Solved};
+use crate::buildkit::sshforward::{SshError, SshService};
 use crate::buildkit::store::{self, BuilderFlags};
 use crate::buildkit::transport::connect_with;
+use crate::buildkit::upload::UploadService;
 use crate::docker::credentials::CredentialsError;
 use crate::docker::{current_engine, Engine, EngineHost, Environment};
 use crate::gate::{platform_list, Decision, Event, Gate};
@@ -73,6 +76,8 @@ pub struct Request {
     pub push: bool,
     pub load: bool,
     pub secrets: Vec<String>,
+    /// `--ssh`: the agents `RUN --mount=type=ssh` reaches.
+    pub ssh: Vec<String>,
     pub strict: bool,
     /// `--deep`: judge every program of each platform's result.
     pub deep: bool,
@@ -120,6 +125,8 @@ pub enum ExecError {
     Platform { value: String, reason: String },
     #[error(transparent)]
     Secret(#[from] SecretError),
+    #[error(transparent)]
+    Ssh(#[from] SshError),
     #[error(transparent)]
     Auth(#[from] CredentialsError),
     #[error(transparent)]
@@ -187,7 +194,14 @@ pub async fn execute(
     events: Option<UnboundedSender<Event>>,
 ) -> Result<Outcome, ExecError> {
     // Everything that can be refused is refused before the daemon is asked.
-    let (mut solve, local_dirs) = prepare(req, &|k| std::env::var(k).ok())?;
+    let upload = UploadService::new();
+    let from_stdin = stdin::read(
+        &req.context,
+        req.file.as_deref(),
+        || Box::new(std::io::stdin()),
+        &upload,
+    )?;
+    let (mut solve, local_dirs) = prepare(req, &from_stdin, &|k| std::env::var(k).ok())?;
     let call = match &req.flags.call {
         Some(c) => parse_call(c)?,
         None => None,
@@ -208,6 +222,7 @@ pub async fn execute(
         }
     }
     let secrets = SecretsService::from_flags(&req.secrets)?;
+    let ssh = SshService::from_flags(&req.ssh, &|k| std::env::var(k).ok())?;
     let auth = AuthService::new()?;
 
     let env = Environment::from_process();
@@ -274,6 +289,12 @@ pub async fn execute(
     services.add(FileSyncService::new(dirs).into_server());
     services.add(auth.into_server());
     services.add(secrets.into_server());
+    if from_stdin.context_url.is_some() {
+        services.add(upload.into_server());
+    }
+    if !ssh.is_empty() {
+        services.add(ssh.into_server());
+    }
     let mut handles = Vec::new();
     let mut load_via: Option<(EngineHost, TempFile)> = None;
     let mut targets = Vec::new();
@@ -368,7 +389,7 @@ pub async fn execute(
             let Some(call) = &call else {
                 return Err(ExecError::Build("a subrequest's answer to a build".into()));
             };
-            let (frontend_name, shown) = dockerfile_names(req);
+            let (frontend_name, shown) = dockerfile_names(req, &from_stdin);
             Ok(Outcome {
                 report: report(Vec::new()),
                 exported: false,
@@ -431,7 +452,7 @@ pub async fn execute(
             returned: Ok(()),
         }) => Ok(Outcome {
             report: {
-                attach_sources(req, &mut platforms);
+                attach_sources(req, &from_stdin, &mut platforms);
                 report(platforms)
             },
             exported: false,
@@ -469,38 +490,47 @@ pub async fn execute(
 }
 
 /// The Dockerfile's name as the frontend sees it (`filename`) and as the
-/// user gave it (buildx's `DockerfileMappingSrc`: `-f` as given, else
-/// `CONTEXT/Dockerfile`).
-fn dockerfile_names(req: &Request) -> (String, String) {
+/// user gave it (buildx's `DockerfileMappingSrc`: `-f` as given, `stdin`
+/// for `-f -`, else `CONTEXT/Dockerfile`).
+fn dockerfile_names(req: &Request, from_stdin: &stdin::StdinInputs) -> (String, String) {
     let shown = match &req.file {
+        Some(f) if stdin::is_stdin(f) => "stdin".to_string(),
         Some(f) => f.display().to_string(),
         None => req.context.join("Dockerfile").display().to_string(),
     };
-    let frontend = req.file.as_ref().and_then(|f| f.file_name()).map_or_else(
-        || "Dockerfile".to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
+    let frontend = if from_stdin.dockerfile.is_some() {
+        "Dockerfile".to_string()
+    } else {
+        req.file.as_ref().and_then(|f| f.file_name()).map_or_else(
+            || "Dockerfile".to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+    };
     (frontend, shown)
 }
 
 /// Each failing platform's Dockerfile line (`lint::explain`): the lint
 /// finding that explains it, else the instruction that wrote its program.
 /// Nothing when the Dockerfile cannot be read again or does not parse.
-fn attach_sources(req: &Request, platforms: &mut [crate::inspect::PlatformReport]) {
-    let path = req
-        .file
-        .clone()
-        .unwrap_or_else(|| req.context.join("Dockerfile"));
+fn attach_sources(
+    req: &Request,
+    from_stdin: &stdin::StdinInputs,
+    platforms: &mut [crate::inspect::PlatformReport],
+) {
+    if from_stdin.context_url.is_some() {
+        // The Dockerfile is inside the tar the daemon unpacked.
+        return;
+    }
+    let (_, shown) = dockerfile_names(req, from_stdin);
+    let path = from_stdin.dockerfile_path().unwrap_or_else(|| {
+        req.file
+            .clone()
+            .unwrap_or_else(|| req.context.join("Dockerfile"))
+    });
     let Ok(text) = std::fs::read_to_string(&path) else {
         return;
     };
-    crate::lint::explain::attach(
-        &path.display().to_string(),
-        &text,
-        req.target.as_deref(),
-        req.strict,
-        platforms,
-    );
+    crate::lint::explain::attach(&shown, &text, req.target.as_deref(), req.strict, platforms);
 }
 
 /// The build failed on the daemon; a failed export explains it.

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use super::stdin::{is_stdin, StdinInputs};
 use super::{Network, Request};
 use crate::buildkit::solve::Solve;
 
@@ -34,9 +35,10 @@ pub enum OptionsError {
 /// buildx does: taken from the environment when set, else dropped).
 pub fn prepare(
     req: &Request,
+    stdin: &StdinInputs,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(Solve, BTreeMap<String, PathBuf>), OptionsError> {
-    let loc = locals(req)?;
+    let loc = locals(req, stdin)?;
     let mut opts = BTreeMap::new();
     opts.insert("filename".to_string(), loc.filename.clone());
     if let Some(url) = &loc.remote {
@@ -44,9 +46,9 @@ pub fn prepare(
         // git or http source); a local Dockerfile then comes from its own
         // local, named by `dockerfilekey` (`build/opt.go`).
         opts.insert("context".into(), url.clone());
-        if loc.dockerfile_dir.is_some() {
-            opts.insert("dockerfilekey".into(), "dockerfile".into());
-        }
+    }
+    if loc.dockerfilekey {
+        opts.insert("dockerfilekey".into(), "dockerfile".into());
     }
     for a in &req.build_args {
         match a.split_once('=') {
@@ -121,12 +123,50 @@ struct Locals {
     dockerfile_dir: Option<PathBuf>,
     /// The `filename` option.
     filename: String,
+    /// The Dockerfile is not in the context (a remote context's local
+    /// Dockerfile, or one read from stdin): named by `dockerfilekey`.
+    dockerfilekey: bool,
     /// What the session's shared key and name derive from.
     key: PathBuf,
 }
 
-/// The context and Dockerfile of `req`, checked.
-fn locals(req: &Request) -> Result<Locals, OptionsError> {
+/// The context and Dockerfile of `req` (and what stdin gave), checked.
+fn locals(req: &Request, stdin: &StdinInputs) -> Result<Locals, OptionsError> {
+    let from_stdin = stdin.dockerfile.as_ref().map(|d| d.path().to_path_buf());
+    if is_stdin(&req.context) {
+        // `build/opt.go` loadInputs: a tar is the context (its Dockerfile
+        // is `-f` as given, inside it); a Dockerfile alone is built with an
+        // empty context.
+        return Ok(
+            match (&stdin.context_url, from_stdin, &stdin.empty_context) {
+                (Some(url), _, _) => Locals {
+                    context: None,
+                    remote: Some(url.clone()),
+                    dockerfile_dir: None,
+                    filename: req.file.as_ref().map_or_else(
+                        || "Dockerfile".to_string(),
+                        |f| f.to_string_lossy().into_owned(),
+                    ),
+                    dockerfilekey: false,
+                    key: req.context.clone(),
+                },
+                (None, Some(dir), Some(empty)) => Locals {
+                    context: Some(empty.path().to_path_buf()),
+                    remote: None,
+                    dockerfile_dir: Some(dir),
+                    filename: "Dockerfile".into(),
+                    dockerfilekey: true,
+                    key: req.context.clone(),
+                },
+                _ => {
+                    return Err(OptionsError::Context {
+                        path: req.context.clone(),
+                        reason: "stdin was not read".into(),
+                    })
+                }
+            },
+        );
+    }
     if let Some(url) = req
         .context
         .to_str()
@@ -135,6 +175,7 @@ fn locals(req: &Request) -> Result<Locals, OptionsError> {
         // A remote context: an absolute `-f` is a local file of its own,
         // a relative one a path inside the context (`build/opt.go`).
         let (dockerfile_dir, filename) = match &req.file {
+            Some(f) if is_stdin(f) => (from_stdin.clone(), "Dockerfile".to_string()),
             Some(f) if f.is_absolute() => {
                 let (dir, name) = local_dockerfile(f, f.clone())?;
                 (Some(dir), name)
@@ -145,6 +186,7 @@ fn locals(req: &Request) -> Result<Locals, OptionsError> {
         return Ok(Locals {
             context: None,
             remote: Some(url.to_string()),
+            dockerfilekey: dockerfile_dir.is_some(),
             dockerfile_dir,
             filename,
             key: PathBuf::from(url),
@@ -170,6 +212,16 @@ fn locals(req: &Request) -> Result<Locals, OptionsError> {
         }
     }
 
+    if let Some(dir) = from_stdin {
+        return Ok(Locals {
+            context: Some(context.clone()),
+            remote: None,
+            dockerfile_dir: Some(dir),
+            filename: "Dockerfile".into(),
+            dockerfilekey: true,
+            key: context,
+        });
+    }
     // The Dockerfile's folder is served as its own local; the frontend
     // reads `filename` inside it.
     let dockerfile = match &req.file {
@@ -201,6 +253,7 @@ fn locals(req: &Request) -> Result<Locals, OptionsError> {
         remote: None,
         dockerfile_dir: Some(dir),
         filename,
+        dockerfilekey: false,
         key: context,
     })
 }
@@ -264,6 +317,7 @@ mod tests {
                 context: d.path().into(),
                 ..Default::default()
             },
+            &StdinInputs::default(),
             &no_env,
         )
         .unwrap();
@@ -285,6 +339,7 @@ mod tests {
                 file: Some(f),
                 ..Default::default()
             },
+            &StdinInputs::default(),
             &no_env,
         )
         .unwrap();
@@ -306,6 +361,7 @@ mod tests {
                 network: Network::Host,
                 ..Default::default()
             },
+            &StdinInputs::default(),
             &env,
         )
         .unwrap();
@@ -329,6 +385,7 @@ mod tests {
                 context: "/nonexistent/ctx".into(),
                 ..Default::default()
             },
+            &StdinInputs::default(),
             &no_env,
         )
         .unwrap_err();
@@ -339,6 +396,7 @@ mod tests {
                 context: d.path().into(),
                 ..Default::default()
             },
+            &StdinInputs::default(),
             &no_env,
         )
         .unwrap_err();
@@ -350,6 +408,7 @@ mod tests {
                 build_args: vec!["=x".into()],
                 ..Default::default()
             },
+            &StdinInputs::default(),
             &no_env,
         )
         .unwrap_err();
@@ -364,6 +423,7 @@ mod tests {
                 context: url.into(),
                 ..Default::default()
             },
+            &StdinInputs::default(),
             &no_env,
         )
         .unwrap();
@@ -380,6 +440,7 @@ mod tests {
                 file: Some(f),
                 ..Default::default()
             },
+            &StdinInputs::default(),
             &no_env,
         )
         .unwrap();
@@ -392,11 +453,74 @@ mod tests {
                 file: Some("build/Dockerfile".into()),
                 ..Default::default()
             },
+            &StdinInputs::default(),
             &no_env,
         )
         .unwrap();
         assert_eq!(p.frontend_attrs["filename"], "build/Dockerfile");
         assert!(!p.frontend_attrs.contains_key("dockerfilekey"));
+    }
+
+    #[test]
+    fn stdin_inputs_become_locals_as_buildx_makes_them() {
+        use crate::buildkit::upload::UploadService;
+        use std::io::Read;
+        let up = UploadService::new();
+        let stdin = |b: &'static [u8]| move || Box::new(b) as Box<dyn Read + Send>;
+        // A Dockerfile alone: an empty context and the Dockerfile's folder.
+        let req = Request {
+            context: "-".into(),
+            ..Default::default()
+        };
+        let got =
+            super::super::stdin::read(&req.context, None, stdin(b"FROM scratch\n"), &up).unwrap();
+        let (p, dirs) = prepare(&req, &got, &no_env).unwrap();
+        assert_eq!(p.frontend_attrs["filename"], "Dockerfile");
+        assert_eq!(p.frontend_attrs["dockerfilekey"], "dockerfile");
+        assert!(!p.frontend_attrs.contains_key("context"));
+        assert_eq!(dirs["context"], got.empty_context.as_ref().unwrap().path());
+        assert_eq!(dirs["dockerfile"], got.dockerfile.as_ref().unwrap().path());
+
+        // `-f -` with a directory: the context as usual, the Dockerfile
+        // from stdin.
+        let d = ctx();
+        let req = Request {
+            context: d.path().into(),
+            file: Some("-".into()),
+            ..Default::default()
+        };
+        let got = super::super::stdin::read(
+            &req.context,
+            req.file.as_deref(),
+            stdin(b"FROM scratch\n"),
+            &up,
+        )
+        .unwrap();
+        let (p, dirs) = prepare(&req, &got, &no_env).unwrap();
+        assert_eq!(dirs["context"], d.path());
+        assert_eq!(dirs["dockerfile"], got.dockerfile.as_ref().unwrap().path());
+        assert_eq!(p.frontend_attrs["dockerfilekey"], "dockerfile");
+
+        // A tar: the upload's URL is the context; -f names a file in it.
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_ustar();
+        h.set_size(0);
+        h.set_cksum();
+        b.append_data(&mut h, "sub/x.Dockerfile", std::io::empty())
+            .unwrap();
+        let tar: &'static [u8] = Box::leak(b.into_inner().unwrap().into_boxed_slice());
+        let req = Request {
+            context: "-".into(),
+            file: Some("sub/x.Dockerfile".into()),
+            ..Default::default()
+        };
+        let got =
+            super::super::stdin::read(&req.context, req.file.as_deref(), stdin(tar), &up).unwrap();
+        let (p, dirs) = prepare(&req, &got, &no_env).unwrap();
+        assert!(p.frontend_attrs["context"].starts_with("http://buildkit-session/"));
+        assert_eq!(p.frontend_attrs["filename"], "sub/x.Dockerfile");
+        assert!(!p.frontend_attrs.contains_key("dockerfilekey"));
+        assert!(dirs.is_empty(), "{dirs:?}");
     }
 
     #[test]

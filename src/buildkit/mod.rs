@@ -1,7 +1,7 @@
 //! A BuildKit client, reusable and ignorant of archgate's gate: builder
 //! addresses and resolution (`addr`, `store`), transports, the generated
 //! protocol, first calls (`client`), the session the daemon calls back
-//! (`session` with `filesync`, `auth`, `secrets`), the gateway and its
+//! (`session` with `filesync`, `auth`, `secrets`, `upload`, `sshforward`), the gateway and its
 //! `RootFs` (`gateway`), progress rendering, and the two runners of a build
 //! function: a client-side gateway build (`solve`) and a frontend started
 //! by the daemon, on its stdio (`frontend`).
@@ -25,8 +25,10 @@ pub mod proto;
 pub mod secrets;
 pub mod session;
 pub mod solve;
+pub mod sshforward;
 pub mod store;
 pub mod transport;
+pub mod upload;
 
 pub use crate::dial::{TcpAddr, TlsOptions, CONNECT_TIMEOUT};
 pub use crate::docker::{EngineHost, Environment};

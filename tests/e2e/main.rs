@@ -13,6 +13,8 @@ mod build_flags;
 mod build_gate;
 mod build_lifecycle;
 mod build_load;
+mod build_ssh;
+mod build_stdin;
 mod buildkit_transport;
 mod daemon;
 mod debian;

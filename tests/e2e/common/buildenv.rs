@@ -1133,6 +1133,11 @@ impl Build {
         self.archgate = self.archgate.timeout(t);
         self
     }
+    /// stdin read from this file ([`Archgate::stdin_file`]).
+    pub fn stdin_file(mut self, path: &Path) -> Self {
+        self.archgate = self.archgate.stdin_file(path);
+        self
+    }
     /// stdout a pipe nobody reads any more (see [`Archgate::stdout_closed`]).
     pub fn stdout_closed(mut self) -> Self {
         self.archgate = self.archgate.stdout_closed();

@@ -346,6 +346,8 @@ pub struct Archgate {
     stdout_closed: bool,
     measure_rss: bool,
     timeout: Option<Duration>,
+    /// A file the child reads as its stdin (default: none, /dev/null).
+    stdin: Option<PathBuf>,
 }
 
 impl Archgate {
@@ -360,6 +362,7 @@ impl Archgate {
             stdout_closed: false,
             measure_rss: false,
             timeout: None,
+            stdin: None,
         }
     }
 
@@ -398,6 +401,12 @@ impl Archgate {
         self
     }
 
+    /// The child's stdin is this file.
+    pub fn stdin_file(mut self, path: &Path) -> Archgate {
+        self.stdin = Some(path.to_path_buf());
+        self
+    }
+
     /// Measure the peak RSS of the process ([`run_measured`]).
     pub fn measure_rss(mut self) -> Archgate {
         self.measure_rss = true;
@@ -413,6 +422,9 @@ impl Archgate {
     fn command(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_archgate"));
         cmd.args(&self.args).stdin(Stdio::null());
+        if let Some(p) = &self.stdin {
+            cmd.stdin(std::fs::File::open(p).expect("the stdin file"));
+        }
         for (k, v) in &self.envs {
             match v {
                 Some(v) => cmd.env(k, v),
