@@ -633,6 +633,36 @@ fn warn_mode_passes_and_shows_the_findings(row: Row) {
     assert!(dest.join("linux_arm64/app").is_file(), "{run}");
 }
 
+/// buildx shows a warning's excerpt under `docker --debug`: archgate's
+/// lint finding and the failing platform both point at their line
+/// (Docker 28, buildx 0.29).
+#[test]
+fn warnings_show_their_dockerfile_excerpt_under_debug() {
+    let ctx = two_arch_context(&with_syntax(HARDCODED_DOCKERFILE));
+    let out = common::tmp();
+    let mut c = env().docker28();
+    c.args(["--debug", "buildx", "build", "--progress", "plain"])
+        .args([
+            "--platform",
+            TWO_PLATFORMS,
+            "--build-arg",
+            "ARCHGATE_MODE=warn",
+        ])
+        .args([
+            "-o",
+            &format!("type=local,dest={}", out.path().join("d").display()),
+        ])
+        .arg(ctx.path());
+    let run = finish(c);
+    run.passed().went_through_archgate().mentions(&[
+        "2 warnings found",
+        "ArchSuffixedCopy: app-amd64 is the amd64 build",
+        "Dockerfile:4\n--------------------",
+        " 4 | >>> COPY app-amd64 /app",
+        "line: Dockerfile:4: COPY app-amd64 /app",
+    ]);
+}
+
 fn dockerfile_frontend_image_through_archgate_dockerfile(row: Row) {
     let arg = format!("ARCHGATE_DOCKERFILE={}", dockerfile_image());
     let good = two_arch_context(&with_syntax(TWO_PLATFORM_DOCKERFILE));
