@@ -50,11 +50,14 @@ struct Ingest {
     updated: SystemTime,
 }
 
+/// Writes in progress, by (store id, ref).
+type Ingests = Arc<Mutex<HashMap<(String, String), Arc<Mutex<Ingest>>>>>;
+
 /// The content stores the session serves, by id.
 #[derive(Clone)]
 pub struct ContentService {
     stores: Arc<HashMap<String, PathBuf>>,
-    ingests: Arc<Mutex<HashMap<(String, String), Arc<Mutex<Ingest>>>>>,
+    ingests: Ingests,
 }
 
 impl ContentService {

@@ -190,8 +190,11 @@ fn round_trip(cache_to: &str, cache_from: &str) {
 
 #[test]
 fn registry_cache_hits_on_a_pruned_builder() {
-    let reg = Registry::anonymous();
-    let r = format!("{}/archgate-cache/{}:cache", env().registry(), unique("regcache"));
+    let r = format!(
+        "{}/archgate-cache/{}:cache",
+        env().registry(),
+        unique("regcache")
+    );
     round_trip(&format!("type=registry,ref={r},mode=max"), &r);
 }
 
