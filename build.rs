@@ -17,6 +17,7 @@ const PROTOS: &[&str] = &[
     "session/filesync.proto",
     "session/auth.proto",
     "session/secrets.proto",
+    "containerd/content.proto",
     "grpc/health.proto",
     "google/rpc/status.proto",
     "session/upload.proto",

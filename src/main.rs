@@ -158,6 +158,24 @@ struct BuildArgs {
     /// Ulimit for RUN steps (name=soft[:hard]; repeatable)
     #[arg(long = "ulimit", value_name = "ULIMIT")]
     ulimits: Vec<String>,
+    /// External cache sources: NAME[:TAG], or type=registry|local|inline|gha|s3|azblob,KEY=VALUE,...
+    #[arg(long = "cache-from", value_name = "SPEC")]
+    cache_from: Vec<String>,
+    /// Cache export destinations: NAME[:TAG], or type=registry|local|inline|gha|s3|azblob,KEY=VALUE,...
+    #[arg(long = "cache-to", value_name = "SPEC")]
+    cache_to: Vec<String>,
+    /// Attestation parameters: type=provenance|sbom[,disabled=true][,KEY=VALUE...]
+    #[arg(long = "attest", value_name = "SPEC")]
+    attests: Vec<String>,
+    /// Shorthand for --attest=type=provenance (a boolean, or its attributes: mode=min|max,...)
+    #[arg(long, value_name = "SPEC")]
+    provenance: Option<String>,
+    /// Shorthand for --attest=type=sbom (a boolean, or its attributes)
+    #[arg(long, value_name = "SPEC")]
+    sbom: Option<String>,
+    /// Add an annotation: KEY=VALUE, or TYPE[,TYPE...]:KEY=VALUE (index, index-descriptor, manifest, manifest-descriptor, each with an optional [PLATFORM])
+    #[arg(long = "annotation", value_name = "SPEC")]
+    annotations: Vec<String>,
     /// Build context directory
     #[arg(value_name = "CONTEXT")]
     context: std::path::PathBuf,
@@ -424,6 +442,12 @@ fn run_build(args: BuildArgs) -> Exit {
             build_contexts: args.build_contexts.clone(),
         },
         iidfile: args.iidfile.clone(),
+        cache_from: args.cache_from.clone(),
+        cache_to: args.cache_to.clone(),
+        attests: args.attests.clone(),
+        provenance: args.provenance.clone(),
+        sbom: args.sbom.clone(),
+        annotations: args.annotations.clone(),
         stdout_is_terminal: std::io::stdout().is_terminal(),
     };
     let mut progress = Progress::new(

@@ -10,6 +10,8 @@
 //! BuildKit understands (frontend options, local directories, exporter
 //! attributes), so the BuildKit client and the gate stay ignorant of the CLI.
 
+mod attest;
+mod cache;
 pub mod call;
 mod flags;
 mod frontend;
@@ -29,7 +31,8 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::buildkit::addr::BuilderAddr;
 use crate::buildkit::auth::AuthService;
-use crate::buildkit::client::list_workers;
+use crate::buildkit::client::{list_workers, WorkerInfo};
+use crate::buildkit::content::ContentService;
 use crate::buildkit::error::BuildError;
 use crate::buildkit::filesync::{
     ExportTarget, FileSendRouter, FileSendService, FileSyncService, TarDest,
@@ -88,6 +91,15 @@ pub struct Request {
     pub flags: FrontendFlags,
     /// `--iidfile`: the image ID written there after the export.
     pub iidfile: Option<PathBuf>,
+    /// `--cache-from` and `--cache-to` values as given.
+    pub cache_from: Vec<String>,
+    pub cache_to: Vec<String>,
+    /// `--attest` values, and `--provenance`, `--sbom` as given.
+    pub attests: Vec<String>,
+    pub provenance: Option<String>,
+    pub sbom: Option<String>,
+    /// `--annotation` values as given.
+    pub annotations: Vec<String>,
     /// Whether stdout is a terminal (a tarball is never written to one).
     pub stdout_is_terminal: bool,
 }
@@ -121,6 +133,9 @@ pub fn image_id(exporter_response: &BTreeMap<String, String>) -> &str {
 pub enum ExecError {
     #[error(transparent)]
     Options(#[from] OptionsError),
+    /// The builder cannot do what a flag asks (exit 2, before the solve).
+    #[error("{0}")]
+    Unsupported(String),
     #[error("invalid --platform {value:?}: {reason}")]
     Platform { value: String, reason: String },
     #[error(transparent)]
@@ -201,7 +216,9 @@ pub async fn execute(
         || Box::new(std::io::stdin()),
         &upload,
     )?;
-    let (mut solve, local_dirs) = prepare(req, &from_stdin, &|k| std::env::var(k).ok())?;
+    let env_var = |k: &str| std::env::var(k).ok();
+    let (mut solve, local_dirs) = prepare(req, &from_stdin, &env_var)?;
+    let extras = Extras::parse(req, &env_var)?;
     let call = match &req.flags.call {
         Some(c) => parse_call(c)?,
         None => None,
@@ -222,7 +239,7 @@ pub async fn execute(
         }
     }
     let secrets = SecretsService::from_flags(&req.secrets)?;
-    let ssh = SshService::from_flags(&req.ssh, &|k| std::env::var(k).ok())?;
+    let ssh = SshService::from_flags(&req.ssh, &env_var)?;
     let auth = AuthService::new()?;
 
     let env = Environment::from_process();
@@ -277,6 +294,23 @@ pub async fn execute(
         // no default export for a call either).
         plans.clear();
     }
+    extras.check_builder(&daemon, &workers)?;
+    // Annotations go to every exporter, as buildx puts them.
+    for p in &mut plans {
+        p.attrs.extend(extras.annotations.clone());
+    }
+    let caches = cache::prepare(extras.cache_from, extras.cache_to, &mut |w| {
+        tracing::warn!("{w}")
+    })?;
+    solve.frontend_attrs.extend(extras.attests.frontend_options(
+        extras.default_provenance && daemon_takes_attestations(&daemon, &workers),
+    ));
+    if let Some(v) = caches.frontend_option() {
+        solve.frontend_attrs.insert("cache-imports".into(), v);
+    }
+    let entry = |e: &cache::CacheEntry| (e.typ.clone(), e.attrs.clone());
+    solve.cache_imports = caches.imports.iter().map(entry).collect();
+    solve.cache_exports = caches.exports.iter().map(entry).collect();
     for p in &plans {
         p.check_stdout(req.stdout_is_terminal)?;
     }
@@ -334,6 +368,18 @@ pub async fn execute(
     }
     if !targets.is_empty() {
         services.add(FileSendRouter::new(targets));
+    }
+    if !caches.stores.is_empty() {
+        services.add(
+            ContentService::new(
+                caches
+                    .stores
+                    .iter()
+                    .map(|s| (s.id.clone(), s.dir.clone()))
+                    .collect(),
+            )
+            .into_server(),
+        );
     }
 
     let default_platform = workers
@@ -415,6 +461,16 @@ pub async fn execute(
             // destinations.
             for h in &handles {
                 h.commit().await.map_err(ExecError::Export)?;
+            }
+            // A local cache export's index names the cache BuildKit wrote.
+            if let Some(desc) = exporter_response.get("cache.manifest") {
+                for s in &caches.stores {
+                    if let Some(tag) = &s.export_tag {
+                        cache::put_index(&s.dir, tag, desc).map_err(|e| {
+                            ExecError::Export(format!("cache {}: {e}", s.dir.display()))
+                        })?;
+                    }
+                }
             }
             let exported = !plans.is_empty();
             if let (Some((engine, tar)), true) = (&load_via, exported) {
@@ -538,5 +594,81 @@ fn daemon_failed(message: String, export_error: Option<String>) -> ExecError {
     ExecError::Build(match export_error {
         Some(e) => format!("{message} (writing the export: {e})"),
         None => message,
+    })
+}
+
+/// The flags read by `cache` and `attest`, checked before the daemon is
+/// asked anything.
+struct Extras {
+    cache_from: Vec<cache::CacheEntry>,
+    cache_to: Vec<cache::CacheEntry>,
+    attests: attest::Attests,
+    /// `BUILDX_NO_DEFAULT_ATTESTATIONS` is not set.
+    default_provenance: bool,
+    annotations: BTreeMap<String, String>,
+}
+
+impl Extras {
+    fn parse(req: &Request, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, OptionsError> {
+        let cache_from = cache::parse("--cache-from", &req.cache_from, env)?;
+        let mut cache_to = cache::parse("--cache-to", &req.cache_to, env)?;
+        // buildx: `--build-arg BUILDKIT_INLINE_CACHE=1` is an inline export.
+        let inline = req.build_args.iter().any(|a| {
+            a.split_once('=').is_some_and(|(k, v)| {
+                k == "BUILDKIT_INLINE_CACHE" && crate::goparse::parse_go_bool(v) == Some(true)
+            })
+        });
+        if inline {
+            cache_to.push(cache::CacheEntry {
+                typ: "inline".into(),
+                attrs: BTreeMap::new(),
+            });
+        }
+        Ok(Extras {
+            cache_from,
+            cache_to,
+            attests: attest::parse_attests(
+                &req.attests,
+                req.provenance.as_deref(),
+                req.sbom.as_deref(),
+            )?,
+            default_provenance: attest::default_provenance_wanted(env)?,
+            annotations: attest::parse_annotations(&req.annotations)?,
+        })
+    }
+
+    /// Refuse, as buildx does, what the builder cannot do: a cache export
+    /// other than inline, or attestations, on a Docker Engine without the
+    /// containerd image store; attestations on a BuildKit older than v0.11.
+    fn check_builder(&self, daemon: &DaemonKind, workers: &[WorkerInfo]) -> Result<(), ExecError> {
+        let plain_engine = daemon.docker_engine && !daemon.containerd_store;
+        if plain_engine && self.cache_to.iter().any(|e| e.typ != "inline") {
+            return Err(ExecError::Unsupported(
+                "--cache-to: cache export is not supported for the docker driver (switch to a different driver, or turn on the containerd image store)".into(),
+            ));
+        }
+        if self.attests.any_enabled() && !daemon_takes_attestations(daemon, workers) {
+            return Err(ExecError::Unsupported(if plain_engine {
+                "--attest: attestations are not supported for the docker driver (switch to a different driver, or turn on the containerd image store)".into()
+            } else {
+                "--attest: attestations are not supported by the current BuildKit daemon".into()
+            }));
+        }
+        Ok(())
+    }
+}
+
+/// Whether the builder keeps attestations (buildx: the
+/// `exporter.image.attestations` cap, BuildKit v0.11+, and a multi-platform
+/// driver, which a Docker Engine is only with the containerd store).
+fn daemon_takes_attestations(daemon: &DaemonKind, workers: &[WorkerInfo]) -> bool {
+    if daemon.docker_engine {
+        return daemon.containerd_store;
+    }
+    workers.iter().any(|w| {
+        w.buildkit_version
+            .as_ref()
+            .and_then(|v| v.release())
+            .is_some_and(|(maj, min, _)| (maj, min) >= (0, 11))
     })
 }

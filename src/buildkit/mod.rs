@@ -14,6 +14,7 @@
 pub mod addr;
 pub mod auth;
 pub mod client;
+pub mod content;
 pub mod error;
 pub mod filesync;
 pub mod frontend;

@@ -35,6 +35,10 @@ pub struct Solve {
     pub exporters: Vec<(String, BTreeMap<String, String>)>,
     /// `network.host`, `security.insecure`.
     pub entitlements: Vec<String>,
+    /// Cache imports and exports (`CacheOptionsEntry{Type, Attrs}`), as
+    /// `--cache-from` and `--cache-to` give them.
+    pub cache_imports: Vec<(String, BTreeMap<String, String>)>,
+    pub cache_exports: Vec<(String, BTreeMap<String, String>)>,
     /// Shown by the daemon as the session's name.
     pub session_name: String,
     /// Lets the daemon reuse an earlier transfer of the same context.
@@ -111,6 +115,15 @@ impl<T> Task<T> {
         let h = self.0.take()?;
         h.await.ok()
     }
+}
+
+fn cache_entries(list: &[(String, BTreeMap<String, String>)]) -> Vec<control::CacheOptionsEntry> {
+    list.iter()
+        .map(|(t, a)| control::CacheOptionsEntry {
+            r#type: t.clone(),
+            attrs: a.clone().into_iter().collect(),
+        })
+        .collect()
 }
 
 /// Run one client-side gateway build. `services` must already hold what the
@@ -195,6 +208,10 @@ where
         frontend_attrs: solve.frontend_attrs.clone().into_iter().collect(),
         entitlements: solve.entitlements.clone(),
         exporters,
+        cache: Some(control::CacheOptions {
+            exports: cache_entries(&solve.cache_exports),
+            imports: cache_entries(&solve.cache_imports),
+        }),
         ..Default::default()
     };
     // The solve runs in its own task; `ended` tells the build function's

@@ -8,6 +8,7 @@
 mod common;
 
 mod arch;
+mod build_cache;
 mod build_docker20;
 mod build_flags;
 mod build_gate;

@@ -1,0 +1,761 @@
+//! The session's content store (`containerd.services.content.v1.Content`):
+//! the daemon reads and writes local cache directories through it, as
+//! BuildKit's Go client serves them (`session/content/attachable.go`), each
+//! directory named by the `buildkit-attachable-store-id` metadata
+//! (`local:DIR` for `--cache-from`/`--cache-to type=local`).
+//!
+//! The one idea: a directory is laid out as containerd's local store lays
+//! it out (`blobs/ALG/HEX`), and a blob only appears there once its bytes
+//! are all in and match its digest: a write goes to a private ingest file,
+//! hashed as it arrives, and is renamed into place on commit. The server
+//! side of a write follows containerd's `contentserver` step for step, so
+//! containerd's proxy writer in the daemon sees the answers it expects.
+
+use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use sha2::{Digest as _, Sha256};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::proto::containerd::services::content::v1::{
+    content_server::{Content, ContentServer},
+    AbortRequest, DeleteContentRequest, Info, InfoRequest, InfoResponse, ListContentRequest,
+    ListContentResponse, ListStatusesRequest, ListStatusesResponse, ReadContentRequest,
+    ReadContentResponse, Status as IngestStatus, StatusRequest, StatusResponse, UpdateRequest,
+    UpdateResponse, WriteAction, WriteContentRequest, WriteContentResponse,
+};
+
+/// The metadata key naming the store (BuildKit `session/content`
+/// `GRPCHeaderID`).
+pub const STORE_ID_HEADER: &str = "buildkit-attachable-store-id";
+
+/// How many bytes one `Read` response carries (containerd's content server
+/// reads in 1 MiB buffers).
+const READ_CHUNK: usize = 1 << 20;
+
+/// One write in progress (containerd's "ingest"), by store and ref.
+struct Ingest {
+    file: std::fs::File,
+    path: PathBuf,
+    offset: i64,
+    total: i64,
+    expected: String,
+    hasher: Sha256,
+    started: SystemTime,
+    updated: SystemTime,
+}
+
+/// Writes in progress, by (store id, ref).
+type Ingests = Arc<Mutex<HashMap<(String, String), Arc<Mutex<Ingest>>>>>;
+
+/// The content stores the session serves, by id.
+#[derive(Clone)]
+pub struct ContentService {
+    stores: Arc<HashMap<String, PathBuf>>,
+    ingests: Ingests,
+}
+
+impl ContentService {
+    /// Serve `stores` (id, directory).
+    pub fn new(stores: Vec<(String, PathBuf)>) -> Self {
+        ContentService {
+            stores: Arc::new(stores.into_iter().collect()),
+            ingests: Arc::default(),
+        }
+    }
+
+    pub fn into_server(self) -> ContentServer<ContentService> {
+        ContentServer::new(self)
+    }
+
+    fn store<T>(&self, req: &Request<T>) -> Result<(String, PathBuf), Status> {
+        let id = req
+            .metadata()
+            .get(STORE_ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                Status::invalid_argument(format!("request lacks metadata {STORE_ID_HEADER:?}"))
+            })?;
+        let dir = self
+            .stores
+            .get(id)
+            .ok_or_else(|| Status::not_found(format!("unknown store {id}")))?;
+        Ok((id.to_string(), dir.clone()))
+    }
+}
+
+impl super::session::Advertised for ContentServer<ContentService> {
+    const METHODS: &'static [&'static str] = &[
+        "Info",
+        "Update",
+        "List",
+        "Delete",
+        "Read",
+        "Status",
+        "ListStatuses",
+        "Write",
+        "Abort",
+    ];
+}
+
+/// `DIR/blobs/ALG/HEX` for a digest, as containerd's local store keeps it;
+/// `None` for anything that is not `ALG:HEX` (no path tricks).
+pub fn blob_path(dir: &Path, digest: &str) -> Option<PathBuf> {
+    let (alg, hex) = digest.split_once(':')?;
+    if alg.is_empty()
+        || hex.is_empty()
+        || !alg.bytes().all(|b| b.is_ascii_alphanumeric())
+        || !hex.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        return None;
+    }
+    Some(dir.join("blobs").join(alg).join(hex))
+}
+
+fn blob(dir: &Path, digest: &str) -> Result<PathBuf, Status> {
+    blob_path(dir, digest)
+        .ok_or_else(|| Status::invalid_argument(format!("invalid digest {digest:?}")))
+}
+
+fn timestamp(t: SystemTime) -> prost_types::Timestamp {
+    prost_types::Timestamp::from(t)
+}
+
+fn info_of(digest: &str, path: &Path) -> Result<Info, Status> {
+    match std::fs::metadata(path) {
+        Ok(m) => {
+            let t = m.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+            Ok(Info {
+                digest: digest.to_string(),
+                size: m.len() as i64,
+                created_at: Some(timestamp(t)),
+                updated_at: Some(timestamp(t)),
+                labels: Default::default(),
+            })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(Status::not_found(format!("content {digest}: not found")))
+        }
+        Err(e) => Err(Status::internal(format!("{}: {e}", path.display()))),
+    }
+}
+
+fn io_err(path: &Path, e: std::io::Error) -> Status {
+    Status::internal(format!("{}: {e}", path.display()))
+}
+
+impl Ingest {
+    fn status(&self, r#ref: &str) -> IngestStatus {
+        IngestStatus {
+            started_at: Some(timestamp(self.started)),
+            updated_at: Some(timestamp(self.updated)),
+            r#ref: r#ref.to_string(),
+            offset: self.offset,
+            total: self.total,
+            expected: self.expected.clone(),
+        }
+    }
+
+    fn digest(&self) -> String {
+        format!("sha256:{}", hex::encode(self.hasher.clone().finalize()))
+    }
+
+    fn truncate(&mut self) -> Result<(), Status> {
+        self.file.set_len(0).map_err(|e| io_err(&self.path, e))?;
+        self.file
+            .seek(SeekFrom::Start(0))
+            .map_err(|e| io_err(&self.path, e))?;
+        self.offset = 0;
+        self.hasher = Sha256::new();
+        Ok(())
+    }
+
+    fn write(&mut self, data: &[u8]) -> Result<(), Status> {
+        self.file
+            .write_all(data)
+            .map_err(|e| Status::data_loss(format!("{}: {e}", self.path.display())))?;
+        self.hasher.update(data);
+        self.offset += data.len() as i64;
+        self.updated = SystemTime::now();
+        Ok(())
+    }
+
+    /// containerd's local writer's `Commit`: the size and digest checked,
+    /// the file renamed to its blob path (an existing blob: AlreadyExists).
+    fn commit(&mut self, dir: &Path, size: i64, expected: &str) -> Result<(), Status> {
+        self.file.flush().map_err(|e| io_err(&self.path, e))?;
+        if size > 0 && size != self.offset {
+            return Err(Status::failed_precondition(format!(
+                "unexpected commit size {}, expected {size}",
+                self.offset
+            )));
+        }
+        let got = self.digest();
+        if !expected.is_empty() && expected != got {
+            return Err(Status::failed_precondition(format!(
+                "unexpected commit digest {got}, expected {expected}"
+            )));
+        }
+        let target = blob(dir, &got)?;
+        if target.exists() {
+            let _ = std::fs::remove_file(&self.path);
+            return Err(Status::already_exists(format!(
+                "content {got}: already exists"
+            )));
+        }
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| io_err(parent, e))?;
+        }
+        std::fs::rename(&self.path, &target).map_err(|e| io_err(&target, e))
+    }
+}
+
+#[tonic::async_trait]
+impl Content for ContentService {
+    async fn info(&self, request: Request<InfoRequest>) -> Result<Response<InfoResponse>, Status> {
+        let (_, dir) = self.store(&request)?;
+        let digest = request.into_inner().digest;
+        tracing::debug!(%digest, "content info");
+        let info = info_of(&digest, &blob(&dir, &digest)?)?;
+        Ok(Response::new(InfoResponse { info: Some(info) }))
+    }
+
+    async fn update(
+        &self,
+        _request: Request<UpdateRequest>,
+    ) -> Result<Response<UpdateResponse>, Status> {
+        // containerd's local store without a label store, as BuildKit's
+        // client opens it.
+        Err(Status::failed_precondition(
+            "update not supported on immutable content store",
+        ))
+    }
+
+    type ListStream = ReceiverStream<Result<ListContentResponse, Status>>;
+
+    async fn list(
+        &self,
+        request: Request<ListContentRequest>,
+    ) -> Result<Response<Self::ListStream>, Status> {
+        let (_, dir) = self.store(&request)?;
+        let mut infos = Vec::new();
+        let blobs = dir.join("blobs");
+        for alg in std::fs::read_dir(&blobs).into_iter().flatten().flatten() {
+            for b in std::fs::read_dir(alg.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let digest = format!(
+                    "{}:{}",
+                    alg.file_name().to_string_lossy(),
+                    b.file_name().to_string_lossy()
+                );
+                if let Ok(i) = info_of(&digest, &b.path()) {
+                    infos.push(i);
+                }
+            }
+        }
+        let (tx, rx) = mpsc::channel(1);
+        let _ = tx.send(Ok(ListContentResponse { info: infos })).await;
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn delete(&self, request: Request<DeleteContentRequest>) -> Result<Response<()>, Status> {
+        let (_, dir) = self.store(&request)?;
+        let digest = request.into_inner().digest;
+        let path = blob(&dir, &digest)?;
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(Response::new(())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(Status::not_found(format!("content {digest}: not found")))
+            }
+            Err(e) => Err(io_err(&path, e)),
+        }
+    }
+
+    type ReadStream = ReceiverStream<Result<ReadContentResponse, Status>>;
+
+    async fn read(
+        &self,
+        request: Request<ReadContentRequest>,
+    ) -> Result<Response<Self::ReadStream>, Status> {
+        let (_, dir) = self.store(&request)?;
+        let req = request.into_inner();
+        let path = blob(&dir, &req.digest)?;
+        let size = info_of(&req.digest, &path)?.size;
+        let offset = req.offset.max(0);
+        if offset > size {
+            return Err(Status::out_of_range(format!(
+                "read past object length {size} bytes"
+            )));
+        }
+        let len = if req.size <= 0 || offset + req.size > size {
+            size - offset
+        } else {
+            req.size
+        };
+        let mut file = std::fs::File::open(&path).map_err(|e| io_err(&path, e))?;
+        file.seek(SeekFrom::Start(offset as u64))
+            .map_err(|e| io_err(&path, e))?;
+        let (tx, rx) = mpsc::channel(4);
+        tokio::task::spawn_blocking(move || {
+            let mut at = offset;
+            let mut left = len as usize;
+            let mut buf = vec![0u8; READ_CHUNK.min(left.max(1))];
+            while left > 0 {
+                let want = left.min(buf.len());
+                let sent = match file.read(&mut buf[..want]) {
+                    Ok(0) => Err(Status::data_loss(format!(
+                        "{}: shorter than its size",
+                        path.display()
+                    ))),
+                    Ok(n) => Ok(n),
+                    Err(e) => Err(io_err(&path, e)),
+                };
+                let n = match sent {
+                    Ok(n) => n,
+                    Err(s) => {
+                        let _ = tx.blocking_send(Err(s));
+                        return;
+                    }
+                };
+                let msg = ReadContentResponse {
+                    offset: at,
+                    data: buf[..n].to_vec(),
+                };
+                if tx.blocking_send(Ok(msg)).is_err() {
+                    return;
+                }
+                at += n as i64;
+                left -= n;
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn status(
+        &self,
+        request: Request<StatusRequest>,
+    ) -> Result<Response<StatusResponse>, Status> {
+        let (id, _) = self.store(&request)?;
+        let r = request.into_inner().r#ref;
+        let ingest = self
+            .ingests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(id, r.clone()))
+            .cloned()
+            .ok_or_else(|| Status::not_found(format!("ref {r}: not found")))?;
+        let status = ingest.lock().unwrap_or_else(|e| e.into_inner()).status(&r);
+        Ok(Response::new(StatusResponse {
+            status: Some(status),
+        }))
+    }
+
+    async fn list_statuses(
+        &self,
+        request: Request<ListStatusesRequest>,
+    ) -> Result<Response<ListStatusesResponse>, Status> {
+        let (id, _) = self.store(&request)?;
+        let statuses = self
+            .ingests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|((s, _), _)| *s == id)
+            .map(|((_, r), i)| i.lock().unwrap_or_else(|e| e.into_inner()).status(r))
+            .collect();
+        Ok(Response::new(ListStatusesResponse { statuses }))
+    }
+
+    type WriteStream = ReceiverStream<Result<WriteContentResponse, Status>>;
+
+    async fn write(
+        &self,
+        request: Request<Streaming<WriteContentRequest>>,
+    ) -> Result<Response<Self::WriteStream>, Status> {
+        let (id, dir) = self.store(&request)?;
+        let mut stream = request.into_inner();
+        let first = stream
+            .message()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("first message must have a reference"))?;
+        if first.r#ref.is_empty() {
+            return Err(Status::invalid_argument(
+                "first message must have a reference",
+            ));
+        }
+        let r = first.r#ref.clone();
+        // containerd's local store refuses a writer for content it has.
+        if !first.expected.is_empty() && blob(&dir, &first.expected)?.exists() {
+            return Err(Status::already_exists(format!(
+                "content {}: already exists",
+                first.expected
+            )));
+        }
+        let ingest = self.open_ingest(&id, &dir, &r, first.total, &first.expected)?;
+        let (tx, rx) = mpsc::channel(4);
+        let ingests = self.ingests.clone();
+        tokio::spawn(async move {
+            let mut req = first;
+            let mut total = req.total;
+            let mut expected = req.expected.clone();
+            loop {
+                let answered = {
+                    let mut ing = ingest.lock().unwrap_or_else(|e| e.into_inner());
+                    step(&mut ing, &dir, &req, &mut total, &mut expected)
+                };
+                match answered {
+                    Ok((msg, committed)) => {
+                        if committed {
+                            ingests
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .remove(&(id.clone(), r.clone()));
+                        }
+                        if tx.send(Ok(msg)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(s) => {
+                        if s.code() == tonic::Code::AlreadyExists {
+                            ingests
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .remove(&(id.clone(), r.clone()));
+                        }
+                        let _ = tx.send(Err(s)).await;
+                        return;
+                    }
+                }
+                req = match stream.message().await {
+                    Ok(Some(m)) => m,
+                    Ok(None) => return,
+                    Err(s) => {
+                        let _ = tx.send(Err(s)).await;
+                        return;
+                    }
+                };
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn abort(&self, request: Request<AbortRequest>) -> Result<Response<()>, Status> {
+        let (id, _) = self.store(&request)?;
+        let r = request.into_inner().r#ref;
+        let removed = self
+            .ingests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(id, r.clone()));
+        match removed {
+            Some(i) => {
+                let path = i.lock().unwrap_or_else(|e| e.into_inner()).path.clone();
+                let _ = std::fs::remove_file(path);
+                Ok(Response::new(()))
+            }
+            None => Err(Status::not_found(format!("ref {r}: not found"))),
+        }
+    }
+}
+
+impl ContentService {
+    /// The ingest for `r`: the one in progress (a resumed write), else a new
+    /// file under `DIR/ingest/`.
+    fn open_ingest(
+        &self,
+        id: &str,
+        dir: &Path,
+        r: &str,
+        total: i64,
+        expected: &str,
+    ) -> Result<Arc<Mutex<Ingest>>, Status> {
+        let mut ingests = self.ingests.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = ingests.get(&(id.to_string(), r.to_string())) {
+            return Ok(i.clone());
+        }
+        let ingest_dir = dir.join("ingest");
+        std::fs::create_dir_all(&ingest_dir).map_err(|e| io_err(&ingest_dir, e))?;
+        let path = ingest_dir.join(hex::encode(Sha256::digest(r.as_bytes())));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| io_err(&path, e))?;
+        let now = SystemTime::now();
+        let ingest = Arc::new(Mutex::new(Ingest {
+            file,
+            path,
+            offset: 0,
+            total,
+            expected: expected.to_string(),
+            hasher: Sha256::new(),
+            started: now,
+            updated: now,
+        }));
+        ingests.insert((id.to_string(), r.to_string()), ingest.clone());
+        Ok(ingest)
+    }
+}
+
+/// One message of a write, as containerd's content server answers it;
+/// says whether the write was committed.
+fn step(
+    ing: &mut Ingest,
+    dir: &Path,
+    req: &WriteContentRequest,
+    total: &mut i64,
+    expected: &mut String,
+) -> Result<(WriteContentResponse, bool), Status> {
+    let mut msg = WriteContentResponse {
+        action: req.action,
+        offset: ing.offset,
+        ..Default::default()
+    };
+    if !req.expected.is_empty() {
+        *expected = req.expected.clone();
+        ing.expected = req.expected.clone();
+        if blob(dir, &req.expected)?.exists() {
+            let _ = std::fs::remove_file(&ing.path);
+            return Err(Status::already_exists(format!(
+                "blob with expected digest {} exists",
+                req.expected
+            )));
+        }
+    }
+    if req.total > 0 {
+        *total = req.total;
+        ing.total = req.total;
+    }
+    tracing::debug!(action = req.action, r#ref = %req.r#ref, offset = req.offset, len = req.data.len(), total = req.total, expected = %req.expected, "content write");
+    let action = WriteAction::try_from(req.action)
+        .map_err(|_| Status::invalid_argument(format!("unknown write action {}", req.action)))?;
+    let mut committed = false;
+    match action {
+        WriteAction::Stat => {
+            msg.digest = ing.digest();
+            msg.started_at = Some(timestamp(ing.started));
+            msg.updated_at = Some(timestamp(ing.updated));
+            msg.total = *total;
+        }
+        WriteAction::Write | WriteAction::Commit => {
+            if req.offset > 0 && req.offset != ing.offset {
+                return Err(Status::out_of_range(format!(
+                    "write @{} must occur at current offset {}",
+                    req.offset, ing.offset
+                )));
+            }
+            if req.offset == 0 && ing.offset > 0 {
+                ing.truncate()?;
+                msg.offset = 0;
+            }
+            if !req.data.is_empty() {
+                ing.write(&req.data)?;
+                msg.offset += req.data.len() as i64;
+            }
+            if action == WriteAction::Commit {
+                ing.commit(dir, *total, expected)?;
+                committed = true;
+            }
+            msg.digest = ing.digest();
+        }
+    }
+    Ok((msg, committed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req<T>(m: T) -> Request<T> {
+        let mut r = Request::new(m);
+        r.metadata_mut()
+            .insert(STORE_ID_HEADER, "local:/x".parse().unwrap());
+        r
+    }
+
+    fn ingest(dir: &Path) -> Ingest {
+        let path = dir.join("ing");
+        Ingest {
+            file: std::fs::File::create(&path).unwrap(),
+            path,
+            offset: 0,
+            total: 0,
+            expected: String::new(),
+            hasher: Sha256::new(),
+            started: SystemTime::now(),
+            updated: SystemTime::now(),
+        }
+    }
+
+    fn w(action: WriteAction, offset: i64, data: &[u8]) -> WriteContentRequest {
+        WriteContentRequest {
+            action: action as i32,
+            r#ref: "r".into(),
+            offset,
+            data: data.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_write_commits_under_its_digest_only_when_it_matches() {
+        let d = tempfile::tempdir().unwrap();
+        let digest = format!("sha256:{}", hex::encode(Sha256::digest(b"hello")));
+        let mut ing = ingest(d.path());
+        let (mut total, mut expected) = (5, digest.clone());
+        let (m, _) = step(
+            &mut ing,
+            d.path(),
+            &w(WriteAction::Stat, 0, b""),
+            &mut total,
+            &mut expected,
+        )
+        .unwrap();
+        assert_eq!((m.offset, m.total), (0, 5));
+        let (m, c) = step(
+            &mut ing,
+            d.path(),
+            &w(WriteAction::Write, 0, b"hel"),
+            &mut total,
+            &mut expected,
+        )
+        .unwrap();
+        assert_eq!((m.offset, c), (3, false));
+        let e = step(
+            &mut ing,
+            d.path(),
+            &w(WriteAction::Write, 1, b"x"),
+            &mut total,
+            &mut expected,
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::OutOfRange);
+        let (m, c) = step(
+            &mut ing,
+            d.path(),
+            &w(WriteAction::Commit, 3, b"lo"),
+            &mut total,
+            &mut expected,
+        )
+        .unwrap();
+        assert!(c);
+        assert_eq!(m.digest, digest);
+        let blob = blob_path(d.path(), &digest).unwrap();
+        assert_eq!(std::fs::read(blob).unwrap(), b"hello");
+
+        // Wrong bytes for the expected digest: nothing lands.
+        let mut ing = ingest(d.path());
+        let other = format!("sha256:{}", "0".repeat(64));
+        let (mut total, mut expected) = (0, other.clone());
+        let e = step(
+            &mut ing,
+            d.path(),
+            &w(WriteAction::Commit, 0, b"nope"),
+            &mut total,
+            &mut expected,
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::FailedPrecondition);
+        assert!(!blob_path(d.path(), &other).unwrap().exists());
+    }
+
+    #[test]
+    fn a_write_from_offset_zero_starts_over() {
+        let d = tempfile::tempdir().unwrap();
+        let mut ing = ingest(d.path());
+        let (mut total, mut expected) = (0, String::new());
+        step(
+            &mut ing,
+            d.path(),
+            &w(WriteAction::Write, 0, b"garbage"),
+            &mut total,
+            &mut expected,
+        )
+        .unwrap();
+        let (m, _) = step(
+            &mut ing,
+            d.path(),
+            &w(WriteAction::Commit, 0, b"ok"),
+            &mut total,
+            &mut expected,
+        )
+        .unwrap();
+        assert_eq!(m.offset, 2);
+        assert_eq!(
+            m.digest,
+            format!("sha256:{}", hex::encode(Sha256::digest(b"ok")))
+        );
+    }
+
+    #[test]
+    fn blob_paths_refuse_what_is_not_a_digest() {
+        assert!(blob_path(Path::new("/c"), "sha256:../../etc").is_none());
+        assert!(blob_path(Path::new("/c"), "nodigest").is_none());
+        assert_eq!(
+            blob_path(Path::new("/c"), "sha256:ab").unwrap(),
+            Path::new("/c/blobs/sha256/ab")
+        );
+    }
+
+    #[tokio::test]
+    async fn info_and_read_need_a_known_store_and_a_real_digest() {
+        let d = tempfile::tempdir().unwrap();
+        let svc = ContentService::new(vec![("local:/x".into(), d.path().into())]);
+        let e = svc
+            .info(Request::new(InfoRequest {
+                digest: "sha256:ab".into(),
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        let e = svc
+            .info(req(InfoRequest {
+                digest: "sha256:../x".into(),
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        let e = svc
+            .info(req(InfoRequest {
+                digest: format!("sha256:{}", "a".repeat(64)),
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::NotFound);
+
+        let digest = format!("sha256:{}", hex::encode(Sha256::digest(b"0123456789")));
+        let path = blob_path(d.path(), &digest).unwrap();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"0123456789").unwrap();
+        let i = svc
+            .info(req(InfoRequest {
+                digest: digest.clone(),
+            }))
+            .await
+            .unwrap();
+        assert_eq!(i.into_inner().info.unwrap().size, 10);
+        let mut s = svc
+            .read(req(ReadContentRequest {
+                digest,
+                offset: 4,
+                size: 3,
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        use tokio_stream::StreamExt;
+        let m = s.next().await.unwrap().unwrap();
+        assert_eq!((m.offset, m.data.as_slice()), (4, &b"456"[..]));
+        assert!(s.next().await.is_none());
+    }
+}
