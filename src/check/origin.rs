@@ -185,7 +185,7 @@ impl Origin {
             history: Some(h),
             rule: None,
             message: format!(
-                "this instruction put {path} in the image (layer {} of {layers})",
+                "the image's history says this instruction made layer {} of {layers}, where {path} comes from",
                 layer + 1
             ),
             instruction: instruction.to_string(),
@@ -280,7 +280,19 @@ impl Attestation {
             Some(&ld),
             layer.size,
         )?;
-        parse_statement(&statement, predicate).map_err(malformed)
+        let recorded = parse_statement(&statement, predicate).map_err(&malformed)?;
+        // An in-toto subject, when the statement names any, must be this
+        // platform's manifest (BuildKit leaves it empty in attestation
+        // manifests; a statement about another image is not this one's).
+        let subjects = statement_subjects(&statement);
+        if !subjects.is_empty() && !subjects.iter().any(|h| h == self.subject.hex()) {
+            return Err(malformed(format!(
+                "its statement is about {}, not {}",
+                subjects.join(", "),
+                self.subject
+            )));
+        }
+        Ok(recorded)
     }
 }
 
@@ -421,6 +433,27 @@ impl Request {
 
 /// The Dockerfile in a provenance statement whose layer announced
 /// `predicate` (checked against the statement's own `predicateType`).
+/// The sha256 digests an in-toto statement's `subject` names.
+fn statement_subjects(bytes: &[u8]) -> Vec<String> {
+    #[derive(Deserialize)]
+    struct Subjects {
+        #[serde(default)]
+        subject: Option<Vec<Subject>>,
+    }
+    #[derive(Deserialize)]
+    struct Subject {
+        #[serde(default)]
+        digest: Option<std::collections::BTreeMap<String, String>>,
+    }
+    serde_json::from_slice::<Subjects>(bytes)
+        .ok()
+        .and_then(|s| s.subject)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|s| s.digest?.remove("sha256"))
+        .collect()
+}
+
 fn parse_statement(bytes: &[u8], predicate: &str) -> Result<Option<Recorded>, String> {
     let s: Statement = serde_json::from_slice(bytes).map_err(|e| format!("malformed JSON: {e}"))?;
     if s.predicate_type != predicate {

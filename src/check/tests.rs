@@ -1390,7 +1390,7 @@ fn without_provenance_the_history_entry_that_made_the_layer() {
     assert_eq!(history_source(&p), want);
     assert_eq!(
         p.source.unwrap().message,
-        "this instruction put /app in the image (layer 2 of 2)"
+        "the image's history says this instruction made layer 2 of 2, where /app comes from"
     );
     // `mode=min`: a statement without the Dockerfile.
     let min = br#"{"predicateType": "https://slsa.dev/provenance/v1", "predicate": {}}"#;

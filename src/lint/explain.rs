@@ -2,8 +2,8 @@
 //! failed, the lint finding that explains it (an error for that platform),
 //! else the instruction that wrote the failing path into the image.
 
-use super::model::{Kind, Model};
-use super::{lint_model, Options};
+use super::model::{Inst, Kind, Model};
+use super::{lint_model, Finding, Options};
 use crate::inspect::verdict::SourceLine;
 use crate::inspect::{gate_fails, Platform, PlatformReport};
 
@@ -66,48 +66,100 @@ fn explain_model(
         platforms: vec![platform.clone()],
         target: target.map(str::to_string),
     };
-    if let Some(f) = lint_model(m, &opts)
+    let errors: Vec<Finding> = lint_model(m, &opts)
         .into_iter()
-        .find(|f| f.severity == super::Severity::Error)
-    {
+        .filter(|f| f.severity == super::Severity::Error)
+        .collect();
+    let from_rule = |f: &Finding| SourceLine {
+        file: Some(file.to_string()),
+        line: Some(f.line),
+        end_line: Some(f.end_line),
+        layer: None,
+        history: None,
+        rule: Some(f.rule.to_string()),
+        message: f.message.clone(),
+        instruction: first_line(f.line),
+    };
+    // The instruction that wrote the failing path, and the error that
+    // explains what it wrote: one on that instruction, or in a stage its
+    // files come from. An error elsewhere in the file is not the cause
+    // (red-team: a wasm build's finding was named for a COPY from the
+    // context).
+    if let Some(i) = writer(m, path) {
+        let feeding = feeding_stages(m, i);
+        let explains = |f: &&Finding| {
+            (f.line <= i.lines.end && f.end_line >= i.lines.start)
+                || stage_of(m, &f.stage).is_some_and(|st| feeding.contains(&st))
+        };
+        if let Some(f) = errors.iter().find(explains) {
+            return Some(from_rule(f));
+        }
         return Some(SourceLine {
             file: Some(file.to_string()),
-            line: Some(f.line),
-            end_line: Some(f.end_line),
+            line: Some(i.lines.start),
+            end_line: Some(i.lines.end),
             layer: None,
             history: None,
-            rule: Some(f.rule.to_string()),
-            message: f.message,
-            instruction: first_line(f.line),
+            rule: None,
+            message: format!("this instruction put {path} in the image"),
+            instruction: first_line(i.lines.start),
         });
     }
+    // Nothing in the file wrote it (the base image's, or a RUN's): an
+    // error in the built stage's own chain explains it.
+    let chain = m.chain(m.final_stage);
+    errors
+        .iter()
+        .find(|f| stage_of(m, &f.stage).is_some_and(|st| chain.contains(&st)))
+        .map(from_rule)
+}
+
+/// The last COPY/ADD of the built stage's chain that wrote `path`.
+fn writer<'m>(m: &'m Model, path: &str) -> Option<&'m Inst> {
     for &s in &m.chain(m.final_stage) {
         let insts = &m.stages[s].instructions;
         for (k, i) in insts.iter().enumerate().rev() {
-            let wrote = match i.kind {
-                Kind::Copy | Kind::Add => {
-                    let workdir = workdir_before(m, s, k);
-                    i.paths
-                        .split_last()
-                        .is_some_and(|(dest, srcs)| writes(srcs, dest, &workdir, path))
-                }
-                _ => false,
-            };
-            if wrote {
-                return Some(SourceLine {
-                    file: Some(file.to_string()),
-                    line: Some(i.lines.start),
-                    end_line: Some(i.lines.end),
-                    layer: None,
-                    history: None,
-                    rule: None,
-                    message: format!("this instruction put {path} in the image"),
-                    instruction: first_line(i.lines.start),
-                });
+            if !matches!(i.kind, Kind::Copy | Kind::Add) {
+                continue;
+            }
+            let workdir = workdir_before(m, s, k);
+            if i.paths
+                .split_last()
+                .is_some_and(|(dest, srcs)| writes(srcs, dest, &workdir, path))
+            {
+                return Some(i);
             }
         }
     }
     None
+}
+
+/// The stage a finding's `stage` names (its `AS` name or its index).
+fn stage_of(m: &Model, name: &str) -> Option<usize> {
+    m.stages
+        .iter()
+        .position(|st| st.name.as_deref() == Some(name))
+        .or_else(|| name.parse::<usize>().ok().filter(|&i| i < m.stages.len()))
+}
+
+/// The stages a COPY/ADD's files come from: its `--from` stage and every
+/// stage that one builds on or takes files from.
+fn feeding_stages(m: &Model, i: &Inst) -> Vec<usize> {
+    let mut out: Vec<usize> = i
+        .from
+        .iter()
+        .filter_map(|f| stage_of(m, &f.to_ascii_lowercase()))
+        .collect();
+    let mut k = 0;
+    while k < out.len() {
+        for &d in &m.stages[out[k]].deps {
+            if !out.contains(&d) {
+                out.push(d);
+            }
+        }
+        k += 1;
+    }
+    out
 }
 
 /// The WORKDIR in effect before instruction `k` of stage `s` (its own, or
@@ -164,6 +216,22 @@ mod tests {
 
     fn arm64() -> Platform {
         Platform::parse("linux/arm64").unwrap()
+    }
+
+    /// Red-team finding: the first lint error of the file was named for a
+    /// program it had nothing to do with (a COPY from the context wrote
+    /// it).
+    #[test]
+    fn only_an_error_behind_the_failing_path_explains_it() {
+        let text = "FROM golang AS tools\nRUN GOARCH=amd64 go build -o /tool ./cmd/tool\nFROM scratch\nCOPY --from=tools /tool /usr/bin/tool\nCOPY app /app\nENTRYPOINT [\"/app\"]\n";
+        let s = explain("D", text, &arm64(), None, "/app").unwrap();
+        assert_eq!((s.line, s.rule.as_deref()), (Some(5), None));
+        let s = explain("D", text, &arm64(), None, "/usr/bin/tool").unwrap();
+        assert_eq!((s.line, s.rule.as_deref()), (Some(2), Some("FixedGoArch")));
+        // A stage the copied one builds on explains it too.
+        let chained = "FROM golang AS base\nENV GOARCH=amd64\nFROM base AS build\nRUN go build -o /app .\nFROM scratch\nCOPY --from=build /app /app\n";
+        let s = explain("D", chained, &arm64(), None, "/app").unwrap();
+        assert_eq!(s.rule.as_deref(), Some("FixedGoArch"), "{s:?}");
     }
 
     #[test]

@@ -104,6 +104,49 @@ pub struct Request {
     pub target: Option<String>,
 }
 
+/// Go's operating systems (`go tool dist list`), as BuildKit's platform
+/// parser knows them (containerd `platforms/database.go`).
+const KNOWN_OS: &[&str] = &[
+    "aix",
+    "android",
+    "darwin",
+    "dragonfly",
+    "freebsd",
+    "hurd",
+    "illumos",
+    "ios",
+    "js",
+    "linux",
+    "nacl",
+    "netbsd",
+    "openbsd",
+    "plan9",
+    "solaris",
+    "wasip1",
+    "windows",
+    "zos",
+];
+
+/// A `--platform` value: OS/ARCH[/VARIANT] (or ARCH alone) with an OS and an
+/// architecture archgate knows; a typo (`lunix/amd64`, `bogus`) would
+/// silently lint for a platform nothing is built for.
+fn known_platform(p: &str) -> Result<Platform, String> {
+    let platform = Platform::parse(p).map_err(|e| format!("--platform: {e}"))?;
+    if !KNOWN_OS.contains(&platform.os.as_str()) {
+        return Err(format!(
+            "--platform {p:?}: unknown operating system {:?} (expected OS/ARCH[/VARIANT], e.g. linux/arm64)",
+            platform.os
+        ));
+    }
+    if platform.identity().is_none() {
+        return Err(format!(
+            "--platform {p:?}: unknown architecture {:?} (expected OS/ARCH[/VARIANT], e.g. linux/arm64)",
+            platform.arch
+        ));
+    }
+    Ok(platform)
+}
+
 /// Lint every file `req` names. The error is a bad argument (a platform
 /// that does not parse, a path that does not exist): exit 2 before any
 /// file is read.
@@ -111,7 +154,10 @@ pub fn run(req: &Request) -> Result<output::LintReport, String> {
     let platforms = req
         .platforms
         .iter()
-        .map(|p| Platform::parse(p).map_err(|e| format!("--platform: {e}")))
+        .flat_map(|p| p.split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(known_platform)
         .collect::<Result<Vec<_>, _>>()?;
     let opts = Options {
         platforms,
@@ -158,13 +204,14 @@ pub fn run(req: &Request) -> Result<output::LintReport, String> {
             };
             match read {
                 Err(e) => output::FileReport::unreadable(shown, e.to_string()),
-                Ok(bytes) => match String::from_utf8(bytes) {
-                    Err(_) => output::FileReport::unreadable(shown, "not UTF-8 text".into()),
-                    Ok(text) => {
-                        let result = lint_text(&text, &opts);
-                        output::FileReport::new(shown, &text, result)
-                    }
-                },
+                Ok(bytes) => {
+                    // BuildKit reads a Dockerfile as bytes (a Latin-1
+                    // comment builds): read it so, invalid sequences shown
+                    // as U+FFFD.
+                    let text = String::from_utf8_lossy(&bytes);
+                    let result = lint_text(&text, &opts);
+                    output::FileReport::new(shown, &text, result)
+                }
             }
         })
         .collect();

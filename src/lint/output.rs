@@ -200,7 +200,7 @@ fn sarif(report: &LintReport) -> String {
                     "level": x.severity.as_str(),
                     "message": {"text": x.message},
                     "locations": [{"physicalLocation": {
-                        "artifactLocation": {"uri": f.path},
+                        "artifactLocation": {"uri": crate::report::machine::sarif_uri(&f.path)},
                         "region": {"startLine": x.line, "endLine": x.end_line},
                     }}],
                 })
@@ -212,7 +212,7 @@ fn sarif(report: &LintReport) -> String {
         .iter()
         .filter_map(|f| {
             let e = f.error.as_ref()?;
-            let mut loc = json!({"physicalLocation": {"artifactLocation": {"uri": f.path}}});
+            let mut loc = json!({"physicalLocation": {"artifactLocation": {"uri": crate::report::machine::sarif_uri(&f.path)}}});
             if let Some(l) = f.error_line {
                 loc["physicalLocation"]["region"] = json!({"startLine": l});
             }

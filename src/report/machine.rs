@@ -98,6 +98,21 @@ fn text(image: &str, p: &PlatformReport) -> String {
     s
 }
 
+/// A file path as a SARIF `artifactLocation.uri` (SARIF 2.1.0 3.4.3: a
+/// URI reference): every byte but RFC 3986's unreserved characters and
+/// `/` percent-encoded, so `#`, `?`, `%` and spaces stay part of the path.
+pub(crate) fn sarif_uri(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// A platform's SARIF location: the image and platform, and the Dockerfile
 /// line when the report names one.
 fn location(image: &str, p: &PlatformReport) -> Value {
@@ -108,7 +123,7 @@ fn location(image: &str, p: &PlatformReport) -> Value {
     }]});
     if let Some((file, line, end_line)) = p.source.as_ref().and_then(|s| s.dockerfile_line()) {
         loc["physicalLocation"] = json!({
-            "artifactLocation": {"uri": file},
+            "artifactLocation": {"uri": sarif_uri(file)},
             "region": {"startLine": line, "endLine": end_line},
         });
     }
@@ -173,7 +188,10 @@ pub(crate) fn escape(s: &str, property: bool) -> String {
     let mut out = s
         .replace('%', "%25")
         .replace('\r', "%0D")
-        .replace('\n', "%0A");
+        .replace('\n', "%0A")
+        // Other control characters (an image's history may hold ESC
+        // sequences) would reach the runner's log raw: shown as U+FFFD.
+        .replace(|c: char| c.is_control(), "\u{fffd}");
     if property {
         out = out.replace(':', "%3A").replace(',', "%2C");
     }
@@ -263,6 +281,20 @@ mod tests {
 
     /// `archgate build`'s failing platform names its Dockerfile line in
     /// every format.
+    /// Red-team findings: a SARIF uri held `#`, `?` and `%` raw, and ESC
+    /// bytes from an image's history reached GitHub annotations.
+    #[test]
+    fn sarif_uris_are_uri_references_and_annotations_carry_no_controls() {
+        assert_eq!(sarif_uri("app/Dockerfile"), "app/Dockerfile");
+        assert_eq!(
+            sarif_uri("odd name #1?%.Dockerfile"),
+            "odd%20name%20%231%3F%25.Dockerfile"
+        );
+        assert_eq!(sarif_uri("é"), "%C3%A9");
+        assert_eq!(escape("a\u{1b}[31mred", false), "a\u{fffd}[31mred");
+        assert_eq!(escape("50%\n:x,", true), "50%25%0A%3Ax%2C");
+    }
+
     #[test]
     fn the_dockerfile_line_is_a_location() {
         let mut r = report();

@@ -157,7 +157,16 @@ fn bad_input_is_exit_2_with_one_line_naming_it() {
     std::fs::write(d.join("bin/Dockerfile"), b"FROM a\n\xff\xfe\n").unwrap();
     let r = Archgate::new(&["lint", d.join("bin").to_str().unwrap()]).run();
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("not UTF-8"), "{}", r.stderr);
+    assert!(r.stderr.contains(":2: unknown instruction"), "{}", r.stderr);
+    // Red-team finding: a Latin-1 byte in a comment was "not UTF-8 text"
+    // (exit 2); BuildKit reads bytes and builds it.
+    std::fs::write(
+        d.join("bin/Dockerfile"),
+        b"# caf\xe9\nFROM scratch\nCOPY x /x\n",
+    )
+    .unwrap();
+    let r = Archgate::new(&["lint", d.join("bin").to_str().unwrap()]).run();
+    assert_eq!(r.code, 0, "{}", r.stderr);
 }
 
 #[test]

@@ -163,7 +163,7 @@ fn without_the_dockerfile_the_history_names_the_instruction() {
                 serde_json::json!({
                     "layer": 0,
                     "history": 0,
-                    "message": "this instruction put /usr/bin/app in the image (layer 1 of 1)",
+                    "message": "the image's history says this instruction made layer 1 of 1, where /usr/bin/app comes from",
                     "instruction": "COPY /out/app /usr/bin/app # buildkit",
                 }),
                 "{image} ({attest:?})"
@@ -172,7 +172,7 @@ fn without_the_dockerfile_the_history_names_the_instruction() {
         let human = check(&archive, "human");
         assert!(
             human.stdout.contains(
-                "    history: COPY /out/app /usr/bin/app # buildkit\n          this instruction put /usr/bin/app in the image (layer 1 of 1)\n"
+                "    history: COPY /out/app /usr/bin/app # buildkit\n          the image's history says this instruction made layer 1 of 1, where /usr/bin/app comes from\n"
             ),
             "{human}"
         );
@@ -180,7 +180,7 @@ fn without_the_dockerfile_the_history_names_the_instruction() {
         let line = gh.stdout.lines().next().unwrap_or_default();
         assert!(
             line.starts_with("::error title=archgate linux/arm64 arch-mismatch::")
-                && line.ends_with("(history: COPY /out/app /usr/bin/app # buildkit; this instruction put /usr/bin/app in the image (layer 1 of 1))"),
+                && line.ends_with("(history: COPY /out/app /usr/bin/app # buildkit; the image's history says this instruction made layer 1 of 1, where /usr/bin/app comes from)"),
             "{gh}"
         );
         let sarif = check(&archive, "sarif");

@@ -258,3 +258,18 @@ fn the_attestation_is_verified_and_bounded() {
         "{e}"
     );
 }
+
+/// Red-team finding: a statement whose in-toto subject is another image
+/// (all zeros, claiming another platform) was read as this platform's.
+#[test]
+fn a_statement_about_another_image_names_its_subjects() {
+    let zeros = "0".repeat(64);
+    let v = serde_json::json!({"subject": [{"name": "x", "digest": {"sha256": zeros}}]});
+    assert_eq!(
+        statement_subjects(&serde_json::to_vec(&v).unwrap()),
+        vec![zeros]
+    );
+    let empty = serde_json::json!({"subject": []});
+    assert!(statement_subjects(&serde_json::to_vec(&empty).unwrap()).is_empty());
+    assert!(statement_subjects(b"{not json").is_empty());
+}
