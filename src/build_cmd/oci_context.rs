@@ -118,7 +118,7 @@ fn resolve_tag(dir: &Path, tag: &str) -> Result<String, String> {
     };
     let found = named(IMAGE_NAME)
         .or_else(|| named(REF_NAME))
-        .or_else(|| match manifests {
+        .or(match manifests {
             [only] => Some(only),
             _ => None,
         })
