@@ -86,12 +86,14 @@ fn comma_list(values: &[String]) -> impl Iterator<Item = &str> {
 }
 
 /// Add every flag's frontend options to `opts` and entitlements to
-/// `entitlements`; the build contexts' directories go to `local_dirs`.
+/// `entitlements`; the build contexts' directories go to `local_dirs`, their
+/// OCI layouts to `oci_stores` (store id, directory).
 pub fn apply(
     f: &FrontendFlags,
     opts: &mut BTreeMap<String, String>,
     entitlements: &mut Vec<String>,
     local_dirs: &mut BTreeMap<String, PathBuf>,
+    oci_stores: &mut Vec<(String, PathBuf)>,
 ) -> Result<(), OptionsError> {
     let hosts = extra_hosts(&f.add_hosts)?;
     if !hosts.is_empty() {
@@ -130,7 +132,7 @@ pub fn apply(
             entitlements.push(e.to_string());
         }
     }
-    named_contexts(&f.build_contexts, opts, local_dirs)?;
+    named_contexts(&f.build_contexts, opts, local_dirs, oci_stores)?;
     let call = match &f.call {
         Some(c) => parse_call(c)?,
         None => None,
@@ -347,13 +349,17 @@ pub fn is_remote_url(s: &str) -> bool {
 
 /// `--build-context NAME=VALUE` (`util/buildflags/context.go`, the values
 /// as `build/opt.go` passes them): a remote URL, `docker-image://` or
-/// `target:` passed through; a directory served as its own local.
+/// `target:` passed through; a directory served as its own local; an
+/// `oci-layout://` resolved (`oci_context`) and served as a content store
+/// of its own, `oci:ID`.
 fn named_contexts(
     values: &[String],
     opts: &mut BTreeMap<String, String>,
     local_dirs: &mut BTreeMap<String, PathBuf>,
+    oci_stores: &mut Vec<(String, PathBuf)>,
 ) -> Result<(), OptionsError> {
-    const FORM: &str = "expected NAME=PATH|docker-image://REF|URL|target:STAGE";
+    const FORM: &str =
+        "expected NAME=PATH|docker-image://REF|oci-layout://DIR[:TAG][@DIGEST]|URL|target:STAGE";
     for v in values {
         let (name, value) = v
             .split_once('=')
@@ -382,12 +388,17 @@ fn named_contexts(
             opts.insert(format!("context:{name}"), value.to_string());
             continue;
         }
-        if value.starts_with("oci-layout://") {
-            return Err(bad(
-                "--build-context",
-                v,
-                "oci-layout:// contexts are not supported by archgate yet (the session's content store is not served); push the layout to a registry and use docker-image://",
-            ));
+        if let Some(rest) = value.strip_prefix("oci-layout://") {
+            let c = super::oci_context::resolve(rest).map_err(|r| bad("--build-context", v, r))?;
+            // buildx names the store with `identity.NewID()`.
+            let id = crate::buildkit::session::new_id()
+                .map_err(|e| bad("--build-context", v, e.to_string()))?;
+            opts.insert(
+                format!("context:{name}"),
+                format!("oci-layout://{id}:{}@{}", c.tag, c.digest),
+            );
+            oci_stores.push((format!("oci:{id}"), c.dir));
+            continue;
         }
         let dir =
             std::path::absolute(value).map_err(|e| bad("--build-context", v, e.to_string()))?;
@@ -444,15 +455,21 @@ mod tests {
         let mut opts = BTreeMap::new();
         let mut ents = Vec::new();
         let mut dirs = BTreeMap::new();
-        apply(f, &mut opts, &mut ents, &mut dirs).unwrap();
+        apply(f, &mut opts, &mut ents, &mut dirs, &mut Vec::new()).unwrap();
         (opts, ents)
     }
 
     fn refused(f: &FrontendFlags) -> String {
         let mut dirs = BTreeMap::new();
-        apply(f, &mut BTreeMap::new(), &mut Vec::new(), &mut dirs)
-            .unwrap_err()
-            .to_string()
+        apply(
+            f,
+            &mut BTreeMap::new(),
+            &mut Vec::new(),
+            &mut dirs,
+            &mut Vec::new(),
+        )
+        .unwrap_err()
+        .to_string()
     }
 
     #[test]
@@ -562,6 +579,7 @@ mod tests {
             &mut opts,
             &mut Vec::new(),
             &mut BTreeMap::new(),
+            &mut Vec::new(),
         )
         .unwrap();
         assert_eq!(opts["no-cache"], "");
@@ -613,7 +631,9 @@ mod tests {
             "gitssh=git@example.invalid:o/r.git",
             "stage=target:build",
         ]);
-        named_contexts(&values, &mut opts, &mut dirs).unwrap();
+        let mut oci = Vec::new();
+        named_contexts(&values, &mut opts, &mut dirs, &mut oci).unwrap();
+        assert!(oci.is_empty());
         assert_eq!(opts["context:src"], "local:src");
         assert_eq!(opts["context:context"], "local:_context");
         assert_eq!(dirs["src"], d.path());
@@ -632,12 +652,63 @@ mod tests {
             "Upper=docker-image://a",
             "x=docker-image://UPPER",
             "x=/nonexistent/dir",
-            "x=oci-layout:///tmp/layout",
+            "x=oci-layout:///nonexistent/layout",
         ] {
-            let e = named_contexts(&s(&[v]), &mut BTreeMap::new(), &mut BTreeMap::new())
-                .unwrap_err()
-                .to_string();
+            let e = named_contexts(
+                &s(&[v]),
+                &mut BTreeMap::new(),
+                &mut BTreeMap::new(),
+                &mut Vec::new(),
+            )
+            .unwrap_err()
+            .to_string();
             assert!(e.starts_with("invalid --build-context"), "{v}: {e}");
         }
+    }
+
+    #[test]
+    fn an_oci_layout_context_is_a_store_of_its_own_named_as_buildx_names_it() {
+        let d = tempfile::tempdir().unwrap();
+        let body = b"{}";
+        let digest = crate::digest::Digest::sha256_of(body).to_string();
+        std::fs::create_dir_all(d.path().join("blobs/sha256")).unwrap();
+        std::fs::write(d.path().join("blobs/sha256").join(&digest[7..]), body).unwrap();
+        std::fs::write(
+            d.path().join("index.json"),
+            format!(
+                r#"{{"schemaVersion":2,"manifests":[{{"digest":"{digest}","size":2,"annotations":{{"org.opencontainers.image.ref.name":"v1"}}}}]}}"#
+            ),
+        )
+        .unwrap();
+        let mut opts = BTreeMap::new();
+        let mut oci = Vec::new();
+        let v = format!("base=oci-layout://{}:v1", d.path().display());
+        named_contexts(&s(&[&v]), &mut opts, &mut BTreeMap::new(), &mut oci).unwrap();
+        assert_eq!(oci.len(), 1);
+        let (store, dir) = &oci[0];
+        assert_eq!(dir, d.path());
+        let id = store.strip_prefix("oci:").unwrap();
+        assert_eq!(id.len(), 25);
+        assert_eq!(
+            opts["context:base"],
+            format!("oci-layout://{id}:v1@{digest}")
+        );
+        assert_eq!(opts["frontend.caps"], CAP_CONTEXTS);
+        let e = named_contexts(
+            &s(&[&format!(
+                "base=oci-layout://{}:v1@sha256:{}",
+                d.path().display(),
+                "0".repeat(64)
+            )]),
+            &mut BTreeMap::new(),
+            &mut BTreeMap::new(),
+            &mut Vec::new(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("invalid --build-context") && e.contains("has no blob"),
+            "{e}"
+        );
     }
 }

@@ -15,6 +15,7 @@ mod cache;
 pub mod call;
 mod flags;
 mod frontend;
+mod oci_context;
 mod options;
 pub mod output;
 mod run;
@@ -369,7 +370,7 @@ pub async fn execute(
     if !targets.is_empty() {
         services.add(FileSendRouter::new(targets));
     }
-    if !caches.stores.is_empty() {
+    if !caches.stores.is_empty() || !solve.oci_stores.is_empty() {
         services.add(
             ContentService::new(
                 caches
@@ -377,6 +378,7 @@ pub async fn execute(
                     .iter()
                     .map(|s| (s.id.clone(), s.dir.clone()))
                     .collect(),
+                solve.oci_stores.clone(),
             )
             .into_server(),
         );

@@ -77,7 +77,14 @@ pub fn prepare(
     }
     let mut entitlements = Vec::new();
     let mut local_dirs = BTreeMap::new();
-    super::flags::apply(&req.flags, &mut opts, &mut entitlements, &mut local_dirs)?;
+    let mut oci_stores = Vec::new();
+    super::flags::apply(
+        &req.flags,
+        &mut opts,
+        &mut entitlements,
+        &mut local_dirs,
+        &mut oci_stores,
+    )?;
     match req.network {
         Network::Default => {}
         Network::None => {
@@ -101,6 +108,7 @@ pub fn prepare(
     let solve = Solve {
         frontend_attrs: opts,
         entitlements,
+        oci_stores,
         shared_key: shared_key(&loc.key),
         session_name: loc
             .key

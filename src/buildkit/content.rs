@@ -2,7 +2,8 @@
 //! the daemon reads and writes local cache directories through it, as
 //! BuildKit's Go client serves them (`session/content/attachable.go`), each
 //! directory named by the `buildkit-attachable-store-id` metadata
-//! (`local:DIR` for `--cache-from`/`--cache-to type=local`).
+//! (`local:DIR` for `--cache-from`/`--cache-to type=local`, `oci:ID` for a
+//! `--build-context NAME=oci-layout://DIR`, as buildx names them).
 //!
 //! The one idea: a directory is laid out as containerd's local store lays
 //! it out (`blobs/ALG/HEX`), and a blob only appears there once its bytes
@@ -10,9 +11,17 @@
 //! hashed as it arrives, and is renamed into place on commit. The server
 //! side of a write follows containerd's `contentserver` step for step, so
 //! containerd's proxy writer in the daemon sees the answers it expects.
+//!
+//! An OCI layout is served read-only, the other way round: a blob is
+//! hashed in full the first time it is asked for, and only then answered
+//! (`Info`, `Read`); the file is kept open and each chunk is sent only if
+//! the file is still the one that was hashed (same inode, size, mtime and
+//! ctime, checked after the chunk is read). Writes, deletes and updates
+//! are refused.
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -53,18 +62,95 @@ struct Ingest {
 /// Writes in progress, by (store id, ref).
 type Ingests = Arc<Mutex<HashMap<(String, String), Arc<Mutex<Ingest>>>>>;
 
+/// What identifies a file's contents as they were when hashed: a file
+/// written in place, truncated or replaced changes one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(m: &std::fs::Metadata) -> Stamp {
+        Stamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
+}
+
+/// A blob of a read-only store whose bytes matched its digest.
+struct Verified {
+    file: Arc<std::fs::File>,
+    path: PathBuf,
+    stamp: Stamp,
+}
+
+impl Verified {
+    /// The file is still the one that was hashed.
+    fn check(&self, digest: &str) -> Result<(), Status> {
+        let m = self.file.metadata().map_err(|e| io_err(&self.path, e))?;
+        if Stamp::of(&m) != self.stamp {
+            return Err(Status::data_loss(format!(
+                "content {digest}: {} changed after it was verified",
+                self.path.display()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// One served store: a cache directory (read and written), or an OCI
+/// layout (read-only, every blob verified before it is served).
+#[derive(Clone)]
+enum Store {
+    Cache(PathBuf),
+    ReadOnly {
+        dir: PathBuf,
+        verified: Arc<Mutex<HashMap<String, Arc<Verified>>>>,
+    },
+}
+
+impl Store {
+    fn dir(&self) -> &Path {
+        match self {
+            Store::Cache(d) | Store::ReadOnly { dir: d, .. } => d,
+        }
+    }
+}
+
 /// The content stores the session serves, by id.
 #[derive(Clone)]
 pub struct ContentService {
-    stores: Arc<HashMap<String, PathBuf>>,
+    stores: Arc<HashMap<String, Store>>,
     ingests: Ingests,
 }
 
 impl ContentService {
-    /// Serve `stores` (id, directory).
-    pub fn new(stores: Vec<(String, PathBuf)>) -> Self {
+    /// Serve the cache directories `stores` (id, directory) and the OCI
+    /// layouts `read_only` (id, directory).
+    pub fn new(stores: Vec<(String, PathBuf)>, read_only: Vec<(String, PathBuf)>) -> Self {
+        let mut all: HashMap<String, Store> = stores
+            .into_iter()
+            .map(|(id, d)| (id, Store::Cache(d)))
+            .collect();
+        for (id, dir) in read_only {
+            all.insert(
+                id,
+                Store::ReadOnly {
+                    dir,
+                    verified: Arc::default(),
+                },
+            );
+        }
         ContentService {
-            stores: Arc::new(stores.into_iter().collect()),
+            stores: Arc::new(all),
             ingests: Arc::default(),
         }
     }
@@ -73,7 +159,7 @@ impl ContentService {
         ContentServer::new(self)
     }
 
-    fn store<T>(&self, req: &Request<T>) -> Result<(String, PathBuf), Status> {
+    fn store_of<T>(&self, req: &Request<T>) -> Result<(String, Store), Status> {
         let id = req
             .metadata()
             .get(STORE_ID_HEADER)
@@ -81,12 +167,96 @@ impl ContentService {
             .ok_or_else(|| {
                 Status::invalid_argument(format!("request lacks metadata {STORE_ID_HEADER:?}"))
             })?;
-        let dir = self
+        let store = self
             .stores
             .get(id)
             .ok_or_else(|| Status::not_found(format!("unknown store {id}")))?;
-        Ok((id.to_string(), dir.clone()))
+        Ok((id.to_string(), store.clone()))
     }
+
+    /// A store that can be written (a cache directory).
+    fn store<T>(&self, req: &Request<T>) -> Result<(String, PathBuf), Status> {
+        match self.store_of(req)? {
+            (id, Store::Cache(dir)) => Ok((id, dir)),
+            (id, Store::ReadOnly { .. }) => Err(read_only(&id)),
+        }
+    }
+}
+
+fn read_only(id: &str) -> Status {
+    Status::permission_denied(format!("store {id} is read-only"))
+}
+
+/// The verified blob `digest` of a read-only store: hashed in full the
+/// first time, on a blocking thread; a mismatch is DataLoss.
+async fn verified(
+    dir: &Path,
+    cache: &Arc<Mutex<HashMap<String, Arc<Verified>>>>,
+    digest: &str,
+) -> Result<Arc<Verified>, Status> {
+    let known = cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(digest)
+        .cloned();
+    if let Some(v) = known {
+        v.check(digest)?;
+        return Ok(v);
+    }
+    let want = crate::digest::Digest::parse(digest)
+        .ok_or_else(|| Status::invalid_argument(format!("invalid digest {digest:?}")))?;
+    let path = blob(dir, digest)?;
+    let owned = digest.to_string();
+    let v = tokio::task::spawn_blocking(move || verify(path, &want, &owned))
+        .await
+        .map_err(|e| Status::internal(format!("verifying {digest}: {e}")))??;
+    let v = Arc::new(v);
+    cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(digest.to_string(), v.clone());
+    Ok(v)
+}
+
+/// Hash the file at `path` through one open descriptor; it must match
+/// `want` and must not have changed while it was read.
+fn verify(path: PathBuf, want: &crate::digest::Digest, digest: &str) -> Result<Verified, Status> {
+    let mut file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Status::not_found(format!("content {digest}: not found")))
+        }
+        Err(e) => return Err(io_err(&path, e)),
+    };
+    let before = Stamp::of(&file.metadata().map_err(|e| io_err(&path, e))?);
+    let mut hasher = crate::digest::Hasher::new(want.algorithm());
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| io_err(&path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    let after = Stamp::of(&file.metadata().map_err(|e| io_err(&path, e))?);
+    if before != after {
+        return Err(Status::data_loss(format!(
+            "content {digest}: {} changed while it was verified",
+            path.display()
+        )));
+    }
+    let got = hasher.finish();
+    if &got != want {
+        return Err(Status::data_loss(format!(
+            "content {digest}: {} does not match its digest (its bytes hash to {got})",
+            path.display()
+        )));
+    }
+    Ok(Verified {
+        file: Arc::new(file),
+        path,
+        stamp: after,
+    })
 }
 
 impl super::session::Advertised for ContentServer<ContentService> {
@@ -218,10 +388,26 @@ impl Ingest {
 #[tonic::async_trait]
 impl Content for ContentService {
     async fn info(&self, request: Request<InfoRequest>) -> Result<Response<InfoResponse>, Status> {
-        let (_, dir) = self.store(&request)?;
+        let (_, store) = self.store_of(&request)?;
         let digest = request.into_inner().digest;
         tracing::debug!(%digest, "content info");
-        let info = info_of(&digest, &blob(&dir, &digest)?)?;
+        if let Store::ReadOnly { dir, verified: v } = &store {
+            let v = verified(dir, v, &digest).await?;
+            let t = SystemTime::UNIX_EPOCH
+                + std::time::Duration::new(
+                    v.stamp.mtime.0.max(0) as u64,
+                    v.stamp.mtime.1.clamp(0, 999_999_999) as u32,
+                );
+            let info = Info {
+                digest,
+                size: v.stamp.len as i64,
+                created_at: Some(timestamp(t)),
+                updated_at: Some(timestamp(t)),
+                labels: Default::default(),
+            };
+            return Ok(Response::new(InfoResponse { info: Some(info) }));
+        }
+        let info = info_of(&digest, &blob(store.dir(), &digest)?)?;
         Ok(Response::new(InfoResponse { info: Some(info) }))
     }
 
@@ -242,7 +428,8 @@ impl Content for ContentService {
         &self,
         request: Request<ListContentRequest>,
     ) -> Result<Response<Self::ListStream>, Status> {
-        let (_, dir) = self.store(&request)?;
+        let (_, store) = self.store_of(&request)?;
+        let dir = store.dir();
         let mut infos = Vec::new();
         let blobs = dir.join("blobs");
         for alg in std::fs::read_dir(&blobs).into_iter().flatten().flatten() {
@@ -285,9 +472,13 @@ impl Content for ContentService {
         &self,
         request: Request<ReadContentRequest>,
     ) -> Result<Response<Self::ReadStream>, Status> {
-        let (_, dir) = self.store(&request)?;
+        let (_, store) = self.store_of(&request)?;
         let req = request.into_inner();
-        let path = blob(&dir, &req.digest)?;
+        if let Store::ReadOnly { dir, verified: v } = &store {
+            let v = verified(dir, v, &req.digest).await?;
+            return read_verified(v, req);
+        }
+        let path = blob(store.dir(), &req.digest)?;
         let size = info_of(&req.digest, &path)?.size;
         let offset = req.offset.max(0);
         if offset > size {
@@ -464,6 +655,62 @@ impl Content for ContentService {
             None => Err(Status::not_found(format!("ref {r}: not found"))),
         }
     }
+}
+
+/// The range `req` asks for of a verified blob, each chunk read at its
+/// offset from the verified descriptor and sent only if the file is still
+/// the one that was hashed.
+fn read_verified(
+    v: Arc<Verified>,
+    req: ReadContentRequest,
+) -> Result<Response<ReceiverStream<Result<ReadContentResponse, Status>>>, Status> {
+    let size = v.stamp.len as i64;
+    let offset = req.offset.max(0);
+    if offset > size {
+        return Err(Status::out_of_range(format!(
+            "read past object length {size} bytes"
+        )));
+    }
+    let len = if req.size <= 0 || offset + req.size > size {
+        size - offset
+    } else {
+        req.size
+    };
+    let digest = req.digest;
+    let (tx, rx) = mpsc::channel(4);
+    tokio::task::spawn_blocking(move || {
+        let mut at = offset;
+        let mut left = len as usize;
+        let mut buf = vec![0u8; READ_CHUNK.min(left.max(1))];
+        while left > 0 {
+            let want = left.min(buf.len());
+            let read = match v.file.read_at(&mut buf[..want], at as u64) {
+                Ok(0) => Err(Status::data_loss(format!(
+                    "content {digest}: {} is shorter than it was",
+                    v.path.display()
+                ))),
+                Ok(n) => v.check(&digest).map(|()| n),
+                Err(e) => Err(io_err(&v.path, e)),
+            };
+            let n = match read {
+                Ok(n) => n,
+                Err(s) => {
+                    let _ = tx.blocking_send(Err(s));
+                    return;
+                }
+            };
+            let msg = ReadContentResponse {
+                offset: at,
+                data: buf[..n].to_vec(),
+            };
+            if tx.blocking_send(Ok(msg)).is_err() {
+                return;
+            }
+            at += n as i64;
+            left -= n;
+        }
+    });
+    Ok(Response::new(ReceiverStream::new(rx)))
 }
 
 impl ContentService {
@@ -710,7 +957,7 @@ mod tests {
     #[tokio::test]
     async fn info_and_read_need_a_known_store_and_a_real_digest() {
         let d = tempfile::tempdir().unwrap();
-        let svc = ContentService::new(vec![("local:/x".into(), d.path().into())]);
+        let svc = ContentService::new(vec![("local:/x".into(), d.path().into())], vec![]);
         let e = svc
             .info(Request::new(InfoRequest {
                 digest: "sha256:ab".into(),
@@ -757,5 +1004,121 @@ mod tests {
         let m = s.next().await.unwrap().unwrap();
         assert_eq!((m.offset, m.data.as_slice()), (4, &b"456"[..]));
         assert!(s.next().await.is_none());
+    }
+
+    fn oci_req<T>(m: T) -> Request<T> {
+        let mut r = Request::new(m);
+        r.metadata_mut()
+            .insert(STORE_ID_HEADER, "oci:l".parse().unwrap());
+        r
+    }
+
+    async fn read_all(svc: &ContentService, digest: &str) -> Result<Vec<u8>, Status> {
+        use tokio_stream::StreamExt;
+        let mut s = svc
+            .read(oci_req(ReadContentRequest {
+                digest: digest.into(),
+                offset: 0,
+                size: 0,
+            }))
+            .await?
+            .into_inner();
+        let mut out = Vec::new();
+        while let Some(m) = s.next().await {
+            out.extend(m?.data);
+        }
+        Ok(out)
+    }
+
+    #[tokio::test]
+    async fn a_layout_is_read_only_and_serves_only_verified_blobs() {
+        let d = tempfile::tempdir().unwrap();
+        let put = |data: &[u8]| {
+            let digest = format!("sha256:{}", hex::encode(Sha256::digest(data)));
+            let path = blob_path(d.path(), &digest).unwrap();
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, data).unwrap();
+            (digest, path)
+        };
+        let (good, _) = put(b"layer bytes");
+        let (bad, bad_path) = put(b"original");
+        std::fs::write(&bad_path, b"tampered").unwrap();
+        let svc = ContentService::new(vec![], vec![("oci:l".into(), d.path().into())]);
+
+        let i = svc
+            .info(oci_req(InfoRequest {
+                digest: good.clone(),
+            }))
+            .await
+            .unwrap()
+            .into_inner()
+            .info
+            .unwrap();
+        assert_eq!((i.digest.as_str(), i.size), (good.as_str(), 11));
+        assert_eq!(read_all(&svc, &good).await.unwrap(), b"layer bytes");
+        // A range of a verified blob.
+        use tokio_stream::StreamExt;
+        let m = svc
+            .read(oci_req(ReadContentRequest {
+                digest: good.clone(),
+                offset: 6,
+                size: 3,
+            }))
+            .await
+            .unwrap()
+            .into_inner()
+            .next()
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((m.offset, m.data.as_slice()), (6, &b"byt"[..]));
+
+        // A tampered blob is neither described nor read.
+        let e = svc
+            .info(oci_req(InfoRequest {
+                digest: bad.clone(),
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::DataLoss, "{e}");
+        let e = read_all(&svc, &bad).await.unwrap_err();
+        assert_eq!(e.code(), tonic::Code::DataLoss, "{e}");
+        assert!(e.message().contains("does not match its digest"), "{e}");
+        let e = read_all(&svc, &format!("sha256:{}", "a".repeat(64)))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::NotFound, "{e}");
+
+        // Changed after it was verified: refused from then on.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let good_path = blob_path(d.path(), &good).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&good_path)
+            .unwrap()
+            .write_all(b"LAYER")
+            .unwrap();
+        let e = read_all(&svc, &good).await.unwrap_err();
+        assert_eq!(e.code(), tonic::Code::DataLoss, "{e}");
+
+        // Nothing is written or deleted.
+        let e = svc
+            .delete(oci_req(DeleteContentRequest {
+                digest: good.clone(),
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::PermissionDenied);
+        assert!(good_path.exists());
+        let e = svc
+            .abort(oci_req(AbortRequest { r#ref: "r".into() }))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::PermissionDenied);
+        let e = svc
+            .list_statuses(oci_req(ListStatusesRequest::default()))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::PermissionDenied);
     }
 }

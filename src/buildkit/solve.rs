@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
@@ -39,6 +40,9 @@ pub struct Solve {
     /// `--cache-from` and `--cache-to` give them.
     pub cache_imports: Vec<(String, BTreeMap<String, String>)>,
     pub cache_exports: Vec<(String, BTreeMap<String, String>)>,
+    /// OCI layouts the session serves read-only as content stores, by
+    /// store id (`oci:ID`, BuildKit's `SolveOpt.OCIStores`).
+    pub oci_stores: Vec<(String, PathBuf)>,
     /// Shown by the daemon as the session's name.
     pub session_name: String,
     /// Lets the daemon reuse an earlier transfer of the same context.

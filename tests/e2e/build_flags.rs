@@ -2,8 +2,9 @@
 //! gate (issue 12): `--add-host`, `--shm-size`, `--ulimit` seen by a RUN
 //! step; `--iidfile` and `-q` against buildx 0.29 on the same builder;
 //! `--call`/`--check` answers against buildx's; `--build-context` with a
-//! directory and a `docker-image://`; malformed values refused before the
-//! builder is asked.
+//! directory, a `docker-image://` and an `oci-layout://` (the gate judging
+//! the layout's binary, the image ID buildx's, a tampered blob failing the
+//! build); malformed values refused before the builder is asked.
 //!
 //! The one idea: where buildx is the oracle, both run the same build on the
 //! same `docker-container` builder and their outputs are compared byte for
@@ -12,6 +13,7 @@
 use crate::common;
 
 use common::buildenv::*;
+use common::ocibuild::{Image, Layer, Layout, Target, Written};
 use std::path::Path;
 use std::process::Command;
 
@@ -216,6 +218,121 @@ fn build_contexts_from_a_directory_and_an_image() {
     assert_eq!(elf_arch(&dest.join("busybox")), Some("amd64"), "{run}");
 }
 
+/// An OCI layout at `dir` holding one linux/amd64 image, tagged `v1`, whose
+/// entry point `/app` is the Go hello for `goarch`, beside `/id` holding
+/// `id`; and what was written.
+fn app_layout(dir: &Path, goarch: &str, id: &str) -> Written {
+    let img = Image::new("linux/amd64")
+        .layer(
+            Layer::new()
+                .file_from("app", common::go_hello(goarch))
+                .file("id", id.as_bytes().to_vec(), 0o644),
+        )
+        .entrypoint(&["/app"]);
+    Layout::new()
+        .add(Some("v1"), Target::Manifest(img))
+        .write_dir(dir)
+}
+
+#[test]
+fn an_oci_layout_context_is_judged_from_the_layout() {
+    let ctx = Context::new();
+    ctx.dockerfile("FROM base\n");
+    let out = common::tmp();
+    let good = out.path().join("good");
+    app_layout(&good, "amd64", "good");
+    let bad = out.path().join("bad");
+    app_layout(&bad, "arm64", "bad");
+    for kind in [BuilderKind::BuildkitdUnix, BuilderKind::BuildxContainer] {
+        let build = |layout: &Path, iid: &Path| {
+            kind.build()
+                .args(&[
+                    "--platform",
+                    "linux/amd64",
+                    "--build-arg",
+                    "SOURCE_DATE_EPOCH=0",
+                    "--build-context",
+                    &format!("base=oci-layout://{}:v1", layout.display()),
+                    "--iidfile",
+                    iid.to_str().unwrap(),
+                    "-o",
+                    &format!("type=oci,dest={}", out.path().join("o.tar").display()),
+                ])
+                .run(&ctx.arg())
+        };
+        let iid = out.path().join(format!("{kind:?}.iid"));
+        let run = build(&good, &iid);
+        run.expect_code(0);
+        assert!(iid.exists(), "{kind:?}\n{run}");
+        let run = build(&bad, &out.path().join("bad.iid"));
+        run.expect_code(1);
+        assert!(
+            run.stderr
+                .contains("/app is an ELF 64-bit LSB binary for arm64, statically linked, but the platform is linux/amd64"),
+            "{kind:?}: the arm64 /app of the layout fails linux/amd64\n{run}"
+        );
+    }
+
+    // buildx 0.29 on the same builder makes the same image.
+    let bx_iid = out.path().join("buildx.iid");
+    let (code, bx_out) = buildx(
+        &[
+            "--platform",
+            "linux/amd64",
+            "--build-arg",
+            "SOURCE_DATE_EPOCH=0",
+            "--build-context",
+            &format!("base=oci-layout://{}:v1", good.display()),
+            "--iidfile",
+            bx_iid.to_str().unwrap(),
+            "-o",
+            &format!("type=oci,dest={}", out.path().join("bx.tar").display()),
+        ],
+        ctx.path(),
+    );
+    assert_eq!(code, 0, "buildx failed: {bx_out}");
+    let want = std::fs::read_to_string(&bx_iid).unwrap();
+    let got = std::fs::read_to_string(out.path().join("BuildxContainer.iid")).unwrap();
+    assert_eq!(got, want, "the image ID buildx 0.29 writes");
+}
+
+#[test]
+fn a_tampered_oci_layout_blob_fails_the_build() {
+    let ctx = Context::new();
+    ctx.dockerfile("FROM base\n");
+    let out = common::tmp();
+    let layout = out.path().join("layout");
+    // A layer the builder has never seen (it would not ask for it again).
+    let w = app_layout(&layout, "amd64", &unique("tampered-oci-layout"));
+    // The layer of the image, rewritten with the same length.
+    let m = w.manifest("linux/amd64");
+    let layer = w.blob_path(&m.layer_digests[0]);
+    let mut bytes = std::fs::read(&layer).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&layer, &bytes).unwrap();
+    let dest = out.path().join("out");
+    let run = BuilderKind::BuildkitdUnix
+        .build()
+        .args(&[
+            "--platform",
+            "linux/amd64",
+            // A fresh build: nothing of the layout may come from the cache.
+            "--no-cache",
+            "--build-context",
+            &format!("base=oci-layout://{}:v1", layout.display()),
+            "-o",
+            &format!("type=local,dest={}", dest.display()),
+        ])
+        .run(&ctx.arg());
+    assert!(run.code != 0 && run.code != 1, "the build must fail\n{run}");
+    assert!(
+        run.stderr.contains("does not match its digest"),
+        "the layout's blob is refused\n{run}"
+    );
+    assert!(!dest.join("app").exists(), "{run}");
+}
+
 #[test]
 fn malformed_values_name_the_flag_before_the_builder_is_asked() {
     let ctx = Context::new();
@@ -250,6 +367,11 @@ fn malformed_values_name_the_flag_before_the_builder_is_asked() {
             "--build-context",
             "x",
             "invalid --build-context \"x\": expected NAME=",
+        ),
+        (
+            "--build-context",
+            "x=oci-layout:///no/such/layout:v1",
+            "invalid --build-context \"x=oci-layout:///no/such/layout:v1\": OCI layout /no/such/layout",
         ),
     ] {
         // An address nothing listens on: the error must come first.
