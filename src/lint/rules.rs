@@ -282,8 +282,9 @@ type Breaks = Box<dyn Fn(&Platform) -> bool>;
 fn go_var_breaks(var: &str, value: &str) -> Option<Breaks> {
     let value = value.to_string();
     match var {
-        "GOARCH" => Some(Box::new(move |p: &Platform| p.arch != value)),
-        "GOOS" if value != "linux" => Some(Box::new(move |p: &Platform| p.os != value)),
+        // wasm (GOOS=js or wasip1) is no Linux program: a file served or
+        // loaded by one, whatever the platform.
+        "GOARCH" if value != "wasm" => Some(Box::new(move |p: &Platform| p.arch != value)),
         "GOARM" => Some(Box::new(move |p: &Platform| {
             p.arch == "arm" && p.variant.as_deref() != Some(&format!("v{value}"))
         })),
@@ -296,7 +297,7 @@ fn fixed_go_arch(m: &Model, o: &Options, out: &mut Vec<Finding>) {
         // Inline assignments in a RUN that builds.
         for i in s.instructions.iter().filter(|i| i.kind == Kind::Run) {
             let sc = script(i);
-            if !runs_go_build(&sc) {
+            if !runs_go_build(&sc) || builds_for_other_os(m, s, &sc) {
                 continue;
             }
             for var in ["GOARCH", "GOOS", "GOARM"] {
@@ -360,7 +361,10 @@ fn fixed_go_arch(m: &Model, o: &Options, out: &mut Vec<Finding>) {
                 };
                 let builds_later = later_runs(m, s, k).any(|r| {
                     let sc = script(r);
-                    runs_go_build(&sc) && !derives(&sc, name) && !resets(&sc, name)
+                    runs_go_build(&sc)
+                        && !derives(&sc, name)
+                        && !resets(&sc, name)
+                        && !builds_for_other_os(m, s, &sc)
                 });
                 if !builds_later {
                     continue;
@@ -390,6 +394,35 @@ fn fixed_go_arch(m: &Model, o: &Options, out: &mut Vec<Finding>) {
             }
         }
     }
+}
+
+/// Whether the Go build of `script` (in stage `s`) makes no Linux program:
+/// GOOS fixed to another OS (windows, darwin, js) or GOARCH=wasm, inline or
+/// by an ENV/ARG of the stage or those it is built on. Such a program is
+/// data in the image (a download served, a wasm module), not something it
+/// runs, so its fixed architecture is right for every platform (red team
+/// fp19, fp20, fp23).
+fn builds_for_other_os(m: &Model, s: &Stage, script: &str) -> bool {
+    let other = |var: &str, v: &str| match var {
+        "GOOS" => v != "linux",
+        "GOARCH" => v == "wasm",
+        _ => false,
+    };
+    let inline = |var: &str| constant_assignments(script, var);
+    let goos = inline("GOOS");
+    if goos.iter().any(|v| other("GOOS", v)) || inline("GOARCH").iter().any(|v| v == "wasm") {
+        return true;
+    }
+    m.chain(s.index)
+        .iter()
+        .flat_map(|&c| m.stages[c].instructions.iter())
+        .filter(|i| matches!(i.kind, Kind::Env | Kind::Arg))
+        .flat_map(|i| i.pairs.iter())
+        .any(|(k, v)| {
+            let Some(v) = v else { return false };
+            // An inline GOOS=linux overrides the stage's.
+            !(k == "GOOS" && !goos.is_empty()) && !v.contains('$') && other(k, v)
+        })
 }
 
 /// Whether a script sets `var` itself (then an ENV before it does not

@@ -155,6 +155,57 @@ RUN echo dev
     assert_eq!(ids(&lint_text(text, &o).unwrap()), [("FixedGoArch", 2)]);
 }
 
+#[test]
+fn wasm_and_other_os_go_builds_are_data_not_a_fixed_arch() {
+    // Red team fp19: a wasm module served by nginx.
+    let wasm = "FROM --platform=$BUILDPLATFORM golang:1.22-alpine AS wasm
+WORKDIR /src
+COPY . .
+RUN GOOS=js GOARCH=wasm go build -o /out/main.wasm ./cmd/web && \\
+    cp \"$(go env GOROOT)/misc/wasm/wasm_exec.js\" /out/
+FROM nginx:alpine
+COPY --from=wasm /out/ /usr/share/nginx/html/
+";
+    assert_eq!(ids(&lint_for(wasm, "linux/amd64,linux/arm64")), []);
+    // fp23: the same through ENV.
+    let env = "FROM golang:latest AS builder
+WORKDIR /app
+ENV CGO_ENABLED=0
+ENV GOOS=js
+ENV GOARCH=wasm
+RUN go build -o ./qpwasm.wasm .
+FROM nginx:alpine
+COPY --from=builder /app/qpwasm.wasm /usr/share/nginx/html
+";
+    assert_eq!(ids(&lint_for(env, "linux/amd64,linux/arm64")), []);
+    // fp20: Windows and macOS clients offered for download beside a
+    // correctly cross-compiled server.
+    let clients = "FROM --platform=$BUILDPLATFORM golang:1.22-alpine AS clients
+WORKDIR /src
+RUN CGO_ENABLED=0 GOOS=windows GOARCH=amd64 go build -o /dist/agent-windows-amd64.exe ./cmd/agent
+RUN CGO_ENABLED=0 GOOS=darwin GOARCH=arm64 go build -o /dist/agent-darwin-arm64 ./cmd/agent
+FROM --platform=$BUILDPLATFORM golang:1.22-alpine AS server
+ARG TARGETOS TARGETARCH
+RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -o /out/server ./cmd/server
+FROM alpine:3.20
+COPY --from=server /out/server /usr/bin/server
+COPY --from=clients /dist/ /srv/downloads/
+";
+    assert_eq!(ids(&lint_for(clients, "linux/amd64,linux/arm64")), []);
+    // A Linux program with a fixed arch is still the bug, also when an
+    // inline GOOS=linux overrides a stage's ENV GOOS=windows.
+    let linux = "FROM --platform=$BUILDPLATFORM golang:1.22 AS build
+ENV GOOS=windows
+RUN GOOS=linux GOARCH=amd64 go build -o /app .
+FROM scratch
+COPY --from=build /app /app
+";
+    assert_eq!(
+        ids(&lint_for(linux, "linux/amd64,linux/arm64")),
+        [("FixedGoArch", 3)]
+    );
+}
+
 // ----------------------------------------------------- PlatformArgDefault
 
 #[test]
