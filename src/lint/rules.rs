@@ -523,6 +523,20 @@ fn platform_arg_default(m: &Model, o: &Options, out: &mut Vec<Finding>) {
                         None => continue,
                     },
                 };
+                // `ARG TARGETARCH` then `ARG TARGETARCH=${TARGETARCH:-amd64}`:
+                // BuildKit expands a default with the stage's args so far
+                // (dispatchArg: ProcessWord on the default with the state's
+                // env, to which the earlier ARG added the automatic value),
+                // so the default is only the fallback of a value already
+                // set (red team fp13). Without the earlier declaration the
+                // reference is empty and the fallback is what every
+                // platform gets.
+                if !global && declared_before(m, s, k, name) && {
+                    let refs = var_refs(&value, false);
+                    !refs.is_empty() && refs.iter().all(|r| r.name == *name)
+                } {
+                    continue;
+                }
                 let Some(breaks) = platform_default_breaks(name, &value) else {
                     continue;
                 };
@@ -569,6 +583,16 @@ fn platform_arg_default(m: &Model, o: &Options, out: &mut Vec<Finding>) {
             }
         }
     }
+}
+
+/// Whether `name` is declared by an ARG before instruction `k` of stage
+/// `s` (or in a stage it is built on), so that it holds a value there.
+fn declared_before(m: &Model, s: &Stage, k: usize, name: &str) -> bool {
+    let is_arg = |i: &Inst| i.kind == Kind::Arg && i.pairs.iter().any(|(n, _)| n == name);
+    s.instructions[..k].iter().any(is_arg)
+        || m.chain(s.index)[1..]
+            .iter()
+            .any(|&b| m.stages[b].instructions.iter().any(is_arg))
 }
 
 fn undeclared_platform_arg(m: &Model, out: &mut Vec<Finding>) {

@@ -245,6 +245,27 @@ fn platform_args_without_defaults_or_unused_are_clean() {
     }
 }
 
+#[test]
+fn redeclared_platform_arg_defaulting_to_itself_keeps_the_automatic_value() {
+    // Red team fp13: the first ARG gives TARGETARCH the platform's value;
+    // the second's default expands it (amd64 only when it is empty).
+    let text = "FROM alpine
+ARG TARGETARCH
+ARG TARGETARCH=${TARGETARCH:-amd64}
+RUN wget -O /usr/bin/tool https://example.com/tool_linux_${TARGETARCH} && chmod +x /usr/bin/tool
+";
+    assert_eq!(ids(&lint_for(text, "linux/amd64,linux/arm64")), []);
+    // Without the earlier declaration the reference is empty: amd64 for all.
+    let alone = "FROM alpine
+ARG TARGETARCH=${TARGETARCH:-amd64}
+RUN wget -O /usr/bin/tool https://example.com/tool_linux_${TARGETARCH}
+";
+    assert_eq!(
+        ids(&lint_for(alone, "linux/amd64,linux/arm64")),
+        [("PlatformArgDefault", 2)]
+    );
+}
+
 // -------------------------------------------------- UndeclaredPlatformArg
 
 #[test]
