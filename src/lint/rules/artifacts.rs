@@ -585,6 +585,19 @@ fn dynamic_binary_in_static_base(m: &Model, o: &Options, out: &mut Vec<Finding>)
     if !lacks_glibc(final_image) {
         return;
     }
+    // alpine with a glibc compatibility layer (libc6-compat, gcompat): the
+    // loader path exists, so the program may start; it is a warning, as
+    // many glibc programs still fail there (symbols gcompat lacks, glibc
+    // versioned symbols, NSS), red team fp21, fp22.
+    let compat = chain.iter().any(|&c| {
+        m.stages[c].instructions.iter().any(|i| {
+            i.kind == Kind::Run && {
+                let sc = without_messages(&script(i));
+                sc.split_whitespace()
+                    .any(|w| matches!(w, "libc6-compat" | "gcompat"))
+            }
+        })
+    });
     for s in m.reaching() {
         // Cross builds (GOARCH set) turn cgo off by themselves.
         if chain.contains(&s.index) || s.platform != StagePlatform::Target {
@@ -617,17 +630,28 @@ fn dynamic_binary_in_static_base(m: &Model, o: &Options, out: &mut Vec<Finding>)
             if !builds_the_program(&sc) || sc.contains("cargo ") {
                 continue;
             }
-            out.push(finding(
-                &DYNAMIC_BINARY_IN_STATIC_BASE,
-                severity(m, o, |_| true),
-                s,
-                i,
-                format!(
-                    "this go build runs in {img} (glibc, cgo on by default), and its program is \
-                     copied into {final_image}, which has no glibc loader: build with \
-                     CGO_ENABLED=0 (or -tags netgo,osusergo)"
-                ),
-            ));
+            let (sev, message) = if compat {
+                (
+                    super::super::Severity::Warning,
+                    format!(
+                        "this go build runs in {img} (glibc, cgo on by default), and its program \
+                         is copied into {final_image}, which has only a glibc compatibility \
+                         layer over musl (libc6-compat/gcompat): it may start, but glibc \
+                         programs often still fail there (missing or versioned symbols); build \
+                         with CGO_ENABLED=0 (or -tags netgo,osusergo)"
+                    ),
+                )
+            } else {
+                (
+                    severity(m, o, |_| true),
+                    format!(
+                        "this go build runs in {img} (glibc, cgo on by default), and its program \
+                         is copied into {final_image}, which has no glibc loader: build with \
+                         CGO_ENABLED=0 (or -tags netgo,osusergo)"
+                    ),
+                )
+            };
+            out.push(finding(&DYNAMIC_BINARY_IN_STATIC_BASE, sev, s, i, message));
         }
     }
 }

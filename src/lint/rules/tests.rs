@@ -720,3 +720,28 @@ RUN if [ \"$TARGETPLATFORM\" = \"linux/arm64\" ]; then A=arm64; else A=amd64; fi
         assert_eq!(ids(&lint(&t)), [], "{t}");
     }
 }
+
+#[test]
+fn glibc_go_program_in_alpine_with_libc6_compat_or_gcompat_is_a_warning() {
+    // Red team fp21, fp22: the compatibility layer gives the loader path.
+    for pkg in ["libc6-compat", "gcompat"] {
+        let text = format!(
+            "FROM golang:1.22 AS build
+WORKDIR /src
+COPY . .
+RUN go build -o /out/app .
+FROM alpine:3.20
+RUN apk add --no-cache {pkg}
+COPY --from=build /out/app /usr/bin/app
+"
+        );
+        let f = lint_for(&text, "linux/amd64,linux/arm64");
+        assert_eq!(ids(&f), [("DynamicBinaryInStaticBase", 4)], "{pkg}");
+        assert_eq!(f[0].severity, Severity::Warning, "{pkg}");
+        assert!(
+            f[0].message.contains("often still fail"),
+            "{}",
+            f[0].message
+        );
+    }
+}
