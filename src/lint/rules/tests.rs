@@ -745,3 +745,54 @@ COPY --from=build /out/app /usr/bin/app
         );
     }
 }
+
+#[test]
+fn every_arch_copied_and_picked_by_targetarch_or_a_readme_is_no_suffixed_copy() {
+    // Red team fp18: both builds copied, a RUN keeps the platform's.
+    let both = "FROM alpine:3.20
+COPY dist/app-amd64 dist/app-arm64 /tmp/bin/
+ARG TARGETARCH
+RUN mv /tmp/bin/app-${TARGETARCH} /usr/local/bin/app && rm -rf /tmp/bin
+";
+    assert_eq!(ids(&lint_for(both, "linux/amd64,linux/arm64")), []);
+    // The same over two COPYs of the stage.
+    let two = "FROM alpine:3.20
+COPY dist/app-amd64 /tmp/bin/
+COPY dist/app-arm64 /tmp/bin/
+ARG TARGETARCH
+RUN mv /tmp/bin/app-${TARGETARCH} /usr/local/bin/app
+";
+    assert_eq!(ids(&lint_for(two, "linux/amd64,linux/arm64")), []);
+    // Nothing picks (the message only prints it): still the amd64 one.
+    let unpicked = "FROM alpine:3.20
+COPY dist/app-amd64 /usr/local/bin/app
+COPY dist/app-arm64 /opt/
+RUN echo $TARGETARCH
+";
+    assert_eq!(
+        ids(&lint_for(unpicked, "linux/amd64,linux/arm64")),
+        [("ArchSuffixedCopy", 2), ("ArchSuffixedCopy", 3)]
+    );
+    // fp12: a README under linux_amd64/ is no program; the binary still is.
+    let docs = "FROM alpine
+ARG TARGETARCH
+COPY --from=bins /app-${TARGETARCH} /usr/bin/app
+COPY --from=bins /linux_amd64/README.md /usr/share/doc/app/README.md
+COPY --from=bins /linux_amd64/app.sha256 /usr/share/doc/app/
+";
+    assert_eq!(ids(&lint_for(docs, "linux/amd64,linux/arm64")), []);
+    for program in [
+        "bin/linux_amd64/app",
+        "app-amd64-1.2.3",
+        "dist/linux_amd64/",
+        "libfoo-x86_64.so",
+        "app_linux_arm64.tar.gz",
+    ] {
+        let text = format!("FROM alpine\nCOPY {program} /usr/bin/\n");
+        assert_eq!(
+            ids(&lint_for(&text, "linux/amd64,linux/arm64")),
+            [("ArchSuffixedCopy", 2)],
+            "{program}"
+        );
+    }
+}
