@@ -219,7 +219,25 @@ pub(super) fn derives_arch(script: &str) -> bool {
         "xx-cargo",
         "dpkg-architecture",
     ];
-    MARKERS.iter().any(|m| script.contains(m))
+    // What only prints (echo, printf) or is a comment decides nothing (red
+    // team fn14, fn15).
+    let sc = without_messages(&without_comments(script));
+    MARKERS.iter().any(|m| sc.contains(m))
+}
+
+/// A shell script without its comments: from a `#` that starts a word to
+/// the end of its line (`${V#v}` and `a#b` are no comments).
+fn without_comments(script: &str) -> String {
+    script
+        .lines()
+        .map(|line| {
+            let b = line.as_bytes();
+            let at = (0..b.len())
+                .find(|&k| b[k] == b'#' && (k == 0 || b[k - 1] == b' ' || b[k - 1] == b'\t'));
+            at.map_or(line, |k| &line[..k])
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Whether a script derives Go variable `var` from the platform built:

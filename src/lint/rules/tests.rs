@@ -796,3 +796,35 @@ COPY --from=bins /linux_amd64/app.sha256 /usr/share/doc/app/
         );
     }
 }
+
+#[test]
+fn targetarch_only_echoed_or_in_a_comment_does_not_hide_a_fixed_arch() {
+    // Red team fn14: the echo names TARGETARCH, the download is amd64's.
+    let echo = "FROM debian:bookworm-slim
+ARG TARGETARCH
+RUN echo \"building for ${TARGETARCH}\" && \\
+    curl -fsSL -o /usr/local/bin/tool https://github.com/o/tool/releases/download/v1/tool_linux_amd64 && \\
+    chmod +x /usr/local/bin/tool
+";
+    assert_eq!(
+        ids(&lint_for(echo, "linux/amd64,linux/arm64")),
+        [("ArchSpecificDownload", 3)]
+    );
+    // fn15: a heredoc comment names it, the build is fixed to amd64.
+    let comment = "FROM --platform=$BUILDPLATFORM golang:1.22-alpine AS build
+RUN <<EOT
+  set -e
+  # TODO: switch to TARGETARCH once arm64 CI runners exist
+  CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -o /out/app .
+EOT
+FROM alpine
+ARG TARGETARCH
+COPY --from=build /out/app /app
+";
+    let f = lint_for(comment, "linux/amd64,linux/arm64");
+    assert!(
+        ids(&f).iter().any(|(r, _)| *r == "FixedGoArch"),
+        "{:?}",
+        ids(&f)
+    );
+}
