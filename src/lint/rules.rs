@@ -439,7 +439,7 @@ fn builds_for_other_os(m: &Model, s: &Stage, script: &str) -> bool {
         .any(|(k, v)| {
             let Some(v) = v else { return false };
             // An inline GOOS=linux overrides the stage's.
-            !(k == "GOOS" && !goos.is_empty()) && !v.contains('$') && other(k, v)
+            (k != "GOOS" || goos.is_empty()) && !v.contains('$') && other(k, v)
         })
 }
 
