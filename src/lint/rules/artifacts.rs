@@ -675,7 +675,12 @@ fn dynamic_binary_in_static_base(m: &Model, o: &Options, out: &mut Vec<Finding>)
                         .any(|(k, v)| k == "CGO_ENABLED" && v.as_deref() == Some("0"))
                     || sc.contains("netgo")
                     || sc.contains("-static")
-                    || sc.contains("GOARCH=")
+                    // A GOARCH other than the native one (a constant; the
+                    // stage is on the target platform, so $TARGETARCH is
+                    // native) turns cgo off, unless CGO_ENABLED=1 keeps it
+                    // (red team fn08).
+                    || (!super::constant_assignments(&sc, "GOARCH").is_empty()
+                        && !sc.contains("CGO_ENABLED=1"))
             })
         });
         if static_somewhere {

@@ -291,8 +291,9 @@ fn declared_args_target_stages_and_env_are_clean() {
     for text in [
         // Declared.
         "FROM --platform=$BUILDPLATFORM golang AS b\nARG TARGETARCH\nRUN GOARCH=$TARGETARCH go build -o /app\nFROM scratch\nCOPY --from=b /app /app\n",
-        // On the target platform an empty GOARCH is the native one.
-        "FROM golang AS b\nRUN GOARCH=$TARGETARCH go build -o /app\nFROM scratch\nCOPY --from=b /app /app\n",
+        // On the target platform an empty GOARCH is the native one (cgo
+        // off: a GOARCH= no longer hides a glibc program, red team fn08).
+        "FROM golang AS b\nRUN CGO_ENABLED=0 GOARCH=$TARGETARCH go build -o /app\nFROM scratch\nCOPY --from=b /app /app\n",
         // Set by ENV in the stage it builds on.
         "FROM --platform=$BUILDPLATFORM golang AS base\nARG TARGETARCH\nENV TARGETARCH=$TARGETARCH\nFROM base AS b\nRUN GOARCH=$TARGETARCH go build -o /app\nFROM scratch\nCOPY --from=b /app /app\n",
         // Only in the FROM line, where the automatic args need no ARG.
@@ -826,5 +827,21 @@ COPY --from=build /out/app /app
         ids(&f).iter().any(|(r, _)| *r == "FixedGoArch"),
         "{:?}",
         ids(&f)
+    );
+}
+
+#[test]
+fn cgo_on_in_a_native_glibc_build_with_goarch_from_targetarch_is_still_dynamic() {
+    // Red team fn08: GOARCH=$TARGETARCH on the target platform is native,
+    // and CGO_ENABLED=1 keeps cgo on: a glibc program in alpine.
+    let text = "FROM golang:1.22 AS build
+ARG TARGETOS TARGETARCH
+RUN CGO_ENABLED=1 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -o /out/app .
+FROM alpine:3.20
+COPY --from=build /out/app /usr/bin/app
+";
+    assert_eq!(
+        ids(&lint_for(text, "linux/amd64,linux/arm64")),
+        [("DynamicBinaryInStaticBase", 3)]
     );
 }
