@@ -219,7 +219,25 @@ pub(super) fn derives_arch(script: &str) -> bool {
         "xx-cargo",
         "dpkg-architecture",
     ];
-    MARKERS.iter().any(|m| script.contains(m))
+    // What only prints (echo, printf) or is a comment decides nothing (red
+    // team fn14, fn15).
+    let sc = without_messages(&without_comments(script));
+    MARKERS.iter().any(|m| sc.contains(m))
+}
+
+/// A shell script without its comments: from a `#` that starts a word to
+/// the end of its line (`${V#v}` and `a#b` are no comments).
+fn without_comments(script: &str) -> String {
+    script
+        .lines()
+        .map(|line| {
+            let b = line.as_bytes();
+            let at = (0..b.len())
+                .find(|&k| b[k] == b'#' && (k == 0 || b[k - 1] == b' ' || b[k - 1] == b'\t'));
+            at.map_or(line, |k| &line[..k])
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Whether a script derives Go variable `var` from the platform built:
@@ -282,8 +300,9 @@ type Breaks = Box<dyn Fn(&Platform) -> bool>;
 fn go_var_breaks(var: &str, value: &str) -> Option<Breaks> {
     let value = value.to_string();
     match var {
-        "GOARCH" => Some(Box::new(move |p: &Platform| p.arch != value)),
-        "GOOS" if value != "linux" => Some(Box::new(move |p: &Platform| p.os != value)),
+        // wasm (GOOS=js or wasip1) is no Linux program: a file served or
+        // loaded by one, whatever the platform.
+        "GOARCH" if value != "wasm" => Some(Box::new(move |p: &Platform| p.arch != value)),
         "GOARM" => Some(Box::new(move |p: &Platform| {
             p.arch == "arm" && p.variant.as_deref() != Some(&format!("v{value}"))
         })),
@@ -296,7 +315,7 @@ fn fixed_go_arch(m: &Model, o: &Options, out: &mut Vec<Finding>) {
         // Inline assignments in a RUN that builds.
         for i in s.instructions.iter().filter(|i| i.kind == Kind::Run) {
             let sc = script(i);
-            if !runs_go_build(&sc) {
+            if !runs_go_build(&sc) || builds_for_other_os(m, s, &sc) {
                 continue;
             }
             for var in ["GOARCH", "GOOS", "GOARM"] {
@@ -360,7 +379,10 @@ fn fixed_go_arch(m: &Model, o: &Options, out: &mut Vec<Finding>) {
                 };
                 let builds_later = later_runs(m, s, k).any(|r| {
                     let sc = script(r);
-                    runs_go_build(&sc) && !derives(&sc, name) && !resets(&sc, name)
+                    runs_go_build(&sc)
+                        && !derives(&sc, name)
+                        && !resets(&sc, name)
+                        && !builds_for_other_os(m, s, &sc)
                 });
                 if !builds_later {
                     continue;
@@ -390,6 +412,35 @@ fn fixed_go_arch(m: &Model, o: &Options, out: &mut Vec<Finding>) {
             }
         }
     }
+}
+
+/// Whether the Go build of `script` (in stage `s`) makes no Linux program:
+/// GOOS fixed to another OS (windows, darwin, js) or GOARCH=wasm, inline or
+/// by an ENV/ARG of the stage or those it is built on. Such a program is
+/// data in the image (a download served, a wasm module), not something it
+/// runs, so its fixed architecture is right for every platform (red team
+/// fp19, fp20, fp23).
+fn builds_for_other_os(m: &Model, s: &Stage, script: &str) -> bool {
+    let other = |var: &str, v: &str| match var {
+        "GOOS" => v != "linux",
+        "GOARCH" => v == "wasm",
+        _ => false,
+    };
+    let inline = |var: &str| constant_assignments(script, var);
+    let goos = inline("GOOS");
+    if goos.iter().any(|v| other("GOOS", v)) || inline("GOARCH").iter().any(|v| v == "wasm") {
+        return true;
+    }
+    m.chain(s.index)
+        .iter()
+        .flat_map(|&c| m.stages[c].instructions.iter())
+        .filter(|i| matches!(i.kind, Kind::Env | Kind::Arg))
+        .flat_map(|i| i.pairs.iter())
+        .any(|(k, v)| {
+            let Some(v) = v else { return false };
+            // An inline GOOS=linux overrides the stage's.
+            (k != "GOOS" || goos.is_empty()) && !v.contains('$') && other(k, v)
+        })
 }
 
 /// Whether a script sets `var` itself (then an ENV before it does not
@@ -490,6 +541,20 @@ fn platform_arg_default(m: &Model, o: &Options, out: &mut Vec<Finding>) {
                         None => continue,
                     },
                 };
+                // `ARG TARGETARCH` then `ARG TARGETARCH=${TARGETARCH:-amd64}`:
+                // BuildKit expands a default with the stage's args so far
+                // (dispatchArg: ProcessWord on the default with the state's
+                // env, to which the earlier ARG added the automatic value),
+                // so the default is only the fallback of a value already
+                // set (red team fp13). Without the earlier declaration the
+                // reference is empty and the fallback is what every
+                // platform gets.
+                if !global && declared_before(m, s, k, name) && {
+                    let refs = var_refs(&value, false);
+                    !refs.is_empty() && refs.iter().all(|r| r.name == *name)
+                } {
+                    continue;
+                }
                 let Some(breaks) = platform_default_breaks(name, &value) else {
                     continue;
                 };
@@ -536,6 +601,16 @@ fn platform_arg_default(m: &Model, o: &Options, out: &mut Vec<Finding>) {
             }
         }
     }
+}
+
+/// Whether `name` is declared by an ARG before instruction `k` of stage
+/// `s` (or in a stage it is built on), so that it holds a value there.
+fn declared_before(m: &Model, s: &Stage, k: usize, name: &str) -> bool {
+    let is_arg = |i: &Inst| i.kind == Kind::Arg && i.pairs.iter().any(|(n, _)| n == name);
+    s.instructions[..k].iter().any(is_arg)
+        || m.chain(s.index)[1..]
+            .iter()
+            .any(|&b| m.stages[b].instructions.iter().any(is_arg))
 }
 
 fn undeclared_platform_arg(m: &Model, out: &mut Vec<Finding>) {

@@ -180,26 +180,55 @@ fn arch_specific_download(m: &Model, o: &Options, out: &mut Vec<Finding>) {
 /// architecture, into the image's stages, with no per-platform choice in
 /// the path (`${TARGETARCH}` or another variable).
 fn arch_suffixed_copy(m: &Model, o: &Options, out: &mut Vec<Finding>) {
-    for &c in &image_chain(m) {
-        let s = &m.stages[c];
-        for i in s
-            .instructions
+    // The arch-named programs a COPY/ADD copies.
+    let named = |i: &Inst| -> Vec<(String, &'static str)> {
+        i.paths[..i.paths.len().saturating_sub(1)]
             .iter()
-            .filter(|i| matches!(i.kind, Kind::Copy | Kind::Add))
-        {
-            let sources = &i.paths[..i.paths.len().saturating_sub(1)];
-            let Some((src, arch)) = sources.iter().find_map(|p| {
+            .filter_map(|p| {
                 // A target triple's folder (target/x86_64-unknown-linux-musl/):
                 // FixedCrossToolchain names the build that chose it.
-                if p.contains("://") || p.contains('$') || p.contains("-linux-") {
+                if p.contains("://")
+                    || p.contains('$')
+                    || p.contains("-linux-")
+                    || !looks_like_program(p)
+                {
                     return None;
                 }
                 // The file's own name (a folder named for one arch counts
                 // too: bin/linux_amd64/app).
                 named_arch(p).map(|a| (p.clone(), a))
-            }) else {
+            })
+            .collect()
+    };
+    for &c in &image_chain(m) {
+        let s = &m.stages[c];
+        let copies = || {
+            s.instructions
+                .iter()
+                .enumerate()
+                .filter(|(_, i)| matches!(i.kind, Kind::Copy | Kind::Add))
+        };
+        // Every arch's build copied in (by one COPY or several of the
+        // stage) and a later RUN picking one by the platform: a choice,
+        // not a fixed arch (red team fp18).
+        let mut arches: Vec<&str> = copies()
+            .flat_map(|(_, i)| named(i))
+            .map(|(_, a)| a)
+            .collect();
+        arches.sort_unstable();
+        arches.dedup();
+        for (k, i) in copies() {
+            let found = named(i);
+            let Some((src, arch)) = found.first().cloned() else {
                 continue;
             };
+            let picked_later = arches.len() > 1
+                && s.instructions[k + 1..]
+                    .iter()
+                    .any(|l| l.kind == Kind::Run && derives_arch(&without_messages(&script(l))));
+            if picked_later {
+                continue;
+            }
             out.push(finding(
                 &ARCH_SUFFIXED_COPY,
                 severity(m, o, |p: &Platform| p.arch != arch),
@@ -212,6 +241,33 @@ fn arch_suffixed_copy(m: &Model, o: &Options, out: &mut Vec<Finding>) {
             ));
         }
     }
+}
+
+/// Whether a copied path looks like a program (or a folder or archive of
+/// them): its last part has no extension, a version number for one
+/// (app-amd64-1.2.3), or a binary, library or package extension. A
+/// README.md, a checksum or a config file named for an arch is no program
+/// of the image (red team fp12); a glob or a folder counts, as it may hold
+/// programs.
+fn looks_like_program(path: &str) -> bool {
+    const BINARY: &[&str] = &[
+        "bin", "so", "a", "exe", "run", "appimage", "node", "wasm", "tar", "gz", "tgz", "xz",
+        "txz", "bz2", "tbz", "zst", "zip", "deb", "rpm", "apk", "jar",
+    ];
+    let p = path.trim_end_matches('/');
+    let last = p.rsplit('/').next().unwrap_or(p);
+    if path.ends_with('/') || last.contains(['*', '?', '[']) {
+        return true;
+    }
+    let Some((_, ext)) = last.rsplit_once('.') else {
+        return true;
+    };
+    let ext = ext.to_ascii_lowercase();
+    ext.is_empty()
+        || ext.bytes().all(|b| b.is_ascii_digit())
+        || BINARY.contains(&ext.as_str())
+        // libfoo.so.1
+        || last.to_ascii_lowercase().contains(".so.")
 }
 
 /// The Go arch of a Rust/C target triple's first part.
@@ -585,6 +641,19 @@ fn dynamic_binary_in_static_base(m: &Model, o: &Options, out: &mut Vec<Finding>)
     if !lacks_glibc(final_image) {
         return;
     }
+    // alpine with a glibc compatibility layer (libc6-compat, gcompat): the
+    // loader path exists, so the program may start; it is a warning, as
+    // many glibc programs still fail there (symbols gcompat lacks, glibc
+    // versioned symbols, NSS), red team fp21, fp22.
+    let compat = chain.iter().any(|&c| {
+        m.stages[c].instructions.iter().any(|i| {
+            i.kind == Kind::Run && {
+                let sc = without_messages(&script(i));
+                sc.split_whitespace()
+                    .any(|w| matches!(w, "libc6-compat" | "gcompat"))
+            }
+        })
+    });
     for s in m.reaching() {
         // Cross builds (GOARCH set) turn cgo off by themselves.
         if chain.contains(&s.index) || s.platform != StagePlatform::Target {
@@ -606,7 +675,12 @@ fn dynamic_binary_in_static_base(m: &Model, o: &Options, out: &mut Vec<Finding>)
                         .any(|(k, v)| k == "CGO_ENABLED" && v.as_deref() == Some("0"))
                     || sc.contains("netgo")
                     || sc.contains("-static")
-                    || sc.contains("GOARCH=")
+                    // A GOARCH other than the native one (a constant; the
+                    // stage is on the target platform, so $TARGETARCH is
+                    // native) turns cgo off, unless CGO_ENABLED=1 keeps it
+                    // (red team fn08).
+                    || (!super::constant_assignments(&sc, "GOARCH").is_empty()
+                        && !sc.contains("CGO_ENABLED=1"))
             })
         });
         if static_somewhere {
@@ -617,17 +691,28 @@ fn dynamic_binary_in_static_base(m: &Model, o: &Options, out: &mut Vec<Finding>)
             if !builds_the_program(&sc) || sc.contains("cargo ") {
                 continue;
             }
-            out.push(finding(
-                &DYNAMIC_BINARY_IN_STATIC_BASE,
-                severity(m, o, |_| true),
-                s,
-                i,
-                format!(
-                    "this go build runs in {img} (glibc, cgo on by default), and its program is \
-                     copied into {final_image}, which has no glibc loader: build with \
-                     CGO_ENABLED=0 (or -tags netgo,osusergo)"
-                ),
-            ));
+            let (sev, message) = if compat {
+                (
+                    super::super::Severity::Warning,
+                    format!(
+                        "this go build runs in {img} (glibc, cgo on by default), and its program \
+                         is copied into {final_image}, which has only a glibc compatibility \
+                         layer over musl (libc6-compat/gcompat): it may start, but glibc \
+                         programs often still fail there (missing or versioned symbols); build \
+                         with CGO_ENABLED=0 (or -tags netgo,osusergo)"
+                    ),
+                )
+            } else {
+                (
+                    severity(m, o, |_| true),
+                    format!(
+                        "this go build runs in {img} (glibc, cgo on by default), and its program \
+                         is copied into {final_image}, which has no glibc loader: build with \
+                         CGO_ENABLED=0 (or -tags netgo,osusergo)"
+                    ),
+                )
+            };
+            out.push(finding(&DYNAMIC_BINARY_IN_STATIC_BASE, sev, s, i, message));
         }
     }
 }

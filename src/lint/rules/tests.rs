@@ -155,6 +155,57 @@ RUN echo dev
     assert_eq!(ids(&lint_text(text, &o).unwrap()), [("FixedGoArch", 2)]);
 }
 
+#[test]
+fn wasm_and_other_os_go_builds_are_data_not_a_fixed_arch() {
+    // Red team fp19: a wasm module served by nginx.
+    let wasm = "FROM --platform=$BUILDPLATFORM golang:1.22-alpine AS wasm
+WORKDIR /src
+COPY . .
+RUN GOOS=js GOARCH=wasm go build -o /out/main.wasm ./cmd/web && \\
+    cp \"$(go env GOROOT)/misc/wasm/wasm_exec.js\" /out/
+FROM nginx:alpine
+COPY --from=wasm /out/ /usr/share/nginx/html/
+";
+    assert_eq!(ids(&lint_for(wasm, "linux/amd64,linux/arm64")), []);
+    // fp23: the same through ENV.
+    let env = "FROM golang:latest AS builder
+WORKDIR /app
+ENV CGO_ENABLED=0
+ENV GOOS=js
+ENV GOARCH=wasm
+RUN go build -o ./qpwasm.wasm .
+FROM nginx:alpine
+COPY --from=builder /app/qpwasm.wasm /usr/share/nginx/html
+";
+    assert_eq!(ids(&lint_for(env, "linux/amd64,linux/arm64")), []);
+    // fp20: Windows and macOS clients offered for download beside a
+    // correctly cross-compiled server.
+    let clients = "FROM --platform=$BUILDPLATFORM golang:1.22-alpine AS clients
+WORKDIR /src
+RUN CGO_ENABLED=0 GOOS=windows GOARCH=amd64 go build -o /dist/agent-windows-amd64.exe ./cmd/agent
+RUN CGO_ENABLED=0 GOOS=darwin GOARCH=arm64 go build -o /dist/agent-darwin-arm64 ./cmd/agent
+FROM --platform=$BUILDPLATFORM golang:1.22-alpine AS server
+ARG TARGETOS TARGETARCH
+RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -o /out/server ./cmd/server
+FROM alpine:3.20
+COPY --from=server /out/server /usr/bin/server
+COPY --from=clients /dist/ /srv/downloads/
+";
+    assert_eq!(ids(&lint_for(clients, "linux/amd64,linux/arm64")), []);
+    // A Linux program with a fixed arch is still the bug, also when an
+    // inline GOOS=linux overrides a stage's ENV GOOS=windows.
+    let linux = "FROM --platform=$BUILDPLATFORM golang:1.22 AS build
+ENV GOOS=windows
+RUN GOOS=linux GOARCH=amd64 go build -o /app .
+FROM scratch
+COPY --from=build /app /app
+";
+    assert_eq!(
+        ids(&lint_for(linux, "linux/amd64,linux/arm64")),
+        [("FixedGoArch", 3)]
+    );
+}
+
 // ----------------------------------------------------- PlatformArgDefault
 
 #[test]
@@ -194,6 +245,27 @@ fn platform_args_without_defaults_or_unused_are_clean() {
     }
 }
 
+#[test]
+fn redeclared_platform_arg_defaulting_to_itself_keeps_the_automatic_value() {
+    // Red team fp13: the first ARG gives TARGETARCH the platform's value;
+    // the second's default expands it (amd64 only when it is empty).
+    let text = "FROM alpine
+ARG TARGETARCH
+ARG TARGETARCH=${TARGETARCH:-amd64}
+RUN wget -O /usr/bin/tool https://example.com/tool_linux_${TARGETARCH} && chmod +x /usr/bin/tool
+";
+    assert_eq!(ids(&lint_for(text, "linux/amd64,linux/arm64")), []);
+    // Without the earlier declaration the reference is empty: amd64 for all.
+    let alone = "FROM alpine
+ARG TARGETARCH=${TARGETARCH:-amd64}
+RUN wget -O /usr/bin/tool https://example.com/tool_linux_${TARGETARCH}
+";
+    assert_eq!(
+        ids(&lint_for(alone, "linux/amd64,linux/arm64")),
+        [("PlatformArgDefault", 2)]
+    );
+}
+
 // -------------------------------------------------- UndeclaredPlatformArg
 
 #[test]
@@ -219,8 +291,9 @@ fn declared_args_target_stages_and_env_are_clean() {
     for text in [
         // Declared.
         "FROM --platform=$BUILDPLATFORM golang AS b\nARG TARGETARCH\nRUN GOARCH=$TARGETARCH go build -o /app\nFROM scratch\nCOPY --from=b /app /app\n",
-        // On the target platform an empty GOARCH is the native one.
-        "FROM golang AS b\nRUN GOARCH=$TARGETARCH go build -o /app\nFROM scratch\nCOPY --from=b /app /app\n",
+        // On the target platform an empty GOARCH is the native one (cgo
+        // off: a GOARCH= no longer hides a glibc program, red team fn08).
+        "FROM golang AS b\nRUN CGO_ENABLED=0 GOARCH=$TARGETARCH go build -o /app\nFROM scratch\nCOPY --from=b /app /app\n",
         // Set by ENV in the stage it builds on.
         "FROM --platform=$BUILDPLATFORM golang AS base\nARG TARGETARCH\nENV TARGETARCH=$TARGETARCH\nFROM base AS b\nRUN GOARCH=$TARGETARCH go build -o /app\nFROM scratch\nCOPY --from=b /app /app\n",
         // Only in the FROM line, where the automatic args need no ARG.
@@ -647,4 +720,128 @@ RUN if [ \"$TARGETPLATFORM\" = \"linux/arm64\" ]; then A=arm64; else A=amd64; fi
     ] {
         assert_eq!(ids(&lint(&t)), [], "{t}");
     }
+}
+
+#[test]
+fn glibc_go_program_in_alpine_with_libc6_compat_or_gcompat_is_a_warning() {
+    // Red team fp21, fp22: the compatibility layer gives the loader path.
+    for pkg in ["libc6-compat", "gcompat"] {
+        let text = format!(
+            "FROM golang:1.22 AS build
+WORKDIR /src
+COPY . .
+RUN go build -o /out/app .
+FROM alpine:3.20
+RUN apk add --no-cache {pkg}
+COPY --from=build /out/app /usr/bin/app
+"
+        );
+        let f = lint_for(&text, "linux/amd64,linux/arm64");
+        assert_eq!(ids(&f), [("DynamicBinaryInStaticBase", 4)], "{pkg}");
+        assert_eq!(f[0].severity, Severity::Warning, "{pkg}");
+        assert!(
+            f[0].message.contains("often still fail"),
+            "{}",
+            f[0].message
+        );
+    }
+}
+
+#[test]
+fn every_arch_copied_and_picked_by_targetarch_or_a_readme_is_no_suffixed_copy() {
+    // Red team fp18: both builds copied, a RUN keeps the platform's.
+    let both = "FROM alpine:3.20
+COPY dist/app-amd64 dist/app-arm64 /tmp/bin/
+ARG TARGETARCH
+RUN mv /tmp/bin/app-${TARGETARCH} /usr/local/bin/app && rm -rf /tmp/bin
+";
+    assert_eq!(ids(&lint_for(both, "linux/amd64,linux/arm64")), []);
+    // The same over two COPYs of the stage.
+    let two = "FROM alpine:3.20
+COPY dist/app-amd64 /tmp/bin/
+COPY dist/app-arm64 /tmp/bin/
+ARG TARGETARCH
+RUN mv /tmp/bin/app-${TARGETARCH} /usr/local/bin/app
+";
+    assert_eq!(ids(&lint_for(two, "linux/amd64,linux/arm64")), []);
+    // Nothing picks (the message only prints it): still the amd64 one.
+    let unpicked = "FROM alpine:3.20
+COPY dist/app-amd64 /usr/local/bin/app
+COPY dist/app-arm64 /opt/
+RUN echo $TARGETARCH
+";
+    assert_eq!(
+        ids(&lint_for(unpicked, "linux/amd64,linux/arm64")),
+        [("ArchSuffixedCopy", 2), ("ArchSuffixedCopy", 3)]
+    );
+    // fp12: a README under linux_amd64/ is no program; the binary still is.
+    let docs = "FROM alpine
+ARG TARGETARCH
+COPY --from=bins /app-${TARGETARCH} /usr/bin/app
+COPY --from=bins /linux_amd64/README.md /usr/share/doc/app/README.md
+COPY --from=bins /linux_amd64/app.sha256 /usr/share/doc/app/
+";
+    assert_eq!(ids(&lint_for(docs, "linux/amd64,linux/arm64")), []);
+    for program in [
+        "bin/linux_amd64/app",
+        "app-amd64-1.2.3",
+        "dist/linux_amd64/",
+        "libfoo-x86_64.so",
+        "app_linux_arm64.tar.gz",
+    ] {
+        let text = format!("FROM alpine\nCOPY {program} /usr/bin/\n");
+        assert_eq!(
+            ids(&lint_for(&text, "linux/amd64,linux/arm64")),
+            [("ArchSuffixedCopy", 2)],
+            "{program}"
+        );
+    }
+}
+
+#[test]
+fn targetarch_only_echoed_or_in_a_comment_does_not_hide_a_fixed_arch() {
+    // Red team fn14: the echo names TARGETARCH, the download is amd64's.
+    let echo = "FROM debian:bookworm-slim
+ARG TARGETARCH
+RUN echo \"building for ${TARGETARCH}\" && \\
+    curl -fsSL -o /usr/local/bin/tool https://github.com/o/tool/releases/download/v1/tool_linux_amd64 && \\
+    chmod +x /usr/local/bin/tool
+";
+    assert_eq!(
+        ids(&lint_for(echo, "linux/amd64,linux/arm64")),
+        [("ArchSpecificDownload", 3)]
+    );
+    // fn15: a heredoc comment names it, the build is fixed to amd64.
+    let comment = "FROM --platform=$BUILDPLATFORM golang:1.22-alpine AS build
+RUN <<EOT
+  set -e
+  # TODO: switch to TARGETARCH once arm64 CI runners exist
+  CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -o /out/app .
+EOT
+FROM alpine
+ARG TARGETARCH
+COPY --from=build /out/app /app
+";
+    let f = lint_for(comment, "linux/amd64,linux/arm64");
+    assert!(
+        ids(&f).iter().any(|(r, _)| *r == "FixedGoArch"),
+        "{:?}",
+        ids(&f)
+    );
+}
+
+#[test]
+fn cgo_on_in_a_native_glibc_build_with_goarch_from_targetarch_is_still_dynamic() {
+    // Red team fn08: GOARCH=$TARGETARCH on the target platform is native,
+    // and CGO_ENABLED=1 keeps cgo on: a glibc program in alpine.
+    let text = "FROM golang:1.22 AS build
+ARG TARGETOS TARGETARCH
+RUN CGO_ENABLED=1 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -o /out/app .
+FROM alpine:3.20
+COPY --from=build /out/app /usr/bin/app
+";
+    assert_eq!(
+        ids(&lint_for(text, "linux/amd64,linux/arm64")),
+        [("DynamicBinaryInStaticBase", 3)]
+    );
 }
