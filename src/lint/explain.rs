@@ -18,6 +18,11 @@ pub fn explain(
     target: Option<&str>,
     path: &str,
 ) -> Option<SourceLine> {
+    // A Dockerfile from an image's provenance is not trusted: past the size
+    // `archgate lint` reads, it explains nothing.
+    if text.len() as u64 > super::MAX_DOCKERFILE_BYTES {
+        return None;
+    }
     let m = Model::parse(text, target).ok()?;
     explain_model(file, text, &m, platform, target, path)
 }
@@ -31,6 +36,9 @@ pub fn attach(
     strict: bool,
     reports: &mut [PlatformReport],
 ) {
+    if text.len() as u64 > super::MAX_DOCKERFILE_BYTES {
+        return;
+    }
     let Ok(m) = Model::parse(text, target) else {
         return;
     };
@@ -165,7 +173,7 @@ fn feeding_stages(m: &Model, i: &Inst) -> Vec<usize> {
 /// The WORKDIR in effect before instruction `k` of stage `s` (its own, or
 /// inherited from the stage it is built on; `/` when none).
 fn workdir_before(m: &Model, s: usize, k: usize) -> String {
-    let mut chain = m.chain(s);
+    let mut chain = m.chain(s).to_vec();
     chain.reverse();
     let mut wd = String::from("/");
     for &c in &chain {

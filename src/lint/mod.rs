@@ -147,6 +147,11 @@ fn known_platform(p: &str) -> Result<Platform, String> {
     Ok(platform)
 }
 
+/// The largest Dockerfile archgate reads. BuildKit's own frontend reads one
+/// of any size; this is generous (real ones are kilobytes) and keeps a
+/// hostile file from costing memory and time without end.
+pub const MAX_DOCKERFILE_BYTES: u64 = 16 << 20;
+
 /// Lint every file `req` names. The error is a bad argument (a platform
 /// that does not parse, a path that does not exist): exit 2 before any
 /// file is read.
@@ -185,9 +190,9 @@ pub fn run(req: &Request) -> Result<output::LintReport, String> {
             files.push(root.clone());
         }
     }
-    let reports = files
-        .iter()
-        .map(|f| {
+    let mut reports = Vec::new();
+    for f in &files {
+        reports.push({
             // `./Dockerfile` as `Dockerfile`: paths as the user would write them.
             let shown = f
                 .strip_prefix(".")
@@ -198,10 +203,23 @@ pub fn run(req: &Request) -> Result<output::LintReport, String> {
                 .to_string();
             let read = if f.as_os_str() == "-" {
                 let mut s = Vec::new();
-                std::io::Read::read_to_end(&mut std::io::stdin(), &mut s).map(|_| s)
+                std::io::Read::read_to_end(
+                    &mut std::io::Read::take(std::io::stdin(), MAX_DOCKERFILE_BYTES + 1),
+                    &mut s,
+                )
+                .map(|_| s)
             } else {
                 std::fs::read(f)
             };
+            if read
+                .as_ref()
+                .is_ok_and(|b| b.len() as u64 > MAX_DOCKERFILE_BYTES)
+            {
+                return Err(format!(
+                    "{shown}: larger than {} MiB: not read as a Dockerfile",
+                    MAX_DOCKERFILE_BYTES >> 20
+                ));
+            }
             match read {
                 Err(e) => output::FileReport::unreadable(shown, e.to_string()),
                 Ok(bytes) => {
@@ -213,8 +231,8 @@ pub fn run(req: &Request) -> Result<output::LintReport, String> {
                     output::FileReport::new(shown, &text, result)
                 }
             }
-        })
-        .collect();
+        });
+    }
     Ok(output::LintReport::new(reports))
 }
 
@@ -270,5 +288,110 @@ mod tests {
             }
         }
         assert!(seen > 1000, "{seen}");
+    }
+
+    /// Red-team inputs that were cubic or quadratic (now linear): each is
+    /// linted and its result checked on a large generated file.
+    fn chain(n: usize) -> String {
+        let mut t =
+            String::from("FROM --platform=$BUILDPLATFORM golang:1.22 AS s0\nARG TARGETARCH\n");
+        for i in 1..n {
+            t.push_str(&format!("FROM s{} AS s{i}\n", i - 1));
+        }
+        t
+    }
+
+    fn arm64() -> Options {
+        Options {
+            platforms: vec![Platform::parse("linux/arm64").unwrap()],
+            target: None,
+        }
+    }
+
+    #[test]
+    fn a_100k_stage_chain_is_read_whole() {
+        let m = Model::parse(&chain(100_000), None).unwrap();
+        assert_eq!(m.final_stage, 99_999);
+        assert!(m.reachable.iter().all(|&r| r));
+        let c = m.chain(m.final_stage);
+        assert_eq!(
+            (c.len(), c.last(), c.contains(&0)),
+            (100_000, Some(&0), true)
+        );
+        assert!(!m.chain(5).contains(&6));
+        assert!(m.inherits_target_arg(99_999, "TARGETARCH"));
+        assert!(!m.inherits_target_arg(0, "TARGETARCH"));
+        assert_eq!(m.stages[99_999].platform, model::StagePlatform::Build);
+        // The builder's platform reaches the image through 99,999 FROMs.
+        let f = lint_text(&chain(100_000), &arm64()).unwrap();
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(
+            (f[0].rule, f[0].line, f[0].stage.as_str()),
+            ("FinalStageOnBuildPlatform", 1, "s0")
+        );
+        assert!(f[0].message.contains("stage s99999"), "{}", f[0].message);
+    }
+
+    #[test]
+    fn deep_default_nesting_is_unknown_past_the_bound() {
+        let nest = |n: usize| {
+            let mut s = String::from("linux/amd64");
+            for i in 0..n {
+                s = format!("${{A{i}:-{s}}}");
+            }
+            format!("FROM --platform={s} alpine\nRUN true\n")
+        };
+        let shallow = Model::parse(&nest(10), None).unwrap();
+        assert_eq!(
+            shallow.stages[0].platform,
+            model::StagePlatform::Constant("linux/amd64".into())
+        );
+        let deep = Model::parse(&nest(50_000), None).unwrap();
+        assert!(matches!(
+            deep.stages[0].platform,
+            model::StagePlatform::Unknown(_)
+        ));
+        assert_eq!(lint_text(&nest(50_000), &arm64()).unwrap(), vec![]);
+        let open = format!("FROM --platform={} alpine\n", "${A:-".repeat(50_000));
+        let m = Model::parse(&open, None).unwrap();
+        assert!(matches!(
+            m.stages[0].platform,
+            model::StagePlatform::Unknown(_)
+        ));
+    }
+
+    #[test]
+    fn many_copies_and_args_are_indexed() {
+        let mut t = String::from("FROM alpine AS s0\n");
+        for i in 1..20_000 {
+            t.push_str(&format!(
+                "FROM alpine AS s{i}\nCOPY --from=s{} /bin/app /bin/app\n",
+                i - 1
+            ));
+        }
+        let m = Model::parse(&t, None).unwrap();
+        assert!(m.reachable.iter().all(|&r| r));
+        assert_eq!(m.copies_naming("S0"), &[(1, 0)]);
+        assert_eq!(lint_text(&t, &arm64()).unwrap(), vec![]);
+        let runs = "FROM --platform=$BUILDPLATFORM golang:1.22 AS b\n".to_string()
+            + &"ARG TARGETARCH=amd64\nRUN echo $TARGETARCH\n".repeat(2000)
+            + "FROM alpine\nCOPY --from=b /app /app\n";
+        assert_eq!(lint_text(&runs, &arm64()).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn a_file_past_the_size_bound_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("Dockerfile");
+        std::fs::write(&f, "#".repeat(MAX_DOCKERFILE_BYTES as usize + 1)).unwrap();
+        let req = Request {
+            paths: vec![f.clone()],
+            ..Request::default()
+        };
+        let err = run(&req).err().unwrap();
+        assert!(
+            err.contains(&f.display().to_string()) && err.contains("16 MiB"),
+            "{err}"
+        );
     }
 }

@@ -9,6 +9,8 @@
 //! meaning given to stages and args follows BuildKit's Dockerfile frontend
 //! (buildkit `frontend/dockerfile/dockerfile2llb/convert.go`).
 
+use std::collections::HashMap;
+
 use parse_dockerfile::{Command, Flag, Instruction, Source};
 
 use super::words::{self, key_values, logical};
@@ -103,6 +105,70 @@ pub struct Model {
     /// Whether the file mentions the automatic platform args anywhere
     /// (evidence that it is built for several platforms).
     pub mentions_platform_args: bool,
+    /// Per stage, the last stage of its chain (the one built on an image).
+    root: Vec<usize>,
+    /// Per stage, when a depth-first walk of the `FROM stage` forest enters
+    /// and leaves it: `a` is in `b`'s chain exactly when `a`'s interval
+    /// holds `b`'s (an O(1) answer however long the chains: a 100,000-stage
+    /// `FROM s0 AS s1 ...` chain must not be walked once per stage).
+    enter: Vec<usize>,
+    leave: Vec<usize>,
+    /// Per stage, which of [`TARGET_ARGS`] (bit i for `TARGET_ARGS[i]`) an
+    /// `ARG` or `ENV` of a stage it builds on declares.
+    inherited_target_args: Vec<u8>,
+    /// The `COPY --from` sources of the reaching stages, as written
+    /// (lower-cased), each with its (stage, instruction): so "who copies
+    /// from stage s" is a look-up, not a scan of the file per stage.
+    copy_sources: HashMap<String, Vec<(usize, usize)>>,
+}
+
+/// A stage's chain (the stage, the one it is built on, and so on down to an
+/// image), from [`Model::chain`]. `contains` and `last` are O(1); the list
+/// itself is only built when iterated or indexed.
+pub struct Chain<'m> {
+    m: &'m Model,
+    s: usize,
+    list: std::cell::OnceCell<Vec<usize>>,
+}
+
+impl Chain<'_> {
+    /// Whether stage `c` is in the chain.
+    pub fn contains(&self, c: &usize) -> bool {
+        self.m.enter[*c] <= self.m.enter[self.s] && self.m.leave[self.s] <= self.m.leave[*c]
+    }
+
+    /// The stage built on an image.
+    pub fn last(&self) -> Option<&usize> {
+        self.m.root.get(self.s)
+    }
+}
+
+impl std::ops::Deref for Chain<'_> {
+    type Target = [usize];
+    fn deref(&self) -> &[usize] {
+        self.list.get_or_init(|| {
+            let mut out = vec![self.s];
+            let mut cur = self.s;
+            // A stage builds on an earlier one only (names and indexes
+            // resolve backwards), so the walk ends.
+            while let Base::Stage(b) = self.m.stages[cur].base {
+                if b >= cur {
+                    break;
+                }
+                out.push(b);
+                cur = b;
+            }
+            out
+        })
+    }
+}
+
+impl<'a> IntoIterator for &'a Chain<'_> {
+    type Item = &'a usize;
+    type IntoIter = std::slice::Iter<'a, usize>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
 }
 
 /// Why a file could not be read as a Dockerfile.
@@ -413,7 +479,7 @@ impl Model {
         };
 
         let mut stages: Vec<Stage> = Vec::new();
-        let mut names: Vec<Option<String>> = Vec::new();
+        let mut names = StageNames::default();
         for (index, st) in df.stages().enumerate() {
             let from = st.from;
             let mut end = from.image.span.end;
@@ -451,7 +517,7 @@ impl Model {
                     }
                 }
             }
-            names.push(name.clone());
+            names.push(name.as_deref());
             stages.push(Stage {
                 index,
                 name,
@@ -481,12 +547,80 @@ impl Model {
         let mentions_platform_args = words::var_refs(text, false)
             .iter()
             .any(|r| TARGET_ARGS.contains(&r.name.as_str()) || r.name == "BUILDPLATFORM");
+        // The FROM-stage forest: stages built on an image are its roots.
+        let n = stages.len();
+        let mut kids: Vec<Vec<usize>> = vec![Vec::new(); n];
+        let mut root = vec![0; n];
+        let mut inherited_target_args = vec![0u8; n];
+        for st in &stages {
+            let own = |s: &Stage| {
+                let mut bits = 0u8;
+                for i in s
+                    .instructions
+                    .iter()
+                    .filter(|i| matches!(i.kind, Kind::Env | Kind::Arg))
+                {
+                    for (k, _) in &i.pairs {
+                        if let Some(b) = TARGET_ARGS.iter().position(|t| t == k) {
+                            bits |= 1 << b;
+                        }
+                    }
+                }
+                bits
+            };
+            match st.base {
+                Base::Stage(b) if b < st.index => {
+                    kids[b].push(st.index);
+                    root[st.index] = root[b];
+                    inherited_target_args[st.index] = inherited_target_args[b] | own(&stages[b]);
+                }
+                _ => root[st.index] = st.index,
+            }
+        }
+        let (mut enter, mut leave) = (vec![0; n], vec![0; n]);
+        let mut clock = 0;
+        // Iterative: a chain can be as deep as the file is long.
+        let mut walk: Vec<(usize, usize)> = Vec::new();
+        for r in (0..n).filter(|&r| root[r] == r) {
+            enter[r] = clock;
+            clock += 1;
+            walk.push((r, 0));
+            while let Some((v, k)) = walk.pop() {
+                if let Some(&c) = kids[v].get(k) {
+                    walk.push((v, k + 1));
+                    enter[c] = clock;
+                    clock += 1;
+                    walk.push((c, 0));
+                } else {
+                    leave[v] = clock;
+                    clock += 1;
+                }
+            }
+        }
+        let mut copy_sources: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
+        for st in stages.iter().filter(|s| reachable[s.index]) {
+            for (k, i) in st.instructions.iter().enumerate() {
+                if i.kind == Kind::Copy {
+                    for f in &i.from {
+                        copy_sources
+                            .entry(f.to_ascii_lowercase())
+                            .or_default()
+                            .push((st.index, k));
+                    }
+                }
+            }
+        }
         Ok(Model {
             global_args,
             stages,
             final_stage,
             reachable,
             mentions_platform_args,
+            root,
+            enter,
+            leave,
+            inherited_target_args,
+            copy_sources,
         })
     }
 
@@ -496,27 +630,62 @@ impl Model {
     }
 
     /// The stage `s` builds on, and so on down to an image.
-    pub fn chain(&self, s: usize) -> Vec<usize> {
-        let mut out = vec![s];
-        let mut cur = s;
-        while let Base::Stage(b) = self.stages[cur].base {
-            if out.contains(&b) {
-                break;
-            }
-            out.push(b);
-            cur = b;
+    pub fn chain(&self, s: usize) -> Chain<'_> {
+        Chain {
+            m: self,
+            s,
+            list: std::cell::OnceCell::new(),
         }
-        out
+    }
+
+    /// Whether stage `c` is built on `s` (through `FROM s`, at any depth;
+    /// `s` itself counts).
+    pub fn builds_on(&self, c: usize, s: usize) -> bool {
+        self.chain(c).contains(&s)
+    }
+
+    /// Whether a stage `s` builds on declares `name` (one of
+    /// [`TARGET_ARGS`]) with an `ARG` or `ENV`.
+    pub fn inherits_target_arg(&self, s: usize, name: &str) -> bool {
+        TARGET_ARGS
+            .iter()
+            .position(|t| *t == name)
+            .is_some_and(|b| self.inherited_target_args[s] & (1 << b) != 0)
+    }
+
+    /// The (stage, instruction) of the reaching stages' `COPY --from=r`
+    /// (`r` as written, compared without case).
+    pub fn copies_naming(&self, r: &str) -> &[(usize, usize)] {
+        self.copy_sources
+            .get(&r.to_ascii_lowercase())
+            .map_or(&[], Vec::as_slice)
+    }
+}
+
+/// The stage names seen so far, for [`find_stage`]: a look-up, not a scan
+/// (a file of 100,000 stages names 100,000 of them).
+#[derive(Default)]
+struct StageNames {
+    first: HashMap<String, usize>,
+    len: usize,
+}
+
+impl StageNames {
+    fn push(&mut self, name: Option<&str>) {
+        if let Some(n) = name {
+            self.first.entry(n.to_string()).or_insert(self.len);
+        }
+        self.len += 1;
     }
 }
 
 /// A stage reference: a name (earlier stages only, as BuildKit resolves
-/// them) or an index.
-fn find_stage(names: &[Option<String>], r: &str) -> Option<usize> {
-    if let Some(i) = names.iter().position(|n| n.as_deref() == Some(r)) {
+/// them; the first of that name) or an index.
+fn find_stage(names: &StageNames, r: &str) -> Option<usize> {
+    if let Some(&i) = names.first.get(r) {
         return Some(i);
     }
-    r.parse::<usize>().ok().filter(|&i| i < names.len())
+    r.parse::<usize>().ok().filter(|&i| i < names.len)
 }
 
 fn read_platform(p: &str, global: &dyn Fn(&str) -> Option<String>) -> StagePlatform {

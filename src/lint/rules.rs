@@ -461,7 +461,7 @@ fn later_runs<'m>(m: &'m Model, s: &'m Stage, k: usize) -> impl Iterator<Item = 
 /// The reaching stages built on `s` (through `FROM s`, at any depth).
 fn children<'m>(m: &'m Model, s: &'m Stage) -> impl Iterator<Item = &'m Stage> {
     m.reaching()
-        .filter(move |c| c.index != s.index && m.chain(c.index).contains(&s.index))
+        .filter(move |c| c.index != s.index && m.builds_on(c.index, s.index))
 }
 
 /// Whether a default for an automatic platform arg matters: TARGETOS=linux
@@ -630,11 +630,11 @@ fn undeclared_platform_arg(m: &Model, out: &mut Vec<Finding>) {
             continue;
         }
         // ENV and ARG are inherited from the stages this one builds on.
-        let mut known: Vec<String> = m.chain(s.index)[1..]
+        // (Only the TARGET_ARGS are asked about; the model keeps which.)
+        let mut known: Vec<String> = TARGET_ARGS
             .iter()
-            .flat_map(|&b| m.stages[b].instructions.iter())
-            .filter(|i| matches!(i.kind, Kind::Env | Kind::Arg))
-            .flat_map(|i| i.pairs.iter().map(|(k, _)| k.clone()))
+            .filter(|n| m.inherits_target_arg(s.index, n))
+            .map(|n| n.to_string())
             .collect();
         for i in &s.instructions {
             if matches!(i.kind, Kind::Arg | Kind::Env) {

@@ -171,63 +171,99 @@ pub fn var_refs(text: &str, shell: bool) -> Vec<VarRef> {
     out
 }
 
+/// How deep `${A:-${B:-...}}` defaults are expanded. BuildKit's shell
+/// lexer (buildkit `frontend/dockerfile/shell/lex.go`, `processDollar`)
+/// recurses into a default with no limit of its own; no real Dockerfile
+/// nests more than a few. Past this depth the text is kept as written, so
+/// it reads as unknown (it still holds a `$`): never a constant, never a
+/// finding. Without a bound, 50,000 levels took minutes (and the stack).
+pub const MAX_EXPANSION_DEPTH: usize = 64;
+
 /// `text` with `$NAME`/`${NAME}` replaced by `lookup(NAME)` where it knows
 /// the value (others are kept as written): enough to read a constant
 /// `--platform` or image name.
 pub fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
+    // Each `{`'s matching `}`, found once for the whole text (looking for
+    // it from every `${` made 50,000 unterminated `${A:-` quadratic).
+    let mut close = vec![usize::MAX; text.len()];
+    let mut open = Vec::new();
+    for (k, &c) in text.as_bytes().iter().enumerate() {
+        match c {
+            b'{' => open.push(k),
+            b'}' => {
+                if let Some(o) = open.pop() {
+                    close[o] = k;
+                }
+            }
+            _ => {}
+        }
+    }
+    expand_in(text, 0, text.len(), &close, lookup, 0)
+}
+
+/// [`expand`] of `text[from..to]`, `close` indexed in the whole `text`.
+fn expand_in(
+    text: &str,
+    from: usize,
+    to: usize,
+    close: &[usize],
+    lookup: &dyn Fn(&str) -> Option<String>,
+    depth: usize,
+) -> String {
+    let part = &text[from..to];
+    if depth > MAX_EXPANSION_DEPTH {
+        return part.to_string();
+    }
     let mut out = String::new();
-    let mut last = 0;
-    for r in var_refs(text, false) {
+    let mut last = from;
+    let b = text.as_bytes();
+    for r in var_refs(part, false) {
+        let at = from + r.at;
         // A reference inside a default already replaced.
-        if r.at < last {
+        if at < last {
             continue;
         }
-        let b = text.as_bytes();
-        let braced = b.get(r.at + 1) == Some(&b'{');
-        let name_end = r.at + 1 + usize::from(braced) + r.name.len();
+        let braced = b.get(at + 1) == Some(&b'{');
+        let name_end = at + 1 + usize::from(braced) + r.name.len();
         let end = if braced {
             // The `}` that closes this one: nested `${...}` in a default
-            // count.
-            let mut depth = 1usize;
-            let mut close = None;
-            let mut k = name_end;
-            while k < b.len() {
-                match b[k] {
-                    b'{' => depth += 1,
-                    b'}' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            close = Some(k);
-                            break;
-                        }
-                    }
-                    _ => {}
-                }
-                k += 1;
-            }
-            match close {
-                Some(k) => k + 1,
-                None => continue,
+            // count. (Inside `text[from..to]`, a default's own braces, its
+            // matches are inside too.)
+            match close[at + 1] {
+                k if k < to => k + 1,
+                _ => continue,
             }
         } else {
             name_end
         };
         // ${NAME:-default} and friends: the default when unset (itself
         // expanded).
-        let inner = &text[name_end..end.saturating_sub(usize::from(braced))];
+        let inner_end = end.saturating_sub(usize::from(braced));
+        let inner = &text[name_end..inner_end];
         let value = lookup(&r.name).or_else(|| {
-            inner
-                .strip_prefix(":-")
-                .or_else(|| inner.strip_prefix('-'))
-                .map(|d| expand(d, lookup))
+            let skip = if inner.starts_with(":-") {
+                2
+            } else if inner.starts_with('-') {
+                1
+            } else {
+                return None;
+            };
+            Some(expand_in(
+                text,
+                name_end + skip,
+                inner_end,
+                close,
+                lookup,
+                depth + 1,
+            ))
         });
         if let Some(v) = value {
-            out.push_str(&text[last..r.at]);
+            out.push_str(&text[last..at]);
             out.push_str(&v);
             last = end;
         }
     }
-    out.push_str(&text[last..]);
+    out.push_str(&text[last..to]);
     out
 }
 

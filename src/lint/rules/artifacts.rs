@@ -113,7 +113,7 @@ pub(super) fn urls(i: &Inst) -> Vec<String> {
 
 /// The stages whose filesystem is the image: the final one and those it is
 /// built on.
-pub(super) fn image_chain(m: &Model) -> Vec<usize> {
+pub(super) fn image_chain(m: &Model) -> crate::lint::model::Chain<'_> {
     m.chain(m.final_stage)
 }
 
@@ -593,15 +593,14 @@ fn output_names(script: &str) -> Vec<String> {
 fn copies_from(m: &Model, s: &Stage, wanted: impl Fn(&str) -> bool) -> bool {
     let me = s.name.clone().unwrap_or_default();
     let idx = s.index.to_string();
-    m.reaching().any(|c| {
-        c.instructions.iter().any(|i| {
-            i.kind == Kind::Copy
-                && i.from
-                    .iter()
-                    .any(|f| f.eq_ignore_ascii_case(&me) || *f == idx)
-                && i.paths[..i.paths.len().saturating_sub(1)]
-                    .iter()
-                    .any(|p| wanted(p))
+    // Indexed by the model: looking through every stage for each stage
+    // made 20,000 stages that copy from the one before take 39 s.
+    [me.as_str(), idx.as_str()].iter().any(|r| {
+        m.copies_naming(r).iter().any(|&(c, k)| {
+            let i = &m.stages[c].instructions[k];
+            i.paths[..i.paths.len().saturating_sub(1)]
+                .iter()
+                .any(|p| wanted(p))
         })
     })
 }
