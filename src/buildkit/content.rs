@@ -57,6 +57,17 @@ struct Ingest {
     hasher: Sha256,
     started: SystemTime,
     updated: SystemTime,
+    /// A Write stream holds the ref: another one is refused until it ends.
+    busy: bool,
+}
+
+/// Clears an ingest's `busy` when the Write stream that holds it ends.
+struct Held(Arc<Mutex<Ingest>>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).busy = false;
+    }
 }
 
 /// Writes in progress, by (store id, ref).
@@ -594,6 +605,7 @@ impl Content for ContentService {
         let (tx, rx) = mpsc::channel(4);
         let ingests = self.ingests.clone();
         tokio::spawn(async move {
+            let _held = Held(ingest.clone());
             let mut req = first;
             let mut total = req.total;
             let mut expected = req.expected.clone();
@@ -726,6 +738,16 @@ impl ContentService {
     ) -> Result<Arc<Mutex<Ingest>>, Status> {
         let mut ingests = self.ingests.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(i) = ingests.get(&(id.to_string(), r.to_string())) {
+            // containerd's local store locks a ref for one writer at a time
+            // (`content/local/store.go`, `tryLock`: "ref ... locked",
+            // errdefs.ErrUnavailable), and BuildKit's `content.OpenWriter`
+            // retries until it is free: two platforms exporting the same
+            // layer to a local cache once truncated each other's ingest.
+            let mut ing = i.lock().unwrap_or_else(|e| e.into_inner());
+            if ing.busy {
+                return Err(Status::unavailable(format!("ref {r} locked")));
+            }
+            ing.busy = true;
             return Ok(i.clone());
         }
         let ingest_dir = dir.join("ingest");
@@ -748,6 +770,7 @@ impl ContentService {
             hasher: Sha256::new(),
             started: now,
             updated: now,
+            busy: true,
         }));
         ingests.insert((id.to_string(), r.to_string()), ingest.clone());
         Ok(ingest)
@@ -841,6 +864,7 @@ mod tests {
             hasher: Sha256::new(),
             started: SystemTime::now(),
             updated: SystemTime::now(),
+            busy: false,
         }
     }
 
@@ -952,6 +976,36 @@ mod tests {
             blob_path(Path::new("/c"), "sha256:ab").unwrap(),
             Path::new("/c/blobs/sha256/ab")
         );
+    }
+
+    /// CI finding: two platforms exporting the same layer blob to a local
+    /// cache wrote one ingest at once, and the second's first write
+    /// truncated the first's ("write @116 must occur at current offset
+    /// 0"). A ref is held by one Write stream at a time, as containerd's
+    /// local store locks it; BuildKit retries on Unavailable.
+    #[test]
+    fn a_ref_is_written_by_one_stream_at_a_time() {
+        let d = tempfile::tempdir().unwrap();
+        let svc = ContentService::new(vec![("local:/x".into(), d.path().into())], vec![]);
+        let first = svc
+            .open_ingest("local:/x", d.path(), "layer-sha256:e9", 0, "")
+            .unwrap();
+        let held = Held(first.clone());
+        let Err(e) = svc.open_ingest("local:/x", d.path(), "layer-sha256:e9", 0, "") else {
+            panic!("a held ref was opened again");
+        };
+        assert_eq!(e.code(), tonic::Code::Unavailable);
+        assert!(e.message().contains("locked"), "{e}");
+        // Another ref is free; the same one again once the stream ended
+        // (a resumed write gets the ingest as it was).
+        svc.open_ingest("local:/x", d.path(), "layer-sha256:f0", 0, "")
+            .unwrap();
+        first.lock().unwrap().offset = 116;
+        drop(held);
+        let again = svc
+            .open_ingest("local:/x", d.path(), "layer-sha256:e9", 0, "")
+            .unwrap();
+        assert_eq!(again.lock().unwrap().offset, 116);
     }
 
     #[tokio::test]
