@@ -183,6 +183,28 @@ pub struct Prepared {
 /// local import is resolved to its manifest digest from the directory's
 /// `index.json` (tag `latest` unless `tag=` says otherwise) and skipped with
 /// a warning when it is not there, as BuildKit's Go client does.
+/// Whether some entry is of a type the daemon may lack (`gha`, `s3`), so
+/// its LLB capabilities must be asked for.
+pub fn needs_caps(entries: &[CacheEntry]) -> bool {
+    entries.iter().any(|e| cap_of(&e.typ).is_some())
+}
+
+/// The LLB capability a cache type needs, where one does (buildx
+/// `build/opt.go`: `cache.gha`, `cache.s3`).
+fn cap_of(typ: &str) -> Option<&'static str> {
+    match typ {
+        "gha" => Some("cache.gha"),
+        "s3" => Some("cache.s3"),
+        _ => None,
+    }
+}
+
+/// Drop the entries the daemon has no capability for, quietly, as buildx
+/// drops them (a cache that cannot be used is not an error).
+pub fn keep_supported(entries: &mut Vec<CacheEntry>, llb_caps: &[String]) {
+    entries.retain(|e| cap_of(&e.typ).is_none_or(|cap| llb_caps.iter().any(|c| c == cap)));
+}
+
 pub fn prepare(
     imports: Vec<CacheEntry>,
     exports: Vec<CacheEntry>,
@@ -397,6 +419,30 @@ mod tests {
             assert!(e.starts_with(&format!("invalid {flag} ")), "{e}");
             assert!(!e.contains('\n'), "{e}");
         }
+    }
+
+    #[test]
+    fn gha_and_s3_dropped_without_the_daemons_capability() {
+        let env = |_: &str| None;
+        let mut entries = one("--cache-to", "type=s3,bucket=b,region=r", &env);
+        entries.extend(one(
+            "--cache-to",
+            "type=gha,token=t,url=http://127.0.0.1:1/",
+            &env,
+        ));
+        entries.extend(one("--cache-to", "type=registry,ref=r.example/c", &env));
+        assert!(needs_caps(&entries));
+        assert!(!needs_caps(&entries[2..]));
+        let mut kept = entries.clone();
+        keep_supported(&mut kept, &["cache.gha".to_string()]);
+        let types: Vec<&str> = kept.iter().map(|e| e.typ.as_str()).collect();
+        assert_eq!(types, ["gha", "registry"]);
+        let mut kept = entries.clone();
+        keep_supported(&mut kept, &[]);
+        assert_eq!(kept.len(), 1);
+        let mut kept = entries;
+        keep_supported(&mut kept, &["cache.s3".into(), "cache.gha".into()]);
+        assert_eq!(kept.len(), 3);
     }
 
     #[test]

@@ -262,8 +262,18 @@ pub async fn execute(
             }
         }
     }
+    // What the builder cannot do at all comes first, as in buildx.
+    extras.check_builder(&daemon, &workers)?;
     let count = platforms.len().max(1);
-    let mut plans = output::plan(&req.outputs, req.push, req.load, &req.tags, count, &daemon)?;
+    let mut plans = output::plan(
+        &req.outputs,
+        req.push,
+        req.load,
+        &req.tags,
+        count,
+        extras.attests.any_enabled(),
+        &daemon,
+    )?;
     if let Some(iid) = &req.iidfile {
         if let Some(p) = plans
             .iter()
@@ -295,14 +305,29 @@ pub async fn execute(
         // no default export for a call either).
         plans.clear();
     }
-    extras.check_builder(&daemon, &workers)?;
     // Annotations go to every exporter, as buildx puts them.
     for p in &mut plans {
         p.attrs.extend(extras.annotations.clone());
     }
-    let caches = cache::prepare(extras.cache_from, extras.cache_to, &mut |w| {
-        tracing::warn!("{w}")
-    })?;
+    let session_engine = match &resolved.addr {
+        BuilderAddr::DockerEngine(Some(h)) => Some(h.clone()),
+        BuilderAddr::DockerEngine(None) => Some(current_engine(&env).map_err(BuildError::from)?),
+        _ => None,
+    };
+    let (mut cache_from, mut cache_to) = (extras.cache_from, extras.cache_to);
+    if cache::needs_caps(&cache_from) || cache::needs_caps(&cache_to) {
+        let caps = solve::llb_caps(channel.clone(), session_engine.clone())
+            .await
+            .map_err(|e| {
+                ExecError::Build(format!(
+                    "{}: asking for its capabilities: {e}",
+                    resolved.addr
+                ))
+            })?;
+        cache::keep_supported(&mut cache_from, &caps);
+        cache::keep_supported(&mut cache_to, &caps);
+    }
+    let caches = cache::prepare(cache_from, cache_to, &mut |w| tracing::warn!("{w}"))?;
     solve.frontend_attrs.extend(extras.attests.frontend_options(
         extras.default_provenance && daemon_takes_attestations(&daemon, &workers),
     ));
@@ -399,11 +424,7 @@ pub async fn execute(
         .iter()
         .map(|p| (p.exporter.clone(), p.attrs.clone()))
         .collect();
-    solve.session_engine = match &resolved.addr {
-        BuilderAddr::DockerEngine(Some(h)) => Some(h.clone()),
-        BuilderAddr::DockerEngine(None) => Some(current_engine(&env).map_err(BuildError::from)?),
-        _ => None,
-    };
+    solve.session_engine = session_engine;
     let frontend_opts = solve.frontend_attrs.clone();
     let gate = Gate {
         platforms,

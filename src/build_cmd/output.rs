@@ -144,11 +144,11 @@ pub enum OutputError {
     #[error("the {exporter} exporter with tar=false writes an OCI layout directory through the client's content store, which archgate does not serve; drop tar=false to get a tarball")]
     TarFalse { exporter: String },
 
-    #[error("docker exporter does not currently support exporting manifest lists: --load can take one platform only here ({platforms} requested)")]
-    LoadManifestList { platforms: usize },
+    #[error("docker exporter does not currently support exporting manifest lists: --load takes one platform without attestations here, unless the engine has the containerd image store ({why})")]
+    LoadManifestList { why: ListCause },
 
-    #[error("docker exporter does not support exporting manifest lists, use the oci exporter instead ({platforms} platforms requested)")]
-    DockerManifestList { platforms: usize },
+    #[error("docker exporter does not support exporting manifest lists, use the oci exporter instead ({why})")]
+    DockerManifestList { why: ListCause },
 
     #[error("the {exporter} exporter is not available on this Docker Engine: its graph driver image store supports only the local, tar and single-platform image (moby) exporters; use a BuildKit daemon or turn on the containerd image store")]
     EngineUnsupported { exporter: String },
@@ -163,6 +163,24 @@ pub enum OutputError {
         "push-by-digest is not implemented for a Docker Engine's builder; use a BuildKit daemon"
     )]
     EnginePushByDigest,
+}
+
+/// What makes the result an index that a docker tarball cannot hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListCause {
+    Platforms(usize),
+    /// Attestations asked for with `--attest`, `--provenance` or `--sbom`
+    /// (buildx's default provenance is not one: it is dropped instead).
+    Attestations,
+}
+
+impl std::fmt::Display for ListCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ListCause::Platforms(n) => write!(f, "{n} platforms requested"),
+            ListCause::Attestations => f.write_str("attestations requested"),
+        }
+    }
 }
 
 /// One export entry while it is being assembled (buildx `ExportEntry` with
@@ -180,7 +198,9 @@ impl Entry {
 }
 
 /// Plan the exports. `outputs` are the `-o` values, `tags` the `-t` values,
-/// `platforms` the number of target platforms (0 or 1: single platform).
+/// `platforms` the number of target platforms (0 or 1: single platform),
+/// `attestations` whether attestations were asked for (an index even for
+/// one platform).
 /// Empty: nothing to export, build and check only (also for
 /// `type=cacheonly`). Several plans need a daemon that takes several
 /// exporters in one solve (BuildKit v0.13+); the caller checks that.
@@ -193,6 +213,7 @@ pub fn plan(
     load: bool,
     tags: &[String],
     platforms: usize,
+    attestations: bool,
     daemon: &DaemonKind,
 ) -> Result<Vec<ExportPlan>, OutputError> {
     // 1. Flags to entries (docker/buildx `util/buildflags/export.go`
@@ -235,7 +256,7 @@ pub fn plan(
     }
     let mut plans = Vec::new();
     for entry in entries {
-        if let Some(p) = plan_entry(entry, tags, platforms, daemon)? {
+        if let Some(p) = plan_entry(entry, tags, platforms, attestations, daemon)? {
             plans.push(p);
         }
     }
@@ -270,6 +291,7 @@ fn plan_entry(
     mut entry: Entry,
     tags: &[String],
     platforms: usize,
+    attestations: bool,
     daemon: &DaemonKind,
 ) -> Result<Option<ExportPlan>, OutputError> {
     // 2. Names from -t (docker/buildx `build/opt.go` toSolveOpt): the tags
@@ -300,9 +322,18 @@ fn plan_entry(
     };
     let is_load = entry.exporter == "docker" && dest == Some(Dest::DockerLoad);
     let graphdriver = !daemon.containerd_store;
-    if entry.exporter == "docker" && multi {
+    // An index: several platforms, or attestations beside one (buildx
+    // `build/opt.go`: `len(opt.Platforms) > 1 || len(attests) > 0`).
+    let list = if multi {
+        Some(ListCause::Platforms(platforms))
+    } else if attestations {
+        Some(ListCause::Attestations)
+    } else {
+        None
+    };
+    if let (true, Some(why)) = (entry.exporter == "docker", list) {
         if !is_load {
-            return Err(OutputError::DockerManifestList { platforms });
+            return Err(OutputError::DockerManifestList { why });
         }
         // A containerd-store engine takes a multi-platform result into its
         // image store directly: through its own `moby` exporter when it is
@@ -311,7 +342,7 @@ fn plan_entry(
         // Elsewhere a docker tarball holds one platform only.
         let oci_load = !daemon.docker_engine && daemon.load_oci;
         if !oci_load && (!daemon.docker_engine || graphdriver) {
-            return Err(OutputError::LoadManifestList { platforms });
+            return Err(OutputError::LoadManifestList { why });
         }
     }
     if !daemon.docker_engine {

@@ -300,6 +300,52 @@ where
     }
 }
 
+/// The LLB capabilities the daemon enables, learnt as buildx learns them:
+/// an internal build that only pings its gateway and returns nothing
+/// (buildx `builder/node.go`, `BuildOpts`). `session_engine` as in
+/// [`Solve`].
+pub async fn llb_caps(
+    channel: Channel,
+    session_engine: Option<EngineHost>,
+) -> Result<Vec<String>, SolveError> {
+    let probe = Solve {
+        session_name: "archgate-caps".into(),
+        session_engine,
+        ..Solve::default()
+    };
+    let solved = run(
+        channel,
+        Services::new(),
+        probe,
+        |_| {},
+        |gw| async move {
+            let pong = gw
+                .pong()
+                .await
+                .map_err(|s| BuildError::rpc("LLBBridge.Ping", &s))?;
+            let caps = pong
+                .llb_caps
+                .into_iter()
+                .filter(|c| c.enabled)
+                .map(|c| c.id)
+                .collect::<Vec<_>>();
+            Ok(Answer {
+                ret: Ok(gw::Result::default()),
+                value: caps,
+            })
+        },
+    )
+    .await?;
+    match solved {
+        Solved::Exported { value, .. } => Ok(value),
+        Solved::Refused { returned, .. } => {
+            Err(SolveError::Client(returned.err().unwrap_or_else(|| {
+                BuildError::Session("the daemon refused an empty build".into())
+            })))
+        }
+    }
+}
+
 async fn wait_solve(
     solving: Task<Result<control::SolveResponse, tonic::Status>>,
 ) -> Result<control::SolveResponse, SolveError> {

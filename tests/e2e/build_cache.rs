@@ -159,6 +159,125 @@ fn provenance_false_pushes_the_images_alone() {
     );
 }
 
+/// An SBOM generator that follows BuildKit's protocol
+/// (`docs/attestations/sbom-protocol.md`): Debian's static busybox running
+/// a script that lists the regular files of `$BUILDKIT_SCAN_SOURCE` into an
+/// in-toto statement with an SPDX document, written as
+/// `$BUILDKIT_SCAN_DESTINATION/<name>.spdx.json`.
+const SCANNER_SCRIPT: &str = r#"set -e
+bb=/bin/busybox
+src=$BUILDKIT_SCAN_SOURCE
+name=$($bb basename "$src")
+out="$BUILDKIT_SCAN_DESTINATION/$name.spdx.json"
+{
+  printf '{"_type":"https://in-toto.io/Statement/v0.1","predicateType":"https://spdx.dev/Document","subject":[],"predicate":{"spdxVersion":"SPDX-2.3","dataLicense":"CC0-1.0","SPDXID":"SPDXRef-DOCUMENT","name":"archgate-test-scan","files":['
+  sep=
+  for f in $(cd "$src" && $bb find . -type f | $bb sort); do
+    printf '%s{"fileName":"%s"}' "$sep" "$f"
+    sep=,
+  done
+  printf ']}}'
+} > "$out"
+"#;
+
+/// Push the scanner image (linux/amd64, the builder's platform) with
+/// buildx, so the builder can pull it as a generator.
+fn push_scanner(tag: &str) {
+    let ctx = common::buildenv::Context::new();
+    ctx.busybox("busybox", "amd64")
+        .write("scan.sh", SCANNER_SCRIPT.as_bytes())
+        .dockerfile(
+            "FROM scratch\nCOPY busybox /bin/busybox\nCOPY scan.sh /scan.sh\nENTRYPOINT [\"/bin/busybox\", \"sh\", \"/scan.sh\"]\n",
+        );
+    let b = builder();
+    run_ok(
+        env().docker28().args([
+            "buildx",
+            "build",
+            "--builder",
+            &b,
+            "--progress",
+            "quiet",
+            "--platform",
+            "linux/amd64",
+            "--provenance=false",
+            "-t",
+            tag,
+            "--push",
+            &ctx.arg(),
+        ]),
+        "docker buildx build --push (scanner)",
+    );
+}
+
+/// The SPDX statements of an index's attestation manifests: per platform
+/// digest the SBOM layers' predicates.
+fn sboms(reg: &Registry, name: &str, index: &Value) -> Vec<Value> {
+    let mut out = Vec::new();
+    for m in index["manifests"].as_array().expect("an index") {
+        if m["annotations"]["vnd.docker.reference.type"] != "attestation-manifest" {
+            continue;
+        }
+        let man = reg.manifest(name, m["digest"].as_str().unwrap());
+        for layer in man["layers"].as_array().expect("layers") {
+            if layer["annotations"]["in-toto.io/predicate-type"] != "https://spdx.dev/Document" {
+                continue;
+            }
+            let blob = reg.request(
+                "GET",
+                &format!("/v2/{name}/blobs/{}", layer["digest"].as_str().unwrap()),
+            );
+            assert_eq!(blob.status, 200, "{layer}");
+            let stmt: Value = serde_json::from_slice(&blob.body).expect("an in-toto statement");
+            out.push(stmt["predicate"].clone());
+        }
+    }
+    out
+}
+
+/// `--sbom generator=IMAGE`: BuildKit runs the generator on each platform's
+/// result and attaches its SPDX document; the index archgate pushes holds
+/// the same attestation manifests and the same SBOMs as buildx's.
+#[test]
+fn sbom_from_a_generator_image_as_buildx_attaches_it() {
+    let reg = Registry::anonymous();
+    let name = format!("archgate-attest/{}", unique("sbom"));
+    let scanner = format!("{}/{name}:scanner", env().registry());
+    push_scanner(&scanner);
+    let ctx = two_arch_context(TWO_PLATFORM_DOCKERFILE);
+    let sbom = format!("generator={scanner}");
+    let bx = format!("{}/{name}:bx", env().registry());
+    buildx_push(&ctx.arg(), &bx, &["--sbom", &sbom]);
+    let ag = format!("{}/{name}:ag", env().registry());
+    let run = on_buildx_builder(&builder())
+        .two_platforms()
+        .args(&["--sbom", &sbom, "-t", &ag, "--push"])
+        .run(&ctx.arg());
+    run.expect_code(0);
+    run.expect_platform_set(&["linux/amd64", "linux/arm64"]);
+    let want = reg.manifest(&name, "bx");
+    let got = reg.manifest(&name, "ag");
+    assert_eq!(
+        shape(&got),
+        shape(&want),
+        "archgate's index differs from buildx's"
+    );
+    let (want, got) = (sboms(&reg, &name, &want), sboms(&reg, &name, &got));
+    assert_eq!(got.len(), 2, "one SBOM per platform: {got:?}");
+    assert_eq!(got, want, "archgate's SBOMs differ from buildx's");
+    // The generator saw each platform's root filesystem (BuildKit adds
+    // each file's layer to what the generator wrote).
+    for doc in &got {
+        let files: Vec<&Value> = doc["files"]
+            .as_array()
+            .expect("files")
+            .iter()
+            .map(|f| &f["fileName"])
+            .collect();
+        assert_eq!(files, [&Value::from("./app")], "{doc}");
+    }
+}
+
 /// Build with `--cache-to`, prune the builder, build again with
 /// `--cache-from`: the COPY steps come from the cache.
 /// The prune empties the whole builder: the tests that prune it take turns

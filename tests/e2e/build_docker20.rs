@@ -116,3 +116,23 @@ fn oci_output_is_a_clear_error_naming_the_exporter() {
     );
     assert!(!file.exists(), "{} was written\n{run}", file.display());
 }
+
+/// Docker 20.10's BuildKit has no `cache.gha` capability: a `gha` cache is
+/// dropped quietly, as buildx drops it (`build/opt.go`), rather than sent to
+/// a daemon that answers it with a failed cache import (shown as an error
+/// vertex, "importing cache manifest from gha:...").
+#[test]
+fn gha_cache_dropped_where_the_daemon_lacks_it() {
+    let ctx = two_arch_context(TWO_PLATFORM_DOCKERFILE);
+    let out = common::tmp();
+    let dest = out.path().join("dest");
+    let run = build(&addr())
+        .args(&["--platform", "linux/amd64"])
+        .args(&["--cache-from", "type=gha,url=http://127.0.0.1:9/,token=t"])
+        .args(&["-o", &format!("type=local,dest={}", dest.display())])
+        .run(&ctx.arg());
+    run.expect_code(0);
+    assert_eq!(run.json()["verdict"], "pass", "{run}");
+    assert!(dest.join("app").is_file(), "{run}");
+    assert!(!run.stderr.contains("from gha:"), "{run}");
+}

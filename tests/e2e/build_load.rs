@@ -125,3 +125,49 @@ fn two_platforms_load_into_a_graph_driver_engine_is_refused_first() {
     );
     assert!(!run.stderr.contains("#1 "), "nothing was built\n{run}");
 }
+
+/// Attestations make an index even of one platform: a graph-driver engine
+/// cannot load it, so `--load` with `--provenance` is refused before
+/// anything is built (buildx `build/opt.go`); an engine with the
+/// containerd store takes it, attestation and all.
+#[test]
+fn load_with_attestations_needs_a_containerd_store_engine() {
+    let e = env();
+    let ctx = two_arch_context(TWO_PLATFORM_DOCKERFILE);
+    let one = |engine: &str, tag: &[&str]| {
+        let mut args = vec!["--platform", "linux/amd64", "--provenance", "mode=min"];
+        args.extend_from_slice(tag);
+        Archgate::new(&["build", "--progress", "plain", "--format", "json"])
+            .args(&["--addr", e.get("ARCHGATE_BUILDKIT_ADDR")])
+            .args(&["--load"])
+            .args(&args)
+            .args(&[&ctx.arg()])
+            .env("DOCKER_HOST", engine)
+            .env("DOCKER_CONFIG", e.docker_config())
+            .run()
+    };
+    let refused = one(e.docker20_host(), &[]);
+    assert_eq!(refused.code, 2, "{refused}");
+    assert!(
+        refused
+            .stderr
+            .contains("docker exporter does not currently support exporting manifest lists")
+            && refused.stderr.contains("attestations requested"),
+        "{refused}"
+    );
+    assert!(
+        !refused.stderr.contains("#1 "),
+        "nothing was built\n{refused}"
+    );
+    // The engine with the containerd store loads the OCI archive, index,
+    // attestation manifest and all.
+    let tag = format!("archgate-load/{}:1", unique("load-attest"));
+    let loaded = one(e.docker28_host(), &["-t", &tag]);
+    assert_eq!(loaded.code, 0, "{loaded}");
+    let got = common::buildenv::run_ok(
+        e.docker28()
+            .args(["image", "inspect", "--format", "{{.Architecture}}", &tag]),
+        "docker image inspect",
+    );
+    assert_eq!(got.trim(), "amd64", "{loaded}");
+}

@@ -29,6 +29,7 @@ struct Ask<'a> {
     load: bool,
     tags: &'a [&'a str],
     platforms: usize,
+    attestations: bool,
 }
 
 const fn ask<'a>(outputs: &'a [&'a str]) -> Ask<'a> {
@@ -38,6 +39,7 @@ const fn ask<'a>(outputs: &'a [&'a str]) -> Ask<'a> {
         load: false,
         tags: &[],
         platforms: 1,
+        attestations: false,
     }
 }
 
@@ -51,6 +53,7 @@ impl Ask<'_> {
             self.load,
             &tags,
             self.platforms,
+            self.attestations,
             daemon,
         )
     }
@@ -453,7 +456,9 @@ fn docker_engine_with_graph_driver() {
                 platforms: 2,
                 ..ask(&[])
             },
-            OutputError::LoadManifestList { platforms: 2 },
+            OutputError::LoadManifestList {
+                why: ListCause::Platforms(2),
+            },
         ),
         (
             "multi-platform image",
@@ -595,7 +600,9 @@ fn errors_on_any_daemon() {
                 platforms: 2,
                 ..ask(&["type=docker,dest=d.tar"])
             },
-            OutputError::DockerManifestList { platforms: 2 },
+            OutputError::DockerManifestList {
+                why: ListCause::Platforms(2),
+            },
         ),
     ];
     for daemon in [BUILDKIT, ENGINE_CONTAINERD, ENGINE_GRAPHDRIVER] {
@@ -610,9 +617,11 @@ fn errors_on_any_daemon() {
     assert!(OutputError::MultipleExporters { count: 2 }
         .to_string()
         .contains("v0.13"));
-    assert!(OutputError::LoadManifestList { platforms: 2 }
-        .to_string()
-        .contains("docker exporter does not currently support exporting manifest lists"));
+    assert!(OutputError::LoadManifestList {
+        why: ListCause::Platforms(2),
+    }
+    .to_string()
+    .contains("docker exporter does not currently support exporting manifest lists"));
 }
 
 #[test]
@@ -687,7 +696,9 @@ fn multi_platform_load_only_on_a_containerd_engine() {
         platforms: 2,
         ..ask(&[])
     };
-    let refused = Err(OutputError::LoadManifestList { platforms: 2 });
+    let refused = Err(OutputError::LoadManifestList {
+        why: ListCause::Platforms(2),
+    });
     assert_eq!(a.run(&BUILDKIT), refused);
     assert_eq!(a.run(&ENGINE_GRAPHDRIVER), refused);
     assert_eq!(
@@ -710,6 +721,57 @@ fn multi_platform_load_only_on_a_containerd_engine() {
     assert!(!may_load(&["type=docker,dest=x.tar".into()], false));
     assert!(may_load(&[], true));
     assert!(!may_load(&["type=local,dest=d".into()], false));
+}
+
+#[test]
+fn attestations_make_an_index_a_docker_tarball_cannot_hold() {
+    // buildx `build/opt.go`: explicit attestations with the docker exporter
+    // are refused unless the engine takes an OCI archive; a dest is
+    // refused everywhere.
+    let load = Ask {
+        load: true,
+        attestations: true,
+        ..ask(&[])
+    };
+    let refused = Err(OutputError::LoadManifestList {
+        why: ListCause::Attestations,
+    });
+    assert_eq!(load.run(&BUILDKIT), refused);
+    assert_eq!(load.run(&ENGINE_GRAPHDRIVER), refused);
+    assert_eq!(
+        load.run(&BUILDKIT_LOAD_OCI),
+        Ok(want("oci", &[], Some(Dest::DockerLoad), Wire::Tar))
+    );
+    assert_eq!(
+        load.run(&ENGINE_CONTAINERD),
+        Ok(want("moby", &[], None, Wire::None))
+    );
+    let file = Ask {
+        attestations: true,
+        ..ask(&["type=docker,dest=d.tar"])
+    };
+    for daemon in [BUILDKIT, BUILDKIT_LOAD_OCI, ENGINE_CONTAINERD] {
+        assert_eq!(
+            file.run(&daemon),
+            Err(OutputError::DockerManifestList {
+                why: ListCause::Attestations
+            }),
+            "{daemon:?}"
+        );
+    }
+    // Other exporters keep attestations in their index.
+    let push = Ask {
+        push: true,
+        attestations: true,
+        tags: &["r.example/a"],
+        ..ask(&[])
+    };
+    assert!(push.run(&BUILDKIT).is_ok());
+    assert!(OutputError::LoadManifestList {
+        why: ListCause::Attestations
+    }
+    .to_string()
+    .contains("(attestations requested)"));
 }
 
 #[test]
