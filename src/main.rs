@@ -449,6 +449,7 @@ fn run_build(args: BuildArgs) -> Exit {
         sbom: args.sbom.clone(),
         annotations: args.annotations.clone(),
         stdout_is_terminal: std::io::stdout().is_terminal(),
+        node: None,
     };
     let mut progress = Progress::new(
         progress_mode,

@@ -32,11 +32,16 @@ pub(super) enum Built {
 /// Build the Dockerfile with `opts` (the `dockerfile.v0` options) for the
 /// gate's platforms, and judge the result; with `call`, ask the frontend's
 /// subrequest (its `requestid` is in `opts`) and return its answer as it is.
+///
+/// With `rendezvous` (one node's share of a multi-node build), a passing
+/// result is handed back only once every node's gate passed, so no node
+/// exports anything while another may still fail.
 pub(super) async fn build(
     gw: Gateway,
     mut opts: BTreeMap<String, String>,
     gate: &Gate,
     call: bool,
+    rendezvous: Option<super::nodes::Rendezvous>,
 ) -> Result<Answer<Built>, BuildError> {
     let caps = gw
         .ping()
@@ -62,10 +67,15 @@ pub(super) async fn build(
                 ret: Ok(result),
             })
         }
-        Ok(r) => Ok(judged(
-            gate.judge(&gw, r.result.unwrap_or_default(), has_evaluate)
-                .await,
-        )),
+        Ok(r) => {
+            let answer = gate
+                .judge(&gw, r.result.unwrap_or_default(), has_evaluate)
+                .await;
+            if let (Ok(_), Some(all)) = (&answer.ret, rendezvous) {
+                all.passed().await;
+            }
+            Ok(judged(answer))
+        }
         Err(s) if call => Ok(Answer {
             ret: Err(s.clone()),
             value: Built::CallFailed(s),

@@ -15,9 +15,11 @@ mod cache;
 pub mod call;
 mod flags;
 mod frontend;
+mod nodes;
 mod oci_context;
 mod options;
 pub mod output;
+mod route;
 mod run;
 mod stdin;
 
@@ -103,6 +105,9 @@ pub struct Request {
     pub annotations: Vec<String>,
     /// Whether stdout is a terminal (a tarball is never written to one).
     pub stdout_is_terminal: bool,
+    /// Set by the multi-node runner (`nodes`) for one node's share of the
+    /// build; `None` for a build of its own.
+    pub node: Option<nodes::NodePart>,
 }
 
 /// A build that reached the gate.
@@ -117,6 +122,9 @@ pub struct Outcome {
     pub exporter_response: BTreeMap<String, String>,
     /// A `--call`'s answer, rendered (the gate did not run).
     pub called: Option<call::Rendered>,
+    /// For one node's share of a multi-node build: what the runner
+    /// finishes once every node passed.
+    pub share: Option<Box<nodes::ShareOutput>>,
 }
 
 /// The image ID buildx prints for `-q` and writes to `--iidfile`
@@ -209,6 +217,16 @@ pub async fn execute(
     req: &Request,
     events: Option<UnboundedSender<Event>>,
 ) -> Result<Outcome, ExecError> {
+    if req.node.is_none() {
+        // A builder of several nodes: each node builds its share (a
+        // resolution error is reported below, in its usual place).
+        let env = Environment::from_process();
+        if let Ok(r) = store::resolve(&req.builder, &env) {
+            if !r.nodes.is_empty() {
+                return nodes::execute(req, events, r, &env).await;
+            }
+        }
+    }
     // Everything that can be refused is refused before the daemon is asked.
     let upload = UploadService::new();
     let from_stdin = stdin::read(
@@ -244,7 +262,10 @@ pub async fn execute(
     let auth = AuthService::new()?;
 
     let env = Environment::from_process();
-    let resolved = store::resolve(&req.builder, &env)?;
+    let resolved = match &req.node {
+        Some(part) => part.resolved(),
+        None => store::resolve(&req.builder, &env)?,
+    };
     tracing::debug!(builder = %resolved.addr, from = %resolved.source, "builder");
     let channel = connect_with(&resolved.addr, &env).await?;
     let workers = list_workers(channel.clone()).await?;
@@ -309,6 +330,10 @@ pub async fn execute(
     for p in &mut plans {
         p.attrs.extend(extras.annotations.clone());
     }
+    let push_names = match &req.node {
+        Some(part) => part.adapt(&mut plans, &mut solve)?,
+        None => None,
+    };
     let session_engine = match &resolved.addr {
         BuilderAddr::DockerEngine(Some(h)) => Some(h.clone()),
         BuilderAddr::DockerEngine(None) => Some(current_engine(&env).map_err(BuildError::from)?),
@@ -426,6 +451,7 @@ pub async fn execute(
         .collect();
     solve.session_engine = session_engine;
     let frontend_opts = solve.frontend_attrs.clone();
+    let rendezvous = req.node.as_ref().and_then(|p| p.rendezvous.clone());
     let gate = Gate {
         platforms,
         default_platform,
@@ -441,7 +467,7 @@ pub async fn execute(
         }
     };
     let solved = solve::run(channel, services, solve, on_status, |gw| {
-        frontend::build(gw, frontend_opts, &gate, call.is_some())
+        frontend::build(gw, frontend_opts, &gate, call.is_some(), rendezvous)
     })
     .await;
     let export_error = handles.iter().find_map(|h| h.error());
@@ -464,6 +490,7 @@ pub async fn execute(
                 exported: false,
                 exporter_response,
                 called: Some(call::render(call, &answer, &frontend_name, &shown)),
+                share: None,
             })
         }
         Ok(Solved::Refused {
@@ -479,6 +506,20 @@ pub async fn execute(
         }) => {
             if let Some(e) = export_error {
                 return Err(ExecError::Export(e));
+            }
+            if req.node.as_ref().is_some_and(|p| p.nodes > 1) {
+                // One node's share: the runner moves it into place once
+                // every node passed.
+                return Ok(Outcome {
+                    report: report(platforms),
+                    exported: !plans.is_empty(),
+                    exporter_response,
+                    called: None,
+                    share: Some(Box::new(nodes::ShareOutput {
+                        pending: handles,
+                        push_names,
+                    })),
+                });
             }
             // The solve succeeded: only now does received output reach its
             // destinations.
@@ -524,6 +565,7 @@ pub async fn execute(
                 exported,
                 exporter_response,
                 called: None,
+                share: None,
             })
         }
         Ok(Solved::Refused {
@@ -537,6 +579,7 @@ pub async fn execute(
             exported: false,
             exporter_response: BTreeMap::new(),
             called: None,
+            share: None,
         }),
         Ok(Solved::Refused {
             value: Built::Judged(Decision::BuildFailed(status)),

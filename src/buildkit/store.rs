@@ -42,8 +42,23 @@ pub struct BuilderFlags {
 /// A resolved builder and where the choice came from (for messages).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolved {
+    /// Where the (first) node is reached.
     pub addr: BuilderAddr,
     pub source: Source,
+    /// Every node of a buildx builder with more than one node
+    /// (`buildx create --append`), in the store's order; empty otherwise.
+    pub nodes: Vec<NodeTarget>,
+}
+
+/// One node of a multi-node buildx builder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeTarget {
+    /// The node's name (`NAME0`, `NAME1`... unless `--node` named it).
+    pub name: String,
+    pub addr: BuilderAddr,
+    /// The platforms given at `buildx create --platform` (routing prefers
+    /// them to the workers' own).
+    pub declared: Vec<crate::inspect::Platform>,
 }
 
 /// Why this builder was chosen.
@@ -83,35 +98,44 @@ pub fn resolve(flags: &BuilderFlags, env: &Environment) -> Result<Resolved, Buil
         return Ok(Resolved {
             addr: with_tls(BuilderAddr::parse(a)?)?,
             source: Source::AddrFlag,
+            nodes: Vec::new(),
         });
     }
     if let Some(name) = &flags.builder {
+        let (addr, nodes) = builder_by_name(name, env)?;
         return Ok(Resolved {
-            addr: builder_by_name(name, env)?,
+            addr,
             source: Source::BuilderFlag(name.clone()),
+            nodes,
         });
     }
     if let Some(a) = &env.buildkit_host {
         return Ok(Resolved {
             addr: with_tls(BuilderAddr::parse(a)?)?,
             source: Source::BuildkitHostEnv,
+            nodes: Vec::new(),
         });
     }
     if let Some(name) = &env.buildx_builder {
+        let (addr, nodes) = builder_by_name(name, env)?;
         return Ok(Resolved {
-            addr: builder_by_name(name, env)?,
+            addr,
             source: Source::BuildxBuilderEnv(name.clone()),
+            nodes,
         });
     }
     if let Some((name, group)) = current_builder(env)? {
+        let (addr, nodes) = group_nodes(&group, env)?;
         return Ok(Resolved {
-            addr: group_addr(&group, env)?,
+            addr,
             source: Source::BuildxCurrent(name),
+            nodes,
         });
     }
     Ok(Resolved {
         addr: BuilderAddr::DockerEngine(Some(current_engine(env)?)),
         source: Source::DockerEngine,
+        nodes: Vec::new(),
     })
 }
 
@@ -135,6 +159,20 @@ pub struct Node {
     pub endpoint: String,
     #[serde(rename = "DriverOpts", default)]
     pub driver_opts: Option<BTreeMap<String, String>>,
+    /// `buildx create --platform` (OCI platform objects).
+    #[serde(rename = "Platforms", default)]
+    pub platforms: Option<Vec<StoredPlatform>>,
+}
+
+/// A platform as buildx stores it (`ocispecs.Platform` in JSON).
+#[derive(Debug, Clone, Deserialize)]
+pub struct StoredPlatform {
+    #[serde(default)]
+    pub os: String,
+    #[serde(default)]
+    pub architecture: String,
+    #[serde(default)]
+    pub variant: Option<String>,
 }
 
 /// buildx's `current` file.
@@ -188,13 +226,19 @@ fn current_builder(env: &Environment) -> Result<Option<(String, NodeGroup)>, Bui
 }
 
 /// `--builder NAME`: a buildx instance, `default`, or a docker context.
-fn builder_by_name(name: &str, env: &Environment) -> Result<BuilderAddr, BuildError> {
+fn builder_by_name(
+    name: &str,
+    env: &Environment,
+) -> Result<(BuilderAddr, Vec<NodeTarget>), BuildError> {
     let dir = env.buildx_dir();
     if let Some(g) = read_group(&dir, name)? {
-        return group_addr(&g, env);
+        return group_nodes(&g, env);
     }
     if name == "default" || context_exists(name, env) {
-        return Ok(BuilderAddr::DockerEngine(Some(context_engine(name, env)?)));
+        return Ok((
+            BuilderAddr::DockerEngine(Some(context_engine(name, env)?)),
+            Vec::new(),
+        ));
     }
     Err(BuildError::BuilderNotFound {
         name: name.to_string(),
@@ -215,23 +259,48 @@ pub fn read_group(buildx_dir: &Path, name: &str) -> Result<Option<NodeGroup>, Bu
     )?)
 }
 
-/// Where a node group's first node is reached.
-pub fn group_addr(group: &NodeGroup, env: &Environment) -> Result<BuilderAddr, BuildError> {
-    let node = group
+/// Where a node group's first node is reached, and, for a group of several
+/// nodes, every node.
+pub fn group_nodes(
+    group: &NodeGroup,
+    env: &Environment,
+) -> Result<(BuilderAddr, Vec<NodeTarget>), BuildError> {
+    let first = group
         .nodes
         .first()
         .ok_or_else(|| BuildError::UnsupportedDriver {
             name: group.name.clone(),
             driver: format!("{} (with no nodes)", group.driver),
         })?;
-    if group.nodes.len() > 1 {
-        tracing::warn!(
-            builder = %group.name,
-            node = %node.name,
-            "builder has {} nodes; archgate uses the first",
-            group.nodes.len()
-        );
+    let addr = node_addr(group, first, env)?;
+    if group.nodes.len() == 1 {
+        return Ok((addr, Vec::new()));
     }
+    let nodes = group
+        .nodes
+        .iter()
+        .map(|n| {
+            Ok(NodeTarget {
+                name: n.name.clone(),
+                addr: node_addr(group, n, env)?,
+                declared: n
+                    .platforms
+                    .iter()
+                    .flatten()
+                    .filter(|p| !p.architecture.is_empty())
+                    .map(|p| {
+                        let os = if p.os.is_empty() { "linux" } else { &p.os };
+                        crate::inspect::Platform::new(os, &p.architecture, p.variant.as_deref())
+                    })
+                    .collect(),
+            })
+        })
+        .collect::<Result<Vec<_>, BuildError>>()?;
+    Ok((addr, nodes))
+}
+
+/// Where one node of a group is reached.
+fn node_addr(group: &NodeGroup, node: &Node, env: &Environment) -> Result<BuilderAddr, BuildError> {
     let endpoint = node.endpoint.trim();
     // A docker endpoint is an engine host URL or a context name.
     let engine_of = |ep: &str| -> Result<(Option<EngineHost>, Option<String>), BuildError> {
@@ -589,6 +658,54 @@ mod tests {
         };
         let e = resolve(&flags(), &env).unwrap_err().to_string();
         assert!(e.contains("docker context \"gone\" not found"), "{e}");
+    }
+
+    #[test]
+    fn every_node_of_a_multi_node_builder_with_its_declared_platforms() {
+        let f = Fixture::new();
+        f.instance(
+            "multi",
+            r#"{"Name":"multi","Driver":"remote","Nodes":[
+              {"Name":"multi0","Endpoint":"unix:///run/bk0.sock","Platforms":[{"architecture":"amd64","os":"linux"}]},
+              {"Name":"multi1","Endpoint":"tcp://127.0.0.1:1234","Platforms":[{"architecture":"arm","os":"linux","variant":"v7"},{"architecture":"aarch64","os":"linux"}],
+               "DriverOpts":{"cacert":"/c/ca.pem","cert":"/c/cert.pem","key":"/c/key.pem"}},
+              {"Name":"multi2","Endpoint":"unix:///run/bk2.sock","Platforms":null}]}"#,
+        );
+        f.instance(
+            "one",
+            r#"{"Name":"one","Driver":"remote","Nodes":[{"Name":"one0","Endpoint":"unix:///run/bk0.sock"}]}"#,
+        );
+        let r = resolve_with(
+            &BuilderFlags {
+                builder: Some("multi".into()),
+                ..flags()
+            },
+            &f.env(),
+        );
+        let names: Vec<&str> = r.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["multi0", "multi1", "multi2"]);
+        assert_eq!(r.addr, r.nodes[0].addr);
+        assert_eq!(
+            r.nodes[1].declared,
+            [
+                crate::inspect::Platform::parse("linux/arm/v7").unwrap(),
+                crate::inspect::Platform::parse("linux/arm64").unwrap()
+            ]
+        );
+        assert!(matches!(
+            r.nodes[1].addr,
+            BuilderAddr::Tcp { tls: Some(_), .. }
+        ));
+        assert!(r.nodes[2].declared.is_empty());
+        // One node: no node list, the builder is its address.
+        let one = resolve_with(
+            &BuilderFlags {
+                builder: Some("one".into()),
+                ..flags()
+            },
+            &f.env(),
+        );
+        assert!(one.nodes.is_empty());
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod build_flags;
 mod build_gate;
 mod build_lifecycle;
 mod build_load;
+mod build_nodes;
 mod build_ssh;
 mod build_stdin;
 mod buildkit_transport;

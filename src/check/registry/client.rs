@@ -78,6 +78,8 @@ pub struct ClientOptions {
     /// The docker config dir (default: `$DOCKER_CONFIG`, else `~/.docker`).
     pub docker_config: Option<PathBuf>,
     pub retry: RetryPolicy,
+    /// Ask the token service for push as well as pull (writing manifests).
+    pub push: bool,
 }
 
 /// What the client currently sends as `Authorization`.
@@ -332,20 +334,57 @@ impl Client {
         accept: Option<&str>,
         what: &str,
     ) -> Result<Response<Body>, RegistryError> {
+        self.authorized(path, what, |url, auth| {
+            let mut req = self.agent.get(url);
+            if let Some(a) = accept {
+                req = req.header("Accept", a);
+            }
+            if let Some(h) = auth {
+                req = req.header("Authorization", h);
+            }
+            req.call()
+        })
+    }
+
+    /// PUT a manifest under a tag or digest (distribution `docs/spec/api.md`
+    /// "Pushing An Image Manifest"); the client must have been connected
+    /// with `push`. The digest the registry gives it.
+    pub fn put_manifest(
+        &self,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<String, RegistryError> {
+        let path = format!("/v2/{}/manifests/{reference}", self.repository);
+        let what = format!("manifest {reference}");
+        let resp = self.authorized(&path, &what, |url, auth| {
+            let mut req = self.agent.put(url).header("Content-Type", media_type);
+            if let Some(h) = auth {
+                req = req.header("Authorization", h);
+            }
+            req.send(bytes)
+        })?;
+        if !resp.status().is_success() {
+            return Err(self.unexpected(&what, resp));
+        }
+        Ok(header(&resp, "docker-content-digest")
+            .map(str::to_string)
+            .unwrap_or_else(|| crate::digest::Digest::sha256_of(bytes).to_string()))
+    }
+
+    /// Issue a request with the current credentials, authenticating again
+    /// once on a 401.
+    fn authorized(
+        &self,
+        path: &str,
+        what: &str,
+        call: impl Fn(&str, Option<&str>) -> Result<Response<Body>, ureq::Error>,
+    ) -> Result<Response<Body>, RegistryError> {
         let url = format!("{}{path}", self.base);
         let mut reauthenticated = false;
         loop {
             let auth = self.lock().header.clone();
-            let resp = self.retrying(&url, what, || {
-                let mut req = self.agent.get(&url);
-                if let Some(a) = accept {
-                    req = req.header("Accept", a);
-                }
-                if let Some(h) = &auth {
-                    req = req.header("Authorization", h);
-                }
-                req.call()
-            })?;
+            let resp = self.retrying(&url, what, || call(&url, auth.as_deref()))?;
             match resp.status().as_u16() {
                 401 if !reauthenticated => {
                     reauthenticated = true;
@@ -464,7 +503,12 @@ impl Client {
             .param("realm")
             .filter(|r| r.starts_with("https://") || r.starts_with("http://"))
             .ok_or_else(|| bad("the Bearer challenge names no http(s) realm".into()))?;
-        let scope = format!("repository:{}:pull", self.repository);
+        let actions = if self.options.push {
+            "pull,push"
+        } else {
+            "pull"
+        };
+        let scope = format!("repository:{}:{actions}", self.repository);
         let service = ch.param("service").unwrap_or("");
         let what = "the token request";
         let resp = match creds {

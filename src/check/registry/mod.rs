@@ -20,14 +20,14 @@ mod tests;
 pub use crate::reference::{
     is_loopback_host, RegistryRef, Target, DOCKER_HUB, DOCKER_HUB_ENDPOINT,
 };
-pub use client::{ClientOptions, RetryPolicy, MANIFEST_ACCEPT};
+pub use client::{Client, ClientOptions, RetryPolicy, MANIFEST_ACCEPT};
 
 use super::digest::Digest;
 use super::oci::{self, WalkError, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
 use super::source::JSON_LIMIT;
 use super::PlatformImage;
 use crate::docker::credentials::CredentialsError;
-use client::Client;
+
 use source::RegistrySource;
 use std::sync::Arc;
 

@@ -970,11 +970,19 @@ pub fn on_buildx_builder(name: &str) -> Build {
         "{} is missing: the buildx builder {name} was not created (run `scripts/testenv up`)",
         instance.display()
     );
-    let mut b = Build::new(&["--builder", name]);
-    b.buildx_instance = Some((name.to_string(), instance));
-    // archgate runs `docker exec` for a docker-container builder
-    b.path_first = Some(e.bin28_dir());
-    b
+    Build::with_instance(name, &instance)
+}
+
+impl Build {
+    /// `--builder NAME`, with NAME's buildx instance file copied into the
+    /// run's config dir.
+    pub fn with_instance(name: &str, instance: &Path) -> Build {
+        let mut b = Build::new(&["--builder", name]);
+        b.buildx_instance = Some((name.to_string(), instance.to_path_buf()));
+        // archgate runs `docker exec` for a docker-container builder
+        b.path_first = Some(env().bin28_dir());
+        b
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1147,6 +1155,30 @@ impl Build {
     /// Run with CONTEXT as the last argument, checked as every run is
     /// ([`Archgate::run`]) and for the CLI accepting the build contract.
     pub fn run(self, context: &str) -> BuildRun {
+        let (archgate, _config) = self.command(context);
+        let run = archgate.run();
+        assert!(
+            !run.stderr.contains("unrecognized subcommand"),
+            "this archgate binary has no `build` subcommand yet (issue 3)\n{run}"
+        );
+        assert!(
+            !run.stderr.contains("error: unexpected argument")
+                && !run.stderr.contains("error: invalid value"),
+            "the CLI rejected arguments of the issue 3 contract\n{run}"
+        );
+        BuildRun(run)
+    }
+
+    /// Start the build in the background (its config dir lives as long as
+    /// the returned guard).
+    pub fn spawn(self, context: &str) -> (super::Running, tempfile::TempDir) {
+        let (archgate, config) = self.command(context);
+        (archgate.spawn(), config)
+    }
+
+    /// The command for CONTEXT, with its DOCKER_CONFIG (a fresh one unless
+    /// given, holding the builder's instance file when there is one).
+    fn command(self, context: &str) -> (Archgate, tempfile::TempDir) {
         let empty_config = super::tmp();
         let config = self
             .docker_config
@@ -1165,16 +1197,9 @@ impl Build {
             let path = std::env::join_paths(dirs).expect("PATH folders without ':'");
             archgate = archgate.env("PATH", path);
         }
-        let run = archgate.env("DOCKER_CONFIG", config).args(&[context]).run();
-        assert!(
-            !run.stderr.contains("unrecognized subcommand"),
-            "this archgate binary has no `build` subcommand yet (issue 3)\n{run}"
-        );
-        assert!(
-            !run.stderr.contains("error: unexpected argument")
-                && !run.stderr.contains("error: invalid value"),
-            "the CLI rejected arguments of the issue 3 contract\n{run}"
-        );
-        BuildRun(run)
+        (
+            archgate.env("DOCKER_CONFIG", config).args(&[context]),
+            empty_config,
+        )
     }
 }
