@@ -22,7 +22,7 @@ use common::buildenv::{
 };
 
 /// A buildkitd of the test's own, stopped when dropped.
-struct Node {
+pub struct Node {
     child: Child,
     _dir: tempfile::TempDir,
     /// `unix://...` or `tcp://127.0.0.1:PORT`.
@@ -132,7 +132,7 @@ impl Node {
     }
 
     /// The `platform` option of every build this daemon recorded, sorted.
-    fn built_platforms(&self) -> Vec<String> {
+    pub fn built_platforms(&self) -> Vec<String> {
         let out = self.buildctl(&["debug", "histories", "--format", "json"]);
         assert!(
             out.status.success(),
@@ -183,15 +183,15 @@ impl Drop for Node {
 /// Two nodes grouped into one buildx builder (in a config dir of its own);
 /// with `swapped`, each declares at create time the platform the other's
 /// worker has (routing must follow the declarations).
-struct TwoNodes {
-    amd64: Node,
-    arm64: Node,
-    config: tempfile::TempDir,
-    name: String,
+pub struct TwoNodes {
+    pub amd64: Node,
+    pub arm64: Node,
+    pub config: tempfile::TempDir,
+    pub name: String,
 }
 
 impl TwoNodes {
-    fn start(swapped: bool) -> TwoNodes {
+    pub fn start(swapped: bool) -> TwoNodes {
         let amd64 = Node::start("linux/amd64", false);
         let arm64 = Node::start("linux/arm64", true);
         let config = common::tmp();
@@ -247,7 +247,7 @@ impl TwoNodes {
         common::buildenv::Build::with_instance(&self.name, &self.instance())
     }
 
-    fn buildx(&self, args: &[&str], ctx: &Path) -> std::process::Output {
+    pub fn buildx(&self, args: &[&str], ctx: &Path) -> std::process::Output {
         env()
             .docker_cli(env().docker28_host(), self.config.path())
             .args([
