@@ -5,6 +5,9 @@
 //! `docker-container` builder (listing and signing reach the agent; the
 //! removal is refused by the read-only forwarding), the same on a
 //! standalone buildkitd, and the agent must still hold the key afterwards.
+//! With private key files (`--ssh ID=KEY,KEY...`) BuildKit serves Go's
+//! in-process keyring itself, mutable for the session: the probe, run
+//! twice, must see what it sees under buildx.
 
 use crate::common;
 
@@ -80,6 +83,8 @@ func main() {
 		req = append(req, 0, 0, 0, 0)
 		fmt.Printf("sign %d\n", ask(c, req)[0])
 	}
+	fmt.Printf("remove-all-v1 %d\n", ask(c, []byte{9})[0])
+	fmt.Printf("extension %d\n", ask(c, put([]byte{27}, []byte("query")))[0])
 	fmt.Printf("remove-all %d\n", ask(c, []byte{19})[0])
 	fmt.Printf("lock %d\n", ask(c, put([]byte{22}, []byte("pw")))[0])
 }
@@ -200,7 +205,7 @@ fn ssh_context(dir: &Path) -> Context {
     ctx
 }
 
-const WANT: &str = "identities 12 1\nkey archgate-test-key\nsign 14\nremove-all 5\nlock 5\n";
+const WANT: &str = "identities 12 1\nkey archgate-test-key\nsign 14\nremove-all-v1 6\nextension 28\nremove-all 5\nlock 5\n";
 
 #[test]
 fn run_mount_ssh_reaches_a_read_only_agent_as_with_buildx() {
@@ -281,6 +286,13 @@ fn ssh_values_are_checked_before_the_builder_is_asked() {
     ctx.dockerfile("FROM scratch\n");
     let key = tmp.path().join("id_ed25519");
     std::fs::write(&key, "a key file").unwrap();
+    let encrypted = tmp.path().join("id_encrypted");
+    run_ok(
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "secret", "-f"])
+            .arg(&encrypted),
+        "ssh-keygen",
+    );
     let unreachable = format!("unix://{}", tmp.path().join("no.sock").display());
     for (spec, env_sock, needle) in [
         ("default", None, "SSH_AUTH_SOCK is not set"),
@@ -292,7 +304,22 @@ fn ssh_values_are_checked_before_the_builder_is_asked() {
         (
             &format!("k={}", key.display()) as &str,
             None,
-            "not a socket",
+            "not a private key file",
+        ),
+        (
+            &format!("k={}", encrypted.display()) as &str,
+            None,
+            "passphrase protected",
+        ),
+        (
+            &format!("k={},{}", key.display(), tmp.path().display()) as &str,
+            None,
+            "not a private key file",
+        ),
+        (
+            &format!("k={}", tmp.path().display()) as &str,
+            None,
+            "Is a directory",
         ),
         ("default,x", Some("/nonexistent"), "/nonexistent"),
     ] {
@@ -313,5 +340,101 @@ fn ssh_values_are_checked_before_the_builder_is_asked() {
             !run.stderr.contains("no.sock"),
             "the builder was asked\n{run}"
         );
+    }
+}
+
+/// A new unencrypted key file of this type, made by `ssh-keygen`.
+fn keygen(dir: &Path, kind: &str) -> PathBuf {
+    let key = dir.join(format!("id_{kind}"));
+    run_ok(
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", kind, "-N", "", "-C", "file-key", "-f"])
+            .arg(&key),
+        "ssh-keygen",
+    );
+    key
+}
+
+const WANT_KEYS: &str = "identities 12 3\nkey \nkey \nkey \nsign 14\nremove-all-v1 6\nextension 5\nremove-all 6\nlock 6\nidentities 12 0\nremove-all-v1 6\nextension 5\nremove-all 5\nlock 5\n";
+
+#[test]
+fn run_mount_ssh_with_key_files_answers_as_buildkits_keyring() {
+    let tmp = common::tmp();
+    // RSA first: the probe signs with the first key, without flags, so
+    // with ssh-rsa (SHA-1) as Go's keyring does.
+    let keys: Vec<PathBuf> = ["rsa", "ed25519", "ecdsa"]
+        .iter()
+        .map(|k| keygen(tmp.path(), k))
+        .collect();
+    let spec = format!(
+        "default={}",
+        keys.iter()
+            .map(|k| k.display().to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let ctx = Context::new();
+    ctx.copy("probe", &probe(tmp.path())).dockerfile(&format!(
+        "FROM {}\nCOPY probe /probe\nRUN --network=none --mount=type=ssh,required=true /probe > /answer\nRUN --network=none --mount=type=ssh,required=true /probe >> /answer\nFROM scratch\nCOPY --from=0 /answer /answer\n",
+        base_images().amd64
+    ));
+
+    let e = env();
+    let bx_dest = tmp.path().join("bx");
+    let out = e
+        .docker28()
+        .args([
+            "buildx",
+            "build",
+            "--builder",
+            e.get("ARCHGATE_BUILDX_BUILDER"),
+            "--platform",
+            "linux/amd64",
+            "--no-cache",
+            "--ssh",
+            &spec,
+            "-o",
+        ])
+        .arg(format!("type=local,dest={}", bx_dest.display()))
+        .arg(ctx.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(Stdio::null())
+        .output()
+        .expect("docker buildx build");
+    assert!(
+        out.status.success(),
+        "buildx: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let want = std::fs::read_to_string(bx_dest.join("answer")).unwrap();
+    assert_eq!(want, WANT_KEYS, "buildx's answers");
+
+    for kind in [BuilderKind::BuildxContainer, BuilderKind::BuildkitdUnix] {
+        let dest = tmp.path().join(format!("ag-{}", kind.name()));
+        let run = kind
+            .build()
+            .args(&[
+                "--platform",
+                "linux/amd64",
+                "--no-cache",
+                "--ssh",
+                &spec,
+                "-o",
+                &format!("type=local,dest={}", dest.display()),
+            ])
+            .env("SSH_AUTH_SOCK", "")
+            .run(&ctx.arg());
+        run.expect_code(0);
+        assert_eq!(
+            std::fs::read_to_string(dest.join("answer")).unwrap_or_default(),
+            want,
+            "{kind:?}\n{run}"
+        );
+    }
+    // The key files are only read.
+    for k in &keys {
+        assert!(std::fs::read_to_string(k)
+            .unwrap()
+            .starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"));
     }
 }
