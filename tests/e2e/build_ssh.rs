@@ -1,6 +1,6 @@
 //! `archgate build --ssh`: a real `ssh-agent` holding a key the test made,
 //! reached from `RUN --mount=type=ssh` by a small static Go probe that
-//! lists the agent's keys, signs with the first, and tries to remove them
+//! lists the agent's keys, signs with each, and tries to remove them
 //! all. The probe's answers must be buildx 0.29's on the same
 //! `docker-container` builder (listing and signing reach the agent; the
 //! removal is refused by the read-only forwarding), the same on a
@@ -67,21 +67,32 @@ func main() {
 	n := binary.BigEndian.Uint32(ids[1:])
 	fmt.Printf("identities %d %d\n", ids[0], n)
 	rest := ids[5:]
-	var first []byte
+	var blobs [][]byte
 	for i := uint32(0); i < n; i++ {
 		var blob, comment []byte
 		blob, rest = str(rest)
 		comment, rest = str(rest)
-		if first == nil {
-			first = blob
-		}
+		blobs = append(blobs, blob)
 		fmt.Printf("key %s\n", comment)
 	}
-	if first != nil {
-		req := put([]byte{13}, first)
-		req = put(req, []byte("archgate"))
-		req = append(req, 0, 0, 0, 0)
-		fmt.Printf("sign %d\n", ask(c, req)[0])
+	// Each key signs with no flags, then asks for rsa-sha2-256 and -512.
+	for _, blob := range blobs {
+		fmt.Print("sign")
+		for _, flag := range []byte{0, 2, 4} {
+			req := put([]byte{13}, blob)
+			req = put(req, []byte("archgate"))
+			req = append(req, 0, 0, 0, flag)
+			r := ask(c, req)
+			if r[0] == 14 {
+				// The signature's format names the algorithm used.
+				sig, _ := str(r[1:])
+				format, _ := str(sig)
+				fmt.Printf(" 14/%s", format)
+			} else {
+				fmt.Printf(" %d", r[0])
+			}
+		}
+		fmt.Println()
 	}
 	fmt.Printf("remove-all-v1 %d\n", ask(c, []byte{9})[0])
 	fmt.Printf("extension %d\n", ask(c, put([]byte{27}, []byte("query")))[0])
@@ -205,7 +216,7 @@ fn ssh_context(dir: &Path) -> Context {
     ctx
 }
 
-const WANT: &str = "identities 12 1\nkey archgate-test-key\nsign 14\nremove-all-v1 6\nextension 28\nremove-all 5\nlock 5\n";
+const WANT: &str = "identities 12 1\nkey archgate-test-key\nsign 14/ssh-ed25519 14/ssh-ed25519 14/ssh-ed25519\nremove-all-v1 6\nextension 28\nremove-all 5\nlock 5\n";
 
 #[test]
 fn run_mount_ssh_reaches_a_read_only_agent_as_with_buildx() {
@@ -343,29 +354,36 @@ fn ssh_values_are_checked_before_the_builder_is_asked() {
     }
 }
 
-/// A new unencrypted key file of this type, made by `ssh-keygen`.
-fn keygen(dir: &Path, kind: &str) -> PathBuf {
-    let key = dir.join(format!("id_{kind}"));
+/// A new unencrypted key file of this type and size, made by `ssh-keygen`.
+fn keygen(dir: &Path, kind: &str, bits: &str) -> PathBuf {
+    let key = dir.join(format!("id_{kind}_{bits}"));
     run_ok(
         Command::new("ssh-keygen")
-            .args(["-q", "-t", kind, "-N", "", "-C", "file-key", "-f"])
+            .args([
+                "-q", "-t", kind, "-b", bits, "-N", "", "-C", "file-key", "-f",
+            ])
             .arg(&key),
         "ssh-keygen",
     );
     key
 }
 
-const WANT_KEYS: &str = "identities 12 3\nkey \nkey \nkey \nsign 14\nremove-all-v1 6\nextension 5\nremove-all 6\nlock 6\nidentities 12 0\nremove-all-v1 6\nextension 5\nremove-all 5\nlock 5\n";
+const WANT_KEYS: &str = "identities 12 4\nkey \nkey \nkey \nkey \nsign 14/ssh-rsa 14/rsa-sha2-256 14/rsa-sha2-512\nsign 14/ssh-ed25519 5 5\nsign 14/ecdsa-sha2-nistp256 5 5\nsign 14/ecdsa-sha2-nistp521 5 5\nremove-all-v1 6\nextension 5\nremove-all 6\nlock 6\nidentities 12 0\nremove-all-v1 6\nextension 5\nremove-all 5\nlock 5\n";
 
 #[test]
 fn run_mount_ssh_with_key_files_answers_as_buildkits_keyring() {
     let tmp = common::tmp();
-    // RSA first: the probe signs with the first key, without flags, so
-    // with ssh-rsa (SHA-1) as Go's keyring does.
-    let keys: Vec<PathBuf> = ["rsa", "ed25519", "ecdsa"]
-        .iter()
-        .map(|k| keygen(tmp.path(), k))
-        .collect();
+    // Each key signs without flags (RSA: ssh-rsa, SHA-1, as Go's keyring
+    // does) and with the RSA SHA-2 flags (which only RSA keys take).
+    let keys: Vec<PathBuf> = [
+        ("rsa", "3072"),
+        ("ed25519", "256"),
+        ("ecdsa", "256"),
+        ("ecdsa", "521"),
+    ]
+    .iter()
+    .map(|(k, bits)| keygen(tmp.path(), k, bits))
+    .collect();
     let spec = format!(
         "default={}",
         keys.iter()

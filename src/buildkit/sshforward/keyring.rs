@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use ssh_encoding::Encode;
 use ssh_key::private::{KeypairData, RsaKeypair};
 use ssh_key::public::KeyData;
-use ssh_key::{Algorithm, EcdsaCurve, PrivateKey};
+use ssh_key::Algorithm;
 
 // Agent protocol message numbers (draft-miller-ssh-agent; Go's
 // `x/crypto/ssh/agent/client.go` and `server.go`).
@@ -227,19 +227,11 @@ fn answer(state: &mut State, msg: &[u8]) -> Option<Reply> {
 
 /// A key the build adds (Go's `insertIdentity`): the key as OpenSSH
 /// writes it in a private key file, its comment, then constraints.
-/// Certificates, DSA and ECDSA P-521 keys, which Go's keyring takes
-/// too, fail here.
+/// Certificates and DSA keys, which Go's keyring takes too, fail here.
 fn added_key(body: &[u8]) -> Option<Held> {
     let mut r = Wire(body);
     let alg = std::str::from_utf8(r.string()?).ok()?;
-    let alg = match alg {
-        "ssh-rsa" | "ssh-ed25519" | "ecdsa-sha2-nistp256" | "ecdsa-sha2-nistp384" => {
-            Algorithm::new(alg).ok()?
-        }
-        _ => return None,
-    };
-    let mut rest = r.0;
-    let key = KeypairData::decode_as(&mut rest, alg).ok()?;
+    let (key, rest) = keypair_of(alg, r.0)?;
     let mut r = Wire(rest);
     let comment = String::from_utf8_lossy(r.string()?).into_owned();
     let lifetime = constraints(r.0)?;
@@ -409,50 +401,105 @@ pub fn read_key_file(path: &Path) -> Result<KeypairData, KeyFileError> {
         }
         other => return Err(KeyFileError(format!("not a private key file ({other} PEM block)"))),
     }
-    if openssh_algorithm_is(&text, b"ecdsa-sha2-nistp521") {
-        return bad(P521);
-    }
-    let key = PrivateKey::from_openssh(text.trim_start())
-        .map_err(|e| KeyFileError(format!("not a valid OpenSSH private key: {e}")))?;
-    if key.is_encrypted() {
-        return bad(ENCRYPTED);
-    }
-    let data = key.key_data().clone();
-    match &data {
-        KeypairData::Ed25519(_) | KeypairData::Rsa(_) => {}
-        KeypairData::Ecdsa(k) => match k.curve() {
-            EcdsaCurve::NistP256 | EcdsaCurve::NistP384 => {}
-            EcdsaCurve::NistP521 => return bad(P521),
-        },
-        KeypairData::SkEcdsaSha2NistP256(_) | KeypairData::SkEd25519(_) => {
-            return bad("security-key (sk-) keys sign on their token, which BuildKit's keyring cannot use: pass an ssh-agent socket instead")
-        }
-        KeypairData::Dsa(_) => {
-            return bad("DSA keys are not supported: use an ed25519, ECDSA or RSA key")
-        }
-        _ => return bad("unsupported key type"),
-    }
+    let data = read_openssh(&text)?;
     check_signs(&data)?;
     Ok(data)
 }
 
-const P521: &str = "ECDSA P-521 keys are not supported (ssh-key 0.6 misreads some of them): use an ed25519, ECDSA P-256/P-384 or RSA key, or an ssh-agent socket";
+/// An OpenSSH private key file's key (OpenSSH's PROTOCOL.key; Go's
+/// `parseOpenSSHPrivateKey`): the magic, cipher and KDF names and options,
+/// one key's public blob, then the private section (two equal check
+/// words, the key, its comment, padding).
+fn read_openssh(text: &str) -> Result<KeypairData, KeyFileError> {
+    let invalid = |s: &str| KeyFileError(format!("not a valid OpenSSH private key: {s}"));
+    let body = pem_body(text, "OPENSSH PRIVATE KEY").ok_or_else(|| invalid("bad base64"))?;
+    let rest = body
+        .strip_prefix(b"openssh-key-v1\0")
+        .ok_or_else(|| invalid("no openssh-key-v1 header"))?;
+    let mut r = Wire(rest);
+    let short = || invalid("truncated");
+    let cipher = r.string().ok_or_else(short)?;
+    let kdf = r.string().ok_or_else(short)?;
+    r.string().ok_or_else(short)?;
+    if cipher != b"none" || kdf != b"none" {
+        return Err(KeyFileError(ENCRYPTED.to_string()));
+    }
+    if r.u32().ok_or_else(short)? != 1 {
+        return Err(invalid("not one key"));
+    }
+    r.string().ok_or_else(short)?;
+    let mut p = Wire(r.string().ok_or_else(short)?);
+    if p.u32().ok_or_else(short)? != p.u32().ok_or_else(short)? {
+        return Err(invalid("check words differ"));
+    }
+    let alg = p.string().ok_or_else(short)?;
+    let alg = std::str::from_utf8(alg).map_err(|_| invalid("key type is not text"))?;
+    match alg {
+        _ if alg.starts_with("sk-") => return Err(KeyFileError(
+            "security-key (sk-) keys sign on their token, which BuildKit's keyring cannot use: pass an ssh-agent socket instead".to_string(),
+        )),
+        "ssh-dss" => return Err(KeyFileError(
+            "DSA keys are not supported: use an ed25519, ECDSA or RSA key".to_string(),
+        )),
+        _ => {}
+    }
+    let (key, _comment_and_padding) = keypair_of(alg, p.0)
+        .ok_or_else(|| KeyFileError(format!("unsupported or malformed {alg:?} key")))?;
+    Ok(key)
+}
 
-/// Whether an OpenSSH key file's public key is of this algorithm (its
-/// name appears in the decoded body's public key, which is never
-/// encrypted).
-fn openssh_algorithm_is(text: &str, alg: &[u8]) -> bool {
+/// A keypair as OpenSSH writes it after its type name (in a key file's
+/// private section and in an agent's add request), and what follows it;
+/// `None` for types archgate cannot sign with. An ECDSA scalar written
+/// as the shortest mpint is widened to the curve's size first, since
+/// ssh-key 0.6 reads it at full size only.
+fn keypair_of<'a>(alg: &str, body: &'a [u8]) -> Option<(KeypairData, &'a [u8])> {
+    let size = match alg {
+        "ssh-rsa" | "ssh-ed25519" => 0,
+        "ecdsa-sha2-nistp256" => 32,
+        "ecdsa-sha2-nistp384" => 48,
+        "ecdsa-sha2-nistp521" => 66,
+        _ => return None,
+    };
+    let algorithm = Algorithm::new(alg).ok()?;
+    if size == 0 {
+        let mut rest = body;
+        let key = KeypairData::decode_as(&mut rest, algorithm).ok()?;
+        return Some((key, rest));
+    }
+    let mut r = Wire(body);
+    let curve = r.string()?;
+    let point = r.string()?;
+    let d = r.string()?;
+    let d = &d[d.iter().take_while(|&&b| b == 0).count()..];
+    if d.len() > size {
+        return None;
+    }
+    let mut widened = Vec::new();
+    put_string(&mut widened, curve);
+    put_string(&mut widened, point);
+    let mut scalar = vec![0u8; size - d.len()];
+    scalar.extend_from_slice(d);
+    put_string(&mut widened, &scalar);
+    let key = KeypairData::decode_as(&mut &widened[..], algorithm).ok()?;
+    Some((key, r.0))
+}
+
+/// The decoded body of the first PEM block labelled `label`, headers
+/// (`Name: value` lines) left out.
+fn pem_body(text: &str, label: &str) -> Option<Vec<u8>> {
     use base64::Engine;
-    let body: String = text
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let b64: String = text
         .lines()
         .map(str::trim)
-        .skip_while(|l| !l.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"))
+        .skip_while(|l| *l != begin)
         .skip(1)
-        .take_while(|l| !l.starts_with("-----END"))
+        .take_while(|l| *l != end)
+        .filter(|l| !l.contains(':'))
         .collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(body)
-        .is_ok_and(|b| b.windows(alg.len()).any(|w| w == alg))
+    base64::engine::general_purpose::STANDARD.decode(b64).ok()
 }
 
 const ENCRYPTED: &str = "the private key is passphrase protected, and archgate does not prompt (neither does BuildKit): load it into an ssh-agent with ssh-add and pass the agent's socket";
@@ -470,29 +517,15 @@ fn pem_label(text: &str) -> Option<&str> {
 /// A PKCS#1 RSA key (`ssh-keygen -m PEM`), refused when encrypted
 /// (`Proc-Type: 4,ENCRYPTED`, as Go's `x509.IsEncryptedPEMBlock`).
 fn read_pkcs1(text: &str) -> Result<KeypairData, KeyFileError> {
-    use base64::Engine;
     use rsa::pkcs1::DecodeRsaPrivateKey;
     let bad = |s: String| KeyFileError(format!("not a valid RSA private key: {s}"));
-    let mut lines = text
+    let encrypted = text
         .lines()
-        .map(str::trim)
-        .skip_while(|l| !l.starts_with("-----BEGIN RSA PRIVATE KEY-----"))
-        .skip(1);
-    let mut b64 = String::new();
-    for l in lines.by_ref() {
-        if l.starts_with("-----END RSA PRIVATE KEY-----") {
-            break;
-        }
-        if l.starts_with("Proc-Type:") && l.contains("ENCRYPTED") {
-            return Err(KeyFileError(ENCRYPTED.to_string()));
-        }
-        if !l.contains(':') {
-            b64.push_str(l);
-        }
+        .any(|l| l.trim().starts_with("Proc-Type:") && l.contains("ENCRYPTED"));
+    if encrypted {
+        return Err(KeyFileError(ENCRYPTED.to_string()));
     }
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .map_err(|e| bad(e.to_string()))?;
+    let der = pem_body(text, "RSA PRIVATE KEY").ok_or_else(|| bad("bad base64".to_string()))?;
     let key = rsa::RsaPrivateKey::from_pkcs1_der(&der).map_err(|e| bad(e.to_string()))?;
     let data = KeypairData::Rsa(RsaKeypair::try_from(key).map_err(|e| bad(e.to_string()))?);
     check_signs(&data)?;
@@ -597,6 +630,7 @@ pub(super) mod tests {
             ("rsa", &["-b", "2048", "-m", "PEM"][..]),
             ("ecdsa", &["-b", "256"][..]),
             ("ecdsa", &["-b", "384"][..]),
+            ("ecdsa", &["-b", "521"][..]),
         ] {
             let p = keygen(d.path(), kind, args);
             read_key_file(&p).unwrap_or_else(|e| panic!("{kind} {args:?}: {e:?}"));
@@ -609,13 +643,11 @@ pub(super) mod tests {
             .unwrap();
         assert!(st.success());
         let pkcs8 = keygen(d.path(), "ecdsa", &["-m", "PKCS8"]);
-        let p521 = keygen(d.path(), "ecdsa", &["-b", "521"]);
         let junk = d.path().join("junk");
         std::fs::write(&junk, "hello").unwrap();
         let pubkey = d.path().join("id_ed25519_.pub");
         for (p, needle) in [
             (&enc, "passphrase protected"),
-            (&p521, "P-521 keys are not supported"),
             (&pkcs8, "PRIVATE KEY PEM files are not supported"),
             (&junk, "no PEM block"),
             (&pubkey, "no PEM block"),
@@ -634,6 +666,7 @@ pub(super) mod tests {
             ("rsa", &["-b", "2048"][..]),
             ("ecdsa", &["-b", "256"][..]),
             ("ecdsa", &["-b", "384"][..]),
+            ("ecdsa", &["-b", "521"][..]),
         ]
         .iter()
         .map(|(k, a)| read_key_file(&keygen(d.path(), k, a)).unwrap())
@@ -641,7 +674,7 @@ pub(super) mod tests {
         let ring = Keyring::of(keys).unwrap();
         let list = ring.answer(&[REQUEST_IDENTITIES]);
         let b = blobs(&list);
-        assert_eq!(b.len(), 4);
+        assert_eq!(b.len(), 5);
         let data = b"session data";
         assert_eq!(
             verify(&b[0], data, &ring.answer(&sign_req(&b[0], data, 0))),
@@ -666,6 +699,10 @@ pub(super) mod tests {
         assert_eq!(
             verify(&b[3], data, &ring.answer(&sign_req(&b[3], data, 0))),
             "ecdsa-sha2-nistp384"
+        );
+        assert_eq!(
+            verify(&b[4], data, &ring.answer(&sign_req(&b[4], data, 0))),
+            "ecdsa-sha2-nistp521"
         );
         // Flags Go refuses: both RSA flags, an RSA flag on ed25519; an
         // unknown key; trailing bytes.
@@ -741,5 +778,42 @@ pub(super) mod tests {
         assert_eq!(ring.answer(&[REMOVE_ALL_V1_IDENTITIES]), [AGENT_SUCCESS]);
         assert_eq!(ring.answer(&[200]), [AGENT_FAILURE]);
         assert_eq!(ring.answer(&[]), [AGENT_FAILURE]);
+    }
+
+    /// ssh-key 0.6 reads an ECDSA scalar at the curve's full size only;
+    /// OpenSSH writes the shortest mpint, one byte short for half of all
+    /// P-521 keys (1 in 256 for P-256): such a key file is read and signs.
+    #[test]
+    fn an_ecdsa_key_with_a_short_scalar_is_read_and_signs() {
+        let d = tempfile::tempdir().unwrap();
+        let short = (0..64)
+            .map(|i| keygen(d.path(), "ecdsa", &["-b", "521", "-C", &i.to_string()]))
+            .find(|p| {
+                let text = std::fs::read_to_string(p).unwrap();
+                let body = pem_body(&text, "OPENSSH PRIVATE KEY").unwrap();
+                let mut r = Wire(&body[15..]);
+                for _ in 0..3 {
+                    r.string().unwrap();
+                }
+                r.u32().unwrap();
+                r.string().unwrap();
+                let mut p = Wire(r.string().unwrap());
+                p.u32().unwrap();
+                p.u32().unwrap();
+                for _ in 0..3 {
+                    p.string().unwrap();
+                }
+                p.string().unwrap().len() < 66
+            })
+            .expect("a P-521 key with a short scalar in 64 tries");
+        // The crate alone refuses it.
+        let text = std::fs::read_to_string(&short).unwrap();
+        assert!(ssh_key::PrivateKey::from_openssh(&text).is_err());
+        let ring = Keyring::of(vec![read_key_file(&short).unwrap()]).unwrap();
+        let b = blobs(&ring.answer(&[REQUEST_IDENTITIES]));
+        assert_eq!(
+            verify(&b[0], b"z", &ring.answer(&sign_req(&b[0], b"z", 0))),
+            "ecdsa-sha2-nistp521"
+        );
     }
 }
