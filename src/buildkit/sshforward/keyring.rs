@@ -390,18 +390,31 @@ pub fn read_key_file(path: &Path) -> Result<KeypairData, KeyFileError> {
     let Some(label) = pem_label(&text) else {
         return bad("not a private key file (no PEM block)");
     };
-    match label {
-        "OPENSSH PRIVATE KEY" => {}
-        "RSA PRIVATE KEY" => return read_pkcs1(&text),
-        "ENCRYPTED PRIVATE KEY" => return bad(ENCRYPTED),
-        "PRIVATE KEY" | "EC PRIVATE KEY" | "DSA PRIVATE KEY" => {
+    // An encrypted PEM block (`Proc-Type: 4,ENCRYPTED`, Go's
+    // `x509.IsEncryptedPEMBlock`) or PKCS#8 file.
+    let proc_encrypted = text
+        .lines()
+        .any(|l| l.trim().starts_with("Proc-Type:") && l.contains("ENCRYPTED"));
+    if label == "ENCRYPTED PRIVATE KEY" || (label != "OPENSSH PRIVATE KEY" && proc_encrypted) {
+        return bad(ENCRYPTED);
+    }
+    let data = match label {
+        "OPENSSH PRIVATE KEY" => read_openssh(&text)?,
+        "RSA PRIVATE KEY" | "PRIVATE KEY" | "EC PRIVATE KEY" => {
+            let der = pem_body(&text, label)
+                .ok_or_else(|| KeyFileError(format!("{label}: bad base64")))?;
+            read_der(label, &der)
+                .map_err(|e| KeyFileError(format!("not a valid {label} file: {e}")))?
+        }
+        "DSA PRIVATE KEY" => {
+            return bad("DSA keys are not supported: use an ed25519, ECDSA or RSA key")
+        }
+        other => {
             return Err(KeyFileError(format!(
-                "{label} PEM files are not supported: convert the key to OpenSSH's format with `ssh-keygen -p -f FILE`"
+                "not a private key file ({other} PEM block)"
             )))
         }
-        other => return Err(KeyFileError(format!("not a private key file ({other} PEM block)"))),
-    }
-    let data = read_openssh(&text)?;
+    };
     check_signs(&data)?;
     Ok(data)
 }
@@ -514,22 +527,78 @@ fn pem_label(text: &str) -> Option<&str> {
     })
 }
 
-/// A PKCS#1 RSA key (`ssh-keygen -m PEM`), refused when encrypted
-/// (`Proc-Type: 4,ENCRYPTED`, as Go's `x509.IsEncryptedPEMBlock`).
-fn read_pkcs1(text: &str) -> Result<KeypairData, KeyFileError> {
+/// A PEM file's key as Go's `ParseRawPrivateKey` takes them: PKCS#1 RSA
+/// (`ssh-keygen -m PEM`), SEC1 ECDSA (`EC PRIVATE KEY`), and PKCS#8
+/// (`ssh-keygen -m PKCS8`) holding RSA, ECDSA or ed25519.
+fn read_der(label: &str, der: &[u8]) -> Result<KeypairData, String> {
     use rsa::pkcs1::DecodeRsaPrivateKey;
-    let bad = |s: String| KeyFileError(format!("not a valid RSA private key: {s}"));
-    let encrypted = text
-        .lines()
-        .any(|l| l.trim().starts_with("Proc-Type:") && l.contains("ENCRYPTED"));
-    if encrypted {
-        return Err(KeyFileError(ENCRYPTED.to_string()));
+    use rsa::pkcs8::DecodePrivateKey;
+    let rsa_of = |k: rsa::RsaPrivateKey| {
+        RsaKeypair::try_from(k)
+            .map(KeypairData::Rsa)
+            .map_err(|e| e.to_string())
+    };
+    match label {
+        "RSA PRIVATE KEY" => {
+            rsa_of(rsa::RsaPrivateKey::from_pkcs1_der(der).map_err(|e| e.to_string())?)
+        }
+        "EC PRIVATE KEY" => ecdsa_of_sec1(der, None),
+        _ => {
+            let info = rsa::pkcs8::PrivateKeyInfo::try_from(der).map_err(|e| e.to_string())?;
+            // Key algorithm OIDs: rsaEncryption (RFC 8017), id-ecPublicKey
+            // (RFC 5480), id-Ed25519 (RFC 8410).
+            match info.algorithm.oid.to_string().as_str() {
+                "1.2.840.113549.1.1.1" => {
+                    rsa_of(rsa::RsaPrivateKey::from_pkcs8_der(der).map_err(|e| e.to_string())?)
+                }
+                "1.2.840.10045.2.1" => {
+                    let curve = info.algorithm.parameters_oid().ok();
+                    ecdsa_of_sec1(info.private_key, curve.map(|c| c.to_string()))
+                }
+                "1.3.101.112" => match info.private_key {
+                    // CurvePrivateKey: an OCTET STRING of the 32-byte seed.
+                    [0x04, 0x20, seed @ ..] if seed.len() == 32 => {
+                        let mut s = [0u8; 32];
+                        s.copy_from_slice(seed);
+                        Ok(KeypairData::Ed25519(
+                            ssh_key::private::Ed25519Keypair::from_seed(&s),
+                        ))
+                    }
+                    _ => Err("malformed ed25519 key".to_string()),
+                },
+                other => Err(format!("unsupported key algorithm {other}")),
+            }
+        }
     }
-    let der = pem_body(text, "RSA PRIVATE KEY").ok_or_else(|| bad("bad base64".to_string()))?;
-    let key = rsa::RsaPrivateKey::from_pkcs1_der(&der).map_err(|e| bad(e.to_string()))?;
-    let data = KeypairData::Rsa(RsaKeypair::try_from(key).map_err(|e| bad(e.to_string()))?);
-    check_signs(&data)?;
-    Ok(data)
+}
+
+/// An ECDSA key in SEC1's `ECPrivateKey`: the OpenSSH keypair of its
+/// curve (named there or, in PKCS#8, by the algorithm), scalar and public
+/// point (which OpenSSL and ssh-keygen always write).
+fn ecdsa_of_sec1(der: &[u8], curve: Option<String>) -> Result<KeypairData, String> {
+    use sec1::der::Decode;
+    let k = sec1::EcPrivateKey::from_der(der).map_err(|e| e.to_string())?;
+    let curve = k
+        .parameters
+        .and_then(|p| p.named_curve())
+        .map(|o| o.to_string())
+        .or(curve)
+        .ok_or("no curve named")?;
+    // Named curves: secp256r1, secp384r1, secp521r1 (RFC 5480).
+    let (alg, name) = match curve.as_str() {
+        "1.2.840.10045.3.1.7" => ("ecdsa-sha2-nistp256", "nistp256"),
+        "1.3.132.0.34" => ("ecdsa-sha2-nistp384", "nistp384"),
+        "1.3.132.0.35" => ("ecdsa-sha2-nistp521", "nistp521"),
+        other => return Err(format!("unsupported curve {other}")),
+    };
+    let point = k.public_key.ok_or("no public key in the file")?;
+    let mut body = Vec::new();
+    put_string(&mut body, name.as_bytes());
+    put_string(&mut body, point);
+    put_string(&mut body, k.private_key);
+    keypair_of(alg, &body)
+        .map(|(k, _)| k)
+        .ok_or_else(|| "malformed ECDSA key".to_string())
 }
 
 /// A key that parses but cannot sign (a broken RSA key, a point off its
@@ -631,6 +700,9 @@ pub(super) mod tests {
             ("ecdsa", &["-b", "256"][..]),
             ("ecdsa", &["-b", "384"][..]),
             ("ecdsa", &["-b", "521"][..]),
+            ("ecdsa", &["-b", "256", "-m", "PEM"][..]),
+            ("ecdsa", &["-b", "384", "-m", "PKCS8"][..]),
+            ("rsa", &["-b", "2048", "-m", "PKCS8"][..]),
         ] {
             let p = keygen(d.path(), kind, args);
             read_key_file(&p).unwrap_or_else(|e| panic!("{kind} {args:?}: {e:?}"));
@@ -642,13 +714,21 @@ pub(super) mod tests {
             .status()
             .unwrap();
         assert!(st.success());
-        let pkcs8 = keygen(d.path(), "ecdsa", &["-m", "PKCS8"]);
+        let enc_pem = d.path().join("enc_pem");
+        let st = Command::new("ssh-keygen")
+            .args([
+                "-q", "-t", "rsa", "-b", "2048", "-m", "PEM", "-N", "secret", "-f",
+            ])
+            .arg(&enc_pem)
+            .status()
+            .unwrap();
+        assert!(st.success());
         let junk = d.path().join("junk");
         std::fs::write(&junk, "hello").unwrap();
         let pubkey = d.path().join("id_ed25519_.pub");
         for (p, needle) in [
             (&enc, "passphrase protected"),
-            (&pkcs8, "PRIVATE KEY PEM files are not supported"),
+            (&enc_pem, "passphrase protected"),
             (&junk, "no PEM block"),
             (&pubkey, "no PEM block"),
             (&d.path().join("missing"), "No such file"),
@@ -815,5 +895,25 @@ pub(super) mod tests {
             verify(&b[0], b"z", &ring.answer(&sign_req(&b[0], b"z", 0))),
             "ecdsa-sha2-nistp521"
         );
+    }
+
+    /// An ed25519 key in PKCS#8, which ssh-keygen cannot write: RFC 8410's
+    /// example key (section 10.3), whose public key is its section 10.1's.
+    #[test]
+    fn an_ed25519_pkcs8_key_is_read_as_rfc_8410_gives_it() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("ed25519.pem");
+        std::fs::write(
+            &p,
+            "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let ring = Keyring::of(vec![read_key_file(&p).unwrap()]).unwrap();
+        let b = blobs(&ring.answer(&[REQUEST_IDENTITIES]));
+        assert_eq!(
+            hex::encode(&b[0][b[0].len() - 32..]),
+            "19bf44096984cdfe8541bac167dc3b96c85086aa30b6b6cb0c5c38ad703166e1"
+        );
+        verify(&b[0], b"w", &ring.answer(&sign_req(&b[0], b"w", 0)));
     }
 }
