@@ -54,9 +54,7 @@ const DIAL_TIMEOUT: Duration = Duration::from_secs(1);
 /// Why an `--ssh` value is unusable.
 #[derive(Debug, thiserror::Error)]
 pub enum SshError {
-    #[error(
-        "invalid --ssh {spec:?}: {reason} (expected default|ID=SOCKET|ID=KEYFILE[,KEYFILE...])"
-    )]
+    #[error("invalid --ssh {spec:?}: {reason} (expected default|ID=SOCKET|ID=KEY[,KEY...])")]
     Invalid { spec: String, reason: String },
 }
 
