@@ -67,8 +67,8 @@ struct BuildArgs {
     /// Secrets for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR
     #[arg(long = "secret", value_name = "SPEC")]
     secrets: Vec<String>,
-    /// SSH agent sockets for RUN --mount=type=ssh: default (SSH_AUTH_SOCK) or ID=SOCKET
-    #[arg(long = "ssh", value_name = "default|ID=SOCKET")]
+    /// SSH agents for RUN --mount=type=ssh: default (SSH_AUTH_SOCK), ID=SOCKET, or ID=KEY[,KEY...] (private key files)
+    #[arg(long = "ssh", value_name = "default|ID=SOCKET|ID=KEY[,KEY...]")]
     ssh: Vec<String>,
     /// Do not use the build cache
     #[arg(long)]
