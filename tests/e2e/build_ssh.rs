@@ -9,7 +9,6 @@
 use crate::common;
 
 use common::buildenv::*;
-use common::fixtures;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -85,41 +84,6 @@ func main() {
 }
 "#;
 
-/// The probe, built with the fixtures' Go 1.19 (static, linux/amd64).
-fn probe(dir: &Path) -> PathBuf {
-    let goroot = fixtures().join("go/toolchain/usr/lib/go-1.19");
-    let go = goroot.join("bin/go");
-    assert!(
-        go.exists(),
-        "{} is missing: run scripts/fixtures",
-        go.display()
-    );
-    std::fs::write(dir.join("main.go"), PROBE).unwrap();
-    let bin = dir.join("probe");
-    let out = Command::new(&go)
-        .args(["build", "-o"])
-        .arg(&bin)
-        .arg(dir.join("main.go"))
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("GOROOT", &goroot)
-        .env("GOCACHE", dir.join("cache"))
-        .env("HOME", dir)
-        .env("GO111MODULE", "off")
-        .env("GOPROXY", "off")
-        .env("CGO_ENABLED", "0")
-        .env("GOOS", "linux")
-        .env("GOARCH", "amd64")
-        .output()
-        .expect("go build");
-    assert!(
-        out.status.success(),
-        "go build: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    bin
-}
-
 /// An `ssh-agent` on a socket of its own, holding one new ed25519 key;
 /// killed when dropped.
 struct Agent {
@@ -193,7 +157,7 @@ impl Agent {
 
 fn ssh_context(dir: &Path) -> Context {
     let ctx = Context::new();
-    ctx.copy("probe", &probe(dir)).dockerfile(&format!(
+    ctx.copy("probe", &common::go_build(dir, PROBE, "probe", Some("amd64"))).dockerfile(&format!(
         "FROM {}\nCOPY probe /probe\nRUN --network=none --mount=type=ssh,required=true /probe > /answer\nFROM scratch\nCOPY --from=0 /answer /answer\n",
         base_images().amd64
     ));
