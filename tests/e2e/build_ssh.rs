@@ -173,32 +173,20 @@ fn run_mount_ssh_reaches_a_read_only_agent_as_with_buildx() {
     let ctx = ssh_context(tmp.path());
 
     // buildx on the docker-container builder: the oracle.
-    let e = env();
     let bx_dest = tmp.path().join("bx");
-    let out = e
-        .docker28()
-        .args([
-            "buildx",
-            "build",
-            "--builder",
-            e.get("ARCHGATE_BUILDX_BUILDER"),
+    run_ok(
+        buildx_build(&[
             "--platform",
             "linux/amd64",
             "--no-cache",
             "--ssh",
             "default",
-            "-o",
         ])
+        .arg("-o")
         .arg(format!("type=local,dest={}", bx_dest.display()))
         .arg(ctx.path())
-        .env("SSH_AUTH_SOCK", &agent.sock)
-        .stdin(Stdio::null())
-        .output()
-        .expect("docker buildx build");
-    assert!(
-        out.status.success(),
-        "buildx: {}",
-        String::from_utf8_lossy(&out.stderr)
+        .env("SSH_AUTH_SOCK", &agent.sock),
+        "buildx",
     );
     let want = std::fs::read_to_string(bx_dest.join("answer")).unwrap();
     assert_eq!(want, WANT, "buildx's answers");
@@ -213,15 +201,9 @@ fn run_mount_ssh_reaches_a_read_only_agent_as_with_buildx() {
         let dest = tmp.path().join(format!("ag-{}", kind.name()));
         let run = kind
             .build()
-            .args(&[
-                "--platform",
-                "linux/amd64",
-                "--no-cache",
-                "--ssh",
-                &spec,
-                "-o",
-                &format!("type=local,dest={}", dest.display()),
-            ])
+            .platform("linux/amd64")
+            .args(&["--no-cache", "--ssh", &spec])
+            .local_dest(&dest)
             .env("SSH_AUTH_SOCK", &agent.sock)
             .run(&ctx.arg());
         run.expect_code(0);
