@@ -311,11 +311,12 @@ fn go_var_breaks(var: &str, value: &str) -> Option<Breaks> {
 }
 
 fn fixed_go_arch(m: &Model, o: &Options, out: &mut Vec<Finding>) {
+    let other_os = OtherOs::of(m);
     for s in m.reaching() {
         // Inline assignments in a RUN that builds.
         for i in s.instructions.iter().filter(|i| i.kind == Kind::Run) {
             let sc = script(i);
-            if !runs_go_build(&sc) || builds_for_other_os(m, s, &sc) {
+            if !runs_go_build(&sc) || builds_for_other_os(&other_os, s, &sc) {
                 continue;
             }
             for var in ["GOARCH", "GOOS", "GOARM"] {
@@ -382,7 +383,7 @@ fn fixed_go_arch(m: &Model, o: &Options, out: &mut Vec<Finding>) {
                     runs_go_build(&sc)
                         && !derives(&sc, name)
                         && !resets(&sc, name)
-                        && !builds_for_other_os(m, s, &sc)
+                        && !builds_for_other_os(&other_os, s, &sc)
                 });
                 if !builds_later {
                     continue;
@@ -420,27 +421,40 @@ fn fixed_go_arch(m: &Model, o: &Options, out: &mut Vec<Finding>) {
 /// data in the image (a download served, a wasm module), not something it
 /// runs, so its fixed architecture is right for every platform (red team
 /// fp19, fp20, fp23).
-fn builds_for_other_os(m: &Model, s: &Stage, script: &str) -> bool {
-    let other = |var: &str, v: &str| match var {
-        "GOOS" => v != "linux",
-        "GOARCH" => v == "wasm",
-        _ => false,
-    };
+fn builds_for_other_os(chain: &OtherOs, s: &Stage, script: &str) -> bool {
     let inline = |var: &str| constant_assignments(script, var);
     let goos = inline("GOOS");
-    if goos.iter().any(|v| other("GOOS", v)) || inline("GOARCH").iter().any(|v| v == "wasm") {
+    if goos.iter().any(|v| v != "linux") || inline("GOARCH").iter().any(|v| v == "wasm") {
         return true;
     }
-    m.chain(s.index)
-        .iter()
-        .flat_map(|&c| m.stages[c].instructions.iter())
-        .filter(|i| matches!(i.kind, Kind::Env | Kind::Arg))
-        .flat_map(|i| i.pairs.iter())
-        .any(|(k, v)| {
-            let Some(v) = v else { return false };
-            // An inline GOOS=linux overrides the stage's.
-            (k != "GOOS" || goos.is_empty()) && !v.contains('$') && other(k, v)
-        })
+    // An inline GOOS=linux overrides the stage's.
+    chain.wasm[s.index] || (goos.is_empty() && chain.goos[s.index])
+}
+
+/// Per stage, whether an ENV or ARG of its chain sets, to a constant,
+/// GOOS to another OS than linux (`goos`) or GOARCH to wasm (`wasm`): each
+/// instruction read once (asked per Go build along the chain, it was
+/// quadratic in a long chain).
+struct OtherOs {
+    goos: Vec<bool>,
+    wasm: Vec<bool>,
+}
+
+impl OtherOs {
+    fn of(m: &Model) -> OtherOs {
+        let sets = |var: &'static str, other: fn(&str) -> bool| {
+            m.chain_any(move |i| {
+                matches!(i.kind, Kind::Env | Kind::Arg)
+                    && i.pairs.iter().any(|(k, v)| {
+                        k == var && v.as_deref().is_some_and(|v| !v.contains('$') && other(v))
+                    })
+            })
+        };
+        OtherOs {
+            goos: sets("GOOS", |v| v != "linux"),
+            wasm: sets("GOARCH", |v| v == "wasm"),
+        }
+    }
 }
 
 /// Whether a script sets `var` itself (then an ENV before it does not
