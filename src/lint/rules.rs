@@ -7,6 +7,7 @@ use super::model::{Base, Inst, Kind, Model, Stage, StagePlatform, TARGET_ARGS};
 use super::words::var_refs;
 use super::{Finding, Options, Rule, Severity};
 use crate::inspect::Platform;
+use std::collections::HashSet;
 
 pub static FIXED_GO_ARCH: Rule = Rule {
     id: "FixedGoArch",
@@ -536,6 +537,9 @@ pub(super) fn without_messages(script: &str) -> String {
 
 fn platform_arg_default(m: &Model, o: &Options, out: &mut Vec<Finding>) {
     for s in m.reaching() {
+        // The names the stage's ARGs declared so far (scanning the stage
+        // again for each ARG was quadratic in its ARGs).
+        let mut declared: HashSet<&str> = HashSet::new();
         for (k, i) in s.instructions.iter().enumerate() {
             if i.kind != Kind::Arg {
                 continue;
@@ -563,10 +567,13 @@ fn platform_arg_default(m: &Model, o: &Options, out: &mut Vec<Finding>) {
                 // set (red team fp13). Without the earlier declaration the
                 // reference is empty and the fallback is what every
                 // platform gets.
-                if !global && declared_before(m, s, k, name) && {
-                    let refs = var_refs(&value, false);
-                    !refs.is_empty() && refs.iter().all(|r| r.name == *name)
-                } {
+                if !global
+                    && {
+                        let refs = var_refs(&value, false);
+                        !refs.is_empty() && refs.iter().all(|r| r.name == *name)
+                    }
+                    && declared_before(m, s, &declared, name)
+                {
                     continue;
                 }
                 let Some(breaks) = platform_default_breaks(name, &value) else {
@@ -613,15 +620,17 @@ fn platform_arg_default(m: &Model, o: &Options, out: &mut Vec<Finding>) {
                 }
                 out.push(f);
             }
+            declared.extend(i.pairs.iter().map(|(n, _)| n.as_str()));
         }
     }
 }
 
-/// Whether `name` is declared by an ARG before instruction `k` of stage
-/// `s` (or in a stage it is built on), so that it holds a value there.
-fn declared_before(m: &Model, s: &Stage, k: usize, name: &str) -> bool {
+/// Whether `name` is declared by an ARG before an instruction of stage
+/// `s` (`declared`, the stage's own before it) or in a stage it is built
+/// on, so that it holds a value there.
+fn declared_before(m: &Model, s: &Stage, declared: &HashSet<&str>, name: &str) -> bool {
     let is_arg = |i: &Inst| i.kind == Kind::Arg && i.pairs.iter().any(|(n, _)| n == name);
-    s.instructions[..k].iter().any(is_arg)
+    declared.contains(name)
         || m.chain(s.index)[1..]
             .iter()
             .any(|&b| m.stages[b].instructions.iter().any(is_arg))
