@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use sha2::{Digest as _, Sha256};
@@ -61,12 +61,24 @@ struct Ingest {
     busy: bool,
 }
 
+/// A lock's guard, also when a holder panicked: what the maps and ingests
+/// hold stays consistent between statements.
+trait Locked<T> {
+    fn locked(&self) -> MutexGuard<'_, T>;
+}
+
+impl<T> Locked<T> for Mutex<T> {
+    fn locked(&self) -> MutexGuard<'_, T> {
+        self.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// Clears an ingest's `busy` when the Write stream that holds it ends.
 struct Held(Arc<Mutex<Ingest>>);
 
 impl Drop for Held {
     fn drop(&mut self) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).busy = false;
+        self.0.locked().busy = false;
     }
 }
 
@@ -205,11 +217,7 @@ async fn verified(
     cache: &Arc<Mutex<HashMap<String, Arc<Verified>>>>,
     digest: &str,
 ) -> Result<Arc<Verified>, Status> {
-    let known = cache
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(digest)
-        .cloned();
+    let known = cache.locked().get(digest).cloned();
     if let Some(v) = known {
         v.check(digest)?;
         return Ok(v);
@@ -222,10 +230,7 @@ async fn verified(
         .await
         .map_err(|e| Status::internal(format!("verifying {digest}: {e}")))??;
     let v = Arc::new(v);
-    cache
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(digest.to_string(), v.clone());
+    cache.locked().insert(digest.to_string(), v.clone());
     Ok(v)
 }
 
@@ -234,9 +239,7 @@ async fn verified(
 fn verify(path: PathBuf, want: &crate::digest::Digest, digest: &str) -> Result<Verified, Status> {
     let mut file = match std::fs::File::open(&path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Status::not_found(format!("content {digest}: not found")))
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(not_found(digest)),
         Err(e) => return Err(io_err(&path, e)),
     };
     let before = Stamp::of(&file.metadata().map_err(|e| io_err(&path, e))?);
@@ -309,21 +312,30 @@ fn timestamp(t: SystemTime) -> prost_types::Timestamp {
 
 fn info_of(digest: &str, path: &Path) -> Result<Info, Status> {
     match std::fs::metadata(path) {
-        Ok(m) => {
-            let t = m.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-            Ok(Info {
-                digest: digest.to_string(),
-                size: m.len() as i64,
-                created_at: Some(timestamp(t)),
-                updated_at: Some(timestamp(t)),
-                labels: Default::default(),
-            })
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Err(Status::not_found(format!("content {digest}: not found")))
-        }
-        Err(e) => Err(Status::internal(format!("{}: {e}", path.display()))),
+        Ok(m) => Ok(info_at(
+            digest.to_string(),
+            m.len(),
+            m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(not_found(digest)),
+        Err(e) => Err(io_err(path, e)),
     }
+}
+
+/// A blob's `Info`: created and updated when it was last modified, no
+/// labels (containerd's local store without a label store).
+fn info_at(digest: String, size: u64, t: SystemTime) -> Info {
+    Info {
+        digest,
+        size: size as i64,
+        created_at: Some(timestamp(t)),
+        updated_at: Some(timestamp(t)),
+        labels: Default::default(),
+    }
+}
+
+fn not_found(digest: &str) -> Status {
+    Status::not_found(format!("content {digest}: not found"))
 }
 
 fn io_err(path: &Path, e: std::io::Error) -> Status {
@@ -409,13 +421,7 @@ impl Content for ContentService {
                     v.stamp.mtime.0.max(0) as u64,
                     v.stamp.mtime.1.clamp(0, 999_999_999) as u32,
                 );
-            let info = Info {
-                digest,
-                size: v.stamp.len as i64,
-                created_at: Some(timestamp(t)),
-                updated_at: Some(timestamp(t)),
-                labels: Default::default(),
-            };
+            let info = info_at(digest, v.stamp.len, t);
             return Ok(Response::new(InfoResponse { info: Some(info) }));
         }
         let info = info_of(&digest, &blob(store.dir(), &digest)?)?;
@@ -470,9 +476,7 @@ impl Content for ContentService {
         let path = blob(&dir, &digest)?;
         match std::fs::remove_file(&path) {
             Ok(()) => Ok(Response::new(())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Err(Status::not_found(format!("content {digest}: not found")))
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(not_found(&digest)),
             Err(e) => Err(io_err(&path, e)),
         }
     }
@@ -487,58 +491,14 @@ impl Content for ContentService {
         let req = request.into_inner();
         if let Store::ReadOnly { dir, verified: v } = &store {
             let v = verified(dir, v, &req.digest).await?;
-            return read_verified(v, req);
+            let (file, path, size) = (v.file.clone(), v.path.clone(), v.stamp.len as i64);
+            let digest = req.digest.clone();
+            return stream_range(file, path, size, &req, move || v.check(&digest));
         }
         let path = blob(store.dir(), &req.digest)?;
         let size = info_of(&req.digest, &path)?.size;
-        let offset = req.offset.max(0);
-        if offset > size {
-            return Err(Status::out_of_range(format!(
-                "read past object length {size} bytes"
-            )));
-        }
-        let len = if req.size <= 0 || offset + req.size > size {
-            size - offset
-        } else {
-            req.size
-        };
-        let mut file = std::fs::File::open(&path).map_err(|e| io_err(&path, e))?;
-        file.seek(SeekFrom::Start(offset as u64))
-            .map_err(|e| io_err(&path, e))?;
-        let (tx, rx) = mpsc::channel(4);
-        tokio::task::spawn_blocking(move || {
-            let mut at = offset;
-            let mut left = len as usize;
-            let mut buf = vec![0u8; READ_CHUNK.min(left.max(1))];
-            while left > 0 {
-                let want = left.min(buf.len());
-                let sent = match file.read(&mut buf[..want]) {
-                    Ok(0) => Err(Status::data_loss(format!(
-                        "{}: shorter than its size",
-                        path.display()
-                    ))),
-                    Ok(n) => Ok(n),
-                    Err(e) => Err(io_err(&path, e)),
-                };
-                let n = match sent {
-                    Ok(n) => n,
-                    Err(s) => {
-                        let _ = tx.blocking_send(Err(s));
-                        return;
-                    }
-                };
-                let msg = ReadContentResponse {
-                    offset: at,
-                    data: buf[..n].to_vec(),
-                };
-                if tx.blocking_send(Ok(msg)).is_err() {
-                    return;
-                }
-                at += n as i64;
-                left -= n;
-            }
-        });
-        Ok(Response::new(ReceiverStream::new(rx)))
+        let file = std::fs::File::open(&path).map_err(|e| io_err(&path, e))?;
+        stream_range(Arc::new(file), path, size, &req, || Ok(()))
     }
 
     async fn status(
@@ -549,12 +509,11 @@ impl Content for ContentService {
         let r = request.into_inner().r#ref;
         let ingest = self
             .ingests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .locked()
             .get(&(id, r.clone()))
             .cloned()
             .ok_or_else(|| Status::not_found(format!("ref {r}: not found")))?;
-        let status = ingest.lock().unwrap_or_else(|e| e.into_inner()).status(&r);
+        let status = ingest.locked().status(&r);
         Ok(Response::new(StatusResponse {
             status: Some(status),
         }))
@@ -567,11 +526,10 @@ impl Content for ContentService {
         let (id, _) = self.store(&request)?;
         let statuses = self
             .ingests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .locked()
             .iter()
             .filter(|((s, _), _)| *s == id)
-            .map(|((_, r), i)| i.lock().unwrap_or_else(|e| e.into_inner()).status(r))
+            .map(|((_, r), i)| i.locked().status(r))
             .collect();
         Ok(Response::new(ListStatusesResponse { statuses }))
     }
@@ -611,28 +569,23 @@ impl Content for ContentService {
             let mut expected = req.expected.clone();
             loop {
                 let answered = {
-                    let mut ing = ingest.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut ing = ingest.locked();
                     step(&mut ing, &dir, &req, &mut total, &mut expected)
                 };
+                let done = match &answered {
+                    Ok((_, committed)) => *committed,
+                    Err(s) => s.code() == tonic::Code::AlreadyExists,
+                };
+                if done {
+                    ingests.locked().remove(&(id.clone(), r.clone()));
+                }
                 match answered {
-                    Ok((msg, committed)) => {
-                        if committed {
-                            ingests
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .remove(&(id.clone(), r.clone()));
-                        }
+                    Ok((msg, _)) => {
                         if tx.send(Ok(msg)).await.is_err() {
                             return;
                         }
                     }
                     Err(s) => {
-                        if s.code() == tonic::Code::AlreadyExists {
-                            ingests
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .remove(&(id.clone(), r.clone()));
-                        }
                         let _ = tx.send(Err(s)).await;
                         return;
                     }
@@ -653,14 +606,10 @@ impl Content for ContentService {
     async fn abort(&self, request: Request<AbortRequest>) -> Result<Response<()>, Status> {
         let (id, _) = self.store(&request)?;
         let r = request.into_inner().r#ref;
-        let removed = self
-            .ingests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&(id, r.clone()));
+        let removed = self.ingests.locked().remove(&(id, r.clone()));
         match removed {
             Some(i) => {
-                let path = i.lock().unwrap_or_else(|e| e.into_inner()).path.clone();
+                let path = i.locked().path.clone();
                 let _ = std::fs::remove_file(path);
                 Ok(Response::new(()))
             }
@@ -669,14 +618,16 @@ impl Content for ContentService {
     }
 }
 
-/// The range `req` asks for of a verified blob, each chunk read at its
-/// offset from the verified descriptor and sent only if the file is still
-/// the one that was hashed.
-fn read_verified(
-    v: Arc<Verified>,
-    req: ReadContentRequest,
+/// The range `req` asks for of the blob `file` at `path`, `size` bytes
+/// long, streamed from a blocking thread: each chunk read at its offset
+/// and sent only once `unchanged` says the file is still the one it was.
+fn stream_range(
+    file: Arc<std::fs::File>,
+    path: PathBuf,
+    size: i64,
+    req: &ReadContentRequest,
+    unchanged: impl Fn() -> Result<(), Status> + Send + 'static,
 ) -> Result<Response<ReceiverStream<Result<ReadContentResponse, Status>>>, Status> {
-    let size = v.stamp.len as i64;
     let offset = req.offset.max(0);
     if offset > size {
         return Err(Status::out_of_range(format!(
@@ -688,7 +639,7 @@ fn read_verified(
     } else {
         req.size
     };
-    let digest = req.digest;
+    let digest = req.digest.clone();
     let (tx, rx) = mpsc::channel(4);
     tokio::task::spawn_blocking(move || {
         let mut at = offset;
@@ -696,13 +647,13 @@ fn read_verified(
         let mut buf = vec![0u8; READ_CHUNK.min(left.max(1))];
         while left > 0 {
             let want = left.min(buf.len());
-            let read = match v.file.read_at(&mut buf[..want], at as u64) {
+            let read = match file.read_at(&mut buf[..want], at as u64) {
                 Ok(0) => Err(Status::data_loss(format!(
-                    "content {digest}: {} is shorter than it was",
-                    v.path.display()
+                    "content {digest}: {} is shorter than its size",
+                    path.display()
                 ))),
-                Ok(n) => v.check(&digest).map(|()| n),
-                Err(e) => Err(io_err(&v.path, e)),
+                Ok(n) => unchanged().map(|()| n),
+                Err(e) => Err(io_err(&path, e)),
             };
             let n = match read {
                 Ok(n) => n,
@@ -736,14 +687,14 @@ impl ContentService {
         total: i64,
         expected: &str,
     ) -> Result<Arc<Mutex<Ingest>>, Status> {
-        let mut ingests = self.ingests.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ingests = self.ingests.locked();
         if let Some(i) = ingests.get(&(id.to_string(), r.to_string())) {
             // containerd's local store locks a ref for one writer at a time
             // (`content/local/store.go`, `tryLock`: "ref ... locked",
             // errdefs.ErrUnavailable), and BuildKit's `content.OpenWriter`
             // retries until it is free: two platforms exporting the same
             // layer to a local cache once truncated each other's ingest.
-            let mut ing = i.lock().unwrap_or_else(|e| e.into_inner());
+            let mut ing = i.locked();
             if ing.busy {
                 return Err(Status::unavailable(format!("ref {r} locked")));
             }
@@ -868,74 +819,78 @@ mod tests {
         }
     }
 
-    fn w(action: WriteAction, offset: i64, data: &[u8]) -> WriteContentRequest {
-        WriteContentRequest {
-            action: action as i32,
-            r#ref: "r".into(),
-            offset,
-            data: data.to_vec(),
-            ..Default::default()
+    /// One Write stream's state as `write` keeps it, fed a message at a
+    /// time.
+    struct Writer<'d> {
+        ing: Ingest,
+        dir: &'d Path,
+        total: i64,
+        expected: String,
+    }
+
+    impl<'d> Writer<'d> {
+        fn new(dir: &'d Path, total: i64, expected: &str) -> Writer<'d> {
+            Writer {
+                ing: ingest(dir),
+                dir,
+                total,
+                expected: expected.to_string(),
+            }
         }
+
+        fn send(
+            &mut self,
+            action: WriteAction,
+            offset: i64,
+            data: &[u8],
+        ) -> Result<(WriteContentResponse, bool), Status> {
+            let req = WriteContentRequest {
+                action: action as i32,
+                r#ref: "r".into(),
+                offset,
+                data: data.to_vec(),
+                ..Default::default()
+            };
+            step(
+                &mut self.ing,
+                self.dir,
+                &req,
+                &mut self.total,
+                &mut self.expected,
+            )
+        }
+    }
+
+    /// `data` stored as a blob of `dir`: its digest and path.
+    fn put(dir: &Path, data: &[u8]) -> (String, PathBuf) {
+        let digest = format!("sha256:{}", hex::encode(Sha256::digest(data)));
+        let path = blob_path(dir, &digest).unwrap();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, data).unwrap();
+        (digest, path)
     }
 
     #[test]
     fn a_write_commits_under_its_digest_only_when_it_matches() {
         let d = tempfile::tempdir().unwrap();
         let digest = format!("sha256:{}", hex::encode(Sha256::digest(b"hello")));
-        let mut ing = ingest(d.path());
-        let (mut total, mut expected) = (5, digest.clone());
-        let (m, _) = step(
-            &mut ing,
-            d.path(),
-            &w(WriteAction::Stat, 0, b""),
-            &mut total,
-            &mut expected,
-        )
-        .unwrap();
+        let mut w = Writer::new(d.path(), 5, &digest);
+        let (m, _) = w.send(WriteAction::Stat, 0, b"").unwrap();
         assert_eq!((m.offset, m.total), (0, 5));
-        let (m, c) = step(
-            &mut ing,
-            d.path(),
-            &w(WriteAction::Write, 0, b"hel"),
-            &mut total,
-            &mut expected,
-        )
-        .unwrap();
+        let (m, c) = w.send(WriteAction::Write, 0, b"hel").unwrap();
         assert_eq!((m.offset, c), (3, false));
-        let e = step(
-            &mut ing,
-            d.path(),
-            &w(WriteAction::Write, 1, b"x"),
-            &mut total,
-            &mut expected,
-        )
-        .unwrap_err();
+        let e = w.send(WriteAction::Write, 1, b"x").unwrap_err();
         assert_eq!(e.code(), tonic::Code::OutOfRange);
-        let (m, c) = step(
-            &mut ing,
-            d.path(),
-            &w(WriteAction::Commit, 3, b"lo"),
-            &mut total,
-            &mut expected,
-        )
-        .unwrap();
+        let (m, c) = w.send(WriteAction::Commit, 3, b"lo").unwrap();
         assert!(c);
         assert_eq!(m.digest, digest);
         let blob = blob_path(d.path(), &digest).unwrap();
         assert_eq!(std::fs::read(blob).unwrap(), b"hello");
 
         // Wrong bytes for the expected digest: nothing lands.
-        let mut ing = ingest(d.path());
         let other = format!("sha256:{}", "0".repeat(64));
-        let (mut total, mut expected) = (0, other.clone());
-        let e = step(
-            &mut ing,
-            d.path(),
-            &w(WriteAction::Commit, 0, b"nope"),
-            &mut total,
-            &mut expected,
-        )
-        .unwrap_err();
+        let mut w = Writer::new(d.path(), 0, &other);
+        let e = w.send(WriteAction::Commit, 0, b"nope").unwrap_err();
         assert_eq!(e.code(), tonic::Code::FailedPrecondition);
         assert!(!blob_path(d.path(), &other).unwrap().exists());
     }
@@ -943,24 +898,9 @@ mod tests {
     #[test]
     fn a_write_from_offset_zero_starts_over() {
         let d = tempfile::tempdir().unwrap();
-        let mut ing = ingest(d.path());
-        let (mut total, mut expected) = (0, String::new());
-        step(
-            &mut ing,
-            d.path(),
-            &w(WriteAction::Write, 0, b"garbage"),
-            &mut total,
-            &mut expected,
-        )
-        .unwrap();
-        let (m, _) = step(
-            &mut ing,
-            d.path(),
-            &w(WriteAction::Commit, 0, b"ok"),
-            &mut total,
-            &mut expected,
-        )
-        .unwrap();
+        let mut w = Writer::new(d.path(), 0, "");
+        w.send(WriteAction::Write, 0, b"garbage").unwrap();
+        let (m, _) = w.send(WriteAction::Commit, 0, b"ok").unwrap();
         assert_eq!(m.offset, 2);
         assert_eq!(
             m.digest,
@@ -1012,32 +952,25 @@ mod tests {
     async fn info_and_read_need_a_known_store_and_a_real_digest() {
         let d = tempfile::tempdir().unwrap();
         let svc = ContentService::new(vec![("local:/x".into(), d.path().into())], vec![]);
-        let e = svc
-            .info(Request::new(InfoRequest {
-                digest: "sha256:ab".into(),
-            }))
-            .await
-            .unwrap_err();
-        assert_eq!(e.code(), tonic::Code::InvalidArgument);
-        let e = svc
-            .info(req(InfoRequest {
-                digest: "sha256:../x".into(),
-            }))
-            .await
-            .unwrap_err();
-        assert_eq!(e.code(), tonic::Code::InvalidArgument);
-        let e = svc
-            .info(req(InfoRequest {
-                digest: format!("sha256:{}", "a".repeat(64)),
-            }))
-            .await
-            .unwrap_err();
-        assert_eq!(e.code(), tonic::Code::NotFound);
+        let named = |digest: String| req(InfoRequest { digest });
+        for (r, code) in [
+            (
+                Request::new(InfoRequest {
+                    digest: "sha256:ab".into(),
+                }),
+                tonic::Code::InvalidArgument,
+            ),
+            (named("sha256:../x".into()), tonic::Code::InvalidArgument),
+            (
+                named(format!("sha256:{}", "a".repeat(64))),
+                tonic::Code::NotFound,
+            ),
+        ] {
+            let e = svc.info(r).await.unwrap_err();
+            assert_eq!(e.code(), code, "{e}");
+        }
 
-        let digest = format!("sha256:{}", hex::encode(Sha256::digest(b"0123456789")));
-        let path = blob_path(d.path(), &digest).unwrap();
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, b"0123456789").unwrap();
+        let (digest, _) = put(d.path(), b"0123456789");
         let i = svc
             .info(req(InfoRequest {
                 digest: digest.clone(),
@@ -1087,15 +1020,8 @@ mod tests {
     #[tokio::test]
     async fn a_layout_is_read_only_and_serves_only_verified_blobs() {
         let d = tempfile::tempdir().unwrap();
-        let put = |data: &[u8]| {
-            let digest = format!("sha256:{}", hex::encode(Sha256::digest(data)));
-            let path = blob_path(d.path(), &digest).unwrap();
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, data).unwrap();
-            (digest, path)
-        };
-        let (good, _) = put(b"layer bytes");
-        let (bad, bad_path) = put(b"original");
+        let (good, _) = put(d.path(), b"layer bytes");
+        let (bad, bad_path) = put(d.path(), b"original");
         std::fs::write(&bad_path, b"tampered").unwrap();
         let svc = ContentService::new(vec![], vec![("oci:l".into(), d.path().into())]);
 

@@ -122,24 +122,28 @@ fn explain_model(
         .map(from_rule)
 }
 
-/// The last COPY/ADD of the built stage's chain that wrote `path`.
+/// The last COPY/ADD of the built stage's chain that wrote `path`: the
+/// chain read once from its root up, the WORKDIR in effect carried along
+/// (finding it again for each COPY was quadratic in a long chain).
 fn writer<'m>(m: &'m Model, path: &str) -> Option<&'m Inst> {
-    for &s in &m.chain(m.final_stage) {
-        let insts = &m.stages[s].instructions;
-        for (k, i) in insts.iter().enumerate().rev() {
-            if !matches!(i.kind, Kind::Copy | Kind::Add) {
-                continue;
-            }
-            let workdir = workdir_before(m, s, k);
-            if i.paths
-                .split_last()
-                .is_some_and(|(dest, srcs)| writes(srcs, dest, &workdir, path))
-            {
-                return Some(i);
+    let mut workdir = Workdir::root();
+    let mut last = None;
+    for &s in m.chain(m.final_stage).iter().rev() {
+        for i in &m.stages[s].instructions {
+            match i.kind {
+                Kind::Other("WORKDIR") => workdir.set(i.text.trim()),
+                Kind::Copy | Kind::Add
+                    if i.paths
+                        .split_last()
+                        .is_some_and(|(dest, srcs)| writes(srcs, dest, &workdir, path)) =>
+                {
+                    last = Some(i)
+                }
+                _ => {}
             }
         }
     }
-    None
+    last
 }
 
 /// The stage a finding's `stage` names (its `AS` name or its index).
@@ -170,48 +174,73 @@ fn feeding_stages(m: &Model, i: &Inst) -> Vec<usize> {
     out
 }
 
-/// The WORKDIR in effect before instruction `k` of stage `s` (its own, or
-/// inherited from the stage it is built on; `/` when none).
-fn workdir_before(m: &Model, s: usize, k: usize) -> String {
-    let mut chain = m.chain(s).to_vec();
-    chain.reverse();
-    let mut wd = String::from("/");
-    for &c in &chain {
-        let upto = if c == s {
-            k
-        } else {
-            m.stages[c].instructions.len()
-        };
-        for i in &m.stages[c].instructions[..upto] {
-            if i.kind == Kind::Other("WORKDIR") {
-                let w = i.text.trim();
-                wd = if w.starts_with('/') {
-                    w.to_string()
-                } else {
-                    format!("{}/{w}", wd.trim_end_matches('/'))
-                };
-            }
+/// The WORKDIR in effect, with its length once trailing `/` are trimmed
+/// and once trailing `/` and `.` are: relative WORKDIRs can make it as
+/// long as the file, so it is grown in place and a COPY is matched
+/// against its parts, never copied.
+struct Workdir {
+    path: String,
+    slash: usize,
+    dots: usize,
+}
+
+impl Workdir {
+    fn root() -> Workdir {
+        Workdir {
+            path: "/".to_string(),
+            slash: 0,
+            dots: 0,
         }
     }
-    wd
+
+    /// `WORKDIR w`: an absolute `w` replaces it, a relative one is joined
+    /// to it (one `/` between).
+    fn set(&mut self, w: &str) {
+        let (slash, dots) = (
+            w.trim_end_matches('/').len(),
+            w.trim_end_matches(['/', '.']).len(),
+        );
+        if w.starts_with('/') {
+            self.path.clear();
+            self.path.push_str(w);
+            (self.slash, self.dots) = (slash, dots);
+            return;
+        }
+        // Trimmed, `slash/w` is the old part up to `slash`, then `/` and
+        // `w`'s own, when `w` has something left; else the old part.
+        self.path.truncate(self.slash);
+        self.path.push('/');
+        self.path.push_str(w);
+        if dots > 0 {
+            self.dots = self.slash + 1 + dots;
+        }
+        if slash > 0 {
+            self.slash += 1 + slash;
+        }
+    }
 }
 
 /// Whether a COPY/ADD of `srcs` to `dest` (relative to `workdir`) wrote
 /// `path`: the destination itself, or a folder holding it that one of the
 /// sources names by its file name (`COPY . .` could hold anything: not
 /// claimed).
-fn writes(srcs: &[String], dest: &str, workdir: &str, path: &str) -> bool {
-    let abs = if dest.starts_with('/') {
-        dest.to_string()
-    } else {
-        format!("{}/{dest}", workdir.trim_end_matches('/'))
-    };
+fn writes(srcs: &[String], dest: &str, workdir: &Workdir, path: &str) -> bool {
     let folder = dest.ends_with('/') || dest == "." || srcs.len() > 1;
-    let d = abs.trim_end_matches(['/', '.']).trim_end_matches('/');
+    // The destination made absolute, without its trailing `/` and `.`, in
+    // parts.
+    let tail = dest.trim_end_matches(['/', '.']);
+    let parts = if dest.starts_with('/') {
+        [tail, "", ""]
+    } else if tail.is_empty() {
+        [&workdir.path[..workdir.dots], "", ""]
+    } else {
+        [&workdir.path[..workdir.slash], "/", tail]
+    };
+    let rest = parts.iter().try_fold(path, |rest, p| rest.strip_prefix(p));
     if !folder {
-        return path == d;
+        return rest == Some("");
     }
-    let Some(name) = path.strip_prefix(&format!("{d}/")) else {
+    let Some(name) = rest.and_then(|r| r.strip_prefix('/')) else {
         return false;
     };
     srcs.iter()
@@ -273,19 +302,93 @@ mod tests {
     #[test]
     fn destinations_that_hold_a_path() {
         let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        assert!(writes(&v(&["app"]), "/app", "/", "/app"));
+        let wd = |p: &str| {
+            let mut w = Workdir::root();
+            w.set(p);
+            w
+        };
+        assert!(writes(&v(&["app"]), "/app", &wd("/"), "/app"));
         assert!(writes(
             &v(&["build/tool"]),
             "/usr/local/bin/",
-            "/",
+            &wd("/"),
             "/usr/local/bin/tool"
         ));
-        assert!(writes(&v(&["x"]), "bin/x", "/", "/bin/x"));
-        assert!(writes(&v(&["x"]), "x", "/srv", "/srv/x"));
-        assert!(!writes(&v(&["app"]), "/app", "/", "/application"));
+        assert!(writes(&v(&["x"]), "bin/x", &wd("/"), "/bin/x"));
+        assert!(writes(&v(&["x"]), "x", &wd("/srv"), "/srv/x"));
+        assert!(!writes(&v(&["app"]), "/app", &wd("/"), "/application"));
         // Review finding: `COPY . .` was said to have written anything.
-        assert!(!writes(&v(&["."]), ".", "/app", "/usr/local/bin/x"));
-        assert!(!writes(&v(&["."]), ".", "/app", "/app/x"));
+        assert!(!writes(&v(&["."]), ".", &wd("/app"), "/usr/local/bin/x"));
+        assert!(!writes(&v(&["."]), ".", &wd("/app"), "/app/x"));
+    }
+
+    /// Review finding: the WORKDIR before each COPY was found by walking
+    /// the whole chain again, quadratic in a long chain's COPYs. The file
+    /// is read once, so 20,000 stages of a COPY each are explained at
+    /// once: the path the first one wrote, relative to its WORKDIR.
+    #[test]
+    fn a_long_chain_of_copies_is_searched_once() {
+        let n = 20_000;
+        let mut text = String::from("FROM scratch AS s0\nWORKDIR /w\nCOPY a0 x0\n");
+        for i in 1..n {
+            text.push_str(&format!("FROM s{} AS s{i}\nCOPY a{i} x{i}\n", i - 1));
+        }
+        let s = explain("D", &text, &arm64(), None, "/w/x0").unwrap();
+        assert_eq!((s.line, s.rule), (Some(3), None));
+        let s = explain("D", &text, &arm64(), None, &format!("/w/x{}", n - 1)).unwrap();
+        assert_eq!(s.line, Some(2 * n as u32 + 1));
+        assert!(explain("D", &text, &arm64(), None, "/x0").is_none());
+    }
+
+    /// The WORKDIR kept in place, with its trimmed lengths, is the one
+    /// joined as text (`{trimmed}/{w}`) and trimmed again.
+    #[test]
+    fn workdirs_join_as_text_does() {
+        for seq in [
+            &["/srv", "bin"][..],
+            &["a", "b/", "c//"],
+            &["/x/", ".", "..", "./", "y"],
+            &["/", "", "/", "//", "."],
+            &["/a/.", "./.", "b/./"],
+            &["é", "ü/", ".."],
+        ] {
+            let (mut w, mut text) = (Workdir::root(), String::from("/"));
+            for step in seq {
+                w.set(step);
+                text = if step.starts_with('/') {
+                    step.to_string()
+                } else {
+                    format!("{}/{step}", text.trim_end_matches('/'))
+                };
+                assert_eq!(w.path, text, "{seq:?}");
+                assert_eq!(
+                    (&w.path[..w.slash], &w.path[..w.dots]),
+                    (
+                        text.trim_end_matches('/'),
+                        text.trim_end_matches(['/', '.'])
+                    ),
+                    "{seq:?}"
+                );
+            }
+        }
+    }
+
+    /// Relative WORKDIRs make the WORKDIR as long as the file: a COPY is
+    /// matched against it without copying it (that was quadratic too).
+    #[test]
+    fn a_workdir_as_long_as_the_file_is_not_copied_per_copy() {
+        let n = 40_000;
+        let unit = "WORKDIR a\nCOPY x y\nWORKDIR .\nCOPY x .\n";
+        let text = format!("FROM scratch\n{}", unit.repeat(n));
+        let s = explain("D", &text, &arm64(), None, "/a/y").unwrap();
+        assert_eq!(s.line, Some(3));
+        let s = explain("D", &text, &arm64(), None, "/a/x").unwrap();
+        assert_eq!(s.line, Some(5));
+        let s = explain("D", &text, &arm64(), None, "/a/./a/./a/y").unwrap();
+        assert_eq!(s.line, Some(11));
+        let s = explain("D", &text, &arm64(), None, "/a/./a/x").unwrap();
+        assert_eq!(s.line, Some(9));
+        assert!(explain("D", &text, &arm64(), None, "/a/./x").is_none());
     }
 
     #[test]

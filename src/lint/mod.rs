@@ -332,6 +332,71 @@ mod tests {
         assert!(f[0].message.contains("stage s99999"), "{}", f[0].message);
     }
 
+    /// Review finding: the cross-build rules asked each builder stage's
+    /// whole chain whether it tells the target, the variant, or links
+    /// statically (quadratic: 3,000 stages took 3 min in a debug build).
+    /// 20,000 builder stages whose last one's program is copied out.
+    #[test]
+    fn a_20k_stage_builder_chain_is_judged_once_per_instruction() {
+        let n = 20_000;
+        let copied = |build: &str| {
+            format!(
+                "{}RUN {build} go build -o /out/app .\nFROM alpine\nCOPY --from=s{} /out/app /app\n",
+                chain(n),
+                n - 1
+            )
+        };
+        let arm_v6 = Options {
+            platforms: vec![Platform::parse("linux/arm/v6").unwrap()],
+            target: None,
+        };
+        // The one finding: CrossBuildWithoutTarget on `line`, saying `why`.
+        let only = |f: Vec<Finding>, line: usize, why: &str| {
+            assert_eq!(f.len(), 1, "{f:?}");
+            assert_eq!(
+                (f[0].rule, f[0].line),
+                ("CrossBuildWithoutTarget", line as u32)
+            );
+            assert!(f[0].message.contains(why), "{}", f[0].message);
+        };
+        // Told the target 19,999 stages down (ARG TARGETARCH), not the
+        // variant.
+        let f = lint_text(&copied("GOARCH=$TARGETARCH"), &arm_v6).unwrap();
+        only(f, n + 2, "GOARM");
+        // Told both (the variant declared too).
+        let both = copied("GOARCH=$TARGETARCH GOARM=${TARGETVARIANT#v}")
+            .replace("ARG TARGETARCH\n", "ARG TARGETARCH\nARG TARGETVARIANT\n");
+        let f = lint_text(&both, &arm_v6).unwrap();
+        assert!(f.is_empty(), "{f:?}");
+        // Never told the target: no ARG TARGETARCH, a plain go build.
+        let untold = copied("").replace("ARG TARGETARCH\n", "");
+        only(
+            lint_text(&untold, &arm64()).unwrap(),
+            n + 1,
+            "never told the target",
+        );
+    }
+
+    /// Review finding: each Go build asked its stage's whole chain for an
+    /// ENV setting another OS (quadratic: 20,000 stages of two builds took
+    /// 4 min in a debug build). A GOARCH fixed 20,000 stages above
+    /// `ENV GOOS=windows` builds no Linux program.
+    #[test]
+    fn a_20k_stage_chain_is_asked_for_another_os_once() {
+        let n = 20_000;
+        let linux = format!("{}RUN GOARCH=amd64 go build -o /app .\n", chain(n));
+        let fixed = |text: &str| {
+            let f = lint_text(text, &arm64()).unwrap();
+            f.iter().filter(|f| f.rule == "FixedGoArch").count()
+        };
+        assert_eq!(fixed(&linux), 1);
+        let windows = linux.replace("ARG TARGETARCH\n", "ARG TARGETARCH\nENV GOOS=windows\n");
+        assert_eq!(fixed(&windows), 0);
+        // An inline GOOS=linux overrides the ENV.
+        let inline = windows.replace("RUN GOARCH", "RUN GOOS=linux GOARCH");
+        assert_eq!(fixed(&inline), 1);
+    }
+
     #[test]
     fn deep_default_nesting_is_unknown_past_the_bound() {
         let nest = |n: usize| {

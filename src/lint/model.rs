@@ -638,6 +638,23 @@ impl Model {
         }
     }
 
+    /// Per stage, whether `pred` holds for an instruction of its chain (the
+    /// stage or one it is built on). Each instruction is asked once: a
+    /// stage's answer is its own or its base's, and a base comes before
+    /// the stages built on it (asking along each stage's chain was
+    /// quadratic in a long `FROM s0 AS s1 ...` chain).
+    pub fn chain_any(&self, pred: impl Fn(&Inst) -> bool) -> Vec<bool> {
+        let mut out = vec![false; self.stages.len()];
+        for (k, st) in self.stages.iter().enumerate() {
+            let inherited = match st.base {
+                Base::Stage(b) if b < k => out[b],
+                _ => false,
+            };
+            out[k] = inherited || st.instructions.iter().any(&pred);
+        }
+        out
+    }
+
     /// Whether stage `c` is built on `s` (through `FROM s`, at any depth;
     /// `s` itself counts).
     pub fn builds_on(&self, c: usize, s: usize) -> bool {

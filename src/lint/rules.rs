@@ -7,6 +7,7 @@ use super::model::{Base, Inst, Kind, Model, Stage, StagePlatform, TARGET_ARGS};
 use super::words::var_refs;
 use super::{Finding, Options, Rule, Severity};
 use crate::inspect::Platform;
+use std::collections::HashSet;
 
 pub static FIXED_GO_ARCH: Rule = Rule {
     id: "FixedGoArch",
@@ -311,11 +312,12 @@ fn go_var_breaks(var: &str, value: &str) -> Option<Breaks> {
 }
 
 fn fixed_go_arch(m: &Model, o: &Options, out: &mut Vec<Finding>) {
+    let other_os = OtherOs::of(m);
     for s in m.reaching() {
         // Inline assignments in a RUN that builds.
         for i in s.instructions.iter().filter(|i| i.kind == Kind::Run) {
             let sc = script(i);
-            if !runs_go_build(&sc) || builds_for_other_os(m, s, &sc) {
+            if !runs_go_build(&sc) || builds_for_other_os(&other_os, s, &sc) {
                 continue;
             }
             for var in ["GOARCH", "GOOS", "GOARM"] {
@@ -382,7 +384,7 @@ fn fixed_go_arch(m: &Model, o: &Options, out: &mut Vec<Finding>) {
                     runs_go_build(&sc)
                         && !derives(&sc, name)
                         && !resets(&sc, name)
-                        && !builds_for_other_os(m, s, &sc)
+                        && !builds_for_other_os(&other_os, s, &sc)
                 });
                 if !builds_later {
                     continue;
@@ -420,27 +422,40 @@ fn fixed_go_arch(m: &Model, o: &Options, out: &mut Vec<Finding>) {
 /// data in the image (a download served, a wasm module), not something it
 /// runs, so its fixed architecture is right for every platform (red team
 /// fp19, fp20, fp23).
-fn builds_for_other_os(m: &Model, s: &Stage, script: &str) -> bool {
-    let other = |var: &str, v: &str| match var {
-        "GOOS" => v != "linux",
-        "GOARCH" => v == "wasm",
-        _ => false,
-    };
+fn builds_for_other_os(chain: &OtherOs, s: &Stage, script: &str) -> bool {
     let inline = |var: &str| constant_assignments(script, var);
     let goos = inline("GOOS");
-    if goos.iter().any(|v| other("GOOS", v)) || inline("GOARCH").iter().any(|v| v == "wasm") {
+    if goos.iter().any(|v| v != "linux") || inline("GOARCH").iter().any(|v| v == "wasm") {
         return true;
     }
-    m.chain(s.index)
-        .iter()
-        .flat_map(|&c| m.stages[c].instructions.iter())
-        .filter(|i| matches!(i.kind, Kind::Env | Kind::Arg))
-        .flat_map(|i| i.pairs.iter())
-        .any(|(k, v)| {
-            let Some(v) = v else { return false };
-            // An inline GOOS=linux overrides the stage's.
-            (k != "GOOS" || goos.is_empty()) && !v.contains('$') && other(k, v)
-        })
+    // An inline GOOS=linux overrides the stage's.
+    chain.wasm[s.index] || (goos.is_empty() && chain.goos[s.index])
+}
+
+/// Per stage, whether an ENV or ARG of its chain sets, to a constant,
+/// GOOS to another OS than linux (`goos`) or GOARCH to wasm (`wasm`): each
+/// instruction read once (asked per Go build along the chain, it was
+/// quadratic in a long chain).
+struct OtherOs {
+    goos: Vec<bool>,
+    wasm: Vec<bool>,
+}
+
+impl OtherOs {
+    fn of(m: &Model) -> OtherOs {
+        let sets = |var: &'static str, other: fn(&str) -> bool| {
+            m.chain_any(move |i| {
+                matches!(i.kind, Kind::Env | Kind::Arg)
+                    && i.pairs.iter().any(|(k, v)| {
+                        k == var && v.as_deref().is_some_and(|v| !v.contains('$') && other(v))
+                    })
+            })
+        };
+        OtherOs {
+            goos: sets("GOOS", |v| v != "linux"),
+            wasm: sets("GOARCH", |v| v == "wasm"),
+        }
+    }
 }
 
 /// Whether a script sets `var` itself (then an ENV before it does not
@@ -522,6 +537,9 @@ pub(super) fn without_messages(script: &str) -> String {
 
 fn platform_arg_default(m: &Model, o: &Options, out: &mut Vec<Finding>) {
     for s in m.reaching() {
+        // The names the stage's ARGs declared so far (scanning the stage
+        // again for each ARG was quadratic in its ARGs).
+        let mut declared: HashSet<&str> = HashSet::new();
         for (k, i) in s.instructions.iter().enumerate() {
             if i.kind != Kind::Arg {
                 continue;
@@ -549,10 +567,13 @@ fn platform_arg_default(m: &Model, o: &Options, out: &mut Vec<Finding>) {
                 // set (red team fp13). Without the earlier declaration the
                 // reference is empty and the fallback is what every
                 // platform gets.
-                if !global && declared_before(m, s, k, name) && {
-                    let refs = var_refs(&value, false);
-                    !refs.is_empty() && refs.iter().all(|r| r.name == *name)
-                } {
+                if !global
+                    && {
+                        let refs = var_refs(&value, false);
+                        !refs.is_empty() && refs.iter().all(|r| r.name == *name)
+                    }
+                    && declared_before(m, s, &declared, name)
+                {
                     continue;
                 }
                 let Some(breaks) = platform_default_breaks(name, &value) else {
@@ -599,15 +620,17 @@ fn platform_arg_default(m: &Model, o: &Options, out: &mut Vec<Finding>) {
                 }
                 out.push(f);
             }
+            declared.extend(i.pairs.iter().map(|(n, _)| n.as_str()));
         }
     }
 }
 
-/// Whether `name` is declared by an ARG before instruction `k` of stage
-/// `s` (or in a stage it is built on), so that it holds a value there.
-fn declared_before(m: &Model, s: &Stage, k: usize, name: &str) -> bool {
+/// Whether `name` is declared by an ARG before an instruction of stage
+/// `s` (`declared`, the stage's own before it) or in a stage it is built
+/// on, so that it holds a value there.
+fn declared_before(m: &Model, s: &Stage, declared: &HashSet<&str>, name: &str) -> bool {
     let is_arg = |i: &Inst| i.kind == Kind::Arg && i.pairs.iter().any(|(n, _)| n == name);
-    s.instructions[..k].iter().any(is_arg)
+    declared.contains(name)
         || m.chain(s.index)[1..]
             .iter()
             .any(|&b| m.stages[b].instructions.iter().any(is_arg))

@@ -19,25 +19,8 @@ use std::process::Command;
 
 /// `docker buildx build --builder TESTENV_BUILDER ARGS... CONTEXT` on
 /// Docker 28's CLI: (exit code, stdout).
-fn buildx(args: &[&str], context: &Path) -> (i32, String) {
-    let e = env();
-    let out = e
-        .docker28()
-        .args([
-            "buildx",
-            "build",
-            "--builder",
-            e.get("ARCHGATE_BUILDX_BUILDER"),
-        ])
-        .args(args)
-        .arg(context)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("docker buildx build");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+fn buildx<S: AsRef<std::ffi::OsStr>>(args: &[S], context: &Path) -> (i32, String) {
+    code_and_stdout(buildx_build(args).arg(context))
 }
 
 #[test]
@@ -59,9 +42,8 @@ fn run_steps_see_add_host_shm_size_and_ulimit() {
                 "96m",
                 "--ulimit",
                 "nofile=777:888",
-                "-o",
-                &format!("type=local,dest={}", dest.display()),
             ])
+            .local_dest(&dest)
             .run(&ctx.arg());
         // FROM scratch without a command: skipped, exit 0.
         run.expect_code(0);
@@ -85,44 +67,26 @@ fn run_steps_see_add_host_shm_size_and_ulimit() {
 #[test]
 fn iidfile_and_quiet_print_the_image_id_buildx_does() {
     let kind = BuilderKind::BuildxContainer;
-    let ctx = Context::new();
-    ctx.dockerfile("FROM scratch\nCOPY app /app\nENTRYPOINT [\"/app\"]\n")
-        .go_app("app", "amd64");
+    let ctx = app_context("amd64");
     let out = common::tmp();
     let bx_iid = out.path().join("buildx.iid");
-    let (code, bx_stdout) = buildx(
-        &[
-            "--build-arg",
-            "SOURCE_DATE_EPOCH=0",
-            "-q",
-            "--iidfile",
-            bx_iid.to_str().unwrap(),
-            "-o",
-            &format!("type=oci,dest={}", out.path().join("bx.tar").display()),
-        ],
-        ctx.path(),
-    );
+    let mut args = reproducible_oci(&bx_iid, &out.path().join("bx.tar"));
+    args.push("-q".into());
+    let (code, bx_stdout) = buildx(&args, ctx.path());
     assert_eq!(code, 0, "buildx failed: {bx_stdout}");
     let want = std::fs::read_to_string(&bx_iid).expect("buildx's iid file");
     assert!(want.starts_with("sha256:"), "{want}");
 
+    // `-q` over a stale iid file (the harness passes --progress plain,
+    // which -q refuses).
     let ag_iid = out.path().join("archgate.iid");
-    std::fs::write(&ag_iid, "stale").unwrap();
-    let run = kind
-        .build()
-        .args(&[
-            "--build-arg",
-            "SOURCE_DATE_EPOCH=0",
-            // the harness passes --progress plain, which -q refuses
-            "--progress",
-            "auto",
-            "-q",
-            "--iidfile",
-            ag_iid.to_str().unwrap(),
-            "-o",
-            &format!("type=oci,dest={}", out.path().join("ag.tar").display()),
-        ])
-        .run(&ctx.arg());
+    let quiet = |oci: &str| {
+        std::fs::write(&ag_iid, "stale").unwrap();
+        kind.build()
+            .args(&reproducible_oci(&ag_iid, &out.path().join(oci)))
+            .args(&["--progress", "auto", "-q"])
+    };
+    let run = quiet("ag.tar").run(&ctx.arg());
     run.expect_code(0);
     assert_eq!(std::fs::read_to_string(&ag_iid).unwrap(), want, "{run}");
     assert_eq!(run.stdout, bx_stdout, "-q prints the image ID only\n{run}");
@@ -130,24 +94,8 @@ fn iidfile_and_quiet_print_the_image_id_buildx_does() {
 
     // A failing gate writes no iid file and prints no ID; the report goes
     // to stderr.
-    std::fs::write(&ag_iid, "stale").unwrap();
-    let bad = Context::new();
-    bad.dockerfile("FROM scratch\nCOPY app /app\nENTRYPOINT [\"/app\"]\n")
-        .go_app("app", "arm64");
-    let run = kind
-        .build()
-        .args(&[
-            "--platform",
-            "linux/amd64",
-            "--progress",
-            "auto",
-            "-q",
-            "--iidfile",
-            ag_iid.to_str().unwrap(),
-            "-o",
-            &format!("type=oci,dest={}", out.path().join("bad.tar").display()),
-        ])
-        .run(&bad.arg());
+    let bad = app_context("arm64");
+    let run = quiet("bad.tar").platform("linux/amd64").run(&bad.arg());
     run.expect_code(1);
     assert_eq!(run.stdout, "", "{run}");
     assert!(
@@ -205,9 +153,8 @@ fn build_contexts_from_a_directory_and_an_image() {
             &format!("extra={}", extra.path().display()),
             "--build-context",
             &format!("base=docker-image://{}", base_images().amd64),
-            "-o",
-            &format!("type=local,dest={}", dest.display()),
         ])
+        .local_dest(&dest)
         .run(&ctx.arg());
     run.expect_code(0);
     assert_eq!(
@@ -243,21 +190,21 @@ fn an_oci_layout_context_is_judged_from_the_layout() {
     app_layout(&good, "amd64", "good");
     let bad = out.path().join("bad");
     app_layout(&bad, "arm64", "bad");
+    // The same build on each builder and by buildx: FROM the layout.
+    let args = |layout: &Path, iid: &Path, oci: &str| {
+        let mut a: Vec<String> = vec![
+            "--platform".into(),
+            "linux/amd64".into(),
+            "--build-context".into(),
+            format!("base=oci-layout://{}:v1", layout.display()),
+        ];
+        a.extend(reproducible_oci(iid, &out.path().join(oci)));
+        a
+    };
     for kind in [BuilderKind::BuildkitdUnix, BuilderKind::BuildxContainer] {
         let build = |layout: &Path, iid: &Path| {
             kind.build()
-                .args(&[
-                    "--platform",
-                    "linux/amd64",
-                    "--build-arg",
-                    "SOURCE_DATE_EPOCH=0",
-                    "--build-context",
-                    &format!("base=oci-layout://{}:v1", layout.display()),
-                    "--iidfile",
-                    iid.to_str().unwrap(),
-                    "-o",
-                    &format!("type=oci,dest={}", out.path().join("o.tar").display()),
-                ])
+                .args(&args(layout, iid, "o.tar"))
                 .run(&ctx.arg())
         };
         let iid = out.path().join(format!("{kind:?}.iid"));
@@ -275,21 +222,7 @@ fn an_oci_layout_context_is_judged_from_the_layout() {
 
     // buildx 0.29 on the same builder makes the same image.
     let bx_iid = out.path().join("buildx.iid");
-    let (code, bx_out) = buildx(
-        &[
-            "--platform",
-            "linux/amd64",
-            "--build-arg",
-            "SOURCE_DATE_EPOCH=0",
-            "--build-context",
-            &format!("base=oci-layout://{}:v1", good.display()),
-            "--iidfile",
-            bx_iid.to_str().unwrap(),
-            "-o",
-            &format!("type=oci,dest={}", out.path().join("bx.tar").display()),
-        ],
-        ctx.path(),
-    );
+    let (code, bx_out) = buildx(&args(&good, &bx_iid, "bx.tar"), ctx.path());
     assert_eq!(code, 0, "buildx failed: {bx_out}");
     let want = std::fs::read_to_string(&bx_iid).unwrap();
     let got = std::fs::read_to_string(out.path().join("BuildxContainer.iid")).unwrap();
@@ -321,9 +254,8 @@ fn a_tampered_oci_layout_blob_fails_the_build() {
             "--no-cache",
             "--build-context",
             &format!("base=oci-layout://{}:v1", layout.display()),
-            "-o",
-            &format!("type=local,dest={}", dest.display()),
         ])
+        .local_dest(&dest)
         .run(&ctx.arg());
     assert!(run.code != 0 && run.code != 1, "the build must fail\n{run}");
     assert!(
@@ -477,19 +409,12 @@ fn a_git_context_is_fetched_by_buildkit_at_ref_and_subdir() {
     let out = common::tmp();
     let dest = out.path().join("out");
     // The repository's arm64 program, built for amd64: the gate fails it.
-    let run = kind
-        .build()
-        .args(&["--platform", "linux/amd64"])
-        .args(&["-o", &format!("type=local,dest={}", dest.display())])
-        .run(&url);
+    let build = |platform: &str| kind.build().platform(platform).local_dest(&dest).run(&url);
+    let run = build("linux/amd64");
     run.expect_code(1);
     run.expect_platform("linux/amd64", "fail", "arch-mismatch");
     assert!(!dest.exists(), "exported although the gate failed\n{run}");
-    let run = kind
-        .build()
-        .args(&["--platform", "linux/arm64"])
-        .args(&["-o", &format!("type=local,dest={}", dest.display())])
-        .run(&url);
+    let run = build("linux/arm64");
     run.expect_code(0);
     assert_eq!(elf_arch(&dest.join("app")), Some("arm64"), "{run}");
 }

@@ -12,7 +12,6 @@
 use crate::common;
 
 use common::buildenv::*;
-use common::fixtures;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -101,41 +100,6 @@ func main() {
 }
 "#;
 
-/// The probe, built with the fixtures' Go 1.19 (static, linux/amd64).
-fn probe(dir: &Path) -> PathBuf {
-    let goroot = fixtures().join("go/toolchain/usr/lib/go-1.19");
-    let go = goroot.join("bin/go");
-    assert!(
-        go.exists(),
-        "{} is missing: run scripts/fixtures",
-        go.display()
-    );
-    std::fs::write(dir.join("main.go"), PROBE).unwrap();
-    let bin = dir.join("probe");
-    let out = Command::new(&go)
-        .args(["build", "-o"])
-        .arg(&bin)
-        .arg(dir.join("main.go"))
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("GOROOT", &goroot)
-        .env("GOCACHE", dir.join("cache"))
-        .env("HOME", dir)
-        .env("GO111MODULE", "off")
-        .env("GOPROXY", "off")
-        .env("CGO_ENABLED", "0")
-        .env("GOOS", "linux")
-        .env("GOARCH", "amd64")
-        .output()
-        .expect("go build");
-    assert!(
-        out.status.success(),
-        "go build: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    bin
-}
-
 /// An `ssh-agent` on a socket of its own, holding one new ed25519 key;
 /// killed when dropped.
 struct Agent {
@@ -209,7 +173,7 @@ impl Agent {
 
 fn ssh_context(dir: &Path) -> Context {
     let ctx = Context::new();
-    ctx.copy("probe", &probe(dir)).dockerfile(&format!(
+    ctx.copy("probe", &common::go_build(dir, PROBE, "probe", Some("amd64"))).dockerfile(&format!(
         "FROM {}\nCOPY probe /probe\nRUN --network=none --mount=type=ssh,required=true /probe > /answer\nFROM scratch\nCOPY --from=0 /answer /answer\n",
         base_images().amd64
     ));
@@ -225,32 +189,20 @@ fn run_mount_ssh_reaches_a_read_only_agent_as_with_buildx() {
     let ctx = ssh_context(tmp.path());
 
     // buildx on the docker-container builder: the oracle.
-    let e = env();
     let bx_dest = tmp.path().join("bx");
-    let out = e
-        .docker28()
-        .args([
-            "buildx",
-            "build",
-            "--builder",
-            e.get("ARCHGATE_BUILDX_BUILDER"),
+    run_ok(
+        buildx_build(&[
             "--platform",
             "linux/amd64",
             "--no-cache",
             "--ssh",
             "default",
-            "-o",
         ])
+        .arg("-o")
         .arg(format!("type=local,dest={}", bx_dest.display()))
         .arg(ctx.path())
-        .env("SSH_AUTH_SOCK", &agent.sock)
-        .stdin(Stdio::null())
-        .output()
-        .expect("docker buildx build");
-    assert!(
-        out.status.success(),
-        "buildx: {}",
-        String::from_utf8_lossy(&out.stderr)
+        .env("SSH_AUTH_SOCK", &agent.sock),
+        "buildx",
     );
     let want = std::fs::read_to_string(bx_dest.join("answer")).unwrap();
     assert_eq!(want, WANT, "buildx's answers");
@@ -265,15 +217,9 @@ fn run_mount_ssh_reaches_a_read_only_agent_as_with_buildx() {
         let dest = tmp.path().join(format!("ag-{}", kind.name()));
         let run = kind
             .build()
-            .args(&[
-                "--platform",
-                "linux/amd64",
-                "--no-cache",
-                "--ssh",
-                &spec,
-                "-o",
-                &format!("type=local,dest={}", dest.display()),
-            ])
+            .platform("linux/amd64")
+            .args(&["--no-cache", "--ssh", &spec])
+            .local_dest(&dest)
             .env("SSH_AUTH_SOCK", &agent.sock)
             .run(&ctx.arg());
         run.expect_code(0);

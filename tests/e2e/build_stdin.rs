@@ -21,52 +21,21 @@ fn tar_of(dir: &Path, out: &Path, gzip: bool) {
     run_ok(cmd.arg("-f").arg(out).arg("."), "tar");
 }
 
-/// `docker buildx build --builder TESTENV_BUILDER ARGS... -` with stdin
-/// from `input`: (exit code, stdout).
-fn buildx_stdin(args: &[&str], input: &Path) -> (i32, String) {
-    let e = env();
-    let out = e
-        .docker28()
-        .args([
-            "buildx",
-            "build",
-            "--builder",
-            e.get("ARCHGATE_BUILDX_BUILDER"),
-        ])
-        .args(args)
-        .arg("-")
-        .stdin(Stdio::from(std::fs::File::open(input).unwrap()))
-        .output()
-        .expect("docker buildx build");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
-}
-
-const APP_DOCKERFILE: &str = "FROM scratch\nCOPY app /app\nENTRYPOINT [\"/app\"]\n";
-
+/// The same build by buildx and by archgate on the `docker-container`
+/// builder, each reading the context tar from stdin.
 #[test]
 fn a_context_tar_on_stdin_builds_the_image_buildx_builds() {
-    let ctx = Context::new();
-    ctx.dockerfile(APP_DOCKERFILE).go_app("app", "amd64");
+    let ctx = app_context("amd64");
     let out = common::tmp();
     let tar = out.path().join("ctx.tar");
     tar_of(ctx.path(), &tar, false);
 
     let bx_iid = out.path().join("buildx.iid");
-    let (code, bx_stdout) = buildx_stdin(
-        &[
-            "--platform",
-            "linux/amd64",
-            "--build-arg",
-            "SOURCE_DATE_EPOCH=0",
-            "--iidfile",
-            bx_iid.to_str().unwrap(),
-            "-o",
-            &format!("type=oci,dest={}", out.path().join("bx.tar").display()),
-        ],
-        &tar,
+    let (code, bx_stdout) = code_and_stdout(
+        buildx_build(&["--platform", "linux/amd64"])
+            .args(reproducible_oci(&bx_iid, &out.path().join("bx.tar")))
+            .arg("-")
+            .stdin(Stdio::from(std::fs::File::open(&tar).unwrap())),
     );
     assert_eq!(code, 0, "buildx failed: {bx_stdout}");
     let want = std::fs::read_to_string(&bx_iid).expect("buildx's iid file");
@@ -74,16 +43,8 @@ fn a_context_tar_on_stdin_builds_the_image_buildx_builds() {
     let ag_iid = out.path().join("archgate.iid");
     let run = BuilderKind::BuildxContainer
         .build()
-        .args(&[
-            "--platform",
-            "linux/amd64",
-            "--build-arg",
-            "SOURCE_DATE_EPOCH=0",
-            "--iidfile",
-            ag_iid.to_str().unwrap(),
-            "-o",
-            &format!("type=oci,dest={}", out.path().join("ag.tar").display()),
-        ])
+        .platform("linux/amd64")
+        .args(&reproducible_oci(&ag_iid, &out.path().join("ag.tar")))
         .stdin_file(&tar)
         .run("-");
     run.expect_code(0);
@@ -94,24 +55,16 @@ fn a_context_tar_on_stdin_builds_the_image_buildx_builds() {
 #[test]
 fn a_gzipped_context_tar_on_stdin_is_gated() {
     for kind in [BuilderKind::BuildkitdUnix, BuilderKind::Docker28] {
-        let ctx = Context::new();
-        ctx.dockerfile(APP_DOCKERFILE).go_app("app", "amd64");
+        let ctx = app_context("amd64");
         ctx.write("sub/other.Dockerfile", APP_DOCKERFILE.as_bytes());
         let out = common::tmp();
         let tar = out.path().join("ctx.tar.gz");
         tar_of(ctx.path(), &tar, true);
         let dest = out.path().join("out");
+        let build = |platform: &str| kind.build().platform(platform).local_dest(&dest);
         // -f names a file inside the tar.
-        let run = kind
-            .build()
-            .args(&[
-                "--platform",
-                "linux/amd64,linux/arm64",
-                "-f",
-                "sub/other.Dockerfile",
-                "-o",
-                &format!("type=local,dest={}", dest.display()),
-            ])
+        let run = build("linux/amd64,linux/arm64")
+            .args(&["-f", "sub/other.Dockerfile"])
             .stdin_file(&tar)
             .run("-");
         run.expect_code(1);
@@ -119,16 +72,7 @@ fn a_gzipped_context_tar_on_stdin_is_gated() {
         run.expect_platform("linux/arm64", "fail", "arch-mismatch");
         assert!(!dest.exists(), "{kind:?}: exported despite the gate\n{run}");
 
-        let run = kind
-            .build()
-            .args(&[
-                "--platform",
-                "linux/amd64",
-                "-o",
-                &format!("type=local,dest={}", dest.display()),
-            ])
-            .stdin_file(&tar)
-            .run("-");
+        let run = build("linux/amd64").stdin_file(&tar).run("-");
         run.expect_code(0);
         assert_eq!(
             elf_arch(&dest.join("app")),
@@ -152,16 +96,8 @@ fn a_dockerfile_alone_on_stdin_builds_with_an_empty_context() {
     )
     .unwrap();
     let dest = out.path().join("out");
-    let run = kind
-        .build()
-        .args(&[
-            "--platform",
-            "linux/amd64",
-            "-o",
-            &format!("type=local,dest={}", dest.display()),
-        ])
-        .stdin_file(&df)
-        .run("-");
+    let build = |platform: &str| kind.build().platform(platform).stdin_file(&df);
+    let run = build("linux/amd64").local_dest(&dest).run("-");
     run.expect_code(0);
     assert_eq!(elf_arch(&dest.join("bin/busybox")), Some("amd64"), "{run}");
     let ctx: Vec<_> = std::fs::read_dir(dest.join("ctx")).unwrap().collect();
@@ -169,11 +105,7 @@ fn a_dockerfile_alone_on_stdin_builds_with_an_empty_context() {
 
     // The wrong arch fails, and the report names the line as buildx names
     // the Dockerfile (`-/Dockerfile`).
-    let run = kind
-        .build()
-        .args(&["--platform", "linux/arm64"])
-        .stdin_file(&df)
-        .run("-");
+    let run = build("linux/arm64").run("-");
     run.expect_code(1);
     let p = run.expect_platform("linux/arm64", "fail", "arch-mismatch");
     assert_eq!(p["source"]["file"], "-/Dockerfile", "{run}");

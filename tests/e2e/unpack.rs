@@ -22,12 +22,12 @@ use archgate::check::{self, ImageRef};
 use archgate::rootfs::{display, Kind, RootFs};
 use common::buildenv::{env, run_ok, unique};
 use common::rawtar::{checksum, Hdr, RawTar};
-use common::{busybox, fixtures, sha256};
+use common::{busybox, sha256};
 use futures::executor::block_on;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 // ---------------------------------------------------------------- the cases
@@ -1106,39 +1106,6 @@ fn sha2_digest(b: &[u8]) -> Vec<u8> {
     sha2::Sha256::digest(b).to_vec()
 }
 
-/// Build the Go program with the fixtures' Go 1.19.
-fn go_reader(dir: &Path) -> PathBuf {
-    let goroot = fixtures().join("go/toolchain/usr/lib/go-1.19");
-    let go = goroot.join("bin/go");
-    assert!(
-        go.exists(),
-        "{} is missing: run scripts/fixtures",
-        go.display()
-    );
-    std::fs::write(dir.join("main.go"), GO_READER).unwrap();
-    let bin = dir.join("tarread");
-    let out = Command::new(&go)
-        .args(["build", "-o"])
-        .arg(&bin)
-        .arg(dir.join("main.go"))
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("GOROOT", &goroot)
-        .env("GOCACHE", dir.join("cache"))
-        .env("HOME", dir)
-        .env("GO111MODULE", "off")
-        .env("GOPROXY", "off")
-        .env("CGO_ENABLED", "0")
-        .output()
-        .expect("go build");
-    assert!(
-        out.status.success(),
-        "go build: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    bin
-}
-
 /// Deterministic mutants of a tar: single bytes of its header blocks
 /// changed (checksums fixed or not), so the readers disagree wherever they
 /// could.
@@ -1174,7 +1141,7 @@ fn mutants(tar_bytes: &[u8], seed: u64, n: usize) -> Vec<Vec<u8>> {
 #[test]
 fn go_archive_tar_reads_every_case_as_gotar_does() {
     let dir = tempfile::tempdir().expect("tmp");
-    let bin = go_reader(dir.path());
+    let bin = common::go_build(dir.path(), GO_READER, "tarread", None);
     let bb = busybox_tar();
     let mut tars: Vec<Vec<u8>> = Vec::new();
     for c in cases() {

@@ -364,42 +364,44 @@ fn fixed_cross_toolchain(m: &Model, o: &Options, out: &mut Vec<Finding>) {
     }
 }
 
-/// Whether a stage (with the ENV of the stages it is built on) passes the
-/// target to its builds in any way (printing it to the build log is not).
-fn tells_target(m: &Model, s: &Stage) -> bool {
-    m.chain(s.index).iter().any(|&c| {
-        m.stages[c].instructions.iter().any(|i| {
-            let sc = without_messages(&script(i));
-            derives_arch(&sc)
-                || TARGET_ARGS.iter().any(|a| sc.contains(a))
-                || i.pairs.iter().any(|(k, _)| {
-                    matches!(
-                        k.as_str(),
-                        "GOARCH" | "GOOS" | "CARGO_BUILD_TARGET" | "CC" | "TARGETARCH"
-                    )
-                })
-                || sc.contains("GOARCH=")
-                || sc.contains("--target")
+/// Whether an instruction passes the target to a build in any way
+/// (printing it to the build log is not); a stage tells the target when
+/// one of its chain's does (the ENV of the stages it is built on counts).
+fn tells_target(i: &Inst) -> bool {
+    let sc = without_messages(&script(i));
+    derives_arch(&sc)
+        || TARGET_ARGS.iter().any(|a| sc.contains(a))
+        || i.pairs.iter().any(|(k, _)| {
+            matches!(
+                k.as_str(),
+                "GOARCH" | "GOOS" | "CARGO_BUILD_TARGET" | "CC" | "TARGETARCH"
+            )
         })
-    })
+        || sc.contains("GOARCH=")
+        || sc.contains("--target")
+}
+
+/// What a stage's builds write (`-o NAME`), and whether a reaching stage
+/// copies it out: a stage that builds a generator and copies out only what
+/// it generated ships no binary.
+fn builds_copied_out(m: &Model, s: &Stage) -> bool {
+    let outputs: Vec<String> = s
+        .instructions
+        .iter()
+        .filter(|i| i.kind == Kind::Run)
+        .flat_map(|i| output_names(&script(i)))
+        .collect();
+    output_copied(m, s, &outputs)
 }
 
 fn cross_build_without_target(m: &Model, out: &mut Vec<Finding>) {
     let chain = image_chain(m);
+    let told = m.chain_any(tells_target);
     for s in m.reaching() {
-        if s.platform != StagePlatform::Build || chain.contains(&s.index) || tells_target(m, s) {
+        if s.platform != StagePlatform::Build || chain.contains(&s.index) || told[s.index] {
             continue;
         }
-        // What the builds write (`-o NAME`), and is it copied out: a stage
-        // that builds a generator and copies out only what it generated
-        // ships no binary.
-        let outputs: Vec<String> = s
-            .instructions
-            .iter()
-            .filter(|i| i.kind == Kind::Run)
-            .flat_map(|i| output_names(&script(i)))
-            .collect();
-        if !output_copied(m, s, &outputs) && !copies_cargo_target(m, s) {
+        if !builds_copied_out(m, s) && !copies_cargo_target(m, s) {
             continue;
         }
         let toolchain_image = match &m.stages[*m.chain(s.index).last().unwrap_or(&s.index)].base {
@@ -461,24 +463,20 @@ fn cross_build_without_goarm(m: &Model, o: &Options, out: &mut Vec<Finding>) {
         return;
     };
     let chain = image_chain(m);
+    let told = m.chain_any(tells_target);
+    let told_variant = m.chain_any(|i| {
+        let sc = without_messages(&script(i));
+        ["GOARM", "TARGETVARIANT", "xx-go", "xx-info"]
+            .iter()
+            .any(|w| sc.contains(w))
+            || i.pairs.iter().any(|(k, _)| k == "GOARM")
+    });
     for s in m.reaching() {
         if s.platform != StagePlatform::Build || chain.contains(&s.index) {
             continue;
         }
         // Not told the target at all: cross_build_without_target's.
-        if !tells_target(m, s) {
-            continue;
-        }
-        let told_variant = m.chain(s.index).iter().any(|&c| {
-            m.stages[c].instructions.iter().any(|i| {
-                let sc = without_messages(&script(i));
-                ["GOARM", "TARGETVARIANT", "xx-go", "xx-info"]
-                    .iter()
-                    .any(|w| sc.contains(w))
-                    || i.pairs.iter().any(|(k, _)| k == "GOARM")
-            })
-        });
-        if told_variant {
+        if !told[s.index] || told_variant[s.index] {
             continue;
         }
         let root = *m.chain(s.index).last().unwrap_or(&s.index);
@@ -491,13 +489,7 @@ fn cross_build_without_goarm(m: &Model, o: &Options, out: &mut Vec<Finding>) {
                 continue;
             }
         }
-        let outputs: Vec<String> = s
-            .instructions
-            .iter()
-            .filter(|i| i.kind == Kind::Run)
-            .flat_map(|i| output_names(&script(i)))
-            .collect();
-        if !output_copied(m, s, &outputs) {
+        if !builds_copied_out(m, s) {
             continue;
         }
         for i in s.instructions.iter().filter(|i| i.kind == Kind::Run) {
@@ -653,6 +645,20 @@ fn dynamic_binary_in_static_base(m: &Model, o: &Options, out: &mut Vec<Finding>)
             }
         })
     });
+    let static_somewhere = m.chain_any(|i| {
+        let sc = script(i);
+        sc.contains("CGO_ENABLED=0")
+            || i.pairs
+                .iter()
+                .any(|(k, v)| k == "CGO_ENABLED" && v.as_deref() == Some("0"))
+            || sc.contains("netgo")
+            || sc.contains("-static")
+            // A GOARCH other than the native one (a constant; the stage is
+            // on the target platform, so $TARGETARCH is native) turns cgo
+            // off, unless CGO_ENABLED=1 keeps it (red team fn08).
+            || (!super::constant_assignments(&sc, "GOARCH").is_empty()
+                && !sc.contains("CGO_ENABLED=1"))
+    });
     for s in m.reaching() {
         // Cross builds (GOARCH set) turn cgo off by themselves.
         if chain.contains(&s.index) || s.platform != StagePlatform::Target {
@@ -665,24 +671,7 @@ fn dynamic_binary_in_static_base(m: &Model, o: &Options, out: &mut Vec<Finding>)
         if !glibc_go_image(img) || !copied_at_all(m, s) {
             continue;
         }
-        let static_somewhere = m.chain(s.index).iter().any(|&c| {
-            m.stages[c].instructions.iter().any(|i| {
-                let sc = script(i);
-                sc.contains("CGO_ENABLED=0")
-                    || i.pairs
-                        .iter()
-                        .any(|(k, v)| k == "CGO_ENABLED" && v.as_deref() == Some("0"))
-                    || sc.contains("netgo")
-                    || sc.contains("-static")
-                    // A GOARCH other than the native one (a constant; the
-                    // stage is on the target platform, so $TARGETARCH is
-                    // native) turns cgo off, unless CGO_ENABLED=1 keeps it
-                    // (red team fn08).
-                    || (!super::constant_assignments(&sc, "GOARCH").is_empty()
-                        && !sc.contains("CGO_ENABLED=1"))
-            })
-        });
-        if static_somewhere {
+        if static_somewhere[s.index] {
             continue;
         }
         for i in s.instructions.iter().filter(|i| i.kind == Kind::Run) {

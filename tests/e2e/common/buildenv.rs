@@ -522,6 +522,49 @@ pub fn buildx_to_local(mut cli: Command, platform: &str, dest: &Path, ctx: &Cont
     cli
 }
 
+/// `docker buildx build --builder TESTENV_BUILDER ARGS...` on Docker 28's
+/// CLI: buildx 0.29 on the testenv's `docker-container` builder, the
+/// oracle archgate's builds are compared with. Stdin is null unless the
+/// caller sets it.
+pub fn buildx_build<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Command {
+    let e = env();
+    let mut c = e.docker28();
+    c.args([
+        "buildx",
+        "build",
+        "--builder",
+        e.get("ARCHGATE_BUILDX_BUILDER"),
+    ])
+    .args(args)
+    .stdin(Stdio::null());
+    c
+}
+
+/// Run a command to its end: (exit code, stdout).
+pub fn code_and_stdout(cmd: &mut Command) -> (i32, String) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {:?}: {e}", cmd.get_program()));
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// `--build-arg SOURCE_DATE_EPOCH=0 --iidfile IID -o type=oci,dest=DEST`:
+/// a build whose image ID does not depend on when it ran, so archgate's
+/// and buildx's can be compared.
+pub fn reproducible_oci(iid: &Path, dest: &Path) -> Vec<String> {
+    vec![
+        "--build-arg".into(),
+        "SOURCE_DATE_EPOCH=0".into(),
+        "--iidfile".into(),
+        iid.display().to_string(),
+        "-o".into(),
+        format!("type=oci,dest={}", dest.display()),
+    ]
+}
+
 impl Context {
     pub fn new() -> Context {
         Context { dir: super::tmp() }
@@ -616,6 +659,17 @@ pub fn two_arch_context(dockerfile: &str) -> Context {
 }
 
 pub const TWO_PLATFORMS: &str = "linux/amd64,linux/arm64";
+
+/// A program `/app` as the entry point.
+pub const APP_DOCKERFILE: &str = "FROM scratch\nCOPY app /app\nENTRYPOINT [\"/app\"]\n";
+
+/// A context holding `app`, the Go hello for `goarch`, and
+/// [`APP_DOCKERFILE`].
+pub fn app_context(goarch: &str) -> Context {
+    let c = Context::new();
+    c.dockerfile(APP_DOCKERFILE).go_app("app", goarch);
+    c
+}
 
 // ---------------------------------------------------------------------------
 // Registry client
@@ -1118,9 +1172,17 @@ impl Build {
         self.archgate = self.archgate.args(a);
         self
     }
+    /// `--platform PLATFORMS`.
+    pub fn platform(self, platforms: &str) -> Self {
+        self.args(&["--platform", platforms])
+    }
     /// `--platform linux/amd64,linux/arm64`.
     pub fn two_platforms(self) -> Self {
-        self.args(&["--platform", TWO_PLATFORMS])
+        self.platform(TWO_PLATFORMS)
+    }
+    /// `-o type=local,dest=DEST`.
+    pub fn local_dest(self, dest: &Path) -> Self {
+        self.args(&["-o", &format!("type=local,dest={}", dest.display())])
     }
     pub fn env(mut self, k: &str, v: impl Into<std::ffi::OsString>) -> Self {
         if k == "PATH" {

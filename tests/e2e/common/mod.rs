@@ -98,6 +98,45 @@ pub fn go_hello(name: &str) -> PathBuf {
     fixture(&format!("go/bin/hello-{name}"))
 }
 
+/// `source`, one Go file of package main (no modules, no network), built
+/// into `dir/name` with the fixtures' Go 1.19 and cgo off (a static
+/// program): for linux/`goarch` when given, else for this machine. Fails
+/// the test with go's output when the build fails.
+pub fn go_build(dir: &Path, source: &str, name: &str, goarch: Option<&str>) -> PathBuf {
+    let goroot = fixtures().join("go/toolchain/usr/lib/go-1.19");
+    let go = goroot.join("bin/go");
+    assert!(
+        go.exists(),
+        "{} is missing: run scripts/fixtures",
+        go.display()
+    );
+    let main = dir.join(format!("{name}.go"));
+    std::fs::write(&main, source).unwrap();
+    let bin = dir.join(name);
+    let mut cmd = Command::new(&go);
+    cmd.args(["build", "-o"])
+        .arg(&bin)
+        .arg(&main)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("GOROOT", &goroot)
+        .env("GOCACHE", dir.join("cache"))
+        .env("HOME", dir)
+        .env("GO111MODULE", "off")
+        .env("GOPROXY", "off")
+        .env("CGO_ENABLED", "0");
+    if let Some(arch) = goarch {
+        cmd.env("GOOS", "linux").env("GOARCH", arch);
+    }
+    let out = cmd.output().expect("go build");
+    assert!(
+        out.status.success(),
+        "go build: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bin
+}
+
 /// The `build KEY=VALUE` lines of `go version -m` for a Go hello.
 pub fn go_buildinfo(name: &str) -> Vec<(String, String)> {
     let p = fixture(&format!("go/bin/hello-{name}.buildinfo.txt"));
