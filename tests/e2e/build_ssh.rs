@@ -339,7 +339,11 @@ fn run_mount_ssh_with_key_files_answers_as_buildkits_keyring() {
             .join(",")
     );
     let ctx = Context::new();
-    ctx.copy("probe", &probe(tmp.path())).dockerfile(&format!(
+    ctx.copy(
+        "probe",
+        &common::go_build(tmp.path(), PROBE, "probe", Some("amd64")),
+    )
+    .dockerfile(&format!(
         "FROM {}\nCOPY probe /probe\nRUN --network=none --mount=type=ssh,required=true /probe > /answer\nRUN --network=none --mount=type=ssh,required=true /probe >> /answer\nFROM scratch\nCOPY --from=0 /answer /answer\n",
         base_images().amd64
     ));
