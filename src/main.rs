@@ -35,10 +35,73 @@ enum Command {
     /// Find the Dockerfile lines that ship a wrong-architecture binary,
     /// before any build
     Lint(LintArgs),
+    /// Print the shell completion script for SHELL (bash, zsh, fish,
+    /// powershell, elvish) on stdout
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (archgate.1, archgate-build.1, ...) into DIR
+    Man {
+        #[arg(value_name = "DIR")]
+        dir: std::path::PathBuf,
+    },
     /// The gate inside BuildKit: what the archgate frontend image runs
     /// (BuildKit starts it for `# syntax=IMAGE`; not for people)
     #[command(hide = true)]
     Frontend,
+}
+
+/// `archgate completions SHELL`: clap_complete's script for the parser
+/// itself.
+fn run_completions(shell: clap_complete::Shell) -> Exit {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "archgate", &mut out);
+    match report::write(
+        &mut std::io::stdout().lock(),
+        &String::from_utf8_lossy(&out),
+    ) {
+        Ok(()) => Exit::Pass,
+        Err(e) => {
+            say(format_args!("writing the completion script: {e}"));
+            Exit::Undecided
+        }
+    }
+}
+
+/// `archgate man DIR`: one page for archgate and one per visible
+/// subcommand (`archgate-build.1`...), rendered by clap_mangen.
+fn run_man(dir: &std::path::Path) -> Exit {
+    use clap::CommandFactory;
+    let fail = |path: &std::path::Path, e: std::io::Error| {
+        say(format_args!("{}: {e}", path.display()));
+        Exit::Undecided
+    };
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        return fail(dir, e);
+    }
+    let cmd = Cli::command().version(env!("CARGO_PKG_VERSION"));
+    let mut pages = vec![("archgate".to_string(), cmd.clone())];
+    for sub in cmd.get_subcommands().filter(|c| !c.is_hide_set()) {
+        let name = format!("archgate-{}", sub.get_name());
+        pages.push((
+            name.clone(),
+            sub.clone().name(name).version(env!("CARGO_PKG_VERSION")),
+        ));
+    }
+    for (name, page) in pages {
+        let path = dir.join(format!("{name}.1"));
+        let mut text = Vec::new();
+        if let Err(e) = clap_mangen::Man::new(page).render(&mut text) {
+            return fail(&path, e);
+        }
+        if let Err(e) = std::fs::write(&path, text) {
+            return fail(&path, e);
+        }
+    }
+    Exit::Pass
 }
 
 /// A repeated single-value flag takes its last value, as pflag (buildx)
@@ -261,6 +324,8 @@ fn main() -> ExitCode {
         Command::Check(args) => run_check(args),
         Command::Build(args) => run_build(*args),
         Command::Lint(args) => run_lint(args),
+        Command::Completions { shell } => run_completions(shell),
+        Command::Man { dir } => run_man(&dir),
         // Exit at once, whatever still runs: the daemon waits for the
         // process, and the Return has gone.
         Command::Frontend => std::process::exit(archgate::frontend_cmd::serve()),

@@ -18,6 +18,7 @@ mod build_nodes;
 mod build_ssh;
 mod build_stdin;
 mod buildkit_transport;
+mod completions;
 mod daemon;
 mod debian;
 mod deep;
