@@ -71,8 +71,10 @@ pub(super) async fn build(
             let answer = gate
                 .judge(&gw, r.result.unwrap_or_default(), has_evaluate)
                 .await;
-            if let (Ok(_), Some(all)) = (&answer.ret, rendezvous) {
-                all.passed().await;
+            if let (Ok(_), Some(all), Decision::Pass(reports)) =
+                (&answer.ret, rendezvous, &answer.value)
+            {
+                all.passed(reports).await;
             }
             Ok(judged(answer))
         }

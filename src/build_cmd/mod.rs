@@ -162,8 +162,12 @@ pub enum ExecError {
     Build(String),
     #[error("writing the exported result: {0}")]
     Export(String),
-    #[error("metadata file {}: {reason}", path.display())]
-    Metadata { path: PathBuf, reason: String },
+    #[error("{what} {}: {reason}", path.display())]
+    Metadata {
+        what: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
 }
 
 /// Whether the daemon takes several exporters in one solve (BuildKit
@@ -201,6 +205,26 @@ impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
     }
+}
+
+/// The `--platform` values, parsed, each once, in the order given.
+fn parse_platforms(values: &[String]) -> Result<Vec<Platform>, ExecError> {
+    let mut platforms: Vec<Platform> = Vec::new();
+    for p in values.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
+        // buildx: `local` is the client's own platform.
+        let parsed = if p == "local" {
+            Platform::new(std::env::consts::OS, std::env::consts::ARCH, None)
+        } else {
+            Platform::parse(p).map_err(|e| ExecError::Platform {
+                value: p.to_string(),
+                reason: e.to_string(),
+            })?
+        };
+        if !platforms.contains(&parsed) {
+            platforms.push(parsed);
+        }
+    }
+    Ok(platforms)
 }
 
 /// The name the report gives the build: the first tag, else the context.
@@ -242,21 +266,7 @@ pub async fn execute(
         Some(c) => parse_call(c)?,
         None => None,
     };
-    let mut platforms: Vec<Platform> = Vec::new();
-    for p in req
-        .platforms
-        .iter()
-        .map(|p| p.trim())
-        .filter(|p| !p.is_empty())
-    {
-        let parsed = Platform::parse(p).map_err(|e| ExecError::Platform {
-            value: p.to_string(),
-            reason: e.to_string(),
-        })?;
-        if !platforms.contains(&parsed) {
-            platforms.push(parsed);
-        }
-    }
+    let platforms = parse_platforms(&req.platforms)?;
     let secrets = SecretsService::from_flags(&req.secrets)?;
     let ssh = SshService::from_flags(&req.ssh, &env_var)?;
     let auth = AuthService::new()?;
@@ -314,8 +324,9 @@ pub async fn execute(
         match std::fs::remove_file(iid) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 return Err(ExecError::Metadata {
+                    what: "image ID file",
                     path: iid.clone(),
-                    reason: format!("removing the stale image ID file: {e}"),
+                    reason: format!("removing the stale file: {e}"),
                 })
             }
             _ => {}
@@ -547,6 +558,7 @@ pub async fn execute(
             if let Some(path) = &req.iidfile {
                 std::fs::write(path, image_id(&exporter_response)).map_err(|e| {
                     ExecError::Metadata {
+                        what: "image ID file",
                         path: path.clone(),
                         reason: e.to_string(),
                     }
@@ -556,6 +568,7 @@ pub async fn execute(
                 let json = output::metadata_json(&exporter_response);
                 let text = serde_json::to_string_pretty(&json).unwrap_or_default();
                 std::fs::write(path, text + "\n").map_err(|e| ExecError::Metadata {
+                    what: "metadata file",
                     path: path.clone(),
                     reason: e.to_string(),
                 })?;

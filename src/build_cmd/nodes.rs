@@ -67,6 +67,9 @@ pub struct ShareOutput {
 pub struct Rendezvous {
     passed: std::sync::Arc<tokio::sync::watch::Sender<usize>>,
     total: usize,
+    /// The reports of the shares that passed, for the report of a build
+    /// another share failed.
+    reports: std::sync::Arc<std::sync::Mutex<Vec<crate::inspect::PlatformReport>>>,
 }
 
 impl Rendezvous {
@@ -74,14 +77,23 @@ impl Rendezvous {
         Rendezvous {
             passed: std::sync::Arc::new(tokio::sync::watch::channel(0).0),
             total,
+            reports: Default::default(),
         }
     }
 
-    /// This share passed: wait for all the others.
-    pub async fn passed(&self) {
+    /// This share passed with these reports: wait for all the others.
+    pub async fn passed(&self, reports: &[crate::inspect::PlatformReport]) {
+        if let Ok(mut r) = self.reports.lock() {
+            r.extend(reports.iter().cloned());
+        }
         let mut seen = self.passed.subscribe();
         self.passed.send_modify(|n| *n += 1);
         let _ = seen.wait_for(|n| *n >= self.total).await;
+    }
+
+    /// The reports of the shares that passed so far.
+    fn reports(&self) -> Vec<crate::inspect::PlatformReport> {
+        self.reports.lock().map(|r| r.clone()).unwrap_or_default()
     }
 }
 
@@ -176,6 +188,7 @@ fn refuse_unsupported(req: &Request, platforms: usize) -> Result<(), ExecError> 
         false,
         &daemon,
     )?;
+    let mut pushes = 0;
     for p in &plans {
         if matches!(p.exporter.as_str(), "oci" | "tar" | "docker") {
             // buildx: "oci for multi-node builds currently not supported".
@@ -184,6 +197,51 @@ fn refuse_unsupported(req: &Request, platforms: usize) -> Result<(), ExecError> 
                 p.exporter
             )));
         }
+        let flag = |k: &str| {
+            p.attrs
+                .get(k)
+                .and_then(|v| crate::goparse::parse_go_bool(v))
+                .unwrap_or(false)
+        };
+        if p.exporter == "local"
+            && p.attrs.get("platform-split").map(String::as_str) == Some("false")
+        {
+            return Err(ExecError::Unsupported(
+                "-o type=local,platform-split=false on a multi-node builder: the nodes would write the same paths over each other".into(),
+            ));
+        }
+        if p.exporter == "image" && flag("push") {
+            pushes += 1;
+            // Every name must take the joined index: tags, not digests.
+            for n in p.attrs.get("name").into_iter().flat_map(|n| n.split(',')) {
+                let n = n.trim();
+                if n.is_empty() {
+                    continue;
+                }
+                let r = RegistryRef::parse(n).map_err(|reason| {
+                    ExecError::Unsupported(format!("invalid image name {n:?}: {reason}"))
+                })?;
+                if matches!(r.target, Target::Digest { .. }) {
+                    return Err(ExecError::Unsupported(format!(
+                        "{n}: a name pinned by digest cannot take the index a multi-node build joins; give a tag"
+                    )));
+                }
+            }
+        }
+        if req.iidfile.is_some()
+            && matches!(p.exporter.as_str(), "local" | "tar")
+            && plans.len() == 1
+        {
+            return Err(ExecError::Unsupported(format!(
+                "--iidfile: the {} exporter writes no image: --iidfile needs type=image, docker, oci or registry",
+                p.exporter
+            )));
+        }
+    }
+    if pushes > 1 {
+        return Err(ExecError::Unsupported(
+            "several pushed image outputs on a multi-node builder: one index joins the nodes' platforms; give every name to one output (-t A -t B --push)".into(),
+        ));
     }
     Ok(())
 }
@@ -197,21 +255,7 @@ pub async fn execute(
     resolved: Resolved,
     env: &Environment,
 ) -> Result<Outcome, ExecError> {
-    let mut requested: Vec<Platform> = Vec::new();
-    for p in req
-        .platforms
-        .iter()
-        .map(|p| p.trim())
-        .filter(|p| !p.is_empty())
-    {
-        let parsed = Platform::parse(p).map_err(|e| ExecError::Platform {
-            value: p.to_string(),
-            reason: e.to_string(),
-        })?;
-        if !requested.contains(&parsed) {
-            requested.push(parsed);
-        }
-    }
+    let requested = super::parse_platforms(&req.platforms)?;
     let mut known: Vec<NodePlatforms> = resolved
         .nodes
         .iter()
@@ -260,6 +304,24 @@ pub async fn execute(
         return execute_share(r, events).await;
     }
     refuse_unsupported(req, requested.len())?;
+    if let Some(iid) = &req.iidfile {
+        // No stale ID survives a failed build (as buildx).
+        match std::fs::remove_file(iid) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(ExecError::Metadata {
+                    what: "image ID file",
+                    path: iid.clone(),
+                    reason: format!("removing the stale file: {e}"),
+                })
+            }
+            _ => {}
+        }
+    }
+    let index_annotations: BTreeMap<String, String> =
+        super::attest::parse_annotations(&req.annotations)?
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix("annotation-index.")?.to_string(), v)))
+            .collect();
 
     let mut runs: FuturesUnordered<NodeRun<'_>> = FuturesUnordered::new();
     for (i, s) in shares.iter().enumerate() {
@@ -282,22 +344,43 @@ pub async fn execute(
             || outcome.report.platforms.is_empty();
         if failed {
             // Dropping the other runs cancels their solves: nothing is
-            // tagged, nothing written.
+            // tagged, nothing written. The report keeps the platforms of
+            // the nodes that had passed.
             drop(runs);
-            if !outcome.report.platforms.is_empty() {
-                tracing::warn!("node {name} failed the gate: the other nodes' builds were cancelled, nothing was tagged");
-            }
+            tracing::debug!("node {name} failed the gate: the other nodes' builds were cancelled");
+            let mut report = outcome.report;
+            let mut passed = rendezvous.reports();
+            passed.retain(|p| !report.platforms.iter().any(|q| q.platform == p.platform));
+            passed.append(&mut report.platforms);
+            report.platforms = passed;
+            sort_as_asked(&mut report.platforms, req);
             return Ok(Outcome {
+                report,
                 share: None,
                 exported: false,
                 exporter_response: BTreeMap::new(),
-                ..outcome
+                called: None,
             });
         }
         done[i] = Some(outcome);
     }
     let outcomes: Vec<Outcome> = done.into_iter().flatten().collect();
-    finish(req, outcomes).await
+    finish(req, outcomes, index_annotations).await
+}
+
+/// Reports in the order the platforms were asked for.
+fn sort_as_asked(platforms: &mut [crate::inspect::PlatformReport], req: &Request) {
+    let order: Vec<String> = super::parse_platforms(&req.platforms)
+        .unwrap_or_default()
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    platforms.sort_by_key(|p| {
+        order
+            .iter()
+            .position(|o| *o == p.platform)
+            .unwrap_or(usize::MAX)
+    });
 }
 
 /// One share, boxed: `execute` calls back into this module.
@@ -391,11 +474,26 @@ fn relay(events: &Option<UnboundedSender<Event>>, node: &str) -> Option<Unbounde
 
 /// Every share passed: write the joined index under the tags, move
 /// received output into place, write the image ID and metadata.
-async fn finish(req: &Request, outcomes: Vec<Outcome>) -> Result<Outcome, ExecError> {
+async fn finish(
+    req: &Request,
+    outcomes: Vec<Outcome>,
+    index_annotations: BTreeMap<String, String>,
+) -> Result<Outcome, ExecError> {
+    // Received output first: a tag is the last thing written.
+    for o in &outcomes {
+        for h in o.share.iter().flat_map(|s| s.pending.iter()) {
+            h.commit().await.map_err(ExecError::Export)?;
+        }
+    }
     let names = outcomes
         .iter()
         .find_map(|o| o.share.as_ref().and_then(|s| s.push_names.clone()));
-    let mut exporter_response = BTreeMap::new();
+    // Without a push there is no joined index: the image ID is the first
+    // node's (buildx keeps the first node's response).
+    let mut exporter_response = match outcomes.first() {
+        Some(o) if names.is_none() => o.exporter_response.clone(),
+        _ => BTreeMap::new(),
+    };
     if let Some(names) = names {
         let digests: Vec<String> = outcomes
             .iter()
@@ -406,19 +504,16 @@ async fn finish(req: &Request, outcomes: Vec<Outcome>) -> Result<Outcome, ExecEr
                     .ok_or_else(|| ExecError::Export("a node pushed no image digest".into()))
             })
             .collect::<Result<_, _>>()?;
-        let digest = tokio::task::spawn_blocking(move || publish(&names, &digests))
-            .await
-            .map_err(|e| ExecError::Export(e.to_string()))??;
+        let digest =
+            tokio::task::spawn_blocking(move || publish(&names, &digests, &index_annotations))
+                .await
+                .map_err(|e| ExecError::Export(e.to_string()))??;
         exporter_response.insert("containerimage.digest".to_string(), digest);
-    }
-    for o in &outcomes {
-        for h in o.share.iter().flat_map(|s| s.pending.iter()) {
-            h.commit().await.map_err(ExecError::Export)?;
-        }
     }
     if let Some(path) = &req.iidfile {
         std::fs::write(path, super::image_id(&exporter_response)).map_err(|e| {
             ExecError::Metadata {
+                what: "image ID file",
                 path: path.clone(),
                 reason: e.to_string(),
             }
@@ -428,6 +523,7 @@ async fn finish(req: &Request, outcomes: Vec<Outcome>) -> Result<Outcome, ExecEr
         let json = output::metadata_json(&exporter_response);
         let text = serde_json::to_string_pretty(&json).unwrap_or_default();
         std::fs::write(path, text + "\n").map_err(|e| ExecError::Metadata {
+            what: "metadata file",
             path: path.clone(),
             reason: e.to_string(),
         })?;
@@ -437,19 +533,7 @@ async fn finish(req: &Request, outcomes: Vec<Outcome>) -> Result<Outcome, ExecEr
     for o in outcomes {
         platforms.extend(o.report.platforms);
     }
-    // In the order they were asked for.
-    let order: Vec<String> = req
-        .platforms
-        .iter()
-        .filter_map(|p| Platform::parse(p.trim()).ok())
-        .map(|p| p.to_string())
-        .collect();
-    platforms.sort_by_key(|p| {
-        order
-            .iter()
-            .position(|o| *o == p.platform)
-            .unwrap_or(usize::MAX)
-    });
+    sort_as_asked(&mut platforms, req);
     Ok(Outcome {
         report: ImageReport {
             image: super::image_name(req),
@@ -470,7 +554,11 @@ const INDEX_LIMIT: u64 = 4 << 20;
 /// index (buildx `imagetools.Combine`: every manifest once, in node order;
 /// a Docker manifest list when every node's is one, else an OCI index) and
 /// put it under every name. Its digest.
-fn publish(names: &str, digests: &[String]) -> Result<String, ExecError> {
+fn publish(
+    names: &str,
+    digests: &[String],
+    annotations: &BTreeMap<String, String>,
+) -> Result<String, ExecError> {
     let fail = |what: &str, e: String| ExecError::Export(format!("{what}: {e}"));
     let refs: Vec<RegistryRef> = names
         .split(',')
@@ -514,11 +602,15 @@ fn publish(names: &str, digests: &[String]) -> Result<String, ExecError> {
         }
     }
     let media_type = if all_docker { DOCKER_LIST } else { OCI_INDEX };
-    let index = serde_json::json!({
+    let mut index = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": media_type,
         "manifests": manifests,
     });
+    if !annotations.is_empty() {
+        // `--annotation index:KEY=VALUE`, on the index users pull.
+        index["annotations"] = serde_json::json!(annotations);
+    }
     let bytes = serde_json::to_vec_pretty(&index).map_err(|e| fail("the index", e.to_string()))?;
     let digest = crate::digest::Digest::sha256_of(&bytes).to_string();
     for r in &refs {
@@ -594,14 +686,25 @@ mod tests {
         assert!(solve.frontend_attrs.is_empty());
     }
 
+    #[test]
+    fn local_is_the_clients_own_platform() {
+        let p = super::super::parse_platforms(&["local".into(), "linux/arm64".into()]).unwrap();
+        assert_eq!(p[0].os, std::env::consts::OS);
+        assert_eq!(
+            p[0],
+            Platform::new(std::env::consts::OS, std::env::consts::ARCH, None)
+        );
+        assert_eq!(p[1].to_string(), "linux/arm64");
+    }
+
     #[tokio::test]
     async fn a_passing_share_waits_for_every_other() {
         let all = Rendezvous::new(2);
         let first = all.clone();
-        let waiting = tokio::spawn(async move { first.passed().await });
+        let waiting = tokio::spawn(async move { first.passed(&[]).await });
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         assert!(!waiting.is_finished(), "one of two passed: still waiting");
-        all.passed().await;
+        all.passed(&[]).await;
         tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
             .await
             .expect("both passed: the first goes on")
@@ -614,7 +717,10 @@ mod tests {
             context: ".".into(),
             ..Request::default()
         };
-        let refused = |r: Request| refuse_unsupported(&r, 2).unwrap_err().to_string();
+        let refused = |r: Request| match refuse_unsupported(&r, 2) {
+            Err(e) => e.to_string(),
+            Ok(()) => panic!("accepted: outputs {:?} tags {:?}", r.outputs, r.tags),
+        };
         assert!(refused(Request {
             load: true,
             ..base.clone()
@@ -635,6 +741,31 @@ mod tests {
             ..base.clone()
         })
         .contains("type=local"));
+        assert!(refused(Request {
+            outputs: vec![
+                "type=image,name=127.0.0.1:5000/a:1,push=true".into(),
+                "type=image,name=127.0.0.1:5000/b:1,push=true".into()
+            ],
+            ..base.clone()
+        })
+        .contains("several pushed image outputs"));
+        assert!(refused(Request {
+            push: true,
+            tags: vec![format!("127.0.0.1:5000/a@sha256:{}", "0".repeat(64))],
+            ..base.clone()
+        })
+        .contains("pinned by digest"));
+        assert!(refused(Request {
+            outputs: vec!["type=local,dest=d,platform-split=false".into()],
+            ..base.clone()
+        })
+        .contains("platform-split=false"));
+        assert!(refused(Request {
+            outputs: vec!["type=local,dest=d".into()],
+            iidfile: Some("iid".into()),
+            ..base.clone()
+        })
+        .contains("--iidfile"));
         assert!(refuse_unsupported(
             &Request {
                 push: true,

@@ -52,7 +52,8 @@ impl Node {
         std::fs::write(
             &toml,
             format!(
-                "[worker.oci]\n  enabled = true\n  gc = false\n[worker.containerd]\n  enabled = false\n[registry.\"{}\"]\n  http = true\n",
+                "[worker.oci]\n  enabled = true\n  gc = false\n[worker.containerd]\n  enabled = false\n[otel]\n  socketPath = \"{}\"\n[registry.\"{}\"]\n  http = true\n",
+                dir.path().join("otel.sock").display(),
                 e.registry()
             ),
         )
@@ -96,12 +97,20 @@ impl Node {
             addr,
             tls,
         };
+        let mut node = node;
         let start = Instant::now();
         while !node.buildctl(&["debug", "workers"]).status.success() {
+            let log = || {
+                std::fs::read_to_string(node._dir.path().join("buildkitd.log")).unwrap_or_default()
+            };
+            if let Ok(Some(status)) = node.child.try_wait() {
+                panic!("buildkitd on {} exited ({status}):\n{}", node.addr, log());
+            }
             assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "buildkitd on {} did not answer",
-                node.addr
+                start.elapsed() < Duration::from_secs(120),
+                "buildkitd on {} did not answer in 120 s:\n{}",
+                node.addr,
+                log()
             );
             std::thread::sleep(Duration::from_millis(200));
         }
@@ -239,6 +248,30 @@ impl TwoNodes {
         }
     }
 
+    /// `archgate build` of DOCKERFILE's two-platform context pushed to a
+    /// fresh repository as tag `1`: the run, the repository, the context.
+    fn push_two(
+        &self,
+        dockerfile: &str,
+        test: &str,
+        extra: &[&str],
+    ) -> (
+        common::buildenv::BuildRun,
+        String,
+        common::buildenv::Context,
+    ) {
+        let ctx = two_arch_context(dockerfile);
+        let repo = format!("archgate-nodes/{}", unique(test));
+        let tag = format!("{}/{repo}:1", env().registry());
+        let run = self
+            .archgate()
+            .two_platforms()
+            .args(&["-t", &tag, "--push"])
+            .args(extra)
+            .run(&ctx.arg());
+        (run, repo, ctx)
+    }
+
     fn instance(&self) -> PathBuf {
         self.config.path().join("buildx/instances").join(&self.name)
     }
@@ -289,20 +322,23 @@ fn index_platforms(reg: &Registry, name: &str, tag: &str) -> Vec<String> {
 fn each_platform_built_and_gated_on_its_node_one_index_pushed() {
     let nodes = TwoNodes::start(false);
     let reg = Registry::anonymous();
-    let ctx = two_arch_context(TWO_PLATFORM_DOCKERFILE);
-    let repo = format!("archgate-nodes/{}", unique("pass"));
-    let tag = format!("{}/{repo}:1", env().registry());
-    let run = nodes
-        .archgate()
-        .two_platforms()
-        .args(&["-t", &tag, "--push"])
-        .run(&ctx.arg());
+    let (run, repo, ctx) = nodes.push_two(
+        TWO_PLATFORM_DOCKERFILE,
+        "pass",
+        &["--annotation", "index:org.example.joined=yes"],
+    );
     run.expect_code(0);
     run.expect_platform("linux/amd64", "pass", "match");
     run.expect_platform("linux/arm64", "pass", "match");
     assert_eq!(
         index_platforms(&reg, &repo, "1"),
         ["linux/amd64", "linux/arm64"],
+        "{run}"
+    );
+    // `--annotation index:...` is on the joined index.
+    assert_eq!(
+        reg.manifest(&repo, "1")["annotations"]["org.example.joined"],
+        "yes",
         "{run}"
     );
     // Routed by the workers' platforms, as buildx routes them.
@@ -333,16 +369,11 @@ fn each_platform_built_and_gated_on_its_node_one_index_pushed() {
 fn a_wrong_arch_on_one_node_publishes_nothing() {
     let nodes = TwoNodes::start(false);
     let reg = Registry::anonymous();
-    let ctx = two_arch_context(HARDCODED_DOCKERFILE);
-    let repo = format!("archgate-nodes/{}", unique("fail"));
-    let tag = format!("{}/{repo}:1", env().registry());
-    let run = nodes
-        .archgate()
-        .two_platforms()
-        .args(&["-t", &tag, "--push"])
-        .run(&ctx.arg());
+    let (run, repo, _ctx) = nodes.push_two(HARDCODED_DOCKERFILE, "fail", &[]);
     run.expect_code(1);
     run.expect_platform("linux/arm64", "fail", "arch-mismatch");
+    // The node that passed is in the report too.
+    run.expect_platform("linux/amd64", "pass", "match");
     assert!(!reg.exists(&repo, "1"), "the tag was pushed\n{run}");
     // Not even by digest: the repository was never written.
     let tags = reg.request("GET", &format!("/v2/{repo}/tags/list"));

@@ -1118,6 +1118,20 @@ fn docker20_gates_a_single_platform_build() {
     assert!(!bad.exists(), "{} was written\n{r}", bad.display());
 }
 
+/// `docker buildx build --push` of the two platforms on the two-node
+/// builder.
+fn two_nodes(nodes: &crate::build_nodes::TwoNodes, tag: &str, ctx: &Context) -> Bx {
+    let out = nodes.buildx(
+        &["--platform", TWO_PLATFORMS, "-t", tag, "--push"],
+        ctx.path(),
+    );
+    Bx {
+        code: out.status.code().unwrap_or(-1),
+        out: String::from_utf8_lossy(&out.stderr).into_owned(),
+        cmd: format!("docker buildx build (two nodes) -t {tag} --push"),
+    }
+}
+
 /// On a buildx builder of two nodes (tests/e2e/build_nodes.rs), buildx
 /// starts the archgate image on each node for the platforms it sends there:
 /// each node gates its own platforms, and a wrong arch on one node fails
@@ -1127,15 +1141,7 @@ fn every_node_of_a_multi_node_builder_gates_its_platforms() {
     let nodes = crate::build_nodes::TwoNodes::start(false);
     let ctx = two_arch_context(&with_syntax(TWO_PLATFORM_DOCKERFILE));
     let tag = tag_for("nodes-pass");
-    let out = nodes.buildx(
-        &["--platform", TWO_PLATFORMS, "-t", &tag, "--push"],
-        ctx.path(),
-    );
-    let run = Bx {
-        code: out.status.code().unwrap_or(-1),
-        out: String::from_utf8_lossy(&out.stderr).into_owned(),
-        cmd: "docker buildx build (two nodes)".into(),
-    };
+    let run = two_nodes(&nodes, &tag, &ctx);
     run.passed().went_through_archgate();
     assert_two_platforms_pushed(&tag, &run);
     assert_eq!(nodes.amd64.built_platforms(), ["linux/amd64"], "{run}");
@@ -1143,15 +1149,7 @@ fn every_node_of_a_multi_node_builder_gates_its_platforms() {
 
     let ctx = two_arch_context(&with_syntax(HARDCODED_DOCKERFILE));
     let tag = tag_for("nodes-fail");
-    let out = nodes.buildx(
-        &["--platform", TWO_PLATFORMS, "-t", &tag, "--push"],
-        ctx.path(),
-    );
-    let run = Bx {
-        code: out.status.code().unwrap_or(-1),
-        out: String::from_utf8_lossy(&out.stderr).into_owned(),
-        cmd: "docker buildx build (two nodes)".into(),
-    };
+    let run = two_nodes(&nodes, &tag, &ctx);
     run.failed().answered().mentions(FAILURE_NEEDLES);
     assert_not_pushed(&tag, &run);
 }
