@@ -298,8 +298,8 @@ impl Prepared {
 /// The digest `index.json` in `dir` gives `tag` (BuildKit's `ociindex`:
 /// the manifest whose `org.opencontainers.image.ref.name` is the tag).
 fn index_digest(dir: &Path, tag: &str) -> Result<Option<String>, String> {
-    let text = std::fs::read_to_string(dir.join("index.json")).map_err(|e| e.to_string())?;
-    let index: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    let text = super::read_regular(&dir.join("index.json"), MAX_INDEX)?;
+    let index: serde_json::Value = serde_json::from_slice(&text).map_err(|e| e.to_string())?;
     Ok(index["manifests"].as_array().and_then(|ms| {
         ms.iter()
             .find(|m| m["annotations"][REF_NAME].as_str() == Some(tag))
@@ -309,6 +309,9 @@ fn index_digest(dir: &Path, tag: &str) -> Result<Option<String>, String> {
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
+/// The largest cache `index.json` read (as for an `oci-layout://` context).
+const MAX_INDEX: u64 = 16 << 20;
+
 /// Record the exported cache's manifest in `dir/index.json` under `tag`
 /// (BuildKit's `ociindex.Put`: an entry with the same tag is replaced).
 /// `descriptor` is the exporter response's `cache.manifest` JSON.
@@ -316,9 +319,9 @@ pub fn put_index(dir: &Path, tag: &str, descriptor: &str) -> Result<(), String> 
     let mut desc: serde_json::Value =
         serde_json::from_str(descriptor).map_err(|e| format!("cache.manifest: {e}"))?;
     let path = dir.join("index.json");
-    let mut index: serde_json::Value = match std::fs::read_to_string(&path) {
-        Ok(t) => serde_json::from_str(&t).map_err(|e| format!("{}: {e}", path.display()))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => serde_json::json!({
+    let mut index: serde_json::Value = match super::read_regular(&path, MAX_INDEX) {
+        Ok(t) => serde_json::from_slice(&t).map_err(|e| format!("{}: {e}", path.display()))?,
+        Err(_) if !path.exists() => serde_json::json!({
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.index.v1+json",
             "manifests": [],

@@ -207,6 +207,48 @@ impl Drop for TempFile {
     }
 }
 
+/// Read a small file the user pointed at (an `index.json`): a regular
+/// file (a pipe or device would block or never end) of at most `max`
+/// bytes.
+pub(crate) fn read_regular(path: &std::path::Path, max: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{}: not a regular file", path.display()));
+    }
+    let mut data = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(max + 1).read_to_end(&mut data))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if data.len() as u64 > max {
+        return Err(format!("{}: larger than {} MiB", path.display(), max >> 20));
+    }
+    Ok(data)
+}
+
+/// `--iidfile` and `--metadata-file` are written after the export: what
+/// would fail then (a missing folder, something else than a file in the
+/// way) is refused before anything is built.
+fn check_output_file(flag: &'static str, path: &std::path::Path) -> Result<(), ExecError> {
+    let refuse = |reason: String| {
+        ExecError::Options(OptionsError::Flag {
+            flag,
+            value: path.display().to_string(),
+            reason,
+        })
+    };
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if !m.is_file() => return Err(refuse("exists and is not a regular file".into())),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(refuse(e.to_string())),
+    }
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) if !dir.is_dir() => Err(refuse(format!("{} is not a folder", dir.display()))),
+        _ => Ok(()),
+    }
+}
+
 /// The `--platform` values, parsed, each once, in the order given.
 fn parse_platforms(values: &[String]) -> Result<Vec<Platform>, ExecError> {
     let mut platforms: Vec<Platform> = Vec::new();
@@ -241,6 +283,12 @@ pub async fn execute(
     req: &Request,
     events: Option<UnboundedSender<Event>>,
 ) -> Result<Outcome, ExecError> {
+    if let Some(p) = &req.iidfile {
+        check_output_file("--iidfile", p)?;
+    }
+    if let Some(p) = &req.metadata_file {
+        check_output_file("--metadata-file", p)?;
+    }
     if req.node.is_none() {
         // A builder of several nodes: each node builds its share (a
         // resolution error is reported below, in its usual place).
@@ -750,4 +798,51 @@ fn daemon_takes_attestations(daemon: &DaemonKind, workers: &[WorkerInfo]) -> boo
             .and_then(|v| v.release())
             .is_some_and(|(maj, min, _)| (maj, min) >= (0, 11))
     })
+}
+
+#[cfg(test)]
+mod file_tests {
+    use super::*;
+
+    fn fifo(dir: &std::path::Path) -> PathBuf {
+        let p = dir.join("fifo");
+        let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        p
+    }
+
+    #[test]
+    fn small_files_are_regular_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        // A pipe nobody writes would block the open: refused at once.
+        let e = read_regular(&fifo(dir.path()), 16).unwrap_err();
+        assert!(e.contains("not a regular file"), "{e}");
+        let e = read_regular(std::path::Path::new("/dev/zero"), 16).unwrap_err();
+        assert!(e.contains("not a regular file"), "{e}");
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![b'x'; 3 << 20]).unwrap();
+        let e = read_regular(&big, 2 << 20).unwrap_err();
+        assert!(e.contains("larger than 2 MiB"), "{e}");
+        assert_eq!(read_regular(&big, 4 << 20).unwrap().len(), 3 << 20);
+    }
+
+    #[test]
+    fn output_files_are_checked_before_the_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = dir.path().join("iid");
+        assert!(check_output_file("--iidfile", &ok).is_ok());
+        std::fs::write(&ok, "old").unwrap();
+        assert!(check_output_file("--iidfile", &ok).is_ok());
+        for bad in [
+            PathBuf::from("/dev/full"),
+            dir.path().to_path_buf(),
+            fifo(dir.path()),
+            dir.path().join("missing/iid"),
+        ] {
+            let e = check_output_file("--iidfile", &bad)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("--iidfile"), "{e}");
+        }
+    }
 }

@@ -90,19 +90,8 @@ fn valid_tag(tag: &str) -> bool {
 /// The digest `tag` names in `dir/index.json`, as `ociindex`'s `Get` then
 /// `GetSingle` find it.
 fn resolve_tag(dir: &Path, tag: &str) -> Result<String, String> {
-    use std::io::Read;
     let path = dir.join("index.json");
-    let mut text = Vec::new();
-    std::fs::File::open(&path)
-        .and_then(|f| f.take(MAX_INDEX + 1).read_to_end(&mut text))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    if text.len() as u64 > MAX_INDEX {
-        return Err(format!(
-            "{}: larger than {} MiB",
-            path.display(),
-            MAX_INDEX >> 20
-        ));
-    }
+    let text = super::read_regular(&path, MAX_INDEX)?;
     let index: serde_json::Value =
         serde_json::from_slice(&text).map_err(|e| format!("{}: not JSON ({e})", path.display()))?;
     let manifests = index

@@ -126,6 +126,9 @@ fn peek(r: &mut dyn Read) -> Result<Vec<u8>, OptionsError> {
     Ok(head)
 }
 
+/// The largest Dockerfile read from stdin (the bound `archgate lint` reads).
+const MAX_DOCKERFILE: u64 = 16 << 20;
+
 /// `head` then the rest of `r`, as `Dockerfile` in a private folder.
 fn write_dockerfile(
     head: &[u8],
@@ -141,7 +144,18 @@ fn write_dockerfile(
         .map_err(fail)?;
     let mut f = std::fs::File::create(dir.path().join("Dockerfile")).map_err(fail)?;
     f.write_all(head).map_err(fail)?;
-    std::io::copy(&mut r, &mut f).map_err(fail)?;
+    // A Dockerfile is text of a few KiB; what never ends is refused, not
+    // written to disk until it fills.
+    let copied = std::io::copy(&mut (&mut r).take(MAX_DOCKERFILE + 1), &mut f).map_err(fail)?;
+    if copied + head.len() as u64 > MAX_DOCKERFILE {
+        return Err(OptionsError::Dockerfile {
+            path: PathBuf::from(STDIN),
+            reason: format!(
+                "larger than {} MiB: not a Dockerfile (a context tar starts with a tar, gzip, bzip2 or xz header)",
+                MAX_DOCKERFILE >> 20
+            ),
+        });
+    }
     Ok(dir)
 }
 
@@ -265,5 +279,21 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("stdin is empty"), "{e}");
+    }
+
+    #[test]
+    fn a_dockerfile_that_never_ends_is_refused() {
+        let up = UploadService::new();
+        let endless = || Box::new(std::io::repeat(b'#')) as Box<dyn Read + Send>;
+        let e = read(Path::new("-"), None, endless, &up)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("larger than 16 MiB"), "{e}");
+        let e = read(Path::new("ctx"), Some(Path::new("-")), endless, &up)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("larger than 16 MiB"), "{e}");
     }
 }

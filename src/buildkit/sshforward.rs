@@ -146,6 +146,13 @@ fn agent_of(paths: &[PathBuf]) -> Result<Agent, String> {
             socket = Some(p);
             continue;
         }
+        if !meta.is_file() {
+            // A pipe or device would block or never end.
+            return Err(format!(
+                "{}: neither an agent socket nor a private key file",
+                p.display()
+            ));
+        }
         keys.push(keyring::read_key_file(p).map_err(|e| format!("{}: {}", p.display(), e.0))?);
     }
     match socket {
@@ -387,7 +394,7 @@ mod tests {
             (
                 &format!("k={}", d.path().display()),
                 &no_env,
-                "Is a directory",
+                "neither an agent socket nor a private key file",
             ),
         ] {
             let e = SshService::from_flags(&s(&[v]), env)
