@@ -237,6 +237,8 @@ async fn verified(
 /// Hash the file at `path` through one open descriptor; it must match
 /// `want` and must not have changed while it was read.
 fn verify(path: PathBuf, want: &crate::digest::Digest, digest: &str) -> Result<Verified, Status> {
+    // A pipe or device in the layout would block or never end.
+    regular(digest, &path)?;
     let mut file = match std::fs::File::open(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(not_found(digest)),
@@ -310,7 +312,20 @@ fn timestamp(t: SystemTime) -> prost_types::Timestamp {
     prost_types::Timestamp::from(t)
 }
 
+/// A blob must be a regular file (a pipe or device would block the read or
+/// never end).
+fn regular(digest: &str, path: &Path) -> Result<(), Status> {
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => Err(Status::failed_precondition(format!(
+            "content {digest}: {} is not a regular file",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn info_of(digest: &str, path: &Path) -> Result<Info, Status> {
+    regular(digest, path)?;
     match std::fs::metadata(path) {
         Ok(m) => Ok(info_at(
             digest.to_string(),
@@ -1068,6 +1083,15 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(e.code(), tonic::Code::NotFound, "{e}");
+
+        // A blob that is a device (a symlink to /dev/zero) or a pipe is
+        // refused at once, never read.
+        let zero = format!("sha256:{}", "b".repeat(64));
+        let zero_path = blob_path(d.path(), &zero).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &zero_path).unwrap();
+        let e = read_all(&svc, &zero).await.unwrap_err();
+        assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e}");
+        assert!(e.message().contains("not a regular file"), "{e}");
 
         // Changed after it was verified: refused from then on.
         std::thread::sleep(std::time::Duration::from_millis(20));
