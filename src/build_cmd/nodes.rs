@@ -228,10 +228,8 @@ fn refuse_unsupported(req: &Request, platforms: usize) -> Result<(), ExecError> 
                 }
             }
         }
-        if req.iidfile.is_some()
-            && matches!(p.exporter.as_str(), "local" | "tar")
-            && plans.len() == 1
-        {
+        // As a build on one node refuses it (buildx `build/opt.go`).
+        if req.iidfile.is_some() && matches!(p.exporter.as_str(), "local" | "tar") {
             return Err(ExecError::Unsupported(format!(
                 "--iidfile: the {} exporter writes no image: --iidfile needs type=image, docker, oci or registry",
                 p.exporter
