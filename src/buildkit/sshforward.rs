@@ -146,10 +146,16 @@ fn agent_of(paths: &[PathBuf]) -> Result<Agent, String> {
             socket = Some(p);
             continue;
         }
+        if meta.is_dir() {
+            return Err(format!(
+                "{}: not a private key file (Is a directory)",
+                p.display()
+            ));
+        }
         if !meta.is_file() {
             // A pipe or device would block or never end.
             return Err(format!(
-                "{}: neither an agent socket nor a private key file",
+                "{}: not a private key file nor an agent socket (a pipe or a device)",
                 p.display()
             ));
         }
@@ -394,7 +400,7 @@ mod tests {
             (
                 &format!("k={}", d.path().display()),
                 &no_env,
-                "neither an agent socket nor a private key file",
+                "not a private key file (Is a directory)",
             ),
         ] {
             let e = SshService::from_flags(&s(&[v]), env)
