@@ -207,6 +207,34 @@ impl Drop for TempFile {
     }
 }
 
+/// After the export: `--iidfile` gets the image ID, `--metadata-file` the
+/// exporter's response, as buildx writes them.
+fn write_id_files(
+    req: &Request,
+    exporter_response: &BTreeMap<String, String>,
+) -> Result<(), ExecError> {
+    let write = |what: &'static str, path: &PathBuf, text: String| {
+        std::fs::write(path, text).map_err(|e| ExecError::Metadata {
+            what,
+            path: path.clone(),
+            reason: e.to_string(),
+        })
+    };
+    if let Some(path) = &req.iidfile {
+        write(
+            "image ID file",
+            path,
+            image_id(exporter_response).to_string(),
+        )?;
+    }
+    if let Some(path) = &req.metadata_file {
+        let json = output::metadata_json(exporter_response);
+        let text = serde_json::to_string_pretty(&json).unwrap_or_default();
+        write("metadata file", path, text + "\n")?;
+    }
+    Ok(())
+}
+
 /// Read a small file the user pointed at (an `index.json`): a regular
 /// file (a pipe or device would block or never end) of at most `max`
 /// bytes.
@@ -603,24 +631,7 @@ pub async fn execute(
                     .await
                     .map_err(BuildError::from)?;
             }
-            if let Some(path) = &req.iidfile {
-                std::fs::write(path, image_id(&exporter_response)).map_err(|e| {
-                    ExecError::Metadata {
-                        what: "image ID file",
-                        path: path.clone(),
-                        reason: e.to_string(),
-                    }
-                })?;
-            }
-            if let Some(path) = &req.metadata_file {
-                let json = output::metadata_json(&exporter_response);
-                let text = serde_json::to_string_pretty(&json).unwrap_or_default();
-                std::fs::write(path, text + "\n").map_err(|e| ExecError::Metadata {
-                    what: "metadata file",
-                    path: path.clone(),
-                    reason: e.to_string(),
-                })?;
-            }
+            write_id_files(req, &exporter_response)?;
             Ok(Outcome {
                 report: report(platforms),
                 exported,

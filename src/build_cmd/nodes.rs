@@ -508,24 +508,7 @@ async fn finish(
                 .map_err(|e| ExecError::Export(e.to_string()))??;
         exporter_response.insert("containerimage.digest".to_string(), digest);
     }
-    if let Some(path) = &req.iidfile {
-        std::fs::write(path, super::image_id(&exporter_response)).map_err(|e| {
-            ExecError::Metadata {
-                what: "image ID file",
-                path: path.clone(),
-                reason: e.to_string(),
-            }
-        })?;
-    }
-    if let Some(path) = &req.metadata_file {
-        let json = output::metadata_json(&exporter_response);
-        let text = serde_json::to_string_pretty(&json).unwrap_or_default();
-        std::fs::write(path, text + "\n").map_err(|e| ExecError::Metadata {
-            what: "metadata file",
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
-    }
+    super::write_id_files(req, &exporter_response)?;
     let exported = outcomes.iter().any(|o| o.exported);
     let mut platforms = Vec::new();
     for o in outcomes {
