@@ -32,6 +32,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={}", root.join(p).display());
     }
 
+    commit();
+
     let fds = protox::compile(PROTOS, [&root])?;
 
     tonic_prost_build::configure()
@@ -50,4 +52,50 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .include_file("archgate_proto.rs")
         .compile_fds(fds)?;
     Ok(())
+}
+
+/// The commit `archgate --version` names, as `ARCHGATE_COMMIT` for the crate:
+/// the `ARCHGATE_COMMIT` environment variable when set (`scripts/release`
+/// sets it, with `-dirty` for a tree with changes), else, in optimised
+/// builds (`cargo install`, `--release`, the `dist` profile), git's HEAD.
+/// Debug builds (the tests) ask git nothing: a new commit would otherwise
+/// rebuild every test binary.
+fn commit() {
+    println!("cargo:rerun-if-env-changed=ARCHGATE_COMMIT");
+    let from_env = std::env::var("ARCHGATE_COMMIT")
+        .ok()
+        .filter(|c| !c.is_empty() && c.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    let commit = from_env.or_else(|| {
+        if std::env::var("PROFILE").as_deref() != Ok("release") {
+            return None;
+        }
+        let git = |args: &[&str]| -> Option<String> {
+            let out = std::process::Command::new("git").args(args).output().ok()?;
+            let s = String::from_utf8(out.stdout).ok()?.trim().to_string();
+            (out.status.success() && !s.is_empty()).then_some(s)
+        };
+        // Rerun when HEAD moves: HEAD itself, the branch it names, and the
+        // packed refs (only files that exist: a missing one reruns always).
+        let mut watch = vec![git(&["rev-parse", "--git-path", "HEAD"])?];
+        if let Some(r) = git(&["symbolic-ref", "-q", "HEAD"]) {
+            watch.extend(git(&["rev-parse", "--git-path", &r]));
+        }
+        watch.extend(git(&["rev-parse", "--git-path", "packed-refs"]));
+        for w in watch {
+            if std::path::Path::new(&w).exists() {
+                println!("cargo:rerun-if-changed={w}");
+            }
+        }
+        git(&["rev-parse", "HEAD"])
+    });
+    let commit = match commit {
+        // A full object name is shortened to 12 digits, keeping `-dirty`.
+        Some(c) => match c.split_once('-') {
+            Some((sha, rest)) if sha.len() > 12 => format!("{}-{rest}", &sha[..12]),
+            None if c.len() > 12 => c[..12].to_string(),
+            _ => c,
+        },
+        None => "unknown".to_string(),
+    };
+    println!("cargo:rustc-env=ARCHGATE_COMMIT={commit}");
 }

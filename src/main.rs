@@ -16,7 +16,7 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(
     name = "archgate",
-    version,
+    version = archgate::VERSION,
     about = "Stops wrong-architecture container images before they ship"
 )]
 struct Cli {
@@ -46,19 +46,104 @@ enum Command {
         #[arg(value_name = "DIR")]
         dir: std::path::PathBuf,
     },
+    /// Install this binary under PREFIX (bin/archgate), with its man pages
+    /// and bash/zsh/fish completions, and as the Docker CLI plugin
+    /// `docker archgate`
+    Install(InstallArgs),
     /// The gate inside BuildKit: what the archgate frontend image runs
     /// (BuildKit starts it for `# syntax=IMAGE`; not for people)
     #[command(hide = true)]
     Frontend,
 }
 
+#[derive(Args)]
+struct InstallArgs {
+    /// Where bin/ and share/ go (default: ~/.local)
+    #[arg(long, value_name = "DIR")]
+    prefix: Option<std::path::PathBuf>,
+    /// The docker CLI's config dir, whose cli-plugins/ gets docker-archgate
+    /// (default: $DOCKER_CONFIG, else ~/.docker)
+    #[arg(long, value_name = "DIR")]
+    docker_config: Option<std::path::PathBuf>,
+    /// Do not install the Docker CLI plugin
+    #[arg(long)]
+    no_docker_plugin: bool,
+    /// Do not install shell completions
+    #[arg(long)]
+    no_completions: bool,
+    /// Do not install man pages
+    #[arg(long)]
+    no_man: bool,
+}
+
+/// The parser's own definition, with the version and commit: what man
+/// pages and completions are generated from.
+fn cli_command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command().version(archgate::VERSION)
+}
+
+/// `archgate install`: the running binary, its pages and completions under
+/// the prefix, and the Docker CLI plugin link; each path written on stdout.
+fn run_install(args: InstallArgs) -> Exit {
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(std::path::PathBuf::from);
+    let prefix = match (args.prefix, &home) {
+        (Some(p), _) => p,
+        (None, Some(h)) => h.join(".local"),
+        (None, None) => {
+            say(format_args!("HOME is not set: give --prefix"));
+            return Exit::Undecided;
+        }
+    };
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            say(format_args!("finding the running archgate binary: {e}"));
+            return Exit::Undecided;
+        }
+    };
+    let plan = archgate::install::Plan {
+        prefix,
+        docker_config: (!args.no_docker_plugin).then(|| {
+            args.docker_config
+                .unwrap_or_else(archgate::docker::config::config_dir)
+        }),
+        completions: !args.no_completions,
+        man: !args.no_man,
+    };
+    let written = match archgate::install::install(&cli_command(), &exe, &plan) {
+        Ok(w) => w,
+        Err(e) => {
+            say(format_args!("{e}"));
+            return Exit::Undecided;
+        }
+    };
+    let mut text = String::new();
+    for path in &written {
+        text.push_str(&format!("{}\n", path.display()));
+    }
+    if let Err(e) = report::write(&mut std::io::stdout().lock(), &text) {
+        say(format_args!("writing the installed paths: {e}"));
+        return Exit::Undecided;
+    }
+    let bin = plan.prefix.join("bin");
+    let on_path =
+        std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d == bin));
+    if !on_path {
+        say(format_args!(
+            "{} is not on PATH: add it to use `archgate`",
+            bin.display()
+        ));
+    }
+    Exit::Pass
+}
+
 /// `archgate completions SHELL`: clap_complete's script for the parser
 /// itself.
 fn run_completions(shell: clap_complete::Shell) -> Exit {
-    use clap::CommandFactory;
-    let mut cmd = Cli::command();
-    let mut out = Vec::new();
-    clap_complete::generate(shell, &mut cmd, "archgate", &mut out);
+    let out = archgate::install::completion(&cli_command(), shell);
     match report::write(
         &mut std::io::stdout().lock(),
         &String::from_utf8_lossy(&out),
@@ -74,34 +159,13 @@ fn run_completions(shell: clap_complete::Shell) -> Exit {
 /// `archgate man DIR`: one page for archgate and one per visible
 /// subcommand (`archgate-build.1`...), rendered by clap_mangen.
 fn run_man(dir: &std::path::Path) -> Exit {
-    use clap::CommandFactory;
-    let fail = |path: &std::path::Path, e: std::io::Error| {
-        say(format_args!("{}: {e}", path.display()));
-        Exit::Undecided
-    };
-    if let Err(e) = std::fs::create_dir_all(dir) {
-        return fail(dir, e);
-    }
-    let cmd = Cli::command().version(env!("CARGO_PKG_VERSION"));
-    let mut pages = vec![("archgate".to_string(), cmd.clone())];
-    for sub in cmd.get_subcommands().filter(|c| !c.is_hide_set()) {
-        let name = format!("archgate-{}", sub.get_name());
-        pages.push((
-            name.clone(),
-            sub.clone().name(name).version(env!("CARGO_PKG_VERSION")),
-        ));
-    }
-    for (name, page) in pages {
-        let path = dir.join(format!("{name}.1"));
-        let mut text = Vec::new();
-        if let Err(e) = clap_mangen::Man::new(page).render(&mut text) {
-            return fail(&path, e);
-        }
-        if let Err(e) = std::fs::write(&path, text) {
-            return fail(&path, e);
+    match archgate::install::write_man_pages(&cli_command(), dir) {
+        Ok(_) => Exit::Pass,
+        Err(e) => {
+            say(format_args!("{e}"));
+            Exit::Undecided
         }
     }
-    Exit::Pass
 }
 
 /// A repeated single-value flag takes its last value, as pflag (buildx)
@@ -326,6 +390,7 @@ fn main() -> ExitCode {
         Command::Lint(args) => run_lint(args),
         Command::Completions { shell } => run_completions(shell),
         Command::Man { dir } => run_man(&dir),
+        Command::Install(args) => run_install(args),
         // Exit at once, whatever still runs: the daemon waits for the
         // process, and the Return has gone.
         Command::Frontend => std::process::exit(archgate::frontend_cmd::serve()),
@@ -369,9 +434,13 @@ fn init_tracing(debug: bool) {
         tracing_subscriber::EnvFilter::try_from_env("ARCHGATE_LOG")
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"))
     };
+    // Colours only for a terminal, and never with NO_COLOR (no escape
+    // codes in CI logs and files).
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .try_init();
 }
 

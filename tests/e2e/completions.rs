@@ -1,6 +1,6 @@
-//! `archgate completions SHELL` and `archgate man DIR`, run as a user runs
-//! them: bash loads the completion script and completes a real command
-//! line; `man` renders every page.
+//! `archgate completions SHELL`, `archgate man DIR` and `archgate install`,
+//! run as a user runs them: bash loads the completion script and completes a
+//! real command line; `man` renders every page; the installed binary runs.
 
 use crate::common;
 use common::Archgate;
@@ -79,21 +79,7 @@ fn man_pages_render_with_man() {
         ("archgate-lint", "--platform"),
         ("archgate-completions", "powershell"),
     ] {
-        let path = out.join(format!("{page}.1"));
-        let shown = Command::new("man")
-            .arg("-l")
-            .arg(&path)
-            .env("MANPAGER", "cat")
-            .env("MANWIDTH", "200")
-            .env("LANG", "C.UTF-8")
-            .output()
-            .expect("man -l");
-        assert!(
-            shown.status.success(),
-            "{page}: {}",
-            String::from_utf8_lossy(&shown.stderr)
-        );
-        let text = String::from_utf8_lossy(&shown.stdout).replace('\u{2010}', "-");
+        let text = man_text(&out.join(format!("{page}.1")));
         assert!(text.contains("NAME"), "{page}:\n{text}");
         assert!(text.contains(needle), "{page}: {needle:?}\n{text}");
     }
@@ -102,4 +88,115 @@ fn man_pages_render_with_man() {
     let run = Archgate::new(&["man", "/proc/archgate-man"]).run();
     assert_eq!(run.code, 2, "{run}");
     assert!(run.stderr.contains("/proc/archgate-man"), "{run}");
+}
+
+/// `man -l PAGE` as text.
+fn man_text(path: &std::path::Path) -> String {
+    let shown = Command::new("man")
+        .arg("-l")
+        .arg(path)
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "200")
+        .env("LANG", "C.UTF-8")
+        .output()
+        .expect("man -l");
+    assert!(
+        shown.status.success(),
+        "{}: {}",
+        path.display(),
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    String::from_utf8_lossy(&shown.stdout).replace('\u{2010}', "-")
+}
+
+#[test]
+fn install_puts_the_binary_pages_completions_and_plugin_in_place() {
+    let dir = common::tmp();
+    let prefix = dir.path().join("prefix");
+    let docker = dir.path().join("docker");
+    let run = Archgate::new(&["install", "--prefix"])
+        .args(&[prefix.display().to_string()])
+        .args(&["--docker-config", &docker.display().to_string()])
+        .env("PATH", "/usr/bin:/bin")
+        .run();
+    assert_eq!(run.code, 0, "{run}");
+    let bin = prefix.join("bin/archgate");
+    let plugin = docker.join("cli-plugins/docker-archgate");
+    let listed: Vec<&str> = run.stdout.lines().collect();
+    for want in [
+        bin.clone(),
+        prefix.join("share/bash-completion/completions/archgate"),
+        prefix.join("share/zsh/site-functions/_archgate"),
+        prefix.join("share/fish/vendor_completions.d/archgate.fish"),
+        prefix.join("share/man/man1/archgate-install.1"),
+        plugin.clone(),
+    ] {
+        assert!(
+            listed.contains(&want.to_str().unwrap()),
+            "{}\n{run}",
+            want.display()
+        );
+        assert!(want.exists(), "{}", want.display());
+    }
+    // The prefix is not on this PATH: said on stderr, still a success.
+    assert!(run.stderr.contains("is not on PATH"), "{run}");
+
+    // The installed copy is this binary and runs; the plugin names it.
+    let version = Command::new(&bin).arg("--version").output().unwrap();
+    let ours = Archgate::new(&["--version"]).run();
+    assert_eq!(String::from_utf8_lossy(&version.stdout), ours.stdout);
+    assert_eq!(std::fs::read_link(&plugin).unwrap(), bin);
+
+    // The installed bash script completes, the installed pages render.
+    let script =
+        std::fs::read_to_string(prefix.join("share/bash-completion/completions/archgate")).unwrap();
+    assert_eq!(bash_completes(&script, &["ins"]), ["install"]);
+    let page = man_text(&prefix.join("share/man/man1/archgate-install.1"));
+    assert!(page.contains("--docker-config"), "{page}");
+
+    // Again, from the installed binary itself: nothing breaks, same files.
+    let again = Command::new(&bin)
+        .args(["install", "--no-man", "--no-completions", "--prefix"])
+        .arg(&prefix)
+        .arg("--docker-config")
+        .arg(&docker)
+        .output()
+        .unwrap();
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout)
+            .lines()
+            .collect::<Vec<_>>(),
+        [bin.to_str().unwrap(), plugin.to_str().unwrap()]
+    );
+    let version = Command::new(&bin).arg("--version").output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&version.stdout), ours.stdout);
+
+    // A prefix that cannot be made: one line naming it, exit 2.
+    let run = Archgate::new(&[
+        "install",
+        "--no-docker-plugin",
+        "--prefix",
+        "/proc/archgate",
+    ])
+    .run();
+    assert_eq!(run.code, 2, "{run}");
+    assert!(run.stderr.contains("/proc/archgate/bin"), "{run}");
+    assert_eq!(run.stderr.lines().count(), 1, "{run}");
+}
+
+#[test]
+fn version_names_the_commit() {
+    let run = Archgate::new(&["--version"]).run();
+    assert_eq!(run.code, 0, "{run}");
+    // Debug builds (the tests) record no commit; scripts/release checks
+    // that its binaries name theirs.
+    assert_eq!(
+        run.stdout.trim(),
+        format!("archgate {} (commit unknown)", env!("CARGO_PKG_VERSION"))
+    );
 }

@@ -355,3 +355,26 @@ fn corpus_linted_as_labelled(dir: &str, min_files: usize, min_matched: usize) {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     assert!(matched >= min_matched, "{matched} findings matched");
 }
+
+/// The demo's Dockerfiles (scripts/demo) say what the README says they do:
+/// the broken one is flagged on its GOARCH line, the fixed one is clean.
+#[test]
+fn the_demo_dockerfiles_lint_as_the_demo_expects() {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo");
+    let bad = demo.join("Dockerfile");
+    let r = Archgate::new(&["lint", bad.to_str().unwrap()]).run();
+    assert_eq!(r.code, 1, "{r}");
+    let line = std::fs::read_to_string(&bad)
+        .unwrap()
+        .lines()
+        .position(|l| l.starts_with("RUN ") && l.contains("GOARCH=amd64"))
+        .expect("the demo's GOARCH line")
+        + 1;
+    assert!(
+        r.stdout
+            .contains(&format!("Dockerfile:{line}: error FixedGoArch")),
+        "{r}"
+    );
+    let r = Archgate::new(&["lint", demo.join("Dockerfile.fixed").to_str().unwrap()]).run();
+    assert_eq!(r.code, 0, "{r}");
+}

@@ -1,0 +1,299 @@
+//! `archgate install`, `archgate man` and `archgate completions`: what a
+//! downloaded binary needs to be where users look for it. Everything here is
+//! generated from the command line's own clap definitions (passed in by the
+//! binary), so pages and completions never drift from the parser.
+//!
+//! The layout follows what distributions and the tools' own search paths
+//! expect under a prefix:
+//! - `bin/archgate`;
+//! - `share/man/man1/archgate*.1` (man's `MANPATH` derives it from `bin/`);
+//! - `share/bash-completion/completions/archgate` (bash-completion's lazy
+//!   loader looks there for each dir of `XDG_DATA_DIRS`, and `~/.local/share`);
+//! - `share/zsh/site-functions/_archgate` (zsh's `fpath` default for
+//!   `/usr/local`, or added by the user);
+//! - `share/fish/vendor_completions.d/archgate.fish` (fish's
+//!   `__fish_vendor_completionsdirs`, from `XDG_DATA_DIRS`);
+//! - and the Docker CLI plugin `docker-archgate` in the docker config dir's
+//!   `cli-plugins/` (docker/cli `cli-plugins/manager`: the user plugin dir),
+//!   a symlink to `bin/archgate`, so `docker archgate ...` runs it.
+
+use std::path::{Path, PathBuf};
+
+/// What failed, on which path.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {source}", path.display())]
+pub struct InstallError {
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+fn at(path: &Path) -> impl FnOnce(std::io::Error) -> InstallError + '_ {
+    move |source| InstallError {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The man pages: `archgate.1` and one per visible subcommand
+/// (`archgate-build.1`, ...), as (file name, roff text).
+pub fn man_pages(cmd: &clap::Command) -> std::io::Result<Vec<(String, Vec<u8>)>> {
+    let mut pages = vec![("archgate".to_string(), cmd.clone())];
+    for sub in cmd.get_subcommands().filter(|c| !c.is_hide_set()) {
+        let name = format!("archgate-{}", sub.get_name());
+        let version = cmd.get_version().unwrap_or_default().to_string();
+        pages.push((name.clone(), sub.clone().name(name).version(version)));
+    }
+    pages
+        .into_iter()
+        .map(|(name, page)| {
+            let mut text = Vec::new();
+            clap_mangen::Man::new(page).render(&mut text)?;
+            Ok((format!("{name}.1"), text))
+        })
+        .collect()
+}
+
+/// The completion script for `shell`.
+pub fn completion(cmd: &clap::Command, shell: clap_complete::Shell) -> Vec<u8> {
+    let mut cmd = cmd.clone();
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "archgate", &mut out);
+    out
+}
+
+/// Write the man pages into `dir` (created); the paths written.
+pub fn write_man_pages(cmd: &clap::Command, dir: &Path) -> Result<Vec<PathBuf>, InstallError> {
+    std::fs::create_dir_all(dir).map_err(at(dir))?;
+    let pages = man_pages(cmd).map_err(at(dir))?;
+    let mut written = Vec::new();
+    for (name, text) in pages {
+        let path = dir.join(name);
+        replace_file(&path, &text)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// What `archgate install` does.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// `bin/`, `share/` go under it.
+    pub prefix: PathBuf,
+    /// The docker CLI's config dir (`$DOCKER_CONFIG`, else `~/.docker`);
+    /// `None`: no Docker CLI plugin.
+    pub docker_config: Option<PathBuf>,
+    pub completions: bool,
+    pub man: bool,
+}
+
+/// Where the completion script of each shell goes under a prefix.
+const COMPLETIONS: &[(clap_complete::Shell, &str)] = &[
+    (
+        clap_complete::Shell::Bash,
+        "share/bash-completion/completions/archgate",
+    ),
+    (
+        clap_complete::Shell::Zsh,
+        "share/zsh/site-functions/_archgate",
+    ),
+    (
+        clap_complete::Shell::Fish,
+        "share/fish/vendor_completions.d/archgate.fish",
+    ),
+];
+
+/// Install the running binary `exe` as the plan says; the paths written, in
+/// order. Every file is written to a temporary name beside its place and
+/// renamed over it, so a running `archgate` is never truncated and a
+/// failure leaves the old file whole.
+pub fn install(cmd: &clap::Command, exe: &Path, plan: &Plan) -> Result<Vec<PathBuf>, InstallError> {
+    let mut written = Vec::new();
+    let bin_dir = plan.prefix.join("bin");
+    std::fs::create_dir_all(&bin_dir).map_err(at(&bin_dir))?;
+    let bin = bin_dir.join("archgate");
+    if !same_file(exe, &bin) {
+        let tmp = bin_dir.join(".archgate.install");
+        std::fs::copy(exe, &tmp).map_err(at(exe))?;
+        set_mode(&tmp, 0o755)?;
+        std::fs::rename(&tmp, &bin).map_err(at(&bin))?;
+    }
+    written.push(bin.clone());
+    if plan.completions {
+        for (shell, rel) in COMPLETIONS {
+            let path = plan.prefix.join(rel);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(at(parent))?;
+            }
+            replace_file(&path, &completion(cmd, *shell))?;
+            written.push(path);
+        }
+    }
+    if plan.man {
+        written.extend(write_man_pages(cmd, &plan.prefix.join("share/man/man1"))?);
+    }
+    if let Some(config) = &plan.docker_config {
+        let dir = config.join("cli-plugins");
+        std::fs::create_dir_all(&dir).map_err(at(&dir))?;
+        let plugin = dir.join("docker-archgate");
+        // The symlink names the installed binary absolutely: the docker CLI
+        // runs the plugin from anywhere.
+        let target = std::path::absolute(&bin).map_err(at(&bin))?;
+        let tmp = dir.join(".docker-archgate.install");
+        let _ = std::fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(&target, &tmp).map_err(at(&tmp))?;
+        std::fs::rename(&tmp, &plugin).map_err(at(&plugin))?;
+        written.push(plugin);
+    }
+    Ok(written)
+}
+
+/// Is `a` the same file as `b` (installing the installed binary again)?
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+fn set_mode(path: &Path, mode: u32) -> Result<(), InstallError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(at(path))
+}
+
+/// Write `text` to a temporary file beside `path` and rename it over `path`.
+fn replace_file(path: &Path, text: &[u8]) -> Result<(), InstallError> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.install"));
+    std::fs::write(&tmp, text).map_err(at(&tmp))?;
+    set_mode(&tmp, 0o644)?;
+    std::fs::rename(&tmp, path).map_err(at(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd() -> clap::Command {
+        clap::Command::new("archgate")
+            .version("9.9.9 (commit abc)")
+            .about("the tool")
+            .subcommand(clap::Command::new("check").about("check images"))
+            .subcommand(clap::Command::new("frontend").hide(true))
+    }
+
+    fn tmp() -> tempfile::TempDir {
+        tempfile::tempdir().unwrap()
+    }
+
+    #[test]
+    fn man_pages_cover_visible_subcommands_only() {
+        let pages = man_pages(&cmd()).unwrap();
+        let names: Vec<&str> = pages.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["archgate.1", "archgate-check.1"]);
+        let check = String::from_utf8_lossy(&pages[1].1);
+        assert!(check.contains("archgate\\-check"), "{check}");
+        assert!(check.contains("9.9.9"), "{check}");
+    }
+
+    #[test]
+    fn install_lays_out_the_prefix_and_the_plugin() {
+        let dir = tmp();
+        let exe = dir.path().join("downloaded");
+        std::fs::write(&exe, b"\x7fELF binary").unwrap();
+        let plan = Plan {
+            prefix: dir.path().join("prefix"),
+            docker_config: Some(dir.path().join("docker")),
+            completions: true,
+            man: true,
+        };
+        let written = install(&cmd(), &exe, &plan).unwrap();
+        let rel: Vec<String> = written
+            .iter()
+            .map(|p| p.strip_prefix(dir.path()).unwrap().display().to_string())
+            .collect();
+        assert_eq!(
+            rel,
+            [
+                "prefix/bin/archgate",
+                "prefix/share/bash-completion/completions/archgate",
+                "prefix/share/zsh/site-functions/_archgate",
+                "prefix/share/fish/vendor_completions.d/archgate.fish",
+                "prefix/share/man/man1/archgate.1",
+                "prefix/share/man/man1/archgate-check.1",
+                "docker/cli-plugins/docker-archgate",
+            ]
+        );
+        let bin = dir.path().join("prefix/bin/archgate");
+        assert_eq!(std::fs::read(&bin).unwrap(), b"\x7fELF binary");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&bin).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
+        let link =
+            std::fs::read_link(dir.path().join("docker/cli-plugins/docker-archgate")).unwrap();
+        assert!(link.is_absolute(), "{}", link.display());
+        assert_eq!(
+            std::fs::canonicalize(&link).unwrap(),
+            std::fs::canonicalize(&bin).unwrap()
+        );
+        // Nothing temporary is left.
+        for d in ["prefix/bin", "docker/cli-plugins", "prefix/share/man/man1"] {
+            for e in std::fs::read_dir(dir.path().join(d)).unwrap() {
+                let name = e.unwrap().file_name();
+                assert!(!name.to_string_lossy().ends_with(".install"), "{name:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn installing_the_installed_binary_again_keeps_it_and_replaces_the_rest() {
+        let dir = tmp();
+        let exe = dir.path().join("downloaded");
+        std::fs::write(&exe, b"v1").unwrap();
+        let plan = Plan {
+            prefix: dir.path().to_path_buf(),
+            docker_config: Some(dir.path().join("docker")),
+            completions: false,
+            man: false,
+        };
+        install(&cmd(), &exe, &plan).unwrap();
+        let bin = dir.path().join("bin/archgate");
+        // Run from its installed place: the same file, kept as it is.
+        let again = install(&cmd(), &bin, &plan).unwrap();
+        assert_eq!(again.len(), 2);
+        assert_eq!(std::fs::read(&bin).unwrap(), b"v1");
+        // A new download replaces it (and an old plugin file of any kind).
+        std::fs::write(&exe, b"v2").unwrap();
+        let plugin = dir.path().join("docker/cli-plugins/docker-archgate");
+        std::fs::remove_file(&plugin).unwrap();
+        std::fs::write(&plugin, b"an old copy").unwrap();
+        install(&cmd(), &exe, &plan).unwrap();
+        assert_eq!(std::fs::read(&bin).unwrap(), b"v2");
+        assert_eq!(std::fs::read(&plugin).unwrap(), b"v2");
+    }
+
+    #[test]
+    fn a_prefix_that_cannot_be_made_names_the_path() {
+        let dir = tmp();
+        let exe = dir.path().join("downloaded");
+        std::fs::write(&exe, b"x").unwrap();
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"").unwrap();
+        let plan = Plan {
+            prefix: file.join("sub"),
+            docker_config: None,
+            completions: false,
+            man: false,
+        };
+        let e = install(&cmd(), &exe, &plan).unwrap_err();
+        assert_eq!(e.path, file.join("sub/bin"));
+        assert!(
+            e.to_string()
+                .starts_with(&format!("{}: ", file.join("sub/bin").display())),
+            "{e}"
+        );
+    }
+}
