@@ -32,4 +32,5 @@ mod provenance;
 mod redteam;
 mod registry;
 mod resolve;
+mod sarif_file;
 mod unpack;
