@@ -7,6 +7,7 @@
 
 mod common;
 
+mod action;
 mod arch;
 mod build_cache;
 mod build_docker20;
