@@ -160,4 +160,14 @@ fn a_failed_build_gate_writes_its_sarif() {
     let r = &sarif["runs"][0]["results"][0];
     assert_eq!(r["properties"]["platform"], "linux/amd64", "{r:#}");
     assert_eq!(r["level"], "error", "{r:#}");
+    // The instruction that wrote the program: a file location, which code
+    // scanning needs.
+    let loc = &r["locations"][0]["physicalLocation"];
+    assert!(
+        loc["artifactLocation"]["uri"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("Dockerfile")),
+        "{r:#}"
+    );
+    assert_eq!(loc["region"]["startLine"], 2, "{r:#}");
 }
