@@ -1235,3 +1235,39 @@ fn the_action_scripts_are_shellcheck_clean() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_failed_build_annotates_the_dockerfile_line_and_uploads_its_sarif() {
+    let runner = Runner::new();
+    let files = tmp();
+    let release = good_release(files.path());
+    // The workspace is the build context: an arm64 program for linux/amd64.
+    let ctx = common::buildenv::app_context("arm64");
+    for f in ["Dockerfile", "app"] {
+        std::fs::copy(ctx.join(f), runner.workspace().join(f)).unwrap();
+    }
+    let addr = common::buildenv::env().get("ARCHGATE_BUILDKIT_ADDR");
+    let args = format!("--addr {addr}\n--platform linux/amd64\n--progress plain\n.");
+    let base = format!("{}/rel", release.url);
+    let run = runner.run(&[
+        ("command", "build"),
+        ("args", args.as_str()),
+        ("version", "v0.1.0"),
+        ("base-url", base.as_str()),
+        ("sarif", "true"),
+    ]);
+    assert_eq!(run.outputs["exit-code"], "1", "{run}");
+    let line = run
+        .step(RUN)
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("::error "))
+        .unwrap_or_else(|| panic!("no annotation\n{run}"))
+        .to_string();
+    assert!(line.contains("file=./Dockerfile,line=2,"), "{line}");
+    assert!(line.contains("arch-mismatch"), "{line}");
+    let sarif = &run.outputs["sarif-file"];
+    assert_eq!(sarif_rule_ids(sarif, &run), ["arch-mismatch"]);
+    assert_eq!(&run.step(UPLOAD).with["sarif_file"], sarif);
+    assert_eq!(run.step(FINISH).code, 1, "{run}");
+}
