@@ -11,6 +11,9 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 need GITHUB_OUTPUT GITHUB_PATH RUNNER_OS RUNNER_ARCH RUNNER_TEMP
+for tool in curl sha256sum; do
+	command -v "$tool" >/dev/null || error "this runner has no $tool, which installing archgate needs"
+done
 
 case "$RUNNER_OS/$RUNNER_ARCH" in
 Linux/X64) arch=amd64 ;;
