@@ -221,6 +221,10 @@ struct BuildArgs {
     /// Report format
     #[arg(long, value_enum, default_value = "human")]
     format: report::Format,
+    /// Also write the report as SARIF 2.1.0 to FILE (whatever --format
+    /// says; written whenever there is a report, a failed gate included)
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["call", "check"])]
+    sarif: Option<std::path::PathBuf>,
     /// Fail (exit 1) on warnings and skipped platforms too
     #[arg(long)]
     strict: bool,
@@ -320,6 +324,10 @@ struct LintArgs {
     /// Output format
     #[arg(long, value_enum, default_value = "human")]
     format: report::Format,
+    /// Also write the report as SARIF 2.1.0 to FILE (whatever --format
+    /// says; written whenever there is a report, a failed gate included)
+    #[arg(long, value_name = "FILE")]
+    sarif: Option<std::path::PathBuf>,
     /// Fail (exit 1) on warnings too
     #[arg(long)]
     strict: bool,
@@ -340,6 +348,10 @@ struct CheckArgs {
     /// Output format
     #[arg(long, value_enum, default_value = "human")]
     format: report::Format,
+    /// Also write the report as SARIF 2.1.0 to FILE (whatever --format
+    /// says; written whenever there is a report, a failed gate included)
+    #[arg(long, value_name = "FILE")]
+    sarif: Option<std::path::PathBuf>,
     /// Fail (exit 1) on warnings and skipped platforms too
     #[arg(long)]
     strict: bool,
@@ -447,6 +459,9 @@ fn init_tracing(debug: bool) {
 /// `archgate check`: check every image, one line on stderr for each that
 /// could not be checked, the report on stdout.
 fn run_check(args: CheckArgs) -> Exit {
+    if sarif_refused(args.sarif.as_deref()) {
+        return Exit::Undecided;
+    }
     let req = check::command::Request {
         images: args.images,
         platforms: args.platform,
@@ -470,7 +485,10 @@ fn run_check(args: CheckArgs) -> Exit {
         }
     });
     match report {
-        Ok(report) => print_report(&report, args.format, args.strict, false),
+        Ok(report) => {
+            let exit = print_report(&report, args.format, args.strict, false);
+            keep_sarif(args.sarif.as_deref(), &report, exit)
+        }
         Err(e) => {
             say(format_args!("{e}"));
             Exit::Undecided
@@ -480,6 +498,9 @@ fn run_check(args: CheckArgs) -> Exit {
 
 /// `archgate lint`: every Dockerfile named, the report on stdout.
 fn run_lint(args: LintArgs) -> Exit {
+    if sarif_refused(args.sarif.as_deref()) {
+        return Exit::Undecided;
+    }
     let mut paths = args.files;
     paths.extend(args.paths);
     let req = archgate::lint::Request {
@@ -503,12 +524,20 @@ fn run_lint(args: LintArgs) -> Exit {
         }
     }
     let text = archgate::lint::output::render(&report, args.format);
-    match report::write(&mut std::io::stdout().lock(), &text) {
+    let exit = match report::write(&mut std::io::stdout().lock(), &text) {
         Ok(()) => report.exit(args.strict),
         Err(e) => {
             say(format_args!("writing the report: {e}"));
             Exit::Undecided
         }
+    };
+    match &args.sarif {
+        Some(path) => write_sarif(
+            path,
+            &archgate::lint::output::render(&report, report::Format::Sarif),
+            exit,
+        ),
+        None => exit,
     }
 }
 
@@ -519,6 +548,9 @@ fn run_build(args: BuildArgs) -> Exit {
     use archgate::buildkit::progress::{Progress, ProgressMode};
     use archgate::buildkit::{BuilderFlags, TlsOptions};
 
+    if sarif_refused(args.sarif.as_deref()) {
+        return Exit::Undecided;
+    }
     // `-q` as buildx: quiet progress, only the image ID on stdout.
     let progress_mode = match (args.quiet, args.progress) {
         (false, mode) => mode,
@@ -634,6 +666,7 @@ fn run_build(args: BuildArgs) -> Exit {
     } else {
         print_report(&report, args.format, args.strict, on_stderr)
     };
+    let exit = keep_sarif(args.sarif.as_deref(), &report, exit);
     if exit == Exit::GateFailed {
         say(format_args!("the gate failed: nothing was exported"));
     } else if exit == Exit::Pass && !exported {
@@ -658,6 +691,49 @@ fn print_called(called: &archgate::build_cmd::call::Rendered) -> Exit {
         Exit::GateFailed
     } else {
         Exit::Pass
+    }
+}
+
+/// `--sarif FILE`: what would stop writing FILE afterwards stops the
+/// command before it starts (one line, exit 2).
+fn sarif_refused(path: Option<&std::path::Path>) -> bool {
+    let Some(path) = path else { return false };
+    match report::file::unwritable(path) {
+        Some(reason) => {
+            say(format_args!(
+                "invalid --sarif {:?}: {reason}",
+                path.display().to_string()
+            ));
+            true
+        }
+        None => false,
+    }
+}
+
+/// `--sarif FILE` for `check` and `build`: `report` as SARIF in FILE.
+fn keep_sarif(path: Option<&std::path::Path>, report: &Report, exit: Exit) -> Exit {
+    match path {
+        Some(path) => write_sarif(
+            path,
+            &report::render(report, report::Format::Sarif, false),
+            exit,
+        ),
+        None => exit,
+    }
+}
+
+/// Write the SARIF `text` to `path`; the run ends with `exit` unless the
+/// report could not be kept (exit 2, as for a report lost on stdout).
+fn write_sarif(path: &std::path::Path, text: &str, exit: Exit) -> Exit {
+    match report::file::write(path, text) {
+        Ok(()) => exit,
+        Err(e) => {
+            say(format_args!(
+                "writing the SARIF report to {}: {e}",
+                path.display()
+            ));
+            Exit::Undecided
+        }
     }
 }
 

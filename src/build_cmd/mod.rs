@@ -258,22 +258,13 @@ pub(crate) fn read_regular(path: &std::path::Path, max: u64) -> Result<Vec<u8>, 
 /// would fail then (a missing folder, something else than a file in the
 /// way) is refused before anything is built.
 fn check_output_file(flag: &'static str, path: &std::path::Path) -> Result<(), ExecError> {
-    let refuse = |reason: String| {
-        ExecError::Options(OptionsError::Flag {
+    match crate::report::file::unwritable(path) {
+        Some(reason) => Err(ExecError::Options(OptionsError::Flag {
             flag,
             value: path.display().to_string(),
             reason,
-        })
-    };
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if !m.is_file() => return Err(refuse("exists and is not a regular file".into())),
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(refuse(e.to_string())),
-    }
-    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        Some(dir) if !dir.is_dir() => Err(refuse(format!("{} is not a folder", dir.display()))),
-        _ => Ok(()),
+        })),
+        None => Ok(()),
     }
 }
 

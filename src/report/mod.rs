@@ -3,6 +3,7 @@
 //! The one idea: the JSON contract is the `inspect::verdict` types serialised
 //! as they are, and every other format is a view of that same `Report`.
 
+pub mod file;
 pub mod human;
 pub mod machine;
 

@@ -7,6 +7,7 @@
 
 mod common;
 
+mod action;
 mod arch;
 mod build_cache;
 mod build_docker20;
@@ -32,4 +33,5 @@ mod provenance;
 mod redteam;
 mod registry;
 mod resolve;
+mod sarif_file;
 mod unpack;
