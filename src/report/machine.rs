@@ -114,20 +114,36 @@ pub(crate) fn sarif_uri(path: &str) -> String {
 }
 
 /// A platform's SARIF location: the image and platform, and the Dockerfile
-/// line when the report names one.
+/// line when the report names one, else the image itself.
 fn location(image: &str, p: &PlatformReport) -> Value {
-    let mut loc = json!({"logicalLocations": [{
-        "name": p.platform,
-        "fullyQualifiedName": format!("{image}@{}", p.platform),
-        "kind": "resource"
-    }]});
-    if let Some((file, line, end_line)) = p.source.as_ref().and_then(|s| s.dockerfile_line()) {
-        loc["physicalLocation"] = json!({
+    let physical = match p.source.as_ref().and_then(|s| s.dockerfile_line()) {
+        Some((file, line, end_line)) => json!({
             "artifactLocation": {"uri": sarif_uri(file)},
             "region": {"startLine": line, "endLine": end_line},
-        });
-    }
-    loc
+        }),
+        None => image_location(image),
+    };
+    json!({
+        "physicalLocation": physical,
+        "logicalLocations": [{
+            "name": p.platform,
+            "fullyQualifiedName": format!("{image}@{}", p.platform),
+            "kind": "resource"
+        }]
+    })
+}
+
+/// The physical location of a finding no Dockerfile line explains: the
+/// image, as its reference (transport prefix dropped), line 1. GitHub code
+/// scanning refuses a whole SARIF upload when one result has no physical
+/// location (github/codeql-action upload-sarif's validation), and image
+/// scanners report an image this way.
+fn image_location(image: &str) -> Value {
+    let name = image.strip_prefix("docker://").unwrap_or(image);
+    json!({
+        "artifactLocation": {"uri": sarif_uri(name)},
+        "region": {"startLine": 1},
+    })
 }
 
 /// SARIF 2.1.0 log.
@@ -152,11 +168,14 @@ pub fn sarif(report: &Report) -> String {
             "ruleId": c.reason.as_str(),
             "level": level(c.verdict),
             "message": {"text": file_text(image, p, c)},
-            "locations": [{"logicalLocations": [{
-                "name": c.path,
-                "fullyQualifiedName": format!("{image}@{}:{}", p.platform, c.path),
-                "kind": "resource"
-            }]}],
+            "locations": [{
+                "physicalLocation": image_location(image),
+                "logicalLocations": [{
+                    "name": c.path,
+                    "fullyQualifiedName": format!("{image}@{}:{}", p.platform, c.path),
+                    "kind": "resource"
+                }]
+            }],
             "properties": {"image": image, "platform": p.platform, "role": "file", "file": c.path}
         }));
     }
@@ -165,6 +184,7 @@ pub fn sarif(report: &Report) -> String {
             "ruleId": "image-unreadable",
             "level": "error",
             "message": {"text": format!("{}: {}", i.image, i.error.as_deref().unwrap_or(""))},
+            "locations": [{"physicalLocation": image_location(&i.image)}],
         }));
     }
     let log = json!({
@@ -335,9 +355,10 @@ mod tests {
     }
 
     /// `archgate check` without the Dockerfile names the history entry:
-    /// no file or line anywhere, the instruction in every format.
+    /// no Dockerfile line anywhere (SARIF's location is the image), the
+    /// instruction in every format.
     #[test]
-    fn a_history_source_has_no_location_but_is_named() {
+    fn a_history_source_has_no_dockerfile_location_but_is_named() {
         let mut r = report();
         r.images[0].platforms[0].source = Some(crate::inspect::verdict::SourceLine {
             file: None,
@@ -362,8 +383,9 @@ mod tests {
         );
         let v: Value = serde_json::from_str(&sarif(&r)).unwrap();
         let res = &v["runs"][0]["results"][0];
-        assert!(
-            res["locations"][0].get("physicalLocation").is_none(),
+        assert_eq!(
+            res["locations"][0]["physicalLocation"],
+            json!({"artifactLocation": {"uri": sarif_uri(&r.images[0].image)}, "region": {"startLine": 1}}),
             "{res}"
         );
         assert_eq!(

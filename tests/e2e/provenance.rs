@@ -186,7 +186,17 @@ fn without_the_dockerfile_the_history_names_the_instruction() {
         let sarif = check(&archive, "sarif");
         let v: Value = serde_json::from_str(&sarif.stdout).expect("sarif");
         let loc = &v["runs"][0]["results"][0]["locations"][0];
-        assert!(loc.get("physicalLocation").is_none(), "{sarif}");
+        // No Dockerfile line: the location is the image itself (code
+        // scanning takes no result without a physical location).
+        assert_eq!(loc["physicalLocation"]["region"]["startLine"], 1, "{sarif}");
+        assert!(
+            !loc["physicalLocation"]["artifactLocation"]["uri"]
+                .as_str()
+                .unwrap_or_default()
+                .to_ascii_lowercase()
+                .contains("dockerfile"),
+            "{sarif}"
+        );
         assert_eq!(loc["logicalLocations"][0]["name"], "linux/arm64", "{sarif}");
     }
 }
