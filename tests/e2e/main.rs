@@ -28,6 +28,7 @@ mod hostile;
 mod inputs;
 mod kernel_exec;
 mod lint;
+mod plugin;
 mod provenance;
 mod redteam;
 mod registry;

@@ -66,10 +66,18 @@ fn docker(
     engine: Option<&EngineHost>,
     env: &Environment,
 ) -> (Command, Vec<String>) {
-    let mut cmd = Command::new("docker");
+    // As the plugin, the docker CLI that runs archgate (its config dir and
+    // contexts are the ones archgate reads).
+    let mut cmd = match &env.docker_cli {
+        Some(cli) => Command::new(cli),
+        None => Command::new("docker"),
+    };
     if let Some(path) = &env.path {
         // Also where `docker` itself is looked up.
         cmd.env("PATH", path);
+    }
+    if let Some(dir) = &env.docker_config {
+        cmd.env("DOCKER_CONFIG", dir);
     }
     let mut shown = vec!["docker".to_string()];
     if let Some(ctx) = context {
