@@ -50,9 +50,9 @@ pub struct Environment {
     /// The docker CLI's `--tlscacert/--tlscert/--tlskey` (archgate as its
     /// plugin): each replaces that file of `DOCKER_CERT_PATH`.
     pub docker_tls_files: TlsOptions,
-    /// The docker CLI that runs archgate as its plugin
-    /// (`DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND`), the `docker` to run for
-    /// `docker-container://` builders; else `docker` on `PATH`.
+    /// The docker CLI that runs archgate as its plugin (`plugin`), the
+    /// `docker` to run for `docker-container://` builders; else `docker` on
+    /// `PATH`.
     pub docker_cli: Option<PathBuf>,
     pub home: Option<PathBuf>,
     /// `PATH` for the `docker` CLI that `docker-container://` runs.
@@ -80,8 +80,7 @@ impl Environment {
             docker_tls_verify: var("DOCKER_TLS_VERIFY").is_some(),
             docker_cert_path: path("DOCKER_CERT_PATH"),
             docker_tls_files: TlsOptions::default(),
-            // docker/cli cli-plugins/manager/manager.go `ReexecEnvvar`
-            docker_cli: path("DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND"),
+            docker_cli: None,
             home: path("HOME"),
             path: std::env::var_os("PATH").filter(|p| !p.is_empty()),
         };

@@ -30,6 +30,9 @@ pub const BINARY: &str = "docker-archgate";
 /// What the CLI runs to list a plugin (metadata.go
 /// `MetadataSubcommandName`).
 const METADATA_COMMAND: &str = "docker-cli-plugin-metadata";
+/// The command that ran the docker CLI, set for its plugins so they can run
+/// it again (docker/cli cli-plugins/manager/manager.go `ReexecEnvvar`).
+const REEXEC_ENV: &str = "DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND";
 /// The socket the CLI closes to ask its plugin to stop (docker/cli
 /// cli-plugins/socket/socket.go `EnvKey`).
 const SOCKET_ENV: &str = "DOCKER_CLI_PLUGIN_SOCKET";
@@ -85,9 +88,13 @@ static FLAGS: OnceLock<GlobalFlags> = OnceLock::new();
 
 /// Lay the docker CLI's options (when archgate runs as its plugin) over an
 /// environment snapshot, as the CLI's flags win over its environment.
+/// The `docker` it runs is then the CLI that ran it (on no other `PATH`).
 pub(crate) fn overlay(env: &mut Environment) {
     if let Some(flags) = FLAGS.get() {
         flags.apply(env);
+        env.docker_cli = std::env::var_os(REEXEC_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
     }
 }
 
@@ -767,5 +774,34 @@ mod tests {
         assert!(env.docker_tls_verify);
         assert_eq!(env.docker_tls_files.ca_cert, Some(PathBuf::from("/ca")));
         assert_eq!(env.docker_tls_files.cert, None);
+    }
+
+    #[test]
+    fn tls_file_options_replace_the_cert_path_files_of_the_engine() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["ca.pem", "cert.pem", "key.pem"] {
+            std::fs::write(dir.path().join(f), "x").unwrap();
+        }
+        let mut env = Environment {
+            docker_cert_path: Some(dir.path().into()),
+            ..Default::default()
+        };
+        let flags = run(&[
+            "--tlsverify",
+            "--tlscert",
+            "/mine/cert.pem",
+            "-H",
+            "tcp://10.0.0.1:2376",
+            "archgate",
+        ])
+        .flags;
+        flags.apply(&mut env);
+        let engine = crate::docker::current_engine(&env).unwrap();
+        let crate::docker::EngineHost::Tcp { tls: Some(tls), .. } = engine else {
+            panic!("expected a TLS engine, got {engine:?}");
+        };
+        assert_eq!(tls.ca_cert, Some(dir.path().join("ca.pem")));
+        assert_eq!(tls.cert, Some(PathBuf::from("/mine/cert.pem")));
+        assert_eq!(tls.key, Some(dir.path().join("key.pem")));
     }
 }

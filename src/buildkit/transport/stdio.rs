@@ -251,3 +251,28 @@ impl StderrLog {
             .join("; ")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_is_the_plugin_hosts_cli_with_the_config_dir_of_the_snapshot() {
+        let env = Environment {
+            docker_cli: Some("/opt/docker/bin/docker".into()),
+            docker_config: Some("/cfg".into()),
+            ..Default::default()
+        };
+        let (cmd, shown) = docker(Some("ctx"), None, &env);
+        let std = cmd.as_std();
+        assert_eq!(std.get_program(), "/opt/docker/bin/docker");
+        assert!(std
+            .get_envs()
+            .any(|(k, v)| k == "DOCKER_CONFIG" && v == Some(std::ffi::OsStr::new("/cfg"))));
+        assert_eq!(shown, ["docker", "--context", "ctx"]);
+        // Otherwise `docker` on PATH, with the process's own config dir.
+        let (cmd, _) = docker(None, None, &Environment::default());
+        assert_eq!(cmd.as_std().get_program(), "docker");
+        assert!(!cmd.as_std().get_envs().any(|(k, _)| k == "DOCKER_CONFIG"));
+    }
+}
