@@ -280,8 +280,6 @@ fn build_reaches_the_engine_buildx_reaches_with_the_same_options() {
     let (h26, h28) = (e.docker26_host(), e.docker28_host());
     let ctx = app_context("amd64");
     let host_flag = format!("--host={h28}");
-    // (buildx refuses `--builder` naming a context other than the current
-    // one; archgate takes it, see store.rs: not compared here.)
     let cases = [
         Case::new(
             "-H over DOCKER_HOST",
@@ -323,6 +321,18 @@ fn build_reaches_the_engine_buildx_reaches_with_the_same_options() {
                 archgate, buildx,
                 "{cli:?} {what}: archgate and buildx differ"
             );
+        }
+    }
+    // Both refuse a docker context other than the current one as builder.
+    for tool in ["buildx", "archgate"] {
+        let out = home.run(
+            Cli::V28,
+            &["-c", "c28", tool, "build", "--builder", "c26", &ctx.arg()],
+        );
+        assert_ne!(out.code, 0, "{out}");
+        assert!(out.stderr.contains("--context=c26"), "{out}");
+        if tool == "archgate" {
+            assert_eq!(out.code, 2, "{out}");
         }
     }
 }
