@@ -382,7 +382,12 @@ struct CheckArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    // As `docker-archgate`, the docker CLI's plugin (docker::plugin).
+    let args = match archgate::docker::plugin::start() {
+        archgate::docker::plugin::Start::Cli(args) => args,
+        archgate::docker::plugin::Start::Exit(exit) => return exit.into(),
+    };
+    let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
             // `--help` and `--version` are not errors.

@@ -32,6 +32,12 @@ pub enum BuildError {
     #[error("no builder {name:?} found in {} (nor a docker context of that name)", store.display())]
     BuilderNotFound { name: String, store: PathBuf },
 
+    /// `--builder` (or `BUILDX_BUILDER`) names a docker context that is not
+    /// the current one, which buildx refuses (docker/buildx
+    /// builder/builder.go `Validate`).
+    #[error("builder {name:?} is a docker context but the current context is {current:?}: switch to it (DOCKER_CONTEXT={name}, or `docker --context={name} archgate ...`), as buildx requires")]
+    NotCurrentContext { name: String, current: String },
+
     /// The builder exists but its driver is not one archgate can dial.
     #[error("builder {name:?} uses the {driver:?} driver, which archgate cannot dial; pass its BuildKit address with --addr")]
     UnsupportedDriver { name: String, driver: String },

@@ -235,6 +235,14 @@ fn builder_by_name(
         return group_nodes(&g, env);
     }
     if name == "default" || context_exists(name, env) {
+        // Only the current context (buildx: builder/builder.go `Validate`).
+        let current = current_context(env)?.unwrap_or_else(|| "default".into());
+        if name != current {
+            return Err(BuildError::NotCurrentContext {
+                name: name.to_string(),
+                current,
+            });
+        }
         return Ok((
             BuilderAddr::DockerEngine(Some(context_engine(name, env)?)),
             Vec::new(),
@@ -605,13 +613,18 @@ mod tests {
         let f = Fixture::new();
         f.context("remote1", "tcp://10.0.0.9:2376", true);
         f.context("local2", "unix:///run/other.sock", false);
+        // `--builder CONTEXT` with that context current.
         let by = |n: &str| {
+            let current = Environment {
+                docker_context: Some(n.into()),
+                ..f.env()
+            };
             resolve_with(
                 &BuilderFlags {
                     builder: Some(n.into()),
                     ..flags()
                 },
-                &f.env(),
+                &current,
             )
             .addr
         };
@@ -623,6 +636,32 @@ mod tests {
             by("local2"),
             BuilderAddr::DockerEngine(Some(EngineHost::Unix("/run/other.sock".into())))
         );
+        // Another context than the current one is refused, as buildx does;
+        // with DOCKER_HOST set the current context is `default`.
+        let builder = |n: &str| BuilderFlags {
+            builder: Some(n.into()),
+            ..flags()
+        };
+        let e = resolve(&builder("local2"), &f.env())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("current context is \"default\""), "{e}");
+        let env = Environment {
+            docker_context: Some("local2".into()),
+            ..f.env()
+        };
+        let e = resolve(&builder("default"), &env).unwrap_err().to_string();
+        assert!(e.contains("current context is \"local2\""), "{e}");
+        let env = Environment {
+            docker_context: Some("local2".into()),
+            docker_host: Some("unix:///h.sock".into()),
+            ..f.env()
+        };
+        assert_eq!(
+            resolve_with(&builder("default"), &env).addr,
+            BuilderAddr::DockerEngine(Some(EngineHost::Unix("/h.sock".into())))
+        );
+        assert!(resolve(&builder("local2"), &env).is_err());
         let BuilderAddr::DockerEngine(Some(EngineHost::Tcp {
             addr,
             tls: Some(tls),

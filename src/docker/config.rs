@@ -47,13 +47,21 @@ pub struct Environment {
     pub docker_context: Option<String>,
     pub docker_tls_verify: bool,
     pub docker_cert_path: Option<PathBuf>,
+    /// The docker CLI's `--tlscacert/--tlscert/--tlskey` (archgate as its
+    /// plugin): each replaces that file of `DOCKER_CERT_PATH`.
+    pub docker_tls_files: TlsOptions,
+    /// The docker CLI that runs archgate as its plugin (`plugin`), the
+    /// `docker` to run for `docker-container://` builders; else `docker` on
+    /// `PATH`.
+    pub docker_cli: Option<PathBuf>,
     pub home: Option<PathBuf>,
     /// `PATH` for the `docker` CLI that `docker-container://` runs.
     pub path: Option<std::ffi::OsString>,
 }
 
 impl Environment {
-    /// Snapshot the process environment.
+    /// Snapshot the process environment, with the docker CLI's global
+    /// options over it when archgate runs as its plugin (`plugin`).
     pub fn from_process() -> Self {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         // Paths need not be UTF-8.
@@ -62,7 +70,7 @@ impl Environment {
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
         };
-        Environment {
+        let mut env = Environment {
             buildkit_host: var("BUILDKIT_HOST"),
             buildx_builder: var("BUILDX_BUILDER"),
             buildx_config: path("BUILDX_CONFIG"),
@@ -71,9 +79,13 @@ impl Environment {
             docker_context: var("DOCKER_CONTEXT"),
             docker_tls_verify: var("DOCKER_TLS_VERIFY").is_some(),
             docker_cert_path: path("DOCKER_CERT_PATH"),
+            docker_tls_files: TlsOptions::default(),
+            docker_cli: None,
             home: path("HOME"),
             path: std::env::var_os("PATH").filter(|p| !p.is_empty()),
-        }
+        };
+        super::plugin::overlay(&mut env);
+        env
     }
 
     /// The docker CLI's config dir: `$DOCKER_CONFIG`, else `~/.docker`.
@@ -120,9 +132,16 @@ pub(crate) fn env_engine(host: &str, env: &Environment) -> Result<EngineHost, Co
                 .docker_cert_path
                 .clone()
                 .unwrap_or_else(|| env.docker_config_dir());
+            let files = &env.docker_tls_files;
+            let dir_files = tls_from_dir(&dir);
             EngineHost::Tcp {
                 addr,
-                tls: Some(tls_from_dir(&dir)),
+                tls: Some(TlsOptions {
+                    ca_cert: files.ca_cert.clone().or(dir_files.ca_cert),
+                    cert: files.cert.clone().or(dir_files.cert),
+                    key: files.key.clone().or(dir_files.key),
+                    server_name: None,
+                }),
             }
         }
         other => other,

@@ -1,7 +1,8 @@
 //! Docker: the Engine API archgate calls itself (on hyper's HTTP/1 client,
 //! over the stream `dial` makes: the `/grpc` and `/session` upgrades for
 //! BuildKit, `/images/load`, `/version`, `/images/NAME/get`), and the docker
-//! CLI's configuration (environment, config dir, contexts, credentials).
+//! CLI's configuration (environment, config dir, contexts, credentials), and
+//! archgate run by the docker CLI as its plugin (`plugin`).
 //!
 //! The one idea: one HTTP/1 client and one error-body reader for every
 //! engine call, so `check`, `build` and the BuildKit transports see the
@@ -12,6 +13,7 @@ pub mod config;
 pub mod credentials;
 mod host;
 pub mod images;
+pub mod plugin;
 #[cfg(test)]
 pub(crate) mod testutil;
 

@@ -29,6 +29,7 @@ mod hostile;
 mod inputs;
 mod kernel_exec;
 mod lint;
+mod plugin;
 mod provenance;
 mod redteam;
 mod registry;

@@ -66,10 +66,18 @@ fn docker(
     engine: Option<&EngineHost>,
     env: &Environment,
 ) -> (Command, Vec<String>) {
-    let mut cmd = Command::new("docker");
+    // As the plugin, the docker CLI that runs archgate (its config dir and
+    // contexts are the ones archgate reads).
+    let mut cmd = match &env.docker_cli {
+        Some(cli) => Command::new(cli),
+        None => Command::new("docker"),
+    };
     if let Some(path) = &env.path {
         // Also where `docker` itself is looked up.
         cmd.env("PATH", path);
+    }
+    if let Some(dir) = &env.docker_config {
+        cmd.env("DOCKER_CONFIG", dir);
     }
     let mut shown = vec!["docker".to_string()];
     if let Some(ctx) = context {
@@ -241,5 +249,30 @@ impl StderrLog {
             .filter(|l| !l.is_empty())
             .collect::<Vec<_>>()
             .join("; ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_is_the_plugin_hosts_cli_with_the_config_dir_of_the_snapshot() {
+        let env = Environment {
+            docker_cli: Some("/opt/docker/bin/docker".into()),
+            docker_config: Some("/cfg".into()),
+            ..Default::default()
+        };
+        let (cmd, shown) = docker(Some("ctx"), None, &env);
+        let std = cmd.as_std();
+        assert_eq!(std.get_program(), "/opt/docker/bin/docker");
+        assert!(std
+            .get_envs()
+            .any(|(k, v)| k == "DOCKER_CONFIG" && v == Some(std::ffi::OsStr::new("/cfg"))));
+        assert_eq!(shown, ["docker", "--context", "ctx"]);
+        // Otherwise `docker` on PATH, with the process's own config dir.
+        let (cmd, _) = docker(None, None, &Environment::default());
+        assert_eq!(cmd.as_std().get_program(), "docker");
+        assert!(!cmd.as_std().get_envs().any(|(k, _)| k == "DOCKER_CONFIG"));
     }
 }
