@@ -147,6 +147,23 @@ fn install_puts_the_binary_pages_completions_and_plugin_in_place() {
     assert_eq!(String::from_utf8_lossy(&version.stdout), ours.stdout);
     assert_eq!(std::fs::read_link(&plugin).unwrap(), bin);
 
+    // The docker CLI (28) takes the installed link as its plugin.
+    let via_docker = Command::new(common::buildenv::env().bin28_dir().join("docker"))
+        .env("HOME", dir.path())
+        .env_remove("DOCKER_HOST")
+        .env_remove("DOCKER_CONTEXT")
+        .arg("--config")
+        .arg(&docker)
+        .args(["archgate", "--version"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&via_docker.stdout),
+        ours.stdout,
+        "{}",
+        String::from_utf8_lossy(&via_docker.stderr)
+    );
+
     // The installed bash script completes, the installed pages render.
     let script =
         std::fs::read_to_string(prefix.join("share/bash-completion/completions/archgate")).unwrap();
