@@ -1086,13 +1086,7 @@ fn lint_annotates_the_dockerfile_line_and_args_are_never_evaluated() {
         ("base-url", base.as_str()),
     ]);
     assert_eq!(run.outputs["exit-code"], "1", "{run}");
-    let line = run
-        .step(RUN)
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("::error "))
-        .unwrap_or_else(|| panic!("no annotation\n{run}"))
-        .to_string();
+    let line = first_annotation(&run);
     assert!(line.contains("file=app dir/Dockerfile,line=3,"), "{line}");
     assert!(
         line.contains("FixedGoArch") && line.contains("GOARCH=amd64"),
@@ -1257,17 +1251,21 @@ fn a_failed_build_annotates_the_dockerfile_line_and_uploads_its_sarif() {
         ("sarif", "true"),
     ]);
     assert_eq!(run.outputs["exit-code"], "1", "{run}");
-    let line = run
-        .step(RUN)
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("::error "))
-        .unwrap_or_else(|| panic!("no annotation\n{run}"))
-        .to_string();
+    let line = first_annotation(&run);
     assert!(line.contains("file=./Dockerfile,line=2,"), "{line}");
     assert!(line.contains("arch-mismatch"), "{line}");
     let sarif = &run.outputs["sarif-file"];
     assert_eq!(sarif_rule_ids(sarif, &run), ["arch-mismatch"]);
     assert_eq!(&run.step(UPLOAD).with["sarif_file"], sarif);
     assert_eq!(run.step(FINISH).code, 1, "{run}");
+}
+
+/// The first `::error` annotation the run step printed.
+fn first_annotation(run: &ActionRun) -> String {
+    run.step(RUN)
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("::error "))
+        .unwrap_or_else(|| panic!("no annotation\n{run}"))
+        .to_string()
 }

@@ -235,6 +235,23 @@ fn engines_holding(tag: &str) -> Vec<&'static str> {
     held
 }
 
+/// `GLOBALS... archgate build --progress plain --platform linux/amd64
+/// EXTRA... CONTEXT`: the one-platform build run through the plugin.
+fn amd64_build<'a>(globals: &[&'a str], extra: &[&'a str], context: &'a str) -> Vec<&'a str> {
+    let mut args = globals.to_vec();
+    args.extend([
+        "archgate",
+        "build",
+        "--progress",
+        "plain",
+        "--platform",
+        "linux/amd64",
+    ]);
+    args.extend(extra);
+    args.push(context);
+    args
+}
+
 /// `docker [GLOBALS] buildx build` and `docker [GLOBALS] archgate build`,
 /// each `--load`ing a tag of its own, as `case` says: the engines that got
 /// each image.
@@ -375,20 +392,7 @@ fn check_and_the_gate_through_the_plugin_on_an_engine_given_by_host() {
     let wrong = app_context("arm64");
     let failed = home.run(
         Cli::V28,
-        &[
-            "-H",
-            h26,
-            "archgate",
-            "build",
-            "--progress",
-            "plain",
-            "--platform",
-            "linux/amd64",
-            "--load",
-            "-t",
-            &tag,
-            &wrong.arg(),
-        ],
+        &amd64_build(&["-H", h26], &["--load", "-t", &tag], &wrong.arg()),
     );
     assert_eq!(failed.code, 1, "{failed}");
     assert!(failed.stderr.contains("the gate failed"), "{failed}");
@@ -398,20 +402,7 @@ fn check_and_the_gate_through_the_plugin_on_an_engine_given_by_host() {
     let right = app_context("amd64");
     home.ok(
         Cli::V26,
-        &[
-            "-H",
-            h26,
-            "archgate",
-            "build",
-            "--progress",
-            "plain",
-            "--platform",
-            "linux/amd64",
-            "--load",
-            "-t",
-            &tag,
-            &right.arg(),
-        ],
+        &amd64_build(&["-H", h26], &["--load", "-t", &tag], &right.arg()),
     );
     let daemon_ref = format!("docker-daemon:{tag}");
     let checked = home.ok(
@@ -495,20 +486,11 @@ fn buildx_current_builder_is_the_one_for_the_context_given() {
         let out = dest.path().join(format!("{cli:?}"));
         let built = home.ok(
             cli,
-            &[
-                "-D",
-                "--context",
-                "c26",
-                "archgate",
-                "build",
-                "--progress",
-                "plain",
-                "--platform",
-                "linux/amd64",
-                "-o",
-                &format!("type=local,dest={}", out.display()),
+            &amd64_build(
+                &["-D", "--context", "c26"],
+                &["-o", &format!("type=local,dest={}", out.display())],
                 &ctx.arg(),
-            ],
+            ),
         );
         assert_eq!(archgate_builder(&built), bk, "{cli:?}:\n{built}");
         assert!(out.join("app").is_file(), "{cli:?}:\n{built}");
@@ -517,18 +499,7 @@ fn buildx_current_builder_is_the_one_for_the_context_given() {
         assert_eq!(buildx_endpoint(&inspect), "default", "{inspect}");
         let built = home.ok(
             cli,
-            &[
-                "-D",
-                "-H",
-                e.docker28_host(),
-                "archgate",
-                "build",
-                "--progress",
-                "plain",
-                "--platform",
-                "linux/amd64",
-                &ctx.arg(),
-            ],
+            &amd64_build(&["-D", "-H", e.docker28_host()], &[], &ctx.arg()),
         );
         assert_eq!(
             archgate_builder(&built),
@@ -550,20 +521,11 @@ fn buildx_current_builder_is_the_one_for_the_context_given() {
         assert_eq!(buildx_endpoint(&inspect), bk, "{inspect}");
         let built = home.ok(
             cli,
-            &[
-                "-D",
-                "-H",
-                e.docker28_host(),
-                "archgate",
-                "build",
-                "--builder",
-                &name,
-                "--progress",
-                "plain",
-                "--platform",
-                "linux/amd64",
+            &amd64_build(
+                &["-D", "-H", e.docker28_host()],
+                &["--builder", &name],
                 &ctx.arg(),
-            ],
+            ),
         );
         assert_eq!(archgate_builder(&built), bk, "{cli:?}:\n{built}");
     }
@@ -609,19 +571,11 @@ fn sigint_to_the_docker_cli_cancels_the_build_through_the_plugin_socket() {
         let mut child = home
             .docker(
                 cli,
-                &[
-                    "-H",
-                    env().docker26_host(),
-                    "archgate",
-                    "build",
-                    "--progress",
-                    "plain",
-                    "--platform",
-                    "linux/amd64",
-                    "-o",
-                    &format!("type=local,dest={}", dest.display()),
+                &amd64_build(
+                    &["-H", env().docker26_host()],
+                    &["-o", &format!("type=local,dest={}", dest.display())],
                     &ctx.arg(),
-                ],
+                ),
             )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -684,19 +638,16 @@ fn a_docker_container_builder_is_reached_through_the_clis_own_docker() {
     let dest = tmp();
     let built = home.ok(
         Cli::V28,
-        &[
-            "archgate",
-            "build",
-            "--progress",
-            "plain",
-            "--builder",
-            name,
-            "--platform",
-            "linux/amd64",
-            "-o",
-            &format!("type=local,dest={}", dest.path().display()),
+        &amd64_build(
+            &[],
+            &[
+                "--builder",
+                name,
+                "-o",
+                &format!("type=local,dest={}", dest.path().display()),
+            ],
             &ctx.arg(),
-        ],
+        ),
     );
     assert!(dest.path().join("app").is_file(), "{built}");
 }
