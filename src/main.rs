@@ -660,7 +660,16 @@ fn run_build(args: BuildArgs) -> Exit {
     // With -q stdout holds the image ID only: the report is shown (on
     // stderr) only when the build did not pass.
     let on_stderr = build_cmd::output::writes_to_stdout(&args.outputs) || args.quiet;
-    let exit = if args.quiet && report.exit(args.strict) == Exit::Pass {
+    // A build that failed before any platform was judged has said why in
+    // its one line on stderr, as buildx does; a human report would only
+    // repeat it (machine formats still get theirs).
+    let failed_early = report
+        .images
+        .iter()
+        .all(|i| i.platforms.is_empty() && i.error.is_some());
+    let exit = if args.format == report::Format::Human && failed_early {
+        report.exit(args.strict)
+    } else if args.quiet && report.exit(args.strict) == Exit::Pass {
         match report::write(&mut std::io::stdout().lock(), &format!("{image_id}\n")) {
             Ok(()) => Exit::Pass,
             Err(e) => {

@@ -864,6 +864,20 @@ fn unreachable_address_fails_fast_naming_it() {
     }
 }
 
+/// A build that fails before any platform is judged says why in one line on
+/// stderr, as buildx does; the human report on stdout would only repeat it.
+#[test]
+fn an_early_failure_is_one_line_on_stderr_and_nothing_on_stdout() {
+    let ctx = two_arch_context(TWO_PLATFORM_DOCKERFILE);
+    let run = common::Archgate::new(&["build", "--addr", "unix:///nonexistent.sock"])
+        .args(&[ctx.arg()])
+        .run();
+    assert_eq!(run.code, 2, "{run}");
+    assert_eq!(run.stdout, "", "{run}");
+    assert_eq!(run.stderr.lines().count(), 1, "{run}");
+    assert!(run.stderr.contains("/nonexistent.sock"), "{run}");
+}
+
 // ---- every scenario on every builder -------------------------------------------------
 
 /// `mod KIND { #[test] fn SCENARIO() }` for every builder kind: one test per
