@@ -65,7 +65,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 fetch() {
 	curl --fail --silent --show-error --location --retry 3 --proto '=http,https' \
-		--output "$2" "$1" || error "downloading $1 failed"
+		--output "$2" "$1" || error "downloading $(redact "$1") failed"
 }
 
 # The checksum first: it says which binary is the release's.
@@ -73,7 +73,7 @@ fetch "$base/$asset.sha256" "$tmp/$asset.sha256"
 want="" named=""
 read -r want named _ <"$tmp/$asset.sha256" || true
 [[ $want =~ ^[0-9a-f]{64}$ && ${named#\*} == "$asset" && $(grep -c . "$tmp/$asset.sha256") == 1 ]] ||
-	error "$base/$asset.sha256 is not one sha256sum line for $asset"
+	error "$(redact "$base/$asset.sha256") is not one sha256sum line for $asset"
 
 # The tool cache's layout: NAME/VERSION/ARCH (version "latest" too: the
 # checksum decides whether the cached binary is the release's).
@@ -86,14 +86,16 @@ else
 	fetch "$base/$asset" "$tmp/$asset"
 	got=$(sum "$tmp/$asset")
 	[[ $got == "$want" ]] ||
-		error "$base/$asset: sha256 $got, but $asset.sha256 says $want: not installed, not run"
+		error "$(redact "$base/$asset"): sha256 $got, but $asset.sha256 says $want: not installed, not run"
 	mkdir -p "$cache"
 	install -m 0755 "$tmp/$asset" "$cache/.archgate.$$"
 	mv -f "$cache/.archgate.$$" "$bin"
 	: >"$cache.complete"
-	echo "archgate: installed $base/$asset in $cache (sha256 $want)"
+	echo "archgate: installed $(redact "$base/$asset") in $cache (sha256 $want)"
 fi
 
 "$bin" --version
 echo "$cache" >>"$GITHUB_PATH"
 output bin "$bin"
+# The run step checks its own copy against this before running it.
+output sha256 "$want"

@@ -27,3 +27,9 @@ output() {
 	[[ $2 != *$'\n'* && $2 != *$'\r'* ]] || error "output $1: a value of one line expected"
 	printf '%s=%s\n' "$1" "$2" >>"$GITHUB_OUTPUT"
 }
+
+# redact URL: the URL with any user:password@ shown as ***@ (a mirror's
+# credentials stay out of the log).
+redact() {
+	sed -E 's#://[^/@]*@#://***@#' <<<"$1"
+}

@@ -11,7 +11,7 @@ set -euo pipefail
 # shellcheck source=action/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-need GITHUB_OUTPUT RUNNER_TEMP ARCHGATE_BIN
+need GITHUB_OUTPUT RUNNER_TEMP ARCHGATE_BIN ARCHGATE_SHA256
 
 command=${ARCHGATE_COMMAND:-}
 case "$command" in
@@ -32,13 +32,25 @@ for a in "${args[@]}"; do
 	--format | --format=* | --sarif | --sarif=*)
 		error "args: $a is the action's to set (annotations on stdout, SARIF in the file of the sarif-file output)"
 		;;
+	-h | --help | -V | --version | --call | --call=* | --check)
+		error "args: $a gives no report for the gate to judge (the step would pass without checking anything)"
+		;;
 	esac
 done
+
+# Run a private copy, checked against the release's sha256 the install step
+# verified: the tool cache may be shared, and what runs is what was checked.
+bindir=$(mktemp -d "$RUNNER_TEMP/archgate-bin.XXXXXX")
+install -m 0700 "$ARCHGATE_BIN" "$bindir/archgate"
+got=$(sha256sum "$bindir/archgate" | cut -d' ' -f1)
+[[ $got == "$ARCHGATE_SHA256" ]] ||
+	error "$ARCHGATE_BIN changed since it was installed (sha256 $got, the release's is $ARCHGATE_SHA256): not run"
 
 dir=$(mktemp -d "$RUNNER_TEMP/archgate-sarif.XXXXXX")
 sarif=$dir/archgate-$command.sarif
 code=0
-"$ARCHGATE_BIN" "$command" --format github --sarif "$sarif" "${args[@]}" || code=$?
+"$bindir/archgate" "$command" --format github --sarif "$sarif" "${args[@]}" || code=$?
+rm -rf "$bindir"
 
 output exit-code "$code"
 if [[ -s $sarif ]]; then

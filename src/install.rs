@@ -54,9 +54,15 @@ pub fn man_pages(cmd: &clap::Command) -> std::io::Result<Vec<(String, Vec<u8>)>>
         .collect()
 }
 
-/// The completion script for `shell`.
+/// The completion script for `shell`, offering no hidden subcommand
+/// (clap_complete lists them; `archgate frontend` is BuildKit's, not a
+/// person's).
 pub fn completion(cmd: &clap::Command, shell: clap_complete::Shell) -> Vec<u8> {
-    let mut cmd = cmd.clone();
+    let mut cmd = clap::Command::new(cmd.get_name().to_string())
+        .version(cmd.get_version().unwrap_or_default().to_string())
+        .about(cmd.get_about().cloned().unwrap_or_default())
+        .args(cmd.get_arguments().cloned())
+        .subcommands(cmd.get_subcommands().filter(|c| !c.is_hide_set()).cloned());
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut cmd, "archgate", &mut out);
     out
@@ -113,10 +119,11 @@ pub fn install(cmd: &clap::Command, exe: &Path, plan: &Plan) -> Result<Vec<PathB
     std::fs::create_dir_all(&bin_dir).map_err(at(&bin_dir))?;
     let bin = bin_dir.join("archgate");
     if !same_file(exe, &bin) {
-        let tmp = bin_dir.join(".archgate.install");
-        std::fs::copy(exe, &tmp).map_err(at(exe))?;
-        set_mode(&tmp, 0o755)?;
-        std::fs::rename(&tmp, &bin).map_err(at(&bin))?;
+        let mut from = std::fs::File::open(exe).map_err(at(exe))?;
+        let mut tmp = temp_in(&bin_dir)?;
+        std::io::copy(&mut from, tmp.as_file_mut()).map_err(at(&bin))?;
+        set_mode(tmp.as_file(), &bin, 0o755)?;
+        persist(tmp, &bin)?;
     }
     written.push(bin.clone());
     if plan.completions {
@@ -139,10 +146,11 @@ pub fn install(cmd: &clap::Command, exe: &Path, plan: &Plan) -> Result<Vec<PathB
         // The symlink names the installed binary absolutely: the docker CLI
         // runs the plugin from anywhere.
         let target = std::path::absolute(&bin).map_err(at(&bin))?;
-        let tmp = dir.join(".docker-archgate.install");
-        let _ = std::fs::remove_file(&tmp);
-        std::os::unix::fs::symlink(&target, &tmp).map_err(at(&tmp))?;
-        std::fs::rename(&tmp, &plugin).map_err(at(&plugin))?;
+        let link = tempfile::Builder::new()
+            .prefix(".docker-archgate.")
+            .make_in(&dir, |p| std::os::unix::fs::symlink(&target, p))
+            .map_err(at(&plugin))?;
+        link.persist(&plugin).map_err(|e| at(&plugin)(e.error))?;
         written.push(plugin);
     }
     Ok(written)
@@ -157,18 +165,40 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-fn set_mode(path: &Path, mode: u32) -> Result<(), InstallError> {
+/// A new temporary file in `dir`, made with `O_CREAT | O_EXCL` under a
+/// random name (tempfile), so nothing planted in the folder (a symlink at
+/// a known name) is followed; removed again if it is not persisted.
+fn temp_in(dir: &Path) -> Result<tempfile::NamedTempFile, InstallError> {
+    tempfile::Builder::new()
+        .prefix(".archgate.")
+        .tempfile_in(dir)
+        .map_err(at(dir))
+}
+
+/// Rename the temporary file over `path` (the name is replaced, never
+/// followed).
+fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<(), InstallError> {
+    tmp.persist(path).map(drop).map_err(|e| at(path)(e.error))
+}
+
+/// Set the mode of the open file (reported as `path`, where it goes).
+fn set_mode(file: &std::fs::File, path: &Path, mode: u32) -> Result<(), InstallError> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(at(path))
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(at(path))
 }
 
 /// Write `text` to a temporary file beside `path` and rename it over `path`.
 fn replace_file(path: &Path, text: &[u8]) -> Result<(), InstallError> {
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = path.with_file_name(format!(".{name}.install"));
-    std::fs::write(&tmp, text).map_err(at(&tmp))?;
-    set_mode(&tmp, 0o644)?;
-    std::fs::rename(&tmp, path).map_err(at(path))
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = temp_in(dir)?;
+    tmp.write_all(text).map_err(at(path))?;
+    set_mode(tmp.as_file(), path, 0o644)?;
+    persist(tmp, path)
 }
 
 #[cfg(test)]
@@ -185,6 +215,15 @@ mod tests {
 
     fn tmp() -> tempfile::TempDir {
         tempfile::tempdir().unwrap()
+    }
+
+    #[test]
+    fn completions_offer_visible_subcommands_only() {
+        for shell in [clap_complete::Shell::Bash, clap_complete::Shell::Fish] {
+            let text = String::from_utf8(completion(&cmd(), shell)).unwrap();
+            assert!(text.contains("check"), "{shell}: {text}");
+            assert!(!text.contains("frontend"), "{shell}: {text}");
+        }
     }
 
     #[test]
@@ -243,7 +282,7 @@ mod tests {
         for d in ["prefix/bin", "docker/cli-plugins", "prefix/share/man/man1"] {
             for e in std::fs::read_dir(dir.path().join(d)).unwrap() {
                 let name = e.unwrap().file_name();
-                assert!(!name.to_string_lossy().ends_with(".install"), "{name:?}");
+                assert!(!name.to_string_lossy().starts_with('.'), "{name:?}");
             }
         }
     }
@@ -295,5 +334,46 @@ mod tests {
                 .starts_with(&format!("{}: ", file.join("sub/bin").display())),
             "{e}"
         );
+    }
+
+    /// A symlink planted where a temporary file could be expected is never
+    /// followed: the file it points at is untouched; a failed install
+    /// leaves no temporary file behind and names the place it could not
+    /// write.
+    #[test]
+    fn planted_links_are_not_followed_and_failures_leave_nothing() {
+        let dir = tmp();
+        let exe = dir.path().join("downloaded");
+        std::fs::write(&exe, b"binary").unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"secret").unwrap();
+        let bin = dir.path().join("p/bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        for name in [".archgate.install", ".archgate", ".archgate.tmp"] {
+            std::os::unix::fs::symlink(&victim, bin.join(name)).unwrap();
+        }
+        let plan = Plan {
+            prefix: dir.path().join("p"),
+            docker_config: None,
+            completions: true,
+            man: false,
+        };
+        install(&cmd(), &exe, &plan).unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"secret");
+        assert_eq!(std::fs::read(bin.join("archgate")).unwrap(), b"binary");
+        // bin/archgate a folder: the rename fails, naming it; nothing left.
+        std::fs::remove_file(bin.join("archgate")).unwrap();
+        std::fs::create_dir(bin.join("archgate")).unwrap();
+        std::fs::write(bin.join("archgate/x"), b"").unwrap();
+        let e = install(&cmd(), &exe, &plan).unwrap_err();
+        assert_eq!(e.path, bin.join("archgate"), "{e}");
+        let left: Vec<_> = std::fs::read_dir(&bin)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| {
+                n.starts_with(".archgate.") && !n.ends_with("install") && n != ".archgate.tmp"
+            })
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 }

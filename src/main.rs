@@ -86,17 +86,29 @@ fn cli_command() -> clap::Command {
 /// `archgate install`: the running binary, its pages and completions under
 /// the prefix, and the Docker CLI plugin link; each path written on stdout.
 fn run_install(args: InstallArgs) -> Exit {
-    let home = std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(std::path::PathBuf::from);
+    let home = archgate::docker::config::home_dir();
     let prefix = match (args.prefix, &home) {
         (Some(p), _) => p,
         (None, Some(h)) => h.join(".local"),
         (None, None) => {
-            say(format_args!("HOME is not set: give --prefix"));
+            say(format_args!(
+                "no home folder (HOME unset, none in the password database): give --prefix"
+            ));
             return Exit::Undecided;
         }
     };
+    // Without a home, `~/.docker` would be a folder under the current one,
+    // where the docker CLI never looks.
+    if !args.no_docker_plugin
+        && args.docker_config.is_none()
+        && home.is_none()
+        && std::env::var_os("DOCKER_CONFIG").is_none_or(|d| d.is_empty())
+    {
+        say(format_args!(
+            "no home folder for ~/.docker: give --docker-config or --no-docker-plugin"
+        ));
+        return Exit::Undecided;
+    }
     let exe = match std::env::current_exe() {
         Ok(e) => e,
         Err(e) => {
@@ -464,7 +476,7 @@ fn init_tracing(debug: bool) {
 /// `archgate check`: check every image, one line on stderr for each that
 /// could not be checked, the report on stdout.
 fn run_check(args: CheckArgs) -> Exit {
-    if sarif_refused(args.sarif.as_deref()) {
+    if sarif_refused(args.sarif.as_deref(), &image_files(&args.images)) {
         return Exit::Undecided;
     }
     let req = check::command::Request {
@@ -503,11 +515,15 @@ fn run_check(args: CheckArgs) -> Exit {
 
 /// `archgate lint`: every Dockerfile named, the report on stdout.
 fn run_lint(args: LintArgs) -> Exit {
-    if sarif_refused(args.sarif.as_deref()) {
-        return Exit::Undecided;
-    }
     let mut paths = args.files;
     paths.extend(args.paths);
+    let named: Vec<_> = paths
+        .iter()
+        .map(|p| ("a Dockerfile linted", p.clone()))
+        .collect();
+    if sarif_refused(args.sarif.as_deref(), &named) {
+        return Exit::Undecided;
+    }
     let req = archgate::lint::Request {
         paths,
         platforms: args.platform,
@@ -537,11 +553,22 @@ fn run_lint(args: LintArgs) -> Exit {
         }
     };
     match &args.sarif {
-        Some(path) => write_sarif(
-            path,
-            &archgate::lint::output::render(&report, report::Format::Sarif),
-            exit,
-        ),
+        // A folder's Dockerfiles are known only now: none is overwritten.
+        Some(path) => {
+            let linted: Vec<_> = report
+                .files
+                .iter()
+                .map(|f| ("a Dockerfile linted", std::path::PathBuf::from(&f.path)))
+                .collect();
+            if sarif_refused(Some(path), &linted) {
+                return Exit::Undecided;
+            }
+            write_sarif(
+                path,
+                &archgate::lint::output::render(&report, report::Format::Sarif),
+                exit,
+            )
+        }
         None => exit,
     }
 }
@@ -553,7 +580,19 @@ fn run_build(args: BuildArgs) -> Exit {
     use archgate::buildkit::progress::{Progress, ProgressMode};
     use archgate::buildkit::{BuilderFlags, TlsOptions};
 
-    if sarif_refused(args.sarif.as_deref()) {
+    let mut others = Vec::new();
+    match &args.file {
+        Some(f) if f.as_os_str() != "-" => others.push(("the Dockerfile", f.clone())),
+        Some(_) => {}
+        None => others.push(("the Dockerfile", args.context.join("Dockerfile"))),
+    }
+    others.extend(
+        args.metadata_file
+            .iter()
+            .map(|p| ("the --metadata-file", p.clone())),
+    );
+    others.extend(args.iidfile.iter().map(|p| ("the --iidfile", p.clone())));
+    if sarif_refused(args.sarif.as_deref(), &others) {
         return Exit::Undecided;
     }
     // `-q` as buildx: quiet progress, only the image ID on stdout.
@@ -708,11 +747,18 @@ fn print_called(called: &archgate::build_cmd::call::Rendered) -> Exit {
     }
 }
 
-/// `--sarif FILE`: what would stop writing FILE afterwards stops the
-/// command before it starts (one line, exit 2).
-fn sarif_refused(path: Option<&std::path::Path>) -> bool {
+/// `--sarif FILE`: what would stop writing FILE afterwards, or make it
+/// overwrite one of `others` (an input, another output), stops the command
+/// before it starts (one line, exit 2).
+fn sarif_refused(path: Option<&std::path::Path>, others: &[(&str, std::path::PathBuf)]) -> bool {
     let Some(path) = path else { return false };
-    match report::file::unwritable(path) {
+    let reason = report::file::unwritable(path).or_else(|| {
+        others
+            .iter()
+            .find(|(_, other)| report::file::same_file(path, other))
+            .map(|(what, other)| format!("it is also {what} ({})", other.display()))
+    });
+    match reason {
         Some(reason) => {
             say(format_args!(
                 "invalid --sarif {:?}: {reason}",
@@ -722,6 +768,27 @@ fn sarif_refused(path: Option<&std::path::Path>) -> bool {
         }
         None => false,
     }
+}
+
+/// The files `check` reads that a path names: an archive or layout, with
+/// its transport and `:REF` taken off (both spellings, as a REF is
+/// optional).
+fn image_files(images: &[String]) -> Vec<(&'static str, std::path::PathBuf)> {
+    let mut files = Vec::new();
+    for spec in images {
+        let rest = ["oci-archive:", "docker-archive:", "oci:"]
+            .iter()
+            .find_map(|t| spec.strip_prefix(t))
+            .unwrap_or(spec);
+        if rest.contains("://") {
+            continue;
+        }
+        files.push(("an image read", std::path::PathBuf::from(rest)));
+        if let Some((file, _)) = rest.rsplit_once(':') {
+            files.push(("an image read", std::path::PathBuf::from(file)));
+        }
+    }
+    files
 }
 
 /// `--sarif FILE` for `check` and `build`: `report` as SARIF in FILE.

@@ -37,6 +37,36 @@ pub enum ConfigError {
 /// The environment variables the docker CLI, buildx and buildctl read,
 /// captured once, so resolution is a pure function of (flags, env, files).
 /// Empty values count as unset.
+/// The user's home: `$HOME`, else the password database's entry for the
+/// user, as the docker CLI finds it (moby `pkg/homedir` `Get`: `HOME`, else
+/// Go's `user.Current`), so `~/.docker` is the CLI's even with HOME unset.
+pub fn home_dir() -> Option<PathBuf> {
+    if let Some(h) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        return Some(PathBuf::from(h));
+    }
+    let mut buf = vec![0u8; 16 * 1024];
+    // SAFETY: a zeroed passwd is a valid out-parameter; getpwuid_r writes
+    // it and the strings into `buf`, which outlives their use here.
+    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    let rc = unsafe {
+        libc::getpwuid_r(
+            libc::getuid(),
+            &mut pw,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut found,
+        )
+    };
+    if rc != 0 || found.is_null() || pw.pw_dir.is_null() {
+        return None;
+    }
+    // SAFETY: pw_dir points at a NUL-terminated string inside `buf`.
+    let dir = unsafe { std::ffi::CStr::from_ptr(pw.pw_dir) };
+    let dir = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(dir.to_bytes());
+    (!dir.is_empty()).then(|| PathBuf::from(dir))
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Environment {
     pub buildkit_host: Option<String>,
@@ -81,7 +111,7 @@ impl Environment {
             docker_cert_path: path("DOCKER_CERT_PATH"),
             docker_tls_files: TlsOptions::default(),
             docker_cli: None,
-            home: path("HOME"),
+            home: home_dir(),
             path: std::env::var_os("PATH").filter(|p| !p.is_empty()),
         };
         super::plugin::overlay(&mut env);

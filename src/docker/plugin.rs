@@ -391,9 +391,25 @@ impl GlobalFlags {
         };
         let on = |v: Option<Vec<u8>>| v.map_or(Ok(true), |v| parse_bool(&v, flag));
         match flag {
-            Flag::Config => self.config = value.map(|v| PathBuf::from(OsString::from_vec(v))),
-            Flag::Context => self.context = value.map(text).transpose()?,
-            Flag::Host => self.hosts.extend(value.map(text).transpose()?),
+            // An empty --config or --context is no option at all, and an
+            // empty -H the default socket, as the docker CLI takes them
+            // (cli/flags/options.go: the config dir is set only when not
+            // empty; cli/command/cli.go `resolveContextName` skips an empty
+            // context; opts/hosts.go `ParseHost` turns "" into the default).
+            // (The last value wins, as in pflag: an empty one unsets.)
+            Flag::Config => {
+                self.config = value
+                    .filter(|v| !v.is_empty())
+                    .map(|v| PathBuf::from(OsString::from_vec(v)))
+            }
+            Flag::Context => self.context = value.map(text).transpose()?.filter(|c| !c.is_empty()),
+            Flag::Host => self.hosts.extend(value.map(text).transpose()?.map(|h| {
+                if h.trim().is_empty() {
+                    format!("unix://{}", super::host::DEFAULT_DOCKER_SOCKET)
+                } else {
+                    h
+                }
+            })),
             Flag::LogLevel => self.log_level = value.map(text).transpose()?,
             Flag::TlsCaCert => self.tls_files.ca_cert = value.map(unquoted_path),
             Flag::TlsCert => self.tls_files.cert = value.map(unquoted_path),
@@ -482,9 +498,12 @@ impl GlobalFlags {
                 _ => return,
             }
         };
+        use std::io::IsTerminal;
+        let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
             .with_writer(std::io::stderr)
+            .with_ansi(ansi)
             .try_init();
     }
 }
@@ -594,8 +613,24 @@ mod tests {
         // A value is the next argument whatever it looks like (pflag).
         let r = run(&["--context", "-odd", "archgate", "lint"]);
         assert_eq!(r.flags.context.as_deref(), Some("-odd"));
+        // Empty values are no value (the docker CLI ignores them), the last
+        // one wins; an empty -H is the default socket.
         let r = run(&["--config=", "archgate", "lint"]);
-        assert_eq!(r.flags.config, Some(PathBuf::new()));
+        assert_eq!(r.flags.config, None);
+        let r = run(&[
+            "--config",
+            "/c",
+            "--context",
+            "x",
+            "--config=",
+            "--context=",
+            "archgate",
+        ]);
+        assert_eq!((r.flags.config, r.flags.context), (None, None));
+        assert_eq!(
+            run(&["-H", "", "archgate"]).flags.hosts,
+            ["unix:///var/run/docker.sock"]
+        );
     }
 
     #[test]

@@ -12,6 +12,10 @@ use std::path::Path;
 /// Why `path` cannot take a report, or `None` when it can: an existing
 /// regular file (overwritten) or a new name in an existing folder.
 pub fn unwritable(path: &Path) -> Option<String> {
+    // `x/` names a folder whether or not it exists: no file can be made so.
+    if path.as_os_str().as_encoded_bytes().ends_with(b"/") {
+        return Some("names a folder (it ends with /)".into());
+    }
     match std::fs::symlink_metadata(path) {
         Ok(m) if !m.is_file() => return Some("exists and is not a regular file".into()),
         Ok(_) => {}
@@ -22,6 +26,33 @@ pub fn unwritable(path: &Path) -> Option<String> {
         Some(dir) if !dir.is_dir() => Some(format!("{} is not a folder", dir.display())),
         _ => None,
     }
+}
+
+/// Whether `a` and `b` name the same file: the same inode when both exist,
+/// else the same place once their folders are resolved (so a report is
+/// never written over an input, nor two outputs over each other).
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+        return x.dev() == y.dev() && x.ino() == y.ino();
+    }
+    match (place(a), place(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// Where `p` would be: its folder resolved, and its name.
+fn place(p: &Path) -> Option<std::path::PathBuf> {
+    if let Ok(c) = std::fs::canonicalize(p) {
+        return Some(c);
+    }
+    let name = p.file_name()?;
+    let dir = match p.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(d) => std::fs::canonicalize(d).ok()?,
+        None => std::env::current_dir().ok()?,
+    };
+    Some(dir.join(name))
 }
 
 /// Write `text` to `path`, replacing what was there.
@@ -63,9 +94,29 @@ mod tests {
                 dir.path().join("missing/r.sarif"),
                 "missing is not a folder",
             ),
+            (dir.path().join("new.sarif/"), "ends with /"),
         ] {
             let e = unwritable(&bad).unwrap_or_else(|| panic!("{} accepted", bad.display()));
             assert!(e.contains(why), "{}: {e}", bad.display());
         }
+    }
+
+    #[test]
+    fn the_same_file_by_inode_or_by_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("Dockerfile");
+        write(&f, "FROM scratch\n").unwrap();
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        // Existing: through another spelling and a hard link.
+        assert!(same_file(&f, &sub.join("../Dockerfile")));
+        let hard = dir.path().join("hard");
+        std::fs::hard_link(&f, &hard).unwrap();
+        assert!(same_file(&f, &hard));
+        // Not yet there: the same place however spelt.
+        let new = dir.path().join("m.json");
+        assert!(same_file(&new, &sub.join("../m.json")));
+        assert!(!same_file(&new, &dir.path().join("n.json")));
+        assert!(!same_file(&f, &new));
     }
 }

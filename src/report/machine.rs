@@ -148,10 +148,12 @@ fn image_location(image: &str) -> Value {
 
 /// SARIF 2.1.0 log.
 pub fn sarif(report: &Report) -> String {
-    let rules: Vec<Value> = RULES
+    let mut rules: Vec<Value> = RULES
         .iter()
         .map(|(r, d)| json!({"id": r.as_str(), "shortDescription": {"text": d}}))
         .collect();
+    // Every ruleId a result uses is a rule of the driver.
+    rules.push(json!({"id": "image-unreadable", "shortDescription": {"text": "the image could not be read or checked"}}));
     let mut results: Vec<Value> = findings(report)
         .map(|(image, p)| {
             json!({
@@ -461,5 +463,34 @@ mod tests {
         assert_eq!(v["version"], "2.1.0");
         assert_eq!(v["runs"][0]["results"][0]["ruleId"], "arch-mismatch");
         assert_eq!(v["runs"][0]["results"][0]["level"], "error");
+    }
+
+    /// Every result's ruleId is a rule of the driver, and every result has
+    /// a physical location (what code scanning requires), an unreadable
+    /// image's included.
+    #[test]
+    fn every_result_names_a_known_rule_and_a_file() {
+        let mut r = report();
+        r.images.push(ImageReport {
+            image: "oci:broken".into(),
+            platforms: Vec::new(),
+            error: Some("index.json: not JSON".into()),
+        });
+        let v: Value = serde_json::from_str(&sarif(&r)).unwrap();
+        let rules: Vec<&str> = v["runs"][0]["tool"]["driver"]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
+        let results = v["runs"][0]["results"].as_array().unwrap();
+        assert_eq!(results.len(), 2);
+        for res in results {
+            assert!(rules.contains(&res["ruleId"].as_str().unwrap()), "{res}");
+            assert!(
+                res["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].is_string(),
+                "{res}"
+            );
+        }
     }
 }

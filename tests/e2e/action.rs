@@ -1124,6 +1124,17 @@ fn lint_annotates_the_dockerfile_line_and_args_are_never_evaluated() {
         "{run}"
     );
     assert!(!run.step(FINISH).ran, "{run}");
+    // What gives no report for the gate would pass the step unchecked.
+    for a in ["--help", "--version", "--call=outline ."] {
+        let run = runner.run(&[
+            ("command", "build"),
+            ("args", a),
+            ("version", "v0.1.0"),
+            ("base-url", base.as_str()),
+        ]);
+        assert_eq!(run.step(RUN).code, 2, "{a}: {run}");
+        assert!(run.step(RUN).stdout.contains("no report"), "{a}: {run}");
+    }
     // An unmatched quote is refused, not guessed.
     let run = runner.run(&[
         ("command", "lint"),
@@ -1268,4 +1279,39 @@ fn first_annotation(run: &ActionRun) -> String {
         .find(|l| l.starts_with("::error "))
         .unwrap_or_else(|| panic!("no annotation\n{run}"))
         .to_string()
+}
+
+/// The run step runs a private copy of the installed binary, checked
+/// against the release's sha256 first: a binary swapped in the (shared)
+/// tool cache after the install step is never run.
+#[test]
+fn a_binary_swapped_after_the_install_is_not_run() {
+    let dir = tmp();
+    let marker = dir.path().join("ran");
+    let swapped = dir.path().join("archgate");
+    std::fs::write(&swapped, format!("#!/bin/sh\ntouch {}\n", marker.display())).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&swapped, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let output = dir.path().join("output");
+    std::fs::write(&output, "").unwrap();
+    let out = Command::new("bash")
+        .arg(Path::new(REPO).join("action/run.sh"))
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("GITHUB_OUTPUT", &output)
+        .env("RUNNER_TEMP", dir.path())
+        .env("ARCHGATE_BIN", &swapped)
+        .env("ARCHGATE_SHA256", binary_sha256())
+        .env("ARCHGATE_COMMAND", "check")
+        .env("ARCHGATE_ARGS", "oci:whatever")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.starts_with("::error ") && stdout.contains("changed since it was installed"),
+        "{stdout}"
+    );
+    assert!(!marker.exists(), "the swapped binary ran");
+    assert_eq!(std::fs::read_to_string(&output).unwrap(), "");
 }

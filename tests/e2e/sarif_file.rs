@@ -141,6 +141,55 @@ fn a_file_that_cannot_be_written_is_refused_before_anything_runs() {
     assert!(run.stderr.contains("cannot be used with"), "{run}");
 }
 
+/// The report is never written over what the command reads or writes
+/// otherwise: the Dockerfile linted or built, an archive checked, the
+/// --metadata-file or --iidfile (however the same file is spelt).
+#[test]
+fn the_report_never_overwrites_an_input_or_another_output() {
+    let t = tmp();
+    let dir = t.path();
+    let dockerfile = dir.join("Dockerfile");
+    let text = "FROM golang AS b\nRUN GOARCH=amd64 go build -o /app .\n";
+    std::fs::write(&dockerfile, text).unwrap();
+    std::fs::create_dir(dir.join("sub")).unwrap();
+    let d = dockerfile.to_str().unwrap();
+    let other_spelling = dir.join("sub/../Dockerfile");
+    let o = other_spelling.to_str().unwrap();
+    let folder = dir.to_str().unwrap();
+    archgate(&["lint", "--sarif", o, d])
+        .expect_undecided(&["invalid --sarif", "Dockerfile linted"]);
+    // A folder's Dockerfile, known only once linted: still refused.
+    archgate(&["lint", "--sarif", d, folder])
+        .expect_undecided(&["invalid --sarif", "Dockerfile linted"]);
+    let addr = "unix:///nonexistent/buildkitd.sock";
+    archgate(&["build", "--addr", addr, "--sarif", d, folder])
+        .expect_undecided(&["invalid --sarif", "the Dockerfile"]);
+    let meta = dir.join("m.json");
+    let meta2 = dir.join("sub/../m.json");
+    archgate(&[
+        "build",
+        "--addr",
+        addr,
+        "--metadata-file",
+        meta.to_str().unwrap(),
+        "--sarif",
+        meta2.to_str().unwrap(),
+        folder,
+    ])
+    .expect_undecided(&["invalid --sarif", "--metadata-file"]);
+    let img = oci_single(dir, "img", busybox_image("amd64", "linux/amd64"));
+    let layout = img
+        .strip_prefix("oci:")
+        .unwrap_or(&img)
+        .split(':')
+        .next()
+        .unwrap()
+        .to_string();
+    archgate(&["check", "--sarif", &layout, img.as_str()]).expect_undecided(&["invalid --sarif"]);
+    assert_eq!(std::fs::read_to_string(&dockerfile).unwrap(), text);
+    assert!(!meta.exists());
+}
+
 #[test]
 fn a_failed_build_gate_writes_its_sarif() {
     let kind = BuilderKind::BuildkitdUnix;
