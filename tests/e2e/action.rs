@@ -909,12 +909,7 @@ fn sarif_rule_ids(path: &str, run: &ActionRun) -> Vec<String> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}\n{run}"));
     let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}\n{text}"));
     assert_eq!(v["version"], "2.1.0");
-    v["runs"][0]["results"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|r| r["ruleId"].as_str().map(str::to_string))
-        .collect()
+    common::sarif_rule_ids(&v)
 }
 
 #[test]

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::buildenv::{base_images, env, Context};
 use common::relay::Relay;
-use common::{Archgate, Running};
+use common::{sleep_pids, wait_until, Archgate, Running};
 
 /// A sleep length no other test uses: the test finds the step's process by it.
 fn unique_sleep() -> String {
@@ -30,36 +30,6 @@ fn sleep_context(secs: &str) -> Context {
         bases.amd64
     ));
     ctx
-}
-
-/// Pids whose command line is exactly `sleep SECS`.
-fn sleep_pids(secs: &str) -> Vec<u32> {
-    let want = format!("sleep\0{secs}\0");
-    let mut pids = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return pids;
-    };
-    for e in dir.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
-            if cmd.ends_with(want.as_bytes()) {
-                pids.push(pid);
-            }
-        }
-    }
-    pids
-}
-
-fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while !f() {
-        if t.elapsed() > limit {
-            panic!("{what}: not within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn spawn_build(addr: &str, ctx: &Context, dest: &Path) -> Running {

@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::buildenv::{app_context, base_images, env, unique, Context};
-use common::{check_json, go_hello, oci_single, tmp, Image, Layer};
+use common::{check_json, go_hello, oci_single, sleep_pids, tmp, wait_until, Image, Layer};
 
 /// The docker CLIs of the test environment.
 #[derive(Debug, Clone, Copy)]
@@ -528,29 +528,6 @@ fn buildx_current_builder_is_the_one_for_the_context_given() {
             ),
         );
         assert_eq!(archgate_builder(&built), bk, "{cli:?}:\n{built}");
-    }
-}
-
-/// Pids whose command line is exactly `sleep SECS`.
-fn sleep_pids(secs: &str) -> Vec<u32> {
-    let want = format!("sleep\0{secs}\0");
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.flatten()
-        .filter_map(|e| {
-            let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
-            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
-            cmd.ends_with(want.as_bytes()).then_some(pid)
-        })
-        .collect()
-}
-
-fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while !f() {
-        assert!(t.elapsed() < limit, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

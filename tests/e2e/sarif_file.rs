@@ -28,15 +28,6 @@ fn sarif_of(path: &Path, run: &impl std::fmt::Display) -> Value {
     v
 }
 
-fn rule_ids(sarif: &Value) -> Vec<String> {
-    sarif["runs"][0]["results"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|r| r["ruleId"].as_str().map(str::to_string))
-        .collect()
-}
-
 #[test]
 fn check_writes_annotations_and_the_sarif_of_one_run() {
     let t = tmp();
@@ -59,7 +50,7 @@ fn check_writes_annotations_and_the_sarif_of_one_run() {
         "annotations on stdout\n{run}"
     );
     let got = sarif_of(&file, &run);
-    assert_eq!(rule_ids(&got), ["arch-mismatch"], "{got:#}");
+    assert_eq!(common::sarif_rule_ids(&got), ["arch-mismatch"], "{got:#}");
     let want = archgate(&["check", "--format", "sarif", bad.as_str()]);
     assert_eq!(want.code, 1, "{want}");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), want.stdout);
@@ -74,7 +65,10 @@ fn check_writes_annotations_and_the_sarif_of_one_run() {
         good.as_str(),
     ]);
     assert_eq!(run.code, 0, "{run}");
-    assert!(rule_ids(&sarif_of(&file, &run)).is_empty(), "{run}");
+    assert!(
+        common::sarif_rule_ids(&sarif_of(&file, &run)).is_empty(),
+        "{run}"
+    );
     assert_eq!(run.json()["verdict"], "pass", "{run}");
 }
 
@@ -109,7 +103,7 @@ fn lint_writes_the_sarif_it_would_print() {
         want.stdout,
         "{run}"
     );
-    assert!(rule_ids(&sarif_of(&file, &run)).contains(&"FixedGoArch".to_string()));
+    assert!(common::sarif_rule_ids(&sarif_of(&file, &run)).contains(&"FixedGoArch".to_string()));
 }
 
 #[test]
@@ -203,7 +197,11 @@ fn a_failed_build_gate_writes_its_sarif() {
         .run(&bad.arg());
     run.expect_code(1);
     let sarif = sarif_of(&file, &run);
-    assert_eq!(rule_ids(&sarif), ["arch-mismatch"], "{sarif:#}\n{run}");
+    assert_eq!(
+        common::sarif_rule_ids(&sarif),
+        ["arch-mismatch"],
+        "{sarif:#}\n{run}"
+    );
     // The same report as the JSON on stdout: one platform, failed.
     assert_eq!(run.json()["verdict"], "fail", "{run}");
     let r = &sarif["runs"][0]["results"][0];

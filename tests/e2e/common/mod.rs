@@ -861,3 +861,39 @@ pub fn find_check(p: &Value, role: &str, verdict: &str) -> Option<Value> {
         .into_iter()
         .find(|c| c["role"] == role && c["verdict"] == verdict)
 }
+
+/// Pids whose command line is exactly `sleep SECS` (a RUN step's process,
+/// found to see a build start and stop on the daemon).
+pub fn sleep_pids(secs: &str) -> Vec<u32> {
+    let want = format!("sleep\0{secs}\0");
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+            cmd.ends_with(want.as_bytes()).then_some(pid)
+        })
+        .collect()
+}
+
+/// Poll `f` every 100 ms until it holds; fail the test naming `what` after
+/// `limit`.
+pub fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The ruleId of each result of a SARIF log, in order.
+pub fn sarif_rule_ids(sarif: &serde_json::Value) -> Vec<String> {
+    sarif["runs"][0]["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["ruleId"].as_str().map(str::to_string))
+        .collect()
+}
