@@ -770,25 +770,21 @@ fn sarif_refused(path: Option<&std::path::Path>, others: &[(&str, std::path::Pat
     }
 }
 
-/// The files `check` reads that a path names: an archive or layout, with
-/// its transport and `:REF` taken off (both spellings, as a REF is
-/// optional).
+/// The files `check` reads that a path names (an archive or a layout), as
+/// `ImageRef` parses the specs (one that does not parse is refused later,
+/// by the check itself).
 fn image_files(images: &[String]) -> Vec<(&'static str, std::path::PathBuf)> {
-    let mut files = Vec::new();
-    for spec in images {
-        let rest = ["oci-archive:", "docker-archive:", "oci:"]
-            .iter()
-            .find_map(|t| spec.strip_prefix(t))
-            .unwrap_or(spec);
-        if rest.contains("://") {
-            continue;
-        }
-        files.push(("an image read", std::path::PathBuf::from(rest)));
-        if let Some((file, _)) = rest.rsplit_once(':') {
-            files.push(("an image read", std::path::PathBuf::from(file)));
-        }
-    }
-    files
+    images
+        .iter()
+        .filter_map(|spec| match check::ImageRef::parse(spec).ok()? {
+            check::ImageRef::OciLayout { dir, .. } => Some(dir),
+            check::ImageRef::OciArchive { file, .. } | check::ImageRef::DockerArchive { file } => {
+                Some(file)
+            }
+            check::ImageRef::DockerDaemon { .. } | check::ImageRef::Registry(_) => None,
+        })
+        .map(|p| ("an image read", p))
+        .collect()
 }
 
 /// `--sarif FILE` for `check` and `build`: `report` as SARIF in FILE.
