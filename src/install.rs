@@ -118,7 +118,8 @@ pub fn install(cmd: &clap::Command, exe: &Path, plan: &Plan) -> Result<Vec<PathB
     let bin_dir = plan.prefix.join("bin");
     std::fs::create_dir_all(&bin_dir).map_err(at(&bin_dir))?;
     let bin = bin_dir.join("archgate");
-    if !same_file(exe, &bin) {
+    // Installing the installed binary again: it stays as it is.
+    if !crate::report::file::same_file(exe, &bin) {
         let mut from = std::fs::File::open(exe).map_err(at(exe))?;
         let mut tmp = temp_in(&bin_dir)?;
         std::io::copy(&mut from, tmp.as_file_mut()).map_err(at(&bin))?;
@@ -154,15 +155,6 @@ pub fn install(cmd: &clap::Command, exe: &Path, plan: &Plan) -> Result<Vec<PathB
         written.push(plugin);
     }
     Ok(written)
-}
-
-/// Is `a` the same file as `b` (installing the installed binary again)?
-fn same_file(a: &Path, b: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (std::fs::metadata(a), std::fs::metadata(b)) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-        _ => false,
-    }
 }
 
 /// A new temporary file in `dir`, made with `O_CREAT | O_EXCL` under a
