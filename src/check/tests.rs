@@ -475,6 +475,22 @@ fn top_layer_answers_without_touching_lower_layers() {
 }
 
 #[test]
+fn an_image_of_many_small_layers_fits_the_index_bound() {
+    // 120 layers, the program in the bottom one: every layer is indexed.
+    let l = Layout::new();
+    let mut layers = vec![l.layer(&[E::F("app", 0o755, b"app".to_vec())], Comp::Gzip)];
+    for i in 1..120 {
+        layers.push(l.layer(&[E::F(&format!("etc/f{i}"), 0o644, vec![])], Comp::Gzip));
+    }
+    l.single(&layers.iter().collect::<Vec<_>>());
+    let img = l.open_one();
+    assert_eq!(lstat(&img.fs, "/app"), Some(root_file(0o755, 3)));
+    let st = img.fs.stats();
+    assert_eq!(st.indexed, 120);
+    assert!(st.index_bytes < 1 << 20, "{st:?}");
+}
+
+#[test]
 fn tampered_layer_is_an_error_not_an_answer() {
     let l = Layout::new();
     let bottom = l.layer(

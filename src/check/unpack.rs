@@ -574,6 +574,11 @@ impl LayerTree {
 
     /// Give back what growing left unused.
     pub fn shrink(&mut self) {
+        self.nodes.shrink();
+        self.inodes.shrink();
+        self.arena.shrink();
+        self.owners.shrink_to_fit();
+        self.owner_index.shrink_to_fit();
         let (nodes, arena, hasher) = (&self.nodes, &self.arena, &self.hasher);
         self.table.shrink_to_fit(|&i| {
             let n = nodes.get(i);

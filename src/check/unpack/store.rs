@@ -34,8 +34,16 @@ impl<T: Copy> ChunkVec<T> {
         &mut self.chunks[(i >> CHUNK_SHIFT) as usize][i as usize & (CHUNK - 1)]
     }
     pub(super) fn bytes(&self) -> usize {
-        self.chunks.len() * CHUNK * std::mem::size_of::<T>()
+        self.chunks.iter().map(Vec::capacity).sum::<usize>() * std::mem::size_of::<T>()
             + self.chunks.capacity() * std::mem::size_of::<Vec<T>>()
+    }
+    /// Give back what the last chunk does not use (a small layer's tree
+    /// would otherwise hold a whole chunk).
+    pub(super) fn shrink(&mut self) {
+        if let Some(c) = self.chunks.last_mut() {
+            c.shrink_to_fit();
+        }
+        self.chunks.shrink_to_fit();
     }
 }
 
@@ -71,6 +79,16 @@ impl Arena {
         let pos = ((idx as u32) << ARENA_SHIFT) | c.len() as u32;
         c.extend_from_slice(s);
         Some(pos)
+    }
+    /// Give back what the last chunk does not use; later names go to a
+    /// new chunk (`push` only fills chunks of the full size).
+    pub(super) fn shrink(&mut self) {
+        if let Some(c) = self.chunks.last_mut() {
+            self.bytes -= c.capacity();
+            c.shrink_to_fit();
+            self.bytes += c.capacity();
+        }
+        self.chunks.shrink_to_fit();
     }
     pub(super) fn get(&self, pos: u32, len: u32) -> &[u8] {
         let c = &self.chunks[(pos >> ARENA_SHIFT) as usize];
