@@ -1,25 +1,35 @@
 //! An image's root filesystem as its layer stack, read lazily from the top.
 //!
 //! The one idea: a question about a path is asked of the layers top-down,
-//! and a layer is decompressed (once, start to end, verified) only when every
-//! layer above it failed to answer. Decompressing a layer leaves behind an
+//! and a layer's answer is used (once it was decompressed start to end and
+//! verified) only when every layer above it failed to answer. Below a large
+//! layer, the layers under it are read ahead on the other cores, and stopped
+//! as soon as a layer above answers (`ahead`). Decompressing a layer leaves behind an
 //! index of its tar headers (path -> kind, mode, size, link; whiteouts and
 //! opaque directories) and the bytes of the files likely to be read next
 //! (see `capture`); other bytes are re-streamed on demand. Nothing is ever
 //! extracted, and no layer is ever held in memory.
 
+mod ahead;
+
+pub(crate) use ahead::ReadAhead;
+#[cfg(test)]
+pub(crate) use ahead::Slots;
+
 use super::capture::{self, Budget, FileCapture};
 use super::deep::{DeepHook, DeepScan};
 use super::gotar::{self, TarError};
 use super::source::BlobSource;
-use super::stream::{finish_layer, open_layer, LayerFail, LayerLimits, LayerSpec};
+use super::stream::{
+    finish_layer, open_layer, open_layer_until, LayerFail, LayerLimits, LayerSpec, Stop,
+};
 use super::unpack::{Applied, Inode, LayerTree, NodeId, NodeKind, Overlay, TreeError, TreeLimits};
 use crate::inspect::Platform;
 use crate::rootfs::{Entry, FsError, Kind, RootFs};
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Captured bytes one `LayerFs` may hold for files nobody asked for yet.
@@ -48,12 +58,25 @@ pub(crate) struct Pool {
     captured: AtomicU64,
     /// Bytes of layer index.
     index: AtomicU64,
+    /// Bytes of index of layers read ahead of need, not yet used.
+    ahead: AtomicU64,
+}
+
+impl Pool {
+    /// Whether nothing is counted any more.
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.captured.load(Ordering::Acquire) == 0
+            && self.index.load(Ordering::Acquire) == 0
+            && self.ahead.load(Ordering::Acquire) == 0
+    }
 }
 
 /// The pool of every `LayerFs` of the process (a test may give one its own).
 static PROCESS_POOL: Pool = Pool {
     captured: AtomicU64::new(0),
     index: AtomicU64::new(0),
+    ahead: AtomicU64::new(0),
 };
 
 /// The capture budget of one `LayerFs`, also drawing on the process-wide one.
@@ -174,6 +197,7 @@ pub struct LayerFs {
     source: Arc<dyn BlobSource>,
     layers: Vec<LayerSpec>,
     limits: LayerLimits,
+    read_ahead: ReadAhead,
     state: Mutex<State>,
 }
 
@@ -228,6 +252,7 @@ impl LayerFs {
         LayerFs {
             source,
             limits: LayerLimits::default(),
+            read_ahead: ReadAhead::default(),
             state: Mutex::new(State {
                 index: (0..n).map(|_| None).collect(),
                 index_bytes: 0,
@@ -254,6 +279,17 @@ impl LayerFs {
         self.limits = limits;
         let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
         st.budget.pool = limits.max_index.saturating_add(CAPTURE_POOL_SLACK);
+    }
+
+    /// How many threads a lookup may read lower layers on (0: one layer
+    /// at a time, as a fuzzer wants).
+    pub fn set_read_ahead(&mut self, workers: usize) {
+        self.read_ahead.workers = workers;
+    }
+
+    #[cfg(test)]
+    pub(crate) fn set_read_ahead_for_test(&mut self, ahead: ReadAhead) {
+        self.read_ahead = ahead;
     }
 
     /// How many layers the image has.
@@ -335,10 +371,7 @@ impl LayerFs {
         }
         st.opens[i] += 1;
         let t = std::time::Instant::now();
-        let tree_limits = TreeLimits {
-            max_bytes: self.limits.max_index,
-            max_steps: MAX_RESOLVE_STEPS,
-        };
+        let tree_limits = self.tree_limits();
         let State {
             budget, captured, ..
         } = st;
@@ -349,9 +382,11 @@ impl LayerFs {
             tree_limits,
             first: i == 0,
             wanted,
+            ahead: None,
+            stop: None,
         };
         match index_layer(&job, budget, captured, deep) {
-            Ok((tree, caps)) => {
+            Ok((tree, caps, _)) => {
                 let bytes = tree.bytes();
                 tracing::debug!(
                     layer = %self.layers[i].label,
@@ -386,6 +421,7 @@ impl LayerFs {
             st.release();
         }
         let mut hook = DeepHook::new(platform);
+        let _busy = self.read_ahead.slots.hold();
         for i in (0..self.layers.len()).rev() {
             self.ensure_with(&mut st, i, b"", Some(&mut hook))?;
             if let Err(m) = hook.layer_done(&st.index, i) {
@@ -403,9 +439,33 @@ impl LayerFs {
     /// (`LayerTree::overlay`): an upper entry hides the lower one unless
     /// both are directories; a whiteout, a non-directory ancestor or an
     /// opaque ancestor directory hides everything below.
+    ///
+    /// Layers below a large one are read ahead on other threads (see
+    /// `ahead`); their answers are still taken top-down, and the wave stops
+    /// when this returns.
     fn find(&self, st: &mut State, path: &[u8]) -> Result<Found, FsError> {
+        // This thread reads layers (or waits for the last ones read ahead)
+        // until it returns: read-ahead gets the other slots.
+        let _busy = self.read_ahead.slots.hold();
+        let mut wave: Option<ahead::Wave> = None;
         for i in (0..self.layers.len()).rev() {
-            self.ensure(st, i, path)?;
+            if st.index[i].is_none() {
+                match &wave {
+                    Some(w) => match w.take(i) {
+                        ahead::Take::Inline => self.ensure(st, i, path)?,
+                        ahead::Take::Done(ix) => self.adopt(st, i, ix)?,
+                        ahead::Take::Failed(f) => {
+                            st.opens[i] += 1;
+                            st.failed = Some(f.clone());
+                            return Err(f.into());
+                        }
+                    },
+                    None => {
+                        wave = self.start_wave(st, i, path);
+                        self.ensure(st, i, path)?;
+                    }
+                }
+            }
             let tree = st.index[i].as_ref().expect("indexed above");
             match tree.overlay(path) {
                 Overlay::Shows(n) => return Ok(Found::Entry { layer: i, node: n }),
@@ -414,6 +474,76 @@ impl LayerFs {
             }
         }
         Ok(Found::Missing)
+    }
+
+    /// Read the layers below `i` ahead of need if layer `i` (about to be
+    /// read) is large and there are cores to spare.
+    fn start_wave(&self, st: &State, i: usize, path: &[u8]) -> Option<ahead::Wave> {
+        let ra = self.read_ahead;
+        if ra.workers == 0 || i == 0 || st.index[..i].iter().any(Option::is_some) {
+            return None;
+        }
+        let spec = &self.layers[i];
+        let size = match spec.size {
+            Some(n) => n,
+            None => self.source.size(&spec.key).ok().flatten().unwrap_or(0),
+        };
+        if size < ra.min_size {
+            return None;
+        }
+        Some(ahead::Wave::start(ahead::WaveSpec {
+            below: i,
+            specs: &self.layers,
+            source: &self.source,
+            limits: self.limits,
+            tree_limits: self.tree_limits(),
+            wanted: path,
+            capture_limit: st.budget.limit,
+            pool_bound: st.budget.pool,
+            pool: st.budget.shared,
+            ahead: ra,
+        }))
+    }
+
+    fn tree_limits(&self) -> TreeLimits {
+        TreeLimits {
+            max_bytes: self.limits.max_index,
+            max_steps: MAX_RESOLVE_STEPS,
+        }
+    }
+
+    /// Take layer `i`, read ahead of need, as if it had been read now: its
+    /// index and captures join this view's, or, if its index at its
+    /// largest would have pushed the pool past the bound (as reading it now
+    /// would have), the same error.
+    fn adopt(&self, st: &mut State, i: usize, ix: ahead::Indexed) -> Result<(), FsError> {
+        let ahead::Parts {
+            tree,
+            caps,
+            mut budget,
+            peak,
+        } = ix.into_parts();
+        st.opens[i] += 1;
+        let pool = st.budget.shared;
+        let bytes = tree.bytes();
+        pool.ahead.fetch_sub(bytes, Ordering::AcqRel);
+        let before = pool.index.fetch_add(bytes, Ordering::AcqRel);
+        if before.saturating_add(peak) > self.limits.max_index {
+            pool.index.fetch_sub(bytes, Ordering::AcqRel);
+            budget.release_all();
+            let f = index_bound_fail(&*self.source, &self.layers[i], &self.limits);
+            st.failed = Some(f.clone());
+            return Err(f.into());
+        }
+        tracing::debug!(layer = %self.layers[i].label, index_bytes = bytes, "using a layer read ahead");
+        st.budget.used += budget.used;
+        st.budget.global_held += budget.global_held;
+        st.index_bytes += bytes;
+        for (ordinal, segs) in caps {
+            st.captured.insert((i, ordinal), segs);
+        }
+        st.index[i] = Some(tree);
+        Ok(())
     }
 
     fn lstat_locked(&self, st: &mut State, path: &[u8]) -> Result<Option<Entry>, FsError> {
@@ -608,19 +738,41 @@ struct LayerJob<'a> {
     /// The path asked about (its bytes are captured even without an
     /// execute bit).
     wanted: &'a [u8],
+    /// Read ahead of need: the index counts in `Pool::ahead`, and rather
+    /// than pass the bound the job gives up and sets this.
+    ahead: Option<&'a AtomicBool>,
+    stop: Option<Arc<dyn Stop>>,
+}
+
+/// The pool bound error, as the layer that met it reports it.
+fn index_bound_fail(src: &dyn BlobSource, spec: &LayerSpec, limits: &LayerLimits) -> LayerFail {
+    LayerFail::new(
+        src,
+        spec,
+        format!(
+            "refused: the layer indexes need more than {} MiB together (raise the bound \
+             with --max-layer-index)",
+            limits.max_index >> 20
+        ),
+    )
 }
 
 /// Decompress one layer start to end: its tree as the runtime unpacks it,
-/// the bytes captured on the way, and both digests verified.
+/// the bytes captured on the way, both digests verified, and the most bytes
+/// its index held on the way.
 fn index_layer(
     job: &LayerJob<'_>,
     budget: &mut FsBudget,
     committed: &mut HashMap<(usize, u32), Segments>,
     deep: Option<&mut DeepHook<'_>>,
-) -> Result<(LayerTree, Captures), LayerFail> {
+) -> Result<(LayerTree, Captures, u64), LayerFail> {
     // The tree's bytes are counted in the pool as it grows; on failure they
     // are given back.
-    let index = &budget.shared.index;
+    let shared = budget.shared;
+    let index = match job.ahead {
+        Some(_) => &shared.ahead,
+        None => &shared.index,
+    };
     let mut counted = 0u64;
     let r = index_layer_counted(job, budget, committed, &mut counted, deep);
     match &r {
@@ -636,7 +788,7 @@ fn index_layer(
             index.fetch_sub(counted, Ordering::AcqRel);
         }
     }
-    r
+    r.map(|(tree, caps)| (tree, caps, counted))
 }
 
 fn index_layer_counted(
@@ -653,6 +805,8 @@ fn index_layer_counted(
         tree_limits,
         first,
         wanted,
+        ahead,
+        ref stop,
     } = job;
     let fail_tar = |e: TarError| LayerFail::tar(src, spec, e);
     let fail_tree = |e: TreeError| match e {
@@ -666,7 +820,7 @@ fn index_layer_counted(
         ),
         TreeError::Limit(m) => LayerFail::new(src, spec, format!("refused: {m}")),
     };
-    let mut archive = open_layer(src, spec, limits)?;
+    let mut archive = open_layer_until(src, spec, limits, stop.clone())?;
     let mut tree = LayerTree::new(first, tree_limits);
     let mut caps: Vec<(u32, Segments, bool)> = Vec::new();
     let mut buf = vec![0u8; READ_BUF];
@@ -681,22 +835,32 @@ fn index_layer_counted(
         let applied = tree.apply(&h, ordinal).map_err(fail_tree)?;
         let now = tree.bytes();
         if now > *counted {
-            let total = budget
-                .shared
-                .index
-                .fetch_add(now - *counted, Ordering::AcqRel)
-                + now
-                - *counted;
+            let pool = budget.shared;
+            let grown = now - *counted;
             *counted = now;
+            let total = match ahead {
+                None => pool.index.fetch_add(grown, Ordering::AcqRel) + grown,
+                Some(gave_way) => {
+                    // Read ahead: never the one to pass the bound.
+                    let ahead_total = pool.ahead.fetch_add(grown, Ordering::AcqRel) + grown;
+                    let total = ahead_total + pool.index.load(Ordering::Acquire);
+                    if total > limits.max_index {
+                        gave_way.store(true, Ordering::Release);
+                        return Err(LayerFail::new(src, spec, "read ahead: gave way"));
+                    }
+                    total
+                }
+            };
             if total > limits.max_index {
-                return Err(fail_tree(TreeError::Limit(format!(
-                    "the layer indexes need more than {} MiB together (raise the bound \
-                     with --max-layer-index)",
-                    limits.max_index >> 20
-                ))));
+                return Err(index_bound_fail(src, spec, limits));
             }
             // Captures make way: drop them all (they can be re-streamed).
+            // A needed read also makes way for the layers read ahead.
             let captured = budget.shared.captured.load(Ordering::Acquire);
+            let total = match ahead {
+                None => total + pool.ahead.load(Ordering::Acquire),
+                Some(_) => total,
+            };
             if total + captured > budget.pool && (!caps.is_empty() || !committed.is_empty()) {
                 tracing::debug!(index = total, captured, "dropping captures for the index");
                 caps.clear();

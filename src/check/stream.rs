@@ -231,18 +231,55 @@ impl Decoder {
 /// A layer's tar stream, read as Go reads it, with the hashes that verify it.
 pub type LayerArchive = TarReader<BufReader<HashingReader<Decoder>>>;
 
+/// Tells a stream read ahead of need to stop: checked before every read of
+/// the stored bytes (128 KiB at most), so a stopped layer ends within
+/// about a millisecond of inflating.
+pub trait Stop: Send + Sync {
+    fn stopped(&self) -> bool;
+}
+
+/// The stored bytes, failing once `stop` says so.
+struct Stoppable {
+    inner: Box<dyn Read + Send>,
+    stop: std::sync::Arc<dyn Stop>,
+}
+
+impl Read for Stoppable {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.stop.stopped() {
+            // Not `Interrupted`: readers retry those.
+            return Err(io::Error::other("stopped: a layer above answered"));
+        }
+        self.inner.read(buf)
+    }
+}
+
 /// Open a layer for streaming.
 pub fn open_layer(
     src: &dyn BlobSource,
     spec: &LayerSpec,
     limits: &LayerLimits,
 ) -> Result<LayerArchive, LayerFail> {
+    open_layer_until(src, spec, limits, None)
+}
+
+/// [`open_layer`], for a read that `stop` may end early (its error then
+/// means nothing: the caller asked for the stop).
+pub fn open_layer_until(
+    src: &dyn BlobSource,
+    spec: &LayerSpec,
+    limits: &LayerLimits,
+    stop: Option<std::sync::Arc<dyn Stop>>,
+) -> Result<LayerArchive, LayerFail> {
     let fail = |e: io::Error| LayerFail::io(src, spec, &e);
     let compressed = match spec.size {
         Some(n) => Some(n),
         None => src.size(&spec.key).ok().flatten(),
     };
-    let blob = src.open(&spec.key).map_err(fail)?;
+    let mut blob = src.open(&spec.key).map_err(fail)?;
+    if let Some(stop) = stop {
+        blob = Box::new(Stoppable { inner: blob, stop });
+    }
     let alg = spec
         .digest
         .as_ref()

@@ -1489,3 +1489,5 @@ fn a_history_that_does_not_match_the_layers_gives_no_source() {
     assert_eq!(p.verdict, crate::inspect::Verdict::Fail);
     assert_eq!(p.source, None);
 }
+
+mod ahead;

@@ -122,6 +122,9 @@ pub struct FetchedManifest {
     pub digest_header: Option<String>,
 }
 
+/// See `agent`.
+const IDLE_PER_HOST: usize = 10;
+
 fn agent(insecure: bool) -> ureq::Agent {
     use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
     let mut tls = TlsConfig::builder().provider(TlsProvider::Rustls);
@@ -146,6 +149,10 @@ fn agent(insecure: bool) -> ureq::Agent {
         .max_redirects(MAX_REDIRECTS)
         .timeout_connect(Some(CONNECT_TIMEOUT))
         .timeout_per_read(Some(READ_TIMEOUT))
+        // Layers are fetched on as many threads as read them at once (one
+        // per core, at most 8, plus a lookup's own): keep that many
+        // connections alive between blobs (ureq keeps 3 per host).
+        .max_idle_connections_per_host(IDLE_PER_HOST)
         .user_agent(concat!("archgate/", env!("CARGO_PKG_VERSION")))
         .tls_config(tls.build())
         .build()

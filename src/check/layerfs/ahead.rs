@@ -1,0 +1,437 @@
+//! Reading lower layers ahead of need, on the other cores.
+//!
+//! When a lookup has to go below a large layer, the layers under it are
+//! likely to be needed too (a base image's program under an entrypoint
+//! script), and reading them one after the other leaves every core but one
+//! idle. A `Wave` lets worker threads index the layers below the one being
+//! read, top-down, while `LayerFs::find` goes on consuming answers strictly
+//! top-down, so what a lookup sees is what reading one layer at a time would
+//! show:
+//!
+//! - a layer read ahead counts only once its stream was read to the end and
+//!   both digests checked (the same `index_layer` as a needed read);
+//! - its error is reported only if the lookup reaches that layer;
+//! - once a layer answers (or fails), the layers below it stop at their next
+//!   read of stored bytes, and whatever they found is dropped;
+//! - at most `Slots::max` threads index layers at once, process-wide (the
+//!   needed reads of every platform included), so memory stays bounded:
+//!   each layer in flight holds its buffers and decoder (under 1 MB for
+//!   gzip, 8 MiB of zstd window at most) and its index counts in the pool.
+//!
+//! A read-ahead job counts its index bytes apart (`Pool::ahead`) and gives
+//! up quietly when they would push the pool past its bound; the lookup then
+//! reads that layer itself, and fails on the bound exactly when reading one
+//! layer at a time would (`LayerFs::adopt` checks the job's peak).
+
+use super::{index_layer, Captures, FsBudget, LayerJob, Pool};
+use crate::check::source::BlobSource;
+use crate::check::stream::{LayerFail, LayerLimits, LayerSpec, Stop};
+use crate::check::unpack::{LayerTree, Overlay, TreeLimits};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard};
+
+/// Layers read at once, whatever the core count: each one in flight holds
+/// a decoder (a zstd window is up to 8 MiB).
+const MAX_SLOTS: usize = 8;
+
+/// A needed layer at least this big (stored bytes) starts reading the ones
+/// below: about 30 ms of inflating, more than a thread costs. Small top
+/// layers (an application over a base image) are read alone, as before.
+pub(crate) const MIN_SIZE: u64 = 4 << 20;
+
+/// Threads indexing layers, process-wide.
+#[derive(Debug)]
+pub(crate) struct Slots {
+    busy: AtomicUsize,
+    max: usize,
+}
+
+impl Slots {
+    pub(crate) fn new(max: usize) -> Slots {
+        Slots {
+            busy: AtomicUsize::new(0),
+            max,
+        }
+    }
+
+    /// A slot for a lookup, held while it reads layers or waits for the
+    /// ones read ahead: never waits (the lookup must go on), but counts, so
+    /// read-ahead yields to it.
+    pub(crate) fn hold(&'static self) -> SlotGuard {
+        self.busy.fetch_add(1, Ordering::AcqRel);
+        SlotGuard(self)
+    }
+
+    /// A slot for a read ahead of need, if one is free.
+    fn try_hold(&'static self) -> Option<SlotGuard> {
+        self.busy
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| {
+                (b < self.max).then_some(b + 1)
+            })
+            .ok()
+            .map(|_| SlotGuard(self))
+    }
+
+    #[cfg(test)]
+    pub(crate) fn busy(&self) -> usize {
+        self.busy.load(Ordering::Acquire)
+    }
+}
+
+pub(crate) struct SlotGuard(&'static Slots);
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The process's slots: one per core the process may run on (std reads the
+/// affinity mask and the cgroup quota), at most `MAX_SLOTS`.
+pub(crate) static PROCESS_SLOTS: LazyLock<Slots> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    Slots::new(cores.clamp(1, MAX_SLOTS))
+});
+
+/// How a `LayerFs` reads ahead.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReadAhead {
+    /// Worker threads a lookup may start (0: read one layer at a time).
+    pub workers: usize,
+    /// See [`MIN_SIZE`].
+    pub min_size: u64,
+    pub slots: &'static Slots,
+}
+
+impl Default for ReadAhead {
+    fn default() -> Self {
+        let slots: &'static Slots = &PROCESS_SLOTS;
+        ReadAhead {
+            workers: slots.max - 1,
+            min_size: MIN_SIZE,
+            slots,
+        }
+    }
+}
+
+/// A layer indexed ahead of need: its bytes stay counted (index in
+/// `Pool::ahead`, captures in its own budget) until it is adopted or
+/// dropped.
+pub(super) struct Indexed(Option<Box<Parts>>);
+
+pub(super) struct Parts {
+    pub tree: LayerTree,
+    pub caps: Captures,
+    pub budget: FsBudget,
+    /// The most index bytes it held while being read.
+    pub peak: u64,
+}
+
+impl Indexed {
+    pub(super) fn into_parts(mut self) -> Parts {
+        *self.0.take().expect("parts taken once")
+    }
+}
+
+impl Drop for Indexed {
+    fn drop(&mut self) {
+        if let Some(mut p) = self.0.take() {
+            p.budget.release_all();
+            p.budget
+                .shared
+                .ahead
+                .fetch_sub(p.tree.bytes(), Ordering::AcqRel);
+        }
+    }
+}
+
+/// What a read-ahead job came to.
+pub(super) enum Outcome {
+    Done(Indexed),
+    Failed(LayerFail),
+    /// Stopped, or gave way to the pool bound: read it when needed.
+    Cancelled,
+}
+
+enum Slot {
+    Unclaimed,
+    Running,
+    Posted(Outcome),
+}
+
+/// What the lookup gets for a layer it needs.
+pub(super) enum Take {
+    /// Nobody read it: read it now.
+    Inline,
+    Done(Indexed),
+    Failed(LayerFail),
+}
+
+/// What every job of one wave shares.
+struct Shared {
+    /// Layers below this one are not wanted any more (`usize::MAX` once the
+    /// lookup is over).
+    floor: AtomicUsize,
+    state: Mutex<WaveState>,
+    posted: Condvar,
+    /// Layers `0..slots.len()`, bottom first, and how to read them.
+    specs: Vec<LayerSpec>,
+    source: Arc<dyn BlobSource>,
+    limits: LayerLimits,
+    tree_limits: TreeLimits,
+    wanted: Vec<u8>,
+    /// Each job's capture budget starts as this one, empty.
+    capture_limit: u64,
+    pool_bound: u64,
+    pool: &'static Pool,
+    slots: &'static Slots,
+}
+
+struct WaveState {
+    /// The next layer to claim, going down.
+    next: Option<usize>,
+    slots: Vec<Slot>,
+}
+
+/// Layers below `below`, read ahead for one lookup; dropping it stops them.
+pub(super) struct Wave(Arc<Shared>);
+
+/// What a wave needs to know about the `LayerFs` it reads for.
+pub(super) struct WaveSpec<'a> {
+    pub below: usize,
+    pub specs: &'a [LayerSpec],
+    pub source: &'a Arc<dyn BlobSource>,
+    pub limits: LayerLimits,
+    pub tree_limits: TreeLimits,
+    pub wanted: &'a [u8],
+    pub capture_limit: u64,
+    pub pool_bound: u64,
+    pub pool: &'static Pool,
+    pub ahead: ReadAhead,
+}
+
+impl Wave {
+    /// Start reading layers `below - 1` down to 0 on up to `workers`
+    /// threads (fewer if the process's slots are taken: the lookup then
+    /// reads them itself).
+    pub(super) fn start(w: WaveSpec<'_>) -> Wave {
+        let shared = Arc::new(Shared {
+            floor: AtomicUsize::new(0),
+            state: Mutex::new(WaveState {
+                next: w.below.checked_sub(1),
+                slots: (0..w.below).map(|_| Slot::Unclaimed).collect(),
+            }),
+            posted: Condvar::new(),
+            specs: w.specs[..w.below].to_vec(),
+            source: Arc::clone(w.source),
+            limits: w.limits,
+            tree_limits: w.tree_limits,
+            wanted: w.wanted.to_vec(),
+            capture_limit: w.capture_limit,
+            pool_bound: w.pool_bound,
+            pool: w.pool,
+            slots: w.ahead.slots,
+        });
+        for _ in 0..w.ahead.workers.min(w.below) {
+            let s = Arc::clone(&shared);
+            let spawned = std::thread::Builder::new()
+                .name("archgate-layer".into())
+                .spawn(move || work(&s));
+            if spawned.is_err() {
+                // No thread: the lookup reads the layers itself.
+                break;
+            }
+        }
+        Wave(shared)
+    }
+
+    /// Layer `i`, the highest not yet consumed: its outcome once posted.
+    /// While a worker still reads it, the caller reads the next unclaimed
+    /// layer ahead instead of waiting idle.
+    pub(super) fn take(&self, i: usize) -> Take {
+        let s = &self.0;
+        let mut st = lock(&s.state);
+        loop {
+            match std::mem::replace(&mut st.slots[i], Slot::Running) {
+                Slot::Posted(Outcome::Done(ix)) => return Take::Done(ix),
+                Slot::Posted(Outcome::Failed(f)) => return Take::Failed(f),
+                Slot::Posted(Outcome::Cancelled) => return Take::Inline,
+                Slot::Unclaimed => {
+                    // Claims go down one by one and the lookup consumes top
+                    // down, so `i` is the next one.
+                    st.next = i.checked_sub(1);
+                    return Take::Inline;
+                }
+                Slot::Running => {}
+            }
+            match claim(s, &mut st) {
+                Some(j) => {
+                    // This thread holds its slot for the whole lookup.
+                    drop(st);
+                    let out = run(s, j);
+                    st = lock(&s.state);
+                    post(s, &mut st, j, out);
+                }
+                None => {
+                    st = s.posted.wait(st).unwrap_or_else(|e| e.into_inner());
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Wave {
+    fn drop(&mut self) {
+        let s = &*self.0;
+        s.floor.store(usize::MAX, Ordering::Release);
+        // Posted layers give their bytes back now; running ones when their
+        // workers see the floor.
+        let dropped: Vec<Slot> = {
+            let mut st = lock(&s.state);
+            st.next = None;
+            st.slots
+                .iter_mut()
+                .map(|x| std::mem::replace(x, Slot::Running))
+                .collect()
+        };
+        drop(dropped);
+    }
+}
+
+fn lock(m: &Mutex<WaveState>) -> MutexGuard<'_, WaveState> {
+    // A panicking job leaves consistent state: slots are whole values.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The next layer to read, unless the ones left are below the floor.
+fn claim(s: &Shared, st: &mut WaveState) -> Option<usize> {
+    let j = st.next?;
+    if j < s.floor.load(Ordering::Acquire) {
+        st.next = None;
+        return None;
+    }
+    st.next = j.checked_sub(1);
+    st.slots[j] = Slot::Running;
+    Some(j)
+}
+
+/// Keep `out` for the lookup (or drop it if the lookup is over), and stop
+/// the layers below a layer that answers or fails.
+fn post(s: &Shared, st: &mut WaveState, j: usize, out: Outcome) {
+    let stops = match &out {
+        Outcome::Done(ix) => {
+            ix.0.as_ref()
+                .is_some_and(|p| !matches!(p.tree.overlay(&s.wanted), Overlay::PassesDown))
+        }
+        Outcome::Failed(_) => true,
+        Outcome::Cancelled => false,
+    };
+    if stops {
+        s.floor.fetch_max(j, Ordering::AcqRel);
+    }
+    if s.floor.load(Ordering::Acquire) == usize::MAX {
+        // The lookup is over; `out` gives its bytes back when dropped.
+        return;
+    }
+    st.slots[j] = Slot::Posted(out);
+    s.posted.notify_all();
+}
+
+/// A worker: read layers while there are some to read and a free slot.
+fn work(s: &Arc<Shared>) {
+    loop {
+        let Some(guard) = s.slots.try_hold() else {
+            return;
+        };
+        let mut st = lock(&s.state);
+        let Some(j) = claim(s, &mut st) else {
+            return;
+        };
+        drop(st);
+        // Posts `Cancelled` if the job panics, so the lookup never waits
+        // for it.
+        let mut pending = Pending { s, j, out: None };
+        pending.out = Some(run(s, j));
+        drop(guard);
+        drop(pending);
+    }
+}
+
+struct Pending<'a> {
+    s: &'a Shared,
+    j: usize,
+    out: Option<Outcome>,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        let out = self.out.take().unwrap_or(Outcome::Cancelled);
+        let mut st = lock(&self.s.state);
+        post(self.s, &mut st, self.j, out);
+    }
+}
+
+/// Stops job `j` once a layer above it answered or failed, or the lookup
+/// is over.
+struct Below {
+    s: Arc<Shared>,
+    j: usize,
+}
+
+impl Stop for Below {
+    fn stopped(&self) -> bool {
+        self.s.floor.load(Ordering::Acquire) > self.j
+    }
+}
+
+/// Index layer `j` ahead of need.
+fn run(s: &Arc<Shared>, j: usize) -> Outcome {
+    let gave_way = AtomicBool::new(false);
+    let stop = Arc::new(Below {
+        s: Arc::clone(s),
+        j,
+    });
+    let job = LayerJob {
+        src: &*s.source,
+        spec: &s.specs[j],
+        limits: &s.limits,
+        tree_limits: s.tree_limits,
+        first: j == 0,
+        wanted: &s.wanted,
+        ahead: Some(&gave_way),
+        stop: Some(stop.clone()),
+    };
+    let mut budget = FsBudget {
+        used: 0,
+        limit: s.capture_limit,
+        shared: s.pool,
+        global_held: 0,
+        pool: s.pool_bound,
+    };
+    let t = std::time::Instant::now();
+    match index_layer(&job, &mut budget, &mut HashMap::new(), None) {
+        Ok((tree, caps, peak)) => {
+            tracing::debug!(
+                layer = %s.specs[j].label,
+                nodes = tree.node_count(),
+                elapsed = ?t.elapsed(),
+                "indexed layer ahead of need"
+            );
+            Outcome::Done(Indexed(Some(Box::new(Parts {
+                tree,
+                caps,
+                budget,
+                peak,
+            }))))
+        }
+        Err(_) if stop.stopped() || gave_way.load(Ordering::Acquire) => {
+            budget.release_all();
+            Outcome::Cancelled
+        }
+        Err(f) => {
+            budget.release_all();
+            Outcome::Failed(f)
+        }
+    }
+}
