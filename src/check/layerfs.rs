@@ -106,7 +106,8 @@ impl Budget for FsBudget {
         let ok = shared
             .captured
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |g| {
-                let index = shared.index.load(Ordering::Acquire);
+                let index =
+                    shared.index.load(Ordering::Acquire) + shared.ahead.load(Ordering::Acquire);
                 (g + bytes <= GLOBAL_CAPTURE_BUDGET && g + index + bytes <= self.pool)
                     .then_some(g + bytes)
             })
@@ -127,6 +128,14 @@ impl Budget for FsBudget {
 
     fn release(&mut self, bytes: u64, forced: bool) {
         self.release_bytes(bytes, forced);
+    }
+}
+
+/// A budget gives its captured bytes back to the pool when it goes,
+/// unwinding included (a read-ahead job's budget is its own).
+impl Drop for FsBudget {
+    fn drop(&mut self) {
+        self.release_all();
     }
 }
 
@@ -454,11 +463,6 @@ impl LayerFs {
                     Some(w) => match w.take(i) {
                         ahead::Take::Inline => self.ensure(st, i, path)?,
                         ahead::Take::Done(ix) => self.adopt(st, i, ix)?,
-                        ahead::Take::Failed(f) => {
-                            st.opens[i] += 1;
-                            st.failed = Some(f.clone());
-                            return Err(f.into());
-                        }
                     },
                     None => {
                         wave = self.start_wave(st, i, path);
@@ -530,14 +534,13 @@ impl LayerFs {
         let before = pool.index.fetch_add(bytes, Ordering::AcqRel);
         if before.saturating_add(peak) > self.limits.max_index {
             pool.index.fetch_sub(bytes, Ordering::AcqRel);
-            budget.release_all();
             let f = index_bound_fail(&*self.source, &self.layers[i], &self.limits);
             st.failed = Some(f.clone());
             return Err(f.into());
         }
         tracing::debug!(layer = %self.layers[i].label, index_bytes = bytes, "using a layer read ahead");
-        st.budget.used += budget.used;
-        st.budget.global_held += budget.global_held;
+        st.budget.used += std::mem::take(&mut budget.used);
+        st.budget.global_held += std::mem::take(&mut budget.global_held);
         st.index_bytes += bytes;
         for (ordinal, segs) in caps {
             st.captured.insert((i, ordinal), segs);
@@ -766,29 +769,38 @@ fn index_layer(
     committed: &mut HashMap<(usize, u32), Segments>,
     deep: Option<&mut DeepHook<'_>>,
 ) -> Result<(LayerTree, Captures, u64), LayerFail> {
-    // The tree's bytes are counted in the pool as it grows; on failure they
-    // are given back.
+    // The tree's bytes are counted in the pool as it grows; on failure
+    // (or a panic) they are given back.
     let shared = budget.shared;
-    let index = match job.ahead {
-        Some(_) => &shared.ahead,
-        None => &shared.index,
+    let mut counted = Counted {
+        counter: match job.ahead {
+            Some(_) => &shared.ahead,
+            None => &shared.index,
+        },
+        bytes: 0,
     };
-    let mut counted = 0u64;
-    let r = index_layer_counted(job, budget, committed, &mut counted, deep);
-    match &r {
-        Ok((tree, _)) => {
-            let now = tree.bytes();
-            if now >= counted {
-                index.fetch_add(now - counted, Ordering::AcqRel);
-            } else {
-                index.fetch_sub(counted - now, Ordering::AcqRel);
-            }
-        }
-        Err(_) => {
-            index.fetch_sub(counted, Ordering::AcqRel);
-        }
+    let (tree, caps) = index_layer_counted(job, budget, committed, &mut counted.bytes, deep)?;
+    let peak = std::mem::take(&mut counted.bytes);
+    let now = tree.bytes();
+    if now >= peak {
+        counted.counter.fetch_add(now - peak, Ordering::AcqRel);
+    } else {
+        counted.counter.fetch_sub(peak - now, Ordering::AcqRel);
     }
-    r.map(|(tree, caps)| (tree, caps, counted))
+    Ok((tree, caps, peak))
+}
+
+/// Index bytes a layer being read has counted in the pool: given back
+/// unless the read succeeds.
+struct Counted<'a> {
+    counter: &'a AtomicU64,
+    bytes: u64,
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
 }
 
 fn index_layer_counted(
@@ -842,9 +854,11 @@ fn index_layer_counted(
                 None => pool.index.fetch_add(grown, Ordering::AcqRel) + grown,
                 Some(gave_way) => {
                     // Read ahead: never the one to pass the bound.
+                    // Read-ahead indexes together take a quarter of the
+                    // bound at most: the lookups' own may still grow to it.
                     let ahead_total = pool.ahead.fetch_add(grown, Ordering::AcqRel) + grown;
                     let total = ahead_total + pool.index.load(Ordering::Acquire);
-                    if total > limits.max_index {
+                    if total > limits.max_index || ahead_total > limits.max_index / 4 {
                         gave_way.store(true, Ordering::Release);
                         return Err(LayerFail::new(src, spec, "read ahead: gave way"));
                     }

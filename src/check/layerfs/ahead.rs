@@ -13,21 +13,28 @@
 //! - its error is reported only if the lookup reaches that layer;
 //! - once a layer answers (or fails), the layers below it stop at their next
 //!   read of stored bytes, and whatever they found is dropped;
-//! - at most `Slots::max` threads index layers at once, process-wide (the
-//!   needed reads of every platform included), so memory stays bounded:
-//!   each layer in flight holds its buffers and decoder (under 1 MB for
-//!   gzip, 8 MiB of zstd window at most) and its index counts in the pool.
+//! - a layer read ahead that failed is read again by the lookup itself, so
+//!   the error reported is the one reading one layer at a time gives (the
+//!   index bound met first, a registry that failed only under load);
+//! - read-ahead takes only the slots lookups leave free (`Slots::max`, one
+//!   per core, process-wide; a lookup never waits for one), so memory stays
+//!   bounded: each layer in flight holds its buffers and decoder (under
+//!   1 MB for gzip, 8 MiB of zstd window at most).
 //!
-//! A read-ahead job counts its index bytes apart (`Pool::ahead`) and gives
-//! up quietly when they would push the pool past its bound; the lookup then
-//! reads that layer itself, and fails on the bound exactly when reading one
-//! layer at a time would (`LayerFs::adopt` checks the job's peak).
+//! A read-ahead job counts its index bytes apart (`Pool::ahead`), at most a
+//! quarter of the index bound for all jobs together, and gives up quietly
+//! rather than pass it; the lookup then reads that layer itself, and fails
+//! on the bound exactly when reading one layer at a time would
+//! (`LayerFs::adopt` checks the job's peak). Captures are a cache: a layer
+//! read ahead may keep other bytes than reading it later would have, never
+//! other answers.
 
 use super::{index_layer, Captures, FsBudget, LayerJob, Pool};
 use crate::check::source::BlobSource;
-use crate::check::stream::{LayerFail, LayerLimits, LayerSpec, Stop};
+use crate::check::stream::{LayerLimits, LayerSpec, Stop};
 use crate::check::unpack::{LayerTree, Overlay, TreeLimits};
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard};
 
@@ -136,8 +143,8 @@ impl Indexed {
 
 impl Drop for Indexed {
     fn drop(&mut self) {
-        if let Some(mut p) = self.0.take() {
-            p.budget.release_all();
+        // The budget gives its captures back as it drops.
+        if let Some(p) = self.0.take() {
             p.budget
                 .shared
                 .ahead
@@ -149,7 +156,8 @@ impl Drop for Indexed {
 /// What a read-ahead job came to.
 pub(super) enum Outcome {
     Done(Indexed),
-    Failed(LayerFail),
+    /// Read again when needed: the error then is the lookup's own.
+    Failed,
     /// Stopped, or gave way to the pool bound: read it when needed.
     Cancelled,
 }
@@ -162,10 +170,9 @@ enum Slot {
 
 /// What the lookup gets for a layer it needs.
 pub(super) enum Take {
-    /// Nobody read it: read it now.
+    /// Nobody read it (or reading it ahead failed): read it now.
     Inline,
     Done(Indexed),
-    Failed(LayerFail),
 }
 
 /// What every job of one wave shares.
@@ -255,8 +262,7 @@ impl Wave {
         loop {
             match std::mem::replace(&mut st.slots[i], Slot::Running) {
                 Slot::Posted(Outcome::Done(ix)) => return Take::Done(ix),
-                Slot::Posted(Outcome::Failed(f)) => return Take::Failed(f),
-                Slot::Posted(Outcome::Cancelled) => return Take::Inline,
+                Slot::Posted(Outcome::Failed | Outcome::Cancelled) => return Take::Inline,
                 Slot::Unclaimed => {
                     // Claims go down one by one and the lookup consumes top
                     // down, so `i` is the next one.
@@ -267,11 +273,14 @@ impl Wave {
             }
             match claim(s, &mut st) {
                 Some(j) => {
-                    // This thread holds its slot for the whole lookup.
+                    // This thread holds its slot for the whole lookup. A
+                    // panic reading a layer the lookup may never need is
+                    // not the lookup's: the layer is read again if needed.
                     drop(st);
-                    let out = run(s, j);
+                    let (out, stops) = std::panic::catch_unwind(AssertUnwindSafe(|| run(s, j)))
+                        .unwrap_or((Outcome::Cancelled, false));
                     st = lock(&s.state);
-                    post(s, &mut st, j, out);
+                    post(s, &mut st, j, out, stops);
                 }
                 None => {
                     st = s.posted.wait(st).unwrap_or_else(|e| e.into_inner());
@@ -316,17 +325,9 @@ fn claim(s: &Shared, st: &mut WaveState) -> Option<usize> {
     Some(j)
 }
 
-/// Keep `out` for the lookup (or drop it if the lookup is over), and stop
-/// the layers below a layer that answers or fails.
-fn post(s: &Shared, st: &mut WaveState, j: usize, out: Outcome) {
-    let stops = match &out {
-        Outcome::Done(ix) => {
-            ix.0.as_ref()
-                .is_some_and(|p| !matches!(p.tree.overlay(&s.wanted), Overlay::PassesDown))
-        }
-        Outcome::Failed(_) => true,
-        Outcome::Cancelled => false,
-    };
+/// Keep `out` for the lookup (or drop it if the lookup is over); `stops`:
+/// layer `j` answers or failed, so the layers below are not needed.
+fn post(s: &Shared, st: &mut WaveState, j: usize, out: Outcome, stops: bool) {
     if stops {
         s.floor.fetch_max(j, Ordering::AcqRel);
     }
@@ -361,14 +362,14 @@ fn work(s: &Arc<Shared>) {
 struct Pending<'a> {
     s: &'a Shared,
     j: usize,
-    out: Option<Outcome>,
+    out: Option<(Outcome, bool)>,
 }
 
 impl Drop for Pending<'_> {
     fn drop(&mut self) {
-        let out = self.out.take().unwrap_or(Outcome::Cancelled);
+        let (out, stops) = self.out.take().unwrap_or((Outcome::Cancelled, false));
         let mut st = lock(&self.s.state);
-        post(self.s, &mut st, self.j, out);
+        post(self.s, &mut st, self.j, out, stops);
     }
 }
 
@@ -385,8 +386,9 @@ impl Stop for Below {
     }
 }
 
-/// Index layer `j` ahead of need.
-fn run(s: &Arc<Shared>, j: usize) -> Outcome {
+/// Index layer `j` ahead of need; and whether the layers below it are not
+/// needed (it answers, or failed).
+fn run(s: &Arc<Shared>, j: usize) -> (Outcome, bool) {
     let gave_way = AtomicBool::new(false);
     let stop = Arc::new(Below {
         s: Arc::clone(s),
@@ -418,20 +420,19 @@ fn run(s: &Arc<Shared>, j: usize) -> Outcome {
                 elapsed = ?t.elapsed(),
                 "indexed layer ahead of need"
             );
-            Outcome::Done(Indexed(Some(Box::new(Parts {
+            let stops = !matches!(tree.overlay(&s.wanted), Overlay::PassesDown);
+            let parts = Parts {
                 tree,
                 caps,
                 budget,
                 peak,
-            }))))
+            };
+            (Outcome::Done(Indexed(Some(Box::new(parts)))), stops)
         }
-        Err(_) if stop.stopped() || gave_way.load(Ordering::Acquire) => {
-            budget.release_all();
-            Outcome::Cancelled
-        }
+        Err(_) if stop.stopped() || gave_way.load(Ordering::Acquire) => (Outcome::Cancelled, false),
         Err(f) => {
-            budget.release_all();
-            Outcome::Failed(f)
+            tracing::debug!(layer = %s.specs[j].label, error = %f.message, "reading ahead failed; read again if needed");
+            (Outcome::Failed, true)
         }
     }
 }
