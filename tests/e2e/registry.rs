@@ -371,6 +371,58 @@ fn tampered_blobs_are_digest_mismatches() {
     check_docker(&r, &[]).expect(0, "pass", "match");
 }
 
+/// A Go program under a 6 MiB layer: the layers below a layer that big are
+/// read ahead, on another thread, while it is read.
+fn image_under_a_big_layer(program_on_top: bool) -> Layout {
+    let big = Layer::new()
+        .compression(Compression::None)
+        .file("big.bin", noise(6 << 20, 0x2545_f491_4f6c_dd1d), 0o644);
+    let hello = Layer::new().file_from("hello", go_hello("arm64"));
+    let img = Image::new("linux/arm64").entrypoint(&["/hello"]);
+    Layout::single(if program_on_top {
+        img.layer(Layer::new().file("etc/x", b"x".to_vec(), 0o644))
+            .layer(big.file_from("hello", go_hello("arm64")))
+    } else {
+        img.layer(hello).layer(big)
+    })
+}
+
+#[test]
+fn a_tampered_layer_read_ahead_is_a_digest_mismatch_only_when_needed() {
+    let reg = env().registry();
+    for (tag, on_top) in [("below", false), ("on-top", true)] {
+        let r = repo_ref(reg, "read_ahead", tag);
+        push(&image_under_a_big_layer(on_top), None, &r, None);
+        let (_, layers) = pushed_layers(reg, &r);
+        let (_, rest) = r.split_once('/').unwrap();
+        let relay = Relay::to_tcp(reg)
+            .fault(Fault::FlipBodyByte {
+                path: format!("/blobs/{}", layers[0]),
+                offset: 4,
+            })
+            .start();
+        let image = format!("docker://{}/{rest}", relay.addr());
+        let log = if on_top { "archgate=debug" } else { "warn" };
+        let run = archgate_env(
+            &["check", "--format", "json", &image],
+            &[("ARCHGATE_LOG", Some(log.into()))],
+        );
+        if on_top {
+            // The program is in the big top layer: the bottom one, read
+            // ahead and failing, was never needed (read one layer at a
+            // time, it is not even opened).
+            run.expect(0, "pass", "match");
+            assert!(
+                run.stderr.contains("reading ahead failed"),
+                "the bottom layer was not read ahead\n{run}"
+            );
+        } else {
+            run.expect_undecided(&["digest mismatch", &layers[0]]);
+        }
+        check_docker(&r, &[]).expect(0, "pass", "match");
+    }
+}
+
 #[test]
 fn connection_cut_mid_blob_is_undecided() {
     let reg = env().registry();
