@@ -374,9 +374,11 @@ fn tampered_blobs_are_digest_mismatches() {
 /// A Go program under a 6 MiB layer: the layers below a layer that big are
 /// read ahead, on another thread, while it is read.
 fn image_under_a_big_layer(program_on_top: bool) -> Layout {
-    let big = Layer::new()
-        .compression(Compression::None)
-        .file("big.bin", noise(6 << 20, 0x2545_f491_4f6c_dd1d), 0o644);
+    let big = Layer::new().compression(Compression::None).file(
+        "big.bin",
+        noise(6 << 20, 0x2545_f491_4f6c_dd1d),
+        0o644,
+    );
     let hello = Layer::new().file_from("hello", go_hello("arm64"));
     let img = Image::new("linux/arm64").entrypoint(&["/hello"]);
     Layout::single(if program_on_top {
