@@ -342,6 +342,16 @@ fn go_image_arm64() -> Layout {
     )
 }
 
+/// A relay to `reg` that flips the byte at `offset` of blob `digest`.
+fn flipping(reg: &str, digest: &str, offset: u64) -> Relay {
+    Relay::to_tcp(reg)
+        .fault(Fault::FlipBodyByte {
+            path: format!("/blobs/{digest}"),
+            offset,
+        })
+        .start()
+}
+
 #[test]
 fn tampered_blobs_are_digest_mismatches() {
     let reg = env().registry();
@@ -350,21 +360,11 @@ fn tampered_blobs_are_digest_mismatches() {
     let (config, layers) = pushed_layers(reg, &r);
     let (_, rest) = r.split_once('/').unwrap();
     // A layer: its gzip MTIME byte, so it still decompresses.
-    let relay = Relay::to_tcp(reg)
-        .fault(Fault::FlipBodyByte {
-            path: format!("/blobs/{}", layers[0]),
-            offset: 4,
-        })
-        .start();
+    let relay = flipping(reg, &layers[0], 4);
     let run = check_docker(&format!("{}/{rest}", relay.addr()), &[]);
     run.expect_undecided(&["digest mismatch", &layers[0]]);
     // The config.
-    let relay = Relay::to_tcp(reg)
-        .fault(Fault::FlipBodyByte {
-            path: format!("/blobs/{config}"),
-            offset: 0,
-        })
-        .start();
+    let relay = flipping(reg, &config, 0);
     let run = check_docker(&format!("{}/{rest}", relay.addr()), &[]);
     run.expect_undecided(&["digest mismatch", &config]);
     // The same image straight from the registry passes.
@@ -397,12 +397,7 @@ fn a_tampered_layer_read_ahead_is_a_digest_mismatch_only_when_needed() {
         push(&image_under_a_big_layer(on_top), None, &r, None);
         let (_, layers) = pushed_layers(reg, &r);
         let (_, rest) = r.split_once('/').unwrap();
-        let relay = Relay::to_tcp(reg)
-            .fault(Fault::FlipBodyByte {
-                path: format!("/blobs/{}", layers[0]),
-                offset: 4,
-            })
-            .start();
+        let relay = flipping(reg, &layers[0], 4);
         let image = format!("docker://{}/{rest}", relay.addr());
         let log = if on_top { "archgate=debug" } else { "warn" };
         let run = archgate_env(
