@@ -156,9 +156,8 @@ impl Drop for Indexed {
 /// What a read-ahead job came to.
 pub(super) enum Outcome {
     Done(Indexed),
-    /// Read again when needed: the error then is the lookup's own.
-    Failed,
-    /// Stopped, or gave way to the pool bound: read it when needed.
+    /// Stopped, gave way to the pool bound, or failed: read it when needed
+    /// (an error is then the lookup's own).
     Cancelled,
 }
 
@@ -262,7 +261,7 @@ impl Wave {
         loop {
             match std::mem::replace(&mut st.slots[i], Slot::Running) {
                 Slot::Posted(Outcome::Done(ix)) => return Take::Done(ix),
-                Slot::Posted(Outcome::Failed | Outcome::Cancelled) => return Take::Inline,
+                Slot::Posted(Outcome::Cancelled) => return Take::Inline,
                 Slot::Unclaimed => {
                     // Claims go down one by one and the lookup consumes top
                     // down, so `i` is the next one.
@@ -432,7 +431,7 @@ fn run(s: &Arc<Shared>, j: usize) -> (Outcome, bool) {
         Err(_) if stop.stopped() || gave_way.load(Ordering::Acquire) => (Outcome::Cancelled, false),
         Err(f) => {
             tracing::debug!(layer = %s.specs[j].label, error = %f.message, "reading ahead failed; read again if needed");
-            (Outcome::Failed, true)
+            (Outcome::Cancelled, true)
         }
     }
 }

@@ -251,10 +251,6 @@ fn settle(slots: &Slots) {
     panic!("read-ahead threads still busy after 10 s");
 }
 
-fn pool_is_empty(pool: &Pool) -> bool {
-    pool.is_empty()
-}
-
 #[test]
 fn read_ahead_shows_what_one_layer_at_a_time_shows() {
     let l = Layout::new();
@@ -327,7 +323,7 @@ fn read_ahead_shows_what_one_layer_at_a_time_shows() {
         }
         drop(many);
         settle(slots);
-        assert!(pool_is_empty(pool), "{p}: bytes left counted");
+        assert!(pool.is_empty(), "{p}: bytes left counted");
     }
 }
 
@@ -376,7 +372,7 @@ fn a_lower_layer_read_ahead_counts_only_once_verified() {
         assert_eq!(err_of(block_on(one.lstat(b"/app"))), e, "{how}");
         drop(fs);
         settle(slots);
-        assert!(pool_is_empty(pool), "{how}");
+        assert!(pool.is_empty(), "{how}");
     }
 }
 
@@ -406,7 +402,7 @@ fn an_error_below_the_answer_is_never_reported() {
     assert!(e.contains(&d), "{e}");
     drop(fs);
     settle(slots);
-    assert!(pool_is_empty(pool));
+    assert!(pool.is_empty());
 }
 
 #[test]
@@ -443,7 +439,7 @@ fn an_answer_stops_the_layers_below() {
     assert_eq!(fs.stats().indexed, 1);
     assert_eq!(fs.opens(), vec![0, 0, 0, 1]);
     drop(fs);
-    assert!(pool_is_empty(pool));
+    assert!(pool.is_empty());
 }
 
 #[test]
@@ -563,7 +559,7 @@ fn read_ahead_never_meets_the_index_bound_first() {
     assert_eq!(fs.opens(), one.opens());
     drop(fs);
     settle(slots);
-    assert!(pool_is_empty(pool));
+    assert!(pool.is_empty());
 }
 
 #[test]
