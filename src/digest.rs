@@ -139,6 +139,11 @@ impl<R: Read> HashingReader<R> {
         }
     }
 
+    /// The reader underneath.
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+
     /// Read the rest of the stream (hashing it), then return the inner
     /// reader, the digest of everything read and its length.
     pub fn drain_and_finish(mut self) -> io::Result<(R, Digest, u64)> {

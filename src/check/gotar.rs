@@ -213,6 +213,11 @@ impl<R: Read> TarReader<R> {
         self.hole_budget = bytes;
     }
 
+    /// The underlying stream.
+    pub fn get_ref(&self) -> &R {
+        &self.r
+    }
+
     /// The underlying stream (positioned after what was consumed).
     pub fn into_inner(self) -> R {
         self.r

@@ -19,6 +19,7 @@ mod layerfs;
 mod oci;
 mod origin;
 pub mod registry;
+mod slots;
 mod source;
 mod stream;
 mod unpack;

@@ -11,8 +11,11 @@
 
 use super::digest::{Algorithm, Digest, HashingReader};
 use super::gotar::{TarError, TarReader};
+use super::slots::{SlotGuard, Slots, PROCESS_SLOTS};
 use super::source::{BlobKey, BlobSource};
 use std::io::{self, BufRead, BufReader, Read};
+
+mod piped;
 
 /// Read buffer sizes: the stored blob and the decompressed stream.
 const RAW_BUF: usize = 128 * 1024;
@@ -228,8 +231,100 @@ impl Decoder {
     }
 }
 
+/// A stored layer at least this big (or of unknown size) may move its
+/// decompressor to a thread of its own ([`piped`]) when a core is free:
+/// about 30 ms of inflating, far more than a thread costs.
+const PIPE_MIN: u64 = 4 << 20;
+
+/// Inflated bytes read in place before a layer looks for a free core: the
+/// read-ahead workers of a lookup start at the same time, and should get
+/// the cores first (they gain more: a whole layer each).
+const PIPE_AFTER: u64 = 2 << 20;
+
+/// When a layer's decompressor runs on a thread of its own.
+#[derive(Clone, Copy)]
+enum Pipe {
+    /// From the first byte (tests).
+    #[cfg(test)]
+    Now,
+    /// Once a slot is free, after `PIPE_AFTER` bytes.
+    WhenFree(&'static Slots),
+    Never,
+}
+
+/// The decompressor, read in place or on a thread of its own.
+pub struct Inflater(Mode);
+
+enum Mode {
+    InPlace(Decoder, Pipe),
+    Piped(piped::Piped<Decoder>),
+    /// Only while moving the decoder to its thread.
+    Moving,
+}
+
+impl Read for Inflater {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Mode::InPlace(d, Pipe::WhenFree(slots)) = &self.0 {
+            // Looked at once per read: an atomic load while none is free.
+            if d.inflated >= PIPE_AFTER {
+                if let Some(slot) = slots.try_hold() {
+                    self.pipe(Some(slot));
+                }
+            }
+        }
+        match &mut self.0 {
+            Mode::InPlace(d, _) => d.read(buf),
+            Mode::Piped(p) => p.read(buf),
+            Mode::Moving => Err(io::Error::other(
+                "the layer's decompressor was lost (a bug in archgate)",
+            )),
+        }
+    }
+}
+
+impl Inflater {
+    fn new(dec: Decoder, pipe: Pipe) -> Inflater {
+        match pipe {
+            #[cfg(test)]
+            Pipe::Now => {
+                let mut i = Inflater(Mode::InPlace(dec, Pipe::Never));
+                i.pipe(None);
+                i
+            }
+            _ => Inflater(Mode::InPlace(dec, pipe)),
+        }
+    }
+
+    /// Move the decoder to a thread of its own, which keeps `slot` while it
+    /// runs; in place still if no thread starts.
+    fn pipe(&mut self, slot: Option<SlotGuard>) {
+        let Mode::InPlace(dec, _) = std::mem::replace(&mut self.0, Mode::Moving) else {
+            return;
+        };
+        self.0 = match piped::spawn(dec, slot) {
+            Ok(p) => Mode::Piped(p),
+            Err(dec) => Mode::InPlace(dec, Pipe::Never),
+        };
+    }
+
+    #[cfg(test)]
+    fn is_piped(&self) -> bool {
+        matches!(self.0, Mode::Piped(_))
+    }
+
+    /// The stored stream, once the inflated one was read to its end.
+    fn into_raw(self) -> io::Result<HashingReader<Box<dyn Read + Send>>> {
+        let lost = || io::Error::other("the layer's decompressor gave no end (a bug in archgate)");
+        match self.0 {
+            Mode::InPlace(d, _) => Ok(d.into_raw()),
+            Mode::Piped(p) => p.into_end().map(Decoder::into_raw).ok_or_else(lost),
+            Mode::Moving => Err(lost()),
+        }
+    }
+}
+
 /// A layer's tar stream, read as Go reads it, with the hashes that verify it.
-pub type LayerArchive = TarReader<BufReader<HashingReader<Decoder>>>;
+pub type LayerArchive = TarReader<BufReader<HashingReader<Inflater>>>;
 
 /// Tells a stream read ahead of need to stop: checked before every read of
 /// the stored bytes (128 KiB at most), so a stopped layer ends within
@@ -270,6 +365,19 @@ pub fn open_layer_until(
     spec: &LayerSpec,
     limits: &LayerLimits,
     stop: Option<std::sync::Arc<dyn Stop>>,
+) -> Result<LayerArchive, LayerFail> {
+    open_layer_piped(src, spec, limits, stop, None)
+}
+
+/// [`open_layer_until`]; `pipe` (tests) says when the decompressor moves
+/// to a thread of its own, else a layer of `PIPE_MIN` or more does once
+/// the process has a slot free.
+fn open_layer_piped(
+    src: &dyn BlobSource,
+    spec: &LayerSpec,
+    limits: &LayerLimits,
+    stop: Option<std::sync::Arc<dyn Stop>>,
+    pipe: Option<Pipe>,
 ) -> Result<LayerArchive, LayerFail> {
     let fail = |e: io::Error| LayerFail::io(src, spec, &e);
     let compressed = match spec.size {
@@ -316,7 +424,17 @@ pub fn open_layer_until(
         bound,
         compressed,
     };
-    let tar_stream = HashingReader::new(dec, spec.diff_id.algorithm());
+    let tar_stream = HashingReader::new(
+        Inflater::new(
+            dec,
+            pipe.unwrap_or(match compressed {
+                Some(n) if n < PIPE_MIN => Pipe::Never,
+                _ if PROCESS_SLOTS.max() < 2 => Pipe::Never,
+                _ => Pipe::WhenFree(&PROCESS_SLOTS),
+            }),
+        ),
+        spec.diff_id.algorithm(),
+    );
     let mut tar = TarReader::new(BufReader::with_capacity(TAR_BUF, tar_stream));
     // Sparse holes inflate like compressed data does.
     tar.set_hole_budget(limits.bound(compressed.unwrap_or(0)));
@@ -332,7 +450,10 @@ pub fn finish_layer(
     let fail = |e: io::Error| LayerFail::io(src, spec, &e);
     let tar_stream = archive.into_inner().into_inner();
     let (dec, diff, _) = tar_stream.drain_and_finish().map_err(fail)?;
-    let (_, stored, stored_len) = dec.into_raw().drain_and_finish().map_err(fail)?;
+    let (_, stored, stored_len) = dec
+        .into_raw()
+        .and_then(HashingReader::drain_and_finish)
+        .map_err(fail)?;
     if let Some(want) = &spec.digest {
         if &stored != want {
             return Err(LayerFail::new(
@@ -362,4 +483,212 @@ pub fn finish_layer(
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// One blob in memory.
+    #[derive(Debug)]
+    struct Mem(Vec<u8>);
+
+    impl BlobSource for Mem {
+        fn location(&self) -> &str {
+            "memory"
+        }
+        fn open(&self, _: &BlobKey) -> io::Result<Box<dyn Read + Send>> {
+            Ok(Box::new(io::Cursor::new(self.0.clone())))
+        }
+        fn size(&self, _: &BlobKey) -> io::Result<Option<u64>> {
+            Ok(Some(self.0.len() as u64))
+        }
+    }
+
+    /// Incompressible bytes, so every codec stores more than `PIPE_MIN`.
+    fn noise(n: usize) -> Vec<u8> {
+        let mut x = 0x9e37_79b9_u32;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect()
+    }
+
+    fn layer_tar() -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, len) in [("a", 3 << 20), ("b/c", 100), ("d", 3 << 20)] {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_mode(0o755);
+            h.set_size(len as u64);
+            b.append_data(&mut h, name, &noise(len)[..]).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    /// Every header, then the verdict of `finish_layer`, or the first error.
+    fn outcome(src: &Mem, spec: &LayerSpec, limits: &LayerLimits, pipe: Pipe) -> String {
+        let mut tar = match open_layer_piped(src, spec, limits, None, Some(pipe)) {
+            Ok(t) => t,
+            Err(f) => return format!("open: {}", f.message),
+        };
+        assert_eq!(tar.get_inflater().is_piped(), matches!(pipe, Pipe::Now));
+        let mut out = String::new();
+        loop {
+            match tar.next_header() {
+                Ok(Some(h)) => {
+                    out += &format!("{:?} {}\n", String::from_utf8_lossy(&h.name), h.size)
+                }
+                Ok(None) => break,
+                Err(e) => return out + &format!("tar: {e}"),
+            }
+        }
+        match finish_layer(src, spec, tar) {
+            Ok(()) => out + "verified",
+            Err(f) => out + &format!("finish: {}", f.message),
+        }
+    }
+
+    impl LayerArchive {
+        fn get_inflater(&self) -> &Inflater {
+            self.get_ref().get_ref().get_ref()
+        }
+    }
+
+    #[test]
+    fn a_piped_layer_reads_and_fails_as_one_read_in_place() {
+        let raw = layer_tar();
+        let gz = {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(&raw).unwrap();
+            e.finish().unwrap()
+        };
+        let zst = zstd::encode_all(&raw[..], 3).unwrap();
+        for (codec, stored) in [("gzip", gz), ("zstd", zst), ("plain", raw.clone())] {
+            assert!(stored.len() as u64 > PIPE_MIN);
+            let spec = LayerSpec {
+                key: BlobKey::Path("layer".into()),
+                label: "layer".into(),
+                digest: Some(Digest::sha256_of(&stored)),
+                size: Some(stored.len() as u64),
+                diff_id: Digest::sha256_of(&raw),
+            };
+            let flipped = {
+                let mut b = stored.clone();
+                let at = b.len() / 2;
+                b[at] ^= 0x40;
+                b
+            };
+            let cases: Vec<(&str, Mem, LayerSpec, LayerLimits)> = vec![
+                (
+                    "whole",
+                    Mem(stored.clone()),
+                    spec.clone(),
+                    LayerLimits::default(),
+                ),
+                (
+                    "flipped",
+                    Mem(flipped),
+                    spec.clone(),
+                    LayerLimits::default(),
+                ),
+                (
+                    "truncated",
+                    Mem(stored[..stored.len() * 2 / 3].to_vec()),
+                    spec.clone(),
+                    LayerLimits::default(),
+                ),
+                (
+                    "wrong diff_id",
+                    Mem(stored.clone()),
+                    LayerSpec {
+                        diff_id: Digest::sha256_of(b"else"),
+                        ..spec.clone()
+                    },
+                    LayerLimits::default(),
+                ),
+                (
+                    "bound",
+                    Mem(stored.clone()),
+                    spec.clone(),
+                    LayerLimits {
+                        max_ratio: 1,
+                        max_size: 4 << 20,
+                        max_index: DEFAULT_MAX_INDEX,
+                    },
+                ),
+            ];
+            for (name, src, spec, limits) in cases {
+                let in_place = outcome(&src, &spec, &limits, Pipe::Never);
+                let piped = outcome(&src, &spec, &limits, Pipe::Now);
+                assert_eq!(piped, in_place, "{codec} {name}");
+                // Plain layers are real bytes, not inflated: no bound.
+                if name == "whole" || (name, codec) == ("bound", "plain") {
+                    assert!(piped.ends_with("verified"), "{piped}");
+                } else {
+                    assert!(!piped.ends_with("verified"), "{codec} {name}: {piped}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_layer_moves_its_decompressor_to_a_free_slot_and_gives_it_back() {
+        let raw = layer_tar();
+        let spec = LayerSpec {
+            key: BlobKey::Path("layer".into()),
+            label: "layer".into(),
+            digest: Some(Digest::sha256_of(&raw)),
+            size: Some(raw.len() as u64),
+            diff_id: Digest::sha256_of(&raw),
+        };
+        let src = Mem(raw);
+        let open = |slots: &'static Slots| {
+            open_layer_piped(
+                &src,
+                &spec,
+                &LayerLimits::default(),
+                None,
+                Some(Pipe::WhenFree(slots)),
+            )
+            .unwrap()
+        };
+        // Read past `PIPE_AFTER` (the first file is 3 MiB), then look.
+        let first_files = |tar: &mut LayerArchive| {
+            assert!(tar.next_header().unwrap().is_some());
+            assert!(tar.next_header().unwrap().is_some());
+        };
+
+        let free: &'static Slots = Box::leak(Box::new(Slots::new(2)));
+        let _lookup = free.hold();
+        let mut tar = open(free);
+        first_files(&mut tar);
+        assert!(tar.get_inflater().is_piped(), "a free slot: piped");
+        assert_eq!(free.busy(), 2, "the decompressor's thread holds the slot");
+        finish_layer(&src, &spec, tar).unwrap();
+        // The thread ends just after sending the end.
+        for _ in 0..500 {
+            if free.busy() == 1 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        assert_eq!(free.busy(), 1, "the slot is given back");
+
+        let full: &'static Slots = Box::leak(Box::new(Slots::new(1)));
+        let lookup = full.hold();
+        let mut tar = open(full);
+        first_files(&mut tar);
+        assert!(!tar.get_inflater().is_piped(), "no slot free: in place");
+        // A slot freed later is taken at a later read.
+        drop(lookup);
+        while tar.next_header().unwrap().is_some() {}
+        assert!(tar.get_inflater().is_piped(), "a slot freed: piped");
+        finish_layer(&src, &spec, tar).unwrap();
+    }
 }

@@ -36,70 +36,14 @@ use crate::check::unpack::{LayerTree, Overlay, TreeLimits};
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-/// Layers read at once, whatever the core count: each one in flight holds
-/// a decoder (a zstd window is up to 8 MiB).
-const MAX_SLOTS: usize = 8;
+pub(crate) use crate::check::slots::{Slots, PROCESS_SLOTS};
 
 /// A needed layer at least this big (stored bytes) starts reading the ones
 /// below: about 30 ms of inflating, more than a thread costs. Small top
 /// layers (an application over a base image) are read alone, as before.
 pub(crate) const MIN_SIZE: u64 = 4 << 20;
-
-/// Threads indexing layers, process-wide.
-#[derive(Debug)]
-pub(crate) struct Slots {
-    busy: AtomicUsize,
-    max: usize,
-}
-
-impl Slots {
-    pub(crate) fn new(max: usize) -> Slots {
-        Slots {
-            busy: AtomicUsize::new(0),
-            max,
-        }
-    }
-
-    /// A slot for a lookup, held while it reads layers or waits for the
-    /// ones read ahead: never waits (the lookup must go on), but counts, so
-    /// read-ahead yields to it.
-    pub(crate) fn hold(&'static self) -> SlotGuard {
-        self.busy.fetch_add(1, Ordering::AcqRel);
-        SlotGuard(self)
-    }
-
-    /// A slot for a read ahead of need, if one is free.
-    fn try_hold(&'static self) -> Option<SlotGuard> {
-        self.busy
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| {
-                (b < self.max).then_some(b + 1)
-            })
-            .ok()
-            .map(|_| SlotGuard(self))
-    }
-
-    #[cfg(test)]
-    pub(crate) fn busy(&self) -> usize {
-        self.busy.load(Ordering::Acquire)
-    }
-}
-
-pub(crate) struct SlotGuard(&'static Slots);
-
-impl Drop for SlotGuard {
-    fn drop(&mut self) {
-        self.0.busy.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// The process's slots: one per core the process may run on (std reads the
-/// affinity mask and the cgroup quota), at most `MAX_SLOTS`.
-pub(crate) static PROCESS_SLOTS: LazyLock<Slots> = LazyLock::new(|| {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    Slots::new(cores.clamp(1, MAX_SLOTS))
-});
 
 /// How a `LayerFs` reads ahead.
 #[derive(Debug, Clone, Copy)]
@@ -115,7 +59,7 @@ impl Default for ReadAhead {
     fn default() -> Self {
         let slots: &'static Slots = &PROCESS_SLOTS;
         ReadAhead {
-            workers: slots.max - 1,
+            workers: slots.max() - 1,
             min_size: MIN_SIZE,
             slots,
         }
@@ -282,7 +226,11 @@ impl Wave {
                     post(s, &mut st, j, out, stops);
                 }
                 None => {
+                    // Asleep, this thread's core is free for another one
+                    // (the decompressor of the layer it waits for).
+                    let lent = s.slots.lend();
                     st = s.posted.wait(st).unwrap_or_else(|e| e.into_inner());
+                    drop(lent);
                 }
             }
         }
@@ -338,12 +286,14 @@ fn post(s: &Shared, st: &mut WaveState, j: usize, out: Outcome, stops: bool) {
     s.posted.notify_all();
 }
 
-/// A worker: read layers while there are some to read and a free slot.
+/// A worker: read layers while there are some to read, in a free slot
+/// kept from one layer to the next (so a decompressor looking for a core
+/// does not take it between two).
 fn work(s: &Arc<Shared>) {
+    let Some(_guard) = s.slots.try_hold() else {
+        return;
+    };
     loop {
-        let Some(guard) = s.slots.try_hold() else {
-            return;
-        };
         let mut st = lock(&s.state);
         let Some(j) = claim(s, &mut st) else {
             return;
@@ -353,8 +303,11 @@ fn work(s: &Arc<Shared>) {
         // for it.
         let mut pending = Pending { s, j, out: None };
         pending.out = Some(run(s, j));
-        drop(guard);
         drop(pending);
+        if s.slots.over() {
+            // Lookups came, which never wait for a slot: give them this one.
+            return;
+        }
     }
 }
 
