@@ -12,17 +12,14 @@
 
 mod ahead;
 
+pub(crate) use crate::check::slots::Slots;
 pub(crate) use ahead::ReadAhead;
-#[cfg(test)]
-pub(crate) use ahead::Slots;
 
 use super::capture::{self, Budget, FileCapture};
 use super::deep::{DeepHook, DeepScan};
 use super::gotar::{self, TarError};
 use super::source::BlobSource;
-use super::stream::{
-    finish_layer, open_layer, open_layer_until, LayerFail, LayerLimits, LayerSpec, Stop,
-};
+use super::stream::{finish_layer, open_layer, LayerFail, LayerLimits, LayerSpec, Stop};
 use super::unpack::{Applied, Inode, LayerTree, NodeId, NodeKind, Overlay, TreeError, TreeLimits};
 use crate::inspect::Platform;
 use crate::rootfs::{Entry, FsError, Kind, RootFs};
@@ -393,6 +390,7 @@ impl LayerFs {
             wanted,
             ahead: None,
             stop: None,
+            slots: self.read_ahead.slots,
         };
         match index_layer(&job, budget, captured, deep) {
             Ok((tree, caps, _)) => {
@@ -649,7 +647,7 @@ impl LayerFs {
             let ws = off & !(capture::WINDOW - 1);
             (ws, end.max(ws + RESTREAM_WINDOW).min(ino.size))
         };
-        let mut archive = open_layer(src, spec, &self.limits)?;
+        let mut archive = open_layer(src, spec, &self.limits, None, self.read_ahead.slots)?;
         let mut window = None;
         let mut ordinal = 0u32;
         while let Some(h) = archive.next_header().map_err(fail_tar)? {
@@ -745,6 +743,8 @@ struct LayerJob<'a> {
     /// than pass the bound the job gives up and sets this.
     ahead: Option<&'a AtomicBool>,
     stop: Option<Arc<dyn Stop>>,
+    /// Where the layer's decompressor may find a core of its own.
+    slots: &'static Slots,
 }
 
 /// The pool bound error, as the layer that met it reports it.
@@ -819,6 +819,7 @@ fn index_layer_counted(
         wanted,
         ahead,
         ref stop,
+        slots,
     } = job;
     let fail_tar = |e: TarError| LayerFail::tar(src, spec, e);
     let fail_tree = |e: TreeError| match e {
@@ -832,7 +833,7 @@ fn index_layer_counted(
         ),
         TreeError::Limit(m) => LayerFail::new(src, spec, format!("refused: {m}")),
     };
-    let mut archive = open_layer_until(src, spec, limits, stop.clone())?;
+    let mut archive = open_layer(src, spec, limits, stop.clone(), slots)?;
     let mut tree = LayerTree::new(first, tree_limits);
     let mut caps: Vec<(u32, Segments, bool)> = Vec::new();
     let mut buf = vec![0u8; READ_BUF];

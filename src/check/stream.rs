@@ -11,7 +11,7 @@
 
 use super::digest::{Algorithm, Digest, HashingReader};
 use super::gotar::{TarError, TarReader};
-use super::slots::{SlotGuard, Slots, PROCESS_SLOTS};
+use super::slots::{SlotGuard, Slots};
 use super::source::{BlobKey, BlobSource};
 use std::io::{self, BufRead, BufReader, Read};
 
@@ -349,35 +349,33 @@ impl Read for Stoppable {
     }
 }
 
-/// Open a layer for streaming.
+/// Open a layer for streaming. `stop` may end a read ahead of need early
+/// (its error then means nothing: the caller asked for the stop). The
+/// layer's decompressor may move to a thread of its own when one of `slots`
+/// is free (see [`Pipe`]).
 pub fn open_layer(
     src: &dyn BlobSource,
     spec: &LayerSpec,
     limits: &LayerLimits,
-) -> Result<LayerArchive, LayerFail> {
-    open_layer_until(src, spec, limits, None)
-}
-
-/// [`open_layer`], for a read that `stop` may end early (its error then
-/// means nothing: the caller asked for the stop).
-pub fn open_layer_until(
-    src: &dyn BlobSource,
-    spec: &LayerSpec,
-    limits: &LayerLimits,
     stop: Option<std::sync::Arc<dyn Stop>>,
+    slots: &'static Slots,
 ) -> Result<LayerArchive, LayerFail> {
-    open_layer_piped(src, spec, limits, stop, None)
+    let compressed = spec.size.or_else(|| src.size(&spec.key).ok().flatten());
+    let pipe = match compressed {
+        Some(n) if n < PIPE_MIN => Pipe::Never,
+        _ if slots.max() < 2 => Pipe::Never,
+        _ => Pipe::WhenFree(slots),
+    };
+    open_layer_piped(src, spec, limits, stop, pipe)
 }
 
-/// [`open_layer_until`]; `pipe` (tests) says when the decompressor moves
-/// to a thread of its own, else a layer of `PIPE_MIN` or more does once
-/// the process has a slot free.
+/// [`open_layer`], its decompressor moving to a thread as `pipe` says.
 fn open_layer_piped(
     src: &dyn BlobSource,
     spec: &LayerSpec,
     limits: &LayerLimits,
     stop: Option<std::sync::Arc<dyn Stop>>,
-    pipe: Option<Pipe>,
+    pipe: Pipe,
 ) -> Result<LayerArchive, LayerFail> {
     let fail = |e: io::Error| LayerFail::io(src, spec, &e);
     let compressed = match spec.size {
@@ -424,17 +422,7 @@ fn open_layer_piped(
         bound,
         compressed,
     };
-    let tar_stream = HashingReader::new(
-        Inflater::new(
-            dec,
-            pipe.unwrap_or(match compressed {
-                Some(n) if n < PIPE_MIN => Pipe::Never,
-                _ if PROCESS_SLOTS.max() < 2 => Pipe::Never,
-                _ => Pipe::WhenFree(&PROCESS_SLOTS),
-            }),
-        ),
-        spec.diff_id.algorithm(),
-    );
+    let tar_stream = HashingReader::new(Inflater::new(dec, pipe), spec.diff_id.algorithm());
     let mut tar = TarReader::new(BufReader::with_capacity(TAR_BUF, tar_stream));
     // Sparse holes inflate like compressed data does.
     tar.set_hole_budget(limits.bound(compressed.unwrap_or(0)));
@@ -506,19 +494,6 @@ mod tests {
         }
     }
 
-    /// Incompressible bytes, so every codec stores more than `PIPE_MIN`.
-    fn noise(n: usize) -> Vec<u8> {
-        let mut x = 0x9e37_79b9_u32;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                x as u8
-            })
-            .collect()
-    }
-
     fn layer_tar() -> Vec<u8> {
         let mut b = tar::Builder::new(Vec::new());
         for (name, len) in [("a", 3 << 20), ("b/c", 100), ("d", 3 << 20)] {
@@ -526,14 +501,16 @@ mod tests {
             h.set_entry_type(tar::EntryType::Regular);
             h.set_mode(0o755);
             h.set_size(len as u64);
-            b.append_data(&mut h, name, &noise(len)[..]).unwrap();
+            // Incompressible, so every codec stores more than `PIPE_MIN`.
+            b.append_data(&mut h, name, &crate::check::tests::noise(len, 7)[..])
+                .unwrap();
         }
         b.into_inner().unwrap()
     }
 
     /// Every header, then the verdict of `finish_layer`, or the first error.
     fn outcome(src: &Mem, spec: &LayerSpec, limits: &LayerLimits, pipe: Pipe) -> String {
-        let mut tar = match open_layer_piped(src, spec, limits, None, Some(pipe)) {
+        let mut tar = match open_layer_piped(src, spec, limits, None, pipe) {
             Ok(t) => t,
             Err(f) => return format!("open: {}", f.message),
         };
@@ -649,14 +626,7 @@ mod tests {
         };
         let src = Mem(raw);
         let open = |slots: &'static Slots| {
-            open_layer_piped(
-                &src,
-                &spec,
-                &LayerLimits::default(),
-                None,
-                Some(Pipe::WhenFree(slots)),
-            )
-            .unwrap()
+            open_layer(&src, &spec, &LayerLimits::default(), None, slots).unwrap()
         };
         // Read past `PIPE_AFTER` (the first file is 3 MiB), then look.
         let first_files = |tar: &mut LayerArchive| {
@@ -680,13 +650,14 @@ mod tests {
         }
         assert_eq!(free.busy(), 1, "the slot is given back");
 
-        let full: &'static Slots = Box::leak(Box::new(Slots::new(1)));
-        let lookup = full.hold();
+        let full: &'static Slots = Box::leak(Box::new(Slots::new(2)));
+        let _lookup = full.hold();
+        let other = full.hold();
         let mut tar = open(full);
         first_files(&mut tar);
         assert!(!tar.get_inflater().is_piped(), "no slot free: in place");
         // A slot freed later is taken at a later read.
-        drop(lookup);
+        drop(other);
         while tar.next_header().unwrap().is_some() {}
         assert!(tar.get_inflater().is_piped(), "a slot freed: piped");
         finish_layer(&src, &spec, tar).unwrap();

@@ -111,7 +111,7 @@ fn sha(data: &[u8]) -> String {
 }
 
 /// Deterministic, position-dependent bytes (catch off-by-one reads).
-fn noise(n: usize, seed: u32) -> Vec<u8> {
+pub(super) fn noise(n: usize, seed: u32) -> Vec<u8> {
     let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
     (0..n)
         .map(|_| {

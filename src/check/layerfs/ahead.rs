@@ -355,6 +355,7 @@ fn run(s: &Arc<Shared>, j: usize) -> (Outcome, bool) {
         wanted: &s.wanted,
         ahead: Some(&gave_way),
         stop: Some(stop.clone()),
+        slots: s.slots,
     };
     let mut budget = FsBudget {
         used: 0,

@@ -10,9 +10,9 @@
 //!
 //! Memory stays bounded: at most [`IN_FLIGHT`] chunks wait in the channel,
 //! one more is being filled and one read. When the reader is dropped early
-//! (a layer above answered, a tar error), the thread ends at its next
-//! chunk: it sees the flag before reading and the closed channel when
-//! sending.
+//! (a layer above answered, a tar error), the thread ends before its next
+//! read of the decompressor: it sees the flag before each read, and the
+//! closed channel when sending.
 
 use std::io::{self, Read};
 use std::panic::AssertUnwindSafe;
@@ -33,6 +33,9 @@ enum Msg<D> {
     /// finish the stored stream it holds.
     End(D),
     Fail(io::Error),
+    /// The decompressor panicked: the reader panics with the same payload,
+    /// as it would have reading in place.
+    Panic(Box<dyn std::any::Any + Send>),
 }
 
 /// The reading end: what the decompressor `D` gives, read on another
@@ -90,8 +93,8 @@ pub fn spawn<D: Read + Send + 'static, H: Send + 'static>(dec: D, hold: H) -> Re
 }
 
 /// The thread: fill chunks from `dec` and send them, then the end (with
-/// `dec`) or the first error. A panic in the decompressor is an error of
-/// the layer, not of the process.
+/// `dec`), the first error, or the decompressor's panic for the reader to
+/// resume.
 fn produce<D: Read>(dec: D, tx: &SyncSender<Msg<D>>, spent: &Receiver<Vec<u8>>, quit: &AtomicBool) {
     let mut dec = dec;
     let run = std::panic::catch_unwind(AssertUnwindSafe(|| loop {
@@ -103,6 +106,11 @@ fn produce<D: Read>(dec: D, tx: &SyncSender<Msg<D>>, spent: &Receiver<Vec<u8>>, 
         let mut filled = 0;
         let mut end = false;
         while filled < CHUNK {
+            // Looked at before every read, not only per chunk: a reader
+            // dropped must not cost another 128 KiB of a slow connection.
+            if quit.load(Ordering::Relaxed) {
+                return None;
+            }
             match dec.read(&mut buf[filled..]) {
                 Ok(0) => {
                     end = true;
@@ -135,10 +143,8 @@ fn produce<D: Read>(dec: D, tx: &SyncSender<Msg<D>>, spent: &Receiver<Vec<u8>>, 
         Ok(None) => return,
         Ok(Some(Msg::End(()))) => Msg::End(dec),
         Ok(Some(Msg::Fail(e))) => Msg::Fail(e),
-        Ok(Some(Msg::Data(_))) => return,
-        Err(_) => Msg::Fail(io::Error::other(
-            "the layer's decompressor panicked (a bug in archgate)",
-        )),
+        Ok(Some(Msg::Data(_) | Msg::Panic(_))) => return,
+        Err(payload) => Msg::Panic(payload),
     };
     let _ = tx.send(last);
 }
@@ -181,6 +187,15 @@ impl<D> Read for Piped<D> {
                 Ok(Msg::Fail(e)) => {
                     self.state = State::Failed(e.kind(), e.to_string());
                     return Err(e);
+                }
+                Ok(Msg::Panic(payload)) => {
+                    self.state = State::Failed(
+                        io::ErrorKind::Other,
+                        "the layer's decompressor panicked".into(),
+                    );
+                    // The hook already printed the message, on the thread
+                    // that panicked; this unwinds the reader's thread.
+                    std::panic::resume_unwind(payload);
                 }
                 Err(_) => {
                     let e = io::Error::other("the layer's decompressor stopped without an answer");
@@ -307,36 +322,36 @@ mod tests {
     }
 
     #[test]
-    fn a_panic_in_the_decompressor_is_an_error() {
+    fn a_panic_in_the_decompressor_unwinds_the_reader() {
         let mut src = source(4 * CHUNK);
         src.panic_at = Some(CHUNK);
         let p = spawn(src, ()).ok().unwrap();
-        let (got, err) = read_all(p, &[65_536]);
-        assert!(got.len() <= 2 * CHUNK);
-        assert!(err.expect("an error").to_string().contains("panicked"));
+        let caught = std::panic::catch_unwind(AssertUnwindSafe(|| read_all(p, &[65_536])));
+        let payload = caught.expect_err("the reader panics as in place");
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"decoder bug"));
     }
 
     #[test]
-    fn dropping_the_reader_ends_the_thread_within_a_few_chunks() {
+    fn dropping_the_reader_ends_the_thread_and_lets_its_hold_go() {
         let src = source(100 * CHUNK);
         let reads = src.reads.clone();
-        let mut p = spawn(src, ()).ok().unwrap();
+        // The thread keeps `held` until it ends: the receiver then sees the
+        // sender gone.
+        let (held, ended) = std::sync::mpsc::channel::<()>();
+        let mut p = spawn(src, held).ok().unwrap();
         let mut buf = vec![0; 1000];
         p.read_exact(&mut buf).unwrap();
         drop(p);
-        // The thread stops at its next chunk: a few reads later, no more.
-        let mut last = usize::MAX;
-        for _ in 0..200 {
-            std::thread::sleep(std::time::Duration::from_millis(5));
-            let now = reads.load(Ordering::SeqCst);
-            if now == last {
-                break;
-            }
-            last = now;
-        }
+        let gone = ended.recv_timeout(std::time::Duration::from_secs(10));
+        assert_eq!(
+            gone,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected),
+            "the thread ended"
+        );
         // Source reads are 13 KiB to 83 KiB: the channel's chunks and the
         // one being filled are at most (IN_FLIGHT + 2) * CHUNK bytes.
+        let n = reads.load(Ordering::SeqCst);
         let bound = (IN_FLIGHT + 2) * CHUNK / 13_337 + 2;
-        assert!(last <= bound, "{last} reads after the drop (bound {bound})");
+        assert!(n <= bound, "{n} reads in all (bound {bound})");
     }
 }

@@ -81,6 +81,8 @@ struct Progress {
     most_open: usize,
     /// Set by the test.
     released: bool,
+    /// The threads that read each blob, by name.
+    readers: HashMap<String, std::collections::BTreeSet<String>>,
 }
 
 /// A `DirSource` whose streams can be held back, before their first byte
@@ -171,6 +173,11 @@ impl Read for GatedReader {
         self.pos += n as u64;
         let mut p = self.shared.progress.lock().unwrap();
         *p.read.entry(self.digest.clone()).or_default() += n as u64;
+        let me = std::thread::current()
+            .name()
+            .unwrap_or("unnamed")
+            .to_string();
+        p.readers.entry(self.digest.clone()).or_default().insert(me);
         if n == 0 {
             p.eof.insert(self.digest.clone());
         }
@@ -438,6 +445,51 @@ fn an_answer_stops_the_layers_below() {
     assert!(got <= (1 << 20) + (128 << 10), "read {got}");
     assert_eq!(fs.stats().indexed, 1);
     assert_eq!(fs.opens(), vec![0, 0, 0, 1]);
+    drop(fs);
+    assert!(pool.is_empty());
+}
+
+#[test]
+fn a_waiting_lookup_lends_its_core_to_the_layer_it_waits_for() {
+    let l = Layout::new();
+    // Plain layers of 6 MiB: big enough to move their decompressor.
+    let bottom = l.layer(
+        &[
+            E::F("data/0", 0o644, noise(6 << 20, 70)),
+            E::F("app", 0o755, b"app".to_vec()),
+        ],
+        Comp::Plain,
+    );
+    let top = l.layer(&[E::F("data/1", 0o644, noise(6 << 20, 71))], Comp::Plain);
+    let src = Gated::new(&l);
+    let (ahead, slots) = forced(1, 2);
+    // The worker reads 3 MiB of the bottom layer in place (the lookup and
+    // the worker hold both slots), then holds until the lookup, done with
+    // the top, sleeps waiting for it: the lookup's slot is then free, and
+    // the bottom's decompressor moves to a thread of its own.
+    src.gate(
+        &bottom,
+        3 << 20,
+        Arc::new(move |_: &Progress| slots.busy() < 2),
+    );
+    let shared = Arc::clone(&src.shared);
+    let (fs, pool) = view(Arc::new(src), &[&bottom, &top], Some(ahead));
+    assert_eq!(lstat(&fs, "/app"), Some(root_file(0o755, 3)));
+    settle(slots);
+    assert_eq!(shared.timed_out(), 0);
+    let readers = shared.progress.lock().unwrap().readers.clone();
+    let names = |layer: &Layer| readers[&digest_of(layer)].clone();
+    assert!(
+        names(&bottom).contains("archgate-layer") && names(&bottom).contains("archgate-inflate"),
+        "the bottom was read by {:?}",
+        names(&bottom)
+    );
+    assert!(
+        !names(&top).contains("archgate-inflate"),
+        "no slot was free while the top was read: {:?}",
+        names(&top)
+    );
+    assert_eq!(fs.opens(), vec![1, 1]);
     drop(fs);
     assert!(pool.is_empty());
 }
