@@ -366,22 +366,20 @@ pub fn open_layer(
         _ if slots.max() < 2 => Pipe::Never,
         _ => Pipe::WhenFree(slots),
     };
-    open_layer_piped(src, spec, limits, stop, pipe)
+    open_layer_piped(src, spec, limits, stop, pipe, compressed)
 }
 
-/// [`open_layer`], its decompressor moving to a thread as `pipe` says.
+/// [`open_layer`], its decompressor moving to a thread as `pipe` says;
+/// `compressed`: the stored size, when known.
 fn open_layer_piped(
     src: &dyn BlobSource,
     spec: &LayerSpec,
     limits: &LayerLimits,
     stop: Option<std::sync::Arc<dyn Stop>>,
     pipe: Pipe,
+    compressed: Option<u64>,
 ) -> Result<LayerArchive, LayerFail> {
     let fail = |e: io::Error| LayerFail::io(src, spec, &e);
-    let compressed = match spec.size {
-        Some(n) => Some(n),
-        None => src.size(&spec.key).ok().flatten(),
-    };
     let mut blob = src.open(&spec.key).map_err(fail)?;
     if let Some(stop) = stop {
         blob = Box::new(Stoppable { inner: blob, stop });
@@ -510,7 +508,7 @@ mod tests {
 
     /// Every header, then the verdict of `finish_layer`, or the first error.
     fn outcome(src: &Mem, spec: &LayerSpec, limits: &LayerLimits, pipe: Pipe) -> String {
-        let mut tar = match open_layer_piped(src, spec, limits, None, pipe) {
+        let mut tar = match open_layer_piped(src, spec, limits, None, pipe, spec.size) {
             Ok(t) => t,
             Err(f) => return format!("open: {}", f.message),
         };
