@@ -474,7 +474,7 @@ pub fn finish_layer(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
+    use crate::check::tests::{compress, Comp};
 
     /// One blob in memory.
     #[derive(Debug)]
@@ -504,6 +504,17 @@ mod tests {
                 .unwrap();
         }
         b.into_inner().unwrap()
+    }
+
+    /// The layer `stored` (in a `Mem`), holding the tar stream `raw`.
+    fn spec_of(stored: &[u8], raw: &[u8]) -> LayerSpec {
+        LayerSpec {
+            key: BlobKey::Path("layer".into()),
+            label: "layer".into(),
+            digest: Some(Digest::sha256_of(stored)),
+            size: Some(stored.len() as u64),
+            diff_id: Digest::sha256_of(raw),
+        }
     }
 
     /// Every header, then the verdict of `finish_layer`, or the first error.
@@ -538,21 +549,14 @@ mod tests {
     #[test]
     fn a_piped_layer_reads_and_fails_as_one_read_in_place() {
         let raw = layer_tar();
-        let gz = {
-            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-            e.write_all(&raw).unwrap();
-            e.finish().unwrap()
-        };
-        let zst = zstd::encode_all(&raw[..], 3).unwrap();
-        for (codec, stored) in [("gzip", gz), ("zstd", zst), ("plain", raw.clone())] {
+        for (codec, c) in [
+            ("gzip", Comp::Gzip),
+            ("zstd", Comp::Zstd),
+            ("plain", Comp::Plain),
+        ] {
+            let stored = compress(&raw, c);
             assert!(stored.len() as u64 > PIPE_MIN);
-            let spec = LayerSpec {
-                key: BlobKey::Path("layer".into()),
-                label: "layer".into(),
-                digest: Some(Digest::sha256_of(&stored)),
-                size: Some(stored.len() as u64),
-                diff_id: Digest::sha256_of(&raw),
-            };
+            let spec = spec_of(&stored, &raw);
             let flipped = {
                 let mut b = stored.clone();
                 let at = b.len() / 2;
@@ -615,13 +619,7 @@ mod tests {
     #[test]
     fn a_layer_moves_its_decompressor_to_a_free_slot_and_gives_it_back() {
         let raw = layer_tar();
-        let spec = LayerSpec {
-            key: BlobKey::Path("layer".into()),
-            label: "layer".into(),
-            digest: Some(Digest::sha256_of(&raw)),
-            size: Some(raw.len() as u64),
-            diff_id: Digest::sha256_of(&raw),
-        };
+        let spec = spec_of(&raw, &raw);
         let src = Mem(raw);
         let open = |slots: &'static Slots| {
             open_layer(&src, &spec, &LayerLimits::default(), None, slots).unwrap()

@@ -80,13 +80,13 @@ fn tar_of(entries: &[E]) -> Vec<u8> {
 }
 
 #[derive(Clone, Copy, Debug)]
-enum Comp {
+pub(super) enum Comp {
     Plain,
     Gzip,
     Zstd,
 }
 
-fn compress(data: &[u8], c: Comp) -> Vec<u8> {
+pub(super) fn compress(data: &[u8], c: Comp) -> Vec<u8> {
     match c {
         Comp::Plain => data.to_vec(),
         Comp::Gzip => {

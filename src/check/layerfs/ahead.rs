@@ -38,7 +38,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-pub(crate) use crate::check::slots::{Slots, PROCESS_SLOTS};
+use crate::check::slots::{Slots, PROCESS_SLOTS};
 
 /// A needed layer at least this big (stored bytes) starts reading the ones
 /// below: about 30 ms of inflating, more than a thread costs. Small top
